@@ -1,0 +1,2 @@
+//! maglevd, the maglev daemon.
+fn main() {}

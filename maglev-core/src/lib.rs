@@ -1,0 +1,2 @@
+//! The pure core of maglev: the vocabulary every other crate speaks.
+#![forbid(unsafe_code)]
