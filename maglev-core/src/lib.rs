@@ -1,2 +1,30 @@
 //! The pure core of maglev: the vocabulary every other crate speaks.
+//!
+//! Nothing here does I/O, spawns tasks or reads a clock: time is passed in
+//! by the caller, so every rule is a plain function that tests can drive.
+//!
+//! # Module map
+//!
+//! - [`config`]: the YAML schema, its strict parse and semantic validation,
+//!   and the immutable, cheaply shared [`Config`](config::Config).
+//! - [`state`]: backend and frontend state vocabulary.
+//! - [`weights`]: active-pool choice, effective weight and flush decision.
+//! - [`frontend`]: frontend state aggregation and its transitions.
+//! - [`dataplane`]: VIP keys, encapsulation, and the desired and observed
+//!   dataplane state of each VIP.
+//! - [`desired`]: building the desired dataplane from config and states.
+//! - [`plan`]: the deterministic diff planner (desired vs observed → ops).
+//! - [`warmup`]: the restart-neutral start-up policy.
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dataplane;
+pub mod desired;
+pub mod frontend;
+pub mod plan;
+pub mod state;
+pub mod warmup;
+pub mod weights;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -1,0 +1,739 @@
+//! Semantic validation: every rule that spans fields and objects, and the one
+//! place where defaults are filled in.
+//!
+//! Validation never stops at the first problem: each broken rule is recorded
+//! with its key path and checking goes on, so an operator sees every mistake
+//! in one `--check`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::yaml::{
+    RawBackend, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawMethod, RawParams, RawProbeKind,
+};
+use super::{
+    Backend, Config, ConfigData, Frontend, HealthCheck, HealthCheckerConfig, HttpMethod, HttpProbe,
+    LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError, StatusCodes, TcpProbe, Timing,
+    TlsParams, VppConfig, format_duration,
+};
+use crate::dataplane::{Encap, VipKey};
+
+/// Default `healthchecker.transition-history`.
+const DEFAULT_TRANSITION_HISTORY: usize = 5;
+/// Upper bound of `transition-history`, so history stays small per backend.
+const MAX_TRANSITION_HISTORY: u64 = 1000;
+/// Default probe interval.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+/// Default probe timeout (capped by the smallest interval).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default `rise` and `fall` (HAProxy's).
+const DEFAULT_RISE: u32 = 2;
+const DEFAULT_FALL: u32 = 3;
+/// Upper bound of `rise` and `fall`.
+const MAX_RISE_FALL: u32 = 1000;
+/// Default and largest `max-body`.
+const DEFAULT_MAX_BODY: usize = 64 * 1024;
+const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Largest compiled `response-regex`, so a hostile pattern cannot eat memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Default sync and warm-up timing.
+const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_STARTUP_MIN_DELAY: Duration = Duration::from_secs(5);
+const DEFAULT_STARTUP_MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// Checks `raw` and builds the typed config, or returns every violation.
+pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
+    let mut v = Validator::default();
+    let healthchecker = v.healthchecker(raw.healthchecker.unwrap_or_default());
+    let vpp = raw.vpp.map(|vpp| match vpp.lb {
+        Some(lb) => VppConfig {
+            lb: v.lb(lb).unwrap_or_else(placeholder_lb),
+        },
+        None => {
+            v.error(
+                "maglev.vpp.lb",
+                "is required when the vpp section is present",
+            );
+            VppConfig {
+                lb: placeholder_lb(),
+            }
+        }
+    });
+    let healthchecks: BTreeMap<String, HealthCheck> = raw
+        .healthchecks
+        .map(|m| m.0)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, hc)| {
+            let path = format!("maglev.healthchecks.{name}");
+            v.name(&path, &name);
+            v.healthcheck(&path, hc).map(|hc| (name, hc))
+        })
+        .collect();
+    let raw_backends = raw.backends.map(|m| m.0).unwrap_or_default();
+    let backends: BTreeMap<String, Backend> = raw_backends
+        .into_iter()
+        .map(|(name, b)| {
+            let path = format!("maglev.backends.{name}");
+            v.name(&path, &name);
+            let b = v.backend(&path, b, &healthchecks);
+            (name, b)
+        })
+        .collect();
+    let frontends: BTreeMap<String, Frontend> = raw
+        .frontends
+        .map(|m| m.0)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, f)| {
+            let path = format!("maglev.frontends.{name}");
+            v.name(&path, &name);
+            let f = v.frontend(&path, f, &backends);
+            (name, f)
+        })
+        .collect();
+    v.vips(&frontends, &backends);
+
+    if v.errors.is_empty() {
+        Ok(Config {
+            inner: Arc::new(ConfigData {
+                healthchecker,
+                vpp,
+                healthchecks,
+                backends,
+                frontends,
+            }),
+        })
+    } else {
+        Err(v.errors)
+    }
+}
+
+/// Stands in for an invalid `vpp.lb` while the rest is checked; never
+/// returned, because an error has been recorded.
+fn placeholder_lb() -> LbConfig {
+    LbConfig {
+        ipv4_src_address: std::net::Ipv4Addr::UNSPECIFIED,
+        ipv6_src_address: std::net::Ipv6Addr::UNSPECIFIED,
+        sticky_buckets_per_core: None,
+        flow_timeout: None,
+        sync_interval: DEFAULT_SYNC_INTERVAL,
+        startup_min_delay: DEFAULT_STARTUP_MIN_DELAY,
+        startup_max_delay: DEFAULT_STARTUP_MAX_DELAY,
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<SemanticError>,
+}
+
+impl Validator {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(SemanticError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Names appear in CLI commands and metric labels: no blanks or controls.
+    fn name(&mut self, path: &str, name: &str) {
+        if name.is_empty() {
+            self.error(path, "name must not be empty");
+        } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.error(
+                path,
+                format!("name {name:?} must not contain spaces or control characters"),
+            );
+        }
+    }
+
+    fn positive(&mut self, path: String, d: Option<Duration>, default: Duration) -> Duration {
+        match d {
+            Some(d) if d.is_zero() => {
+                self.error(path, "must be greater than zero");
+                default
+            }
+            Some(d) => d,
+            None => default,
+        }
+    }
+
+    fn healthchecker(&mut self, raw: super::yaml::RawHealthChecker) -> HealthCheckerConfig {
+        let path = "maglev.healthchecker";
+        let transition_history = match raw.transition_history {
+            None => DEFAULT_TRANSITION_HISTORY,
+            Some(n) if (1..=MAX_TRANSITION_HISTORY).contains(&n) => n as usize,
+            Some(n) => {
+                self.error(
+                    format!("{path}.transition-history"),
+                    format!("{n} is out of range 1..={MAX_TRANSITION_HISTORY}"),
+                );
+                DEFAULT_TRANSITION_HISTORY
+            }
+        };
+        let netns = raw.netns.filter(|n| !n.is_empty());
+        if let Some(ns) = &netns
+            && (ns == "." || ns == ".." || ns.contains('/') || ns.contains('\0'))
+        {
+            self.error(
+                format!("{path}.netns"),
+                format!("{ns:?} is not a namespace name (as under /var/run/netns)"),
+            );
+        }
+        HealthCheckerConfig {
+            transition_history,
+            netns,
+        }
+    }
+
+    fn lb(&mut self, raw: RawLb) -> Option<LbConfig> {
+        let path = "maglev.vpp.lb";
+        let before = self.errors.len();
+        let ipv4_src_address = match raw.ipv4_src_address {
+            Some(IpAddr::V4(a)) => Some(a),
+            Some(IpAddr::V6(a)) => {
+                self.error(
+                    format!("{path}.ipv4-src-address"),
+                    format!("{a} is not an IPv4 address"),
+                );
+                None
+            }
+            None => {
+                self.error(format!("{path}.ipv4-src-address"), "is required");
+                None
+            }
+        };
+        let ipv6_src_address = match raw.ipv6_src_address {
+            Some(IpAddr::V6(a)) => Some(a),
+            Some(IpAddr::V4(a)) => {
+                self.error(
+                    format!("{path}.ipv6-src-address"),
+                    format!("{a} is not an IPv6 address"),
+                );
+                None
+            }
+            None => {
+                self.error(format!("{path}.ipv6-src-address"), "is required");
+                None
+            }
+        };
+        if let Some(n) = raw.sticky_buckets_per_core
+            && (n == 0 || !n.is_power_of_two())
+        {
+            self.error(
+                format!("{path}.sticky-buckets-per-core"),
+                format!("{n} is not a power of two (VPP refuses it with -70)"),
+            );
+        }
+        let flow_timeout = raw.flow_timeout.map(|d| d.0);
+        if let Some(d) = flow_timeout
+            && (d < Duration::from_secs(1)
+                || d.subsec_nanos() != 0
+                || d.as_secs() >= u64::from(u32::MAX))
+        {
+            self.error(
+                format!("{path}.flow-timeout"),
+                format!(
+                    "{} must be a whole number of seconds, at least 1s",
+                    format_duration(d)
+                ),
+            );
+        }
+        let sync_interval = self.positive(
+            format!("{path}.sync-interval"),
+            raw.sync_interval.map(|d| d.0),
+            DEFAULT_SYNC_INTERVAL,
+        );
+        let startup_min_delay = raw
+            .startup_min_delay
+            .map_or(DEFAULT_STARTUP_MIN_DELAY, |d| d.0);
+        let startup_max_delay = raw
+            .startup_max_delay
+            .map_or(DEFAULT_STARTUP_MAX_DELAY, |d| d.0);
+        if !startup_max_delay.is_zero() && startup_min_delay > startup_max_delay {
+            self.error(
+                format!("{path}.startup-max-delay"),
+                format!(
+                    "{} is shorter than startup-min-delay {} (set it to 0 to turn the watchdog off)",
+                    format_duration(startup_max_delay),
+                    format_duration(startup_min_delay)
+                ),
+            );
+        }
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(LbConfig {
+            ipv4_src_address: ipv4_src_address?,
+            ipv6_src_address: ipv6_src_address?,
+            sticky_buckets_per_core: raw.sticky_buckets_per_core,
+            flow_timeout,
+            sync_interval,
+            startup_min_delay,
+            startup_max_delay,
+        })
+    }
+
+    fn healthcheck(&mut self, path: &str, raw: RawHealthCheck) -> Option<HealthCheck> {
+        let before = self.errors.len();
+        let timing = self.timing(path, &raw);
+        let params = raw.params.unwrap_or_default();
+        let probe = self.probe(path, raw.kind, raw.port, params);
+        (self.errors.len() == before).then_some(HealthCheck { probe, timing })
+    }
+
+    fn timing(&mut self, path: &str, raw: &RawHealthCheck) -> Timing {
+        let interval = self.positive(
+            format!("{path}.interval"),
+            raw.interval.map(|d| d.0),
+            DEFAULT_INTERVAL,
+        );
+        let fast_interval = self.positive(
+            format!("{path}.fast-interval"),
+            raw.fast_interval.map(|d| d.0),
+            interval,
+        );
+        let down_interval = self.positive(
+            format!("{path}.down-interval"),
+            raw.down_interval.map(|d| d.0),
+            interval,
+        );
+        let smallest = interval.min(fast_interval).min(down_interval);
+        let timeout = match raw.timeout.map(|d| d.0) {
+            None => DEFAULT_TIMEOUT.min(smallest),
+            Some(t) => {
+                let t = self.positive(format!("{path}.timeout"), Some(t), DEFAULT_TIMEOUT);
+                if t > smallest {
+                    self.error(
+                        format!("{path}.timeout"),
+                        format!(
+                            "{} is longer than the smallest interval {}: a probe must end before the next starts",
+                            format_duration(t),
+                            format_duration(smallest)
+                        ),
+                    );
+                }
+                t
+            }
+        };
+        let mut counter = |key: &str, value: Option<u32>, default: u32| match value {
+            None => default,
+            Some(n) if (1..=MAX_RISE_FALL).contains(&n) => n,
+            Some(n) => {
+                self.error(
+                    format!("{path}.{key}"),
+                    format!("{n} is out of range 1..={MAX_RISE_FALL}"),
+                );
+                default
+            }
+        };
+        let rise = counter("rise", raw.rise, DEFAULT_RISE);
+        let fall = counter("fall", raw.fall, DEFAULT_FALL);
+        Timing {
+            interval,
+            fast_interval,
+            down_interval,
+            timeout,
+            rise,
+            fall,
+        }
+    }
+
+    fn probe(&mut self, path: &str, kind: RawProbeKind, port: Option<u16>, p: RawParams) -> Probe {
+        let params = format!("{path}.params");
+        let type_name = match kind {
+            Http => "http",
+            Https => "https",
+            Tcp => "tcp",
+            RawProbeKind::Icmp => "icmp",
+        };
+        let only =
+            |v: &mut Validator, key: &str, set: bool, allowed: &[RawProbeKind], what: &str| {
+                if set && !allowed.contains(&kind) {
+                    v.error(
+                        format!("{params}.{key}"),
+                        format!("is only for {what} checks, not {type_name}"),
+                    );
+                }
+            };
+        use RawProbeKind::{Http, Https, Tcp};
+        only(
+            self,
+            "path",
+            p.path.is_some(),
+            &[Http, Https],
+            "http and https",
+        );
+        only(
+            self,
+            "method",
+            p.method.is_some(),
+            &[Http, Https],
+            "http and https",
+        );
+        only(
+            self,
+            "host",
+            p.host.is_some(),
+            &[Http, Https],
+            "http and https",
+        );
+        only(
+            self,
+            "response-code",
+            p.response_code.is_some(),
+            &[Http, Https],
+            "http and https",
+        );
+        only(
+            self,
+            "response-regex",
+            p.response_regex.is_some(),
+            &[Http, Https],
+            "http and https",
+        );
+        only(
+            self,
+            "max-body",
+            p.max_body.is_some(),
+            &[Http, Https],
+            "http and https",
+        );
+        only(
+            self,
+            "server-name",
+            p.server_name.is_some(),
+            &[Https, Tcp],
+            "https and tcp",
+        );
+        only(
+            self,
+            "insecure-skip-verify",
+            p.insecure_skip_verify.is_some(),
+            &[Https, Tcp],
+            "https and tcp",
+        );
+        only(self, "tls", p.tls.is_some(), &[Tcp], "tcp");
+        if kind == Tcp
+            && p.tls != Some(true)
+            && (p.server_name.is_some() || p.insecure_skip_verify.is_some())
+        {
+            self.error(
+                format!("{params}.tls"),
+                "server-name and insecure-skip-verify need tls: true",
+            );
+        }
+        if port == Some(0) {
+            self.error(format!("{path}.port"), "must be 1..=65535");
+        }
+        for (key, value) in [("host", &p.host), ("server-name", &p.server_name)] {
+            if let Some(v) = value
+                && (v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                self.error(
+                    format!("{params}.{key}"),
+                    format!("{v:?} is not a host name"),
+                );
+            }
+        }
+        let tls = TlsParams {
+            server_name: p.server_name.clone().or_else(|| p.host.clone()),
+            insecure_skip_verify: p.insecure_skip_verify.unwrap_or(false),
+        };
+        match kind {
+            RawProbeKind::Icmp => {
+                if port.is_some() {
+                    self.error(format!("{path}.port"), "icmp checks have no port");
+                }
+                Probe::Icmp
+            }
+            Tcp => {
+                if port.is_none() {
+                    self.error(format!("{path}.port"), "is required for tcp checks");
+                }
+                Probe::Tcp(TcpProbe {
+                    port: port.unwrap_or(0),
+                    tls: (p.tls == Some(true)).then_some(TlsParams {
+                        server_name: p.server_name,
+                        ..tls
+                    }),
+                })
+            }
+            Http | Https => {
+                let https = kind == Https;
+                let path_value = p.path.unwrap_or_else(|| "/".to_owned());
+                if !path_value.starts_with('/')
+                    || path_value
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control())
+                {
+                    self.error(
+                        format!("{params}.path"),
+                        format!("{path_value:?} must start with / and contain no spaces"),
+                    );
+                }
+                let response_codes = match p.response_code {
+                    None => StatusCodes::default(),
+                    Some(codes) => self.status_codes(&format!("{params}.response-code"), codes.0),
+                };
+                if let Some(re) = &p.response_regex
+                    && let Err(e) = regex::RegexBuilder::new(re)
+                        .size_limit(REGEX_SIZE_LIMIT)
+                        .build()
+                {
+                    self.error(
+                        format!("{params}.response-regex"),
+                        format!("invalid regular expression: {e}"),
+                    );
+                }
+                let max_body = match p.max_body {
+                    None => DEFAULT_MAX_BODY,
+                    Some(n) if (1..=MAX_MAX_BODY).contains(&n) => n as usize,
+                    Some(n) => {
+                        self.error(
+                            format!("{params}.max-body"),
+                            format!("{n} is out of range 1..={MAX_MAX_BODY}"),
+                        );
+                        DEFAULT_MAX_BODY
+                    }
+                };
+                Probe::Http(HttpProbe {
+                    port: port.unwrap_or(if https { 443 } else { 80 }),
+                    path: path_value,
+                    method: match p.method {
+                        None | Some(RawMethod::Get) => HttpMethod::Get,
+                        Some(RawMethod::Head) => HttpMethod::Head,
+                    },
+                    host: p.host,
+                    response_codes,
+                    response_regex: p.response_regex,
+                    max_body,
+                    tls: https.then_some(tls),
+                })
+            }
+        }
+    }
+
+    fn status_codes(&mut self, path: &str, ranges: Vec<(u64, u64)>) -> StatusCodes {
+        if ranges.is_empty() {
+            self.error(path, "must list at least one code");
+        }
+        let mut out = Vec::new();
+        for (lo, hi) in ranges {
+            if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
+                let text = if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                };
+                self.error(
+                    path,
+                    format!("{text} is not a status code or range within 100-599"),
+                );
+            } else {
+                out.push((lo as u16, hi as u16));
+            }
+        }
+        StatusCodes::new(out)
+    }
+
+    fn backend(
+        &mut self,
+        path: &str,
+        raw: RawBackend,
+        healthchecks: &BTreeMap<String, HealthCheck>,
+    ) -> Backend {
+        self.unicast(&format!("{path}.address"), raw.address);
+        if let Some(hc) = &raw.healthcheck
+            && !healthchecks.contains_key(hc)
+        {
+            self.error(
+                format!("{path}.healthcheck"),
+                format!("no health check named {hc:?}"),
+            );
+        }
+        Backend {
+            address: raw.address,
+            healthcheck: raw.healthcheck,
+            enabled: raw.enabled.unwrap_or(true),
+        }
+    }
+
+    fn unicast(&mut self, path: &str, address: IpAddr) {
+        let bad = match address {
+            IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+            IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
+        };
+        if bad {
+            self.error(path, format!("{address} is not a unicast address"));
+        }
+    }
+
+    fn frontend(
+        &mut self,
+        path: &str,
+        raw: RawFrontend,
+        backends: &BTreeMap<String, Backend>,
+    ) -> Frontend {
+        self.unicast(&format!("{path}.address"), raw.address);
+        let port = raw.port.unwrap_or(0);
+        match (raw.protocol, port) {
+            (None, p) if p != 0 => self.error(
+                format!("{path}.port"),
+                format!("port {p} needs a protocol (tcp or udp); without one the VIP takes every port"),
+            ),
+            (Some(_), 0) => self.error(
+                format!("{path}.port"),
+                "a VIP with a protocol needs a port: VPP treats port 0 as every port of every protocol",
+            ),
+            _ => {}
+        }
+        let raw_pools = raw.pools.unwrap_or_default();
+        if raw_pools.is_empty() {
+            self.error(format!("{path}.pools"), "must list at least one pool");
+        }
+        let mut pools = Vec::new();
+        let mut seen_pools = BTreeSet::new();
+        let mut member_of: BTreeMap<String, String> = BTreeMap::new();
+        let mut family: Option<(String, IpAddr)> = None;
+        let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
+        for (i, raw_pool) in raw_pools.into_iter().enumerate() {
+            let ppath = format!("{path}.pools[{i}]");
+            let name = raw_pool.name.unwrap_or_default();
+            if name.is_empty() {
+                self.error(format!("{ppath}.name"), "must not be empty");
+            } else if !seen_pools.insert(name.clone()) {
+                self.error(
+                    format!("{ppath}.name"),
+                    format!("pool {name:?} is listed twice"),
+                );
+            }
+            let members = raw_pool.backends.map(|m| m.0).unwrap_or_default();
+            if members.is_empty() {
+                self.error(
+                    format!("{ppath}.backends"),
+                    "must list at least one backend",
+                );
+            }
+            let mut pool = Pool {
+                name: name.clone(),
+                backends: BTreeMap::new(),
+            };
+            for (bname, member) in members {
+                let bpath = format!("{ppath}.backends.{bname}");
+                let weight = match member.and_then(|m| m.weight) {
+                    None => MAX_WEIGHT,
+                    Some(w) if w <= u64::from(MAX_WEIGHT) => w as u8,
+                    Some(w) => {
+                        self.error(
+                            format!("{bpath}.weight"),
+                            format!("{w} is out of range 0..={MAX_WEIGHT}"),
+                        );
+                        MAX_WEIGHT
+                    }
+                };
+                if let Some(other) = member_of.insert(bname.clone(), name.clone()) {
+                    self.error(
+                        bpath.clone(),
+                        format!("backend is already in pool {other:?}: a backend is one AS of the VIP, in one pool"),
+                    );
+                }
+                match backends.get(&bname) {
+                    None => self.error(bpath.clone(), format!("no backend named {bname:?}")),
+                    Some(b) => {
+                        match &family {
+                            None => family = Some((bname.clone(), b.address)),
+                            Some((first, addr)) if addr.is_ipv4() != b.address.is_ipv4() => self.error(
+                                bpath.clone(),
+                                format!(
+                                    "backend {bname:?} ({}) is not in the address family of backend {first:?} ({addr}): \
+                                     all backends of a frontend share one family",
+                                    b.address
+                                ),
+                            ),
+                            Some(_) => {}
+                        }
+                        if let Some(other) = addresses.insert(b.address, bname.clone())
+                            && other != bname
+                        {
+                            self.error(
+                                    bpath.clone(),
+                                    format!("backend {bname:?} has the same address {} as backend {other:?}", b.address),
+                                );
+                        }
+                    }
+                }
+                pool.backends.insert(bname, PoolMember { weight });
+            }
+            pools.push(pool);
+        }
+        Frontend {
+            address: raw.address,
+            protocol: raw.protocol.map(Into::into),
+            port,
+            description: raw.description.unwrap_or_default(),
+            pools,
+            src_ip_sticky: raw.src_ip_sticky.unwrap_or(false),
+            flush_on_down: raw.flush_on_down.unwrap_or(true),
+        }
+    }
+
+    /// Rules across frontends: unique VIPs, no all-port VIP beside per-port
+    /// ones on one address, one encap per VIP address.
+    fn vips(
+        &mut self,
+        frontends: &BTreeMap<String, Frontend>,
+        backends: &BTreeMap<String, Backend>,
+    ) {
+        let mut keys: BTreeMap<VipKey, &str> = BTreeMap::new();
+        let mut by_address: BTreeMap<IpAddr, Vec<(&str, &Frontend)>> = BTreeMap::new();
+        for (name, f) in frontends {
+            let path = format!("maglev.frontends.{name}");
+            if let Some(other) = keys.insert(f.vip_key(), name) {
+                self.error(
+                    path.clone(),
+                    format!("same VIP {} as frontend {other:?}", f.vip_key()),
+                );
+            }
+            by_address.entry(f.address).or_default().push((name, f));
+        }
+        for group in by_address.values() {
+            let all_port = group.iter().find(|(_, f)| f.port == 0);
+            let per_port = group.iter().find(|(_, f)| f.port != 0);
+            if let (Some((all_name, f)), Some((per_name, _))) = (all_port, per_port) {
+                self.error(
+                    format!("maglev.frontends.{all_name}.port"),
+                    format!(
+                        "an all-port VIP on {} cannot coexist with per-port frontend {per_name:?} on the same address \
+                         (VPP refuses the pair with -81)",
+                        f.address
+                    ),
+                );
+            }
+            let encap_of = |f: &Frontend| {
+                f.backend_names()
+                    .find_map(|b| backends.get(b))
+                    .map(|b| Encap::for_backend(b.address))
+            };
+            let mut first: Option<(&str, Encap)> = None;
+            for (name, f) in group {
+                let Some(encap) = encap_of(f) else { continue };
+                match first {
+                    None => first = Some((name, encap)),
+                    Some((other, e)) if e != encap => self.error(
+                        format!("maglev.frontends.{name}"),
+                        format!(
+                            "shares VIP address {} with frontend {other:?} but its backends are in another address \
+                             family: every VIP on one address needs the same encap (VPP refuses it with -73)",
+                            f.address
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
