@@ -484,9 +484,19 @@ impl Validator {
                         .size_limit(REGEX_SIZE_LIMIT)
                         .build()
                 {
+                    // regex's syntax errors span several lines; the last says what is wrong.
+                    let text = e.to_string();
+                    let what = text
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or_default();
                     self.error(
                         format!("{params}.response-regex"),
-                        format!("invalid regular expression: {e}"),
+                        format!(
+                            "invalid regular expression {re:?}: {}",
+                            what.trim_start_matches("error: ")
+                        ),
                     );
                 }
                 let max_body = match p.max_body {

@@ -24,7 +24,11 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<RawMaglev, ParseError> {
     match serde_path_to_error::deserialize::<_, RawFile>(de) {
         Ok(file) => Ok(file.maglev),
         Err(err) => {
-            let path = err.path().to_string();
+            // serde_path_to_error writes `?` for a key it could not read yet.
+            let mut path = err.path().to_string();
+            while let Some(p) = path.strip_suffix(".?") {
+                path = p.to_owned();
+            }
             let inner = err.into_inner();
             let (line, column) = inner.location().map_or((0, 0), |l| (l.line(), l.column()));
             let message = bare_message(&inner.to_string(), &path, line, column);
