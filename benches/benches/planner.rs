@@ -1,0 +1,70 @@
+//! Planning 1,000 frontends × 16 backends: from scratch, and after one
+//! backend changed state (full plan and the one frontend's plan).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use maglev_benches::{observed_from, synthetic_config, synthetic_yaml};
+use maglev_core::config::Config;
+use maglev_core::dataplane::ObservedState;
+use maglev_core::desired::{desired_all, desired_frontend};
+use maglev_core::plan::{FlushRequests, plan_all, plan_vip};
+use maglev_core::state::BackendState;
+
+const FRONTENDS: usize = 1000;
+const BACKENDS: usize = 16;
+
+fn planner(c: &mut Criterion) {
+    let config = synthetic_config(FRONTENDS, BACKENDS);
+    let all_up = |_: &str| BackendState::Up;
+    let one_down = |b: &str| {
+        if b == "f500b3" {
+            BackendState::Down
+        } else {
+            BackendState::Up
+        }
+    };
+    let no_flush = FlushRequests::new();
+    let empty = ObservedState::new();
+    let synced = observed_from(&desired_all(&config, all_up));
+
+    let mut g = c.benchmark_group("plan 1000x16");
+    g.bench_function("desired+plan from scratch", |b| {
+        b.iter(|| {
+            let desired = desired_all(&config, all_up);
+            black_box(plan_all(&desired, &empty, &no_flush))
+        })
+    });
+    g.bench_function("desired+plan_all, one backend changed", |b| {
+        b.iter(|| {
+            let desired = desired_all(&config, one_down);
+            let ops = plan_all(&desired, &synced, &no_flush);
+            assert_eq!(ops.len(), 1);
+            black_box(ops)
+        })
+    });
+    g.bench_function("desired+plan_vip, one backend changed", |b| {
+        b.iter(|| {
+            let desired = desired_frontend(&config, "f500", one_down).unwrap();
+            let ops = plan_vip(&desired, synced.get(&desired.key), &no_flush);
+            assert_eq!(ops.len(), 1);
+            black_box(ops)
+        })
+    });
+    let desired = desired_all(&config, one_down);
+    g.bench_function("plan_all only, one backend changed", |b| {
+        b.iter(|| black_box(plan_all(&desired, &synced, &no_flush)))
+    });
+    g.finish();
+
+    let yaml = synthetic_yaml(FRONTENDS, BACKENDS);
+    let mut g = c.benchmark_group("config 1000x16");
+    g.sample_size(10);
+    g.bench_function("parse+validate", |b| {
+        b.iter(|| black_box(Config::from_yaml(&yaml, "bench").unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, planner);
+criterion_main!(benches);
