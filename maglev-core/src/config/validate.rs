@@ -61,10 +61,11 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
             }
         }
     });
-    let healthchecks: BTreeMap<String, HealthCheck> = raw
-        .healthchecks
-        .map(|m| m.0)
-        .unwrap_or_default()
+    let raw_checks = raw.healthchecks.map(|m| m.0).unwrap_or_default();
+    // Backends may name a check that has errors of its own: those errors are
+    // reported once, at the check, not again at every backend.
+    let check_names: BTreeSet<String> = raw_checks.keys().cloned().collect();
+    let healthchecks: BTreeMap<String, HealthCheck> = raw_checks
         .into_iter()
         .filter_map(|(name, hc)| {
             let path = format!("maglev.healthchecks.{name}");
@@ -78,7 +79,7 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
         .map(|(name, b)| {
             let path = format!("maglev.backends.{name}");
             v.name(&path, &name);
-            let b = v.backend(&path, b, &healthchecks);
+            let b = v.backend(&path, b, &check_names);
             (name, b)
         })
         .collect();
@@ -550,15 +551,10 @@ impl Validator {
         StatusCodes::new(out)
     }
 
-    fn backend(
-        &mut self,
-        path: &str,
-        raw: RawBackend,
-        healthchecks: &BTreeMap<String, HealthCheck>,
-    ) -> Backend {
+    fn backend(&mut self, path: &str, raw: RawBackend, check_names: &BTreeSet<String>) -> Backend {
         self.unicast(&format!("{path}.address"), raw.address);
         if let Some(hc) = &raw.healthcheck
-            && !healthchecks.contains_key(hc)
+            && !check_names.contains(hc)
         {
             self.error(
                 format!("{path}.healthcheck"),
