@@ -137,12 +137,36 @@ pub enum StatsError {
         /// What the entry is.
         found: EntryKind,
     },
-    /// A simulator operation was given an argument it cannot honour
-    /// (thread out of range, segment full, unknown entry ...).
-    #[error("stats simulator: {reason}")]
-    Sim {
-        /// What was wrong.
-        reason: String,
+    /// Simulator: a thread index beyond the segment's threads.
+    #[error("stats simulator: thread {thread} out of range (the segment has {threads} threads)")]
+    ThreadOutOfRange {
+        /// The thread asked for.
+        thread: usize,
+        /// Threads of the segment (main + workers).
+        threads: usize,
+    },
+    /// Simulator: the segment has no room for an allocation.
+    #[error("stats simulator: segment full ({needed} more bytes needed, segment is {size} bytes)")]
+    SegmentFull {
+        /// Bytes asked for.
+        needed: usize,
+        /// Size of the segment.
+        size: usize,
+    },
+    /// Simulator: an operation on a directory index that holds no entry of
+    /// the right type.
+    #[error("stats simulator: directory entry {index} is not a live {expected}")]
+    NoSuchEntry {
+        /// The directory index.
+        index: u32,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// Simulator: a name that is already registered.
+    #[error("stats simulator: an entry called {name:?} already exists")]
+    NameTaken {
+        /// The name.
+        name: String,
     },
 }
 

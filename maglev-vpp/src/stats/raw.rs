@@ -269,6 +269,16 @@ pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Registers a listening socket with tokio's reactor.
+#[cfg(feature = "sim")]
+pub(crate) fn register_async(fd: OwnedFd) -> std::io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: an `OwnedFd` is an open descriptor that it alone closes, and
+    // `as_raw_fd` returns the same number for its whole life; the
+    // `AsyncFd` owns it from here on and we never swap it through
+    // `get_mut` (only `get_ref` is used).
+    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(std::io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
