@@ -99,3 +99,59 @@ pub mod fuzzing {
         let _ = scrape.run(&seg);
     }
 }
+
+/// Support for `benches/benches/stats_scrape.rs`: the floor a scrape is
+/// compared with. Not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    use super::segment::StatSegment;
+    use super::types::{LbCounter, ROUTE_TO};
+    use super::{Result, StatsError};
+
+    /// The segment offsets of the cells a [`Scrape`](super::Scrape) of the
+    /// same VIPs and routes reads, resolved once.
+    #[derive(Debug, Clone)]
+    pub struct PlainCopy {
+        offsets: Vec<usize>,
+    }
+
+    impl PlainCopy {
+        /// Resolves the cells of `vips` in the four LB counters and of
+        /// `routes` (packets and bytes) in `/net/route/to`, every thread.
+        pub fn new(seg: &StatSegment, vips: &[u32], routes: &[u32]) -> Result<Self> {
+            seg.with_window(|w| {
+                let mut offsets = Vec::new();
+                let lb = LbCounter::ALL.map(|c| (c.name(), 8usize, vips, 1usize));
+                for (name, elem, cols, words) in lb.into_iter().chain([(ROUTE_TO, 16, routes, 2)]) {
+                    let i = w
+                        .find(name.as_bytes())?
+                        .ok_or_else(|| StatsError::NotFound { name: name.to_owned() })?;
+                    for row in w.rows(name, w.raw_value(i)?, elem)? {
+                        for &c in cols {
+                            if (c as usize) < row.len {
+                                for k in 0..words {
+                                    offsets.push(row.offset + c as usize * elem + 8 * k);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(PlainCopy { offsets })
+            })
+        }
+
+        /// Number of `u64` cells.
+        pub fn cells(&self) -> usize {
+            self.offsets.len()
+        }
+
+        /// Copies every cell into `out` with the reader's volatile loads:
+        /// no access window, no plan, no summing.
+        pub fn copy(&self, seg: &StatSegment, out: &mut [u64]) {
+            let region = seg.region();
+            for (slot, &off) in out.iter_mut().zip(&self.offsets) {
+                *slot = region.u64(off).unwrap_or(0);
+            }
+        }
+    }
+}
