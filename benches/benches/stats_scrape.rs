@@ -8,7 +8,10 @@
 //! ```
 //!
 //! Figures go to `docs/performance.md` ("Stats segment scrape").
-#![allow(missing_docs, reason = "criterion's macros generate undocumented items")]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
 
 use std::hint::black_box;
 use std::process::Command;
@@ -46,7 +49,13 @@ fn segment(vips: u32, threads: usize, rows: usize, routes: &[u32]) -> SimStats {
 
 /// Serves `stats` on a temporary `stats.sock` and runs the vpp_papi
 /// scrape script against it; prints its figures.
-fn papi(label: &str, stats: &SimStats, vips: (u32, u32), routes: (u32, u32), expect: (u64, u64, u64)) {
+fn papi(
+    label: &str,
+    stats: &SimStats,
+    vips: (u32, u32),
+    routes: (u32, u32),
+    expect: (u64, u64, u64),
+) {
     let Ok(python) = std::env::var("MAGLEV_PYTHON") else {
         eprintln!("vpp_papi {label}: skipped (set MAGLEV_PYTHON to a python with vpp-papi==2.4.2)");
         return;
@@ -54,12 +63,20 @@ fn papi(label: &str, stats: &SimStats, vips: (u32, u32), routes: (u32, u32), exp
     let dir = std::env::temp_dir().join(format!("maglev-bench-stats-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("stats.sock");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let listener = rt.block_on(async { StatsListener::bind(&path) }).expect("bind");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(async { StatsListener::bind(&path) })
+        .expect("bind");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let stats = stats.clone();
     let server = std::thread::spawn(move || {
-        let opts = ServeOptions { trickle: None, heartbeat: None };
+        let opts = ServeOptions {
+            trickle: None,
+            heartbeat: None,
+        };
         rt.block_on(sim::run(listener, stats, opts, async {
             let _ = stopped.await;
         }))
@@ -75,12 +92,18 @@ fn papi(label: &str, stats: &SimStats, vips: (u32, u32), routes: (u32, u32), exp
     let _ = server.join();
     let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {
-        eprintln!("vpp_papi {label}: failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "vpp_papi {label}: failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let same = (v["lb_sum"].as_u64(), v["route_packets"].as_u64(), v["route_bytes"].as_u64())
-        == (Some(expect.0), Some(expect.1), Some(expect.2));
+    let same = (
+        v["lb_sum"].as_u64(),
+        v["route_packets"].as_u64(),
+        v["route_bytes"].as_u64(),
+    ) == (Some(expect.0), Some(expect.1), Some(expect.2));
     eprintln!(
         "vpp_papi {label}: mean {:.1} us, min {:.1} us over {} scrapes (same values as ours: {same})",
         v["mean_us"].as_f64().unwrap_or(f64::NAN),
@@ -92,7 +115,11 @@ fn papi(label: &str, stats: &SimStats, vips: (u32, u32), routes: (u32, u32), exp
 /// Totals of a snapshot, to check vpp_papi saw the same counters.
 fn totals(scrape: &mut Scrape, seg: &StatSegment) -> (u64, u64, u64) {
     let snap = scrape.run(seg).expect("scrape");
-    let lb = snap.vips().iter().map(|(_, c)| c.next_packet + c.first_packet + c.untracked + c.no_server).sum();
+    let lb = snap
+        .vips()
+        .iter()
+        .map(|(_, c)| c.next_packet + c.first_packet + c.untracked + c.no_server)
+        .sum();
     let pk = snap.routes().iter().map(|(_, c)| c.packets).sum();
     let by = snap.routes().iter().map(|(_, c)| c.bytes).sum();
     (lb, pk, by)
@@ -100,7 +127,8 @@ fn totals(scrape: &mut Scrape, seg: &StatSegment) -> (u64, u64, u64) {
 
 fn lb(c: &mut Criterion) {
     let mut g = c.benchmark_group("stats_scrape_lb");
-    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     for vips in [1_000u32, 10_000] {
         for threads in [1usize, 4, 16] {
             let stats = segment(vips, threads, 1_000, &[8]);
@@ -129,15 +157,24 @@ fn lb(c: &mut Criterion) {
 
 fn routes(c: &mut Criterion) {
     let mut g = c.benchmark_group("stats_scrape_routes");
-    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     let (vips, threads) = (1_000u32, 16usize);
     // 1,000 rows: the VIPs are the whole table. 1,000,000 rows: a full
     // BGP table, the VIPs' load-balances allocated after it (at the end),
     // or scattered through it (every 997th row).
     let cases: [(&str, usize, Vec<u32>); 3] = [
         ("1k_rows", 1_000, (0..vips).collect()),
-        ("1M_rows_end", 1_000_000, (1_000_000 - vips..1_000_000).collect()),
-        ("1M_rows_scattered", 1_000_000, (0..vips).map(|i| i * 997 + 13).collect()),
+        (
+            "1M_rows_end",
+            1_000_000,
+            (1_000_000 - vips..1_000_000).collect(),
+        ),
+        (
+            "1M_rows_scattered",
+            1_000_000,
+            (0..vips).map(|i| i * 997 + 13).collect(),
+        ),
     ];
     for (label, rows, route_ix) in cases {
         let stats = segment(vips, threads, rows, &route_ix);
@@ -163,7 +200,13 @@ fn routes(c: &mut Criterion) {
         });
         if rows == 1_000 {
             let expect = totals(&mut full, &seg);
-            papi(&format!("lb+routes {id}"), &stats, (1, vips), (0, vips), expect);
+            papi(
+                &format!("lb+routes {id}"),
+                &stats,
+                (1, vips),
+                (0, vips),
+                expect,
+            );
         }
     }
     g.finish();

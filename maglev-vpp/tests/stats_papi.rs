@@ -48,7 +48,11 @@ fn has_papi(python: &str) -> bool {
 /// A python with vpp_papi, or why there is none.
 fn python() -> Result<String, String> {
     if let Ok(p) = std::env::var("MAGLEV_PYTHON") {
-        return if has_papi(&p) { Ok(p) } else { Err(format!("MAGLEV_PYTHON={p} cannot import vpp_papi")) };
+        return if has_papi(&p) {
+            Ok(p)
+        } else {
+            Err(format!("MAGLEV_PYTHON={p} cannot import vpp_papi"))
+        };
     }
     if has_papi("python3") {
         return Ok("python3".into());
@@ -58,11 +62,17 @@ fn python() -> Result<String, String> {
     if has_papi(&py) {
         return Ok(py);
     }
-    let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
+    let made = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status();
     if !made.is_ok_and(|s| s.success()) {
         return Err("no python3 with venv support".into());
     }
-    let pip = Command::new(&py).args(["-m", "pip", "install", "-q", "vpp-papi==2.4.2"]).status();
+    let pip = Command::new(&py)
+        .args(["-m", "pip", "install", "-q", "vpp-papi==2.4.2"])
+        .status();
     if pip.is_ok_and(|s| s.success()) && has_papi(&py) {
         Ok(py)
     } else {
@@ -75,11 +85,18 @@ fn to_json(v: &StatValue) -> Value {
         StatValue::Scalar(x) | StatValue::Gauge(x) => json!(x),
         StatValue::Simple(pt) => json!(pt.rows()),
         StatValue::Combined(pt) => {
-            json!(pt.rows().iter().map(|r| r.iter().map(|c| [c.packets, c.bytes]).collect::<Vec<_>>()).collect::<Vec<_>>())
+            json!(
+                pt.rows()
+                    .iter()
+                    .map(|r| r.iter().map(|c| [c.packets, c.bytes]).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            )
         }
         StatValue::Names(n) => json!(n.iter().flatten().collect::<Vec<_>>()),
         StatValue::SimpleColumn(c) => json!(c),
-        StatValue::CombinedColumn(c) => json!(c.iter().map(|c| [c.packets, c.bytes]).collect::<Vec<_>>()),
+        StatValue::CombinedColumn(c) => {
+            json!(c.iter().map(|c| [c.packets, c.bytes]).collect::<Vec<_>>())
+        }
         other => panic!("not compared: {other:?}"),
     }
 }
@@ -89,7 +106,10 @@ async fn vpp_papi_reads_what_the_simulator_wrote() {
     let python = match python() {
         Ok(p) => p,
         Err(why) => {
-            assert!(!require(), "MAGLEV_REQUIRE_PEERS=1 but no vpp_papi peer: {why}");
+            assert!(
+                !require(),
+                "MAGLEV_REQUIRE_PEERS=1 but no vpp_papi peer: {why}"
+            );
             eprintln!("skipping the vpp_papi peer test: {why}");
             return;
         }
@@ -104,7 +124,14 @@ async fn vpp_papi_reads_what_the_simulator_wrote() {
         for thread in 0..4 {
             let n = u64::from(pool) * 100 + thread as u64 * 7 + 1;
             stats.send(pool, thread, n, n * 90).unwrap();
-            stats.count_lb(LbCounter::Untracked, thread, pool, u64::from(pool) + thread as u64).unwrap();
+            stats
+                .count_lb(
+                    LbCounter::Untracked,
+                    thread,
+                    pool,
+                    u64::from(pool) + thread as u64,
+                )
+                .unwrap();
         }
     }
     stats.with_writer(|w| {
@@ -113,7 +140,8 @@ async fn vpp_papi_reads_what_the_simulator_wrote() {
             w.set(rx, t, 0, 11 * t as u64, 1100 * t as u64).unwrap();
         }
         let names = w.index_of("/if/names").unwrap();
-        w.set_names(names, &[Some("local0"), None, Some("eth0")]).unwrap();
+        w.set_names(names, &[Some("local0"), None, Some("eth0")])
+            .unwrap();
     });
     for _ in 0..7 {
         stats.beat().unwrap();
@@ -124,29 +152,52 @@ async fn vpp_papi_reads_what_the_simulator_wrote() {
     let path = dir.join("stats.sock");
     let listener = StatsListener::bind(&path).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let opts = ServeOptions { trickle: None, heartbeat: None };
+    let opts = ServeOptions {
+        trickle: None,
+        heartbeat: None,
+    };
     let server = tokio::spawn(sim::run(listener, stats.clone(), opts, async {
         let _ = stopped.await;
     }));
 
     let mut names: Vec<String> = LbCounter::ALL.iter().map(|c| c.name().to_owned()).collect();
     names.extend(
-        [ROUTE_TO, "/sys/heartbeat", "/sys/vector_rate", "/if/names", "/if/rx", "/interfaces/local0/rx"]
-            .map(String::from),
+        [
+            ROUTE_TO,
+            "/sys/heartbeat",
+            "/sys/vector_rate",
+            "/if/names",
+            "/if/rx",
+            "/interfaces/local0/rx",
+        ]
+        .map(String::from),
     );
     let args = names.clone();
     let sock = path.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python).arg("-c").arg(DUMP).arg(&sock).args(&args).output().unwrap()
+        Command::new(&python)
+            .arg("-c")
+            .arg(DUMP)
+            .arg(&sock)
+            .args(&args)
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "vpp_papi failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "vpp_papi failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let papi: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     // Our reader, through the same socket.
     let sock = path.clone();
-    let seg = tokio::task::spawn_blocking(move || StatSegment::connect(&sock)).await.unwrap().unwrap();
+    let seg = tokio::task::spawn_blocking(move || StatSegment::connect(&sock))
+        .await
+        .unwrap()
+        .unwrap();
     for n in &names {
         let ours = to_json(&seg.read(n).unwrap());
         assert_eq!(papi["values"][n], ours, "{n}");
@@ -171,12 +222,18 @@ async fn vpp_papi_reads_what_the_simulator_wrote() {
             } else {
                 assert_eq!(noserver[t][p], json!(n));
             }
-            assert_eq!(papi["values"]["untracked packet"][t][p], json!(pool + t as u64));
+            assert_eq!(
+                papi["values"]["untracked packet"][t][p],
+                json!(pool + t as u64)
+            );
             assert_eq!(papi["values"][ROUTE_TO][t][route], json!([n, n * 90]));
         }
     }
     assert_eq!(papi["values"]["/if/names"], json!(["local0", "eth0"]));
-    assert_eq!(papi["values"]["/interfaces/local0/rx"][3], json!([33, 3300]));
+    assert_eq!(
+        papi["values"]["/interfaces/local0/rx"][3],
+        json!([33, 3300])
+    );
     assert_eq!(papi["values"]["/sys/heartbeat"], json!(8));
 
     stop.send(()).unwrap();

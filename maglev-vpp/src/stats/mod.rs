@@ -125,7 +125,9 @@ pub mod bench_support {
                 for (name, elem, cols, words) in lb.into_iter().chain([(ROUTE_TO, 16, routes, 2)]) {
                     let i = w
                         .find(name.as_bytes())?
-                        .ok_or_else(|| StatsError::NotFound { name: name.to_owned() })?;
+                        .ok_or_else(|| StatsError::NotFound {
+                            name: name.to_owned(),
+                        })?;
                     for row in w.rows(name, w.raw_value(i)?, elem)? {
                         for &c in cols {
                             if (c as usize) < row.len {

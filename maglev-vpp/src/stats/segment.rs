@@ -506,6 +506,7 @@ impl Window<'_> {
             });
         }
         let mut rows = Vec::with_capacity(threads.len);
+        let mut total = 0usize;
         for t in 0..threads.len {
             let at = threads.offset + 8 * t;
             let what = format!("thread {t} row");
@@ -514,7 +515,20 @@ impl Window<'_> {
                 .region()
                 .u64(at)
                 .map_err(|f| self.seg.fault(f, name, what.clone(), at))?;
-            rows.push(self.seg.vector(row_ptr, elem, 8, &ctx, &what)?);
+            let row = self.seg.vector(row_ptr, elem, 8, &ctx, &what)?;
+            // Rows are distinct memory, so all of them fit in the segment:
+            // this stops rows aliasing one huge vector from making us
+            // allocate thousands of times the segment size.
+            total = total.saturating_add(row.len * elem);
+            if total > self.seg.size() {
+                return Err(StatsError::BadLength {
+                    entry: name.to_owned(),
+                    what: format!("{what} (rows add up to more than the segment)"),
+                    offset: row.offset as u64,
+                    len: row.len as u64,
+                });
+            }
+            rows.push(row);
         }
         Ok(rows)
     }
@@ -542,6 +556,7 @@ impl Window<'_> {
         let ctx = || name.to_owned();
         let slots = self.seg.vector(ptr, 8, 8, &ctx, "name vector")?;
         let mut out = Vec::with_capacity(slots.len);
+        let mut total = 0usize;
         for k in 0..slots.len {
             let at = slots.offset + 8 * k;
             let what = format!("name {k}");
@@ -555,6 +570,15 @@ impl Window<'_> {
                 continue;
             }
             let s = self.seg.vector(p, 1, 1, &ctx, &what)?;
+            total = total.saturating_add(s.len);
+            if total > self.seg.size() {
+                return Err(StatsError::BadLength {
+                    entry: name.to_owned(),
+                    what: format!("{what} (names add up to more than the segment)"),
+                    offset: s.offset as u64,
+                    len: s.len as u64,
+                });
+            }
             let mut bytes = vec![0u8; s.len];
             self.seg
                 .region()
