@@ -20,8 +20,8 @@
 //! - [`StatsClient`] (`client`): keeps a segment mapped and remaps it when
 //!   VPP restarts (socket replaced or gone, heartbeat stalled, segment
 //!   replaced).
-//! - `sim` (feature `sim`): [`sim::SimStats`], the writer used by the VPP
-//!   simulator, and [`sim::serve`] to serve it on a `stats.sock`.
+//! - `sim` (feature `sim`): `sim::SimStats`, the writer used by the VPP
+//!   simulator, and `sim::serve` to serve it on a `stats.sock`.
 //!
 //! # Reading
 //!

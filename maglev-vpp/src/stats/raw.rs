@@ -113,7 +113,7 @@ impl Region {
         }
         // The base is page- or 8-byte aligned, so offset alignment is
         // address alignment.
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(Fault::Misaligned);
         }
         Ok(())

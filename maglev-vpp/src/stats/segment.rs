@@ -214,7 +214,7 @@ impl StatSegment {
             return Err(bad_pointer());
         }
         let off = offset as usize;
-        if off % align != 0 {
+        if !off.is_multiple_of(align) {
             return Err(StatsError::Misaligned {
                 entry: entry(),
                 what: what.to_owned(),
