@@ -310,8 +310,14 @@ fn fuzz_entry_over_pseudo_random_inputs() {
         x
     };
     let pristine = image();
-    for round in 0..300 {
-        let input = match round % 3 {
+    for round in 0..400 {
+        if round % 4 == 3 {
+            // Patches over the fuzzer's own seed segment.
+            let patches: Vec<u8> = (0..10 * (1 + next() % 6)).map(|_| next() as u8).collect();
+            maglev_vpp::stats::fuzzing::segment_patched(&patches);
+            continue;
+        }
+        let input = match round % 4 {
             // Pure noise with a valid header (so the reader goes further).
             0 => {
                 let len = 48 + (next() % 20_000) as usize;

@@ -192,3 +192,34 @@ fn simulator_writes_the_same_layout() {
     assert_eq!(row % 64, 0, "rows cache-line aligned");
     assert_eq!(half(row - 8), 2, "grown to pool index + 1");
 }
+
+/// The fuzzer's seed segment is valid and reads as described.
+#[test]
+fn fuzz_seed_segment_is_valid() {
+    use maglev_vpp::stats::{LbCounter, ROUTE_TO, fuzzing};
+    let seg = StatSegment::from_bytes(&fuzzing::seed()).unwrap();
+    assert_eq!(seg.directory_len().unwrap(), 6);
+    assert_eq!(seg.heartbeat().unwrap(), 5);
+    assert_eq!(seg.simple(LbCounter::FirstPacket.name()).unwrap().sum(1), 9);
+    assert_eq!(
+        seg.combined(ROUTE_TO).unwrap().sum(1),
+        Counter {
+            packets: 4,
+            bytes: 400
+        }
+    );
+    assert_eq!(
+        seg.names("/if/names").unwrap(),
+        vec![Some("local0".into()), None]
+    );
+    assert_eq!(
+        seg.read("/link").unwrap(),
+        StatValue::CombinedColumn(vec![
+            Counter::default(),
+            Counter {
+                packets: 4,
+                bytes: 400
+            }
+        ])
+    );
+}

@@ -94,9 +94,92 @@ pub mod fuzzing {
             let _ = seg.simple(c.name());
         }
         let _ = seg.combined(ROUTE_TO);
+        let _ = seg.names("/if/names");
+        let _ = seg.read("/link");
         let _ = seg.heartbeat();
-        let mut scrape = Scrape::new([0, 1, 2, 3, 1000], [0, 8, 9, 10, u32::MAX]);
+        let mut scrape = Scrape::new([0, 1, 2, 3, 1000], [0, 1, 2, 8, u32::MAX]);
         let _ = scrape.run(&seg);
+        let _ = scrape.run(&seg);
+    }
+
+    /// Patches a valid segment ([`seed`]) with `data` read as records of
+    /// a little-endian `u16` word index and a `u64` value, then runs
+    /// [`segment`] on it: the fuzzer reaches deep paths far sooner than
+    /// from raw bytes.
+    pub fn segment_patched(data: &[u8]) {
+        let mut img = seed();
+        let words = img.len() / 8;
+        for rec in data.chunks_exact(10) {
+            let w = usize::from(u16::from_le_bytes([rec[0], rec[1]])) % words;
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&rec[2..10]);
+            img[8 * w..8 * w + 8].copy_from_slice(&v);
+        }
+        segment(&img);
+    }
+
+    /// A small valid segment (current layout, two threads): scalar
+    /// `/sys/heartbeat`, the LB counter `first session packet` (simple),
+    /// `/net/route/to` (combined), `/if/names` (name vector), `/link`
+    /// (symlink to route column 1) and one `EMPTY` entry.
+    pub fn seed() -> Vec<u8> {
+        const BASE: u64 = 0x7f00_0000_0000;
+        fn put(m: &mut [u8], at: usize, v: u64) {
+            m[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+        }
+        fn put32(m: &mut [u8], at: usize, v: u32) {
+            m[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        let mut img = vec![0u8; 8192];
+        let m = &mut img[..];
+        // Vectors: (data offset, len); the u32 len sits 8 bytes before.
+        let (dir, threads_a, row_a0, row_a1, threads_b, row_b0, row_b1, names, s0) =
+            (4160, 5184, 5248, 5312, 5376, 5440, 5504, 5632, 5696);
+        put(m, 0, 2);
+        put(m, 8, BASE);
+        put(m, 16, 1);
+        put(m, 32, BASE + dir as u64);
+        let lens = [
+            (dir, 6u32),
+            (threads_a, 2),
+            (row_a0, 3),
+            (row_a1, 3),
+            (threads_b, 2),
+            (row_b0, 2),
+            (row_b1, 2),
+            (names, 2),
+            (s0, 7),
+        ];
+        for (at, len) in lens {
+            put32(m, at - 8, len);
+        }
+        let entries: [(u32, u64, &str); 6] = [
+            (1, 5, "/sys/heartbeat"),
+            (2, BASE + threads_a as u64, "first session packet"),
+            (3, BASE + threads_b as u64, ROUTE_TO),
+            (4, BASE + names as u64, "/if/names"),
+            (6, 0, "/link"),
+            (5, u64::from(u32::MAX), ""),
+        ];
+        for (i, (ty, value, name)) in entries.into_iter().enumerate() {
+            let e = dir + 144 * i;
+            put32(m, e, ty);
+            put(m, e + 8, value);
+            m[e + 16..e + 16 + name.len()].copy_from_slice(name.as_bytes());
+        }
+        put(m, threads_a, BASE + row_a0 as u64);
+        put(m, threads_a + 8, BASE + row_a1 as u64);
+        put(m, threads_b, BASE + row_b0 as u64);
+        put(m, threads_b + 8, BASE + row_b1 as u64);
+        put(m, row_a1 + 8, 9);
+        put(m, row_b1 + 16, 4);
+        put(m, row_b1 + 24, 400);
+        put(m, names, BASE + s0 as u64);
+        m[s0..s0 + 6].copy_from_slice(b"local0");
+        // The symlink: entry 2 (`/net/route/to`), column 1.
+        put32(m, dir + 144 * 4 + 8, 2);
+        put32(m, dir + 144 * 4 + 12, 1);
+        img
     }
 }
 

@@ -114,6 +114,10 @@ pub struct Scrape {
     plan: Option<Plan>,
     resolutions: u64,
     snapshot: Snapshot,
+    /// Watched VIP pool indexes, sorted (the snapshot's order).
+    vip_cols: Vec<u32>,
+    /// Per LB counter, per watched VIP: the running sum (`4 × vips`).
+    acc: Vec<u64>,
 }
 
 impl Scrape {
@@ -131,7 +135,9 @@ impl Scrape {
         let mut v: Vec<u32> = vips.into_iter().collect();
         v.sort_unstable();
         v.dedup();
-        self.snapshot.vips = v.into_iter().map(|i| (i, LbCounters::default())).collect();
+        self.snapshot.vips = v.iter().map(|&i| (i, LbCounters::default())).collect();
+        self.acc = vec![0; 4 * v.len()];
+        self.vip_cols = v;
     }
 
     /// Replaces the watched route stats indexes.
@@ -158,6 +164,8 @@ impl Scrape {
             plan,
             resolutions,
             snapshot,
+            vip_cols,
+            acc,
         } = self;
         let result = seg.with_window(|w| {
             let stale = plan
@@ -170,7 +178,7 @@ impl Scrape {
             let Some(p) = plan.as_ref() else {
                 return Ok(());
             };
-            read(w.seg, p, snapshot)
+            read(w.seg, p, vip_cols, acc, snapshot)
         });
         match result {
             Ok(()) => Ok(&self.snapshot),
@@ -259,7 +267,13 @@ fn rows(
 }
 
 /// Reads the watched cells into `out`.
-fn read(seg: &StatSegment, plan: &Plan, out: &mut Snapshot) -> Result<()> {
+fn read(
+    seg: &StatSegment,
+    plan: &Plan,
+    cols: &[u32],
+    acc: &mut [u64],
+    out: &mut Snapshot,
+) -> Result<()> {
     let region = seg.region();
     out.epoch = plan.epoch;
     out.threads = plan
@@ -270,23 +284,30 @@ fn read(seg: &StatSegment, plan: &Plan, out: &mut Snapshot) -> Result<()> {
         .map(|r| r.rows.len())
         .max()
         .unwrap_or(0);
-    for (_, c) in &mut out.vips {
-        *c = LbCounters::default();
-    }
-    for (k, (resolved, which)) in plan.lb.iter().zip(LbCounter::ALL).enumerate() {
+    acc.fill(0);
+    let n = cols.len();
+    for ((resolved, which), sums) in plan
+        .lb
+        .iter()
+        .zip(LbCounter::ALL)
+        .zip(acc.chunks_exact_mut(n.max(1)))
+    {
         let Some(resolved) = resolved else { continue };
         for (t, row) in resolved.rows.iter().enumerate() {
-            for (vip, c) in &mut out.vips {
-                let col = *vip as usize;
-                if col < row.len {
-                    let at = row.offset + 8 * col;
-                    let v = region
-                        .u64(at)
-                        .map_err(|f| seg.fault(f, which.name(), format!("thread {t} row"), at))?;
-                    let slot = c.slot(k);
-                    *slot = slot.wrapping_add(v);
-                }
+            // Columns are sorted: those inside this row come first.
+            let inside = cols.partition_point(|&c| (c as usize) < row.len);
+            for (sum, &col) in sums.iter_mut().zip(&cols[..inside]) {
+                let at = row.offset + 8 * col as usize;
+                let v = region
+                    .u64(at)
+                    .map_err(|f| seg.fault(f, which.name(), format!("thread {t} row"), at))?;
+                *sum = sum.wrapping_add(v);
             }
+        }
+    }
+    for (j, (_, c)) in out.vips.iter_mut().enumerate() {
+        for k in 0..4 {
+            *c.slot(k) = acc[k * n + j];
         }
     }
     for (_, c) in &mut out.routes {
