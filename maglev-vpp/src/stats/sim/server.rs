@@ -102,7 +102,8 @@ async fn next(i: &mut Option<tokio::time::Interval>) {
 }
 
 /// Serves `stats` on `listener` until `shutdown` completes, with the
-/// trickle and heartbeat of `opts`.
+/// trickle and heartbeat of `opts`. `shutdown` is any future, e.g.
+/// `token.cancelled_owned()` of a `tokio_util` `CancellationToken`.
 pub async fn run(
     listener: StatsListener,
     stats: SimStats,
@@ -145,8 +146,10 @@ pub async fn serve(
 }
 
 /// A stand-alone simulated segment for VPP with `workers` workers, served
-/// at `path` until `shutdown`. Returns the handle too early to be useful;
-/// prefer [`SimStats::new`] + [`serve`] when an API simulator must share it.
+/// at `path` until `shutdown`. Only the trickle writes to it (no VIPs are
+/// ever added); when an API simulator must share the segment, create it
+/// with [`SimStats::new`], hand the API simulator a clone and call
+/// [`serve`].
 pub async fn serve_stats(
     path: impl AsRef<Path>,
     workers: usize,
