@@ -169,7 +169,7 @@ fn simulator_writes_the_same_layout() {
     assert_eq!(word(40), 0, "no error vector");
     let dir = (word(32) - SIM_BASE) as usize;
     assert!(
-        dir >= 4096 && dir % 64 == 0,
+        dir >= 4096 && dir.is_multiple_of(64),
         "directory in the heap, cache-line aligned"
     );
     // vec header: len, hdr_size 1 (8 bytes), log2_align 6 (64 bytes)
@@ -189,7 +189,7 @@ fn simulator_writes_the_same_layout() {
     let threads = (word(lb + 8) - SIM_BASE) as usize;
     assert_eq!(half(threads - 8), 2, "main + 1 worker");
     let row = (word(threads + 8) - SIM_BASE) as usize;
-    assert_eq!(row % 64, 0, "rows cache-line aligned");
+    assert!(row.is_multiple_of(64), "rows cache-line aligned");
     assert_eq!(half(row - 8), 2, "grown to pool index + 1");
 }
 
