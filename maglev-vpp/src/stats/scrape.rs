@@ -334,3 +334,33 @@ fn read(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watched_indexes_are_sorted_and_deduplicated() {
+        let s = Scrape::new([3, 1, 3, 2], [9, 8, 9]);
+        let vips: Vec<u32> = s.snapshot.vips().iter().map(|v| v.0).collect();
+        let routes: Vec<u32> = s.snapshot.routes().iter().map(|r| r.0).collect();
+        assert_eq!(vips, [1, 2, 3]);
+        assert_eq!(routes, [8, 9]);
+        assert_eq!(s.acc.len(), 12);
+        assert_eq!(s.snapshot.vip(2), Some(LbCounters::default()));
+        assert_eq!(s.snapshot.vip(4), None);
+        assert_eq!(s.snapshot.route(7), None);
+    }
+
+    #[test]
+    fn lb_counters_by_kind() {
+        let c = LbCounters {
+            next_packet: 1,
+            first_packet: 2,
+            untracked: 3,
+            no_server: 4,
+        };
+        let got: Vec<u64> = LbCounter::ALL.iter().map(|&k| c.get(k)).collect();
+        assert_eq!(got, [1, 2, 3, 4]);
+    }
+}

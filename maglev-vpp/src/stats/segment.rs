@@ -266,7 +266,7 @@ impl StatSegment {
             Fault::OutOfBounds => StatsError::BadPointer {
                 entry: entry.to_owned(),
                 what,
-                pointer: offset as u64,
+                pointer: self.base.wrapping_add(offset as u64),
                 offset: offset as u64,
                 size: self.size(),
             },

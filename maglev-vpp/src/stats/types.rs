@@ -219,3 +219,59 @@ impl LbCounter {
 
 /// The name of the FIB route counters (`[thread][route stats_index]`).
 pub const ROUTE_TO: &str = "/net/route/to";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_thread_sums_columns_and_reads_zero_beyond_rows() {
+        let pt = PerThread::new(vec![vec![1, 2], vec![10, 20, 30]]);
+        assert_eq!(pt.threads(), 2);
+        assert_eq!(pt.sum(1), 22);
+        assert_eq!(pt.sum(2), 30, "thread 0 has no column 2: it counts as 0");
+        assert_eq!(pt.column(2), vec![0, 30]);
+        assert_eq!(pt.get(5, 0), 0);
+        assert_eq!(pt.thread(5), &[] as &[u64]);
+        let c = PerThread::new(vec![
+            vec![Counter {
+                packets: 1,
+                bytes: 2,
+            }],
+            vec![Counter {
+                packets: 3,
+                bytes: 4,
+            }],
+        ]);
+        assert_eq!(
+            c.sum(0),
+            Counter {
+                packets: 4,
+                bytes: 6
+            }
+        );
+    }
+
+    #[test]
+    fn entry_kinds_round_trip_their_numbers() {
+        for raw in 0..12 {
+            assert_eq!(EntryKind::from_raw(raw).raw(), raw);
+        }
+        assert_eq!(EntryKind::from_raw(9), EntryKind::Gauge);
+        assert_eq!(EntryKind::from_raw(77), EntryKind::Unknown(77));
+    }
+
+    #[test]
+    fn lb_counter_names_are_the_plugin_display_names() {
+        let names: Vec<&str> = LbCounter::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "packet from existing sessions",
+                "first session packet",
+                "untracked packet",
+                "no server configured"
+            ]
+        );
+    }
+}
