@@ -124,12 +124,18 @@ fn readers_see_whole_generations_or_busy() {
     let done = Arc::new(AtomicBool::new(false));
     let consistent = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(AtomicU64::new(0));
+    let loops = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..2)
         .map(|r| {
             let mut seg = StatSegment::from_fd(fd.try_clone().unwrap()).unwrap();
             // One reader gives up quickly, to see `Busy` too.
             seg.set_max_attempts(if r == 0 { 2 } else { 10_000 });
-            let (done, consistent, busy) = (done.clone(), consistent.clone(), busy.clone());
+            let (done, consistent, busy, loops) = (
+                done.clone(),
+                consistent.clone(),
+                busy.clone(),
+                loops.clone(),
+            );
             std::thread::spawn(move || {
                 let mut scrape = Scrape::new(VIPS, ROUTES);
                 let mut last = 0;
@@ -154,6 +160,7 @@ fn readers_see_whole_generations_or_busy() {
                         Err(StatsError::Busy { .. }) => {}
                         Err(e) => panic!("reader {r}: {e}"),
                     }
+                    loops.fetch_add(1, Ordering::Release);
                 }
                 // Quiet now: the last generation, exactly.
                 seg.set_max_attempts(10_000);
@@ -167,6 +174,12 @@ fn readers_see_whole_generations_or_busy() {
     for g in 2..=GENERATIONS {
         write_generation(&mut w, g);
         w.bump_epoch().unwrap();
+        // Let the readers through a few loops (some in quiet windows, some
+        // racing the next change) before the next generation; no clocks.
+        let seen = loops.load(Ordering::Acquire);
+        while loops.load(Ordering::Acquire) < seen + 2 && !readers.iter().any(|r| r.is_finished()) {
+            std::thread::yield_now();
+        }
     }
     done.store(true, Ordering::Release);
     for r in readers {
