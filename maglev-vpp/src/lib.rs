@@ -4,3 +4,5 @@
 //! operations, the stats-segment reader, plan application and (feature
 //! `sim`) the VPP simulator. It never knows about health checks.
 #![deny(unsafe_code)]
+
+pub mod stats;
