@@ -200,7 +200,7 @@ impl<'a> Reader<'a> {
     /// Fails unless every byte was read.
     pub fn finish(&mut self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
-            self.field = "";
+            self.field = "(end)";
             return Err(self.error(DecodeErrorKind::Trailing {
                 extra: self.remaining(),
             }));

@@ -263,10 +263,7 @@ impl Client {
         let vip_details = vip_dump.wait().await?;
         let text = text.wait().await?.reply;
         let as_details = as_dump.wait().await?;
-        let mut vips = join_vips(&vip_details, &text)?;
-        vips.sort_by(|a, b| a.key.cmp(&b.key));
-        let ases = live_ases(&vips, &as_details);
-        Ok(LbSnapshot { vips, ases })
+        snapshot_from(&vip_details, &text, &as_details)
     }
 
     /// The planner's view of VPP.
@@ -391,6 +388,19 @@ fn check_encap(key: &VipKey, encap: Encap) -> Result<(), Error> {
             })
         }
     }
+}
+
+/// Builds a snapshot from the replies of `lb_vip_dump`, `show lb vips
+/// verbose` and the all-VIP `lb_as_v2_dump`.
+pub fn snapshot_from(
+    vip_details: &[LbVipDetails],
+    text: &str,
+    as_details: &[LbAsV2Details],
+) -> Result<LbSnapshot, Error> {
+    let mut vips = join_vips(vip_details, text)?;
+    vips.sort_by(|a, b| a.key.cmp(&b.key));
+    let ases = live_ases(&vips, as_details);
+    Ok(LbSnapshot { vips, ases })
 }
 
 /// Joins `lb_vip_dump` (keys, encap) with the CLI text (index, stickiness).
