@@ -57,6 +57,10 @@ pub struct SimConfig {
     pub vpe_pid: u32,
     /// The version reported by `show_version`.
     pub version: String,
+    /// Messages advertised differently, to test version checks: `None`
+    /// leaves the message out of the table, `Some(crc)` lists it under
+    /// another CRC.
+    pub tamper: Vec<(MsgId, Option<u32>)>,
 }
 
 impl SimConfig {
@@ -67,6 +71,7 @@ impl SimConfig {
             id_base: 89,
             vpe_pid: 16738,
             version: "26.10-rc0~374-gb575ec2c56d".to_owned(),
+            tamper: Vec::new(),
         }
     }
 }
@@ -75,6 +80,7 @@ impl SimConfig {
 #[derive(Debug)]
 pub(crate) struct SimTable {
     ids: Vec<(MsgId, u16)>,
+    tamper: Vec<(MsgId, Option<u32>)>,
     pub(crate) vpe_pid: u32,
     pub(crate) version: String,
 }
@@ -104,6 +110,7 @@ impl SimTable {
             .collect();
         SimTable {
             ids,
+            tamper: config.tamper.clone(),
             vpe_pid: config.vpe_pid,
             version: config.version.clone(),
         }
@@ -123,9 +130,13 @@ impl SimTable {
     pub(crate) fn entries(&self) -> Vec<MessageTableEntry> {
         self.ids
             .iter()
-            .map(|&(m, index)| MessageTableEntry {
-                index,
-                name: m.key(),
+            .filter_map(|&(m, index)| {
+                let name = match self.tamper.iter().find(|(t, _)| *t == m) {
+                    None => m.key(),
+                    Some((_, None)) => return None,
+                    Some((_, Some(crc))) => format!("{}_{crc:08x}", m.name()),
+                };
+                Some(MessageTableEntry { index, name })
             })
             .collect()
     }
