@@ -28,9 +28,11 @@ use crate::lb::vips_text::VipCounters;
 pub const AS_FREE_DELAY: u32 = 10;
 /// Seconds between two garbage collections of one VIP (`LB_GARBAGE_RUN`).
 pub const GC_INTERVAL: u32 = 60;
-/// The first load-balance index handed to VIP routes (a fresh VPP already
-/// has a dozen routes; the capture's first VIP route got 15).
-pub const FIRST_ROUTE_STATS_INDEX: u32 = 15;
+/// The first free load-balance index of a fresh VPP: the stats index of the
+/// first route created (the statseg fixture's first VIP route got 8). VIP
+/// prefix routes and the host routes VPP adds to track each AS address
+/// take indexes from the same pool.
+pub const FIRST_ROUTE_STATS_INDEX: u32 = 8;
 
 /// Something the stats side may want to mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +122,7 @@ impl SimVip {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Route {
     stats_index: u32,
-    vips: u32,
+    refs: u32,
 }
 
 /// The LB plugin's state.
@@ -193,6 +195,37 @@ impl LbModel {
         self.routes.get(&normalise(prefix)).map(|r| r.stats_index)
     }
 
+    /// Takes a reference on the route of `prefix`, creating it (with a new
+    /// load-balance index) if needed; returns its stats index.
+    fn route_ref(&mut self, prefix: Prefix) -> u32 {
+        if let Some(r) = self.routes.get_mut(&prefix) {
+            r.refs += 1;
+            return r.stats_index;
+        }
+        let stats_index = self.free_routes.pop().unwrap_or_else(|| {
+            self.next_route += 1;
+            self.next_route - 1
+        });
+        self.routes.insert(
+            prefix,
+            Route {
+                stats_index,
+                refs: 1,
+            },
+        );
+        stats_index
+    }
+
+    fn route_unref(&mut self, prefix: Prefix) {
+        if let Some(r) = self.routes.get_mut(&prefix) {
+            r.refs -= 1;
+            if r.refs == 0 {
+                self.free_routes.push(r.stats_index);
+                self.routes.remove(&prefix);
+            }
+        }
+    }
+
     fn find_vip(&self, key: &VipKey) -> Option<usize> {
         self.vips
             .iter()
@@ -262,26 +295,7 @@ impl LbModel {
             address: key.address,
             len: key.prefix_len,
         };
-        let route_stats_index = match self.routes.get_mut(&prefix) {
-            Some(r) => {
-                r.vips += 1;
-                r.stats_index
-            }
-            None => {
-                let stats_index = self.free_routes.pop().unwrap_or_else(|| {
-                    self.next_route += 1;
-                    self.next_route - 1
-                });
-                self.routes.insert(
-                    prefix,
-                    Route {
-                        stats_index,
-                        vips: 1,
-                    },
-                );
-                stats_index
-            }
-        };
+        let route_stats_index = self.route_ref(prefix);
         self.events.push(ModelEvent::VipAdded {
             pool_index: index,
             route_stats_index,
@@ -299,17 +313,10 @@ impl LbModel {
             a.used = false;
         }
         vip.rebuild();
-        let prefix = Prefix {
+        self.route_unref(Prefix {
             address: key.address,
             len: key.prefix_len,
-        };
-        if let Some(r) = self.routes.get_mut(&prefix) {
-            r.vips -= 1;
-            if r.vips == 0 {
-                self.free_routes.push(r.stats_index);
-                self.routes.remove(&prefix);
-            }
-        }
+        });
         self.events.push(ModelEvent::VipRemoved {
             pool_index: i as u32,
         });
@@ -325,27 +332,28 @@ impl LbModel {
             return Retval::NO_SUCH_ENTRY.0;
         };
         self.gc_vip(i, now, false);
-        let next_dpo = &mut self.next_dpo;
+        let dpo = self.next_dpo;
         let vip = self.vips[i].as_mut().expect("found");
         let existing = vip.find_as(m.as_address);
-        if m.is_del {
-            let Some(j) = existing else {
-                return Retval::NO_SUCH_ENTRY.0;
-            };
-            let a = vip.ases[j].as_mut().expect("found");
-            if a.used {
-                a.used = false;
-                a.last_used = now;
+        let mut new_host_route = false;
+        match (m.is_del, existing) {
+            (true, None) => return Retval::NO_SUCH_ENTRY.0,
+            (true, Some(j)) => {
+                let a = vip.ases[j].as_mut().expect("found");
+                if a.used {
+                    a.used = false;
+                    a.last_used = now;
+                }
             }
-        } else {
-            if let Some(j) = existing {
+            (false, Some(j)) => {
                 let a = vip.ases[j].as_mut().expect("found");
                 if a.used {
                     return Retval::VALUE_EXIST.0;
                 }
                 a.used = true;
                 a.weight = m.weight;
-            } else {
+            }
+            (false, None) => {
                 let v4_encap = matches!(
                     vip.encap,
                     LbEncapType::GRE4 | LbEncapType::L3DSR | LbEncapType::NAT4
@@ -358,16 +366,24 @@ impl LbModel {
                     weight: m.weight,
                     used: true,
                     last_used: now,
-                    dpo: *next_dpo,
+                    dpo,
                 };
-                *next_dpo += 1;
                 match vip.ases.iter().position(Option::is_none) {
                     Some(free) => vip.ases[free] = Some(a),
                     None => vip.ases.push(Some(a)),
                 }
+                new_host_route = true;
             }
         }
         vip.rebuild();
+        if new_host_route {
+            self.next_dpo += 1;
+            let len = if m.as_address.is_ipv4() { 32 } else { 128 };
+            self.route_ref(Prefix {
+                address: m.as_address,
+                len,
+            });
+        }
         0
     }
 
@@ -814,19 +830,29 @@ mod tests {
             )
             .unwrap()
             .stats_index,
-            15
+            8
         );
+        let host = |a: &str| Prefix {
+            address: ip(a),
+            len: 32,
+        };
+        assert_eq!(
+            m.route_stats_index(host("10.1.0.2")),
+            Some(9),
+            "AS host routes take indexes too"
+        );
+        assert_eq!(m.route_stats_index(host("10.1.0.1")), Some(10));
         assert_eq!(m.route_lookup(5, true, pfx), Err(-3));
         assert_eq!(
             m.take_events(),
             [
                 ModelEvent::VipAdded {
                     pool_index: 1,
-                    route_stats_index: 15
+                    route_stats_index: 8
                 },
                 ModelEvent::VipAdded {
                     pool_index: 2,
-                    route_stats_index: 15
+                    route_stats_index: 8
                 },
             ]
         );
