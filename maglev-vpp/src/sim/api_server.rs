@@ -161,7 +161,7 @@ async fn handle_request(
     if m.shape() != Shape::WithClientIndex {
         tracing::warn!(
             client = handle,
-            message = m.name(),
+            msg = m.name(),
             "sim: not a request, dropped"
         );
         return Answer {
@@ -173,7 +173,7 @@ async fn handle_request(
         tracing::warn!(
             client = handle,
             client_index,
-            message = m.name(),
+            msg = m.name(),
             "sim: wrong client_index, dropped"
         );
         return Answer {
@@ -181,7 +181,7 @@ async fn handle_request(
             close: false,
         };
     }
-    tracing::info!(client = handle, message = m.name(), context, "sim: request");
+    tracing::info!(client = handle, msg = m.name(), context, "sim: request");
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let fault = shared.lock_faults().take(m.name());
     let mut drop_reply = false;
@@ -190,7 +190,7 @@ async fn handle_request(
         Some(FaultAction::CloseSocket) => {
             tracing::info!(
                 client = handle,
-                message = m.name(),
+                msg = m.name(),
                 "sim: fault: closing the socket"
             );
             return Answer {
@@ -223,11 +223,7 @@ async fn handle_request(
     let events = shared.lock_model().take_events();
     shared.notify(&events);
     if drop_reply {
-        tracing::info!(
-            client = handle,
-            message = m.name(),
-            "sim: fault: reply dropped"
-        );
+        tracing::info!(client = handle, msg = m.name(), "sim: fault: reply dropped");
         out.clear();
     }
     let close = m == MsgId::SockclntDelete && !drop_reply;
@@ -409,7 +405,7 @@ fn dispatch(
         other => {
             tracing::warn!(
                 client = handle,
-                message = other.name(),
+                msg = other.name(),
                 "sim: no handler, dropped"
             );
         }
