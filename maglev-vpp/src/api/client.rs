@@ -140,7 +140,7 @@ impl Connection {
             context,
         };
         encode_frame(req, env, &mut buf);
-        tracing::trace!(message = R::NAME, context, "request");
+        tracing::trace!(msg = R::NAME, context, "request");
         self.send(R::NAME, context, buf.freeze())?;
         Ok(PendingReply {
             shared: conn.shared.clone(),
@@ -184,7 +184,7 @@ impl Connection {
             ..env
         };
         encode_frame(&ControlPing, ping, &mut buf);
-        tracing::trace!(message = D::NAME, context, "dump");
+        tracing::trace!(msg = D::NAME, context, "dump");
         self.send(D::NAME, context, buf.freeze())?;
         Ok(PendingDump {
             shared: conn.shared.clone(),
@@ -506,10 +506,8 @@ async fn open(path: &Path, config: &ClientConfig) -> Result<Connection, Error> {
             .iter()
             .all(|&m| conn.ids.get(m).is_some());
         let mut vpp_version = "unknown".to_owned();
-        if usable {
-            if let Ok(v) = conn.call(&ShowVersion, config.timeout).await {
-                vpp_version = v.version;
-            }
+        if usable && let Ok(v) = conn.call(&ShowVersion, config.timeout).await {
+            vpp_version = v.version;
         }
         return Err(Error::Incompatible {
             vpp_version,

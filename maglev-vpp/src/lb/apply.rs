@@ -40,9 +40,9 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     /// The failure as a `Result`.
-    pub fn into_result(self) -> Result<Vec<Op>, ApplyError> {
+    pub fn into_result(self) -> Result<Vec<Op>, Box<ApplyError>> {
         match self.failed {
-            Some(e) => Err(e),
+            Some(e) => Err(Box::new(e)),
             None => Ok(self.done),
         }
     }

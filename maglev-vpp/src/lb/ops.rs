@@ -398,7 +398,7 @@ pub fn snapshot_from(
     as_details: &[LbAsV2Details],
 ) -> Result<LbSnapshot, Error> {
     let mut vips = join_vips(vip_details, text)?;
-    vips.sort_by(|a, b| a.key.cmp(&b.key));
+    vips.sort_by_key(|v| v.key);
     let ases = live_ases(&vips, as_details);
     Ok(LbSnapshot { vips, ases })
 }
@@ -442,6 +442,6 @@ fn live_ases(vips: &[VipInfo], details: &[LbAsV2Details]) -> Vec<AsInfo> {
         })
         .filter(|a| live.contains(&a.vip))
         .collect();
-    ases.sort_by(|a, b| (a.vip, a.address).cmp(&(b.vip, b.address)));
+    ases.sort_by_key(|a| (a.vip, a.address));
     ases
 }
