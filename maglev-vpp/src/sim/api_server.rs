@@ -63,35 +63,48 @@ async fn connection(
 ) {
     let handle = 0x8000_0000 | pool_index;
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
     loop {
-        let payload = loop {
-            match decode_frame(&mut buf) {
-                Ok(Some(p)) => break p,
-                Ok(None) => {}
+        // Answer every complete request in the buffer, then write all the
+        // replies at once (VPP also queues a connection's replies).
+        let mut close = false;
+        loop {
+            let payload = match decode_frame(&mut buf) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(client = handle, error = %e, "sim: bad framing, closing");
-                    return;
+                    close = true;
+                    break;
                 }
-            }
-            let n = tokio::select! {
-                _ = stop.cancelled() => return,
-                n = stream.read_buf(&mut buf) => n,
             };
-            match n {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+            let answer = tokio::select! {
+                _ = stop.cancelled() => return,
+                a = handle_request(&payload, handle, &shared, &table) => a,
+            };
+            out.extend_from_slice(&answer.frames);
+            if answer.close {
+                close = true;
+                break;
             }
-        };
-        let answer = tokio::select! {
-            _ = stop.cancelled() => return,
-            a = handle_request(&payload, handle, &shared, &table) => a,
-        };
-        if !answer.frames.is_empty() && stream.write_all(&answer.frames).await.is_err() {
-            return;
         }
-        if answer.close {
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if close {
             let _ = stream.shutdown().await;
             return;
+        }
+        let n = tokio::select! {
+            _ = stop.cancelled() => return,
+            n = stream.read_buf(&mut buf) => n,
+        };
+        match n {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }
