@@ -359,3 +359,45 @@ async fn live_vpp_read_only() {
         assert_eq!(p.wait().await.unwrap().version, version);
     }
 }
+
+/// Against a real VPP, writing: a VIP in TEST-NET-3 on a high port is
+/// created, given ASes and weights through the same typed calls and the
+/// planner's apply, then removed. `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
+#[tokio::test]
+async fn live_vpp_lb_round_trip() {
+    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
+        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
+        return;
+    };
+    let vpp = Client::connect(&path).await.unwrap();
+    let k = vip("203.0.113.250", 65000);
+    let _ = vpp.del_vip(&k).await;
+    vpp.add_vip(&k, Encap::Gre4, true).await.unwrap();
+    assert_eq!(
+        vpp.add_vip(&k, Encap::Gre4, true)
+            .await
+            .unwrap_err()
+            .retval(),
+        Some(Retval::VALUE_EXIST)
+    );
+    vpp.add_as(&k, ip("10.255.0.1"), 99).await.unwrap();
+    vpp.add_as(&k, ip("10.255.0.2"), 100).await.unwrap();
+    let snap = vpp.lb_snapshot().await.unwrap();
+    let info = snap.vips.iter().find(|v| v.key == k).unwrap();
+    assert!(info.src_ip_sticky);
+    let buckets: Vec<u32> = snap
+        .ases
+        .iter()
+        .filter(|a| a.vip == k)
+        .map(|a| a.num_buckets)
+        .collect();
+    assert_eq!(buckets.iter().sum::<u32>(), 1024);
+    vpp.set_weight(&k, ip("10.255.0.2"), 0, true).await.unwrap();
+    vpp.del_as(&k, ip("10.255.0.1"), true).await.unwrap();
+    vpp.del_as(&k, ip("10.255.0.2"), true).await.unwrap();
+    vpp.del_vip(&k).await.unwrap();
+    assert_eq!(
+        vpp.del_vip(&k).await.unwrap_err().retval(),
+        Some(Retval::NO_SUCH_ENTRY)
+    );
+}

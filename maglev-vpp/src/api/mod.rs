@@ -1,5 +1,5 @@
 //! VPP's binary API over the unix socket: framing, codec, messages,
-//! request matching (all sans-IO) and the async [`Client`] around them.
+//! request matching (all sans-IO) and the async [`Client`](client::Client) around them.
 //!
 //! - [`frame`]: the 16-byte socket header, cutting a stream into frames.
 //! - [`codec`]: the [`Codec`](codec::Codec) trait, the bounded
