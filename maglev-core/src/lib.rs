@@ -14,6 +14,8 @@
 //!   dataplane state of each VIP.
 //! - [`desired`]: building the desired dataplane from config and states.
 //! - [`plan`]: the deterministic diff planner (desired vs observed → ops).
+//! - [`maglev`]: the model of VPP's Maglev new-flow table (bucket shares,
+//!   flows moved by a change), identical to the `lb` plugin's.
 //! - [`warmup`]: the restart-neutral start-up policy.
 #![forbid(unsafe_code)]
 
@@ -21,6 +23,7 @@ pub mod config;
 pub mod dataplane;
 pub mod desired;
 pub mod frontend;
+pub mod maglev;
 pub mod plan;
 pub mod state;
 pub mod warmup;

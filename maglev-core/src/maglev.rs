@@ -1,0 +1,296 @@
+//! The model of VPP's Maglev new-flow table (the `lb` plugin's
+//! `lb_vip_update_new_flow_table`), to predict bucket shares and how many
+//! flows a change moves.
+//!
+//! The table has a power-of-two number of buckets (1024 for the VIPs
+//! maglev creates); each bucket names the AS that new flows hashing to it
+//! go to. VPP fills it like this, and so does [`MaglevTable::build`]:
+//!
+//! 1. every AS with weight `w > 0` contributes `w` entries, one per
+//!    replica `0..w`;
+//! 2. the entries are sorted by (replica, address), with addresses
+//!    compared as VPP's 16-byte `ip46_address_t` (an IPv4 address is 12
+//!    zero bytes then its 4 bytes), so the result does not depend on the
+//!    order ASes were added;
+//! 3. each entry gets a permutation from a 64-bit hash of its address and
+//!    replica: the low 32 bits (forced odd) are the `skip`, the high 32
+//!    bits the first bucket `offset`, both masked to the table size;
+//! 4. round-robin over the sorted entries, each takes the next free bucket
+//!    on its permutation, until every bucket is taken.
+//!
+//! With no AS of non-zero weight, every bucket is unassigned (VPP points
+//! them at its drop AS and counts "no server configured").
+//!
+//! The hash is `clib_xxhash` of `as_u64[0] ^ as_u64[1] ^ replica`, where
+//! `as_u64` are the two halves of the address read as native (little-
+//! endian) 64-bit words, as on every host VPP runs on.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The new-flow table length of every VIP maglev creates.
+pub const DEFAULT_TABLE_LEN: usize = 1024;
+
+/// A filled new-flow table: for each bucket, the AS it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaglevTable {
+    buckets: Vec<Option<IpAddr>>,
+}
+
+/// Why a table cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MaglevError {
+    /// The length is not a power of two (VPP's -70).
+    #[error("table length {0} is not a non-zero power of two")]
+    BadLength(usize),
+}
+
+impl MaglevTable {
+    /// Fills a table of `len` buckets from `(address, weight)` pairs, as VPP
+    /// does. Pairs with weight 0 take no bucket; a repeated address counts
+    /// once (its last weight), as VPP keeps one AS per address and VIP.
+    pub fn build(
+        ases: impl IntoIterator<Item = (IpAddr, u8)>,
+        len: usize,
+    ) -> Result<MaglevTable, MaglevError> {
+        if len == 0 || !len.is_power_of_two() {
+            return Err(MaglevError::BadLength(len));
+        }
+        let ases: BTreeMap<[u8; 16], (IpAddr, u8)> =
+            ases.into_iter().map(|(a, w)| (ip46(a), (a, w))).collect();
+        let mask = (len - 1) as u64;
+        // Sorted by (replica, ip46 bytes): BTreeMap iteration gives the
+        // address order, the outer loop the replica order.
+        let max_weight = ases.values().map(|&(_, w)| w).max().unwrap_or(0);
+        let mut entries: Vec<Entry> = Vec::new();
+        for replica in 0..u32::from(max_weight) {
+            for (raw, &(address, weight)) in &ases {
+                if replica < u32::from(weight) {
+                    let (lo, hi) = halves(raw);
+                    let seed = xxhash(lo ^ hi ^ u64::from(replica));
+                    entries.push(Entry {
+                        address,
+                        skip: ((seed & 0xffff_ffff) | 1) & mask,
+                        next: (seed >> 32) & mask,
+                    });
+                }
+            }
+        }
+        let mut buckets = vec![None; len];
+        if entries.is_empty() {
+            return Ok(MaglevTable { buckets });
+        }
+        let mut filled = 0;
+        'fill: loop {
+            for e in &mut entries {
+                loop {
+                    let b = e.next as usize;
+                    e.next = (e.next + e.skip) & mask;
+                    if buckets[b].is_none() {
+                        buckets[b] = Some(e.address);
+                        break;
+                    }
+                }
+                filled += 1;
+                if filled == len {
+                    break 'fill;
+                }
+            }
+        }
+        Ok(MaglevTable { buckets })
+    }
+
+    /// The buckets, in order: the AS each points at (None: drop).
+    pub fn buckets(&self) -> &[Option<IpAddr>] {
+        &self.buckets
+    }
+
+    /// Number of buckets.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether the table has no bucket (never, for a built table).
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// Buckets per AS (ASes with none are absent).
+    pub fn counts(&self) -> BTreeMap<IpAddr, u32> {
+        let mut counts = BTreeMap::new();
+        for a in self.buckets.iter().flatten() {
+            *counts.entry(*a).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The share of new flows going to `address` (0.0..=1.0).
+    pub fn share(&self, address: IpAddr) -> f64 {
+        let n = self.buckets.iter().filter(|b| **b == Some(address)).count();
+        n as f64 / self.buckets.len() as f64
+    }
+
+    /// How many buckets point at a different AS in `other`: the new flows
+    /// (and, for flows without a sticky entry, established ones) that a
+    /// change from `self` to `other` moves. Tables of different lengths
+    /// differ in every bucket.
+    pub fn moved(&self, other: &MaglevTable) -> usize {
+        if self.len() != other.len() {
+            return self.len().max(other.len());
+        }
+        self.buckets
+            .iter()
+            .zip(&other.buckets)
+            .filter(|(a, b)| a != b)
+            .count()
+    }
+}
+
+struct Entry {
+    address: IpAddr,
+    skip: u64,
+    next: u64,
+}
+
+/// VPP's `ip46_address_t` bytes: IPv4 is 12 zero bytes then the address.
+fn ip46(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[12..].copy_from_slice(&v4.octets());
+            b
+        }
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// `as_u64[0]`, `as_u64[1]` of an `ip46_address_t` on a little-endian host.
+fn halves(raw: &[u8; 16]) -> (u64, u64) {
+    let lo = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
+    let hi = u64::from_le_bytes(raw[8..].try_into().expect("8 bytes"));
+    (lo, hi)
+}
+
+const PRIME64_1: u64 = 11_400_714_785_074_694_791;
+const PRIME64_2: u64 = 14_029_467_366_897_019_727;
+const PRIME64_3: u64 = 1_609_587_929_392_839_161;
+const PRIME64_4: u64 = 9_650_029_242_287_828_579;
+const PRIME64_5: u64 = 2_870_177_450_012_600_261;
+
+/// VPP's `clib_xxhash`: the xxHash64 finalisation of one 64-bit key with
+/// seed 0 and length 8.
+fn xxhash(key: u64) -> u64 {
+    let k1 = key
+        .wrapping_mul(PRIME64_2)
+        .rotate_left(31)
+        .wrapping_mul(PRIME64_1);
+    let mut h = 0x9e37_79b9_7f4a_7c13_u64
+        .wrapping_add(PRIME64_5)
+        .wrapping_add(8);
+    h ^= k1;
+    h = h
+        .rotate_left(27)
+        .wrapping_mul(PRIME64_1)
+        .wrapping_add(PRIME64_4);
+    h ^= h >> 33;
+    h = h.wrapping_mul(PRIME64_2);
+    h ^= h >> 29;
+    h = h.wrapping_mul(PRIME64_3);
+    h ^= h >> 32;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn counts(ases: &[(&str, u8)]) -> Vec<u32> {
+        let t =
+            MaglevTable::build(ases.iter().map(|&(a, w)| (ip(a), w)), DEFAULT_TABLE_LEN).unwrap();
+        let c = t.counts();
+        ases.iter()
+            .map(|(a, _)| c.get(&ip(a)).copied().unwrap_or(0))
+            .collect()
+    }
+
+    /// `lb_as_v2_dump` of the real VPP in `fixtures/vpp-26.10/api-capture.jsonl`.
+    #[test]
+    fn matches_real_vpp_capture() {
+        assert_eq!(counts(&[("10.1.0.2", 100), ("10.1.0.1", 99)]), [514, 510]);
+        assert_eq!(counts(&[("10.2.0.1", 100), ("10.2.0.2", 0)]), [1024, 0]);
+        assert_eq!(counts(&[("2001:db8:2::1", 100)]), [1024]);
+    }
+
+    /// `show lb vips verbose` of the real VPP in `statseg-w1.expected.json`.
+    #[test]
+    fn matches_real_vpp_statseg() {
+        assert_eq!(
+            counts(&[("10.1.0.3", 100), ("10.1.0.2", 100), ("10.1.0.1", 100)]),
+            [341, 341, 342]
+        );
+        assert_eq!(
+            counts(&[("2001:db8:1::2", 100), ("2001:db8:1::1", 100)]),
+            [512, 512]
+        );
+    }
+
+    #[test]
+    fn independent_of_insertion_order_and_zero_weights() {
+        let a = MaglevTable::build([(ip("10.0.0.1"), 30), (ip("10.0.0.2"), 70)], 1024).unwrap();
+        let b = MaglevTable::build(
+            [
+                (ip("10.0.0.9"), 0),
+                (ip("10.0.0.2"), 70),
+                (ip("10.0.0.1"), 30),
+            ],
+            1024,
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.moved(&b), 0);
+        assert_eq!(a.counts().values().sum::<u32>(), 1024);
+    }
+
+    #[test]
+    fn empty_and_bad_lengths() {
+        let t = MaglevTable::build([(ip("10.0.0.1"), 0)], 8).unwrap();
+        assert!(t.buckets().iter().all(Option::is_none));
+        assert_eq!(
+            MaglevTable::build([], 1000),
+            Err(MaglevError::BadLength(1000))
+        );
+        assert_eq!(MaglevTable::build([], 0), Err(MaglevError::BadLength(0)));
+        let one = MaglevTable::build([(ip("10.0.0.1"), 1)], 1).unwrap();
+        assert_eq!(one.buckets(), [Some(ip("10.0.0.1"))]);
+    }
+
+    #[test]
+    fn draining_one_as_moves_only_its_buckets() {
+        let before = MaglevTable::build(
+            [
+                (ip("10.0.0.1"), 100),
+                (ip("10.0.0.2"), 100),
+                (ip("10.0.0.3"), 100),
+            ],
+            1024,
+        )
+        .unwrap();
+        let after = MaglevTable::build(
+            [
+                (ip("10.0.0.1"), 100),
+                (ip("10.0.0.2"), 100),
+                (ip("10.0.0.3"), 0),
+            ],
+            1024,
+        )
+        .unwrap();
+        let gone = before.counts()[&ip("10.0.0.3")] as usize;
+        assert!(after.moved(&before) >= gone);
+        assert!(after.share(ip("10.0.0.3")) == 0.0);
+    }
+}

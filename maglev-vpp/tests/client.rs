@@ -1,0 +1,403 @@
+//! The async client against the simulator: handshake, pipelining from many
+//! tasks, dumps, timeouts, disconnects, restarts and every injected fault.
+//! With `MAGLEV_TEST_VPP_API` naming a real VPP's socket, the read-only
+//! checks also run against it.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use maglev_core::dataplane::{Encap, VipKey};
+use maglev_vpp::api::error::DisconnectReason;
+use maglev_vpp::api::messages::{LbAsV2Dump, MsgId, ShowVersion};
+use maglev_vpp::sim::{Fault, FaultAction, Sim, SimConfig};
+use maglev_vpp::{Client, ClientConfig, Error, Retval};
+
+use common::sock_path;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn vip(a: &str, port: u16) -> VipKey {
+    VipKey {
+        address: ip(a),
+        prefix_len: if ip(a).is_ipv4() { 32 } else { 128 },
+        protocol: 6,
+        port,
+    }
+}
+
+async fn sim(name: &str) -> Sim {
+    Sim::start(SimConfig::new(sock_path(name))).await.unwrap()
+}
+
+async fn client_with_timeout(sim: &Sim, timeout: Duration) -> Client {
+    Client::connect_with(
+        sim.api_socket(),
+        ClientConfig {
+            timeout,
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn handshake_and_liveness() {
+    let sim = sim("hs").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    assert_eq!(vpp.client_index(), 0x8000_0001);
+    assert_eq!(vpp.vpe_pid(), sim.config().vpe_pid);
+    assert_eq!(vpp.ping().await.unwrap(), sim.config().vpe_pid);
+    assert_eq!(
+        vpp.vpp_version().await.unwrap(),
+        "26.10-rc0~374-gb575ec2c56d"
+    );
+    let second = Client::connect(sim.api_socket()).await.unwrap();
+    assert_eq!(second.client_index(), 0x8000_0002);
+    vpp.close().await.unwrap();
+    assert!(!vpp.is_connected());
+    // VPP closes after its reply: the reason is EOF or our own close.
+    assert!(matches!(
+        vpp.ping().await,
+        Err(Error::Disconnected {
+            message: "control_ping",
+            ..
+        })
+    ));
+    assert!(second.ping().await.is_ok());
+}
+
+#[tokio::test]
+async fn missing_or_changed_messages_are_named_with_the_vpp_version() {
+    let mut config = SimConfig::new(sock_path("incompat"));
+    config.tamper = vec![
+        (MsgId::LbAsSetWeight, None),
+        (MsgId::LbVipDump, Some(0xdead_beef)),
+    ];
+    let _sim = Sim::start(config.clone()).await.unwrap();
+    let err = Client::connect(&config.api_socket).await.unwrap_err();
+    let Error::Incompatible {
+        vpp_version,
+        problems,
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(vpp_version, "26.10-rc0~374-gb575ec2c56d");
+    let names: Vec<_> = problems.iter().map(|p| p.message).collect();
+    assert_eq!(names, ["lb_as_set_weight", "lb_vip_dump"]);
+    assert_eq!(
+        err.to_string(),
+        "VPP 26.10-rc0~374-gb575ec2c56d is not compatible: \
+         lb_as_set_weight_2d89bdbd is missing (plugin not loaded?); \
+         lb_vip_dump_56110cb7 has another definition: VPP has lb_vip_dump_deadbeef (CRC mismatch)"
+    );
+}
+
+#[tokio::test]
+async fn connect_to_nothing_is_a_connect_error() {
+    let err = Client::connect(sock_path("nobody")).await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_from_many_tasks() {
+    let sim = sim("pipe").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let k = vip("192.0.2.1", 80);
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    for i in 1..=8u8 {
+        vpp.add_as(&k, IpAddr::from([10, 0, 0, i]), 100)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for t in 0..8u8 {
+        let vpp = vpp.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each task keeps 25 requests in flight, then waits for them.
+            let pending: Vec<_> = (0..25u8)
+                .map(|w| {
+                    vpp.start(&maglev_vpp::lb::ops::weight_request(
+                        &k,
+                        IpAddr::from([10, 0, 0, t + 1]),
+                        w,
+                        false,
+                    ))
+                    .unwrap()
+                })
+                .collect();
+            for p in pending {
+                p.wait().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ases = vpp.lb_ases().await.unwrap();
+    assert_eq!(ases.len(), 8);
+    assert!(
+        ases.iter().all(|a| a.weight == 24),
+        "the last weight of each task wins"
+    );
+    assert_eq!(
+        sim.requests() as usize,
+        1 + 8 + 8 * 25 + 1 + 3 + 2 /* pings */
+    );
+}
+
+#[tokio::test]
+async fn dumps_collect_details_until_the_ping() {
+    let sim = sim("dump").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    assert_eq!(vpp.dump(&LbAsV2Dump::default()).await.unwrap(), []);
+    let a = vip("192.0.2.1", 80);
+    let b = vip("2001:db8::1", 443);
+    vpp.add_vip(&a, Encap::Gre4, true).await.unwrap();
+    vpp.add_vip(&b, Encap::Gre6, false).await.unwrap();
+    vpp.add_as(&a, ip("10.0.0.1"), 100).await.unwrap();
+    vpp.add_as(&a, ip("10.0.0.2"), 50).await.unwrap();
+    vpp.add_as(&b, ip("2001:db8:1::1"), 100).await.unwrap();
+    let details = vpp.dump(&LbAsV2Dump::default()).await.unwrap();
+    assert_eq!(details.len(), 3);
+    let snap = vpp.lb_snapshot().await.unwrap();
+    assert_eq!(snap.pool_index(&a), Some(1));
+    assert_eq!(snap.pool_index(&b), Some(2));
+    assert!(snap.vips[0].src_ip_sticky);
+    assert_eq!(snap.ases.iter().map(|a| a.num_buckets).sum::<u32>(), 2048);
+}
+
+#[tokio::test]
+async fn dropped_reply_times_out_and_a_late_reply_is_ignored() {
+    let sim = sim("timeout").await;
+    let vpp = client_with_timeout(&sim, Duration::from_millis(200)).await;
+    sim.inject(Fault::once("show_version", FaultAction::DropReply));
+    let err = vpp.call(&ShowVersion).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                message: "show_version",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The connection is still usable.
+    assert!(vpp.ping().await.is_ok());
+}
+
+#[tokio::test]
+async fn delayed_reply_within_the_timeout_arrives() {
+    let sim = sim("delay").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    sim.inject(Fault::once(
+        "lb_conf_get",
+        FaultAction::Delay(Duration::from_millis(20)),
+    ));
+    let conf = vpp.lb_conf_get().await.unwrap();
+    assert_eq!(conf.sticky_buckets_per_core, 1024);
+}
+
+#[tokio::test]
+async fn retvals_become_typed_errors_naming_the_message() {
+    let sim = sim("retval").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let k = vip("192.0.2.1", 80);
+    let err = vpp
+        .set_weight(&k, ip("10.0.0.1"), 1, true)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "lb_as_set_weight: VPP returned -6 (no such entry)"
+    );
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    let err = vpp.add_vip(&k, Encap::Gre4, false).await.unwrap_err();
+    assert_eq!(err.retval(), Some(Retval::VALUE_EXIST));
+    sim.inject(Fault::once("lb_add_del_as_v2", FaultAction::Retval(-73)));
+    let err = vpp.add_as(&k, ip("10.0.0.1"), 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Retval {
+                message: "lb_add_del_as_v2",
+                retval: Retval::INVALID_ARGUMENT
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        vpp.lb_ases().await.unwrap(),
+        [],
+        "an injected retval skips the handler"
+    );
+    assert_eq!(
+        vpp.cli("bogus").await.unwrap_err().retval(),
+        Some(Retval::UNSPECIFIED)
+    );
+}
+
+#[tokio::test]
+async fn close_fails_every_pending_request_promptly() {
+    let sim = sim("close").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    // The first request closes the socket; the ones behind it never run.
+    sim.inject(Fault::once("show_version", FaultAction::CloseSocket));
+    let first = vpp.start(&ShowVersion).unwrap();
+    let more: Vec<_> = (0..10).map(|_| vpp.start(&ShowVersion).unwrap()).collect();
+    assert!(matches!(
+        first.wait().await,
+        Err(Error::Disconnected {
+            message: "show_version",
+            reason: DisconnectReason::Eof
+        })
+    ));
+    for p in more {
+        assert!(p.wait().await.unwrap_err().is_disconnected());
+    }
+    assert!(!vpp.is_connected());
+    assert!(vpp.ping().await.unwrap_err().is_disconnected());
+    vpp.reconnect().await.unwrap();
+    assert!(vpp.ping().await.is_ok());
+}
+
+#[tokio::test]
+async fn eof_mid_dump_fails_the_dump() {
+    let sim = sim("middump").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let k = vip("192.0.2.1", 80);
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    for i in 1..=4u8 {
+        vpp.add_as(&k, IpAddr::from([10, 0, 0, i]), 100)
+            .await
+            .unwrap();
+    }
+    sim.inject(Fault::once("lb_as_v2_dump", FaultAction::CloseMidDump));
+    let err = vpp.dump(&LbAsV2Dump::default()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Disconnected {
+                message: "lb_as_v2_dump",
+                reason: DisconnectReason::Eof
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn vpp_restart_and_reconnect_with_new_message_ids() {
+    let mut sim = sim("restart").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let k = vip("192.0.2.1", 80);
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    let old_id = vpp.message_id(MsgId::LbAsSetWeight).unwrap();
+    let old_pid = vpp.vpe_pid();
+    sim.restart().await.unwrap();
+    assert!(vpp.ping().await.unwrap_err().is_disconnected());
+    vpp.reconnect().await.unwrap();
+    assert_ne!(vpp.message_id(MsgId::LbAsSetWeight).unwrap(), old_id);
+    assert_eq!(
+        vpp.message_id(MsgId::ControlPing),
+        Some(23),
+        "memclnt ids are fixed"
+    );
+    assert_ne!(vpp.ping().await.unwrap(), old_pid);
+    assert_eq!(
+        vpp.observe().await.unwrap().len(),
+        0,
+        "a restarted VPP is empty"
+    );
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    assert_eq!(vpp.observe().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn stop_and_resume_keeps_state() {
+    let mut sim = sim("resume").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let k = vip("192.0.2.1", 80);
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    sim.stop().await;
+    assert!(vpp.ping().await.unwrap_err().is_disconnected());
+    assert!(matches!(vpp.reconnect().await, Err(Error::Connect { .. })));
+    sim.resume().await.unwrap();
+    vpp.reconnect().await.unwrap();
+    assert_eq!(vpp.observe().await.unwrap().len(), 1);
+}
+
+/// Against a real VPP (read-only): `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
+#[tokio::test]
+async fn live_vpp_read_only() {
+    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
+        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
+        return;
+    };
+    let vpp = Client::connect(&path).await.unwrap();
+    assert!(vpp.ping().await.unwrap() > 0);
+    let version = vpp.vpp_version().await.unwrap();
+    assert!(!version.is_empty());
+    let snap = vpp.lb_snapshot().await.unwrap();
+    for v in &snap.vips {
+        let _ = vpp
+            .route_stats_index(maglev_vpp::api::types::Prefix {
+                address: v.key.address,
+                len: v.key.prefix_len,
+            })
+            .await
+            .unwrap();
+    }
+    let pending: Vec<_> = (0..100).map(|_| vpp.start(&ShowVersion).unwrap()).collect();
+    for p in pending {
+        assert_eq!(p.wait().await.unwrap().version, version);
+    }
+}
+
+/// Against a real VPP, writing: a VIP in TEST-NET-3 on a high port is
+/// created, given ASes and weights through the same typed calls and the
+/// planner's apply, then removed. `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
+#[tokio::test]
+async fn live_vpp_lb_round_trip() {
+    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
+        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
+        return;
+    };
+    let vpp = Client::connect(&path).await.unwrap();
+    let k = vip("203.0.113.250", 65000);
+    let _ = vpp.del_vip(&k).await;
+    vpp.add_vip(&k, Encap::Gre4, true).await.unwrap();
+    assert_eq!(
+        vpp.add_vip(&k, Encap::Gre4, true)
+            .await
+            .unwrap_err()
+            .retval(),
+        Some(Retval::VALUE_EXIST)
+    );
+    vpp.add_as(&k, ip("10.255.0.1"), 99).await.unwrap();
+    vpp.add_as(&k, ip("10.255.0.2"), 100).await.unwrap();
+    let snap = vpp.lb_snapshot().await.unwrap();
+    let info = snap.vips.iter().find(|v| v.key == k).unwrap();
+    assert!(info.src_ip_sticky);
+    let buckets: Vec<u32> = snap
+        .ases
+        .iter()
+        .filter(|a| a.vip == k)
+        .map(|a| a.num_buckets)
+        .collect();
+    assert_eq!(buckets.iter().sum::<u32>(), 1024);
+    vpp.set_weight(&k, ip("10.255.0.2"), 0, true).await.unwrap();
+    vpp.del_as(&k, ip("10.255.0.1"), true).await.unwrap();
+    vpp.del_as(&k, ip("10.255.0.2"), true).await.unwrap();
+    vpp.del_vip(&k).await.unwrap();
+    assert_eq!(
+        vpp.del_vip(&k).await.unwrap_err().retval(),
+        Some(Retval::NO_SUCH_ENTRY)
+    );
+}

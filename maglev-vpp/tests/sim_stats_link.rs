@@ -1,0 +1,92 @@
+//! The API simulator and the stats simulator line up: a VIP created over
+//! the binary API has its pool index's LB counters and its route's
+//! `/net/route/to` row in the segment, so traffic "sent" to it is read back
+//! by a scrape with the indexes the API reported.
+
+use std::sync::Arc;
+
+use maglev_core::dataplane::{Encap, Protocol, VipKey};
+use maglev_vpp::Client;
+use maglev_vpp::api::types::Prefix;
+use maglev_vpp::sim::{Sim, SimConfig};
+use maglev_vpp::stats::Scrape;
+use maglev_vpp::stats::sim::SimStats;
+
+#[tokio::test]
+async fn traffic_sent_to_a_vip_is_scraped_at_the_indexes_the_api_reports() {
+    let dir = std::env::temp_dir().join(format!("maglev-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stats = SimStats::new(2).unwrap();
+    let mut sim = Sim::start(SimConfig::new(dir.join("api.sock")))
+        .await
+        .unwrap();
+    sim.set_observer(Arc::new(stats.clone()));
+    let client = Client::connect(dir.join("api.sock")).await.unwrap();
+
+    let web = VipKey::host("192.0.2.1".parse().unwrap(), Some(Protocol::Tcp), 80);
+    let dns = VipKey::host("192.0.2.53".parse().unwrap(), Some(Protocol::Udp), 53);
+    for key in [&web, &dns] {
+        client.add_vip(key, Encap::Gre4, false).await.unwrap();
+    }
+    client
+        .add_as(&web, "10.0.0.1".parse().unwrap(), 100)
+        .await
+        .unwrap();
+
+    let snapshot = client.lb_snapshot().await.unwrap();
+    let (web_pool, dns_pool) = (
+        snapshot.pool_index(&web).unwrap(),
+        snapshot.pool_index(&dns).unwrap(),
+    );
+    let web_route = client
+        .route_stats_index(Prefix {
+            address: web.address,
+            len: 32,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.route_of(web_pool),
+        Some(web_route),
+        "the stats side knows the VIP's route"
+    );
+
+    // Thread 1 and 2 each see 3 packets of 100 bytes for web; dns has no AS.
+    for thread in [1, 2] {
+        stats.send(web_pool, thread, 3, 300).unwrap();
+    }
+    stats.send(dns_pool, 1, 5, 500).unwrap();
+
+    let segment = stats.reader().unwrap();
+    let mut scrape = Scrape::new([web_pool, dns_pool], [web_route]);
+    let snap = scrape.run(&segment).unwrap();
+    let web_counters = snap.vip(web_pool).unwrap();
+    assert_eq!(web_counters.first_packet + web_counters.next_packet, 6);
+    assert_eq!(web_counters.no_server, 0);
+    assert_eq!(
+        snap.vip(dns_pool).unwrap().no_server,
+        5,
+        "a VIP without ASes counts no-server"
+    );
+    let route = snap.route(web_route).unwrap();
+    assert_eq!((route.packets, route.bytes), (6, 600));
+
+    // Only the VIP with a serving AS gets the background trickle.
+    stats.trickle().unwrap();
+    let snap = scrape.run(&segment).unwrap();
+    assert!(snap.vip(web_pool).unwrap().next_packet + snap.vip(web_pool).unwrap().first_packet > 6);
+    assert_eq!(snap.vip(dns_pool).unwrap().first_packet, 0);
+
+    client
+        .del_as(&web, "10.0.0.1".parse().unwrap(), true)
+        .await
+        .unwrap();
+    client.del_vip(&web).await.unwrap();
+    assert_eq!(
+        stats.route_of(web_pool),
+        None,
+        "the stats side forgot the deleted VIP"
+    );
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
