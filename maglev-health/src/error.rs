@@ -51,6 +51,9 @@ pub enum Error {
     /// The TLS server name is not a valid DNS name or address.
     #[error("server-name {0:?} is not a valid DNS name or IP address")]
     BadServerName(String),
+    /// The TLS client configuration could not be built.
+    #[error("TLS configuration: {0}")]
+    TlsConfig(rustls::Error),
     /// The checker was shut down.
     #[error("the checker is shut down")]
     Shutdown,

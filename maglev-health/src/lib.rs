@@ -18,6 +18,8 @@
 pub mod code;
 pub mod error;
 pub mod machine;
+pub mod netns;
+pub mod probe;
 
 pub use code::Code;
 pub use error::Error;

@@ -1,0 +1,99 @@
+//! The `tcp` probe (connect, optionally a TLS handshake) and the connect
+//! step every TCP-based probe shares.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use maglev_core::config::TcpProbe;
+use socket2::{Domain, Protocol, Type};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::{Instant, timeout_at};
+
+use super::tls::Tls;
+use super::{Fail, ProbeEnv, ProbeResult, Prober, connect_code, finish, human};
+use crate::code::Code;
+use crate::error::Error;
+use crate::netns::Sockets;
+
+/// Connects to `addr` by `deadline`: `L4CON`, `L4TOUT` or `SOCKERR` on
+/// failure.
+pub(super) async fn connect(
+    sockets: &Sockets,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> Result<TcpStream, Fail> {
+    let socket = sockets
+        .socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .await
+        .map_err(|e| Fail::socket(&e))?;
+    let socket = TcpSocket::from_std_stream(socket.into());
+    match timeout_at(deadline, socket.connect(addr)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Fail::new(
+            connect_code(&e),
+            format!("connect to {addr}: {e}"),
+        )),
+        Err(_) => Err(Fail::new(
+            Code::L4Tout,
+            format!("connect to {addr}: timed out"),
+        )),
+    }
+}
+
+/// Probes by connecting over TCP and, with `tls`, completing a TLS
+/// handshake (`L4OK` or `L6OK`).
+#[derive(Debug)]
+pub struct TcpProber {
+    port: u16,
+    timeout: Duration,
+    tls: Option<Tls>,
+    sockets: Sockets,
+}
+
+impl TcpProber {
+    /// A prober for a `tcp` health check.
+    pub fn new(p: &TcpProbe, timeout: Duration, env: &ProbeEnv) -> Result<TcpProber, Error> {
+        let tls = p
+            .tls
+            .as_ref()
+            .map(|t| Tls::new(t, &[], env.roots.clone()))
+            .transpose()?;
+        Ok(TcpProber {
+            port: p.port,
+            timeout,
+            tls,
+            sockets: env.sockets.clone(),
+        })
+    }
+
+    async fn run(&self, target: IpAddr, deadline: Instant) -> Result<(Code, String), Fail> {
+        let addr = SocketAddr::new(target, self.port);
+        let stream = connect(&self.sockets, addr, deadline).await?;
+        match &self.tls {
+            None => Ok((Code::L4Ok, format!("connected to {addr}"))),
+            Some(tls) => {
+                let s = tls.handshake(stream, target, deadline).await?;
+                Ok((
+                    Code::L6Ok,
+                    format!("TLS handshake with {addr}: {}", super::tls::describe(&s)),
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Prober for TcpProber {
+    async fn probe(&self, target: IpAddr) -> ProbeResult {
+        let start = Instant::now();
+        let deadline = start + self.timeout;
+        let r = self.run(target, deadline).await;
+        let r = r.map_err(|mut f| {
+            if f.code == Code::L4Tout || f.code == Code::L6Tout {
+                f.detail = format!("{} after {}", f.detail, human(self.timeout));
+            }
+            f
+        });
+        finish(start, r)
+    }
+}
