@@ -12,14 +12,18 @@
 //!   dedicated thread.
 //! - [`checker`]: the [`Checker`](checker::Checker), which runs one probe
 //!   task per backend, publishes transitions and keeps a lock-free snapshot.
+//! - [`status`]: the published per-backend status and transition events.
 //! - [`error`]: the crate's error type.
 #![forbid(unsafe_code)]
 
+pub mod checker;
 pub mod code;
 pub mod error;
 pub mod machine;
 pub mod netns;
 pub mod probe;
+pub mod status;
 
+pub use checker::Checker;
 pub use code::Code;
 pub use error::Error;
