@@ -73,12 +73,12 @@ impl Sockets {
         ty: Type,
         protocol: Option<Protocol>,
     ) -> Result<Socket, SocketError> {
-        let socket = match &self.netns {
-            None => Socket::new(domain, ty, protocol).map_err(SocketError::Create)?,
-            Some(ns) => ns.socket(domain, ty, protocol).await?,
-        };
-        socket.set_nonblocking(true).map_err(SocketError::Create)?;
-        Ok(socket)
+        // SOCK_NONBLOCK | SOCK_CLOEXEC in the one `socket(2)` call.
+        let ty = ty.nonblocking();
+        match &self.netns {
+            None => Socket::new(domain, ty, protocol).map_err(SocketError::Create),
+            Some(ns) => ns.socket(domain, ty, protocol).await,
+        }
     }
 }
 

@@ -130,7 +130,7 @@ impl HttpProber {
     async fn run(&self, target: IpAddr, deadline: Instant) -> Result<(Code, String), Fail> {
         let addr = SocketAddr::new(target, self.port);
         let req = self.request(target)?;
-        let tcp = connect(&self.sockets, addr, deadline).await?;
+        let tcp = connect(&self.sockets, addr, deadline, self.tls.is_none()).await?;
         match &self.tls {
             None => self.exchange(tcp, req, deadline).await,
             Some(tls) => {

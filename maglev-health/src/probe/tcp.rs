@@ -16,16 +16,25 @@ use crate::error::Error;
 use crate::netns::Sockets;
 
 /// Connects to `addr` by `deadline`: `L4CON`, `L4TOUT` or `SOCKERR` on
-/// failure.
+/// failure. With `reset_on_close` the connection is closed with a reset,
+/// as HAProxy does for checks: the probe is over when we close, and
+/// neither side keeps the connection in TIME_WAIT. TLS probes close
+/// normally, so the server sees the handshake finished.
 pub(super) async fn connect(
     sockets: &Sockets,
     addr: SocketAddr,
     deadline: Instant,
+    reset_on_close: bool,
 ) -> Result<TcpStream, Fail> {
     let socket = sockets
         .socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .await
         .map_err(|e| Fail::socket(&e))?;
+    if reset_on_close {
+        socket
+            .set_linger(Some(Duration::ZERO))
+            .map_err(|e| Fail::new(Code::SockErr, format!("set SO_LINGER: {e}")))?;
+    }
     let socket = TcpSocket::from_std_stream(socket.into());
     match timeout_at(deadline, socket.connect(addr)).await {
         Ok(Ok(stream)) => Ok(stream),
@@ -68,7 +77,7 @@ impl TcpProber {
 
     async fn run(&self, target: IpAddr, deadline: Instant) -> Result<(Code, String), Fail> {
         let addr = SocketAddr::new(target, self.port);
-        let stream = connect(&self.sockets, addr, deadline).await?;
+        let stream = connect(&self.sockets, addr, deadline, self.tls.is_none()).await?;
         match &self.tls {
             None => Ok((Code::L4Ok, format!("connected to {addr}"))),
             Some(tls) => {
