@@ -44,18 +44,26 @@ fn address(i: usize) -> Ipv4Addr {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     if let Some(pos) = args.iter().position(|a| a == "--role") {
         if args.get(pos + 1).map(String::as_str) == Some("checker") {
+            let rt = if std::env::var("MAGLEV_BENCH_RUNTIME").as_deref() == Ok("current") {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+            }
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
             let n = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
             let secs = env_or("MAGLEV_BENCH_CHILD_SECONDS", 60);
             rt.block_on(checker(n, Duration::from_secs(secs)));
             return;
         }
     }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     rt.block_on(parent());
 }
 
@@ -203,17 +211,23 @@ async fn parent() {
     let mut results = Vec::new();
     let exe = std::env::current_exe().expect("current exe");
     let child_secs = (WARMUP + window).as_secs() + 5;
-    let mut child = Command::new(&exe)
-        .args(["--role", "checker"])
-        .env("MAGLEV_BENCH_BACKENDS", n.to_string())
-        .env("MAGLEV_BENCH_CHILD_SECONDS", child_secs.to_string())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the checker");
-    results.extend(measure("maglev-health", &mut child, &accepted, window).await);
-    if let Ok(out) = child.wait_with_output().await {
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+    for (name, runtime) in [
+        ("maglev-health, tokio multi-thread (2 workers)", "multi"),
+        ("maglev-health, tokio current-thread", "current"),
+    ] {
+        let mut child = Command::new(&exe)
+            .args(["--role", "checker"])
+            .env("MAGLEV_BENCH_BACKENDS", n.to_string())
+            .env("MAGLEV_BENCH_CHILD_SECONDS", child_secs.to_string())
+            .env("MAGLEV_BENCH_RUNTIME", runtime)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the checker");
+        results.extend(measure(name, &mut child, &accepted, window).await);
+        if let Ok(out) = child.wait_with_output().await {
+            print!("{name}: {}", String::from_utf8_lossy(&out.stdout));
+        }
     }
 
     let dir = std::env::temp_dir().join(format!("maglev-bench-{}", std::process::id()));

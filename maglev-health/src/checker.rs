@@ -396,6 +396,14 @@ impl Checker {
     }
 }
 
+impl Drop for Inner {
+    /// The last handle is gone: stop every probe task (they hold only a
+    /// weak reference to the checker).
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl Inner {
     fn control(&self) -> MutexGuard<'_, Control> {
         self.control.lock().unwrap_or_else(|e| e.into_inner())
@@ -447,8 +455,19 @@ impl Inner {
     /// After a possible transition: log and broadcast it, start or stop
     /// the probe task to match the state, and publish the status.
     fn settle(self: &Arc<Self>, slot: &Arc<Slot>, core: &mut Core, t: Option<&Transition>) {
-        if let Some(t) = t {
+        if t.is_some() {
             core.history = core.machine.history().iter().cloned().collect();
+        }
+        let probing = core.machine.is_probing();
+        match (probing, core.task.is_some()) {
+            (true, false) => self.start_task(slot, core),
+            (false, true) => self.stop_task(core),
+            _ => {}
+        }
+        // Publish before broadcasting, so a subscriber that reads the
+        // snapshot on an event sees the new state.
+        slot.publish(core);
+        if let Some(t) = t {
             tracing::info!(
                 backend = %slot.name,
                 from = %t.from,
@@ -464,13 +483,6 @@ impl Inner {
                 transition: t.clone(),
             });
         }
-        let probing = core.machine.is_probing();
-        match (probing, core.task.is_some()) {
-            (true, false) => self.start_task(slot, core),
-            (false, true) => self.stop_task(core),
-            _ => {}
-        }
-        slot.publish(core);
     }
 
     fn stop_task(&self, core: &mut Core) {

@@ -136,7 +136,7 @@ impl Netns {
         // Two tries: a worker that died since (it never does by itself) is
         // replaced once.
         for _ in 0..2 {
-            let worker = self.worker()?;
+            let worker = self.lock().clone();
             let worker = match worker {
                 Some(w) => w,
                 None => self.start().await?,
@@ -158,10 +158,6 @@ impl Netns {
             }
         }
         Err(SocketError::ThreadGone(self.name.clone()))
-    }
-
-    fn worker(&self) -> Result<Option<mpsc::Sender<Request>>, SocketError> {
-        Ok(self.lock().clone())
     }
 
     fn clear(&self) {

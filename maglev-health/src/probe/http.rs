@@ -7,7 +7,10 @@
 //! [`MAX_HEAD`] bytes, the body at most `max-body`, and everything ends by
 //! the check's `timeout`.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -17,7 +20,7 @@ use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use maglev_core::config::{HttpMethod, HttpProbe, StatusCodes};
 use regex::bytes::{Regex, RegexBuilder};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, timeout_at};
 
 use super::tcp::connect;
@@ -154,7 +157,7 @@ impl HttpProber {
         builder.max_buf_size(MAX_HEAD.max(8192));
         let exchange = async {
             let (mut sender, conn) = builder
-                .handshake::<_, Empty<Bytes>>(TokioIo::new(io))
+                .handshake::<_, Empty<Bytes>>(TokioIo::new(NoShutdown(io)))
                 .await
                 .map_err(|e| Fail::new(Code::L7Rsp, format!("HTTP: {e}")))?;
             let mut conn = std::pin::pin!(conn);
@@ -230,6 +233,47 @@ impl HttpProber {
                 ),
             ))
         }
+    }
+}
+
+/// The probe's stream, as hyper sees it: hyper's orderly shutdown (a FIN
+/// or a TLS close_notify once the response is in) is skipped, because the
+/// probe closes the connection itself as soon as it has its verdict.
+struct NoShutdown<T>(T);
+
+impl<T: AsyncRead + Unpin> AsyncRead for NoShutdown<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for NoShutdown<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
