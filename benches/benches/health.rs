@@ -33,7 +33,10 @@ const PORT: u16 = 18080;
 const WARMUP: Duration = Duration::from_secs(5);
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The i-th backend address: 127.0.1.1, 127.0.1.2, ... 127.0.1.250,
@@ -74,17 +77,34 @@ async fn checker(n: usize, run: Duration) {
          timeout: 1s\n      rise: 2\n      fall: 3\n      params: { path: /healthz }\n  backends:\n",
     );
     for i in 0..n {
-        yaml += &format!("    b{i}: {{ address: {}, healthcheck: web }}\n", address(i));
+        yaml += &format!(
+            "    b{i}: {{ address: {}, healthcheck: web }}\n",
+            address(i)
+        );
     }
     let config = Config::from_yaml(&yaml, "bench").expect("bench config");
     let checker = Checker::start(&config).expect("checker");
     sleep(run).await;
     let snap = checker.snapshot();
-    let up = snap.values().filter(|s| s.state == maglev_core::state::BackendState::Up).count();
-    let mut durations: Vec<Duration> = snap.values().filter_map(|s| s.last_probe.as_ref().map(|p| p.duration)).collect();
+    let up = snap
+        .values()
+        .filter(|s| s.state == maglev_core::state::BackendState::Up)
+        .count();
+    let mut durations: Vec<Duration> = snap
+        .values()
+        .filter_map(|s| s.last_probe.as_ref().map(|p| p.duration))
+        .collect();
     durations.sort();
-    let pct = |q: f64| durations.get(((durations.len() as f64 - 1.0) * q) as usize).copied().unwrap_or_default();
-    let failed = snap.values().filter(|s| s.last_probe.as_ref().is_some_and(|p| !p.code.is_pass())).count();
+    let pct = |q: f64| {
+        durations
+            .get(((durations.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let failed = snap
+        .values()
+        .filter(|s| s.last_probe.as_ref().is_some_and(|p| !p.code.is_pass()))
+        .count();
     println!(
         "checker: {up} of {} backends up, {failed} last probes failed; last probe duration p50 {:?}, p99 {:?}, max {:?}",
         snap.len(),
@@ -101,7 +121,9 @@ fn serve(n: usize, accepted: Arc<AtomicU64>) {
         let addr = SocketAddr::new(IpAddr::V4(address(i)), PORT);
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_reuseaddr(true).expect("reuseaddr");
-        socket.bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        socket
+            .bind(addr)
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let listener = socket.listen(1024).expect("listen");
         let accepted = accepted.clone();
         tokio::spawn(async move {
@@ -120,7 +142,9 @@ fn serve(n: usize, accepted: Arc<AtomicU64>) {
                         }
                     }
                     let _ = s
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK",
+                        )
                         .await;
                 });
             }
@@ -166,7 +190,12 @@ struct Figures {
 }
 
 /// Warms `child` up, then measures it for `window`.
-async fn measure(name: &'static str, child: &mut Child, accepted: &AtomicU64, window: Duration) -> Option<Figures> {
+async fn measure(
+    name: &'static str,
+    child: &mut Child,
+    accepted: &AtomicU64,
+    window: Duration,
+) -> Option<Figures> {
     let pid = child.id()?;
     sleep(WARMUP).await;
     let (cpu0, _, _) = usage(pid)?;
@@ -196,7 +225,10 @@ fn haproxy_config(n: usize) -> String {
          frontend fe\n  bind 127.0.0.1:18081\n  default_backend be\n\nbackend be\n  option httpchk GET /healthz\n",
     );
     for i in 0..n {
-        c += &format!("  server s{i} {}:{PORT} check inter 1s rise 2 fall 3\n", address(i));
+        c += &format!(
+            "  server s{i} {}:{PORT} check inter 1s rise 2 fall 3\n",
+            address(i)
+        );
     }
     c
 }
@@ -206,7 +238,9 @@ async fn parent() {
     let window = Duration::from_secs(env_or("MAGLEV_BENCH_SECONDS", 20));
     let accepted = Arc::new(AtomicU64::new(0));
     serve(n, accepted.clone());
-    println!("health bench: {n} HTTP backends on 127.0.x.y:{PORT}, probed every 1s; warm-up {WARMUP:?}, window {window:?}");
+    println!(
+        "health bench: {n} HTTP backends on 127.0.x.y:{PORT}, probed every 1s; warm-up {WARMUP:?}, window {window:?}"
+    );
 
     let mut results = Vec::new();
     let exe = std::env::current_exe().expect("current exe");
@@ -247,18 +281,28 @@ async fn parent() {
             let version = std::process::Command::new("haproxy")
                 .arg("-v")
                 .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                })
                 .unwrap_or_default();
             println!("reference: {version}");
             results.extend(measure("haproxy", &mut h, &accepted, window).await);
             let _ = h.kill().await;
         }
-        Err(e) => println!("reference skipped: cannot run haproxy ({e}); `apt-get install -y haproxy`"),
+        Err(e) => {
+            println!("reference skipped: cannot run haproxy ({e}); `apt-get install -y haproxy`")
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();
-    println!("| checker | probes/s | CPU (% of one core) | CPU per 1000 probes/s | RSS (MiB) | peak RSS (MiB) |");
+    println!(
+        "| checker | probes/s | CPU (% of one core) | CPU per 1000 probes/s | RSS (MiB) | peak RSS (MiB) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for f in &results {
         println!(

@@ -119,7 +119,10 @@ fn config_yaml(a: &Args) -> String {
         y += &format!("      port: {p}\n");
     }
     // No schedule here: the interval only has to allow the timeout.
-    y += &format!("      interval: {0}\n      timeout: {0}\n", quote(&a.timeout));
+    y += &format!(
+        "      interval: {0}\n      timeout: {0}\n",
+        quote(&a.timeout)
+    );
     if !a.params.is_empty() || a.response_code.is_some() {
         y += "      params:\n";
         for (k, v) in &a.params {
@@ -160,7 +163,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (Some(check), Some(backend)) = (config.healthcheck("probe"), config.backend("target")) else {
+    let (Some(check), Some(backend)) = (config.healthcheck("probe"), config.backend("target"))
+    else {
         eprintln!("probe: internal error: the check did not survive validation");
         return ExitCode::from(2);
     };
@@ -185,7 +189,16 @@ async fn main() -> ExitCode {
         });
         println!("{v}");
     } else {
-        println!("{} {} ({:.3}ms)", r.code, r.detail, r.duration.as_secs_f64() * 1000.0);
+        println!(
+            "{} {} ({:.3}ms)",
+            r.code,
+            r.detail,
+            r.duration.as_secs_f64() * 1000.0
+        );
     }
-    if r.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if r.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

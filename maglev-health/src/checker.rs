@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -16,8 +17,8 @@ use maglev_core::config::{Config, HealthCheck, Timing};
 use maglev_core::state::BackendState;
 use tokio::runtime::Handle;
 use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
@@ -76,7 +77,8 @@ struct Inner {
     /// Serialises reloads and operator actions with each other.
     control: Mutex<Control>,
     factory: Arc<dyn ProbeFactory>,
-    shutdown: CancellationToken,
+    /// Set by shutdown: no task starts any more.
+    stopped: AtomicBool,
     tracker: TaskTracker,
     runtime: Handle,
 }
@@ -104,7 +106,8 @@ struct Core {
     prober: Option<Arc<dyn Prober>>,
     /// Bumped whenever the probe task is cancelled or replaced.
     generation: u64,
-    task: Option<CancellationToken>,
+    /// Aborting it drops the probe in flight (closing its socket).
+    task: Option<AbortHandle>,
     last_probe: Option<LastProbe>,
     history: Arc<[Transition]>,
 }
@@ -220,7 +223,7 @@ impl Checker {
                 closed: false,
             }),
             factory,
-            shutdown: CancellationToken::new(),
+            stopped: AtomicBool::new(false),
             tracker: TaskTracker::new(),
             runtime: Handle::current(),
         });
@@ -390,7 +393,7 @@ impl Checker {
     /// and reloads fail with [`Error::Shutdown`] afterwards.
     pub async fn shutdown(&self) {
         self.inner.control().closed = true;
-        self.inner.shutdown.cancel();
+        self.inner.stop_all();
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
     }
@@ -400,11 +403,18 @@ impl Drop for Inner {
     /// The last handle is gone: stop every probe task (they hold only a
     /// weak reference to the checker).
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.stop_all();
     }
 }
 
 impl Inner {
+    fn stop_all(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for slot in self.slots.load().values() {
+            self.stop_task(&mut slot.lock());
+        }
+    }
+
     fn control(&self) -> MutexGuard<'_, Control> {
         self.control.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -488,7 +498,7 @@ impl Inner {
     fn stop_task(&self, core: &mut Core) {
         core.generation += 1;
         if let Some(task) = core.task.take() {
-            task.cancel();
+            task.abort();
         }
     }
 
@@ -496,32 +506,29 @@ impl Inner {
         let (Some(prober), Some(check)) = (core.prober.clone(), core.check.as_ref()) else {
             return;
         };
-        if self.shutdown.is_cancelled() {
+        if self.stopped.load(Ordering::SeqCst) {
             return;
         }
         core.generation += 1;
-        let cancel = self.shutdown.child_token();
-        core.task = Some(cancel.clone());
         let task = ProbeTask {
             inner: Arc::downgrade(self),
             slot: slot.clone(),
             prober,
             timing: check.timing,
             generation: core.generation,
-            cancel,
         };
-        self.tracker.spawn_on(task.run(), &self.runtime);
+        let handle = self.tracker.spawn_on(task.run(), &self.runtime);
+        core.task = Some(handle.abort_handle());
     }
 }
 
-/// The loop that probes one backend until cancelled.
+/// The loop that probes one backend until aborted.
 struct ProbeTask {
     inner: std::sync::Weak<Inner>,
     slot: Arc<Slot>,
     prober: Arc<dyn Prober>,
     timing: Timing,
     generation: u64,
-    cancel: CancellationToken,
 }
 
 impl ProbeTask {
@@ -547,19 +554,11 @@ impl ProbeTask {
                 jittered(delay, rand::random_range(-1.0..=1.0))
             };
             first = false;
-            tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => return,
-                () = tokio::time::sleep(delay) => {}
-            }
+            tokio::time::sleep(delay).await;
             // Read now, so that an address a reload changed is probed next.
             let address = self.slot.lock().address;
             tracing::debug!(backend = %self.slot.name, %address, "probe start");
-            let result = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => return,
-                r = self.prober.probe(address) => r,
-            };
+            let result = self.prober.probe(address).await;
             tracing::debug!(
                 backend = %self.slot.name,
                 %address,

@@ -21,11 +21,11 @@ use hyper_util::rt::TokioIo;
 use maglev_core::config::{HttpMethod, HttpProbe, StatusCodes};
 use regex::bytes::{Regex, RegexBuilder};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, timeout};
 
 use super::tcp::connect;
 use super::tls::Tls;
-use super::{Fail, ProbeEnv, ProbeResult, Prober, finish, human};
+use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, finish};
 use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
@@ -130,58 +130,52 @@ impl HttpProber {
             .map_err(|e| Fail::new(Code::SockErr, format!("build request: {e}")))
     }
 
-    async fn run(&self, target: IpAddr, deadline: Instant) -> Result<(Code, String), Fail> {
-        let addr = SocketAddr::new(target, self.port);
+    async fn run(&self, addr: SocketAddr, phase: &Phase) -> Result<(Code, String), Fail> {
+        let target = addr.ip();
         let req = self.request(target)?;
-        let tcp = connect(&self.sockets, addr, deadline, self.tls.is_none()).await?;
+        let tcp = connect(&self.sockets, addr, self.tls.is_none()).await?;
         match &self.tls {
-            None => self.exchange(tcp, req, deadline).await,
+            None => {
+                phase.enter(Phase::HTTP);
+                self.exchange(tcp, req).await
+            }
             Some(tls) => {
-                let stream = tls.handshake(tcp, target, deadline).await?;
-                self.exchange(stream, req, deadline).await
+                phase.enter(Phase::TLS);
+                let stream = tls.handshake(tcp, target).await?;
+                phase.enter(Phase::HTTP);
+                self.exchange(stream, req).await
             }
         }
     }
 
-    /// Sends `req` over `io` and judges the response, by `deadline`.
-    async fn exchange<T>(
-        &self,
-        io: T,
-        req: Request<Empty<Bytes>>,
-        deadline: Instant,
-    ) -> Result<(Code, String), Fail>
+    /// Sends `req` over `io` and judges the response.
+    async fn exchange<T>(&self, io: T, req: Request<Empty<Bytes>>) -> Result<(Code, String), Fail>
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
         let mut builder = hyper::client::conn::http1::Builder::new();
         builder.max_buf_size(MAX_HEAD.max(8192));
-        let exchange = async {
-            let (mut sender, conn) = builder
-                .handshake::<_, Empty<Bytes>>(TokioIo::new(NoShutdown(io)))
-                .await
-                .map_err(|e| Fail::new(Code::L7Rsp, format!("HTTP: {e}")))?;
-            let mut conn = std::pin::pin!(conn);
-            let work = std::pin::pin!(async {
-                let resp = sender.send_request(req).await.map_err(|e| {
-                    Fail::new(Code::L7Rsp, format!("HTTP response: {}", hyper_detail(&e)))
-                })?;
-                self.judge(resp).await
-            });
-            let mut work = work;
-            tokio::select! {
-                biased;
-                r = &mut work => r,
-                c = &mut conn => match c {
-                    Err(e) => Err(Fail::new(Code::L7Rsp, format!("HTTP response: {}", hyper_detail(&e)))),
-                    // The connection is done; the response is whatever it
-                    // delivered.
-                    Ok(()) => work.await,
-                },
-            }
-        };
-        match timeout_at(deadline, exchange).await {
-            Ok(r) => r,
-            Err(_) => Err(Fail::new(Code::L7Tout, "HTTP response: timed out")),
+        let (mut sender, conn) = builder
+            .handshake::<_, Empty<Bytes>>(TokioIo::new(NoShutdown(io)))
+            .await
+            .map_err(|e| Fail::new(Code::L7Rsp, format!("HTTP: {e}")))?;
+        let mut conn = std::pin::pin!(conn);
+        let work = std::pin::pin!(async {
+            let resp = sender.send_request(req).await.map_err(|e| {
+                Fail::new(Code::L7Rsp, format!("HTTP response: {}", hyper_detail(&e)))
+            })?;
+            self.judge(resp).await
+        });
+        let mut work = work;
+        tokio::select! {
+            biased;
+            r = &mut work => r,
+            c = &mut conn => match c {
+                Err(e) => Err(Fail::new(Code::L7Rsp, format!("HTTP response: {}", hyper_detail(&e)))),
+                // The connection is done; the response is whatever it
+                // delivered.
+                Ok(()) => work.await,
+            },
         }
     }
 
@@ -252,7 +246,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for NoShutdown<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for NoShutdown<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
@@ -299,13 +297,12 @@ fn host_port(host: &str, port: u16, tls: bool) -> String {
 impl Prober for HttpProber {
     async fn probe(&self, target: IpAddr) -> ProbeResult {
         let start = Instant::now();
-        let deadline = start + self.timeout;
-        let r = self.run(target, deadline).await.map_err(|mut f| {
-            if matches!(f.code, Code::L4Tout | Code::L6Tout | Code::L7Tout) {
-                f.detail = format!("{} after {}", f.detail, human(self.timeout));
-            }
-            f
-        });
+        let addr = SocketAddr::new(target, self.port);
+        let phase = Phase::default();
+        let r = match timeout(self.timeout, self.run(addr, &phase)).await {
+            Ok(r) => r,
+            Err(_) => Err(phase.timed_out(addr, self.timeout)),
+        };
         finish(start, r)
     }
 }

@@ -14,8 +14,9 @@ mod tls;
 
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use maglev_core::config::{HealthCheck, Probe};
@@ -122,6 +123,40 @@ impl Fail {
 
     fn socket(e: &SocketError) -> Fail {
         Fail::new(Code::SockErr, e.to_string())
+    }
+}
+
+/// The phase a TCP-based probe is in, so that one timer covers the whole
+/// probe and a timeout still gets the code of the phase it cut short.
+#[derive(Debug, Default)]
+struct Phase(AtomicU8);
+
+impl Phase {
+    const CONNECT: u8 = 0;
+    const TLS: u8 = 1;
+    const HTTP: u8 = 2;
+
+    fn enter(&self, phase: u8) {
+        self.0.store(phase, Ordering::Relaxed);
+    }
+
+    /// The failure of a probe to `addr` whose `timeout` ran out now.
+    fn timed_out(&self, addr: SocketAddr, timeout: Duration) -> Fail {
+        let after = human(timeout);
+        match self.0.load(Ordering::Relaxed) {
+            Phase::CONNECT => Fail::new(
+                Code::L4Tout,
+                format!("connect to {addr}: timed out after {after}"),
+            ),
+            Phase::TLS => Fail::new(
+                Code::L6Tout,
+                format!("TLS handshake: timed out after {after}"),
+            ),
+            _ => Fail::new(
+                Code::L7Tout,
+                format!("HTTP response: timed out after {after}"),
+            ),
+        }
     }
 }
 

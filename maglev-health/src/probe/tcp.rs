@@ -7,23 +7,22 @@ use std::time::Duration;
 use maglev_core::config::TcpProbe;
 use socket2::{Domain, Protocol, Type};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, timeout};
 
 use super::tls::Tls;
-use super::{Fail, ProbeEnv, ProbeResult, Prober, connect_code, finish, human};
+use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, connect_code, finish};
 use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
 
-/// Connects to `addr` by `deadline`: `L4CON`, `L4TOUT` or `SOCKERR` on
-/// failure. With `reset_on_close` the connection is closed with a reset,
+/// Connects to `addr`: `L4CON` or `SOCKERR` on failure (the caller's
+/// timer makes `L4TOUT`). With `reset_on_close` the connection is closed with a reset,
 /// as HAProxy does for checks: the probe is over when we close, and
 /// neither side keeps the connection in TIME_WAIT. TLS probes close
 /// normally, so the server sees the handshake finished.
 pub(super) async fn connect(
     sockets: &Sockets,
     addr: SocketAddr,
-    deadline: Instant,
     reset_on_close: bool,
 ) -> Result<TcpStream, Fail> {
     let socket = sockets
@@ -36,17 +35,10 @@ pub(super) async fn connect(
             .map_err(|e| Fail::new(Code::SockErr, format!("set SO_LINGER: {e}")))?;
     }
     let socket = TcpSocket::from_std_stream(socket.into());
-    match timeout_at(deadline, socket.connect(addr)).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(Fail::new(
-            connect_code(&e),
-            format!("connect to {addr}: {e}"),
-        )),
-        Err(_) => Err(Fail::new(
-            Code::L4Tout,
-            format!("connect to {addr}: timed out"),
-        )),
-    }
+    socket
+        .connect(addr)
+        .await
+        .map_err(|e| Fail::new(connect_code(&e), format!("connect to {addr}: {e}")))
 }
 
 /// Probes by connecting over TCP and, with `tls`, completing a TLS
@@ -75,13 +67,14 @@ impl TcpProber {
         })
     }
 
-    async fn run(&self, target: IpAddr, deadline: Instant) -> Result<(Code, String), Fail> {
-        let addr = SocketAddr::new(target, self.port);
-        let stream = connect(&self.sockets, addr, deadline, self.tls.is_none()).await?;
+    async fn run(&self, addr: SocketAddr, phase: &Phase) -> Result<(Code, String), Fail> {
+        let target = addr.ip();
+        let stream = connect(&self.sockets, addr, self.tls.is_none()).await?;
         match &self.tls {
             None => Ok((Code::L4Ok, format!("connected to {addr}"))),
             Some(tls) => {
-                let s = tls.handshake(stream, target, deadline).await?;
+                phase.enter(Phase::TLS);
+                let s = tls.handshake(stream, target).await?;
                 Ok((
                     Code::L6Ok,
                     format!("TLS handshake with {addr}: {}", super::tls::describe(&s)),
@@ -95,14 +88,12 @@ impl TcpProber {
 impl Prober for TcpProber {
     async fn probe(&self, target: IpAddr) -> ProbeResult {
         let start = Instant::now();
-        let deadline = start + self.timeout;
-        let r = self.run(target, deadline).await;
-        let r = r.map_err(|mut f| {
-            if f.code == Code::L4Tout || f.code == Code::L6Tout {
-                f.detail = format!("{} after {}", f.detail, human(self.timeout));
-            }
-            f
-        });
+        let addr = SocketAddr::new(target, self.port);
+        let phase = Phase::default();
+        let r = match timeout(self.timeout, self.run(addr, &phase)).await {
+            Ok(r) => r,
+            Err(_) => Err(phase.timed_out(addr, self.timeout)),
+        };
         finish(start, r)
     }
 }

@@ -13,7 +13,6 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -102,23 +101,21 @@ impl Tls {
         })
     }
 
-    /// Completes a handshake over `tcp` by `deadline`: `L6TOUT` or `L6RSP`
-    /// on failure.
+    /// Completes a handshake over `tcp`: `L6RSP` on failure (the caller's
+    /// timer makes `L6TOUT`).
     pub(super) async fn handshake(
         &self,
         tcp: TcpStream,
         target: IpAddr,
-        deadline: Instant,
     ) -> Result<TlsStream<TcpStream>, Fail> {
         let name = self
             .server_name
             .clone()
             .unwrap_or(ServerName::IpAddress(target.into()));
-        match timeout_at(deadline, self.connector.connect(name, tcp)).await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(Fail::new(Code::L6Rsp, format!("TLS handshake: {e}"))),
-            Err(_) => Err(Fail::new(Code::L6Tout, "TLS handshake: timed out")),
-        }
+        self.connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Fail::new(Code::L6Rsp, format!("TLS handshake: {e}")))
     }
 }
 
