@@ -23,7 +23,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, timeout};
 
-use super::tcp::connect;
+use super::tcp::{Use, connect};
 use super::tls::Tls;
 use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, finish};
 use crate::code::Code;
@@ -133,7 +133,11 @@ impl HttpProber {
     async fn run(&self, addr: SocketAddr, phase: &Phase) -> Result<(Code, String), Fail> {
         let target = addr.ip();
         let req = self.request(target)?;
-        let tcp = connect(&self.sockets, addr, self.tls.is_none()).await?;
+        let how = Use {
+            reset_on_close: self.tls.is_none(),
+            sends_first: true,
+        };
+        let tcp = connect(&self.sockets, addr, how).await?;
         match &self.tls {
             None => {
                 phase.enter(Phase::HTTP);

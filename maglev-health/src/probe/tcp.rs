@@ -15,24 +15,38 @@ use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
 
+/// How a probe uses its connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Use {
+    /// Close with a reset, as HAProxy does for checks: the probe is over
+    /// when we close, and neither side keeps the connection in TIME_WAIT.
+    /// TLS probes close normally, so the server sees the handshake end.
+    pub(super) reset_on_close: bool,
+    /// The probe sends first (a request or a ClientHello): the last ACK of
+    /// the handshake then rides on that data instead of its own packet
+    /// (`TCP_QUICKACK` off, as HAProxy does).
+    pub(super) sends_first: bool,
+}
+
 /// Connects to `addr`: `L4CON` or `SOCKERR` on failure (the caller's
-/// timer makes `L4TOUT`). With `reset_on_close` the connection is closed with a reset,
-/// as HAProxy does for checks: the probe is over when we close, and
-/// neither side keeps the connection in TIME_WAIT. TLS probes close
-/// normally, so the server sees the handshake finished.
+/// timer makes `L4TOUT`).
 pub(super) async fn connect(
     sockets: &Sockets,
     addr: SocketAddr,
-    reset_on_close: bool,
+    how: Use,
 ) -> Result<TcpStream, Fail> {
     let socket = sockets
         .socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .await
         .map_err(|e| Fail::socket(&e))?;
-    if reset_on_close {
-        socket
-            .set_linger(Some(Duration::ZERO))
-            .map_err(|e| Fail::new(Code::SockErr, format!("set SO_LINGER: {e}")))?;
+    let option = |what: &str, r: std::io::Result<()>| {
+        r.map_err(|e| Fail::new(Code::SockErr, format!("set {what}: {e}")))
+    };
+    if how.reset_on_close {
+        option("SO_LINGER", socket.set_linger(Some(Duration::ZERO)))?;
+    }
+    if how.sends_first {
+        option("TCP_QUICKACK", socket.set_tcp_quickack(false))?;
     }
     let socket = TcpSocket::from_std_stream(socket.into());
     socket
@@ -69,7 +83,11 @@ impl TcpProber {
 
     async fn run(&self, addr: SocketAddr, phase: &Phase) -> Result<(Code, String), Fail> {
         let target = addr.ip();
-        let stream = connect(&self.sockets, addr, self.tls.is_none()).await?;
+        let how = Use {
+            reset_on_close: self.tls.is_none(),
+            sends_first: self.tls.is_some(),
+        };
+        let stream = connect(&self.sockets, addr, how).await?;
         match &self.tls {
             None => Ok((Code::L4Ok, format!("connected to {addr}"))),
             Some(tls) => {
