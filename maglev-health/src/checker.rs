@@ -100,7 +100,7 @@ struct Slot {
 struct Core {
     machine: Machine,
     address: IpAddr,
-    healthcheck: Option<String>,
+    healthcheck: Option<Arc<str>>,
     /// The resolved health check; `None` for a static backend.
     check: Option<HealthCheck>,
     prober: Option<Arc<dyn Prober>>,
@@ -108,7 +108,7 @@ struct Core {
     generation: u64,
     /// Aborting it drops the probe in flight (closing its socket).
     task: Option<AbortHandle>,
-    last_probe: Option<LastProbe>,
+    last_probe: Option<Arc<LastProbe>>,
     history: Arc<[Transition]>,
 }
 
@@ -142,7 +142,7 @@ impl Slot {
 /// What a backend of a config needs: its address, check and prober.
 struct Wanted {
     address: IpAddr,
-    healthcheck: Option<String>,
+    healthcheck: Option<Arc<str>>,
     check: Option<HealthCheck>,
     prober: Option<Arc<dyn Prober>>,
     enabled: bool,
@@ -180,7 +180,7 @@ fn resolve(
             name.clone(),
             Wanted {
                 address: b.address,
-                healthcheck: b.healthcheck.clone(),
+                healthcheck: b.healthcheck.as_deref().map(Arc::from),
                 check,
                 prober,
                 enabled: b.enabled,
@@ -576,12 +576,12 @@ impl ProbeTask {
             }
             let now = Instant::now();
             let t = core.machine.record(result.code, &result.detail, now);
-            core.last_probe = Some(LastProbe {
+            core.last_probe = Some(Arc::new(LastProbe {
                 code: result.code,
                 detail: result.detail,
                 duration: result.duration,
                 at: now,
-            });
+            }));
             inner.settle(&self.slot, &mut core, t.as_ref());
         }
     }

@@ -37,7 +37,7 @@ pub struct BackendStatus {
     /// The operator's enabled flag.
     pub enabled: bool,
     /// The health check's name; `None` for a static backend.
-    pub healthcheck: Option<String>,
+    pub healthcheck: Option<Arc<str>>,
     /// The rise/fall counter (0 for a static backend).
     pub counter: u32,
     /// The health check's rise (0 for a static backend).
@@ -45,7 +45,7 @@ pub struct BackendStatus {
     /// The health check's fall (0 for a static backend).
     pub fall: u32,
     /// The last probe, once there has been one.
-    pub last_probe: Option<LastProbe>,
+    pub last_probe: Option<Arc<LastProbe>>,
     /// The last transitions, oldest first (at most `transition-history`).
     pub history: Arc<[Transition]>,
 }
