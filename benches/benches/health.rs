@@ -47,21 +47,21 @@ fn address(i: usize) -> Ipv4Addr {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(pos) = args.iter().position(|a| a == "--role") {
-        if args.get(pos + 1).map(String::as_str) == Some("checker") {
-            let rt = if std::env::var("MAGLEV_BENCH_RUNTIME").as_deref() == Ok("current") {
-                tokio::runtime::Builder::new_current_thread()
-            } else {
-                tokio::runtime::Builder::new_multi_thread()
-            }
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-            let n = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
-            let secs = env_or("MAGLEV_BENCH_CHILD_SECONDS", 60);
-            rt.block_on(checker(n, Duration::from_secs(secs)));
-            return;
+    if let Some(pos) = args.iter().position(|a| a == "--role")
+        && args.get(pos + 1).map(String::as_str) == Some("checker")
+    {
+        let rt = if std::env::var("MAGLEV_BENCH_RUNTIME").as_deref() == Ok("current") {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
         }
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+        let n = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
+        let secs = env_or("MAGLEV_BENCH_CHILD_SECONDS", 60);
+        rt.block_on(checker(n, Duration::from_secs(secs)));
+        return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
