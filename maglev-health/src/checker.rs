@@ -193,7 +193,9 @@ fn resolve(
 impl Checker {
     /// Starts checking every backend of `config` with the real probes (in
     /// `healthchecker.netns` if set). Must be called inside a tokio
-    /// runtime.
+    /// runtime ([`Error::NoRuntime`] otherwise), on which the probe tasks
+    /// run. A dedicated current-thread runtime is the cheapest (see
+    /// docs/performance.md).
     pub fn start(config: &Config) -> Result<Checker, Error> {
         Checker::with_probes(config, Arc::new(RealProbes), ProbeEnv::new())
     }
@@ -211,6 +213,7 @@ impl Checker {
             Some(ns) => env.with_sockets(Sockets::in_netns(ns)),
             None => env,
         };
+        let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let wanted = resolve(config, factory.as_ref(), &env)?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
@@ -225,7 +228,7 @@ impl Checker {
             factory,
             stopped: AtomicBool::new(false),
             tracker: TaskTracker::new(),
-            runtime: Handle::current(),
+            runtime,
         });
         let now = Instant::now();
         let slots = wanted

@@ -54,6 +54,9 @@ pub enum Error {
     /// The TLS client configuration could not be built.
     #[error("TLS configuration: {0}")]
     TlsConfig(rustls::Error),
+    /// The checker was started outside a tokio runtime.
+    #[error("the checker must be started inside a tokio runtime")]
+    NoRuntime,
     /// The checker was shut down.
     #[error("the checker is shut down")]
     Shutdown,

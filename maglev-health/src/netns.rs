@@ -5,12 +5,17 @@
 //! keep their namespace for life, so the async code uses them like any
 //! other. The daemon's own threads never change namespace.
 //!
+//! Before each socket the thread checks that the namespace's name still
+//! names the namespace it is in, and enters the new one if it was made
+//! again.
+//!
 //! **Invariant:** `setns` is called only on a thread this module spawned.
 
 use std::fmt;
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use nix::sched::{CloneFlags, setns};
@@ -117,7 +122,31 @@ struct Request {
     domain: Domain,
     ty: Type,
     protocol: Option<Protocol>,
-    reply: oneshot::Sender<io::Result<Socket>>,
+    reply: oneshot::Sender<Result<Socket, ThreadError>>,
+}
+
+/// What went wrong on the namespace thread.
+enum ThreadError {
+    Enter(io::Error),
+    Create(io::Error),
+}
+
+/// Enters the namespace at `path`; returns its identity (device, inode).
+fn enter(path: &Path) -> io::Result<(u64, u64)> {
+    let f = File::open(path)?;
+    let m = f.metadata()?;
+    setns(&f, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Re-enters the namespace if `path` now names another one (it was
+/// deleted and made again, as a dataplane restart may do).
+fn refresh(path: &Path, current: &mut (u64, u64)) -> io::Result<()> {
+    let m = std::fs::metadata(path)?;
+    if (m.dev(), m.ino()) != *current {
+        *current = enter(path)?;
+    }
+    Ok(())
 }
 
 struct Netns {
@@ -153,7 +182,14 @@ impl Netns {
                 continue;
             }
             match rx.await {
-                Ok(r) => return r.map_err(SocketError::Create),
+                Ok(Ok(socket)) => return Ok(socket),
+                Ok(Err(ThreadError::Create(e))) => return Err(SocketError::Create(e)),
+                Ok(Err(ThreadError::Enter(source))) => {
+                    return Err(SocketError::EnterNetns {
+                        name: self.name.clone(),
+                        source,
+                    });
+                }
                 Err(_) => self.clear(),
             }
         }
@@ -179,18 +215,26 @@ impl Netns {
         let spawned = std::thread::Builder::new()
             .name(format!("netns-{}", self.name))
             .spawn(move || {
-                let entered = File::open(&path)
-                    .and_then(|f| setns(&f, CloneFlags::CLONE_NEWNET).map_err(io::Error::from));
-                let ok = entered.is_ok();
-                if ready_tx.send(entered).is_err() || !ok {
+                let mut current = match enter(&path) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if ready_tx.send(Ok(())).is_err() {
                     return;
                 }
                 while let Ok(req) = rx.recv() {
+                    let socket = refresh(&path, &mut current)
+                        .map_err(ThreadError::Enter)
+                        .and_then(|()| {
+                            Socket::new(req.domain, req.ty, req.protocol)
+                                .map_err(ThreadError::Create)
+                        });
                     // The asker may have given up (timeout): then the socket
                     // is just closed.
-                    let _ = req
-                        .reply
-                        .send(Socket::new(req.domain, req.ty, req.protocol));
+                    let _ = req.reply.send(socket);
                 }
             });
         let enter_err = |source| SocketError::EnterNetns {

@@ -494,3 +494,13 @@ maglev:
     }
     checker.shutdown().await;
 }
+
+#[test]
+fn starting_outside_a_runtime_is_an_error() {
+    let r = Checker::with_probes(
+        &config(BASE),
+        Arc::new(FakeProbes(Arc::default())),
+        ProbeEnv::new(),
+    );
+    assert!(matches!(r, Err(Error::NoRuntime)), "{r:?}");
+}

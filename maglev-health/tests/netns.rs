@@ -175,6 +175,25 @@ async fn probes_run_inside_the_namespace_and_daemon_threads_stay_out() {
         .await;
     assert!(matches!(r.code, Code::L4Tout | Code::L4Con), "{r}");
 
+    // The probe namespace is deleted and made again, empty: the namespace
+    // thread follows the name into the new one, where 192.0.2.2 is not
+    // reachable (no interface is up), so the probe fails at once.
+    let name = probe_ns.0.clone();
+    drop(probe_ns);
+    let probe_ns = Netns::add(name).unwrap();
+    let r = probe::build(&tcp_check(8080, None, LONG), &env)
+        .unwrap()
+        .probe(backend)
+        .await;
+    assert_eq!(r.code, Code::L4Con, "{r}");
+    drop(probe_ns);
+    let r = probe::build(&tcp_check(8080, None, LONG), &env)
+        .unwrap()
+        .probe(backend)
+        .await;
+    assert_eq!(r.code, Code::SockErr, "{r}");
+    assert!(r.detail.contains("No such file or directory"), "{r}");
+
     // Only the namespace threads moved.
     assert_eq!(
         std::fs::read_link("/proc/thread-self/ns/net").unwrap(),

@@ -7,7 +7,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
 use maglev_health::Code;
-use maglev_health::probe::{self, ProbeEnv};
+use maglev_health::probe::{self, ProbeEnv, ProbeResult};
+
+/// Neither a datagram ICMP socket (`ping_group_range`) nor a raw one
+/// (`CAP_NET_RAW`) is allowed here: say so, and fail when the run asked
+/// for these tests with `MAGLEV_REQUIRE_ICMP=1`.
+fn skip(r: &ProbeResult) {
+    assert!(
+        std::env::var("MAGLEV_REQUIRE_ICMP").as_deref() != Ok("1"),
+        "MAGLEV_REQUIRE_ICMP=1 but ICMP sockets are refused: {r}"
+    );
+    eprintln!("skipped: ICMP sockets are refused here: {r}");
+}
 
 #[tokio::test]
 async fn echo_to_ipv4_and_ipv6_loopback_passes() {
@@ -18,15 +29,7 @@ async fn echo_to_ipv4_and_ipv6_loopback_passes() {
     ] {
         let r = prober.probe(target).await;
         if r.code == Code::SockErr {
-            // Neither a datagram ICMP socket (ping_group_range) nor a raw
-            // one (CAP_NET_RAW) is allowed: say so, and fail when the run
-            // asked for these tests.
-            assert!(
-                std::env::var("MAGLEV_REQUIRE_ICMP").as_deref() != Ok("1"),
-                "ICMP sockets refused: {r}"
-            );
-            eprintln!("skipped: ICMP sockets refused here: {r}");
-            return;
+            return skip(&r);
         }
         assert_eq!(r.code, Code::L4Ok, "{target}: {r}");
         assert!(
@@ -53,8 +56,7 @@ async fn concurrent_probes_never_take_each_others_replies() {
     while let Some(done) = tasks.join_next().await {
         let (t, r) = done.unwrap();
         if r.code == Code::SockErr {
-            eprintln!("skipped: ICMP sockets refused here: {r}");
-            return;
+            return skip(&r);
         }
         assert_eq!(r.code, Code::L4Ok, "{t}: {r}");
         assert!(
