@@ -3,16 +3,25 @@
 //! payload cookie, so concurrent probes never take each other's replies.
 //!
 //! An unprivileged datagram ICMP socket (`ping_group_range`) is tried
-//! first; where the system refuses it, a raw socket (`CAP_NET_RAW`). The
-//! kind that worked is remembered per address family.
+//! first, one per probe: the kernel gives it only the replies to its own
+//! identifier. Where the system refuses it, a raw socket (`CAP_NET_RAW`)
+//! is used, one per prober and address family, shared by all its probes: a
+//! raw socket receives every ICMP message of the host, so one socket and
+//! one receive task hand each reply to the probe waiting for it, instead
+//! of every probe's socket reading every reply. The kind that worked is
+//! remembered per address family.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Type};
 use tokio::net::UdpSocket;
-use tokio::time::{Instant, timeout_at};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{Fail, ProbeEnv, ProbeResult, Prober, finish, human};
 use crate::code::Code;
@@ -47,6 +56,8 @@ pub struct IcmpProber {
     timeout: Duration,
     sockets: Sockets,
     mode: [AtomicU8; 2],
+    /// The shared raw socket of each family, once needed.
+    raw: [tokio::sync::Mutex<Option<Arc<RawSocket>>>; 2],
 }
 
 /// The next sequence number, shared by every ICMP prober of the process.
@@ -71,6 +82,51 @@ enum Reply {
     Other,
 }
 
+/// A probe waiting on the shared raw socket.
+#[derive(Debug)]
+struct Waiter {
+    target: IpAddr,
+    cookie: u64,
+    reply: oneshot::Sender<Result<(Code, String), Fail>>,
+}
+
+/// A raw ICMP socket shared by the probes of one prober and family, and
+/// the probes waiting for replies on it, by identifier and sequence.
+#[derive(Debug)]
+struct RawSocket {
+    socket: Arc<UdpSocket>,
+    waiting: Mutex<HashMap<(u16, u16), Waiter>>,
+    alive: AtomicBool,
+    /// Stops the receive task when the socket is dropped.
+    _stop: DropGuard,
+}
+
+impl RawSocket {
+    fn waiting(&self) -> MutexGuard<'_, HashMap<(u16, u16), Waiter>> {
+        // Poisoning only means a panic elsewhere; the map stays valid.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Removes a waiter from the map when its probe ends, however it ends.
+struct Registration<'a> {
+    raw: &'a RawSocket,
+    key: (u16, u16),
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.raw.waiting().remove(&self.key);
+    }
+}
+
+fn family(target: IpAddr) -> usize {
+    match target {
+        IpAddr::V4(_) => 0,
+        IpAddr::V6(_) => 1,
+    }
+}
+
 impl IcmpProber {
     /// A prober for an `icmp` health check.
     pub fn new(timeout: Duration, env: &ProbeEnv) -> IcmpProber {
@@ -78,118 +134,246 @@ impl IcmpProber {
             timeout,
             sockets: env.sockets.clone(),
             mode: [AtomicU8::new(MODE_UNTRIED), AtomicU8::new(MODE_UNTRIED)],
+            raw: [tokio::sync::Mutex::new(None), tokio::sync::Mutex::new(None)],
         }
     }
 
-    /// An ICMP socket for `target`'s family: datagram if allowed, else raw.
-    async fn open(&self, target: IpAddr) -> Result<(UdpSocket, bool), Fail> {
-        let (domain, proto, slot) = match target {
-            IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, &self.mode[0]),
-            IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, &self.mode[1]),
-        };
-        let mode = slot.load(Ordering::Relaxed);
+    fn domain(target: IpAddr) -> (Domain, Protocol) {
+        match target {
+            IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
+            IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
+        }
+    }
+
+    async fn run(&self, target: IpAddr) -> Result<(Code, String), Fail> {
+        let (domain, proto) = IcmpProber::domain(target);
+        let slot = &self.mode[family(target)];
         let mut dgram_err = None;
-        if mode != MODE_RAW {
+        if slot.load(Ordering::Relaxed) != MODE_RAW {
             match self.sockets.socket(domain, Type::DGRAM, Some(proto)).await {
                 Ok(s) => {
                     slot.store(MODE_DGRAM, Ordering::Relaxed);
-                    return Ok((tokio_socket(s)?, false));
+                    return probe_dgram(tokio_socket(s)?, target).await;
                 }
                 Err(e) if denied(&e) => dgram_err = Some(e),
                 Err(e) => return Err(Fail::socket(&e)),
             }
         }
-        match self.sockets.socket(domain, Type::RAW, Some(proto)).await {
-            Ok(s) => {
-                slot.store(MODE_RAW, Ordering::Relaxed);
-                Ok((tokio_socket(s)?, true))
+        let raw = match self.raw_socket(target).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                return Err(Fail::new(
+                    Code::SockErr,
+                    match dgram_err {
+                        Some(d) => format!("ICMP datagram socket: {d}; raw socket: {e}"),
+                        None => format!("ICMP raw socket: {e}"),
+                    },
+                ));
             }
-            Err(e) => Err(Fail::new(
-                Code::SockErr,
-                match dgram_err {
-                    Some(d) => format!("ICMP datagram socket: {d}; raw socket: {e}"),
-                    None => format!("ICMP raw socket: {e}"),
-                },
-            )),
-        }
+        };
+        slot.store(MODE_RAW, Ordering::Relaxed);
+        probe_raw(&raw, target).await
     }
 
-    async fn run(&self, target: IpAddr, deadline: Instant) -> Result<(Code, String), Fail> {
-        let (socket, raw) = self.open(target).await?;
-        let echo = Echo {
-            ident: rand::random(),
-            seq: SEQUENCE.fetch_add(1, Ordering::Relaxed),
-            cookie: rand::random(),
-        };
-        let packet = encode_echo(target, echo);
-        let to = SocketAddr::new(target, 0);
-        let sent = timeout_at(deadline, socket.send_to(&packet, to)).await;
-        match sent {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(Fail::new(
-                    super::connect_code(&e),
-                    format!("ICMP echo to {target}: {e}"),
-                ));
-            }
-            Err(_) => {
-                return Err(Fail::new(
-                    Code::L4Tout,
-                    format!("ICMP echo to {target}: send timed out"),
-                ));
-            }
+    /// The shared raw socket for `target`'s family, opened (with its
+    /// receive task) if there is none or the last one failed.
+    async fn raw_socket(&self, target: IpAddr) -> Result<Arc<RawSocket>, SocketError> {
+        let mut slot = self.raw[family(target)].lock().await;
+        if let Some(raw) = slot.as_ref().filter(|r| r.alive.load(Ordering::Relaxed)) {
+            return Ok(raw.clone());
         }
-        // A datagram socket's identifier is its local port, set by the
-        // kernel, which also only hands it replies with that identifier.
-        let ident = if raw {
-            echo.ident
-        } else {
-            match socket.local_addr() {
-                Ok(a) => a.port(),
-                Err(e) => return Err(Fail::new(Code::SockErr, format!("ICMP socket: {e}"))),
+        let (domain, proto) = IcmpProber::domain(target);
+        let s = self.sockets.socket(domain, Type::RAW, Some(proto)).await?;
+        let socket = Arc::new(UdpSocket::from_std(s.into()).map_err(SocketError::Create)?);
+        let stop = CancellationToken::new();
+        let raw = Arc::new(RawSocket {
+            socket: socket.clone(),
+            waiting: Mutex::new(HashMap::new()),
+            alive: AtomicBool::new(true),
+            _stop: stop.clone().drop_guard(),
+        });
+        tokio::spawn(receive(
+            Arc::downgrade(&raw),
+            socket,
+            target.is_ipv4(),
+            stop,
+        ));
+        *slot = Some(raw.clone());
+        Ok(raw)
+    }
+}
+
+/// One echo on its own datagram socket.
+async fn probe_dgram(socket: UdpSocket, target: IpAddr) -> Result<(Code, String), Fail> {
+    let echo = Echo {
+        ident: 0, // the kernel sets it: the socket's local port
+        seq: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+        cookie: rand::random(),
+    };
+    send(&socket, target, echo).await?;
+    // The kernel hands this socket only replies to its identifier, which
+    // is its local port; checked again below all the same.
+    let ident = socket
+        .local_addr()
+        .map_err(|e| Fail::new(Code::SockErr, format!("ICMP socket: {e}")))?
+        .port();
+    let want = Echo { ident, ..echo };
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).await.map_err(|e| {
+            Fail::new(
+                super::connect_code(&e),
+                format!("ICMP echo to {target}: {e}"),
+            )
+        })?;
+        if let Some(r) = verdict(target, &buf[..n], from.ip(), want, "datagram") {
+            return r;
+        }
+    }
+}
+
+/// One echo on the shared raw socket: register, send, wait for the
+/// receive task to hand over the reply.
+async fn probe_raw(raw: &RawSocket, target: IpAddr) -> Result<(Code, String), Fail> {
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let cookie = rand::random();
+    let (tx, rx) = oneshot::channel();
+    let (ident, registration) = {
+        let mut waiting = raw.waiting();
+        // A random identifier not in use with this sequence number.
+        let ident = loop {
+            let ident: u16 = rand::random();
+            if !waiting.contains_key(&(ident, seq)) {
+                break ident;
             }
         };
-        let want = Echo { ident, ..echo };
-        let kind = if raw { "raw" } else { "datagram" };
-        let mut buf = vec![0u8; RECV_BUF];
-        loop {
-            let (n, from) = match timeout_at(deadline, socket.recv_from(&mut buf)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    return Err(Fail::new(
-                        super::connect_code(&e),
-                        format!("ICMP echo to {target}: {e}"),
-                    ));
+        waiting.insert(
+            (ident, seq),
+            Waiter {
+                target,
+                cookie,
+                reply: tx,
+            },
+        );
+        (
+            ident,
+            Registration {
+                raw,
+                key: (ident, seq),
+            },
+        )
+    };
+    send(&raw.socket, target, Echo { ident, seq, cookie }).await?;
+    let r = rx.await.unwrap_or_else(|_| {
+        Err(Fail::new(
+            Code::SockErr,
+            "ICMP raw socket: receive task stopped",
+        ))
+    });
+    drop(registration);
+    r
+}
+
+async fn send(socket: &UdpSocket, target: IpAddr, echo: Echo) -> Result<(), Fail> {
+    let packet = encode_echo(target, echo);
+    socket
+        .send_to(&packet, SocketAddr::new(target, 0))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            Fail::new(
+                super::connect_code(&e),
+                format!("ICMP echo to {target}: {e}"),
+            )
+        })
+}
+
+/// What a received message means for the echo `want` to `target`, if it
+/// is about it. `packet` is what the socket returned (raw IPv4 includes the
+/// IP header).
+fn verdict(
+    target: IpAddr,
+    msg: &[u8],
+    from: IpAddr,
+    want: Echo,
+    kind: &str,
+) -> Option<Result<(Code, String), Fail>> {
+    match classify(target, msg, want) {
+        Reply::Echo if from == target => Some(Ok((
+            Code::L4Ok,
+            format!("ICMP echo reply from {target} ({kind} socket)"),
+        ))),
+        Reply::Error { kind: t, code } => Some(Err(Fail::new(
+            Code::L4Con,
+            format!("ICMP error type {t} code {code} from {from} for echo to {target}"),
+        ))),
+        _ => None,
+    }
+}
+
+/// The (identifier, sequence) an ICMP message is about: an echo reply's
+/// own, or the quoted request's of an error.
+fn key(v4: bool, msg: &[u8]) -> Option<(u16, u16)> {
+    let header = |m: &[u8]| -> Option<(u16, u16)> {
+        let h = m.get(..HEADER_LEN)?;
+        Some((
+            u16::from_be_bytes([h[4], h[5]]),
+            u16::from_be_bytes([h[6], h[7]]),
+        ))
+    };
+    match (v4, *msg.first()?) {
+        (true, ECHO_REPLY_V4) | (false, ECHO_REPLY_V6) => header(msg),
+        (true, DEST_UNREACH_V4 | TIME_EXCEEDED_V4) => {
+            header(strip_ipv4_header(msg.get(HEADER_LEN..)?)?)
+        }
+        (false, DEST_UNREACH_V6 | TIME_EXCEEDED_V6) => header(msg.get(HEADER_LEN + 40..)?),
+        _ => None,
+    }
+}
+
+/// The receive task of a shared raw socket: hands each message to the
+/// probe it is about, until the socket is dropped or fails.
+async fn receive(raw: Weak<RawSocket>, socket: Arc<UdpSocket>, v4: bool, stop: CancellationToken) {
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let Some(raw) = raw.upgrade() else { return };
+        let (n, from) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // Fail every waiting probe; the next probe opens a new
+                // socket.
+                raw.alive.store(false, Ordering::Relaxed);
+                for (_, w) in raw.waiting().drain() {
+                    let _ = w.reply.send(Err(Fail::new(
+                        Code::SockErr,
+                        format!("ICMP raw socket: {e}"),
+                    )));
                 }
-                Err(_) => {
-                    return Err(Fail::new(
-                        Code::L4Tout,
-                        format!("no ICMP echo reply from {target}"),
-                    ));
-                }
-            };
-            let icmp = match (target, raw) {
-                (IpAddr::V4(_), true) => strip_ipv4_header(&buf[..n]),
-                _ => Some(&buf[..n]),
-            };
-            let Some(icmp) = icmp else { continue };
-            match classify(target, icmp, want) {
-                Reply::Echo if from.ip() == target => {
-                    return Ok((
-                        Code::L4Ok,
-                        format!("ICMP echo reply from {target} ({kind} socket)"),
-                    ));
-                }
-                Reply::Error { kind: t, code } => {
-                    return Err(Fail::new(
-                        Code::L4Con,
-                        format!(
-                            "ICMP error type {t} code {code} from {} for echo to {target}",
-                            from.ip()
-                        ),
-                    ));
-                }
-                _ => {}
+                return;
+            }
+        };
+        let msg = if v4 {
+            strip_ipv4_header(&buf[..n])
+        } else {
+            Some(&buf[..n])
+        };
+        let Some(msg) = msg else { continue };
+        let Some(k) = key(v4, msg) else { continue };
+        let mut waiting = raw.waiting();
+        let Some(w) = waiting.get(&k) else { continue };
+        let want = Echo {
+            ident: k.0,
+            seq: k.1,
+            cookie: w.cookie,
+        };
+        if let Some(r) = verdict(w.target, msg, from.ip(), want, "raw") {
+            if let Some(w) = waiting.remove(&k) {
+                let _ = w.reply.send(r);
             }
         }
     }
@@ -317,13 +501,16 @@ fn classify(target: IpAddr, msg: &[u8], echo: Echo) -> Reply {
 impl Prober for IcmpProber {
     async fn probe(&self, target: IpAddr) -> ProbeResult {
         let start = Instant::now();
-        let deadline = start + self.timeout;
-        let r = self.run(target, deadline).await.map_err(|mut f| {
-            if f.code == Code::L4Tout {
-                f.detail = format!("{} within {}", f.detail, human(self.timeout));
-            }
-            f
-        });
+        let r = match timeout(self.timeout, self.run(target)).await {
+            Ok(r) => r,
+            Err(_) => Err(Fail::new(
+                Code::L4Tout,
+                format!(
+                    "no ICMP echo reply from {target} within {}",
+                    human(self.timeout)
+                ),
+            )),
+        };
         finish(start, r)
     }
 }
@@ -401,6 +588,31 @@ mod tests {
         msg6.extend_from_slice(&[0; 40]); // quoted IPv6 header
         msg6.extend_from_slice(&request6[..8]);
         assert_eq!(classify(V6, &msg6, ECHO), Reply::Error { kind: 1, code: 3 });
+    }
+
+    #[test]
+    fn replies_and_errors_are_keyed_by_identifier_and_sequence() {
+        let mut reply = encode_echo(V4, ECHO);
+        reply[0] = ECHO_REPLY_V4;
+        assert_eq!(key(true, &reply), Some((0x1234, 7)));
+        assert_eq!(key(true, &encode_echo(V4, ECHO)), None); // a request
+        assert_eq!(key(true, &reply[..6]), None);
+        #[rustfmt::skip]
+        let mut err = vec![
+            11, 0, 0, 0, 0, 0, 0, 0, // time exceeded
+            0x45, 0, 0, 44, 0, 0, 0, 0, 64, 1, 0, 0, 127, 0, 0, 1, 127, 0, 0, 2, // quoted IPv4 header
+        ];
+        err.extend_from_slice(&encode_echo(V4, ECHO)[..8]);
+        assert_eq!(key(true, &err), Some((0x1234, 7)));
+
+        let mut reply6 = encode_echo(V6, ECHO);
+        reply6[0] = ECHO_REPLY_V6;
+        assert_eq!(key(false, &reply6), Some((0x1234, 7)));
+        let mut err6 = vec![1, 0, 0, 0, 0, 0, 0, 0];
+        err6.extend_from_slice(&[0; 40]);
+        err6.extend_from_slice(&encode_echo(V6, ECHO)[..8]);
+        assert_eq!(key(false, &err6), Some((0x1234, 7)));
+        assert_eq!(key(false, &[135, 0, 0, 0]), None); // neighbour solicitation
     }
 
     #[test]
