@@ -371,10 +371,10 @@ async fn receive(raw: Weak<RawSocket>, socket: Arc<UdpSocket>, v4: bool, stop: C
             seq: k.1,
             cookie: w.cookie,
         };
-        if let Some(r) = verdict(w.target, msg, from.ip(), want, "raw") {
-            if let Some(w) = waiting.remove(&k) {
-                let _ = w.reply.send(r);
-            }
+        if let Some(r) = verdict(w.target, msg, from.ip(), want, "raw")
+            && let Some(w) = waiting.remove(&k)
+        {
+            let _ = w.reply.send(r);
         }
     }
 }
