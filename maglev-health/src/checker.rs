@@ -231,14 +231,16 @@ impl Checker {
             runtime,
         });
         let now = Instant::now();
-        let slots = wanted
+        let new: Vec<_> = wanted
             .into_iter()
-            .map(|(name, w)| {
-                let slot = inner.new_slot(&name, w, hc.transition_history, now);
-                (slot.name.clone(), slot)
-            })
+            .map(|(name, w)| inner.new_slot(&name, w, hc.transition_history, now))
+            .collect();
+        let slots = new
+            .iter()
+            .map(|(s, _)| (s.name.clone(), s.clone()))
             .collect();
         inner.slots.store(Arc::new(slots));
+        inner.settle_new(new);
         Ok(Checker { inner })
     }
 
@@ -354,10 +356,12 @@ impl Checker {
         let now = Instant::now();
         let old = self.inner.slots.load_full();
         let mut slots = BTreeMap::new();
+        let mut new = Vec::new();
         for (name, w) in wanted {
             let Some(slot) = old.get(name.as_str()) else {
-                let slot = self.inner.new_slot(&name, w, hc.transition_history, now);
-                slots.insert(slot.name.clone(), slot);
+                let (slot, t) = self.inner.new_slot(&name, w, hc.transition_history, now);
+                slots.insert(slot.name.clone(), slot.clone());
+                new.push((slot, t));
                 continue;
             };
             let mut core = slot.lock();
@@ -389,6 +393,7 @@ impl Checker {
             }
         }
         self.inner.slots.store(Arc::new(slots));
+        self.inner.settle_new(new);
         Ok(())
     }
 
@@ -428,7 +433,7 @@ impl Inner {
         w: Wanted,
         history_len: usize,
         now: Instant,
-    ) -> Arc<Slot> {
+    ) -> (Arc<Slot>, Option<Transition>) {
         let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
         let (machine, t) = Machine::new(checking, w.enabled, history_len, now);
         let core = Core {
@@ -459,10 +464,17 @@ impl Inner {
             name,
             core: Mutex::new(core),
         });
-        let mut core = slot.lock();
-        self.settle(&slot, &mut core, t.as_ref());
-        drop(core);
-        slot
+        (slot, t)
+    }
+
+    /// Settles slots made by [`Inner::new_slot`] once they are in the map,
+    /// so that a subscriber sees a backend in the snapshot by the time it
+    /// hears of it.
+    fn settle_new(self: &Arc<Self>, new: Vec<(Arc<Slot>, Option<Transition>)>) {
+        for (slot, t) in new {
+            let mut core = slot.lock();
+            self.settle(&slot, &mut core, t.as_ref());
+        }
     }
 
     /// After a possible transition: log and broadcast it, start or stop

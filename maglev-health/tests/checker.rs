@@ -366,6 +366,11 @@ async fn reload_keeps_unchanged_backends_probing_without_a_gap() {
     // c resolved. Nothing for a or b.
     let mut seen = Vec::new();
     while let Ok(e) = events.try_recv() {
+        assert!(
+            checker.backend(&e.backend).is_some(),
+            "{} not in the snapshot",
+            e.backend
+        );
         seen.push((
             e.backend.to_string(),
             e.transition.from,

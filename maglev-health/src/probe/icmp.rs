@@ -289,8 +289,7 @@ async fn send(socket: &UdpSocket, target: IpAddr, echo: Echo) -> Result<(), Fail
 }
 
 /// What a received message means for the echo `want` to `target`, if it
-/// is about it. `packet` is what the socket returned (raw IPv4 includes the
-/// IP header).
+/// is about it. `msg` is the ICMP message, without any IP header.
 fn verdict(
     target: IpAddr,
     msg: &[u8],
