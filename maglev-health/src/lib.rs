@@ -10,7 +10,7 @@
 //!   ICMP probes, built from a health check by [`probe::build`].
 //! - [`netns`]: creating sockets inside a network namespace from a
 //!   dedicated thread.
-//! - [`checker`]: the [`Checker`](checker::Checker), which runs one probe
+//! - [`checker`]: the [`Checker`], which runs one probe
 //!   task per backend, publishes transitions and keeps a lock-free snapshot.
 //! - [`status`]: the published per-backend status and transition events.
 //! - [`error`]: the crate's error type.
