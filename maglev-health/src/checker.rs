@@ -328,7 +328,8 @@ impl Checker {
     }
 
     /// Applies a new config (SPEC §2.8). Backends new in it start probing;
-    /// backends gone from it go to `removed` and stop; backends whose
+    /// backends gone from it go to `removed`, stop, and leave the snapshot
+    /// (after their `removed` event is broadcast); backends whose
     /// health check (settings, or the namespace) did not change keep
     /// probing without a gap, keep their operator state, and take over a
     /// new address; backends whose health check changed start over from
