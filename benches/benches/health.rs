@@ -1,0 +1,326 @@
+//! Health-checking cost: one maglev checker probing N HTTP backends (default
+//! 10,000) on loopback addresses 127.0.x.y every second, against HAProxy
+//! checking the same servers at the same rate, in the same run.
+//!
+//! ```text
+//! cargo bench -p maglev-benches --bench health
+//! MAGLEV_BENCH_BACKENDS=10000 MAGLEV_BENCH_SECONDS=20 cargo bench -p maglev-benches --bench health
+//! ```
+//!
+//! One server process (this one) listens on port 18080 of every 127.0.x.y
+//! address and answers each request with `200 OK`. The checker runs in a
+//! child process (this binary with `--role checker`), then HAProxy (Debian
+//! package `haproxy`) runs with one `check` server per address; each gets a
+//! warm-up and then a measured window, in which the CPU time of its process
+//! (user + system, from /proc) and its resident memory are read and the
+//! connections the server accepted are counted. Only loopback addresses are
+//! used; the run ends by itself. Figures go to docs/performance.md.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use maglev_core::config::Config;
+use maglev_health::Checker;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep};
+
+const PORT: u16 = 18080;
+const WARMUP: Duration = Duration::from_secs(5);
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The i-th backend address: 127.0.1.1, 127.0.1.2, ... 127.0.1.250,
+/// 127.0.2.1, ...
+fn address(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--role")
+        && args.get(pos + 1).map(String::as_str) == Some("checker")
+    {
+        let rt = if std::env::var("MAGLEV_BENCH_RUNTIME").as_deref() == Ok("current") {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+        }
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+        let n = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
+        let secs = env_or("MAGLEV_BENCH_CHILD_SECONDS", 60);
+        rt.block_on(checker(n, Duration::from_secs(secs)));
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it, and then the 90-second run is not wanted.
+    if !args.iter().any(|a| a == "--bench") {
+        println!(
+            "health bench: skipped (run it with `cargo bench -p maglev-benches --bench health`)"
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(parent());
+}
+
+/// The child: a checker over `n` backends, for `run` at most.
+async fn checker(n: usize, run: Duration) {
+    let mut yaml = String::from(
+        "maglev:\n  healthchecks:\n    web:\n      type: http\n      port: 18080\n      interval: 1s\n      \
+         timeout: 1s\n      rise: 2\n      fall: 3\n      params: { path: /healthz }\n  backends:\n",
+    );
+    for i in 0..n {
+        yaml += &format!(
+            "    b{i}: {{ address: {}, healthcheck: web }}\n",
+            address(i)
+        );
+    }
+    let config = Config::from_yaml(&yaml, "bench").expect("bench config");
+    let checker = Checker::start(&config).expect("checker");
+    sleep(run).await;
+    let snap = checker.snapshot();
+    let up = snap
+        .values()
+        .filter(|s| s.state == maglev_core::state::BackendState::Up)
+        .count();
+    let mut durations: Vec<Duration> = snap
+        .values()
+        .filter_map(|s| s.last_probe.as_ref().map(|p| p.duration))
+        .collect();
+    durations.sort();
+    let pct = |q: f64| {
+        durations
+            .get(((durations.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let failed = snap
+        .values()
+        .filter(|s| s.last_probe.as_ref().is_some_and(|p| !p.code.is_pass()))
+        .count();
+    println!(
+        "checker: {up} of {} backends up, {failed} last probes failed; last probe duration p50 {:?}, p99 {:?}, max {:?}",
+        snap.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    checker.shutdown().await;
+}
+
+/// Accepts on every address and answers each request with 200.
+fn serve(n: usize, accepted: Arc<AtomicU64>) {
+    for i in 0..n {
+        let addr = SocketAddr::new(IpAddr::V4(address(i)), PORT);
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind(addr)
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        let listener = socket.listen(1024).expect("listen");
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
+                accepted.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => head.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK",
+                        )
+                        .await;
+                });
+            }
+        });
+    }
+}
+
+/// CPU seconds (user + system) and resident memory of a process.
+fn usage(pid: u32) -> Option<(f64, u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Some((ticks / clock_ticks(), kb("VmRSS:"), kb("VmHWM:")))
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+struct Figures {
+    name: &'static str,
+    cpu_percent: f64,
+    probes_per_sec: f64,
+    rss_mib: f64,
+    hwm_mib: f64,
+}
+
+/// Warms `child` up, then measures it for `window`.
+async fn measure(
+    name: &'static str,
+    child: &mut Child,
+    accepted: &AtomicU64,
+    window: Duration,
+) -> Option<Figures> {
+    let pid = child.id()?;
+    sleep(WARMUP).await;
+    let (cpu0, _, _) = usage(pid)?;
+    let conns0 = accepted.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    sleep(window).await;
+    let (cpu1, rss, hwm) = usage(pid)?;
+    if let Ok(Some(status)) = child.try_wait() {
+        println!("{name} exited during the measurement: {status}");
+        return None;
+    }
+    let conns1 = accepted.load(Ordering::Relaxed);
+    let secs = t0.elapsed().as_secs_f64();
+    Some(Figures {
+        name,
+        cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
+        probes_per_sec: (conns1 - conns0) as f64 / secs,
+        rss_mib: rss as f64 / 1024.0,
+        hwm_mib: hwm as f64 / 1024.0,
+    })
+}
+
+fn haproxy_config(n: usize) -> String {
+    let mut c = String::from(
+        "global\n  maxconn 4096\n\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  \
+         timeout server 5s\n  timeout check 1s\n\n\
+         frontend fe\n  bind 127.0.0.1:18081\n  default_backend be\n\nbackend be\n  option httpchk GET /healthz\n",
+    );
+    for i in 0..n {
+        c += &format!(
+            "  server s{i} {}:{PORT} check inter 1s rise 2 fall 3\n",
+            address(i)
+        );
+    }
+    c
+}
+
+async fn parent() {
+    let n = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
+    let window = Duration::from_secs(env_or("MAGLEV_BENCH_SECONDS", 20));
+    let accepted = Arc::new(AtomicU64::new(0));
+    serve(n, accepted.clone());
+    println!(
+        "health bench: {n} HTTP backends on 127.0.x.y:{PORT}, probed every 1s; warm-up {WARMUP:?}, window {window:?}"
+    );
+
+    let mut results = Vec::new();
+    let exe = std::env::current_exe().expect("current exe");
+    let child_secs = (WARMUP + window).as_secs() + 5;
+    for (name, runtime) in [
+        ("maglev-health, tokio multi-thread (2 workers)", "multi"),
+        ("maglev-health, tokio current-thread", "current"),
+    ] {
+        let mut child = Command::new(&exe)
+            .args(["--role", "checker"])
+            .env("MAGLEV_BENCH_BACKENDS", n.to_string())
+            .env("MAGLEV_BENCH_CHILD_SECONDS", child_secs.to_string())
+            .env("MAGLEV_BENCH_RUNTIME", runtime)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the checker");
+        results.extend(measure(name, &mut child, &accepted, window).await);
+        if let Ok(out) = child.wait_with_output().await {
+            print!("{name}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+
+    let dir = std::env::temp_dir().join(format!("maglev-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, haproxy_config(n)).expect("haproxy.cfg");
+    match Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(mut h) => {
+            let version = std::process::Command::new("haproxy")
+                .arg("-v")
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            println!("reference: {version}");
+            results.extend(measure("haproxy", &mut h, &accepted, window).await);
+            let _ = h.kill().await;
+        }
+        Err(e) => {
+            println!("reference skipped: cannot run haproxy ({e}); `apt-get install -y haproxy`")
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!();
+    println!(
+        "| checker | probes/s | CPU (% of one core) | CPU per 1000 probes/s | RSS (MiB) | peak RSS (MiB) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for f in &results {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} |",
+            f.name,
+            f.probes_per_sec,
+            f.cpu_percent,
+            f.cpu_percent / (f.probes_per_sec / 1000.0).max(f64::MIN_POSITIVE),
+            f.rss_mib,
+            f.hwm_mib
+        );
+    }
+}

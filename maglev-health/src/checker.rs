@@ -1,0 +1,604 @@
+//! The checker: one probe task per backend (however many frontends use
+//! it), transitions broadcast to subscribers, a snapshot readable without
+//! locks, operator actions and config reload (SPEC §2.8, §3).
+//!
+//! **Invariant:** a backend has a probe task only while its state is
+//! `unknown`, `up` or `down` and it has a health check; pausing,
+//! disabling or removing it cancels the task before the call returns, and
+//! a result from a cancelled task is never recorded (generations).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use maglev_core::config::{Config, HealthCheck, Timing};
+use maglev_core::state::BackendState;
+use tokio::runtime::Handle;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::error::Error;
+use crate::machine::{Action, Checking, Machine, Refusal, Transition, jittered};
+use crate::netns::Sockets;
+use crate::probe::{self, ProbeEnv, Prober};
+use crate::status::{BackendEvent, BackendStatus, LastProbe};
+
+/// How many events a subscriber may fall behind before it sees
+/// [`broadcast::error::RecvError::Lagged`] (and should re-read the snapshot).
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// Builds the prober of a health check. The checker calls it once per
+/// health check and (re)load; tests inject fakes.
+pub trait ProbeFactory: Send + Sync {
+    /// The prober of `check`, with sockets from `env`.
+    fn build(&self, check: &HealthCheck, env: &ProbeEnv) -> Result<Arc<dyn Prober>, Error>;
+}
+
+/// The real probes of [`probe::build`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealProbes;
+
+impl ProbeFactory for RealProbes {
+    fn build(&self, check: &HealthCheck, env: &ProbeEnv) -> Result<Arc<dyn Prober>, Error> {
+        probe::build(check, env)
+    }
+}
+
+/// The backends' statuses at one moment, by name.
+pub type Snapshot = BTreeMap<Arc<str>, Arc<BackendStatus>>;
+
+/// Owns every backend's state machine and probe task.
+///
+/// Cheap to clone; every clone is the same checker. Created inside a tokio
+/// runtime, whose handle it keeps, so its methods may be called from any
+/// thread.
+#[derive(Clone)]
+pub struct Checker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("backends", &self.inner.slots.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    /// Read without locks by [`Checker::backend`] and friends; replaced
+    /// only by reload.
+    slots: ArcSwap<BTreeMap<Arc<str>, Arc<Slot>>>,
+    events: broadcast::Sender<BackendEvent>,
+    /// Serialises reloads and operator actions with each other.
+    control: Mutex<Control>,
+    factory: Arc<dyn ProbeFactory>,
+    /// Set by shutdown: no task starts any more.
+    stopped: AtomicBool,
+    tracker: TaskTracker,
+    runtime: Handle,
+}
+
+struct Control {
+    env: ProbeEnv,
+    netns: Option<String>,
+    history_len: usize,
+    closed: bool,
+}
+
+/// One backend.
+struct Slot {
+    name: Arc<str>,
+    status: ArcSwap<BackendStatus>,
+    core: Mutex<Core>,
+}
+
+struct Core {
+    machine: Machine,
+    address: IpAddr,
+    healthcheck: Option<Arc<str>>,
+    /// The resolved health check; `None` for a static backend.
+    check: Option<HealthCheck>,
+    prober: Option<Arc<dyn Prober>>,
+    /// Bumped whenever the probe task is cancelled or replaced.
+    generation: u64,
+    /// Aborting it drops the probe in flight (closing its socket).
+    task: Option<AbortHandle>,
+    last_probe: Option<Arc<LastProbe>>,
+    history: Arc<[Transition]>,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock leaves a consistent machine (its
+        // methods do not panic midway), so poisoning is ignored.
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, core: &Core) {
+        let (rise, fall) = match core.machine.checking() {
+            Checking::Probed { rise, fall } => (rise, fall),
+            Checking::Static => (0, 0),
+        };
+        self.status.store(Arc::new(BackendStatus {
+            name: self.name.clone(),
+            address: core.address,
+            state: core.machine.state(),
+            enabled: core.machine.enabled(),
+            healthcheck: core.healthcheck.clone(),
+            counter: core.machine.counter(),
+            rise,
+            fall,
+            last_probe: core.last_probe.clone(),
+            history: core.history.clone(),
+        }));
+    }
+}
+
+/// What a backend of a config needs: its address, check and prober.
+struct Wanted {
+    address: IpAddr,
+    healthcheck: Option<Arc<str>>,
+    check: Option<HealthCheck>,
+    prober: Option<Arc<dyn Prober>>,
+    enabled: bool,
+}
+
+/// Resolves every backend of `config` and builds one prober per health
+/// check, before anything changes (so a bad config changes nothing).
+fn resolve(
+    config: &Config,
+    factory: &dyn ProbeFactory,
+    env: &ProbeEnv,
+) -> Result<BTreeMap<String, Wanted>, Error> {
+    let mut probers: BTreeMap<&str, Arc<dyn Prober>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (name, b) in config.backends() {
+        let (check, prober) = match &b.healthcheck {
+            None => (None, None),
+            Some(hc) => {
+                let check = config.healthcheck(hc).ok_or_else(|| Error::NoHealthCheck {
+                    backend: name.clone(),
+                    healthcheck: hc.clone(),
+                })?;
+                let prober = match probers.get(hc.as_str()) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = factory.build(check, env)?;
+                        probers.insert(hc, p.clone());
+                        p
+                    }
+                };
+                (Some(check.clone()), Some(prober))
+            }
+        };
+        out.insert(
+            name.clone(),
+            Wanted {
+                address: b.address,
+                healthcheck: b.healthcheck.as_deref().map(Arc::from),
+                check,
+                prober,
+                enabled: b.enabled,
+            },
+        );
+    }
+    Ok(out)
+}
+
+impl Checker {
+    /// Starts checking every backend of `config` with the real probes (in
+    /// `healthchecker.netns` if set). Must be called inside a tokio
+    /// runtime ([`Error::NoRuntime`] otherwise), on which the probe tasks
+    /// run. A dedicated current-thread runtime is the cheapest (see
+    /// docs/performance.md).
+    pub fn start(config: &Config) -> Result<Checker, Error> {
+        Checker::with_probes(config, Arc::new(RealProbes), ProbeEnv::new())
+    }
+
+    /// Starts checking with probers from `factory`. `env`'s sockets are
+    /// replaced by `healthchecker.netns`'s when that is set (its trusted
+    /// roots are kept). Must be called inside a tokio runtime.
+    pub fn with_probes(
+        config: &Config,
+        factory: Arc<dyn ProbeFactory>,
+        env: ProbeEnv,
+    ) -> Result<Checker, Error> {
+        let hc = config.healthchecker();
+        let env = match &hc.netns {
+            Some(ns) => env.with_sockets(Sockets::in_netns(ns)),
+            None => env,
+        };
+        let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let wanted = resolve(config, factory.as_ref(), &env)?;
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let inner = Arc::new(Inner {
+            slots: ArcSwap::from_pointee(BTreeMap::new()),
+            events,
+            control: Mutex::new(Control {
+                env,
+                netns: hc.netns.clone(),
+                history_len: hc.transition_history,
+                closed: false,
+            }),
+            factory,
+            stopped: AtomicBool::new(false),
+            tracker: TaskTracker::new(),
+            runtime,
+        });
+        let now = Instant::now();
+        let new: Vec<_> = wanted
+            .into_iter()
+            .map(|(name, w)| inner.new_slot(&name, w, hc.transition_history, now))
+            .collect();
+        let slots = new
+            .iter()
+            .map(|(s, _)| (s.name.clone(), s.clone()))
+            .collect();
+        inner.slots.store(Arc::new(slots));
+        inner.settle_new(new);
+        Ok(Checker { inner })
+    }
+
+    /// A receiver of every transition from now on. Subscribe first, then
+    /// read the [`snapshot`](Checker::snapshot), to miss nothing.
+    pub fn subscribe(&self) -> broadcast::Receiver<BackendEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Every backend's status, without locks.
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner
+            .slots
+            .load()
+            .iter()
+            .map(|(name, slot)| (name.clone(), slot.status.load_full()))
+            .collect()
+    }
+
+    /// One backend's status, without locks.
+    pub fn backend(&self, name: &str) -> Option<Arc<BackendStatus>> {
+        self.inner
+            .slots
+            .load()
+            .get(name)
+            .map(|s| s.status.load_full())
+    }
+
+    /// One backend's state, without locks; `removed` for an unknown name.
+    /// Fits `maglev_core::desired`'s `state_of`.
+    pub fn state(&self, name: &str) -> BackendState {
+        self.inner
+            .slots
+            .load()
+            .get(name)
+            .map_or(BackendState::Removed, |s| s.status.load().state)
+    }
+
+    /// Stops health checking `name` (no probe traffic while paused).
+    /// Returns the transition, or `None` if it was already paused.
+    pub fn pause(&self, name: &str) -> Result<Option<Transition>, Error> {
+        self.act(name, Action::Pause)
+    }
+
+    /// Starts health checking `name` again from `unknown`, history kept.
+    pub fn resume(&self, name: &str) -> Result<Option<Transition>, Error> {
+        self.act(name, Action::Resume)
+    }
+
+    /// Takes `name` out of service and stops probing it.
+    pub fn disable(&self, name: &str) -> Result<Option<Transition>, Error> {
+        self.act(name, Action::Disable)
+    }
+
+    /// Puts `name` back in service from `unknown` and probes it again.
+    pub fn enable(&self, name: &str) -> Result<Option<Transition>, Error> {
+        self.act(name, Action::Enable)
+    }
+
+    fn act(&self, name: &str, action: Action) -> Result<Option<Transition>, Error> {
+        let control = self.inner.control();
+        if control.closed {
+            return Err(Error::Shutdown);
+        }
+        let slots = self.inner.slots.load();
+        let slot = slots
+            .get(name)
+            .ok_or_else(|| Error::NoBackend(name.to_owned()))?;
+        let now = Instant::now();
+        let mut core = slot.lock();
+        let r = match action {
+            Action::Pause => core.machine.pause(now),
+            Action::Resume => core.machine.resume(now),
+            Action::Disable => core.machine.disable(now),
+            Action::Enable => core.machine.enable(now),
+            Action::Remove => Ok(core.machine.remove(now)),
+        };
+        let t = r.map_err(|Refusal { action, state }| Error::Refused {
+            backend: name.to_owned(),
+            action,
+            state,
+        })?;
+        self.inner.settle(slot, &mut core, t.as_ref());
+        Ok(t)
+    }
+
+    /// Applies a new config (SPEC §2.8). Backends new in it start probing;
+    /// backends gone from it go to `removed`, stop, and leave the snapshot
+    /// (after their `removed` event is broadcast); backends whose
+    /// health check (settings, or the namespace) did not change keep
+    /// probing without a gap, keep their operator state, and take over a
+    /// new address; backends whose health check changed start over from
+    /// `unknown` (history kept) with the config's `enabled`. On error
+    /// nothing changes.
+    pub fn reload(&self, config: &Config) -> Result<(), Error> {
+        let mut control = self.inner.control();
+        if control.closed {
+            return Err(Error::Shutdown);
+        }
+        let hc = config.healthchecker();
+        let netns_changed = hc.netns != control.netns;
+        let env = if netns_changed {
+            control
+                .env
+                .clone()
+                .with_sockets(Sockets::for_config(hc.netns.as_deref()))
+        } else {
+            control.env.clone()
+        };
+        let wanted = resolve(config, self.inner.factory.as_ref(), &env)?;
+        control.env = env;
+        control.netns = hc.netns.clone();
+        control.history_len = hc.transition_history;
+        let now = Instant::now();
+        let old = self.inner.slots.load_full();
+        let mut slots = BTreeMap::new();
+        let mut new = Vec::new();
+        for (name, w) in wanted {
+            let Some(slot) = old.get(name.as_str()) else {
+                let (slot, t) = self.inner.new_slot(&name, w, hc.transition_history, now);
+                slots.insert(slot.name.clone(), slot.clone());
+                new.push((slot, t));
+                continue;
+            };
+            let mut core = slot.lock();
+            core.machine.set_history_len(hc.transition_history);
+            core.history = core.machine.history().iter().cloned().collect();
+            core.address = w.address;
+            core.healthcheck = w.healthcheck;
+            if netns_changed || core.check != w.check {
+                self.inner.stop_task(&mut core);
+                core.check = w.check;
+                core.prober = w.prober;
+                core.last_probe = None;
+                let checking = Checking::from_timing(core.check.as_ref().map(|c| &c.timing));
+                let t = core.machine.restart(checking, w.enabled, now);
+                self.inner.settle(slot, &mut core, t.as_ref());
+            } else {
+                // Same check: the running task goes on and reads the new
+                // address at its next probe.
+                slot.publish(&core);
+            }
+            drop(core);
+            slots.insert(slot.name.clone(), slot.clone());
+        }
+        for (name, slot) in old.iter() {
+            if !slots.contains_key(name) {
+                let mut core = slot.lock();
+                let t = core.machine.remove(now);
+                self.inner.settle(slot, &mut core, t.as_ref());
+            }
+        }
+        self.inner.slots.store(Arc::new(slots));
+        self.inner.settle_new(new);
+        Ok(())
+    }
+
+    /// Stops every probe task and waits for them to end. Operator actions
+    /// and reloads fail with [`Error::Shutdown`] afterwards.
+    pub async fn shutdown(&self) {
+        self.inner.control().closed = true;
+        self.inner.stop_all();
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: stop every probe task (they hold only a
+    /// weak reference to the checker).
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+impl Inner {
+    fn stop_all(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for slot in self.slots.load().values() {
+            self.stop_task(&mut slot.lock());
+        }
+    }
+
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_slot(
+        self: &Arc<Self>,
+        name: &str,
+        w: Wanted,
+        history_len: usize,
+        now: Instant,
+    ) -> (Arc<Slot>, Option<Transition>) {
+        let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
+        let (machine, t) = Machine::new(checking, w.enabled, history_len, now);
+        let core = Core {
+            address: w.address,
+            healthcheck: w.healthcheck,
+            check: w.check,
+            prober: w.prober,
+            generation: 0,
+            task: None,
+            last_probe: None,
+            history: machine.history().iter().cloned().collect(),
+            machine,
+        };
+        let name: Arc<str> = Arc::from(name);
+        let slot = Arc::new(Slot {
+            status: ArcSwap::from_pointee(BackendStatus {
+                name: name.clone(),
+                address: core.address,
+                state: core.machine.state(),
+                enabled: core.machine.enabled(),
+                healthcheck: None,
+                counter: 0,
+                rise: 0,
+                fall: 0,
+                last_probe: None,
+                history: Arc::from([]),
+            }),
+            name,
+            core: Mutex::new(core),
+        });
+        (slot, t)
+    }
+
+    /// Settles slots made by [`Inner::new_slot`] once they are in the map,
+    /// so that a subscriber sees a backend in the snapshot by the time it
+    /// hears of it.
+    fn settle_new(self: &Arc<Self>, new: Vec<(Arc<Slot>, Option<Transition>)>) {
+        for (slot, t) in new {
+            let mut core = slot.lock();
+            self.settle(&slot, &mut core, t.as_ref());
+        }
+    }
+
+    /// After a possible transition: log and broadcast it, start or stop
+    /// the probe task to match the state, and publish the status.
+    fn settle(self: &Arc<Self>, slot: &Arc<Slot>, core: &mut Core, t: Option<&Transition>) {
+        if t.is_some() {
+            core.history = core.machine.history().iter().cloned().collect();
+        }
+        let probing = core.machine.is_probing();
+        match (probing, core.task.is_some()) {
+            (true, false) => self.start_task(slot, core),
+            (false, true) => self.stop_task(core),
+            _ => {}
+        }
+        // Publish before broadcasting, so a subscriber that reads the
+        // snapshot on an event sees the new state.
+        slot.publish(core);
+        if let Some(t) = t {
+            tracing::info!(
+                backend = %slot.name,
+                from = %t.from,
+                to = %t.to,
+                code = %t.code,
+                detail = %t.detail,
+                "backend-transition"
+            );
+            // No subscriber is not an error.
+            let _ = self.events.send(BackendEvent {
+                backend: slot.name.clone(),
+                address: core.address,
+                transition: t.clone(),
+            });
+        }
+    }
+
+    fn stop_task(&self, core: &mut Core) {
+        core.generation += 1;
+        if let Some(task) = core.task.take() {
+            task.abort();
+        }
+    }
+
+    fn start_task(self: &Arc<Self>, slot: &Arc<Slot>, core: &mut Core) {
+        let (Some(prober), Some(check)) = (core.prober.clone(), core.check.as_ref()) else {
+            return;
+        };
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        core.generation += 1;
+        let task = ProbeTask {
+            inner: Arc::downgrade(self),
+            slot: slot.clone(),
+            prober,
+            timing: check.timing,
+            generation: core.generation,
+        };
+        let handle = self.tracker.spawn_on(task.run(), &self.runtime);
+        core.task = Some(handle.abort_handle());
+    }
+}
+
+/// The loop that probes one backend until aborted.
+struct ProbeTask {
+    inner: std::sync::Weak<Inner>,
+    slot: Arc<Slot>,
+    prober: Arc<dyn Prober>,
+    timing: Timing,
+    generation: u64,
+}
+
+impl ProbeTask {
+    async fn run(self) {
+        let mut first = true;
+        loop {
+            let delay = {
+                let core = self.slot.lock();
+                if core.generation != self.generation {
+                    return;
+                }
+                let Some(base) = core.machine.next_interval(&self.timing) else {
+                    return;
+                };
+                base
+            };
+            // The first probe comes at a random point of the first period,
+            // so that after a start the probes do not all fire together;
+            // every later period gets ±10% jitter.
+            let delay = if first {
+                delay.mul_f64(rand::random_range(0.0..1.0))
+            } else {
+                jittered(delay, rand::random_range(-1.0..=1.0))
+            };
+            first = false;
+            tokio::time::sleep(delay).await;
+            // Read now, so that an address a reload changed is probed next.
+            let address = self.slot.lock().address;
+            tracing::debug!(backend = %self.slot.name, %address, "probe start");
+            let result = self.prober.probe(address).await;
+            tracing::debug!(
+                backend = %self.slot.name,
+                %address,
+                code = %result.code,
+                detail = %result.detail,
+                duration = ?result.duration,
+                "probe end"
+            );
+            let Some(inner) = self.inner.upgrade() else {
+                return;
+            };
+            let mut core = self.slot.lock();
+            if core.generation != self.generation {
+                return;
+            }
+            let now = Instant::now();
+            let t = core.machine.record(result.code, &result.detail, now);
+            core.last_probe = Some(Arc::new(LastProbe {
+                code: result.code,
+                detail: result.detail,
+                duration: result.duration,
+                at: now,
+            }));
+            inner.settle(&self.slot, &mut core, t.as_ref());
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The per-backend state machine (SPEC §3.3): HAProxy's single rise/fall
+//! counter, quick resolution of `unknown`, operator transitions with their
+//! refusals, static backends and the bounded transition history.
+//!
+//! This module is pure: it is fed probe codes and `now` and answers with
+//! transitions. The checker moves bytes and timers around it.
+//!
+//! **Invariant:** `counter` is in `0..=rise + fall - 1`; a probed backend is
+//! `up` only with `counter >= rise` and `down` only with `counter < rise`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use maglev_core::config::Timing;
+use maglev_core::state::BackendState;
+use tokio::time::Instant;
+
+use crate::code::Code;
+
+/// One change of a backend's state, as kept in its history and broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: BackendState,
+    /// The state after.
+    pub to: BackendState,
+    /// The probe code or operator code that caused it.
+    pub code: Code,
+    /// Human-readable detail (the probe's, or what the operator did).
+    pub detail: String,
+    /// When it happened.
+    pub at: Instant,
+}
+
+/// How a backend is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checking {
+    /// Probed, with the rise and fall of its health check (each ≥ 1).
+    Probed {
+        /// Consecutive passes that bring a down backend up.
+        rise: u32,
+        /// Consecutive failures that bring an up backend down.
+        fall: u32,
+    },
+    /// A static backend: never probed, `up` whenever it would be `unknown`.
+    Static,
+}
+
+impl Checking {
+    /// The checking of a backend with the given timing, or a static one.
+    pub fn from_timing(timing: Option<&Timing>) -> Checking {
+        match timing {
+            Some(t) => Checking::Probed {
+                rise: t.rise,
+                fall: t.fall,
+            },
+            None => Checking::Static,
+        }
+    }
+}
+
+/// An operator (or reload) action on a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Stop health checking.
+    Pause,
+    /// Start health checking again.
+    Resume,
+    /// Take the backend out of service.
+    Disable,
+    /// Put the backend back in service.
+    Enable,
+    /// Remove the backend (config reload).
+    Remove,
+}
+
+impl Action {
+    /// The action's name as typed by an operator.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Disable => "disable",
+            Action::Enable => "enable",
+            Action::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator action the machine refused in its current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// What was asked.
+    pub action: Action,
+    /// The state that refused it.
+    pub state: BackendState,
+}
+
+/// The state machine of one backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    state: BackendState,
+    counter: u32,
+    checking: Checking,
+    enabled: bool,
+    history: VecDeque<Transition>,
+    history_len: usize,
+}
+
+impl Machine {
+    /// A new backend: `unknown` (counter `rise - 1`) if it is probed,
+    /// `up` with code `static` if it is static, `disabled` if `enabled` is
+    /// false. Returns the initial transition, if the state is not `unknown`;
+    /// it is also in the history. `history_len` is at least 1.
+    pub fn new(
+        checking: Checking,
+        enabled: bool,
+        history_len: usize,
+        now: Instant,
+    ) -> (Machine, Option<Transition>) {
+        let checking = sanitize(checking);
+        let mut m = Machine {
+            state: BackendState::Unknown,
+            counter: 0,
+            checking,
+            enabled,
+            history: VecDeque::new(),
+            history_len: history_len.max(1),
+        };
+        let t = if enabled {
+            m.enter_unknown(Code::Static, "static backend", now)
+        } else {
+            m.go(
+                BackendState::Disabled,
+                Code::Disabled,
+                "disabled in config",
+                now,
+            )
+        };
+        (m, t)
+    }
+
+    /// Starts the backend over with new checking (a reload changed its
+    /// health check): history is kept, the counter reset, and the state is
+    /// `unknown` (or `up` if static), or `disabled` if `enabled` is false.
+    pub fn restart(
+        &mut self,
+        checking: Checking,
+        enabled: bool,
+        now: Instant,
+    ) -> Option<Transition> {
+        self.checking = sanitize(checking);
+        self.enabled = enabled;
+        if !enabled {
+            return self.go(
+                BackendState::Disabled,
+                Code::Disabled,
+                "disabled in config",
+                now,
+            );
+        }
+        self.enter_unknown(Code::Reloaded, "health check changed", now)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> BackendState {
+        self.state
+    }
+
+    /// The rise/fall counter, `0..=rise + fall - 1` (0 for a static
+    /// backend).
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+
+    /// How the backend is checked.
+    pub fn checking(&self) -> Checking {
+        self.checking
+    }
+
+    /// The operator's enabled flag.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The last transitions, oldest first.
+    pub fn history(&self) -> &VecDeque<Transition> {
+        &self.history
+    }
+
+    /// Changes how many transitions are kept, dropping the oldest if needed.
+    pub fn set_history_len(&mut self, len: usize) {
+        self.history_len = len.max(1);
+        while self.history.len() > self.history_len {
+            self.history.pop_front();
+        }
+    }
+
+    /// Whether probes are sent in the current state.
+    pub fn is_probing(&self) -> bool {
+        self.checking != Checking::Static && self.state.is_probed()
+    }
+
+    /// Feeds one probe result. Ignored (returns `None`) unless the backend
+    /// is probed and in `unknown`, `up` or `down`.
+    pub fn record(&mut self, code: Code, detail: &str, now: Instant) -> Option<Transition> {
+        let Checking::Probed { rise, fall } = self.checking else {
+            return None;
+        };
+        if !self.state.is_probed() {
+            return None;
+        }
+        let max = rise + fall - 1;
+        if code.is_pass() {
+            self.counter = (self.counter + 1).min(max);
+            if self.counter >= rise {
+                self.counter = max;
+            }
+        } else {
+            self.counter = self.counter.saturating_sub(1);
+            if self.counter < rise {
+                self.counter = 0;
+            }
+        }
+        let to = if self.counter >= rise {
+            BackendState::Up
+        } else if self.counter == 0 {
+            BackendState::Down
+        } else {
+            // Rising from down: only a down backend has 0 < counter < rise.
+            self.state
+        };
+        self.go(to, code, detail, now)
+    }
+
+    /// Stops health checking: `up`, `down` or `unknown` → `paused`.
+    /// Already paused: nothing changes. Refused when disabled or removed.
+    pub fn pause(&mut self, now: Instant) -> Result<Option<Transition>, Refusal> {
+        match self.state {
+            BackendState::Disabled | BackendState::Removed => Err(self.refuse(Action::Pause)),
+            BackendState::Paused => Ok(None),
+            _ => Ok(self.go(
+                BackendState::Paused,
+                Code::Paused,
+                "paused by operator",
+                now,
+            )),
+        }
+    }
+
+    /// Starts health checking again: `paused` → `unknown` (a static backend
+    /// goes straight to `up`). Not paused: nothing changes. Refused when
+    /// disabled or removed.
+    pub fn resume(&mut self, now: Instant) -> Result<Option<Transition>, Refusal> {
+        match self.state {
+            BackendState::Disabled | BackendState::Removed => Err(self.refuse(Action::Resume)),
+            BackendState::Paused => {
+                Ok(self.enter_unknown(Code::Resumed, "resumed by operator", now))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes the backend out of service: any state but `removed` →
+    /// `disabled`, enabled = false. Already disabled: only the flag is
+    /// synced. Refused when removed.
+    pub fn disable(&mut self, now: Instant) -> Result<Option<Transition>, Refusal> {
+        match self.state {
+            BackendState::Removed => Err(self.refuse(Action::Disable)),
+            BackendState::Disabled => {
+                self.enabled = false;
+                Ok(None)
+            }
+            _ => {
+                self.enabled = false;
+                Ok(self.go(
+                    BackendState::Disabled,
+                    Code::Disabled,
+                    "disabled by operator",
+                    now,
+                ))
+            }
+        }
+    }
+
+    /// Puts the backend back in service: `disabled` → `unknown` (a static
+    /// backend goes straight to `up`), enabled = true. Not disabled: only
+    /// the flag is synced. Refused when removed.
+    pub fn enable(&mut self, now: Instant) -> Result<Option<Transition>, Refusal> {
+        match self.state {
+            BackendState::Removed => Err(self.refuse(Action::Enable)),
+            BackendState::Disabled => {
+                self.enabled = true;
+                Ok(self.enter_unknown(Code::Enabled, "enabled by operator", now))
+            }
+            _ => {
+                self.enabled = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The backend left the config: any state → `removed` (final).
+    pub fn remove(&mut self, now: Instant) -> Option<Transition> {
+        self.go(
+            BackendState::Removed,
+            Code::Removed,
+            "removed from config",
+            now,
+        )
+    }
+
+    /// The base period before the next probe, before jitter: `interval`
+    /// when fully up, `down-interval` when fully down, `fast-interval` in
+    /// between and while unknown. `None` when no probe is due in this state.
+    pub fn next_interval(&self, timing: &Timing) -> Option<Duration> {
+        let Checking::Probed { rise, fall } = self.checking else {
+            return None;
+        };
+        let max = rise + fall - 1;
+        match self.state {
+            BackendState::Unknown => Some(timing.fast_interval),
+            BackendState::Up if self.counter >= max => Some(timing.interval),
+            BackendState::Down if self.counter == 0 => Some(timing.down_interval),
+            BackendState::Up | BackendState::Down => Some(timing.fast_interval),
+            BackendState::Paused | BackendState::Disabled | BackendState::Removed => None,
+        }
+    }
+
+    fn refuse(&self, action: Action) -> Refusal {
+        Refusal {
+            action,
+            state: self.state,
+        }
+    }
+
+    /// Enters `unknown` with the counter at `rise - 1` so one result
+    /// resolves it; a static backend goes to `up` instead.
+    fn enter_unknown(&mut self, code: Code, detail: &str, now: Instant) -> Option<Transition> {
+        match self.checking {
+            Checking::Probed { rise, .. } => {
+                self.counter = rise - 1;
+                self.go(BackendState::Unknown, code, detail, now)
+            }
+            Checking::Static => {
+                self.counter = 0;
+                self.go(BackendState::Up, code, detail, now)
+            }
+        }
+    }
+
+    fn go(
+        &mut self,
+        to: BackendState,
+        code: Code,
+        detail: &str,
+        now: Instant,
+    ) -> Option<Transition> {
+        if to == self.state {
+            return None;
+        }
+        let t = Transition {
+            from: self.state,
+            to,
+            code,
+            detail: detail.to_owned(),
+            at: now,
+        };
+        self.state = to;
+        if self.history.len() == self.history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back(t.clone());
+        Some(t)
+    }
+}
+
+fn sanitize(checking: Checking) -> Checking {
+    match checking {
+        Checking::Probed { rise, fall } => Checking::Probed {
+            rise: rise.max(1),
+            fall: fall.max(1),
+        },
+        Checking::Static => Checking::Static,
+    }
+}
+
+/// The fraction of jitter applied to every interval: ±10%.
+pub const JITTER: f64 = 0.1;
+
+/// `base` moved by up to ±10%: `unit` in `-1.0..=1.0` (clamped) picks where
+/// in that band. The caller draws `unit` at random; tests pass it in.
+pub fn jittered(base: Duration, unit: f64) -> Duration {
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(-1.0, 1.0)
+    };
+    base.mul_f64(1.0 + JITTER * unit)
+}
+
+#[cfg(test)]
+mod tests;
