@@ -4,9 +4,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use maglev_benches::{observed_from, synthetic_config, synthetic_yaml};
+use maglev_benches::{synthetic_config, synthetic_yaml};
 use maglev_core::config::Config;
-use maglev_core::dataplane::ObservedState;
+use maglev_core::dataplane::{ObservedState, observed_from};
 use maglev_core::desired::{desired_all, desired_frontend};
 use maglev_core::plan::{FlushRequests, plan_all, plan_vip};
 use maglev_core::state::BackendState;

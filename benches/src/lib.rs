@@ -7,7 +7,6 @@
 use std::fmt::Write;
 
 use maglev_core::config::Config;
-use maglev_core::dataplane::{DesiredState, ObservedState, ObservedVip};
 
 /// The YAML of a config with `frontends` VIPs (TCP/80 on 192.0.x.y, y in 1..=250), each
 /// with `backends` backends of its own split over two pools, all probed by
@@ -54,22 +53,6 @@ pub fn synthetic_yaml(frontends: usize, backends: usize) -> String {
 pub fn synthetic_config(frontends: usize, backends: usize) -> Config {
     Config::from_yaml(&synthetic_yaml(frontends, backends), "synthetic")
         .unwrap_or_else(|e| panic!("synthetic config is invalid: {e}"))
-}
-
-/// What VPP holds once it has applied `desired`.
-pub fn observed_from(desired: &DesiredState) -> ObservedState {
-    desired
-        .values()
-        .map(|d| {
-            let vip = ObservedVip {
-                key: d.key,
-                encap: d.encap,
-                src_ip_sticky: d.src_ip_sticky,
-                ases: d.ases.iter().map(|(a, x)| (*a, x.weight)).collect(),
-            };
-            (d.key, vip)
-        })
-        .collect()
 }
 
 #[cfg(test)]

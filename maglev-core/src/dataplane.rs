@@ -183,6 +183,23 @@ pub struct ObservedVip {
     pub ases: BTreeMap<IpAddr, u8>,
 }
 
+impl DesiredVip {
+    /// What VPP reports for this VIP once it holds it.
+    pub fn as_observed(&self) -> ObservedVip {
+        ObservedVip {
+            key: self.key,
+            encap: self.encap,
+            src_ip_sticky: self.src_ip_sticky,
+            ases: self.ases.iter().map(|(a, x)| (*a, x.weight)).collect(),
+        }
+    }
+}
+
+/// What VPP reports once it holds every VIP of `desired`.
+pub fn observed_from(desired: &DesiredState) -> ObservedState {
+    desired.iter().map(|(k, d)| (*k, d.as_observed())).collect()
+}
+
 /// VPP's load-balancer state as far as the planner cares: VIPs by key.
 pub type ObservedState = BTreeMap<VipKey, ObservedVip>;
 

@@ -153,8 +153,10 @@ struct Entry {
     next: u64,
 }
 
-/// VPP's `ip46_address_t` bytes: IPv4 is 12 zero bytes then the address.
-fn ip46(a: IpAddr) -> [u8; 16] {
+/// The 16 bytes of VPP's `ip46_address_t` for `a` (IPv4 is 12 zero bytes
+/// then the address): what the table hashes and sorts by, and how VPP keys
+/// VIP prefixes internally.
+pub fn ip46(a: IpAddr) -> [u8; 16] {
     match a {
         IpAddr::V4(v4) => {
             let mut b = [0u8; 16];

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use maglev_core::config::{Frontend, Pool, PoolMember};
 use maglev_core::dataplane::{
     DesiredAs, DesiredState, DesiredVip, Encap, ObservedState, ObservedVip, Protocol, VipKey,
+    observed_from,
 };
 use maglev_core::desired::member_weights;
 use maglev_core::plan::{FlushRequests, Op, apply, plan_all, plan_vip};
@@ -83,22 +84,6 @@ fn to_observed(vips: impl IntoIterator<Item = ObservedVip>) -> ObservedState {
     vips.into_iter().map(|v| (v.key, v)).collect()
 }
 
-/// What the desired state looks like once VPP holds it.
-fn as_observed(desired: &DesiredState) -> ObservedState {
-    desired
-        .values()
-        .map(|d| {
-            let vip = ObservedVip {
-                key: d.key,
-                encap: d.encap,
-                src_ip_sticky: d.src_ip_sticky,
-                ases: d.ases.iter().map(|(a, x)| (*a, x.weight)).collect(),
-            };
-            (d.key, vip)
-        })
-        .collect()
-}
-
 fn run(observed: &ObservedState, ops: &[Op]) -> ObservedState {
     let mut state = observed.clone();
     for op in ops {
@@ -139,7 +124,7 @@ proptest! {
         let observed = to_observed(observed);
         let ops = plan_all(&desired, &observed, &flush_requests(&desired, &picks));
         let after = run(&observed, &ops);
-        prop_assert_eq!(&after, &as_observed(&desired));
+        prop_assert_eq!(&after, &observed_from(&desired));
         prop_assert!(plan_all(&desired, &after, &FlushRequests::new()).is_empty());
     }
 
@@ -149,7 +134,7 @@ proptest! {
         let ops = plan_vip(&desired, observed.get(&desired.key), &FlushRequests::new());
         prop_assert!(ops.iter().all(|op| op.vip() == desired.key), "only its own VIP is touched");
         let after = run(&observed, &ops);
-        let want = as_observed(&to_desired([desired.clone()]));
+        let want = observed_from(&to_desired([desired.clone()]));
         prop_assert_eq!(after.get(&desired.key), want.get(&desired.key));
         for (k, v) in &observed {
             if *k != desired.key {

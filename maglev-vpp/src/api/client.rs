@@ -113,6 +113,20 @@ impl Connection {
             .map(|reason| Error::Disconnected { message, reason })
     }
 
+    /// Registers a pending request with the matcher and returns its
+    /// context, unless the connection is already closed.
+    fn register(
+        &self,
+        message: &'static str,
+        start: impl FnOnce(&mut Matcher<Waiter>) -> u32,
+    ) -> Result<u32, Error> {
+        let mut st = self.shared.lock();
+        if let Some(reason) = st.closed.clone() {
+            return Err(Error::Disconnected { message, reason });
+        }
+        Ok(start(&mut st.matcher))
+    }
+
     /// Sends a request now and returns a handle to await its reply later:
     /// start many, then await them, to pipeline.
     fn start<R: Request>(
@@ -123,16 +137,7 @@ impl Connection {
         let conn = self;
         let reply_id = conn.id(<R::Reply as Message>::ID);
         let (tx, rx) = oneshot::channel();
-        let context = {
-            let mut st = conn.shared.lock();
-            if let Some(reason) = st.closed.clone() {
-                return Err(Error::Disconnected {
-                    message: R::NAME,
-                    reason,
-                });
-            }
-            st.matcher.start_request(reply_id, tx)
-        };
+        let context = conn.register(R::NAME, |m| m.start_request(reply_id, tx))?;
         let mut buf = BytesMut::with_capacity(64);
         let env = Envelope {
             msg_id: conn.id(R::ID),
@@ -162,16 +167,7 @@ impl Connection {
         let conn = self;
         let details_id = conn.id(<D::Details as Message>::ID);
         let (tx, rx) = oneshot::channel();
-        let context = {
-            let mut st = conn.shared.lock();
-            if let Some(reason) = st.closed.clone() {
-                return Err(Error::Disconnected {
-                    message: D::NAME,
-                    reason,
-                });
-            }
-            st.matcher.start_dump(details_id, tx)
-        };
+        let context = conn.register(D::NAME, |m| m.start_dump(details_id, tx))?;
         let mut buf = BytesMut::with_capacity(96);
         let env = Envelope {
             msg_id: conn.id(D::ID),

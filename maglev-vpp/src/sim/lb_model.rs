@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use maglev_core::dataplane::{ANY_PROTOCOL, VipKey};
-use maglev_core::maglev::MaglevTable;
+use maglev_core::maglev::{MaglevTable, ip46};
 
 use crate::api::error::Retval;
 use crate::api::messages::{
@@ -636,17 +636,6 @@ fn normalise(p: Prefix) -> Prefix {
     Prefix {
         address,
         len: p.len,
-    }
-}
-
-fn ip46(a: IpAddr) -> [u8; 16] {
-    match a {
-        IpAddr::V4(v4) => {
-            let mut b = [0u8; 16];
-            b[12..].copy_from_slice(&v4.octets());
-            b
-        }
-        IpAddr::V6(v6) => v6.octets(),
     }
 }
 
