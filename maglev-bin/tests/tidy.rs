@@ -107,6 +107,27 @@ fn unsafe_policy_is_declared() {
 }
 
 #[test]
+fn unsafe_code_lives_only_in_the_stats_mapping() {
+    let allowed = workspace().join("maglev-vpp/src/stats/raw.rs");
+    for krate in ALL_CRATES {
+        for f in rust_files(&workspace().join(krate).join("src")) {
+            if f == allowed {
+                continue;
+            }
+            let text = code(&f);
+            for bad in ["unsafe {", "unsafe fn", "unsafe impl"] {
+                assert!(
+                    !text.contains(bad),
+                    "{} has `{bad}`: unsafe belongs in {}",
+                    rel(&f),
+                    rel(&allowed)
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn libraries_do_not_print() {
     for krate in LIBRARY_CRATES {
         for f in rust_files(&workspace().join(krate).join("src")) {
