@@ -1,6 +1,7 @@
 //! Layouts and CRCs against VPP's own API definitions
 //! (`../shared/vpp-api/*.api.json` and `messages.json`): for every message
-//! maglev uses, the name, CRC, header shape and encoded size match.
+//! maglev uses, the name, CRC, header shape and encoded size match, and the
+//! decoder reads the fields in VPP's order at VPP's offsets.
 
 mod common;
 
@@ -127,14 +128,25 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn encoded<M: Message>(m: M) -> (MsgId, usize) {
+/// One encoded message and its decoder.
+struct Sample {
+    id: MsgId,
+    bytes: Vec<u8>,
+    decode: fn(&[u8]) -> Result<(), maglev_vpp::api::codec::DecodeError>,
+}
+
+fn encoded<M: Message>(m: M) -> Sample {
     let mut buf = BytesMut::new();
     encode_message(&m, Envelope::default(), &mut buf);
-    (M::ID, buf.len())
+    Sample {
+        id: M::ID,
+        bytes: buf.to_vec(),
+        decode: |b| decode_message::<M>(b).map(drop),
+    }
 }
 
 /// One sample of every message, variable parts empty.
-fn samples() -> Vec<(MsgId, usize)> {
+fn samples() -> Vec<Sample> {
     let pfx = Prefix {
         address: ip("192.0.2.1"),
         len: 32,
@@ -261,7 +273,8 @@ fn names_crcs_shapes_and_sizes_match_vpp() {
     let api = load_api_json();
     let samples = samples();
     assert_eq!(samples.len(), MsgId::ALL.len(), "a sample per message");
-    for (id, len) in samples {
+    for Sample { id, bytes, .. } in samples {
+        let len = bytes.len();
         let def = api
             .messages
             .get(id.name())
@@ -302,7 +315,10 @@ fn flattened_messages_json_agrees() {
         .iter()
         .map(|m| (m["name"].as_str().unwrap(), m))
         .collect();
-    let sizes: HashMap<MsgId, usize> = samples().into_iter().collect();
+    let sizes: HashMap<MsgId, usize> = samples()
+        .into_iter()
+        .map(|s| (s.id, s.bytes.len()))
+        .collect();
     for &id in MsgId::ALL {
         let m = by_name
             .get(id.name())
@@ -313,6 +329,44 @@ fn flattened_messages_json_agrees() {
             sizes[&id],
             "{}",
             id.name()
+        );
+    }
+}
+
+/// Cutting a message just before a field makes the decoder fail on that
+/// field: so it reads VPP's fields in VPP's order, at VPP's offsets.
+#[test]
+fn fields_in_vpp_order_at_vpp_offsets() {
+    let api = load_api_json();
+    for s in samples() {
+        let name = s.id.name();
+        let mut offset = 0;
+        for f in api.messages[name].iter().filter_map(|f| f.as_array()) {
+            let field = f[1].as_str().unwrap();
+            let size = api.field_size(f);
+            // An empty variable-length array has no bytes to cut before.
+            if size > 0 {
+                let err = (s.decode)(&s.bytes[..offset])
+                    .expect_err("a message cut short must not decode");
+                assert!(
+                    err.field == field || err.field.starts_with(&format!("{field}.")),
+                    "{name}: cut at offset {offset}, before `{field}`, the decoder was reading `{}`",
+                    err.field
+                );
+                assert!(
+                    matches!(
+                        err.kind,
+                        maglev_vpp::api::codec::DecodeErrorKind::Truncated { .. }
+                    ),
+                    "{name}.{field}: {err}"
+                );
+            }
+            offset += size;
+        }
+        assert_eq!(
+            offset,
+            s.bytes.len(),
+            "{name}: fields add up to the encoding"
         );
     }
 }
