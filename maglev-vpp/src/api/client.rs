@@ -127,6 +127,15 @@ impl Connection {
         Ok(start(&mut st.matcher))
     }
 
+    /// The header of message `id` on this connection.
+    fn envelope(&self, id: MsgId, context: u32) -> Envelope {
+        Envelope {
+            msg_id: self.id(id),
+            client_index: self.client_index,
+            context,
+        }
+    }
+
     /// Sends a request now and returns a handle to await its reply later:
     /// start many, then await them, to pipeline.
     fn start<R: Request>(
@@ -134,21 +143,15 @@ impl Connection {
         req: &R,
         timeout: Duration,
     ) -> Result<PendingReply<R::Reply>, Error> {
-        let conn = self;
-        let reply_id = conn.id(<R::Reply as Message>::ID);
+        let reply_id = self.id(<R::Reply as Message>::ID);
         let (tx, rx) = oneshot::channel();
-        let context = conn.register(R::NAME, |m| m.start_request(reply_id, tx))?;
+        let context = self.register(R::NAME, |m| m.start_request(reply_id, tx))?;
         let mut buf = BytesMut::with_capacity(64);
-        let env = Envelope {
-            msg_id: conn.id(R::ID),
-            client_index: conn.client_index,
-            context,
-        };
-        encode_frame(req, env, &mut buf);
+        encode_frame(req, self.envelope(R::ID, context), &mut buf);
         tracing::trace!(msg = R::NAME, context, "request");
         self.send(R::NAME, context, buf.freeze())?;
         Ok(PendingReply {
-            shared: conn.shared.clone(),
+            shared: self.shared.clone(),
             rx,
             context,
             reply_id,
@@ -164,26 +167,21 @@ impl Connection {
         req: &D,
         timeout: Duration,
     ) -> Result<PendingDump<D::Details>, Error> {
-        let conn = self;
-        let details_id = conn.id(<D::Details as Message>::ID);
+        let details_id = self.id(<D::Details as Message>::ID);
         let (tx, rx) = oneshot::channel();
-        let context = conn.register(D::NAME, |m| m.start_dump(details_id, tx))?;
+        let context = self.register(D::NAME, |m| m.start_dump(details_id, tx))?;
         let mut buf = BytesMut::with_capacity(96);
-        let env = Envelope {
-            msg_id: conn.id(D::ID),
-            client_index: conn.client_index,
-            context,
-        };
-        encode_frame(req, env, &mut buf);
-        let ping = Envelope {
-            msg_id: conn.id(MsgId::ControlPing),
-            ..env
-        };
-        encode_frame(&ControlPing, ping, &mut buf);
+        encode_frame(req, self.envelope(D::ID, context), &mut buf);
+        // The ping reply, same context, ends the stream of details.
+        encode_frame(
+            &ControlPing,
+            self.envelope(MsgId::ControlPing, context),
+            &mut buf,
+        );
         tracing::trace!(msg = D::NAME, context, "dump");
         self.send(D::NAME, context, buf.freeze())?;
         Ok(PendingDump {
-            shared: conn.shared.clone(),
+            shared: self.shared.clone(),
             rx,
             context,
             details_id,
