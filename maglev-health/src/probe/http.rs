@@ -21,11 +21,10 @@ use hyper_util::rt::TokioIo;
 use maglev_core::config::{HttpMethod, HttpProbe, StatusCodes};
 use regex::bytes::{Regex, RegexBuilder};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, timeout};
 
 use super::tcp::{Use, connect};
 use super::tls::Tls;
-use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, finish};
+use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, timed};
 use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
@@ -300,14 +299,9 @@ fn host_port(host: &str, port: u16, tls: bool) -> String {
 #[async_trait::async_trait]
 impl Prober for HttpProber {
     async fn probe(&self, target: IpAddr) -> ProbeResult {
-        let start = Instant::now();
         let addr = SocketAddr::new(target, self.port);
         let phase = Phase::default();
-        let r = match timeout(self.timeout, self.run(addr, &phase)).await {
-            Ok(r) => r,
-            Err(_) => Err(phase.timed_out(addr, self.timeout)),
-        };
-        finish(start, r)
+        timed(addr, self.timeout, &phase, self.run(addr, &phase)).await
     }
 }
 

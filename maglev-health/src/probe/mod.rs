@@ -160,6 +160,22 @@ impl Phase {
     }
 }
 
+/// Runs one probe `attempt` on `addr` under `limit`; on timeout the code
+/// and detail say which phase (connect, TLS, HTTP) it was stuck in.
+async fn timed(
+    addr: SocketAddr,
+    limit: Duration,
+    phase: &Phase,
+    attempt: impl Future<Output = Result<(Code, String), Fail>>,
+) -> ProbeResult {
+    let start = Instant::now();
+    let r = match tokio::time::timeout(limit, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(phase.timed_out(addr, limit)),
+    };
+    finish(start, r)
+}
+
 fn finish(start: Instant, r: Result<(Code, String), Fail>) -> ProbeResult {
     let (code, detail) = match r {
         Ok(ok) => ok,

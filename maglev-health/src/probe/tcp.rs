@@ -7,10 +7,9 @@ use std::time::Duration;
 use maglev_core::config::TcpProbe;
 use socket2::{Domain, Protocol, Type};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::time::{Instant, timeout};
 
 use super::tls::Tls;
-use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, connect_code, finish};
+use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, connect_code, timed};
 use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
@@ -105,13 +104,8 @@ impl TcpProber {
 #[async_trait::async_trait]
 impl Prober for TcpProber {
     async fn probe(&self, target: IpAddr) -> ProbeResult {
-        let start = Instant::now();
         let addr = SocketAddr::new(target, self.port);
         let phase = Phase::default();
-        let r = match timeout(self.timeout, self.run(addr, &phase)).await {
-            Ok(r) => r,
-            Err(_) => Err(phase.timed_out(addr, self.timeout)),
-        };
-        finish(start, r)
+        timed(addr, self.timeout, &phase, self.run(addr, &phase)).await
     }
 }

@@ -54,6 +54,24 @@ struct Answer {
     close: bool,
 }
 
+impl Answer {
+    /// Send `frames` and keep the connection.
+    fn keep(frames: BytesMut) -> Answer {
+        Answer {
+            frames,
+            close: false,
+        }
+    }
+
+    /// Send `frames`, then close the connection.
+    fn close(frames: BytesMut) -> Answer {
+        Answer {
+            frames,
+            close: true,
+        }
+    }
+}
+
 async fn connection(
     mut stream: UnixStream,
     pool_index: u32,
@@ -126,10 +144,7 @@ async fn handle_request(
 ) -> Answer {
     let mut out = BytesMut::new();
     let Some(msg_id) = peek_msg_id(payload) else {
-        return Answer {
-            frames: out,
-            close: false,
-        };
+        return Answer::keep(out);
     };
     if msg_id == SOCKCLNT_CREATE_ID {
         return match decode_message::<SockclntCreate>(payload) {
@@ -146,10 +161,7 @@ async fn handle_request(
                     context: env.context,
                 };
                 encode_frame(&r, env, &mut out);
-                Answer {
-                    frames: out,
-                    close: false,
-                }
+                Answer::keep(out)
             }
             Err(e) => dropped(handle, e),
         };
@@ -160,16 +172,10 @@ async fn handle_request(
             msg_id,
             "sim: no handler for message id, dropped"
         );
-        return Answer {
-            frames: out,
-            close: false,
-        };
+        return Answer::keep(out);
     };
     let Some((client_index, context)) = peek_request_header(payload) else {
-        return Answer {
-            frames: out,
-            close: false,
-        };
+        return Answer::keep(out);
     };
     if m.shape() != Shape::WithClientIndex {
         tracing::warn!(
@@ -177,10 +183,7 @@ async fn handle_request(
             msg = m.name(),
             "sim: not a request, dropped"
         );
-        return Answer {
-            frames: out,
-            close: false,
-        };
+        return Answer::keep(out);
     }
     if client_index != handle {
         tracing::warn!(
@@ -189,10 +192,7 @@ async fn handle_request(
             msg = m.name(),
             "sim: wrong client_index, dropped"
         );
-        return Answer {
-            frames: out,
-            close: false,
-        };
+        return Answer::keep(out);
     }
     tracing::info!(client = handle, msg = m.name(), context, "sim: request");
     shared.requests.fetch_add(1, Ordering::Relaxed);
@@ -206,10 +206,7 @@ async fn handle_request(
                 msg = m.name(),
                 "sim: fault: closing the socket"
             );
-            return Answer {
-                frames: out,
-                close: true,
-            };
+            return Answer::close(out);
         }
         Some(FaultAction::DropReply) => drop_reply = true,
         _ => {}
@@ -244,10 +241,7 @@ async fn handle_request(
         // Keep the first half of the frames (details), drop the rest.
         let cut = half_of_frames(&out);
         out.truncate(cut);
-        return Answer {
-            frames: out,
-            close: true,
-        };
+        return Answer::close(out);
     }
     Answer { frames: out, close }
 }
