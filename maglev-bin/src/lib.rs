@@ -8,3 +8,6 @@
 //! The binaries in `src/bin/` are thin: they parse flags and call in here.
 
 pub mod check;
+pub mod clock;
+pub mod events;
+pub mod grpc;

@@ -1,0 +1,346 @@
+//! One fan-out of everything a watcher may want to see: backend and
+//! frontend transitions, every change made to VPP, and log records.
+//!
+//! gRPC `WatchEvents`, the web page's event stream and any embedder read
+//! the same [`EventHub`]. Publishing never waits for a reader: the hub is a
+//! bounded broadcast ring, and a reader that falls more than
+//! [`EVENT_CAPACITY`] events behind is told how many it lost
+//! ([`Received::Lost`]) and goes on from the oldest event still held.
+//!
+//! Log records reach the hub through [`LogLayer`], a `tracing` layer whose
+//! level follows the most verbose current log subscriber, independently of
+//! the daemon's own `--log-level`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use maglev_core::state::FrontendState;
+use maglev_health::machine::Transition;
+use tokio::sync::broadcast;
+use tracing::field::{Field, Visit};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+/// How many events a reader may fall behind before it loses some.
+pub const EVENT_CAPACITY: usize = 8192;
+
+/// One event, with the wall-clock time it happened.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Unix nanoseconds.
+    pub unix_nanos: i64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// A log record.
+    Log(LogRecord),
+    /// A backend changed state.
+    Backend {
+        /// The backend.
+        backend: Arc<str>,
+        /// Its address.
+        address: IpAddr,
+        /// The change.
+        transition: Transition,
+    },
+    /// A frontend changed state (or, for a new subscriber, its current
+    /// state with `from == to`).
+    Frontend {
+        /// The frontend.
+        frontend: Arc<str>,
+        /// The state before.
+        from: FrontendState,
+        /// The state after.
+        to: FrontendState,
+    },
+    /// An operation sent to VPP.
+    Vpp(VppChange),
+}
+
+/// A log record as watchers see it.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    /// Its level.
+    pub level: Level,
+    /// The module that logged it.
+    pub target: String,
+    /// The message.
+    pub message: String,
+    /// Its structured fields, by name.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One operation sent to VPP and how it ended.
+#[derive(Debug, Clone)]
+pub struct VppChange {
+    /// The configured frontend it was for; `None` for a VIP not in the
+    /// config.
+    pub frontend: Option<Arc<str>>,
+    /// `vip_added`, `vip_removed`, `as_added`, `as_removed` or
+    /// `as_weight_updated`.
+    pub kind: &'static str,
+    /// The op as logged.
+    pub op: String,
+    /// `all` for a full sync, `vip` for a per-frontend one.
+    pub scope: &'static str,
+    /// VPP's (or the connection's) error; `None` on success.
+    pub error: Option<String>,
+}
+
+/// What a reader got.
+#[derive(Debug, Clone)]
+pub enum Received {
+    /// The next event.
+    Event(Event),
+    /// The reader was too slow and this many events were dropped for it.
+    Lost(u64),
+}
+
+/// The fan-out. Cheap to clone; every clone is the same hub.
+#[derive(Debug, Clone)]
+pub struct EventHub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    sender: broadcast::Sender<Event>,
+    /// Log subscribers per level index (0 = error … 4 = trace).
+    log_levels: [AtomicUsize; 5],
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        EventHub::new()
+    }
+}
+
+impl EventHub {
+    /// A hub with no readers.
+    pub fn new() -> EventHub {
+        let (sender, _) = broadcast::channel(EVENT_CAPACITY);
+        EventHub {
+            inner: Arc::new(HubInner {
+                sender,
+                log_levels: Default::default(),
+            }),
+        }
+    }
+
+    /// Publishes an event; never waits. Events published with no reader
+    /// are dropped.
+    pub fn publish(&self, event: Event) {
+        // An error only means nobody is listening.
+        let _ = self.inner.sender.send(event);
+    }
+
+    /// Whether anyone is reading.
+    pub fn has_readers(&self) -> bool {
+        self.inner.sender.receiver_count() > 0
+    }
+
+    /// A new reader, seeing every event published from now on. With
+    /// `log_level`, log records at that level or more severe are published
+    /// for as long as the reader lives.
+    pub fn subscribe(&self, log_level: Option<Level>) -> Subscription {
+        let log_slot = log_level.map(|level| {
+            let slot = level_index(level);
+            self.inner.log_levels[slot].fetch_add(1, Ordering::Relaxed);
+            slot
+        });
+        Subscription {
+            receiver: self.inner.sender.subscribe(),
+            hub: self.clone(),
+            log_slot,
+        }
+    }
+
+    /// The most verbose level any current reader asked for.
+    pub fn log_level(&self) -> Option<Level> {
+        (0..5)
+            .rev()
+            .find(|&i| self.inner.log_levels[i].load(Ordering::Relaxed) > 0)
+            .map(level_of_index)
+    }
+}
+
+fn level_index(level: Level) -> usize {
+    match level {
+        Level::ERROR => 0,
+        Level::WARN => 1,
+        Level::INFO => 2,
+        Level::DEBUG => 3,
+        Level::TRACE => 4,
+    }
+}
+
+fn level_of_index(i: usize) -> Level {
+    [
+        Level::ERROR,
+        Level::WARN,
+        Level::INFO,
+        Level::DEBUG,
+        Level::TRACE,
+    ][i.min(4)]
+}
+
+/// One reader of the hub.
+#[derive(Debug)]
+pub struct Subscription {
+    receiver: broadcast::Receiver<Event>,
+    hub: EventHub,
+    log_slot: Option<usize>,
+}
+
+impl Subscription {
+    /// The next event, or how many were lost; `None` once the hub is gone.
+    pub async fn recv(&mut self) -> Option<Received> {
+        match self.receiver.recv().await {
+            Ok(event) => Some(Received::Event(event)),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some(Received::Lost(n)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(slot) = self.log_slot {
+            self.hub.inner.log_levels[slot].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A `tracing` layer that publishes log records to an [`EventHub`] at the
+/// level its log readers asked for. Install it beside the daemon's own
+/// output layer, which keeps its own filter.
+#[derive(Debug, Clone)]
+pub struct LogLayer {
+    hub: EventHub,
+    clock: crate::clock::WallClock,
+}
+
+impl LogLayer {
+    /// A layer publishing to `hub`, timestamping with `clock`.
+    pub fn new(hub: EventHub, clock: crate::clock::WallClock) -> LogLayer {
+        LogLayer { hub, clock }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for LogLayer {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Readers come and go: ask again for every event (two atomic loads).
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        self.hub
+            .log_level()
+            .is_some_and(|max| *metadata.level() <= max)
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let metadata = event.metadata();
+        if !self
+            .hub
+            .log_level()
+            .is_some_and(|max| *metadata.level() <= max)
+        {
+            return;
+        }
+        let mut visitor = FieldVisitor::default();
+        event.record(&mut visitor);
+        self.hub.publish(Event {
+            unix_nanos: self.clock.now_unix_nanos(),
+            kind: EventKind::Log(LogRecord {
+                level: *metadata.level(),
+                target: metadata.target().to_owned(),
+                message: visitor.message,
+                fields: visitor.fields,
+            }),
+        });
+    }
+}
+
+/// Collects an event's message and fields as text.
+#[derive(Default)]
+struct FieldVisitor {
+    message: String,
+    fields: BTreeMap<String, String>,
+}
+
+impl Visit for FieldVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_owned();
+        } else {
+            self.fields
+                .insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = text;
+        } else {
+            self.fields.insert(field.name().to_owned(), text);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frontend_event(n: i64) -> Event {
+        Event {
+            unix_nanos: n,
+            kind: EventKind::Frontend {
+                frontend: "web".into(),
+                from: FrontendState::Unknown,
+                to: FrontendState::Up,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_is_told_what_it_lost_and_goes_on() {
+        let hub = EventHub::new();
+        let mut slow = hub.subscribe(None);
+        let total = EVENT_CAPACITY as i64 + 10;
+        for n in 0..total {
+            hub.publish(frontend_event(n));
+        }
+        match slow.recv().await {
+            Some(Received::Lost(n)) => assert_eq!(n, 10),
+            other => panic!("expected a loss notice, got {other:?}"),
+        }
+        match slow.recv().await {
+            Some(Received::Event(e)) => assert_eq!(e.unix_nanos, 10),
+            other => panic!("expected the oldest event held, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_level_follows_the_most_verbose_reader() {
+        let hub = EventHub::new();
+        assert_eq!(hub.log_level(), None);
+        let info = hub.subscribe(Some(Level::INFO));
+        let debug = hub.subscribe(Some(Level::DEBUG));
+        assert_eq!(hub.log_level(), Some(Level::DEBUG));
+        drop(debug);
+        assert_eq!(hub.log_level(), Some(Level::INFO));
+        drop(info);
+        assert_eq!(hub.log_level(), None);
+    }
+}
