@@ -17,6 +17,8 @@
 //! - [`maglev`]: the model of VPP's Maglev new-flow table (bucket shares,
 //!   flows moved by a change), identical to the `lb` plugin's.
 //! - [`warmup`]: the restart-neutral start-up policy.
+//! - [`schedule`]: which frontends the reconciler syncs next: coalescing,
+//!   batching, warm-up gating and retry backoff.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -25,6 +27,7 @@ pub mod desired;
 pub mod frontend;
 pub mod maglev;
 pub mod plan;
+pub mod schedule;
 pub mod state;
 pub mod warmup;
 pub mod weights;
