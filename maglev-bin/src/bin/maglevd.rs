@@ -1,19 +1,18 @@
-//! `maglevd`, the maglev daemon.
-//!
-//! This build validates configuration (`--check`); the daemon itself
-//! (probing, VPP sync, gRPC, metrics) is wired in by later work, and until
-//! then running without `--check` says so and exits non-zero rather than
-//! pretending to run.
+//! `maglevd`, the maglev daemon: flags and environment (SPEC §8.1), logging,
+//! then [`maglev_bin::daemon::run`] (or the demo, or `--check`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgAction, Parser};
+use maglev_bin::daemon::{Parts, Settings, VppSockets};
+use maglev_bin::logging::{LogFormat, init_logging};
 use maglev_core::config::DEFAULT_CONFIG_PATH;
+use tokio_util::sync::CancellationToken;
 
 /// maglevd: health-checks backends and programs VPP's Maglev load balancer.
 #[derive(Debug, Parser)]
-#[command(name = "maglevd", version)]
+#[command(name = "maglevd", version = maglev_bin::VERSION_LINE)]
 struct Args {
     /// The YAML config file.
     #[arg(long, env = "MAGLEV_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -23,6 +22,41 @@ struct Args {
     /// 2 semantic error.
     #[arg(long)]
     check: bool,
+
+    /// Run against a built-in VPP simulator and demo backends on loopback,
+    /// with docs/examples/demo.yaml; no VPP or root needed.
+    #[arg(long)]
+    demo: bool,
+
+    /// gRPC listen address (host:port or :port); empty turns gRPC off.
+    #[arg(long, env = "MAGLEV_GRPC_ADDR", default_value = "localhost:9090")]
+    grpc_addr: String,
+
+    /// Prometheus /metrics listen address; empty turns it off.
+    #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = ":9091")]
+    metrics_addr: String,
+
+    /// VPP binary API socket; empty turns VPP integration off (a pure
+    /// health checker).
+    #[arg(long, env = "MAGLEV_VPP_API_ADDR", default_value = "/run/vpp/api.sock")]
+    vpp_api_addr: String,
+
+    /// VPP stats socket; empty reads no counters.
+    #[arg(long, env = "MAGLEV_VPP_STATS_ADDR", default_value = "/run/vpp/stats.sock")]
+    vpp_stats_addr: String,
+
+    /// The least level logged: trace, debug, info, warn or error.
+    #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+
+    /// Log format: json (one object per line) or text.
+    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
+
+    /// Serve gRPC server reflection (`--reflection=false` turns it off).
+    #[arg(long, env = "MAGLEV_REFLECTION", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    reflection: bool,
 }
 
 fn main() -> ExitCode {
@@ -30,9 +64,53 @@ fn main() -> ExitCode {
     if args.check {
         return maglev_bin::check::run(&args.config);
     }
-    eprintln!(
-        "maglevd: this build only validates configuration; run `maglevd --check --config {}`",
-        args.config.display()
-    );
-    ExitCode::from(2)
+    let parts = Parts::default();
+    if let Err(e) = init_logging(&args.log_level, args.log_format, &parts) {
+        eprintln!("maglevd: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("maglevd")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("maglevd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        if args.demo {
+            let demo_settings = settings(&args);
+            maglev_bin::demo::run(demo_settings, parts, shutdown).await
+        } else {
+            maglev_bin::daemon::run_process(settings(&args), parts, shutdown).await
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "maglevd failed");
+            eprintln!("maglevd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(args: &Args) -> Settings {
+    let mut s = Settings::new(&args.config);
+    s.grpc_addr = non_empty(&args.grpc_addr);
+    s.metrics_addr = non_empty(&args.metrics_addr);
+    s.reflection = args.reflection;
+    s.vpp = non_empty(&args.vpp_api_addr).map(|api| VppSockets {
+        api: PathBuf::from(api),
+        stats: non_empty(&args.vpp_stats_addr).map(PathBuf::from),
+    });
+    s
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
 }

@@ -2,3 +2,12 @@
 //! handle, with reflection and the standard health service.
 
 pub mod proto;
+
+use tokio::net::TcpListener;
+
+use crate::daemon::Handle;
+
+/// Serves gRPC on `listeners` until the daemon stops.
+pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
+    let _ = (handle, listeners);
+}

@@ -1,0 +1,438 @@
+//! [`Handle`]: the daemon's one API. gRPC, `/metrics`, the web page and
+//! embedders read state and ask for changes through it; it owns the
+//! shared state the daemon's tasks publish into.
+//!
+//! Reads are lock-free snapshots (the config, the checker's statuses, the
+//! VPP link, the counters); operator actions go to the checker or mark
+//! work for the reconciler, never to VPP directly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use maglev_core::config::Config;
+use maglev_core::frontend::FrontendStates;
+use maglev_core::plan::Op;
+use maglev_core::state::{BackendState, FrontendState};
+use maglev_core::warmup::Phase;
+use maglev_health::Checker;
+use maglev_health::status::BackendStatus;
+use maglev_vpp::lb::ops::LbSnapshot;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::WallClock;
+use crate::daemon::counters::CounterSnapshot;
+use crate::daemon::error::DaemonError;
+use crate::daemon::reconciler::{Control, SyncScope};
+use crate::daemon::reload::{self, ConfigReport};
+use crate::daemon::settings::Settings;
+use crate::daemon::views::FrontendView;
+use crate::daemon::vpp::VppLink;
+use crate::daemon::Parts;
+use crate::events::{Event, EventHub, EventKind, Subscription};
+use crate::metrics::Metrics;
+
+/// The daemon's API. Cheap to clone; every clone is the same daemon.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// What the daemon's tasks share.
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) config: ArcSwap<Config>,
+    pub(crate) checker: Checker,
+    pub(crate) hub: EventHub,
+    pub(crate) clock: WallClock,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) cancel: CancellationToken,
+    /// The last state of each frontend, for transitions.
+    pub(crate) frontend_states: Mutex<FrontendStates>,
+    /// The connected VPP, if any.
+    pub(crate) vpp: ArcSwapOption<VppLink>,
+    /// A dataplane given by the embedder instead of VPP's sockets.
+    pub(crate) fixed_dataplane: Option<Arc<dyn maglev_vpp::lb::dataplane::Dataplane>>,
+    /// The latest counter snapshot (none while VPP is away).
+    pub(crate) counters: ArcSwapOption<CounterSnapshot>,
+    /// The reconciler's schedule, warm-up and pending flushes.
+    pub(crate) control: Control,
+    /// Serialises reloads.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data consistent before it could
+    // panic, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Handle {
+    pub(crate) fn new(
+        settings: Settings,
+        parts: Parts,
+        config: Config,
+        metrics: Arc<Metrics>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Handle> {
+        let checker = Checker::with_probes(&config, parts.probes)?;
+        let control = Control::new(&config, Instant::now());
+        Ok(Handle {
+            shared: Arc::new(Shared {
+                settings,
+                config: ArcSwap::from_pointee(config),
+                checker,
+                hub: parts.hub,
+                clock: parts.clock,
+                metrics,
+                cancel,
+                frontend_states: Mutex::new(FrontendStates::new()),
+                vpp: ArcSwapOption::empty(),
+                fixed_dataplane: parts.dataplane,
+                counters: ArcSwapOption::empty(),
+                control,
+                reload_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The process settings.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    /// Whether VPP integration is on (a socket or an embedded dataplane).
+    pub fn vpp_enabled(&self) -> bool {
+        self.shared.settings.vpp.is_some() || self.shared.fixed_dataplane.is_some()
+    }
+
+    /// The running config (with operators' weight changes).
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config.load_full()
+    }
+
+    /// The health checker.
+    pub fn checker(&self) -> &Checker {
+        &self.shared.checker
+    }
+
+    /// The event fan-out.
+    pub fn events(&self) -> &EventHub {
+        &self.shared.hub
+    }
+
+    /// The wall clock.
+    pub fn clock(&self) -> &WallClock {
+        &self.shared.clock
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// A backend's state now (`removed` for an unknown name).
+    pub fn backend_state(&self, name: &str) -> BackendState {
+        self.shared.checker.state(name)
+    }
+
+    // ----------------------------------------------------------- frontends
+
+    /// Every frontend, by name.
+    pub fn frontends(&self) -> Vec<FrontendView> {
+        let config = self.config();
+        config
+            .frontends()
+            .keys()
+            .filter_map(|name| self.view(&config, name))
+            .collect()
+    }
+
+    /// One frontend.
+    pub fn frontend(&self, name: &str) -> Result<FrontendView, DaemonError> {
+        let config = self.config();
+        self.view(&config, name)
+            .ok_or_else(|| DaemonError::not_found("frontend", name))
+    }
+
+    fn view(&self, config: &Config, name: &str) -> Option<FrontendView> {
+        let released = self.shared.control.is_released(name);
+        FrontendView::build(config, name, |b| self.backend_state(b), released)
+    }
+
+    /// The last published state of every frontend.
+    pub fn frontend_states(&self) -> BTreeMap<String, FrontendState> {
+        lock(&self.shared.frontend_states)
+            .iter()
+            .map(|(n, s)| (n.to_owned(), s))
+            .collect()
+    }
+
+    /// The warm-up phase now.
+    pub fn warmup_phase(&self) -> Phase {
+        self.shared.control.phase(Instant::now())
+    }
+
+    // ------------------------------------------------------------ backends
+
+    /// Every backend's status, by name.
+    pub fn backends(&self) -> maglev_health::checker::Snapshot {
+        self.shared.checker.snapshot()
+    }
+
+    /// One backend's status.
+    pub fn backend(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.shared
+            .checker
+            .backend(name)
+            .ok_or_else(|| DaemonError::not_found("backend", name))
+    }
+
+    /// The frontends that use `backend`, by name.
+    pub fn frontends_using(&self, backend: &str) -> Vec<String> {
+        self.config()
+            .frontends_using(backend)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Pauses probing `name` (weight 0, no flush).
+    pub fn pause(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, Checker::pause)
+    }
+
+    /// Resumes probing `name` from `unknown`.
+    pub fn resume(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, Checker::resume)
+    }
+
+    /// Re-enables `name`.
+    pub fn enable(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, Checker::enable)
+    }
+
+    /// Disables `name` (weight 0 with flush).
+    pub fn disable(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, Checker::disable)
+    }
+
+    fn operator<T>(
+        &self,
+        name: &str,
+        action: impl Fn(&Checker, &str) -> Result<T, maglev_health::Error>,
+    ) -> Result<Arc<BackendStatus>, DaemonError> {
+        // The transition, if any, reaches the reconciler as an event.
+        action(&self.shared.checker, name)?;
+        self.backend(name)
+    }
+
+    // ------------------------------------------------------------- weights
+
+    /// Sets a pool member's configured weight in the running config and
+    /// syncs the frontend at once, flushing the backend's flows if asked.
+    /// Returns once the sync ran (or was held by warm-up or VPP's absence).
+    pub async fn set_weight(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+        weight: u32,
+        flush: bool,
+    ) -> Result<FrontendView, DaemonError> {
+        let weight = u8::try_from(weight)
+            .ok()
+            .filter(|w| *w <= maglev_core::config::MAX_WEIGHT)
+            .ok_or_else(|| {
+                DaemonError::InvalidArgument(format!(
+                    "weight {weight} for backend {backend:?} is out of range 0..=100"
+                ))
+            })?;
+        let guard = self.shared.reload_lock.lock().await;
+        let current = self.config();
+        let updated = current.with_pool_weight(frontend, pool, backend, weight)?;
+        self.shared.config.store(Arc::new(updated));
+        tracing::info!(frontend, pool, backend, weight, flush, "weight-change");
+        let flush_address = flush
+            .then(|| current.backend(backend).map(|b| b.address))
+            .flatten();
+        let key = current
+            .frontend(frontend)
+            .map(|f| f.vip_key())
+            .ok_or_else(|| DaemonError::not_found("frontend", frontend))?;
+        let flush = flush_address.map(|a| (key, a));
+        let scope = SyncScope::Frontend(frontend.to_owned());
+        let held = self.shared.control.held(&scope, Instant::now());
+        if held.is_some() || self.vpp().is_err() {
+            // The change is in the config; the frontend is synced (with the
+            // flush) when warm-up releases it or VPP is back.
+            self.shared.control.mark(frontend, flush);
+        } else {
+            let waiter = self.shared.control.request(scope, flush);
+            drop(guard);
+            if let Err(e) = self.wait_sync(waiter).await {
+                tracing::warn!(frontend, error = %e, "weight change not applied yet; it stays pending");
+            }
+        }
+        self.frontend(frontend)
+    }
+
+    // -------------------------------------------------------------- config
+
+    /// Validates the config file on disk.
+    pub fn check_config(&self) -> ConfigReport {
+        reload::check(&self.shared.settings.config_path)
+    }
+
+    /// The config file's path.
+    pub fn config_path(&self) -> &PathBuf {
+        &self.shared.settings.config_path
+    }
+
+    /// Reloads the config file (SPEC §2.8). On an error the running config
+    /// stays and every problem is logged.
+    pub async fn reload(&self) -> ConfigReport {
+        let _guard = self.shared.reload_lock.lock().await;
+        let path = &self.shared.settings.config_path;
+        let new = match reload::load(path) {
+            Ok(config) => config,
+            Err(report) => {
+                reload::log_refusal(&report);
+                self.shared.metrics.reload(false);
+                return report;
+            }
+        };
+        if let Err(e) = self.shared.checker.reload(&new) {
+            let report = ConfigReport {
+                path: path.display().to_string(),
+                parse_error: None,
+                semantic_error: Some(e.to_string()),
+            };
+            reload::log_refusal(&report);
+            self.shared.metrics.reload(false);
+            return report;
+        }
+        let old = self.shared.config.swap(Arc::new(new.clone()));
+        let removed: Vec<&String> = old
+            .frontends()
+            .keys()
+            .filter(|f| new.frontend(f).is_none())
+            .collect();
+        lock(&self.shared.frontend_states).retain(|f| new.frontend(f).is_some());
+        self.shared.control.reloaded(&new, removed.iter().map(|s| s.as_str()));
+        tracing::info!(
+            path = %path.display(),
+            frontends = new.frontends().len(),
+            backends = new.backends().len(),
+            "config-reloaded"
+        );
+        self.shared.metrics.reload(true);
+        // Frontends whose state the new config changes (weights, pools).
+        crate::daemon::watch::refresh_frontends(self);
+        reload::check(path)
+    }
+
+    // ----------------------------------------------------------------- VPP
+
+    /// The connected VPP, or `Unavailable`.
+    pub fn vpp(&self) -> Result<Arc<VppLink>, DaemonError> {
+        if !self.vpp_enabled() {
+            return Err(DaemonError::Unavailable(
+                "VPP integration is off (--vpp-api-addr is empty)".to_owned(),
+            ));
+        }
+        self.shared.vpp.load_full().ok_or_else(|| {
+            DaemonError::Unavailable(match &self.shared.settings.vpp {
+                Some(s) => format!("VPP is not connected ({})", s.api.display()),
+                None => "VPP is not connected".to_owned(),
+            })
+        })
+    }
+
+    /// A live dump of VPP's LB state.
+    pub async fn lb_state(&self) -> Result<LbSnapshot, DaemonError> {
+        let link = self.vpp()?;
+        link.dataplane
+            .snapshot()
+            .await
+            .map_err(|e| DaemonError::Vpp(e.to_string()))
+    }
+
+    /// VPP's global LB conf (`lb_conf_get`), where the link can read it.
+    pub async fn lb_conf(&self) -> Result<Option<maglev_vpp::api::messages::LbConf>, DaemonError> {
+        let link = self.vpp()?;
+        match &link.client {
+            Some(client) => client
+                .lb_conf_get()
+                .await
+                .map(Some)
+                .map_err(|e| DaemonError::Vpp(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Reconciles now: one frontend, or everything (removing VIPs not in
+    /// the config). Returns the ops sent.
+    pub async fn sync(&self, frontend: Option<&str>) -> Result<Vec<Op>, DaemonError> {
+        self.vpp()?;
+        let scope = match frontend {
+            Some(name) => {
+                if self.config().frontend(name).is_none() {
+                    return Err(DaemonError::not_found("frontend", name));
+                }
+                SyncScope::Frontend(name.to_owned())
+            }
+            None => SyncScope::All,
+        };
+        if let Some(why) = self.shared.control.held(&scope, Instant::now()) {
+            return Err(DaemonError::FailedPrecondition(why));
+        }
+        let waiter = self.shared.control.request(scope, None);
+        self.wait_sync(waiter).await
+    }
+
+    async fn wait_sync(
+        &self,
+        waiter: oneshot::Receiver<Result<Vec<Op>, DaemonError>>,
+    ) -> Result<Vec<Op>, DaemonError> {
+        tokio::select! {
+            r = waiter => r.unwrap_or(Err(DaemonError::ShuttingDown)),
+            _ = self.shared.cancel.cancelled() => Err(DaemonError::ShuttingDown),
+        }
+    }
+
+    /// The latest counter snapshot; `None` while VPP is away or before the
+    /// first scrape.
+    pub fn counters(&self) -> Option<Arc<CounterSnapshot>> {
+        self.shared.counters.load_full()
+    }
+
+    // -------------------------------------------------------------- events
+
+    /// A new event reader; with `log_level`, log records at that level or
+    /// above are included.
+    pub fn subscribe(&self, log_level: Option<tracing::Level>) -> Subscription {
+        self.shared.hub.subscribe(log_level)
+    }
+
+    /// Publishes an event stamped now.
+    pub(crate) fn publish(&self, kind: EventKind) {
+        self.shared.hub.publish(Event {
+            unix_nanos: self.shared.clock.now_unix_nanos(),
+            kind,
+        });
+    }
+
+    /// Resolves when the daemon is stopping.
+    pub async fn stopping(&self) {
+        self.shared.cancel.cancelled().await;
+    }
+}

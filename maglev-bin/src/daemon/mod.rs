@@ -1,0 +1,218 @@
+//! The daemon: the composition of config, health checker, VPP connection,
+//! reconciler, counter scrape, gRPC and `/metrics`.
+//!
+//! [`Daemon::start`] wires the parts and returns at once with a
+//! [`Handle`], the one API every reader and operator goes through (gRPC,
+//! `/metrics`, the web page and embedders). [`run`] is the same for a
+//! process: it starts, waits for the shutdown token, and stops.
+//!
+//! # Tasks
+//!
+//! - `watch` ([`watch`]): backend transitions from the checker become
+//!   events, frontend transitions, flush requests and marks in the
+//!   reconciler's schedule.
+//! - `reconciler` ([`reconciler`]): the one path to VPP,
+//!   `desired → plan → apply`, batch by batch as the schedule allows.
+//! - `vpp` ([`vpp`]): the connection supervisor (API and stats as one
+//!   unit, liveness pings, reconnects).
+//! - `counters` ([`counters`]): the stats-segment scrape loop.
+//! - the gRPC and metrics servers ([`crate::grpc`], [`crate::metrics`]).
+//!
+//! **Invariant:** every change to VPP is made by the reconciler task; the
+//! others only mark work for it.
+
+pub mod counters;
+pub mod error;
+pub mod handle;
+pub mod listen;
+pub mod reconciler;
+pub mod reload;
+pub mod settings;
+pub mod signals;
+pub mod views;
+pub mod vpp;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use maglev_core::config::Config;
+use maglev_health::checker::{ProbeFactory, RealProbes};
+use maglev_vpp::lb::dataplane::Dataplane;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::WallClock;
+use crate::events::EventHub;
+use crate::metrics::Metrics;
+
+pub use error::DaemonError;
+pub use handle::Handle;
+pub use settings::{Settings, VppSockets};
+
+/// The parts of the world the daemon talks to, swappable by tests and
+/// embedders.
+pub struct Parts {
+    /// Builds the probers (the real HTTP, TCP and ICMP probes by default).
+    pub probes: Arc<dyn ProbeFactory>,
+    /// A dataplane to use instead of VPP's sockets (for example the
+    /// in-memory model); `None` to connect to [`Settings::vpp`].
+    pub dataplane: Option<Arc<dyn Dataplane>>,
+    /// The event fan-out; share it with the [`LogLayer`](crate::events::LogLayer)
+    /// so watchers get log records.
+    pub hub: EventHub,
+    /// The wall clock for times shown to people.
+    pub clock: WallClock,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Parts {
+            probes: Arc::new(RealProbes),
+            dataplane: None,
+            hub: EventHub::new(),
+            clock: WallClock::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("dataplane", &self.dataplane.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    handle: Handle,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    grpc_addrs: Vec<SocketAddr>,
+    metrics_addrs: Vec<SocketAddr>,
+}
+
+impl Daemon {
+    /// Loads the config, starts the checker and every task, binds the
+    /// listeners, and returns. Fails if the config is invalid or a listener
+    /// cannot be bound; VPP being away is not a failure.
+    pub async fn start(settings: Settings, parts: Parts) -> anyhow::Result<Daemon> {
+        let config = reload::load(&settings.config_path)
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))
+            .with_context(|| format!("loading {}", settings.config_path.display()))?;
+        Daemon::start_with(settings, parts, config).await
+    }
+
+    /// As [`start`](Daemon::start), with a config already loaded.
+    pub async fn start_with(
+        settings: Settings,
+        parts: Parts,
+        config: Config,
+    ) -> anyhow::Result<Daemon> {
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let metrics = Arc::new(Metrics::new());
+        let handle = Handle::new(settings, parts, config, metrics, cancel.clone())?;
+
+        tasks.spawn(watch::run(handle.clone()));
+        if handle.vpp_enabled() {
+            tasks.spawn(reconciler::run(handle.clone()));
+            tasks.spawn(vpp::run(handle.clone()));
+            tasks.spawn(counters::run(handle.clone()));
+        }
+
+        let settings = handle.settings();
+        let grpc_addrs = match &settings.grpc_addr {
+            Some(addr) => {
+                let listeners = listen::bind(addr)
+                    .await
+                    .with_context(|| format!("gRPC listen address {addr:?}"))?;
+                let addrs = listen::local_addrs(&listeners);
+                tasks.spawn(crate::grpc::serve(handle.clone(), listeners));
+                addrs
+            }
+            None => Vec::new(),
+        };
+        let metrics_addrs = match &settings.metrics_addr {
+            Some(addr) => {
+                let listeners = listen::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics listen address {addr:?}"))?;
+                let addrs = listen::local_addrs(&listeners);
+                tasks.spawn(crate::metrics::serve(handle.clone(), listeners));
+                addrs
+            }
+            None => Vec::new(),
+        };
+        tracing::info!(
+            grpc = ?grpc_addrs,
+            metrics = ?metrics_addrs,
+            vpp = handle.vpp_enabled(),
+            "started"
+        );
+        Ok(Daemon {
+            handle,
+            cancel,
+            tasks,
+            grpc_addrs,
+            metrics_addrs,
+        })
+    }
+
+    /// The API every reader and operator uses.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Where the gRPC server listens (empty without one).
+    pub fn grpc_addrs(&self) -> &[SocketAddr] {
+        &self.grpc_addrs
+    }
+
+    /// Where `/metrics` is served (empty without it).
+    pub fn metrics_addrs(&self) -> &[SocketAddr] {
+        &self.metrics_addrs
+    }
+
+    /// Stops everything: closes event streams, drains the servers, stops
+    /// probing, closes the VPP connection (with a goodbye), and leaves the
+    /// dataplane as it is.
+    pub async fn shutdown(self) {
+        tracing::info!("stopping");
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.handle.checker().shutdown().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Runs a daemon as a process does: until `shutdown` is cancelled or a
+/// SIGTERM or SIGINT arrives, reloading on SIGHUP.
+pub async fn run_process(
+    settings: Settings,
+    parts: Parts,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let daemon = Daemon::start(settings, parts).await?;
+    let signals = tokio::spawn(signals::run(daemon.handle().clone(), shutdown.clone()));
+    shutdown.cancelled().await;
+    daemon.shutdown().await;
+    signals.abort();
+    Ok(())
+}
+
+/// Runs a daemon until `shutdown` is cancelled, then stops it.
+pub async fn run(
+    settings: Settings,
+    parts: Parts,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let daemon = Daemon::start(settings, parts).await?;
+    shutdown.cancelled().await;
+    daemon.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,519 @@
+//! The reconciler: the one path to VPP (SPEC §5.3-§5.6).
+//!
+//! Triggers (a backend transition, the periodic full sync, a reload, an
+//! operator's weight change or sync, a VPP reconnect) only mark work in
+//! [`Control`]. One task takes the next [`Batch`] the schedule allows,
+//! builds the desired state of its frontends, plans against what VPP is
+//! believed to hold, applies the plan, and reports back. Policy is not
+//! decided here: the schedule ([`maglev_core::schedule`]), warm-up
+//! ([`maglev_core::warmup`]), weights, desired state and plan are all pure
+//! code in `maglev-core`.
+//!
+//! **What VPP holds.** A full sync always reads VPP first (drift repair).
+//! Between full syncs the reconciler plans against its belief: the last
+//! reading with every applied op played on it by the model of VPP
+//! ([`simulate`](maglev_core::plan::simulate)). Any failed op, any op the
+//! model cannot play and any reconnect drops the belief, so the next batch
+//! reads VPP again: the daemon never believes VPP holds what it does not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use maglev_core::config::Config;
+use maglev_core::dataplane::{DesiredState, ObservedState, VipKey};
+use maglev_core::desired::desired_frontend;
+use maglev_core::plan::{Op, PendingFlushes, plan_all, plan_vip, simulate};
+use maglev_core::schedule::{Batch, Schedule};
+use maglev_core::state::BackendState;
+use maglev_core::warmup::{Phase, Warmup};
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+use crate::daemon::error::DaemonError;
+use crate::daemon::handle::Handle;
+use crate::events::{EventKind, VppChange};
+
+/// What an operator asked to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncScope {
+    /// Everything, removing VIPs not in the config.
+    All,
+    /// One frontend.
+    Frontend(String),
+}
+
+type Waiter = (SyncScope, oneshot::Sender<Result<Vec<Op>, DaemonError>>);
+
+/// The reconciler's inputs, shared with every trigger.
+pub(crate) struct Control {
+    state: Mutex<ControlState>,
+    wake: Notify,
+    /// Bumped whenever VPP's belief must be dropped (reconnect).
+    stale: AtomicU64,
+    /// Bumped whenever a VIP is created or deleted (the counter scrape
+    /// re-resolves its indexes).
+    pub(crate) vip_generation: AtomicU64,
+}
+
+struct ControlState {
+    schedule: Schedule<Instant>,
+    warmup: Warmup<Instant>,
+    flushes: PendingFlushes,
+    waiters: Vec<Waiter>,
+    next_periodic: Instant,
+}
+
+impl Control {
+    pub(crate) fn new(config: &Config, start: Instant) -> Control {
+        let (min, max, interval) = match config.vpp() {
+            Some(v) => (
+                v.lb.startup_min_delay,
+                v.lb.startup_max_delay,
+                v.lb.sync_interval,
+            ),
+            None => Default::default(),
+        };
+        let mut schedule = Schedule::new();
+        schedule.mark_all(config.frontends().keys().map(String::as_str));
+        Control {
+            state: Mutex::new(ControlState {
+                schedule,
+                warmup: Warmup::new(start, min, max),
+                flushes: PendingFlushes::new(),
+                waiters: Vec::new(),
+                next_periodic: start + interval.max(std::time::Duration::from_secs(1)),
+            }),
+            wake: Notify::new(),
+            stale: AtomicU64::new(0),
+            vip_generation: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ControlState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `frontend` for a sync, with flushes of `flushes` requested.
+    pub(crate) fn mark(&self, frontend: &str, flushes: impl IntoIterator<Item = (VipKey, IpAddr)>) {
+        let mut s = self.lock();
+        s.schedule.mark(frontend);
+        for (vip, address) in flushes {
+            s.flushes.request(vip, address);
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    /// Marks everything for a full sync.
+    pub(crate) fn mark_all(&self, config: &Config) {
+        self.lock()
+            .schedule
+            .mark_all(config.frontends().keys().map(String::as_str));
+        self.wake.notify_one();
+    }
+
+    /// VPP (re)connected: drop the belief and resync everything.
+    pub(crate) fn reconnected(&self, config: &Config) {
+        self.stale.fetch_add(1, Ordering::Relaxed);
+        self.mark_all(config);
+    }
+
+    /// The config was reloaded.
+    pub(crate) fn reloaded<'a>(&self, config: &Config, removed: impl IntoIterator<Item = &'a str>) {
+        let mut s = self.lock();
+        for f in removed {
+            s.schedule.forget(f);
+        }
+        s.schedule
+            .mark_all(config.frontends().keys().map(String::as_str));
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    /// Asks for a sync of `scope` (with an optional flush) and returns
+    /// where its outcome will be sent.
+    pub(crate) fn request(
+        &self,
+        scope: SyncScope,
+        flush: Option<(VipKey, IpAddr)>,
+    ) -> oneshot::Receiver<Result<Vec<Op>, DaemonError>> {
+        let (tx, rx) = oneshot::channel();
+        let mut s = self.lock();
+        if let Some((vip, address)) = flush {
+            s.flushes.request(vip, address);
+        }
+        match &scope {
+            SyncScope::All => s.schedule.mark_all(std::iter::empty()),
+            SyncScope::Frontend(f) => s.schedule.mark(f),
+        }
+        s.waiters.push((scope, tx));
+        drop(s);
+        self.wake.notify_one();
+        rx
+    }
+
+    /// Why warm-up would hold `scope` at `now`, if it would.
+    pub(crate) fn held(&self, scope: &SyncScope, now: Instant) -> Option<String> {
+        let s = self.lock();
+        match (s.warmup.phase(now), scope) {
+            (Phase::Finished, _) => None,
+            (Phase::HandsOff, _) => Some(
+                "start-up warm-up: VPP is left as it is until startup-min-delay has passed"
+                    .to_owned(),
+            ),
+            (Phase::Releasing, SyncScope::All) => Some(
+                "start-up warm-up: a full sync waits until every frontend is released \
+                 or startup-max-delay has passed"
+                    .to_owned(),
+            ),
+            (Phase::Releasing, SyncScope::Frontend(f)) => {
+                (!s.warmup.is_released(f)).then(|| {
+                    format!(
+                        "start-up warm-up: frontend {f:?} is released once none of its \
+                         backends is unknown"
+                    )
+                })
+            }
+        }
+    }
+
+    /// Whether warm-up has released `frontend`.
+    pub(crate) fn is_released(&self, frontend: &str) -> bool {
+        let s = self.lock();
+        s.warmup.phase(Instant::now()) == Phase::Finished || s.warmup.is_released(frontend)
+    }
+
+    /// The warm-up phase at `now`.
+    pub(crate) fn phase(&self, now: Instant) -> Phase {
+        self.lock().warmup.phase(now)
+    }
+}
+
+/// What the reconciler believes VPP holds.
+struct Belief {
+    state: Option<ObservedState>,
+    stale_seen: u64,
+}
+
+/// Runs the reconciler until the daemon stops.
+pub(crate) async fn run(handle: Handle) {
+    let shared = &handle.shared;
+    let mut belief = Belief {
+        state: None,
+        stale_seen: 0,
+    };
+    loop {
+        let now = Instant::now();
+        let config = handle.config();
+        let (batch, deadline) = next_batch(&handle, &config, now);
+        let Some(batch) = batch else {
+            tokio::select! {
+                _ = shared.cancel.cancelled() => return,
+                _ = shared.control.wake.notified() => {}
+                _ = sleep_until(deadline) => {}
+            }
+            continue;
+        };
+        let outcome = sync_batch(&handle, &config, &batch, &mut belief).await;
+        finish(&handle, &config, &batch, outcome);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next batch, or when to look again.
+fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>, Option<Instant>) {
+    let shared = &handle.shared;
+    let mut guard = shared.control.lock();
+    let s = &mut *guard;
+    if now >= s.next_periodic {
+        let interval = config
+            .vpp()
+            .map_or(std::time::Duration::from_secs(30), |v| v.lb.sync_interval);
+        s.next_periodic = now + interval;
+        s.schedule
+            .mark_all(config.frontends().keys().map(String::as_str));
+    }
+    let frontends = || config.frontends().keys().map(String::as_str);
+    if s.warmup.phase(now) == Phase::Releasing {
+        s.warmup.finish_if_all_released(now, frontends());
+    }
+    if s.warmup.poll_finished(now) {
+        tracing::info!("warm-up finished: full sync");
+        s.schedule.mark_all(frontends());
+    }
+    let full_allowed = s.warmup.may_sync_all(now);
+    let warmup = &mut s.warmup;
+    let batch = s.schedule.next(now, full_allowed, frontends(), |f| {
+        let known = config.frontend(f).is_some_and(|fe| {
+            fe.backend_names()
+                .all(|b| handle.backend_state(b) != BackendState::Unknown)
+        });
+        let released = warmup.release_frontend(now, f, known);
+        if !released {
+            tracing::debug!(frontend = f, "warm-up holds the sync");
+        }
+        released
+    });
+    if batch.is_some() {
+        return (batch, None);
+    }
+    let deadline = [
+        s.warmup.next_deadline(now),
+        s.schedule.next_retry(),
+        Some(s.next_periodic),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    (None, deadline)
+}
+
+/// How a batch ended.
+struct Outcome {
+    /// Ops VPP accepted, in plan order.
+    done: Vec<Op>,
+    /// Per frontend: the error of its first failed op.
+    failed: BTreeMap<String, String>,
+    /// Everything failed (VPP away, the read failed): the error.
+    all_failed: Option<DaemonError>,
+}
+
+async fn sync_batch(
+    handle: &Handle,
+    config: &Config,
+    batch: &Batch,
+    belief: &mut Belief,
+) -> Outcome {
+    let shared = &handle.shared;
+    let failed_all = |e: DaemonError| Outcome {
+        done: Vec::new(),
+        failed: BTreeMap::new(),
+        all_failed: Some(e),
+    };
+    let link = match handle.vpp() {
+        Ok(link) => link,
+        Err(e) => return failed_all(e),
+    };
+    let stale = shared.control.stale.load(Ordering::Relaxed);
+    if batch.full || belief.stale_seen != stale || belief.state.is_none() {
+        match link.dataplane.observe().await {
+            Ok(state) => {
+                belief.state = Some(state);
+                belief.stale_seen = stale;
+            }
+            Err(e) => {
+                belief.state = None;
+                tracing::warn!(error = %e, "reading VPP's LB state failed");
+                return failed_all(DaemonError::Vpp(e.to_string()));
+            }
+        }
+    }
+    let observed = belief.state.as_mut().expect("read above");
+    let state_of = |b: &str| handle.backend_state(b);
+    let desired = desired_for(config, batch, state_of);
+    let ops = {
+        let mut s = shared.control.lock();
+        if batch.full {
+            s.flushes.retain_desired(&desired);
+            plan_all(&desired, observed, &s.flushes)
+        } else {
+            plan_frontends(config, batch, &desired, observed, &s.flushes)
+        }
+    };
+    if ops.is_empty() {
+        return Outcome {
+            done: Vec::new(),
+            failed: BTreeMap::new(),
+            all_failed: None,
+        };
+    }
+    let scope = if batch.full { "all" } else { "vip" };
+    let report = link.dataplane.apply(&ops).await;
+    let mut believable = report.failed.is_empty();
+    for op in &report.done {
+        if simulate(observed, op).is_err() {
+            believable = false;
+        }
+    }
+    if !believable {
+        belief.state = None;
+    }
+    let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(config, key);
+    for op in &report.done {
+        let frontend = frontend_of(&op.vip());
+        tracing::info!(
+            op = %op,
+            frontend = frontend.as_deref().unwrap_or(""),
+            scope,
+            "vpp-lbsync"
+        );
+        shared.metrics.lbsync(scope, op.kind());
+        handle.publish(EventKind::Vpp(VppChange {
+            frontend,
+            kind: op.kind(),
+            op: op.to_string(),
+            scope,
+            error: None,
+        }));
+    }
+    let mut failed = BTreeMap::new();
+    for f in &report.failed {
+        let frontend = frontend_of(&f.op.vip());
+        tracing::warn!(
+            op = %f.op,
+            frontend = frontend.as_deref().unwrap_or(""),
+            error = %f.error,
+            scope,
+            "VPP refused an op; the frontend stays dirty"
+        );
+        shared.metrics.reconcile_error(scope);
+        handle.publish(EventKind::Vpp(VppChange {
+            frontend: frontend.clone(),
+            kind: f.op.kind(),
+            op: f.op.to_string(),
+            scope,
+            error: Some(f.error.to_string()),
+        }));
+        if let Some(name) = frontend {
+            failed
+                .entry(name.to_string())
+                .or_insert_with(|| format!("{}: {}", f.op, f.error));
+        }
+    }
+    for op in &report.skipped {
+        if let Some(name) = frontend_of(&op.vip()) {
+            failed
+                .entry(name.to_string())
+                .or_insert_with(|| format!("{op}: skipped after an earlier failure"));
+        }
+    }
+    if report
+        .done
+        .iter()
+        .any(|op| matches!(op, Op::CreateVip { .. } | Op::DeleteVip { .. }))
+    {
+        shared.control.vip_generation.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.control.lock().flushes.applied(&report.done);
+    Outcome {
+        done: report.done,
+        failed,
+        all_failed: None,
+    }
+}
+
+/// The desired state the batch needs: its frontends and every frontend
+/// sharing a prefix with them (the planner reads those to respect VPP's
+/// per-prefix rules).
+fn desired_for(
+    config: &Config,
+    batch: &Batch,
+    state_of: impl Fn(&str) -> BackendState + Copy,
+) -> DesiredState {
+    let addresses: BTreeSet<IpAddr> = if batch.full {
+        BTreeSet::new()
+    } else {
+        batch
+            .frontends
+            .iter()
+            .filter_map(|f| config.frontend(f))
+            .map(|f| f.address)
+            .collect()
+    };
+    config
+        .frontends()
+        .iter()
+        .filter(|(_, f)| batch.full || addresses.contains(&f.address))
+        .filter_map(|(name, _)| desired_frontend(config, name, state_of))
+        .map(|d| (d.key, d))
+        .collect()
+}
+
+/// The plan of a per-frontend batch: each frontend's VIP in key order,
+/// each planned on the state the previous ones leave.
+fn plan_frontends(
+    config: &Config,
+    batch: &Batch,
+    desired: &DesiredState,
+    observed: &ObservedState,
+    flushes: &PendingFlushes,
+) -> Vec<Op> {
+    let mut keys: Vec<VipKey> = batch
+        .frontends
+        .iter()
+        .filter_map(|f| config.frontend(f))
+        .map(|f| f.vip_key())
+        .collect();
+    keys.sort();
+    let mut after = observed.clone();
+    let mut ops = Vec::new();
+    for key in keys {
+        let vip_ops = plan_vip(key, desired, &after, flushes);
+        for op in &vip_ops {
+            // The planner never emits what the model refuses; if it did,
+            // VPP's answer is the judge and the belief is re-read.
+            let _ = simulate(&mut after, op);
+        }
+        ops.extend(vip_ops);
+    }
+    ops
+}
+
+/// Reports the batch to the schedule and answers the waiters it covers.
+fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
+    let now = Instant::now();
+    let failed: BTreeSet<String> = outcome.failed.keys().cloned().collect();
+    let mut s = handle.shared.control.lock();
+    s.schedule
+        .finished(batch, &failed, outcome.all_failed.is_some(), now);
+    let waiters = std::mem::take(&mut s.waiters);
+    for (scope, tx) in waiters {
+        let covered = match &scope {
+            SyncScope::All => batch.full,
+            SyncScope::Frontend(f) => batch.frontends.contains(f) || config.frontend(f).is_none(),
+        };
+        if !covered {
+            s.waiters.push((scope, tx));
+            continue;
+        }
+        let result = if let Some(e) = &outcome.all_failed {
+            Err(match e {
+                DaemonError::Unavailable(m) => DaemonError::Unavailable(m.clone()),
+                other => DaemonError::Vpp(other.to_string()),
+            })
+        } else {
+            match &scope {
+                SyncScope::All => match outcome.failed.values().next() {
+                    Some(e) => Err(DaemonError::Vpp(e.clone())),
+                    None => Ok(outcome.done.clone()),
+                },
+                SyncScope::Frontend(f) => match outcome.failed.get(f) {
+                    Some(e) => Err(DaemonError::Vpp(e.clone())),
+                    None => {
+                        let key = config.frontend(f).map(|fe| fe.vip_key());
+                        Ok(outcome
+                            .done
+                            .iter()
+                            .filter(|op| Some(op.vip()) == key)
+                            .copied()
+                            .collect())
+                    }
+                },
+            }
+        };
+        // The asker may have gone away.
+        let _ = tx.send(result);
+    }
+    drop(s);
+    if let Some(e) = &outcome.all_failed {
+        tracing::debug!(error = %e, full = batch.full, "sync deferred");
+    }
+}

@@ -1,0 +1,61 @@
+//! The daemon's process settings: what the flags and `MAGLEV_*` variables
+//! of SPEC §8.1 say, as plain values an embedder can also fill in.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How often the VPP connection is checked with `control_ping` (SPEC §5.1).
+pub const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// How long to wait before reconnecting to VPP (SPEC §5.1).
+pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the stats segment is scraped (SPEC §6).
+pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Where VPP's sockets are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VppSockets {
+    /// The binary API socket (`--vpp-api-addr`).
+    pub api: PathBuf,
+    /// The stats socket (`--vpp-stats-addr`); `None` to read no counters.
+    pub stats: Option<PathBuf>,
+}
+
+/// Everything the daemon needs besides its config file's contents.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The YAML config file, read at start and at every reload.
+    pub config_path: PathBuf,
+    /// The gRPC listen address (`host:port`); `None` for no gRPC server.
+    pub grpc_addr: Option<String>,
+    /// Whether gRPC server reflection is served.
+    pub reflection: bool,
+    /// The `/metrics` listen address; `None` for no metrics server.
+    pub metrics_addr: Option<String>,
+    /// VPP's sockets; `None` makes the daemon a pure health checker.
+    pub vpp: Option<VppSockets>,
+    /// The `control_ping` period.
+    pub ping_interval: Duration,
+    /// The delay before reconnecting to VPP.
+    pub reconnect_interval: Duration,
+    /// The counter scrape period.
+    pub scrape_interval: Duration,
+}
+
+impl Settings {
+    /// Settings for `config_path` with SPEC §8.1's defaults.
+    pub fn new(config_path: impl Into<PathBuf>) -> Settings {
+        Settings {
+            config_path: config_path.into(),
+            grpc_addr: Some("localhost:9090".to_owned()),
+            reflection: true,
+            metrics_addr: Some(":9091".to_owned()),
+            vpp: Some(VppSockets {
+                api: PathBuf::from("/run/vpp/api.sock"),
+                stats: Some(PathBuf::from("/run/vpp/stats.sock")),
+            }),
+            ping_interval: PING_INTERVAL,
+            reconnect_interval: RECONNECT_INTERVAL,
+            scrape_interval: SCRAPE_INTERVAL,
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Process signals (SPEC §8.2): SIGHUP reloads, SIGTERM and SIGINT stop.
+//! The only module that knows about signals.
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::daemon::Handle;
+
+/// Until `shutdown` is cancelled: reloads on SIGHUP, and cancels
+/// `shutdown` on SIGTERM or SIGINT.
+pub async fn run(handle: Handle, shutdown: CancellationToken) -> std::io::Result<()> {
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                handle.reload().await;
+            }
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: stopping");
+                shutdown.cancel();
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping");
+                shutdown.cancel();
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! What readers see of a frontend: the config joined with the backends'
+//! states and the weights maglev wants in VPP, computed on demand from the
+//! snapshots (nothing here is stored).
+
+use std::sync::Arc;
+
+use maglev_core::config::{Config, Frontend};
+use maglev_core::dataplane::{Encap, VipKey};
+use maglev_core::desired::member_weights;
+use maglev_core::frontend::frontend_state;
+use maglev_core::state::{BackendState, FrontendState};
+use maglev_core::weights::active_pool;
+
+/// One frontend as the API shows it.
+#[derive(Debug, Clone)]
+pub struct FrontendView {
+    /// Its name.
+    pub name: String,
+    /// Its configuration.
+    pub frontend: Frontend,
+    /// Its VIP key in VPP.
+    pub key: VipKey,
+    /// The encap its backends need (`None` with no backend).
+    pub encap: Option<Encap>,
+    /// Its aggregate state.
+    pub state: FrontendState,
+    /// The index of the active pool, if any pool has a usable backend.
+    pub active_pool: Option<usize>,
+    /// Every pool member, in pool order and then by name.
+    pub members: Vec<MemberView>,
+    /// Whether warm-up has released it to VPP sync.
+    pub released: bool,
+}
+
+/// One pool member as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    /// The pool's index in priority order.
+    pub pool: usize,
+    /// The backend's name.
+    pub backend: String,
+    /// Its address.
+    pub address: std::net::IpAddr,
+    /// Its state.
+    pub state: BackendState,
+    /// Its configured weight.
+    pub weight: u8,
+    /// The weight maglev wants VPP to use.
+    pub effective_weight: u8,
+}
+
+impl FrontendView {
+    /// The view of frontend `name` of `config`, with backend states from
+    /// `state_of`; `None` if there is no such frontend.
+    pub fn build(
+        config: &Config,
+        name: &str,
+        state_of: impl Fn(&str) -> BackendState,
+        released: bool,
+    ) -> Option<FrontendView> {
+        let fe = config.frontend(name)?;
+        let members = member_weights(fe, &state_of)
+            .into_iter()
+            .map(|m| MemberView {
+                pool: m.pool,
+                backend: m.backend.to_owned(),
+                address: config
+                    .backend(m.backend)
+                    .map_or(fe.address, |b| b.address),
+                state: state_of(m.backend),
+                weight: m.configured,
+                effective_weight: m.effective.weight,
+            })
+            .collect::<Vec<_>>();
+        let encap = members.first().map(|m| Encap::for_backend(m.address));
+        Some(FrontendView {
+            name: name.to_owned(),
+            key: fe.vip_key(),
+            encap,
+            state: frontend_state(fe, &state_of),
+            active_pool: active_pool(fe, &state_of),
+            members,
+            released,
+            frontend: fe.clone(),
+        })
+    }
+
+    /// The members of pool `index`.
+    pub fn pool_members(&self, index: usize) -> impl Iterator<Item = &MemberView> {
+        self.members.iter().filter(move |m| m.pool == index)
+    }
+}
+
+/// The configured frontend whose VIP is `key`, if any.
+pub fn frontend_of(config: &Config, key: &VipKey) -> Option<Arc<str>> {
+    config
+        .frontends()
+        .iter()
+        .find(|(_, f)| f.vip_key() == *key)
+        .map(|(name, _)| Arc::from(name.as_str()))
+}

@@ -1,0 +1,205 @@
+//! The VPP connection supervisor (SPEC §5.1): the API and stats sockets as
+//! one unit.
+//!
+//! Connect the API (registering as `vpp-maglev`), read the version, set
+//! `lb_conf` only where it differs from VPP's, connect the stats segment
+//! and read VPP's boot time; publish the [`VppLink`] and ask for a full
+//! resync (which waits for warm-up). Then `control_ping` every
+//! `ping_interval`. On any failure (a failed ping, the API socket closing,
+//! the counter scrape losing the segment) both are closed, the link and the
+//! counter snapshot are cleared, and the supervisor tries again after
+//! `reconnect_interval`.
+
+use std::sync::Arc;
+
+use maglev_vpp::api::messages::{ShowVersion, ShowVersionReply};
+use maglev_vpp::lb::dataplane::Dataplane;
+use maglev_vpp::lb::ops::lb_conf_for;
+use maglev_vpp::{Client, ClientConfig};
+use tokio::sync::Notify;
+
+use crate::daemon::counters::StatsConn;
+use crate::daemon::handle::Handle;
+use crate::daemon::settings::VppSockets;
+
+/// A connected VPP.
+pub struct VppLink {
+    /// What the reconciler programs.
+    pub dataplane: Arc<dyn Dataplane>,
+    /// The API client, when connected over the socket.
+    pub client: Option<Client>,
+    /// The stats segment, when connected.
+    pub stats: Option<tokio::sync::Mutex<StatsConn>>,
+    /// VPP's identity.
+    pub info: VppInfo,
+    /// Unix nanoseconds when maglevd connected.
+    pub connected_unix_nanos: i64,
+    /// Notified by anyone who saw the link fail (the counter scrape).
+    pub(crate) failed: Notify,
+}
+
+impl std::fmt::Debug for VppLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VppLink")
+            .field("info", &self.info)
+            .field("stats", &self.stats.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// VPP's identity, from `show_version` and the stats segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VppInfo {
+    /// The version string.
+    pub version: String,
+    /// When it was built.
+    pub build_date: String,
+    /// Where it was built.
+    pub build_directory: String,
+    /// VPP's process id.
+    pub pid: u32,
+    /// Unix nanoseconds when VPP booted (`/sys/boottime`), if known.
+    pub boottime_unix_nanos: Option<i64>,
+}
+
+/// Runs the supervisor until the daemon stops.
+pub(crate) async fn run(handle: Handle) {
+    let shared = &handle.shared;
+    if let Some(dataplane) = shared.fixed_dataplane.clone() {
+        // An embedded dataplane is always there.
+        shared.vpp.store(Some(Arc::new(VppLink {
+            dataplane,
+            client: None,
+            stats: None,
+            info: VppInfo {
+                version: "embedded".to_owned(),
+                ..VppInfo::default()
+            },
+            connected_unix_nanos: shared.clock.now_unix_nanos(),
+            failed: Notify::new(),
+        })));
+        shared.control.reconnected(&handle.config());
+        return;
+    }
+    let Some(sockets) = shared.settings.vpp.clone() else {
+        return;
+    };
+    loop {
+        match connect(&handle, &sockets).await {
+            Ok(link) => {
+                let link = Arc::new(link);
+                tracing::info!(
+                    api = %sockets.api.display(),
+                    version = %link.info.version,
+                    pid = link.info.pid,
+                    "vpp-connect"
+                );
+                shared.vpp.store(Some(link.clone()));
+                shared.control.reconnected(&handle.config());
+                let why = supervise(&handle, &link).await;
+                shared.vpp.store(None);
+                shared.counters.store(None);
+                if let Some(client) = &link.client {
+                    // Goodbye to VPP on every way out (VPP leaks clients
+                    // that vanish without one; see docs/operations.md).
+                    let _ = client.close().await;
+                }
+                match why {
+                    None => return,
+                    Some(why) => tracing::warn!(reason = %why, "vpp-disconnect"),
+                }
+            }
+            Err(e) => tracing::warn!(api = %sockets.api.display(), error = %e, "VPP connect failed"),
+        }
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            _ = tokio::time::sleep(shared.settings.reconnect_interval) => {}
+        }
+    }
+}
+
+/// Connects both sockets, or neither.
+async fn connect(handle: &Handle, sockets: &VppSockets) -> anyhow::Result<VppLink> {
+    let shared = &handle.shared;
+    let config = ClientConfig {
+        observer: Some(shared.metrics.api_observer()),
+        ..ClientConfig::default()
+    };
+    let client = Client::connect_with(&sockets.api, config).await?;
+    match finish_connect(handle, sockets, &client).await {
+        Ok(link) => Ok(link),
+        Err(e) => {
+            let _ = client.close().await;
+            Err(e)
+        }
+    }
+}
+
+async fn finish_connect(
+    handle: &Handle,
+    sockets: &VppSockets,
+    client: &Client,
+) -> anyhow::Result<VppLink> {
+    use anyhow::Context;
+    let shared = &handle.shared;
+    let version: ShowVersionReply = client
+        .call(&ShowVersion {})
+        .await
+        .context("show_version")?;
+    if let Some(vpp) = handle.config().vpp() {
+        let sent = client
+            .ensure_lb_conf(&lb_conf_for(&vpp.lb))
+            .await
+            .context("lb_conf")?;
+        if sent {
+            tracing::info!("lb_conf set from the config");
+        }
+    }
+    let (stats, boottime) = match &sockets.stats {
+        Some(path) => {
+            let conn = StatsConn::connect(path)
+                .await
+                .with_context(|| format!("stats segment {}", path.display()))?;
+            let boottime = conn.boottime_unix_nanos();
+            (Some(tokio::sync::Mutex::new(conn)), boottime)
+        }
+        None => (None, None),
+    };
+    Ok(VppLink {
+        dataplane: Arc::new(client.clone()),
+        client: Some(client.clone()),
+        stats,
+        info: VppInfo {
+            version: version.version,
+            build_date: version.build_date,
+            build_directory: version.build_directory,
+            pid: client.vpe_pid(),
+            boottime_unix_nanos: boottime,
+        },
+        connected_unix_nanos: shared.clock.now_unix_nanos(),
+        failed: Notify::new(),
+    })
+}
+
+/// Watches a link until it fails (the reason) or the daemon stops (`None`).
+async fn supervise(handle: &Handle, link: &VppLink) -> Option<String> {
+    let shared = &handle.shared;
+    let client = link.client.as_ref()?;
+    let closed = client.closed();
+    tokio::pin!(closed);
+    let mut ping = tokio::time::interval(shared.settings.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return None,
+            reason = &mut closed => return Some(format!("API socket closed: {reason}")),
+            _ = link.failed.notified() => return Some("stats segment lost".to_owned()),
+            _ = ping.tick() => {
+                if let Err(e) = client.ping().await {
+                    return Some(format!("control_ping failed: {e}"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! From the checker's transitions to everything that follows them: the
+//! backend event for watchers, the frontend transitions they cause, the
+//! flushes they ask for, and the marks that make the reconciler sync the
+//! frontends using the backend (SPEC §3.4, §4.5).
+
+use maglev_core::weights::transition_flushes;
+use maglev_health::status::BackendEvent;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::daemon::handle::Handle;
+use crate::events::EventKind;
+
+/// Runs until the daemon stops.
+pub(crate) async fn run(handle: Handle) {
+    let mut events = handle.checker().subscribe();
+    // Frontend states as they are before any event: published once.
+    refresh_frontends(&handle);
+    loop {
+        let event = tokio::select! {
+            _ = handle.stopping() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(event) => on_backend_event(&handle, event),
+            Err(RecvError::Lagged(n)) => {
+                // Transitions were missed: every frontend may be affected.
+                tracing::warn!(lost = n, "backend events lost; resyncing every frontend");
+                handle.shared.control.mark_all(&handle.config());
+                refresh_frontends(&handle);
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn on_backend_event(handle: &Handle, event: BackendEvent) {
+    let t = &event.transition;
+    tracing::info!(
+        backend = %event.backend,
+        address = %event.address,
+        from = %t.from,
+        to = %t.to,
+        code = %t.code,
+        detail = %t.detail,
+        "backend-transition"
+    );
+    handle
+        .metrics()
+        .backend_transition(&event.backend, t.from.as_str(), t.to.as_str());
+    let config = handle.config();
+    for name in config.frontends_using(&event.backend) {
+        let Some(fe) = config.frontend(name) else {
+            continue;
+        };
+        let flush = transition_flushes(t.to, fe.flush_on_down).then_some((fe.vip_key(), event.address));
+        handle.shared.control.mark(name, flush);
+    }
+    handle.publish(EventKind::Backend {
+        backend: event.backend.clone(),
+        address: event.address,
+        transition: event.transition.clone(),
+    });
+    refresh_frontends(handle);
+}
+
+/// Recomputes every frontend's state and publishes the changes.
+pub(crate) fn refresh_frontends(handle: &Handle) {
+    let config = handle.config();
+    let mut changes = Vec::new();
+    {
+        let mut states = handle
+            .shared
+            .frontend_states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (name, fe) in config.frontends() {
+            let state = maglev_core::frontend::frontend_state(fe, |b| handle.backend_state(b));
+            if let Some(t) = states.update(name, state) {
+                changes.push(t);
+            }
+        }
+    }
+    for t in changes {
+        tracing::info!(frontend = %t.frontend, from = %t.from, to = %t.to, "frontend-transition");
+        handle.publish(EventKind::Frontend {
+            frontend: t.frontend.as_str().into(),
+            from: t.from,
+            to: t.to,
+        });
+    }
+}
