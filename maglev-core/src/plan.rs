@@ -283,7 +283,8 @@ pub fn plan_all(
 /// cannot be created beside the VIPs VPP holds on its prefix (an all-port
 /// VIP beside per-port ones, another encap), those VIPs are removed first
 /// and the ones `desired` holds are recreated after it. VIPs on other
-/// prefixes are never touched.
+/// prefixes are never touched. So `desired` must hold the VIPs of every
+/// frontend on `key`'s prefix (more is fine: the others are not read).
 pub fn plan_vip(
     key: VipKey,
     desired: &DesiredState,
