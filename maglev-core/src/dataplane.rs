@@ -110,6 +110,14 @@ impl VipKey {
         self.address == other.address && self.prefix_len == other.prefix_len
     }
 
+    /// Whether VPP refuses this VIP and `other` on one prefix because one
+    /// of them is all-port (VPP's -81): an all-port VIP is alone on its
+    /// prefix. The one definition of that rule, used by
+    /// [`check_new_vip`] and by config validation.
+    pub fn excludes(&self, other: &VipKey) -> bool {
+        self.same_prefix(other) && self != other && (self.is_all_port() || other.is_all_port())
+    }
+
     /// The keys of every VIP on this key's prefix, as a range of the
     /// key order (which sorts by prefix first).
     pub fn prefix_range(&self) -> std::ops::RangeInclusive<VipKey> {
@@ -184,10 +192,7 @@ pub fn check_new_vip<T: PartialEq>(
     if on_prefix.iter().any(|(k, _)| *k == key) {
         return Err(PrefixConflict::Exists(key));
     }
-    if let Some((existing, _)) = on_prefix
-        .iter()
-        .find(|(k, _)| k.is_all_port() || key.is_all_port())
-    {
+    if let Some((existing, _)) = on_prefix.iter().find(|(k, _)| k.excludes(&key)) {
         return Err(PrefixConflict::AllPortBesidePerPort {
             new: key,
             existing: *existing,
