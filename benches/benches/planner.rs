@@ -6,9 +6,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use maglev_benches::{synthetic_config, synthetic_yaml};
 use maglev_core::config::Config;
-use maglev_core::dataplane::{ObservedState, observed_from};
+use maglev_core::dataplane::{DesiredState, ObservedState, observed_from};
 use maglev_core::desired::{desired_all, desired_frontend};
-use maglev_core::plan::{FlushRequests, plan_all, plan_vip};
+use maglev_core::plan::{PendingFlushes, plan_all, plan_vip};
 use maglev_core::state::BackendState;
 
 const FRONTENDS: usize = 1000;
@@ -24,7 +24,7 @@ fn planner(c: &mut Criterion) {
             BackendState::Up
         }
     };
-    let no_flush = FlushRequests::new();
+    let no_flush = PendingFlushes::new();
     let empty = ObservedState::new();
     let synced = observed_from(&desired_all(&config, all_up));
 
@@ -46,7 +46,13 @@ fn planner(c: &mut Criterion) {
     g.bench_function("desired+plan_vip, one backend changed", |b| {
         b.iter(|| {
             let desired = desired_frontend(&config, "f500", one_down).unwrap();
-            let ops = plan_vip(&desired, synced.get(&desired.key), &no_flush);
+            let key = desired.key;
+            let ops = plan_vip(
+                key,
+                &DesiredState::from([(key, desired)]),
+                &synced,
+                &no_flush,
+            );
             assert_eq!(ops.len(), 1);
             black_box(ops)
         })

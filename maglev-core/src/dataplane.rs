@@ -46,16 +46,21 @@ impl fmt::Display for Protocol {
 }
 
 impl FromStr for Protocol {
-    type Err = String;
+    type Err = UnknownProtocol;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),
-            other => Err(format!("unknown protocol {other:?} (tcp or udp)")),
+            other => Err(UnknownProtocol(other.to_owned())),
         }
     }
 }
+
+/// A protocol name that is neither `tcp` nor `udp`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown protocol {0:?} (tcp or udp)")]
+pub struct UnknownProtocol(pub String);
 
 /// The protocol number VPP stores for an all-port VIP.
 pub const ANY_PROTOCOL: u8 = 255;
@@ -98,6 +103,107 @@ impl VipKey {
     /// Whether this is an all-port VIP.
     pub fn is_all_port(&self) -> bool {
         self.port == 0
+    }
+
+    /// Whether `other` is on the same prefix (address and length).
+    pub fn same_prefix(&self, other: &VipKey) -> bool {
+        self.address == other.address && self.prefix_len == other.prefix_len
+    }
+
+    /// Whether VPP refuses this VIP and `other` on one prefix because one
+    /// of them is all-port (VPP's -81): an all-port VIP is alone on its
+    /// prefix. The one definition of that rule, used by
+    /// [`check_new_vip`] and by config validation.
+    pub fn excludes(&self, other: &VipKey) -> bool {
+        self.same_prefix(other) && self != other && (self.is_all_port() || other.is_all_port())
+    }
+
+    /// The keys of every VIP on this key's prefix, as a range of the
+    /// key order (which sorts by prefix first).
+    pub fn prefix_range(&self) -> std::ops::RangeInclusive<VipKey> {
+        let lo = VipKey {
+            protocol: 0,
+            port: 0,
+            ..*self
+        };
+        let hi = VipKey {
+            protocol: u8::MAX,
+            port: u16::MAX,
+            ..*self
+        };
+        lo..=hi
+    }
+}
+
+/// Why VPP refuses to create a VIP beside the live VIPs of its prefix.
+///
+/// These are the prefix rules of `lb_vip_add` in VPP's `lb.c`, checked in
+/// its order; [`check_new_vip`] is their one definition, used by the
+/// planner's model of VPP and by the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrefixConflict {
+    /// The VIP already exists (VPP's -81, `VNET_API_ERROR_VALUE_EXIST`).
+    #[error("VIP {0} already exists")]
+    Exists(VipKey),
+    /// An all-port VIP and another VIP on one prefix (VPP's -81): an
+    /// all-port VIP must be alone on its prefix.
+    #[error("VIP {new} cannot be beside VIP {existing}: an all-port VIP is alone on its prefix")]
+    AllPortBesidePerPort {
+        /// The VIP to create.
+        new: VipKey,
+        /// The live VIP on its prefix.
+        existing: VipKey,
+    },
+    /// Per-port VIPs of one prefix with different types, that is different
+    /// encaps (VPP's -73, `VNET_API_ERROR_INVALID_ARGUMENT`).
+    #[error("VIP {new} needs the encap of VIP {existing}: the VIPs of one prefix share an encap")]
+    MixedEncap {
+        /// The VIP to create.
+        new: VipKey,
+        /// The live VIP on its prefix with another encap.
+        existing: VipKey,
+    },
+}
+
+/// Checks VPP's prefix rules for creating the VIP `key` of type `vip_type`
+/// beside the live VIPs `live` (any VIPs: those on other prefixes are
+/// ignored), each with its type.
+///
+/// The type is what VPP compares: the encap ([`Encap`] for the planner,
+/// VPP's internal VIP type for the simulator). In VPP's order:
+///
+/// 1. a live VIP with the same key: [`PrefixConflict::Exists`];
+/// 2. an all-port VIP beside any other VIP on the prefix, either way round:
+///    [`PrefixConflict::AllPortBesidePerPort`];
+/// 3. a per-port VIP whose type differs from the first other VIP of the
+///    prefix (VPP compares with the first it finds in pool order; the rules
+///    keep every VIP of a prefix of one type, so any other is the same):
+///    [`PrefixConflict::MixedEncap`].
+pub fn check_new_vip<T: PartialEq>(
+    key: VipKey,
+    vip_type: T,
+    live: impl IntoIterator<Item = (VipKey, T)>,
+) -> Result<(), PrefixConflict> {
+    let on_prefix: Vec<(VipKey, T)> = live
+        .into_iter()
+        .filter(|(k, _)| k.same_prefix(&key))
+        .collect();
+    if on_prefix.iter().any(|(k, _)| *k == key) {
+        return Err(PrefixConflict::Exists(key));
+    }
+    if let Some((existing, _)) = on_prefix.iter().find(|(k, _)| k.excludes(&key)) {
+        return Err(PrefixConflict::AllPortBesidePerPort {
+            new: key,
+            existing: *existing,
+        });
+    }
+    match on_prefix.first() {
+        Some((existing, t)) if *t != vip_type => Err(PrefixConflict::MixedEncap {
+            new: key,
+            existing: *existing,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -229,6 +335,90 @@ mod tests {
         let a = VipKey::host("10.0.0.2".parse().unwrap(), Some(Protocol::Tcp), 80);
         let b = VipKey::host("10.0.0.10".parse().unwrap(), Some(Protocol::Tcp), 80);
         assert!(a < b);
+    }
+
+    #[test]
+    fn protocol_names() {
+        assert_eq!("udp".parse::<Protocol>(), Ok(Protocol::Udp));
+        let err = "sctp".parse::<Protocol>().unwrap_err();
+        assert_eq!(err, UnknownProtocol("sctp".into()));
+        assert_eq!(err.to_string(), r#"unknown protocol "sctp" (tcp or udp)"#);
+    }
+
+    fn k(a: &str, port: u16) -> VipKey {
+        VipKey::host(a.parse().unwrap(), Some(Protocol::Tcp), port)
+    }
+
+    #[test]
+    fn prefix_rules_in_vpp_order() {
+        let http = k("192.0.2.1", 80);
+        let https = k("192.0.2.1", 443);
+        let all = k("192.0.2.1", 0);
+        let other = k("192.0.2.2", 443);
+        let live = [(http, Encap::Gre4)];
+        assert_eq!(check_new_vip(https, Encap::Gre4, live), Ok(()));
+        assert_eq!(
+            check_new_vip(http, Encap::Gre6, live),
+            Err(PrefixConflict::Exists(http)),
+            "the same key is -81 before the encap is compared"
+        );
+        assert_eq!(
+            check_new_vip(all, Encap::Gre4, live),
+            Err(PrefixConflict::AllPortBesidePerPort {
+                new: all,
+                existing: http
+            })
+        );
+        assert_eq!(
+            check_new_vip(https, Encap::Gre4, [(all, Encap::Gre4)]),
+            Err(PrefixConflict::AllPortBesidePerPort {
+                new: https,
+                existing: all
+            })
+        );
+        assert_eq!(
+            check_new_vip(https, Encap::Gre6, live),
+            Err(PrefixConflict::MixedEncap {
+                new: https,
+                existing: http
+            })
+        );
+        assert_eq!(
+            check_new_vip(other, Encap::Gre6, live),
+            Ok(()),
+            "another prefix does not count"
+        );
+        let wide = VipKey {
+            prefix_len: 24,
+            ..https
+        };
+        assert_eq!(check_new_vip(wide, Encap::Gre6, live), Ok(()));
+    }
+
+    #[test]
+    fn prefix_range_holds_exactly_the_prefix() {
+        let p = k("192.0.2.1", 80);
+        let range = p.prefix_range();
+        for (key, inside) in [
+            (k("192.0.2.1", 0), true),
+            (k("192.0.2.1", 65535), true),
+            (
+                VipKey::host("192.0.2.1".parse().unwrap(), Some(Protocol::Udp), 53),
+                true,
+            ),
+            (k("192.0.2.2", 0), false),
+            (k("192.0.2.0", 65535), false),
+            (
+                VipKey {
+                    prefix_len: 31,
+                    ..p
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(range.contains(&key), inside, "{key}");
+            assert_eq!(p.same_prefix(&key), inside, "{key}");
+        }
     }
 
     #[test]

@@ -12,23 +12,124 @@
 //!   existing one;
 //! - AS operations of one VIP are in numeric address order, one per AS.
 //!
-//! A weight is set when it differs. A weight that does not differ is set
-//! again only for an AS in the [`FlushRequests`]: a backend that just went
-//! down or was disabled, or an operator's flush, must tear down its flows
-//! even when failover had already drained it to 0. With no requests,
-//! planning again after applying a plan yields nothing.
+//! **Invariant:** no plan breaks VPP's prefix rules
+//! ([`check_new_vip`]: an all-port VIP is alone on its prefix, the VIPs of
+//! a prefix share an encap). A VIP of one frontend's plan ([`plan_vip`])
+//! that cannot be created beside the VIPs VPP holds on its prefix takes the
+//! conflicting VIPs out first and recreates those still desired; a desired
+//! VIP that conflicts with another desired one (config validation refuses
+//! such configs) is left out of the plan rather than sent to be refused.
 //!
-//! [`apply`] is the model of how VPP executes each op; tests use it to check
-//! that a plan reaches the desired state, and dry runs to show the result.
+//! A weight is set when it differs. A weight that does not differ is set
+//! again only for an AS with a [`PendingFlushes`] request: a backend that
+//! just went down or was disabled, or an operator's flush, must tear down
+//! its flows even when failover had already drained it to 0. A request is
+//! kept until an op that carries it out is reported done, so one made while
+//! a frontend is held (warm-up, VPP away, a failed op) is not lost. With no
+//! requests, planning again after applying a plan yields nothing.
+//!
+//! [`simulate`] is the model of how VPP executes each op, prefix rules
+//! included; tests use it to check that a plan reaches the desired state,
+//! and dry runs to show the result.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::dataplane::{DesiredState, DesiredVip, Encap, ObservedState, ObservedVip, VipKey};
+use crate::dataplane::{
+    DesiredState, DesiredVip, Encap, ObservedState, ObservedVip, PrefixConflict, VipKey,
+    check_new_vip,
+};
 
-/// ASes whose flows must be flushed now, even if their weight is unchanged.
-pub type FlushRequests = BTreeSet<(VipKey, IpAddr)>;
+/// Flushes requested and not yet carried out: ASes whose existing flows
+/// must be torn down, even if their weight does not change.
+///
+/// The reconciler records a request when a backend goes down or is
+/// disabled, or an operator asks; the planner turns each into a flushing op;
+/// [`PendingFlushes::applied`] forgets a request only once such an op is
+/// reported done. Requests of ASes no longer desired are dropped by
+/// [`PendingFlushes::retain_desired`] (deleting an AS always flushes it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingFlushes {
+    requests: BTreeSet<(VipKey, IpAddr)>,
+}
+
+impl PendingFlushes {
+    /// No requests.
+    pub fn new() -> PendingFlushes {
+        PendingFlushes::default()
+    }
+
+    /// Records a request to flush `address` on `vip` (idempotent).
+    pub fn request(&mut self, vip: VipKey, address: IpAddr) {
+        self.requests.insert((vip, address));
+    }
+
+    /// Whether a flush of `address` on `vip` is pending.
+    pub fn contains(&self, vip: VipKey, address: IpAddr) -> bool {
+        self.requests.contains(&(vip, address))
+    }
+
+    /// Forgets the requests carried out by `done`, the ops VPP accepted: a
+    /// flushing weight set or AS deletion, or an AS added afresh (it has no
+    /// flows yet). Ops that failed or were never sent are not in `done`, so
+    /// their requests stay.
+    pub fn applied(&mut self, done: &[Op]) {
+        for op in done {
+            match *op {
+                Op::SetWeight {
+                    vip,
+                    address,
+                    flush: true,
+                    ..
+                }
+                | Op::DeleteAs {
+                    vip,
+                    address,
+                    flush: true,
+                }
+                | Op::AddAs { vip, address, .. } => {
+                    self.requests.remove(&(vip, address));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Drops the requests of ASes that `desired` no longer holds (a backend
+    /// or frontend removed from the config): the planner deletes those ASes
+    /// with flush anyway.
+    pub fn retain_desired(&mut self, desired: &DesiredState) {
+        self.requests.retain(|(vip, address)| {
+            desired
+                .get(vip)
+                .is_some_and(|d| d.ases.contains_key(address))
+        });
+    }
+
+    /// The pending requests, in key and address order.
+    pub fn iter(&self) -> impl Iterator<Item = (VipKey, IpAddr)> + '_ {
+        self.requests.iter().copied()
+    }
+
+    /// The number of pending requests.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether no flush is pending.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+}
+
+impl FromIterator<(VipKey, IpAddr)> for PendingFlushes {
+    fn from_iter<I: IntoIterator<Item = (VipKey, IpAddr)>>(iter: I) -> Self {
+        PendingFlushes {
+            requests: iter.into_iter().collect(),
+        }
+    }
+}
 
 /// One operation on VPP's load balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,9 +243,11 @@ impl fmt::Display for Op {
 pub fn plan_all(
     desired: &DesiredState,
     observed: &ObservedState,
-    flush: &FlushRequests,
+    flush: &PendingFlushes,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
+    // What VPP holds once the removals are done: the encap of each live VIP.
+    let mut live: BTreeMap<VipKey, Encap> = BTreeMap::new();
     for (key, obs) in observed {
         let remove = match desired.get(key) {
             None => true,
@@ -152,35 +255,89 @@ pub fn plan_all(
         };
         if remove {
             remove_vip(obs, &mut ops);
+        } else {
+            live.insert(*key, obs.encap);
         }
     }
     for (key, want) in desired {
         match observed.get(key) {
             Some(obs) if !needs_recreate(want, obs) => update_ases(want, obs, flush, &mut ops),
-            _ => create_vip(want, &mut ops),
+            _ => {
+                // Kept and created VIPs are all desired, so this refuses only
+                // a desired state that breaks the prefix rules itself.
+                if creatable(want, &live) {
+                    live.insert(*key, want.encap);
+                    create_vip(want, &mut ops);
+                }
+            }
         }
     }
     ops
 }
 
-/// The plan of one frontend's VIP: creates it if missing, recreates it if
-/// its stickiness or encap differ, else updates its ASes. It never removes
-/// other VIPs.
+/// The plan of one frontend's VIP `key`: creates it if missing, recreates it
+/// if its stickiness or encap differ, updates its ASes, or removes it if
+/// `desired` does not hold it.
+///
+/// It touches no other VIP unless VPP's prefix rules force it: when the VIP
+/// cannot be created beside the VIPs VPP holds on its prefix (an all-port
+/// VIP beside per-port ones, another encap), those VIPs are removed first
+/// and the ones `desired` holds are recreated after it. VIPs on other
+/// prefixes are never touched. So `desired` must hold the VIPs of every
+/// frontend on `key`'s prefix (more is fine: the others are not read).
 pub fn plan_vip(
-    desired: &DesiredVip,
-    observed: Option<&ObservedVip>,
-    flush: &FlushRequests,
+    key: VipKey,
+    desired: &DesiredState,
+    observed: &ObservedState,
+    flush: &PendingFlushes,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
-    match observed {
-        Some(obs) if !needs_recreate(desired, obs) => update_ases(desired, obs, flush, &mut ops),
-        Some(obs) => {
+    let obs = observed.get(&key);
+    let Some(want) = desired.get(&key) else {
+        if let Some(obs) = obs {
             remove_vip(obs, &mut ops);
-            create_vip(desired, &mut ops);
         }
-        None => create_vip(desired, &mut ops),
+        return ops;
+    };
+    if let Some(obs) = obs.filter(|o| !needs_recreate(want, o)) {
+        update_ases(want, obs, flush, &mut ops);
+        return ops;
+    }
+    // The VIPs VPP holds on the prefix, this one aside, and those of them
+    // that VPP refuses beside the new one.
+    let siblings = observed
+        .range(key.prefix_range())
+        .filter(|(k, _)| **k != key);
+    let mut live: BTreeMap<VipKey, Encap> = BTreeMap::new();
+    let mut conflicting = Vec::new();
+    for (k, o) in siblings {
+        if check_new_vip(key, want.encap, [(*k, o.encap)]).is_err() {
+            conflicting.push(o);
+        } else {
+            live.insert(*k, o.encap);
+        }
+    }
+    let mut removals: Vec<&ObservedVip> = conflicting.iter().copied().chain(obs).collect();
+    removals.sort_by_key(|o| o.key);
+    for o in removals {
+        remove_vip(o, &mut ops);
+    }
+    let recreate = conflicting.iter().filter_map(|o| desired.get(&o.key));
+    let mut creates: Vec<&DesiredVip> = std::iter::once(want).chain(recreate).collect();
+    creates.sort_by_key(|d| d.key);
+    for d in creates {
+        if creatable(d, &live) {
+            live.insert(d.key, d.encap);
+            create_vip(d, &mut ops);
+        }
     }
     ops
+}
+
+/// Whether VPP accepts `want` beside the `live` VIPs.
+fn creatable(want: &DesiredVip, live: &BTreeMap<VipKey, Encap>) -> bool {
+    let on_prefix = live.range(want.key.prefix_range()).map(|(k, e)| (*k, *e));
+    check_new_vip(want.key, want.encap, on_prefix).is_ok()
 }
 
 /// VPP cannot change stickiness or encap of a live VIP.
@@ -210,7 +367,7 @@ fn create_vip(want: &DesiredVip, ops: &mut Vec<Op>) {
     }));
 }
 
-fn update_ases(want: &DesiredVip, obs: &ObservedVip, flush: &FlushRequests, ops: &mut Vec<Op>) {
+fn update_ases(want: &DesiredVip, obs: &ObservedVip, flush: &PendingFlushes, ops: &mut Vec<Op>) {
     let vip = want.key;
     let addresses: BTreeSet<IpAddr> = want.ases.keys().chain(obs.ases.keys()).copied().collect();
     for address in addresses {
@@ -226,7 +383,7 @@ fn update_ases(want: &DesiredVip, obs: &ObservedVip, flush: &FlushRequests, ops:
                 flush: true,
             }),
             (Some(a), Some(&current)) => {
-                let requested = flush.contains(&(vip, address));
+                let requested = flush.contains(vip, address);
                 (a.weight != current || requested).then_some(Op::SetWeight {
                     vip,
                     address,
@@ -240,7 +397,7 @@ fn update_ases(want: &DesiredVip, obs: &ObservedVip, flush: &FlushRequests, ops:
     }
 }
 
-/// Why [`apply`] refused an op: what VPP would answer.
+/// Why [`simulate`] refused an op: what VPP would answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
@@ -253,18 +410,31 @@ pub enum ModelError {
     /// The AS's family does not match the VIP's encap (VPP's -97).
     #[error("{0}: address family does not match the encap")]
     AddressFamily(Op),
+    /// The new VIP breaks a prefix rule (VPP's -81 or -73).
+    #[error("{op}: {conflict}")]
+    Prefix {
+        /// The refused op.
+        op: Op,
+        /// The rule it breaks.
+        #[source]
+        conflict: PrefixConflict,
+    },
 }
 
-/// Applies `op` to `state` the way VPP would, or says what VPP would refuse.
-pub fn apply(state: &mut ObservedState, op: &Op) -> Result<(), ModelError> {
+/// Applies `op` to `state` the way VPP would, or says what VPP would refuse
+/// (and leaves `state` as it was).
+pub fn simulate(state: &mut ObservedState, op: &Op) -> Result<(), ModelError> {
     match *op {
         Op::CreateVip {
             key,
             encap,
             src_ip_sticky,
         } => {
-            if state.contains_key(&key) {
-                return Err(ModelError::Exists(*op));
+            let live = state.range(key.prefix_range()).map(|(k, v)| (*k, v.encap));
+            match check_new_vip(key, encap, live) {
+                Ok(()) => {}
+                Err(PrefixConflict::Exists(_)) => return Err(ModelError::Exists(*op)),
+                Err(conflict) => return Err(ModelError::Prefix { op: *op, conflict }),
             }
             state.insert(
                 key,
@@ -321,6 +491,16 @@ pub fn apply(state: &mut ObservedState, op: &Op) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// The state VPP reaches from `observed` by executing `ops` in order, or
+/// the first op it would refuse.
+pub fn simulate_plan(observed: &ObservedState, ops: &[Op]) -> Result<ObservedState, ModelError> {
+    let mut state = observed.clone();
+    for op in ops {
+        simulate(&mut state, op)?;
+    }
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,7 +548,7 @@ mod tests {
             false,
             &[("10.0.0.10", 100, false), ("10.0.0.2", 50, false)],
         );
-        let ops = plan_all(&one(k, want), &BTreeMap::new(), &FlushRequests::new());
+        let ops = plan_all(&one(k, want), &BTreeMap::new(), &PendingFlushes::new());
         assert_eq!(
             ops,
             [
@@ -398,7 +578,7 @@ mod tests {
         let want = desired(k, false, &[("10.0.0.1", 100, false)]);
         let mut obs = one(k, observed(k, false, &[("10.0.0.1", 100)]));
         obs.insert(stray, observed(stray, false, &[("10.0.0.5", 1)]));
-        let ops = plan_all(&one(k, want.clone()), &obs, &FlushRequests::new());
+        let ops = plan_all(&one(k, want.clone()), &obs, &PendingFlushes::new());
         assert_eq!(
             ops,
             [
@@ -410,7 +590,7 @@ mod tests {
                 Op::DeleteVip { key: stray },
             ]
         );
-        assert!(plan_vip(&want, obs.get(&k), &FlushRequests::new()).is_empty());
+        assert!(plan_vip(k, &one(k, want), &obs, &PendingFlushes::new()).is_empty());
     }
 
     #[test]
@@ -418,7 +598,7 @@ mod tests {
         let k = key("192.0.2.1", 80);
         let want = desired(k, true, &[("10.0.0.1", 100, false)]);
         let obs = observed(k, false, &[("10.0.0.1", 100)]);
-        let ops = plan_vip(&want, Some(&obs), &FlushRequests::new());
+        let ops = plan_vip(k, &one(k, want), &one(k, obs), &PendingFlushes::new());
         assert_eq!(
             ops,
             [
@@ -458,7 +638,7 @@ mod tests {
         let ops = plan_all(
             &[(a, want_a), (b, want_b)].into(),
             &obs,
-            &FlushRequests::new(),
+            &PendingFlushes::new(),
         );
         let kinds: Vec<_> = ops.iter().map(Op::kind).collect();
         assert_eq!(
@@ -503,8 +683,8 @@ mod tests {
                 ("10.0.0.6", 7),
             ],
         );
-        let requests = FlushRequests::from([(k, ip("10.0.0.5"))]);
-        let ops = plan_vip(&want, Some(&obs), &requests);
+        let requests = PendingFlushes::from_iter([(k, ip("10.0.0.5"))]);
+        let ops = plan_vip(k, &one(k, want), &one(k, obs), &requests);
         assert_eq!(
             ops,
             [
@@ -545,27 +725,291 @@ mod tests {
             weight: 1,
             flush: false,
         };
-        assert_eq!(apply(&mut state, &set), Err(ModelError::NoSuchEntry(set)));
+        assert_eq!(
+            simulate(&mut state, &set),
+            Err(ModelError::NoSuchEntry(set))
+        );
         let create = Op::CreateVip {
             key: k,
             encap: Encap::Gre4,
             src_ip_sticky: false,
         };
-        assert_eq!(apply(&mut state, &create), Ok(()));
-        assert_eq!(apply(&mut state, &create), Err(ModelError::Exists(create)));
+        assert_eq!(simulate(&mut state, &create), Ok(()));
+        assert_eq!(
+            simulate(&mut state, &create),
+            Err(ModelError::Exists(create))
+        );
         let v6 = Op::AddAs {
             vip: k,
             address: ip("2001:db8::1"),
             weight: 1,
         };
-        assert_eq!(apply(&mut state, &v6), Err(ModelError::AddressFamily(v6)));
+        assert_eq!(
+            simulate(&mut state, &v6),
+            Err(ModelError::AddressFamily(v6))
+        );
         let add = Op::AddAs {
             vip: k,
             address: ip("10.0.0.1"),
             weight: 1,
         };
-        assert_eq!(apply(&mut state, &add), Ok(()));
-        assert_eq!(apply(&mut state, &add), Err(ModelError::Exists(add)));
+        assert_eq!(simulate(&mut state, &add), Ok(()));
+        assert_eq!(simulate(&mut state, &add), Err(ModelError::Exists(add)));
+    }
+
+    fn with_encap(mut v: ObservedVip, encap: Encap, ases: &[(&str, u8)]) -> ObservedVip {
+        v.encap = encap;
+        v.ases = ases.iter().map(|&(a, w)| (ip(a), w)).collect();
+        v
+    }
+
+    fn run(observed: &ObservedState, ops: &[Op]) -> ObservedState {
+        simulate_plan(observed, ops)
+            .unwrap_or_else(|e| panic!("VPP would refuse {e}\nplan: {ops:#?}"))
+    }
+
+    #[test]
+    fn model_refuses_prefix_rules_like_vpp() {
+        let http = key("192.0.2.1", 80);
+        let https = key("192.0.2.1", 443);
+        let all = VipKey::host(ip("192.0.2.1"), None, 0);
+        let mut state = one(http, observed(http, false, &[]));
+        let gre6 = Op::CreateVip {
+            key: https,
+            encap: Encap::Gre6,
+            src_ip_sticky: false,
+        };
+        assert_eq!(
+            simulate(&mut state, &gre6),
+            Err(ModelError::Prefix {
+                op: gre6,
+                conflict: PrefixConflict::MixedEncap {
+                    new: https,
+                    existing: http
+                }
+            })
+        );
+        let all_port = Op::CreateVip {
+            key: all,
+            encap: Encap::Gre4,
+            src_ip_sticky: false,
+        };
+        assert_eq!(
+            simulate(&mut state, &all_port),
+            Err(ModelError::Prefix {
+                op: all_port,
+                conflict: PrefixConflict::AllPortBesidePerPort {
+                    new: all,
+                    existing: http
+                }
+            })
+        );
+        assert_eq!(
+            state,
+            one(http, observed(http, false, &[])),
+            "refusals change nothing"
+        );
+    }
+
+    #[test]
+    fn vip_plan_recreates_its_prefix_on_an_encap_change() {
+        // Both frontends on 192.0.2.1 moved to IPv6 backends; the reconciler
+        // plans the first one alone.
+        let a = key("192.0.2.1", 80);
+        let b = key("192.0.2.1", 443);
+        let elsewhere = key("192.0.2.2", 80);
+        let mut want_a = desired(a, false, &[("2001:db8::1", 100, false)]);
+        want_a.encap = Encap::Gre6;
+        let mut want_b = desired(b, false, &[("2001:db8::2", 50, false)]);
+        want_b.encap = Encap::Gre6;
+        let want_else = desired(elsewhere, false, &[("10.0.0.9", 100, false)]);
+        let desired: DesiredState = [(a, want_a), (b, want_b), (elsewhere, want_else)].into();
+        let observed: ObservedState = [
+            (a, observed(a, false, &[("10.0.0.1", 100)])),
+            (b, observed(b, false, &[("10.0.0.2", 100)])),
+            (elsewhere, observed(elsewhere, false, &[("10.0.0.8", 100)])),
+        ]
+        .into();
+        let ops = plan_vip(a, &desired, &observed, &PendingFlushes::new());
+        let after = run(&observed, &ops);
+        assert_eq!(after[&a], desired[&a].as_observed());
+        assert_eq!(
+            after[&b],
+            desired[&b].as_observed(),
+            "the sibling is recreated with it"
+        );
+        assert_eq!(
+            after[&elsewhere], observed[&elsewhere],
+            "other prefixes are untouched"
+        );
+        assert_eq!(
+            ops.iter().map(Op::kind).collect::<Vec<_>>(),
+            [
+                "as_removed",
+                "vip_removed",
+                "as_removed",
+                "vip_removed",
+                "vip_added",
+                "as_added",
+                "vip_added",
+                "as_added"
+            ]
+        );
+        assert!(plan_vip(b, &desired, &after, &PendingFlushes::new()).is_empty());
+    }
+
+    #[test]
+    fn vip_plan_takes_out_an_all_port_vip_no_longer_wanted() {
+        let all = VipKey::host(ip("192.0.2.1"), None, 0);
+        let http = key("192.0.2.1", 80);
+        let https = key("192.0.2.1", 443);
+        let observed: ObservedState = [
+            (
+                all,
+                with_encap(observed(all, false, &[]), Encap::Gre4, &[("10.0.0.1", 100)]),
+            ),
+            (
+                https,
+                with_encap(observed(https, false, &[]), Encap::Gre4, &[]),
+            ),
+        ]
+        .into();
+        // https stays (another frontend), all-port goes, http is new.
+        let desired: DesiredState = [
+            (http, desired(http, false, &[("10.0.0.1", 100, false)])),
+            (https, desired(https, false, &[])),
+        ]
+        .into();
+        let ops = plan_vip(http, &desired, &observed, &PendingFlushes::new());
+        let after = run(&observed, &ops);
+        assert!(!after.contains_key(&all));
+        assert_eq!(after[&http], desired[&http].as_observed());
+        assert_eq!(after[&https], observed[&https]);
+        assert_eq!(
+            ops.iter().filter(|o| o.vip() == https).count(),
+            0,
+            "a sibling that fits is left alone"
+        );
+    }
+
+    #[test]
+    fn conflicting_desired_vips_are_left_out_not_refused() {
+        // A desired state validation refuses: all-port beside per-port.
+        let all = VipKey::host(ip("192.0.2.1"), None, 0);
+        let http = key("192.0.2.1", 80);
+        let desired: DesiredState = [
+            (all, desired(all, false, &[("10.0.0.1", 100, false)])),
+            (http, desired(http, false, &[("10.0.0.2", 100, false)])),
+        ]
+        .into();
+        let empty = ObservedState::new();
+        let ops = plan_all(&desired, &empty, &PendingFlushes::new());
+        let after = run(&empty, &ops);
+        assert_eq!(after.keys().collect::<Vec<_>>(), [&http]);
+        assert!(plan_all(&desired, &after, &PendingFlushes::new()).is_empty());
+        let ops = plan_vip(all, &desired, &empty, &PendingFlushes::new());
+        run(&empty, &ops);
+    }
+
+    #[test]
+    fn vip_plan_removes_a_vip_no_longer_desired() {
+        let k = key("192.0.2.1", 80);
+        let obs = one(k, observed(k, false, &[("10.0.0.1", 100)]));
+        let ops = plan_vip(k, &DesiredState::new(), &obs, &PendingFlushes::new());
+        assert_eq!(run(&obs, &ops), ObservedState::new());
+    }
+
+    fn flush_fixture() -> (VipKey, IpAddr, DesiredState, ObservedState) {
+        let k = key("192.0.2.1", 80);
+        let a = ip("10.0.0.1");
+        // Disabled while failover had already drained it: weight 0 -> 0.
+        let desired = one(k, desired(k, false, &[("10.0.0.1", 0, true)]));
+        let observed = one(k, observed(k, false, &[("10.0.0.1", 0)]));
+        (k, a, desired, observed)
+    }
+
+    #[test]
+    fn a_flush_requested_while_held_is_kept() {
+        let (k, a, desired, observed) = flush_fixture();
+        let mut pending = PendingFlushes::new();
+        pending.request(k, a);
+        // The frontend is held (warm-up, VPP away): nothing is planned or
+        // applied, and the request waits.
+        pending.applied(&[]);
+        pending.retain_desired(&desired);
+        assert!(pending.contains(k, a));
+        let flush = Op::SetWeight {
+            vip: k,
+            address: a,
+            weight: 0,
+            flush: true,
+        };
+        assert_eq!(plan_all(&desired, &observed, &pending), [flush]);
+        assert_eq!(plan_vip(k, &desired, &observed, &pending), [flush]);
+    }
+
+    #[test]
+    fn a_flush_whose_op_failed_is_kept() {
+        let (k, a, desired, observed) = flush_fixture();
+        let mut pending = PendingFlushes::from_iter([(k, a)]);
+        let ops = plan_vip(k, &desired, &observed, &pending);
+        assert_eq!(ops.len(), 1);
+        // VPP refused it, or the connection dropped: nothing was done.
+        pending.applied(&[]);
+        assert!(pending.contains(k, a));
+        assert_eq!(
+            plan_vip(k, &desired, &observed, &pending),
+            ops,
+            "asked again"
+        );
+    }
+
+    #[test]
+    fn an_applied_flush_is_gone() {
+        let (k, a, desired, observed) = flush_fixture();
+        let mut pending = PendingFlushes::from_iter([(k, a)]);
+        let ops = plan_all(&desired, &observed, &pending);
+        let after = run(&observed, &ops);
+        pending.applied(&ops);
+        assert!(pending.is_empty());
+        assert!(plan_all(&desired, &after, &pending).is_empty());
+    }
+
+    #[test]
+    fn other_ops_do_not_clear_a_flush() {
+        let (k, a, _, _) = flush_fixture();
+        let mut pending = PendingFlushes::from_iter([(k, a)]);
+        pending.applied(&[
+            Op::SetWeight {
+                vip: k,
+                address: a,
+                weight: 5,
+                flush: false,
+            },
+            Op::DeleteAs {
+                vip: key("192.0.2.9", 80),
+                address: a,
+                flush: true,
+            },
+        ]);
+        assert_eq!(pending.iter().collect::<Vec<_>>(), [(k, a)]);
+        pending.applied(&[Op::DeleteAs {
+            vip: k,
+            address: a,
+            flush: true,
+        }]);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn a_flush_of_an_as_removed_from_the_config_is_dropped() {
+        let (k, a, desired, _) = flush_fixture();
+        let other = ip("10.0.0.2");
+        let mut pending =
+            PendingFlushes::from_iter([(k, a), (k, other), (key("192.0.2.9", 80), a)]);
+        pending.retain_desired(&desired);
+        assert_eq!(pending.iter().collect::<Vec<_>>(), [(k, a)]);
+        assert_eq!(pending.len(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use maglev_core::dataplane::{DesiredAs, DesiredState, DesiredVip, Encap, VipKey};
 use maglev_core::maglev::MaglevTable;
-use maglev_core::plan::{FlushRequests, Op, plan_all};
+use maglev_core::plan::{Op, PendingFlushes, plan_all};
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::api::types::Prefix;
 use maglev_vpp::lb::apply::apply;
@@ -53,10 +53,10 @@ async fn setup(name: &str) -> (Sim, Client) {
 
 async fn converge(vpp: &Client, desired: &DesiredState) -> Vec<Op> {
     let observed = vpp.observe().await.unwrap();
-    let ops = plan_all(desired, &observed, &FlushRequests::new());
+    let ops = plan_all(desired, &observed, &PendingFlushes::new());
     let mut model = observed.clone();
     for op in &ops {
-        maglev_core::plan::apply(&mut model, op).unwrap();
+        maglev_core::plan::simulate(&mut model, op).unwrap();
     }
     let report = apply(vpp, &ops).await;
     assert!(report.failed.is_none(), "{:?}", report.failed);
@@ -64,7 +64,7 @@ async fn converge(vpp: &Client, desired: &DesiredState) -> Vec<Op> {
     let after = vpp.observe().await.unwrap();
     assert_eq!(after, model, "VPP holds what the planner's model predicts");
     assert_eq!(
-        plan_all(desired, &after, &FlushRequests::new()),
+        plan_all(desired, &after, &PendingFlushes::new()),
         [],
         "a fresh observe + plan is empty"
     );
@@ -135,7 +135,7 @@ async fn apply_reports_the_first_error_with_its_op() {
     let ops = plan_all(
         &desired,
         &vpp.observe().await.unwrap(),
-        &FlushRequests::new(),
+        &PendingFlushes::new(),
     );
     // The first AS add of VIP a fails; VIP b's chain still completes its
     // round, VIP a's later stages are not sent.

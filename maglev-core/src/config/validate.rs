@@ -707,8 +707,12 @@ impl Validator {
             by_address.entry(f.address).or_default().push((name, f));
         }
         for group in by_address.values() {
-            let all_port = group.iter().find(|(_, f)| f.port == 0);
-            let per_port = group.iter().find(|(_, f)| f.port != 0);
+            let all_port = group.iter().find(|(_, f)| f.vip_key().is_all_port());
+            let per_port = all_port.and_then(|(_, a)| {
+                group
+                    .iter()
+                    .find(|(_, f)| a.vip_key().excludes(&f.vip_key()))
+            });
             if let (Some((all_name, f)), Some((per_name, _))) = (all_port, per_port) {
                 self.error(
                     format!("maglev.frontends.{all_name}.port"),

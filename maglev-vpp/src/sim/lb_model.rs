@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use maglev_core::dataplane::{ANY_PROTOCOL, VipKey};
+use maglev_core::dataplane::{ANY_PROTOCOL, PrefixConflict, VipKey, check_new_vip};
 use maglev_core::maglev::{MaglevTable, ip46};
 
 use crate::api::error::Retval;
@@ -262,25 +262,28 @@ impl LbModel {
         if m.is_del {
             return self.del_vip(&key);
         }
+        let vip_type = vip_type(key.address, m.encap);
+        // VPP checks the prefix rules first, with the type it derived: type 0
+        // (ip6-gre6) for a family and encap that have none.
+        let live = self
+            .vips
+            .iter()
+            .flatten()
+            .filter(|v| v.used)
+            .map(|v| (v.key, v.vip_type));
+        match check_new_vip(key, vip_type.unwrap_or("ip6-gre6"), live) {
+            Ok(()) => {}
+            Err(PrefixConflict::MixedEncap { .. }) => return Retval::INVALID_ARGUMENT.0,
+            Err(_) => return Retval::VALUE_EXIST.0,
+        }
         let len = m.new_flows_table_length;
         // VPP accepts 0 (and then allocates 2^32 buckets); the simulator refuses it.
         if len == 0 || !len.is_power_of_two() || len > 1 << 20 {
             return Retval::INVALID_MEMORY_SIZE.0;
         }
-        let Some(vip_type) = vip_type(key.address, m.encap) else {
+        let Some(vip_type) = vip_type else {
             return Retval::INVALID_ADDRESS_FAMILY.0;
         };
-        let same_prefix = self.vips.iter().flatten().filter(|v| {
-            v.used && v.key.address == key.address && v.key.prefix_len == key.prefix_len
-        });
-        for v in same_prefix {
-            if v.key == key || v.key.is_all_port() != key.is_all_port() {
-                return Retval::VALUE_EXIST.0;
-            }
-            if v.vip_type != vip_type {
-                return Retval::INVALID_ARGUMENT.0;
-            }
-        }
         let mut vip = SimVip {
             key,
             encap: m.encap,
@@ -763,6 +766,28 @@ mod tests {
                 0
             ),
             -97
+        );
+        // An IPv4 prefix with NAT6 takes VPP's type 0 (ip6-gre6): beside an
+        // ip4-gre4 VIP that is -73 before the family is looked at.
+        assert_eq!(
+            m.add_del_vip(
+                &vip_request(&key("192.0.2.1", 53), Encap::Other(4), false, false),
+                0
+            ),
+            -73
+        );
+        let all6 = key("2001:db8::1", 0);
+        assert_eq!(
+            m.add_del_vip(&vip_request(&all6, Encap::Gre6, false, false), 0),
+            0
+        );
+        assert_eq!(
+            m.add_del_vip(
+                &vip_request(&key("2001:db8::1", 80), Encap::Gre6, false, false),
+                0
+            ),
+            -81,
+            "per-port beside all-port"
         );
         assert_eq!(m.add_as_ok(&k, "2001:db8::1", 1), -97);
         assert_eq!(m.add_as_ok(&k, "10.0.0.1", 1), 0);
