@@ -310,10 +310,4 @@ mod tests {
         assert_eq!(host_port("[::1]", 8080, false), "[::1]:8080");
         assert_eq!(host_port("10.0.0.1", 80, true), "10.0.0.1:80");
     }
-
-    #[test]
-    fn user_agent_names_maglev_and_the_version() {
-        assert!(USER_AGENT_VALUE.contains("maglev"));
-        assert!(USER_AGENT_VALUE.contains(env!("CARGO_PKG_VERSION")));
-    }
 }
