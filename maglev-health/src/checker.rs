@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
-use maglev_core::config::{Config, HealthCheck, Timing};
+use maglev_core::config::{Config, HealthCheck, ProbeKind, Timing};
 use maglev_core::state::BackendState;
 use tokio::runtime::Handle;
 use tokio::sync::broadcast;
@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::Error;
 use crate::machine::{Action, Checking, Machine, Refusal, Transition, jittered};
 use crate::netns::Sockets;
+use crate::observe::{ProbeObserver, ProbeRecord};
 use crate::probe::{self, ProbeEnv, Prober};
 use crate::status::{BackendEvent, BackendStatus, LastProbe};
 
@@ -77,6 +78,8 @@ struct Inner {
     /// Serialises reloads and operator actions with each other.
     control: Mutex<Control>,
     factory: Arc<dyn ProbeFactory>,
+    /// Told of every probe result; `None` costs one branch per probe.
+    observer: Option<Arc<dyn ProbeObserver>>,
     /// Set by shutdown: no task starts any more.
     stopped: AtomicBool,
     tracker: TaskTracker,
@@ -190,24 +193,63 @@ fn resolve(
     Ok(out)
 }
 
-impl Checker {
-    /// Starts checking every backend of `config` with the real probes (in
-    /// `healthchecker.netns` if set). Must be called inside a tokio
-    /// runtime ([`Error::NoRuntime`] otherwise), on which the probe tasks
-    /// run. A dedicated current-thread runtime is the cheapest (see
-    /// docs/performance.md).
-    pub fn start(config: &Config) -> Result<Checker, Error> {
-        Checker::with_probes(config, Arc::new(RealProbes), ProbeEnv::new())
+/// Sets up a [`Checker`]: the real probes, the default environment and
+/// no observer unless told otherwise.
+///
+/// ```no_run
+/// # fn demo(config: &maglev_core::config::Config,
+/// #         observer: std::sync::Arc<dyn maglev_health::observe::ProbeObserver>)
+/// #         -> Result<(), maglev_health::Error> {
+/// let checker = maglev_health::Checker::builder()
+///     .observer(observer)
+///     .start(config)?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct CheckerBuilder {
+    factory: Arc<dyn ProbeFactory>,
+    env: ProbeEnv,
+    observer: Option<Arc<dyn ProbeObserver>>,
+}
+
+impl std::fmt::Debug for CheckerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckerBuilder")
+            .field("env", &self.env)
+            .field("observer", &self.observer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckerBuilder {
+    /// Probers from `factory` instead of the real ones.
+    pub fn probes(mut self, factory: Arc<dyn ProbeFactory>) -> CheckerBuilder {
+        self.factory = factory;
+        self
     }
 
-    /// Starts checking with probers from `factory`. `env`'s sockets are
-    /// replaced by `healthchecker.netns`'s when that is set (its trusted
-    /// roots are kept). Must be called inside a tokio runtime.
-    pub fn with_probes(
-        config: &Config,
-        factory: Arc<dyn ProbeFactory>,
-        env: ProbeEnv,
-    ) -> Result<Checker, Error> {
+    /// Probes in `env`. Its sockets are replaced by `healthchecker.netns`'s
+    /// when that is set (its trusted roots are kept).
+    pub fn env(mut self, env: ProbeEnv) -> CheckerBuilder {
+        self.env = env;
+        self
+    }
+
+    /// Tell `observer` of every probe result (for metrics).
+    pub fn observer(mut self, observer: Arc<dyn ProbeObserver>) -> CheckerBuilder {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Starts checking every backend of `config`. Must be called inside a
+    /// tokio runtime ([`Error::NoRuntime`] otherwise), on which the probe
+    /// tasks run.
+    pub fn start(self, config: &Config) -> Result<Checker, Error> {
+        let CheckerBuilder {
+            factory,
+            env,
+            observer,
+        } = self;
         let hc = config.healthchecker();
         let env = match &hc.netns {
             Some(ns) => env.with_sockets(Sockets::in_netns(ns)),
@@ -226,6 +268,7 @@ impl Checker {
                 closed: false,
             }),
             factory,
+            observer,
             stopped: AtomicBool::new(false),
             tracker: TaskTracker::new(),
             runtime,
@@ -242,6 +285,37 @@ impl Checker {
         inner.slots.store(Arc::new(slots));
         inner.settle_new(new);
         Ok(Checker { inner })
+    }
+}
+
+impl Checker {
+    /// Starts checking every backend of `config` with the real probes (in
+    /// `healthchecker.netns` if set). Must be called inside a tokio
+    /// runtime ([`Error::NoRuntime`] otherwise), on which the probe tasks
+    /// run. A dedicated current-thread runtime is the cheapest (see
+    /// docs/performance.md).
+    pub fn start(config: &Config) -> Result<Checker, Error> {
+        Checker::builder().start(config)
+    }
+
+    /// Starts checking with probers from `factory`. `env`'s sockets are
+    /// replaced by `healthchecker.netns`'s when that is set (its trusted
+    /// roots are kept). Must be called inside a tokio runtime.
+    pub fn with_probes(
+        config: &Config,
+        factory: Arc<dyn ProbeFactory>,
+        env: ProbeEnv,
+    ) -> Result<Checker, Error> {
+        Checker::builder().probes(factory).env(env).start(config)
+    }
+
+    /// A builder, for the probers, their environment and a probe observer.
+    pub fn builder() -> CheckerBuilder {
+        CheckerBuilder {
+            factory: Arc::new(RealProbes),
+            env: ProbeEnv::new(),
+            observer: None,
+        }
     }
 
     /// A receiver of every transition from now on. Subscribe first, then
@@ -327,14 +401,25 @@ impl Checker {
         Ok(t)
     }
 
-    /// Applies a new config (SPEC §2.8). Backends new in it start probing;
-    /// backends gone from it go to `removed`, stop, and leave the snapshot
-    /// (after their `removed` event is broadcast); backends whose
-    /// health check (settings, or the namespace) did not change keep
-    /// probing without a gap, keep their operator state, and take over a
-    /// new address; backends whose health check changed start over from
-    /// `unknown` (history kept) with the config's `enabled`. On error
-    /// nothing changes.
+    /// Applies a new config (SPEC §2.8); a reload never drains a healthy
+    /// backend. Backends new in it start probing from `unknown`; backends
+    /// gone from it go to `removed`, stop, and leave the snapshot (after
+    /// their `removed` event is broadcast). For the others:
+    ///
+    /// - nothing of their check changed: they keep probing without a gap
+    ///   and keep their operator state;
+    /// - only the timing changed (intervals, timeout, rise, fall): state
+    ///   and operator state are kept, the counter is clamped to the new
+    ///   range ([`Machine::retime`]), and probing goes on at the new pace;
+    /// - the probe changed (type, port, params, namespace, or the check
+    ///   came or went): the state, and so the weight, is kept until the new
+    ///   probe's results move it with the usual hysteresis
+    ///   ([`Machine::reprobe`]); the file's `enabled` applies;
+    /// - the address changed: a new target, it starts over from `unknown`
+    ///   (weight 0 until a probe passes; [`Machine::retarget`]), and no
+    ///   result of a probe to the old address is recorded.
+    ///
+    /// On error nothing changes.
     pub fn reload(&self, config: &Config) -> Result<(), Error> {
         let mut control = self.inner.control();
         if control.closed {
@@ -368,20 +453,42 @@ impl Checker {
             let mut core = slot.lock();
             core.machine.set_history_len(hc.transition_history);
             core.history = core.machine.history().iter().cloned().collect();
-            core.address = w.address;
             core.healthcheck = w.healthcheck;
-            if netns_changed || core.check != w.check {
-                self.inner.stop_task(&mut core);
-                core.check = w.check;
-                core.prober = w.prober;
-                core.last_probe = None;
-                let checking = Checking::from_timing(core.check.as_ref().map(|c| &c.timing));
-                let t = core.machine.restart(checking, w.enabled, now);
-                self.inner.settle(slot, &mut core, t.as_ref());
-            } else {
-                // Same check: the running task goes on and reads the new
-                // address at its next probe.
+            let probe_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.probe.clone());
+            let timing_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.timing);
+            let readdressed = core.address != w.address;
+            let reprobed = netns_changed || probe_of(&core.check) != probe_of(&w.check);
+            let retimed = timing_of(&core.check) != timing_of(&w.check);
+            if !(readdressed || reprobed || retimed) {
+                // Nothing changed: the running task goes on.
                 slot.publish(&core);
+                drop(core);
+                slots.insert(slot.name.clone(), slot.clone());
+                continue;
+            }
+            // A new task with the new prober and timing; the result of a
+            // probe in flight (old probe, old address) is never recorded.
+            self.inner.stop_task(&mut core);
+            let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
+            core.check = w.check;
+            core.prober = w.prober;
+            core.address = w.address;
+            let mut transitions = Vec::new();
+            if reprobed {
+                core.last_probe = None;
+                transitions.extend(core.machine.reprobe(checking, w.enabled, now));
+            } else {
+                core.machine.retime(checking);
+            }
+            if readdressed {
+                core.last_probe = None;
+                transitions.extend(core.machine.retarget(now));
+            }
+            if transitions.is_empty() {
+                self.inner.settle(slot, &mut core, None);
+            }
+            for t in &transitions {
+                self.inner.settle(slot, &mut core, Some(t));
             }
             drop(core);
             slots.insert(slot.name.clone(), slot.clone());
@@ -531,6 +638,7 @@ impl Inner {
             slot: slot.clone(),
             prober,
             timing: check.timing,
+            kind: check.kind(),
             generation: core.generation,
         };
         let handle = self.tracker.spawn_on(task.run(), &self.runtime);
@@ -544,6 +652,7 @@ struct ProbeTask {
     slot: Arc<Slot>,
     prober: Arc<dyn Prober>,
     timing: Timing,
+    kind: ProbeKind,
     generation: u64,
 }
 
@@ -586,6 +695,15 @@ impl ProbeTask {
             let Some(inner) = self.inner.upgrade() else {
                 return;
             };
+            if let Some(observer) = &inner.observer {
+                observer.probe_ended(&ProbeRecord {
+                    backend: &self.slot.name,
+                    address,
+                    kind: self.kind,
+                    code: result.code,
+                    duration: result.duration,
+                });
+            }
             let mut core = self.slot.lock();
             if core.generation != self.generation {
                 return;

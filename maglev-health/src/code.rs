@@ -43,8 +43,10 @@ pub enum Code {
     Enabled,
     /// A config reload removed the backend.
     Removed,
-    /// A config reload changed the backend's health check, so it starts
-    /// over from `unknown` (our addition to the operator codes of §16.1).
+    /// A config reload changed the backend's address (or the health check
+    /// of a paused or disabled backend), so it starts over from `unknown`;
+    /// or removed its health check, so it is static (our addition to the
+    /// operator codes of §16.1).
     Reloaded,
     /// A static backend (no health check) is up without probing.
     Static,

@@ -12,6 +12,7 @@
 //!   dedicated thread.
 //! - [`checker`]: the [`Checker`], which runs one probe
 //!   task per backend, publishes transitions and keeps a lock-free snapshot.
+//! - [`observe`]: the per-probe hook ([`ProbeObserver`]) for metrics.
 //! - [`status`]: the published per-backend status and transition events.
 //! - [`error`]: the crate's error type.
 //!
@@ -52,9 +53,11 @@ pub mod code;
 pub mod error;
 pub mod machine;
 pub mod netns;
+pub mod observe;
 pub mod probe;
 pub mod status;
 
-pub use checker::Checker;
+pub use checker::{Checker, CheckerBuilder};
 pub use code::Code;
 pub use error::Error;
+pub use observe::{ProbeObserver, ProbeRecord};

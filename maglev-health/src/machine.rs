@@ -147,10 +147,38 @@ impl Machine {
         (m, t)
     }
 
-    /// Starts the backend over with new checking (a reload changed its
-    /// health check): history is kept, the counter reset, and the state is
-    /// `unknown` (or `up` if static), or `disabled` if `enabled` is false.
-    pub fn restart(
+    /// A reload changed only the timing of the backend's health check
+    /// (intervals, timeout, rise, fall): the state stays, and the counter
+    /// keeps what it has seen, clamped to the new range. An up backend keeps
+    /// the failures it has seen (at most `fall - 1`), a down one the passes
+    /// (at most `rise - 1`); `unknown` stays one result from resolved.
+    pub fn retime(&mut self, checking: Checking) {
+        let checking = sanitize(checking);
+        if let (Checking::Probed { rise: r0, fall: f0 }, Checking::Probed { rise, fall }) =
+            (self.checking, checking)
+        {
+            let (max0, max) = (r0 + f0 - 1, rise + fall - 1);
+            self.counter = match self.state {
+                BackendState::Up => max - max0.saturating_sub(self.counter).min(fall - 1),
+                BackendState::Down => self.counter.min(rise - 1),
+                BackendState::Unknown => rise - 1,
+                _ => self.counter.min(max),
+            };
+        } else {
+            self.counter = self.full_counter(checking);
+        }
+        self.checking = checking;
+    }
+
+    /// A reload changed what the backend's health check probes (type, port,
+    /// params, namespace), and the file's `enabled` applies. The state, and
+    /// so the weight, is kept: the new probe's results move it with the usual
+    /// hysteresis, counted from the state's full value (an up backend needs
+    /// `fall` consecutive failures of the new probe to go down, a down one
+    /// `rise` passes to come up, an unknown one resolves on the first
+    /// result). A paused or disabled backend starts over from `unknown`; a
+    /// backend that becomes static is `up`. Returns the transition, if any.
+    pub fn reprobe(
         &mut self,
         checking: Checking,
         enabled: bool,
@@ -166,7 +194,24 @@ impl Machine {
                 now,
             );
         }
-        self.enter_unknown(Code::Reloaded, "health check changed", now)
+        match (self.state, self.checking) {
+            (BackendState::Up | BackendState::Down, Checking::Probed { .. }) => {
+                self.counter = self.full_counter(self.checking);
+                None
+            }
+            _ => self.enter_unknown(Code::Reloaded, "health check changed", now),
+        }
+    }
+
+    /// A reload changed the backend's address: a new target, about which
+    /// nothing is known. A probed backend in `up` or `down` starts over from
+    /// `unknown` (weight 0 until a probe passes); a paused or disabled one
+    /// stays so; a static one stays `up`.
+    pub fn retarget(&mut self, now: Instant) -> Option<Transition> {
+        if self.checking == Checking::Static || !self.state.is_probed() {
+            return None;
+        }
+        self.enter_unknown(Code::Reloaded, "address changed", now)
     }
 
     /// The current state.
@@ -331,6 +376,17 @@ impl Machine {
             BackendState::Down if self.counter == 0 => Some(timing.down_interval),
             BackendState::Up | BackendState::Down => Some(timing.fast_interval),
             BackendState::Paused | BackendState::Disabled | BackendState::Removed => None,
+        }
+    }
+
+    /// The counter of the current state at its fullest under `checking`:
+    /// `Max` when up, 0 when down, `rise - 1` when unknown.
+    fn full_counter(&self, checking: Checking) -> u32 {
+        match (checking, self.state) {
+            (Checking::Static, _) => 0,
+            (Checking::Probed { rise, fall }, BackendState::Up) => rise + fall - 1,
+            (Checking::Probed { rise, .. }, BackendState::Unknown) => rise - 1,
+            (Checking::Probed { .. }, _) => 0,
         }
     }
 

@@ -9,12 +9,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use maglev_core::config::{Config, HealthCheck};
+use maglev_core::config::{Config, HealthCheck, Probe, ProbeKind};
 use maglev_core::state::BackendState;
 use maglev_health::checker::{Checker, ProbeFactory};
 use maglev_health::probe::{ProbeEnv, ProbeResult, Prober};
 use maglev_health::status::BackendEvent;
-use maglev_health::{Code, Error};
+use maglev_health::{Code, Error, ProbeObserver, ProbeRecord};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -23,10 +23,15 @@ use tokio::time::Instant;
 struct World {
     probes: Mutex<Vec<(IpAddr, Instant)>>,
     failing: Mutex<HashMap<IpAddr, Code>>,
+    /// Probers of checks with these ports fail everything.
+    failing_ports: Mutex<Vec<u16>>,
     built: Mutex<usize>,
 }
 
 impl World {
+    fn fail_port(&self, port: u16) {
+        self.failing_ports.lock().unwrap().push(port);
+    }
     fn fail(&self, addr: &str, code: Code) {
         self.failing
             .lock()
@@ -54,8 +59,12 @@ impl World {
     }
 }
 
+/// Probes as the world says; `1` is the port of the check it was built for.
 #[derive(Debug)]
-struct FakeProber(Arc<World>, &'static str);
+struct FakeProber(Arc<World>, u16);
+
+/// What fake probes say they took.
+const FAKE_DURATION: Duration = Duration::from_millis(7);
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +76,7 @@ impl std::fmt::Debug for World {
 impl Prober for FakeProber {
     async fn probe(&self, target: IpAddr) -> ProbeResult {
         self.0.probes.lock().unwrap().push((target, Instant::now()));
+        let port_fails = self.0.failing_ports.lock().unwrap().contains(&self.1);
         let code = self
             .0
             .failing
@@ -74,11 +84,11 @@ impl Prober for FakeProber {
             .unwrap()
             .get(&target)
             .copied()
-            .unwrap_or(Code::L7Ok);
+            .unwrap_or(if port_fails { Code::L7Sts } else { Code::L7Ok });
         ProbeResult {
             code,
-            detail: format!("fake {} {code}", self.1),
-            duration: Duration::ZERO,
+            detail: format!("fake :{} {code}", self.1),
+            duration: FAKE_DURATION,
         }
     }
 }
@@ -86,9 +96,14 @@ impl Prober for FakeProber {
 struct FakeProbes(Arc<World>);
 
 impl ProbeFactory for FakeProbes {
-    fn build(&self, _check: &HealthCheck, _env: &ProbeEnv) -> Result<Arc<dyn Prober>, Error> {
+    fn build(&self, check: &HealthCheck, _env: &ProbeEnv) -> Result<Arc<dyn Prober>, Error> {
         *self.0.built.lock().unwrap() += 1;
-        Ok(Arc::new(FakeProber(self.0.clone(), "probe")))
+        let port = match &check.probe {
+            Probe::Http(h) => h.port,
+            Probe::Tcp(t) => t.port,
+            Probe::Icmp => 0,
+        };
+        Ok(Arc::new(FakeProber(self.0.clone(), port)))
     }
 }
 
@@ -136,8 +151,40 @@ async fn run_for(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
+/// The next event, failing (not hanging) if none comes within 10 minutes
+/// of paused time.
 async fn next_event(rx: &mut broadcast::Receiver<BackendEvent>) -> BackendEvent {
-    rx.recv().await.unwrap()
+    match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => panic!("event channel: {e}"),
+        Err(_) => panic!("no backend event within 600s"),
+    }
+}
+
+/// The next event of `backend`, skipping others.
+async fn next_event_of(rx: &mut broadcast::Receiver<BackendEvent>, backend: &str) -> BackendEvent {
+    loop {
+        let e = next_event(rx).await;
+        if &*e.backend == backend {
+            return e;
+        }
+    }
+}
+
+/// Every event already broadcast, as (backend, from, to, code).
+fn drain(
+    rx: &mut broadcast::Receiver<BackendEvent>,
+) -> Vec<(String, BackendState, BackendState, Code)> {
+    let mut seen = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        seen.push((
+            e.backend.to_string(),
+            e.transition.from,
+            e.transition.to,
+            e.transition.code,
+        ));
+    }
+    seen
 }
 
 fn gaps(times: &[Instant]) -> Vec<Duration> {
@@ -179,16 +226,11 @@ async fn intervals_follow_the_counter_within_jitter_bounds() {
     // Failing: degraded (fast interval) until down, then the down interval.
     world.fail("127.0.0.1", Code::L7Sts);
     let before = world.times("127.0.0.1").len();
-    loop {
-        let e = next_event(&mut events).await;
-        if &*e.backend == "a" {
-            assert_eq!(
-                (e.transition.to, e.transition.code),
-                (BackendState::Down, Code::L7Sts)
-            );
-            break;
-        }
-    }
+    let e = next_event_of(&mut events, "a").await;
+    assert_eq!(
+        (e.transition.to, e.transition.code),
+        (BackendState::Down, Code::L7Sts)
+    );
     run_for(Duration::from_secs(45)).await;
     let a = world.times("127.0.0.1");
     let g = gaps(&a[before - 1..]);
@@ -207,13 +249,8 @@ async fn intervals_follow_the_counter_within_jitter_bounds() {
     // Rising: fast interval again.
     world.heal("127.0.0.1");
     let n = world.times("127.0.0.1").len();
-    loop {
-        let e = next_event(&mut events).await;
-        if &*e.backend == "a" {
-            assert_eq!(e.transition.to, BackendState::Up);
-            break;
-        }
-    }
+    let e = next_event_of(&mut events, "a").await;
+    assert_eq!(e.transition.to, BackendState::Up);
     let a = world.times("127.0.0.1");
     let g = gaps(&a[n - 1..]);
     assert_eq!(g.len(), 2, "{g:?}");
@@ -336,58 +373,42 @@ async fn reload_keeps_unchanged_backends_probing_without_a_gap() {
     let mut events = checker.subscribe();
     let reloaded_at = Instant::now();
 
-    // a: same check, new address, must go on without a gap. b: same check,
+    // a: unchanged, must go on without a gap. b: same check,
     // operator-disabled: stays disabled although the file says enabled. s:
-    // becomes checked. c: new. Nothing else is gone but... z is removed.
-    let next = BASE
-        .replace("a: { address: 127.0.0.1, healthcheck: web }", "a: { address: 127.0.0.11, healthcheck: web }")
-        .replace("s: { address: 127.0.0.9 }", "s: { address: 127.0.0.9, healthcheck: other }\n    c: { address: 127.0.0.3, healthcheck: other }");
+    // becomes checked. c: new.
+    let next = BASE.replace(
+        "s: { address: 127.0.0.9 }",
+        "s: { address: 127.0.0.9, healthcheck: other }\n    c: { address: 127.0.0.3, healthcheck: other }",
+    );
     checker.reload(&config(&next)).unwrap();
     run_for(Duration::from_secs(10)).await;
 
-    let old = world.times("127.0.0.1");
-    let new = world.times("127.0.0.11");
-    assert!(old.iter().all(|&t| t <= reloaded_at));
-    assert!(!new.is_empty());
-    let mut all = old.clone();
-    all.extend(new);
-    let g = gaps(&all);
+    let all = world.times("127.0.0.1");
+    assert!(all.iter().any(|&t| t > reloaded_at));
+    let g = gaps(&all[all.len() - 8..]);
     assert!(
         g.iter().all(|&d| within(d, Duration::from_secs(2))),
         "gap across the reload: {g:?}"
     );
 
     let a = checker.backend("a").unwrap();
-    assert_eq!((a.state, a.address), (Up, "127.0.0.11".parse().unwrap()));
+    assert_eq!((a.state, a.counter), (Up, 4));
     let b = checker.backend("b").unwrap();
     assert_eq!((b.state, b.enabled), (BackendState::Disabled, false));
 
-    // Events: s restarted (static → checked, from up to unknown, then up),
-    // c resolved. Nothing for a or b.
-    let mut seen = Vec::new();
-    while let Ok(e) = events.try_recv() {
+    // Events: c resolved. s (static → checked) stays up: a reload never
+    // drains a healthy backend. Nothing for a or b.
+    let mut seen = drain(&mut events);
+    for (backend, ..) in &seen {
         assert!(
-            checker.backend(&e.backend).is_some(),
-            "{} not in the snapshot",
-            e.backend
+            checker.backend(backend).is_some(),
+            "{backend} not in the snapshot"
         );
-        seen.push((
-            e.backend.to_string(),
-            e.transition.from,
-            e.transition.to,
-            e.transition.code,
-        ));
     }
     seen.sort();
     use BackendState::{Unknown, Up};
-    assert_eq!(
-        seen,
-        [
-            ("c".into(), Unknown, Up, Code::L7Ok),
-            ("s".into(), Unknown, Up, Code::L7Ok),
-            ("s".into(), Up, Unknown, Code::Reloaded),
-        ]
-    );
+    assert_eq!(seen, [("c".into(), Unknown, Up, Code::L7Ok)]);
+    assert_eq!(checker.state("s"), Up);
 
     // Remove everything but s.
     let mut events = checker.subscribe();
@@ -494,10 +515,247 @@ maglev:
     run_for(Duration::from_secs(120)).await;
     assert_eq!(server.accepted(), before, "connections while paused");
     checker.resume("a").unwrap();
-    while server.accepted() == before {
+    // Resumed: probed again within a fast interval (1s); give it 60s of
+    // paused time, then fail rather than wait forever.
+    for _ in 0..60 {
+        if server.accepted() > before {
+            break;
+        }
         run_for(Duration::from_secs(1)).await;
     }
+    assert!(
+        server.accepted() > before,
+        "no probe reached the server within 60s of resume"
+    );
     checker.shutdown().await;
+}
+
+/// Starts BASE and lets every probed backend come up, fully.
+async fn started_and_up() -> (Checker, Arc<World>) {
+    let (checker, world) = start(BASE);
+    run_for(Duration::from_secs(5)).await;
+    for b in ["a", "b"] {
+        let s = checker.backend(b).unwrap();
+        assert_eq!((s.state, s.counter), (BackendState::Up, 4), "{b}");
+    }
+    (checker, world)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timing_only_reload_keeps_state_and_counter() {
+    let (checker, world) = started_and_up().await;
+    // One failure: a is up but degraded (counter 3 of 4).
+    world.fail("127.0.0.1", Code::L7Sts);
+    for _ in 0..30 {
+        if checker.backend("a").unwrap().counter == 3 {
+            break;
+        }
+        run_for(Duration::from_millis(100)).await;
+    }
+    world.heal("127.0.0.1");
+    assert_eq!(checker.backend("a").unwrap().counter, 3);
+    let mut events = checker.subscribe();
+    let reloaded_at = Instant::now();
+    let next = BASE.replace("interval: 2s", "interval: 3s").replace(
+        "timeout: 100ms\n      rise: 2\n      fall: 3",
+        "timeout: 200ms\n      rise: 3\n      fall: 4",
+    );
+    assert_ne!(next, BASE);
+    checker.reload(&config(&next)).unwrap();
+
+    // State kept, counter clamped: a keeps its one failure seen (6 - 1 of
+    // Max 6), b stays fully up (6).
+    let a = checker.backend("a").unwrap();
+    assert_eq!(
+        (a.state, a.counter, a.rise, a.fall),
+        (BackendState::Up, 5, 3, 4)
+    );
+    let b = checker.backend("b").unwrap();
+    assert_eq!((b.state, b.counter), (BackendState::Up, 6));
+    assert_eq!(drain(&mut events), [], "no transition on a timing change");
+
+    // Probing goes on at the new pace, with no transition.
+    run_for(Duration::from_secs(30)).await;
+    assert_eq!(drain(&mut events), []);
+    let after: Vec<_> = world
+        .times("127.0.0.2")
+        .into_iter()
+        .filter(|&t| t > reloaded_at)
+        .collect();
+    let g = gaps(&after);
+    assert!(g.len() >= 5, "{g:?}");
+    assert!(
+        g.iter().all(|&d| within(d, Duration::from_secs(3))),
+        "{g:?}"
+    );
+    assert_eq!(
+        checker.backend("a").unwrap().counter,
+        6,
+        "one pass restored a"
+    );
+    checker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_changing_reload_keeps_up_until_the_new_probe_decides() {
+    let (checker, world) = started_and_up().await;
+    // The new probe (port 8080) fails everything.
+    world.fail_port(8080);
+    let mut events = checker.subscribe();
+    let reloaded_at = Instant::now();
+    let next = BASE.replace("type: http\n", "type: http\n      port: 8080\n");
+    assert_ne!(next, BASE);
+    checker.reload(&config(&next)).unwrap();
+    for b in ["a", "b"] {
+        let s = checker.backend(b).unwrap();
+        assert_eq!(
+            (s.state, s.counter, s.last_probe.as_ref()),
+            (BackendState::Up, 4, None),
+            "{b}"
+        );
+    }
+    assert_eq!(drain(&mut events), [], "the reload itself drains nothing");
+
+    // a stays up through fall - 1 = 2 failures of the new probe and goes
+    // down at the third.
+    let e = next_event_of(&mut events, "a").await;
+    assert_eq!(
+        (e.transition.from, e.transition.to, e.transition.code),
+        (BackendState::Up, BackendState::Down, Code::L7Sts)
+    );
+    let probes_after: Vec<_> = world
+        .times("127.0.0.1")
+        .into_iter()
+        .filter(|&t| t > reloaded_at)
+        .collect();
+    assert_eq!(
+        probes_after.len(),
+        3,
+        "down at the third failure, not before"
+    );
+    checker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passing_new_probe_never_moves_the_state() {
+    let (checker, world) = started_and_up().await;
+    let mut events = checker.subscribe();
+    let next = BASE.replace("type: http\n", "type: tcp\n      port: 8443\n");
+    checker.reload(&config(&next)).unwrap();
+    let n = world.times("127.0.0.1").len();
+    run_for(Duration::from_secs(20)).await;
+    assert!(world.times("127.0.0.1").len() > n + 5);
+    assert_eq!(drain(&mut events), []);
+    let a = checker.backend("a").unwrap();
+    assert_eq!((a.state, a.counter), (BackendState::Up, 4));
+    assert_eq!(a.last_probe.as_ref().unwrap().detail, "fake :8443 L7OK");
+    checker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_address_change_is_a_new_target_from_unknown() {
+    let (checker, world) = started_and_up().await;
+    let mut events = checker.subscribe();
+    // The new address fails at first.
+    world.fail("127.0.0.21", Code::L4Con);
+    let reloaded_at = Instant::now();
+    let next = BASE.replace("address: 127.0.0.1,", "address: 127.0.0.21,");
+    checker.reload(&config(&next)).unwrap();
+    // At once, before any probe: unknown, so weight 0.
+    let a = checker.backend("a").unwrap();
+    assert_eq!(
+        (a.state, a.address),
+        (BackendState::Unknown, "127.0.0.21".parse().unwrap())
+    );
+    let e = next_event(&mut events).await;
+    assert_eq!(
+        (
+            &*e.backend,
+            e.address,
+            e.transition.from,
+            e.transition.to,
+            e.transition.code
+        ),
+        (
+            "a",
+            a.address,
+            BackendState::Up,
+            BackendState::Unknown,
+            Code::Reloaded
+        )
+    );
+    // The first probe of the new address fails: down, never up.
+    let e = next_event_of(&mut events, "a").await;
+    assert_eq!(
+        (e.transition.to, e.transition.code),
+        (BackendState::Down, Code::L4Con)
+    );
+    // It passes: up after rise (2) passes.
+    world.heal("127.0.0.21");
+    let e = next_event_of(&mut events, "a").await;
+    assert_eq!(
+        (e.transition.from, e.transition.to),
+        (BackendState::Down, BackendState::Up)
+    );
+    assert!(
+        world.times("127.0.0.1").iter().all(|&t| t <= reloaded_at),
+        "the old address is not probed after the reload"
+    );
+    assert_eq!(drain(&mut events), [], "nothing for b");
+    checker.shutdown().await;
+}
+
+/// Records every probe it is told of.
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<(String, IpAddr, ProbeKind, Code, Duration, &'static str)>>);
+
+impl ProbeObserver for Recorder {
+    fn probe_ended(&self, r: &ProbeRecord<'_>) {
+        self.0.lock().unwrap().push((
+            r.backend.to_owned(),
+            r.address,
+            r.kind,
+            r.code,
+            r.duration,
+            r.result(),
+        ));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_observer_hears_every_probe() {
+    let world = Arc::new(World::default());
+    let recorder = Arc::new(Recorder::default());
+    let checker = Checker::builder()
+        .probes(Arc::new(FakeProbes(world.clone())))
+        .observer(recorder.clone())
+        .start(&config(BASE))
+        .unwrap();
+    world.fail("127.0.0.2", Code::L7Sts);
+    run_for(Duration::from_secs(10)).await;
+    checker.shutdown().await;
+    let seen = recorder.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), world.count(), "one record per probe");
+    let a = seen.iter().filter(|r| r.0 == "a").count();
+    assert_eq!(a, world.times("127.0.0.1").len());
+    assert!(a >= 4, "{a}");
+    for (backend, address, kind, code, duration, result) in &seen {
+        let want = match backend.as_str() {
+            "a" => ("127.0.0.1", Code::L7Ok, "pass"),
+            "b" => ("127.0.0.2", Code::L7Sts, "fail"),
+            other => panic!("static backend {other} probed"),
+        };
+        assert_eq!(
+            (*address, *kind, *code, *duration, *result),
+            (
+                want.0.parse().unwrap(),
+                ProbeKind::Http,
+                want.1,
+                FAKE_DURATION,
+                want.2
+            )
+        );
+    }
 }
 
 #[test]

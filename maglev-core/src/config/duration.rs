@@ -2,17 +2,54 @@
 
 use std::time::Duration;
 
+/// Why a duration was refused. Each variant carries the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Nothing was written.
+    #[error("empty duration: write a number with a unit, like 2s or 500ms")]
+    Empty,
+    /// A minus sign: durations are never negative.
+    #[error("negative duration {0:?}")]
+    Negative(String),
+    /// A unit without a number before it (`s`, `1m.s`).
+    #[error("invalid duration {0:?}: expected a number")]
+    NoNumber(String),
+    /// A number that is not one (`1.2.3s`).
+    #[error("invalid duration {text:?}: {number:?} is not a number")]
+    BadNumber {
+        /// The whole text.
+        text: String,
+        /// The part that is not a number.
+        number: String,
+    },
+    /// A number without a unit (`2`).
+    #[error("invalid duration {0:?}: missing unit (ns, us, ms, s, m, h)")]
+    MissingUnit(String),
+    /// A unit that is not one of `ns`, `us`, `ms`, `s`, `m`, `h`.
+    #[error("invalid duration {text:?}: unknown unit {unit:?} (ns, us, ms, s, m, h)")]
+    UnknownUnit {
+        /// The whole text.
+        text: String,
+        /// The unit written.
+        unit: String,
+    },
+    /// More than `u64::MAX` nanoseconds (about 584 years).
+    #[error("duration {0:?} is too long")]
+    TooLong(String),
+}
+
 /// Parses a duration with units, such as `500ms`, `2s`, `1m30s` or `1.5h`.
 ///
 /// Units are `ns`, `us` (or `µs`), `ms`, `s`, `m` and `h`; a number without a
-/// unit and a negative value are errors. The message says what was wrong.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// unit and a negative value are errors. The error says what was wrong.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration: write a number with a unit, like 2s or 500ms".into());
+        return Err(DurationError::Empty);
     }
     if s.starts_with('-') {
-        return Err(format!("negative duration {text:?}"));
+        return Err(DurationError::Negative(text.to_owned()));
     }
     if s == "0" {
         return Ok(Duration::ZERO);
@@ -25,7 +62,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let (number, after) = rest.split_at(num_len);
         if number.is_empty() || number == "." {
-            return Err(format!("invalid duration {text:?}: expected a number"));
+            return Err(DurationError::NoNumber(text.to_owned()));
         }
         let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -38,27 +75,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" => {
-                return Err(format!(
-                    "invalid duration {text:?}: missing unit (ns, us, ms, s, m, h)"
-                ));
-            }
+            "" => return Err(DurationError::MissingUnit(text.to_owned())),
             other => {
-                return Err(format!(
-                    "invalid duration {text:?}: unknown unit {other:?} (ns, us, ms, s, m, h)"
-                ));
+                return Err(DurationError::UnknownUnit {
+                    text: text.to_owned(),
+                    unit: other.to_owned(),
+                });
             }
         };
-        total =
-            total
-                .checked_add(scale(number, nanos_per_unit).ok_or_else(|| {
-                    format!("invalid duration {text:?}: {number:?} is not a number")
-                })?)
-                .filter(|t| *t <= u128::from(u64::MAX))
-                .ok_or_else(|| format!("duration {text:?} is too long"))?;
+        let value = scale(number, nanos_per_unit).ok_or_else(|| DurationError::BadNumber {
+            text: text.to_owned(),
+            number: number.to_owned(),
+        })?;
+        total = total
+            .checked_add(value)
+            .filter(|t| *t <= u128::from(u64::MAX))
+            .ok_or_else(|| DurationError::TooLong(text.to_owned()))?;
         rest = next;
     }
-    let nanos = u64::try_from(total).map_err(|_| format!("duration {text:?} is too long"))?;
+    let nanos = u64::try_from(total).map_err(|_| DurationError::TooLong(text.to_owned()))?;
     Ok(Duration::from_nanos(nanos))
 }
 
@@ -143,7 +178,38 @@ mod tests {
         }
         assert_eq!(
             parse_duration("2"),
-            Err("invalid duration \"2\": missing unit (ns, us, ms, s, m, h)".into())
+            Err(DurationError::MissingUnit("2".into()))
+        );
+        assert_eq!(
+            parse_duration("2").unwrap_err().to_string(),
+            "invalid duration \"2\": missing unit (ns, us, ms, s, m, h)"
+        );
+        assert_eq!(parse_duration(" "), Err(DurationError::Empty));
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(DurationError::Negative("-1s".into()))
+        );
+        assert_eq!(
+            parse_duration("s"),
+            Err(DurationError::NoNumber("s".into()))
+        );
+        assert_eq!(
+            parse_duration("1.2.3s"),
+            Err(DurationError::BadNumber {
+                text: "1.2.3s".into(),
+                number: "1.2.3".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("1x"),
+            Err(DurationError::UnknownUnit {
+                text: "1x".into(),
+                unit: "x".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999h"),
+            Err(DurationError::TooLong("99999999999999999999h".into()))
         );
     }
 

@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use duration::{format_duration, parse_duration};
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, ParseError, SemanticError};
 
 use crate::dataplane::{Protocol, VipKey};
@@ -34,6 +34,20 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/vpp-maglev/maglev.yaml";
 
 /// The largest configured weight of a pool member.
 pub const MAX_WEIGHT: u8 = 100;
+
+/// The largest compiled `response-regex` (bytes of compiled program), so a
+/// hostile pattern cannot eat memory. The one limit: validation and the
+/// HTTP probe both compile through [`compile_response_regex`].
+pub const RESPONSE_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a `response-regex` as the HTTP probe matches it: over bytes
+/// (the body need not be UTF-8), within [`RESPONSE_REGEX_SIZE_LIMIT`].
+/// Validation refuses exactly the patterns this refuses.
+pub fn compile_response_regex(pattern: &str) -> Result<regex::bytes::Regex, regex::Error> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .size_limit(RESPONSE_REGEX_SIZE_LIMIT)
+        .build()
+}
 
 /// A validated configuration. Cloning is cheap: the data is shared.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,7 +228,9 @@ pub struct LbConfig {
     pub sync_interval: Duration,
     /// Hands-off window after start (default 5s, zero disables).
     pub startup_min_delay: Duration,
-    /// Warm-up watchdog (default 30s, zero disables).
+    /// Warm-up watchdog (default 30s). Zero means no watchdog: a frontend
+    /// is released only when all its backends are known. Both delays zero
+    /// turn the warm-up off.
     pub startup_max_delay: Duration,
 }
 

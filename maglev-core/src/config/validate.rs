@@ -36,8 +36,6 @@ const MAX_RISE_FALL: u32 = 1000;
 /// Default and largest `max-body`.
 const DEFAULT_MAX_BODY: usize = 64 * 1024;
 const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
-/// Largest compiled `response-regex`, so a hostile pattern cannot eat memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Default sync and warm-up timing.
 const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_STARTUP_MIN_DELAY: Duration = Duration::from_secs(5);
@@ -123,6 +121,43 @@ fn placeholder_lb() -> LbConfig {
         sync_interval: DEFAULT_SYNC_INTERVAL,
         startup_min_delay: DEFAULT_STARTUP_MIN_DELAY,
         startup_max_delay: DEFAULT_STARTUP_MAX_DELAY,
+    }
+}
+
+/// The check types each `params` key belongs to, and whether it is set:
+/// one row per key, so a key is never forgotten or checked twice.
+type ParamRule = (
+    &'static str,
+    &'static [RawProbeKind],
+    fn(&RawParams) -> bool,
+);
+
+const PARAM_RULES: &[ParamRule] = {
+    use RawProbeKind::{Http, Https, Tcp};
+    const WEB: &[RawProbeKind] = &[Http, Https];
+    const TLS: &[RawProbeKind] = &[Https, Tcp];
+    &[
+        ("path", WEB, |p| p.path.is_some()),
+        ("method", WEB, |p| p.method.is_some()),
+        ("host", WEB, |p| p.host.is_some()),
+        ("response-code", WEB, |p| p.response_code.is_some()),
+        ("response-regex", WEB, |p| p.response_regex.is_some()),
+        ("max-body", WEB, |p| p.max_body.is_some()),
+        ("server-name", TLS, |p| p.server_name.is_some()),
+        ("insecure-skip-verify", TLS, |p| {
+            p.insecure_skip_verify.is_some()
+        }),
+        ("tls", &[Tcp], |p| p.tls.is_some()),
+    ]
+};
+
+/// The `type` of a check as written in the file.
+fn kind_name(kind: RawProbeKind) -> &'static str {
+    match kind {
+        RawProbeKind::Http => "http",
+        RawProbeKind::Https => "https",
+        RawProbeKind::Tcp => "tcp",
+        RawProbeKind::Icmp => "icmp",
     }
 }
 
@@ -258,7 +293,7 @@ impl Validator {
             self.error(
                 format!("{path}.startup-max-delay"),
                 format!(
-                    "{} is shorter than startup-min-delay {} (set it to 0 to turn the watchdog off)",
+                    "{} is shorter than startup-min-delay {} (or set it to 0 for no watchdog: each frontend then waits until all its backends are known)",
                     format_duration(startup_max_delay),
                     format_duration(startup_min_delay)
                 ),
@@ -344,80 +379,21 @@ impl Validator {
     }
 
     fn probe(&mut self, path: &str, kind: RawProbeKind, port: Option<u16>, p: RawParams) -> Probe {
-        let params = format!("{path}.params");
-        let type_name = match kind {
-            Http => "http",
-            Https => "https",
-            Tcp => "tcp",
-            RawProbeKind::Icmp => "icmp",
-        };
-        let only =
-            |v: &mut Validator, key: &str, set: bool, allowed: &[RawProbeKind], what: &str| {
-                if set && !allowed.contains(&kind) {
-                    v.error(
-                        format!("{params}.{key}"),
-                        format!("is only for {what} checks, not {type_name}"),
-                    );
-                }
-            };
         use RawProbeKind::{Http, Https, Tcp};
-        only(
-            self,
-            "path",
-            p.path.is_some(),
-            &[Http, Https],
-            "http and https",
-        );
-        only(
-            self,
-            "method",
-            p.method.is_some(),
-            &[Http, Https],
-            "http and https",
-        );
-        only(
-            self,
-            "host",
-            p.host.is_some(),
-            &[Http, Https],
-            "http and https",
-        );
-        only(
-            self,
-            "response-code",
-            p.response_code.is_some(),
-            &[Http, Https],
-            "http and https",
-        );
-        only(
-            self,
-            "response-regex",
-            p.response_regex.is_some(),
-            &[Http, Https],
-            "http and https",
-        );
-        only(
-            self,
-            "max-body",
-            p.max_body.is_some(),
-            &[Http, Https],
-            "http and https",
-        );
-        only(
-            self,
-            "server-name",
-            p.server_name.is_some(),
-            &[Https, Tcp],
-            "https and tcp",
-        );
-        only(
-            self,
-            "insecure-skip-verify",
-            p.insecure_skip_verify.is_some(),
-            &[Https, Tcp],
-            "https and tcp",
-        );
-        only(self, "tls", p.tls.is_some(), &[Tcp], "tcp");
+        let params = format!("{path}.params");
+        for &(key, allowed, is_set) in PARAM_RULES {
+            if is_set(&p) && !allowed.contains(&kind) {
+                let types: Vec<_> = allowed.iter().map(|k| kind_name(*k)).collect();
+                self.error(
+                    format!("{params}.{key}"),
+                    format!(
+                        "is only for {} checks, not {}",
+                        types.join(" and "),
+                        kind_name(kind)
+                    ),
+                );
+            }
+        }
         if kind == Tcp
             && p.tls != Some(true)
             && (p.server_name.is_some() || p.insecure_skip_verify.is_some())
@@ -481,9 +457,7 @@ impl Validator {
                     Some(codes) => self.status_codes(&format!("{params}.response-code"), codes.0),
                 };
                 if let Some(re) = &p.response_regex
-                    && let Err(e) = regex::RegexBuilder::new(re)
-                        .size_limit(REGEX_SIZE_LIMIT)
-                        .build()
+                    && let Err(e) = super::compile_response_regex(re)
                 {
                     // regex's syntax errors span several lines; the last says what is wrong.
                     let text = e.to_string();
@@ -742,6 +716,76 @@ impl Validator {
                         ),
                     ),
                     Some(_) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, ConfigError, compile_response_regex};
+
+    fn check(kind: &str, port: &str, params: &str) -> Result<Config, ConfigError> {
+        let yaml = format!(
+            "maglev:\n  healthchecks:\n    h: {{ type: {kind}{port}, params: {{ {params} }} }}\n"
+        );
+        Config::from_yaml(&yaml, "t.yaml")
+    }
+
+    /// The probe matches bytes, so validation accepts what the probe
+    /// compiles: a pattern for a non-UTF-8 body is valid.
+    #[test]
+    fn response_regex_is_validated_as_the_probe_compiles_it() {
+        let r = check("http", "", r#"response-regex: '(?-u:\xFF)'"#);
+        assert!(r.is_ok(), "{r:?}");
+        assert!(compile_response_regex(r"(?-u:\xFF)").is_ok());
+        // Over the one size limit: refused by both, with the same limit.
+        let huge = r"\w{500}\w{500}\w{500}";
+        assert!(compile_response_regex(huge).is_err());
+        let err = check("http", "", &format!("response-regex: '{huge}'")).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "maglev.healthchecks.h.params.response-regex: invalid regular expression"
+            ),
+            "{err}"
+        );
+    }
+
+    /// Every `params` key against every type: refused exactly where the
+    /// config guide's table says it does not belong.
+    #[test]
+    fn params_keys_belong_to_their_types() {
+        let keys = [
+            ("path", "/x", &["http", "https"][..]),
+            ("method", "HEAD", &["http", "https"]),
+            ("host", "a.example", &["http", "https"]),
+            ("response-code", "200", &["http", "https"]),
+            ("response-regex", "ok", &["http", "https"]),
+            ("max-body", "10", &["http", "https"]),
+            ("server-name", "a.example", &["https", "tcp"]),
+            ("insecure-skip-verify", "true", &["https", "tcp"]),
+            ("tls", "true", &["tcp"]),
+        ];
+        for kind in ["http", "https", "tcp", "icmp"] {
+            let port = if kind == "tcp" { ", port: 853" } else { "" };
+            for (key, value, allowed) in keys {
+                // server-name and insecure-skip-verify on tcp need tls.
+                let extra = if kind == "tcp" && key != "tls" {
+                    ", tls: true"
+                } else {
+                    ""
+                };
+                let r = check(kind, port, &format!("{key}: {value}{extra}"));
+                let wrong = format!("maglev.healthchecks.h.params.{key}: is only for");
+                match r {
+                    Ok(_) => assert!(allowed.contains(&kind), "{key} accepted for {kind}"),
+                    Err(e) => {
+                        let text = e.to_string();
+                        assert!(!allowed.contains(&kind), "{key} refused for {kind}: {text}");
+                        let want = format!("{wrong} {} checks, not {kind}", allowed.join(" and "));
+                        assert!(text.contains(&want), "{text}\nwant {want}");
+                    }
                 }
             }
         }

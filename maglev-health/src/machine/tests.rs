@@ -281,19 +281,109 @@ fn history_keeps_the_last_entries_with_time_code_and_detail() {
     assert_eq!(m.history()[0].detail, "probe 5");
 }
 
+/// A machine with `rise`/`fall`, driven to `state` with `counter`.
+fn at(rise: u32, fall: u32, results: &[bool]) -> Machine {
+    let mut m = probed(rise, fall);
+    run(&mut m, results);
+    m
+}
+
 #[test]
-fn restart_keeps_history_and_starts_over() {
-    let mut m = in_state(Up);
-    let t = m
-        .restart(Checking::Probed { rise: 3, fall: 1 }, true, now())
-        .unwrap();
-    assert_eq!((t.from, t.to, t.code), (Up, Unknown, Code::Reloaded));
-    assert_eq!(m.counter(), 2);
+fn retime_keeps_state_and_clamps_the_counter() {
+    let p = |rise, fall| Checking::Probed { rise, fall };
+    // Fully up (4 of 4) stays fully up under any rise/fall.
+    for (rise, fall) in [(2, 3), (5, 5), (1, 1), (3, 1)] {
+        let mut m = at(2, 3, &[true]);
+        m.retime(p(rise, fall));
+        assert_eq!((m.state(), m.counter()), (Up, rise + fall - 1));
+    }
+    // Up with one failure seen: still one failure seen, if fall allows.
+    let mut m = at(2, 3, &[true, false]);
+    assert_eq!(m.counter(), 3);
+    m.retime(p(4, 5));
+    assert_eq!((m.state(), m.counter()), (Up, 7));
+    // Two failures seen but the new fall is 2: one more failure brings it
+    // down, as it would have before.
+    let mut m = at(2, 3, &[true, false, false]);
+    m.retime(p(2, 2));
+    assert_eq!((m.state(), m.counter()), (Up, 2));
+    m.record(FAIL, "", now());
+    assert_eq!(m.state(), Down);
+    // Down and rising (1 pass of rise 3): keeps the pass; clamped to rise - 1.
+    let mut m = at(3, 1, &[false, true]);
+    assert_eq!((m.state(), m.counter()), (Down, 1));
+    m.retime(p(5, 1));
+    assert_eq!((m.state(), m.counter()), (Down, 1));
+    m.retime(p(1, 1));
+    assert_eq!((m.state(), m.counter()), (Down, 0));
+    // Unknown stays one result from resolved.
+    let mut m = probed(2, 3);
+    m.retime(p(4, 1));
+    assert_eq!((m.state(), m.counter()), (Unknown, 3));
+    assert_eq!(m.history().len(), 0, "no transition");
+}
+
+#[test]
+fn reprobe_keeps_the_state_until_the_new_probe_decides() {
+    let p = Checking::Probed { rise: 2, fall: 3 };
+    // Up, even degraded: stays up; `fall` failures of the new probe bring
+    // it down.
+    let mut m = at(2, 3, &[true, false, false]);
+    assert_eq!(m.reprobe(p, true, now()), None);
+    assert_eq!((m.state(), m.counter()), (Up, 4));
+    let got = run(&mut m, &[false, false, false]);
+    assert_eq!(got, [(Up, 3), (Up, 2), (Down, 0)]);
+    // Down: `rise` passes of the new probe bring it up.
+    let mut m = at(2, 3, &[false, true]);
+    assert_eq!(m.reprobe(p, true, now()), None);
+    assert_eq!((m.state(), m.counter()), (Down, 0));
+    assert_eq!(run(&mut m, &[true, true]), [(Down, 1), (Up, 4)]);
+    // Unknown resolves on the first result, as always.
+    let mut m = probed(2, 3);
+    assert_eq!(m.reprobe(p, true, now()), None);
+    assert_eq!(run(&mut m, &[false]), [(Down, 0)]);
+    // A static backend that gains a check stays up.
+    let (mut m, _) = Machine::new(Checking::Static, true, 5, now());
+    assert_eq!(m.reprobe(p, true, now()), None);
+    assert_eq!((m.state(), m.counter()), (Up, 4));
+    // One that loses its check is static: up.
+    let mut m = at(2, 3, &[false]);
+    let t = m.reprobe(Checking::Static, true, now()).unwrap();
+    assert_eq!((t.from, t.to, t.code), (Down, Up, Code::Reloaded));
+    // Paused or disabled: starts over from unknown, history kept.
+    let mut m = in_state(Paused);
+    let t = m.reprobe(p, true, now()).unwrap();
+    assert_eq!((t.from, t.to, t.code), (Paused, Unknown, Code::Reloaded));
     assert_eq!(m.history().len(), 2);
-    let t = m.restart(Checking::Static, true, now()).unwrap();
-    assert_eq!((t.to, t.code), (Up, Code::Reloaded));
-    let t = m.restart(Checking::Static, false, now()).unwrap();
-    assert_eq!((t.to, t.code), (Disabled, Code::Disabled));
+    // The file's `enabled: false` applies.
+    let mut m = in_state(Up);
+    let t = m.reprobe(p, false, now()).unwrap();
+    assert_eq!(
+        (t.to, t.code, m.enabled()),
+        (Disabled, Code::Disabled, false)
+    );
+}
+
+#[test]
+fn retarget_starts_a_probed_backend_over() {
+    for from in [Up, Down, Unknown] {
+        let mut m = in_state(from);
+        let t = m.retarget(now());
+        assert_eq!((m.state(), m.counter()), (Unknown, 1));
+        if from != Unknown {
+            let t = t.unwrap();
+            assert_eq!((t.from, t.to, t.code), (from, Unknown, Code::Reloaded));
+            assert_eq!(t.detail, "address changed");
+        }
+    }
+    for kept in [Paused, Disabled] {
+        let mut m = in_state(kept);
+        assert_eq!(m.retarget(now()), None);
+        assert_eq!(m.state(), kept);
+    }
+    let (mut m, _) = Machine::new(Checking::Static, true, 5, now());
+    assert_eq!(m.retarget(now()), None);
+    assert_eq!(m.state(), Up);
 }
 
 fn timing() -> Timing {
@@ -404,5 +494,33 @@ proptest! {
             prop_assert_eq!(m.record(if ok { PASS } else { FAIL }, "", now()), None);
         }
         prop_assert_eq!(m.state(), resolved);
+    }
+
+    /// A reload that changes the timing or the probe never changes the
+    /// state of a probed backend, and keeps the counter invariant.
+    #[test]
+    fn reloads_keep_the_state_and_the_invariant(
+        rise in 1u32..6,
+        fall in 1u32..6,
+        new_rise in 1u32..6,
+        new_fall in 1u32..6,
+        results in proptest::collection::vec(any::<bool>(), 0..16),
+        probe_changed in any::<bool>(),
+    ) {
+        let mut m = probed(rise, fall);
+        run(&mut m, &results);
+        let before = m.state();
+        let checking = Checking::Probed { rise: new_rise, fall: new_fall };
+        if probe_changed {
+            prop_assert_eq!(m.reprobe(checking, true, now()), None);
+        } else {
+            m.retime(checking);
+        }
+        prop_assert_eq!(m.state(), before);
+        prop_assert!(m.counter() < new_rise + new_fall);
+        match m.state() {
+            Up => prop_assert!(m.counter() >= new_rise),
+            _ => prop_assert!(m.counter() < new_rise),
+        }
     }
 }

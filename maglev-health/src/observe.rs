@@ -1,0 +1,53 @@
+//! The probe observer: a hook called once per probe result, so the daemon
+//! can export `maglev_probe_total{backend,type,result,code}` and the
+//! `maglev_probe_duration_seconds{backend,type}` histogram (SPEC §3.1)
+//! without the checker knowing about metrics.
+//!
+//! The checker holds an `Option<Arc<dyn ProbeObserver>>`: without one,
+//! a probe costs one branch more than before.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use maglev_core::config::ProbeKind;
+
+use crate::code::Code;
+
+/// One probe that ended, as an observer sees it. Borrowed: copy out what
+/// you keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeRecord<'a> {
+    /// The backend's name.
+    pub backend: &'a str,
+    /// The address probed.
+    pub address: IpAddr,
+    /// The health check's type (`http`, `https`, `tcp`, `icmp`).
+    pub kind: ProbeKind,
+    /// The result code (`L7OK`, `L4TOUT`, ...).
+    pub code: Code,
+    /// How long the probe took.
+    pub duration: Duration,
+}
+
+impl ProbeRecord<'_> {
+    /// Whether the probe passed.
+    pub fn passed(&self) -> bool {
+        self.code.is_pass()
+    }
+
+    /// The `result` label: `pass` or `fail`.
+    pub fn result(&self) -> &'static str {
+        if self.passed() { "pass" } else { "fail" }
+    }
+}
+
+/// Called by the checker after every probe, from the probe's task.
+///
+/// It runs on the checker's runtime, outside the checker's locks, once per
+/// probe of every backend: keep it short and never block (bump an atomic
+/// counter, not a database).
+pub trait ProbeObserver: Send + Sync + fmt::Debug {
+    /// One probe ended with `record`.
+    fn probe_ended(&self, record: &ProbeRecord<'_>);
+}
