@@ -198,7 +198,7 @@ impl Dataplane for ModelDataplane {
         apply::run(
             ops,
             |op| self.execute(op),
-            |result| std::future::ready(result),
+            std::future::ready,
         )
         .await
     }
