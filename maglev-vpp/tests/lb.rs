@@ -7,11 +7,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 use maglev_core::dataplane::{DesiredAs, DesiredState, DesiredVip, Encap, VipKey};
-use maglev_core::maglev::MaglevTable;
+use maglev_core::maglev::{DEFAULT_TABLE_LEN, MaglevTable};
 use maglev_core::plan::{Op, PendingFlushes, plan_all};
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::api::types::Prefix;
 use maglev_vpp::lb::apply::apply;
+use maglev_vpp::lb::error::LbError;
+use maglev_vpp::lb::ops::LB_CONF_KEEP;
 use maglev_vpp::sim::{Fault, FaultAction, Sim, SimConfig, SimObserver};
 use maglev_vpp::{Client, Error, Retval};
 
@@ -59,7 +61,7 @@ async fn converge(vpp: &Client, desired: &DesiredState) -> Vec<Op> {
         maglev_core::plan::simulate(&mut model, op).unwrap();
     }
     let report = apply(vpp, &ops).await;
-    assert!(report.failed.is_none(), "{:?}", report.failed);
+    assert!(report.is_complete(), "{report}");
     assert_eq!(report.done, ops);
     let after = vpp.observe().await.unwrap();
     assert_eq!(after, model, "VPP holds what the planner's model predicts");
@@ -119,17 +121,94 @@ async fn apply_converges_and_rerun_is_empty() {
     assert_eq!(ops.len(), 2);
 }
 
+fn ases_of(vpp_state: &maglev_core::dataplane::ObservedState, k: &VipKey) -> Vec<(IpAddr, u8)> {
+    vpp_state[k].ases.iter().map(|(&a, &w)| (a, w)).collect()
+}
+
 #[tokio::test]
-async fn apply_reports_the_first_error_with_its_op() {
+async fn a_failing_prefix_does_not_stall_a_recreated_one() {
+    let (sim, vpp) = setup("apply-isolation").await;
+    let a80 = key("192.0.2.1", 80);
+    let a443 = key("192.0.2.1", 443);
+    let b = key("192.0.2.2", 80);
+    let mut desired: DesiredState = [
+        (a80, desired_vip(a80, false, &[("10.0.0.1", 100)])),
+        (
+            b,
+            desired_vip(b, false, &[("10.0.1.1", 100), ("10.0.1.2", 50)]),
+        ),
+    ]
+    .into();
+    converge(&vpp, &desired).await;
+
+    // Prefix a: a weight change (round 0) and a new VIP after it. Prefix
+    // b: recreated for stickiness (delete ASes, delete, create, add ASes).
+    desired.insert(a80, desired_vip(a80, false, &[("10.0.0.1", 7)]));
+    desired.insert(a443, desired_vip(a443, false, &[("10.0.0.9", 100)]));
+    desired.insert(
+        b,
+        desired_vip(b, true, &[("10.0.1.1", 100), ("10.0.1.2", 50)]),
+    );
+    let ops = plan_all(
+        &desired,
+        &vpp.observe().await.unwrap(),
+        &PendingFlushes::new(),
+    );
+    let weight = ops
+        .iter()
+        .position(|op| matches!(op, Op::SetWeight { vip, .. } if *vip == a80))
+        .unwrap();
+    sim.inject(Fault::once(
+        "lb_as_set_weight",
+        FaultAction::Retval(Retval::INVALID_ARGUMENT.0),
+    ));
+    let report = apply(&vpp, &ops).await;
+
+    assert_eq!(report.failed.len(), 1, "{report}");
+    let failed = &report.failed[0];
+    assert_eq!((failed.index, failed.op), (weight, ops[weight]));
+    assert_eq!(failed.error.retval(), Some(Retval::INVALID_ARGUMENT));
+    assert_eq!(
+        failed.to_string(),
+        format!(
+            "op {weight} ({}): lb_as_set_weight: VPP returned -73 (invalid argument)",
+            ops[weight]
+        )
+    );
+    let a443_ops: Vec<Op> = ops.iter().copied().filter(|op| op.vip() == a443).collect();
+    assert_eq!(
+        report.skipped, a443_ops,
+        "prefix a's later ops, in plan order"
+    );
+    let b_ops: Vec<Op> = ops.iter().copied().filter(|op| op.vip() == b).collect();
+    assert_eq!(report.done, b_ops, "prefix b went all the way");
+
+    let after = vpp.observe().await.unwrap();
+    assert!(after[&b].src_ip_sticky);
+    assert_eq!(
+        ases_of(&after, &b),
+        [(ip("10.0.1.1"), 100), (ip("10.0.1.2"), 50)],
+        "the recreated VIP has all its ASes"
+    );
+    assert_eq!(ases_of(&after, &a80), [(ip("10.0.0.1"), 100)]);
+    assert!(!after.contains_key(&a443));
+    // The next sync finishes the job.
+    converge(&vpp, &desired).await;
+}
+
+#[tokio::test]
+async fn apply_reports_every_failure_with_its_op() {
     let (sim, vpp) = setup("apply-err").await;
     let a = key("192.0.2.1", 80);
     let b = key("192.0.2.2", 80);
+    let c = key("192.0.2.3", 80);
     let desired: DesiredState = [
         (
             a,
             desired_vip(a, false, &[("10.0.0.1", 100), ("10.0.0.2", 50)]),
         ),
         (b, desired_vip(b, false, &[("10.0.0.1", 100)])),
+        (c, desired_vip(c, false, &[("10.0.0.1", 100)])),
     ]
     .into();
     let ops = plan_all(
@@ -137,34 +216,96 @@ async fn apply_reports_the_first_error_with_its_op() {
         &vpp.observe().await.unwrap(),
         &PendingFlushes::new(),
     );
-    // The first AS add of VIP a fails; VIP b's chain still completes its
-    // round, VIP a's later stages are not sent.
-    sim.inject(Fault::once(
-        "lb_add_del_as_v2",
-        FaultAction::Retval(Retval::INVALID_ARGUMENT.0),
-    ));
+    // Round 0 creates the three VIPs, in plan order: a's and b's
+    // creations fail, c's goes through.
+    sim.inject(Fault {
+        message: Some("lb_add_del_vip_v2"),
+        action: FaultAction::Retval(Retval::VALUE_EXIST.0),
+        times: 2,
+    });
     let report = apply(&vpp, &ops).await;
-    let failed = report.failed.unwrap();
-    assert_eq!(failed.index, 1);
-    assert_eq!(failed.op, ops[1]);
-    assert!(matches!(
-        failed.error,
-        Error::Retval {
-            message: "lb_add_del_as_v2",
-            retval: Retval::INVALID_ARGUMENT
-        }
-    ));
+    let creates = |k: VipKey| {
+        ops.iter()
+            .position(|op| {
+                *op == Op::CreateVip {
+                    key: k,
+                    encap: Encap::Gre4,
+                    src_ip_sticky: false,
+                }
+            })
+            .unwrap()
+    };
+    let failed: Vec<(usize, Op)> = report.failed.iter().map(|f| (f.index, f.op)).collect();
     assert_eq!(
-        failed.to_string(),
-        format!(
-            "op 1 ({}): lb_add_del_as_v2: VPP returned -73 (invalid argument)",
-            ops[1]
-        )
+        failed,
+        [(creates(a), ops[creates(a)]), (creates(b), ops[creates(b)])]
     );
-    assert!(report.done.contains(&ops[0]));
-    assert!(!report.done.contains(&ops[1]));
+    for f in &report.failed {
+        assert!(
+            matches!(
+                f.error,
+                LbError::Vpp(Error::Retval {
+                    message: "lb_add_del_vip_v2",
+                    retval: Retval::VALUE_EXIST
+                })
+            ),
+            "{f}"
+        );
+    }
+    let of = |keys: &[VipKey]| -> Vec<Op> {
+        ops.iter()
+            .copied()
+            .filter(|op| keys.contains(&op.vip()))
+            .collect()
+    };
+    let skipped: Vec<Op> = of(&[a, b])
+        .into_iter()
+        .filter(|op| !matches!(op, Op::CreateVip { .. }))
+        .collect();
+    assert_eq!(
+        report.skipped, skipped,
+        "a's and b's AS adds, in plan order"
+    );
+    assert_eq!(report.done, of(&[c]));
+    assert!(!report.is_complete());
+    assert_eq!(
+        report
+            .to_string()
+            .matches("lb_add_del_vip_v2: VPP returned -81")
+            .count(),
+        2,
+        "{report}"
+    );
     // A re-run after the fault converges.
     converge(&vpp, &desired).await;
+}
+
+#[tokio::test]
+async fn an_encap_maglev_never_creates_is_refused_locally() {
+    let (sim, vpp) = setup("apply-encap").await;
+    let k = key("192.0.2.1", 80);
+    let before = sim.requests();
+    let err = vpp.add_vip(&k, Encap::Other(4), false).await.unwrap_err();
+    assert!(
+        matches!(err, LbError::UnsupportedEncap { key, encap: Encap::Other(4) } if key == k),
+        "{err:?}"
+    );
+    assert_eq!(err.retval(), None, "VPP said nothing");
+    assert_eq!(
+        err.to_string(),
+        "VIP 192.0.2.1/32 tcp/80: not sent to VPP: maglev creates only gre4/gre6 VIPs, not encap-4"
+    );
+    let create = Op::CreateVip {
+        key: k,
+        encap: Encap::Other(4),
+        src_ip_sticky: false,
+    };
+    let report = apply(&vpp, &[create]).await;
+    assert!(matches!(
+        report.failed[..],
+        [ref f] if f.index == 0 && matches!(f.error, LbError::UnsupportedEncap { .. })
+    ));
+    assert_eq!(sim.requests(), before, "nothing was sent");
 }
 
 #[tokio::test]
@@ -186,6 +327,59 @@ async fn conf_is_set_only_when_it_differs() {
     assert_eq!(
         vpp.ensure_lb_conf(&bad).await.unwrap_err().retval(),
         Some(Retval::INVALID_MEMORY_SIZE)
+    );
+}
+
+#[tokio::test]
+async fn absent_conf_values_keep_vpps_and_are_not_resent() {
+    let (sim, vpp) = setup("conf-keep").await;
+    // Someone set VPP's values; the config leaves them alone.
+    sim.with_model(|m| {
+        m.conf.sticky_buckets_per_core = 2048;
+        m.conf.flow_timeout = 7;
+    });
+    let want = LbConf {
+        ip4_src_address: Ipv4Addr::new(10, 0, 0, 1),
+        ip6_src_address: "2001:db8::1".parse::<Ipv6Addr>().unwrap(),
+        sticky_buckets_per_core: LB_CONF_KEEP,
+        flow_timeout: LB_CONF_KEEP,
+    };
+    assert!(
+        vpp.ensure_lb_conf(&want).await.unwrap(),
+        "the addresses differ"
+    );
+    let kept = LbConf {
+        sticky_buckets_per_core: 2048,
+        flow_timeout: 7,
+        ..want
+    };
+    assert_eq!(
+        vpp.lb_conf_get().await.unwrap(),
+        kept,
+        "~0 kept VPP's values"
+    );
+
+    // A second connect: only lb_conf_get goes out.
+    vpp.reconnect().await.unwrap();
+    let before = sim.requests();
+    assert!(!vpp.ensure_lb_conf(&want).await.unwrap());
+    assert_eq!(sim.requests() - before, 1, "no lb_conf sent");
+
+    // A raw ~0 lb_conf is accepted (VPP does not check ~0 for a power of
+    // two) and keeps the values; a real value still replaces them.
+    vpp.call(&want).await.unwrap();
+    assert_eq!(vpp.lb_conf_get().await.unwrap(), kept);
+    let one = LbConf {
+        flow_timeout: 60,
+        ..want
+    };
+    assert!(vpp.ensure_lb_conf(&one).await.unwrap());
+    assert_eq!(
+        vpp.lb_conf_get().await.unwrap(),
+        LbConf {
+            flow_timeout: 60,
+            ..kept
+        }
     );
 }
 
@@ -262,7 +456,8 @@ async fn bucket_counts_follow_the_maglev_model() {
     for (addr, w) in weights {
         vpp.add_as(&a, ip(addr), w).await.unwrap();
     }
-    let model = MaglevTable::build(weights.iter().map(|&(a, w)| (ip(a), w)), 1024).unwrap();
+    let model =
+        MaglevTable::build(weights.iter().map(|&(a, w)| (ip(a), w)), DEFAULT_TABLE_LEN).unwrap();
     let got: BTreeMap<IpAddr, u32> = vpp
         .lb_ases()
         .await

@@ -1,22 +1,33 @@
 //! Executing the planner's ops against VPP, pipelined where they are
-//! independent and in order where they are not.
+//! independent and in order where they are not, with failures isolated
+//! per prefix.
 //!
-//! Ops on different prefixes never interact, so each prefix is a chain of
-//! its own. Within a chain, creating or deleting a VIP is a barrier (a VIP
-//! exists before its ASes are added; its ASes are deleted before it is, and
-//! a VIP on the prefix is deleted before another is created); the AS ops
-//! between two barriers touch distinct ASes and are sent together. Every
-//! round sends the next stage of every chain at once, then waits for all
-//! their replies. After a round with an error nothing more is sent.
+//! Ops on different prefixes never interact, so each prefix is a
+//! [`Chain`] of its own. Within a chain, creating or deleting a VIP is a
+//! barrier (a VIP exists before its ASes are added; its ASes are deleted
+//! before it is, and a VIP on the prefix is deleted before another is
+//! created); the AS ops between two barriers touch distinct ASes and form
+//! one [`Stage`], sent together. Every round sends the next stage of every
+//! chain at once, then waits for all their replies.
+//!
+//! A failed op ends its own chain: that prefix's later stages are skipped
+//! (they depend on it), every other prefix goes on, so one VIP that VPP
+//! refuses never leaves a VIP elsewhere half-built. The [`ApplyReport`]
+//! lists what was done, every failure with its op, and what was skipped.
+//!
+//! **Invariant:** a skipped op belongs to a prefix with a failed op
+//! earlier in the plan.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::IpAddr;
 
+use maglev_core::dataplane::VipKey;
 use maglev_core::plan::Op;
 
 use crate::api::client::Client;
-use crate::api::error::Error;
-use crate::lb::ops::PendingOp;
+use crate::api::types::Prefix;
+use crate::lb::error::LbError;
 
 /// The op that failed and why.
 #[derive(Debug)]
@@ -25,25 +36,35 @@ pub struct ApplyError {
     pub index: usize,
     /// The op.
     pub op: Op,
-    /// What VPP (or the connection) said.
-    pub error: Error,
+    /// What VPP (or the connection) said, or why maglev did not send it.
+    pub error: LbError,
 }
 
-/// What [`apply`] did.
+/// What [`apply`] did. Every op of the plan is in exactly one of `done`,
+/// `failed` and `skipped`.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     /// The ops that succeeded, in plan order.
     pub done: Vec<Op>,
-    /// The first failed op (in plan order), if any.
-    pub failed: Option<ApplyError>,
+    /// Every failed op, in plan order.
+    pub failed: Vec<ApplyError>,
+    /// The ops not sent because an earlier op of their prefix failed, in
+    /// plan order.
+    pub skipped: Vec<Op>,
 }
 
 impl ApplyReport {
-    /// The failure as a `Result`.
-    pub fn into_result(self) -> Result<Vec<Op>, Box<ApplyError>> {
-        match self.failed {
-            Some(e) => Err(Box::new(e)),
-            None => Ok(self.done),
+    /// Whether every op succeeded.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+
+    /// The done ops, or the whole report if anything failed.
+    pub fn into_result(self) -> Result<Vec<Op>, Box<ApplyReport>> {
+        if self.is_complete() {
+            Ok(self.done)
+        } else {
+            Err(Box::new(self))
         }
     }
 }
@@ -60,32 +81,84 @@ impl std::error::Error for ApplyError {
     }
 }
 
-/// Splits a plan into chains (one per prefix) of stages (op indexes that
-/// may be in flight together).
-pub fn stages(ops: &[Op]) -> Vec<Vec<Vec<usize>>> {
-    let mut chains: BTreeMap<(IpAddr, u8), Vec<Vec<usize>>> = BTreeMap::new();
-    for (i, op) in ops.iter().enumerate() {
-        let vip = op.vip();
-        let chain = chains.entry((vip.address, vip.prefix_len)).or_default();
-        let barrier = matches!(op, Op::CreateVip { .. } | Op::DeleteVip { .. });
-        let joinable = !barrier
-            && chain.last().is_some_and(|stage| {
-                stage.iter().all(|&j| {
-                    let other = &ops[j];
-                    !matches!(other, Op::CreateVip { .. } | Op::DeleteVip { .. })
-                        && as_of(other) != as_of(op)
-                })
-            });
-        if joinable {
-            chain.last_mut().expect("checked").push(i);
-        } else {
-            chain.push(vec![i]);
+impl std::fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ops done, {} failed, {} skipped",
+            self.done.len(),
+            self.failed.len(),
+            self.skipped.len()
+        )?;
+        for e in &self.failed {
+            write!(f, "; {e}")?;
         }
+        Ok(())
     }
-    chains.into_values().collect()
 }
 
-fn as_of(op: &Op) -> Option<(maglev_core::dataplane::VipKey, IpAddr)> {
+impl std::error::Error for ApplyReport {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failed
+            .first()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Op indexes (positions in the plan) that may be in flight together: AS
+/// ops on distinct ASes, or one VIP create/delete alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stage(Vec<usize>);
+
+impl Stage {
+    /// The op indexes, in plan order.
+    pub fn indexes(&self) -> &[usize] {
+        &self.0
+    }
+}
+
+/// The ops of one prefix, as stages that run one after the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The prefix all its ops are on.
+    pub prefix: Prefix,
+    /// Its stages, in order.
+    pub stages: Vec<Stage>,
+}
+
+/// Splits a plan into chains, one per prefix (in prefix order), of stages.
+pub fn chains(ops: &[Op]) -> Vec<Chain> {
+    let mut chains: BTreeMap<Prefix, Vec<Stage>> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let vip = op.vip();
+        let prefix = Prefix {
+            address: vip.address,
+            len: vip.prefix_len,
+        };
+        let chain = chains.entry(prefix).or_default();
+        let joinable = !is_barrier(op)
+            && chain.last().is_some_and(|stage| {
+                stage
+                    .0
+                    .iter()
+                    .all(|&j| !is_barrier(&ops[j]) && as_of(&ops[j]) != as_of(op))
+            });
+        match chain.last_mut() {
+            Some(stage) if joinable => stage.0.push(i),
+            _ => chain.push(Stage(vec![i])),
+        }
+    }
+    chains
+        .into_iter()
+        .map(|(prefix, stages)| Chain { prefix, stages })
+        .collect()
+}
+
+fn is_barrier(op: &Op) -> bool {
+    matches!(op, Op::CreateVip { .. } | Op::DeleteVip { .. })
+}
+
+fn as_of(op: &Op) -> Option<(VipKey, IpAddr)> {
     match *op {
         Op::AddAs { vip, address, .. }
         | Op::DeleteAs { vip, address, .. }
@@ -96,32 +169,50 @@ fn as_of(op: &Op) -> Option<(maglev_core::dataplane::VipKey, IpAddr)> {
 
 /// Executes `ops` against VPP; see the module doc for the order.
 pub async fn apply(client: &Client, ops: &[Op]) -> ApplyReport {
-    let chains = stages(ops);
-    let mut ok = vec![false; ops.len()];
-    let mut failures: Vec<ApplyError> = Vec::new();
-    let rounds = chains.iter().map(Vec::len).max().unwrap_or(0);
+    run(
+        ops,
+        |op| client.start_op(op),
+        |pending| async move { Ok(pending?.wait().await?) },
+    )
+    .await
+}
+
+/// The one scheduler behind every dataplane: `start` sends an op (every op
+/// of a round is started before any is waited for, in plan order), `wait`
+/// turns what `start` returned into the op's result.
+pub(crate) async fn run<P, F>(
+    ops: &[Op],
+    mut start: impl FnMut(&Op) -> P,
+    wait: impl Fn(P) -> F,
+) -> ApplyReport
+where
+    F: Future<Output = Result<(), LbError>>,
+{
+    let chains = chains(ops);
+    let mut done = vec![false; ops.len()];
+    let mut broken = vec![false; chains.len()];
+    let mut failed: Vec<ApplyError> = Vec::new();
+    let rounds = chains.iter().map(|c| c.stages.len()).max().unwrap_or(0);
     for round in 0..rounds {
-        let mut batch: Vec<usize> = chains
+        let mut batch: Vec<(usize, usize)> = chains
             .iter()
-            .filter_map(|c| c.get(round))
-            .flatten()
-            .copied()
+            .enumerate()
+            .filter(|(c, _)| !broken[*c])
+            .filter_map(|(c, chain)| chain.stages.get(round).map(|s| (c, s)))
+            .flat_map(|(c, stage)| stage.0.iter().map(move |&i| (c, i)))
             .collect();
-        batch.sort_unstable();
-        let mut pending: Vec<(usize, Result<PendingOp, Error>)> = Vec::with_capacity(batch.len());
-        for &i in &batch {
-            pending.push((i, client.start_op(&ops[i])));
-        }
-        for (i, p) in pending {
-            let result = match p {
-                Ok(p) => p.wait().await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => ok[i] = true,
+        batch.sort_unstable_by_key(|&(_, i)| i);
+        let pending: Vec<(usize, usize, P)> = batch
+            .into_iter()
+            .map(|(c, i)| (c, i, start(&ops[i])))
+            .collect();
+        for (c, i, p) in pending {
+            match wait(p).await {
+                Ok(()) => done[i] = true,
                 Err(error) => {
-                    tracing::warn!(op = %ops[i], %error, "VPP refused an op");
-                    failures.push(ApplyError {
+                    tracing::warn!(op = %ops[i], %error, "op failed; later ops on its prefix skipped");
+                    broken[c] = true;
+                    failed.push(ApplyError {
                         index: i,
                         op: ops[i],
                         error,
@@ -129,20 +220,23 @@ pub async fn apply(client: &Client, ops: &[Op]) -> ApplyReport {
                 }
             }
         }
-        if !failures.is_empty() {
-            break;
+    }
+    failed.sort_by_key(|f| f.index);
+    let mut report = ApplyReport {
+        failed,
+        ..ApplyReport::default()
+    };
+    let mut failures = report.failed.iter().map(|f| f.index).peekable();
+    for (i, op) in ops.iter().enumerate() {
+        if done[i] {
+            report.done.push(*op);
+        } else if failures.peek() == Some(&i) {
+            failures.next();
+        } else {
+            report.skipped.push(*op);
         }
     }
-    failures.sort_by_key(|f| f.index);
-    ApplyReport {
-        done: ops
-            .iter()
-            .zip(&ok)
-            .filter(|(_, ok)| **ok)
-            .map(|(op, _)| *op)
-            .collect(),
-        failed: failures.into_iter().next(),
-    }
+    report
 }
 
 #[cfg(test)]
@@ -205,11 +299,23 @@ mod tests {
                 flush: true,
             },
         ];
+        let got: Vec<(String, Vec<Vec<usize>>)> = chains(&ops)
+            .into_iter()
+            .map(|c| {
+                (
+                    format!("{}/{}", c.prefix.address, c.prefix.len),
+                    c.stages.iter().map(|s| s.indexes().to_vec()).collect(),
+                )
+            })
+            .collect();
         assert_eq!(
-            stages(&ops),
+            got,
             [
-                vec![vec![0, 1], vec![2], vec![3], vec![4, 5]],
-                vec![vec![6, 7]]
+                (
+                    "192.0.2.1/32".to_owned(),
+                    vec![vec![0, 1], vec![2], vec![3], vec![4, 5]]
+                ),
+                ("192.0.2.2/32".to_owned(), vec![vec![6, 7]])
             ]
         );
     }

@@ -1,28 +1,40 @@
 //! Typed LB operations over the [`Client`].
 //!
 //! Each call sends the message VPP-WIRE C.3 prescribes, with the defaults
-//! VPP does not apply itself filled in (`new_flows_table_length` 1024,
-//! protocol 255 for all-port VIPs), and turns a non-zero retval into
-//! [`Error::Retval`] naming the message.
+//! VPP does not apply itself filled in (`new_flows_table_length`
+//! [`DEFAULT_TABLE_LEN`], protocol 255 for all-port VIPs), and turns a
+//! non-zero retval into [`Error::Retval`] naming the message. What maglev
+//! refuses to send at all is an [`LbError`] of its own, never a made-up
+//! retval.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use maglev_core::config::LbConfig;
 use maglev_core::dataplane::{ANY_PROTOCOL, Encap, ObservedState, ObservedVip, VipKey};
+use maglev_core::maglev::DEFAULT_TABLE_LEN;
 use maglev_core::plan::Op;
 
 use crate::api::client::{Client, PendingReply};
-use crate::api::error::{Error, Retval};
+use crate::api::error::Error;
 use crate::api::messages::{
     CliInband, IpRouteLookup, LB_AS_FLAGS_USED, LbAddDelAsV2, LbAddDelAsV2Reply, LbAddDelVipV2,
     LbAddDelVipV2Reply, LbAsSetWeight, LbAsSetWeightReply, LbAsV2Details, LbAsV2Dump, LbConf,
     LbConfGet, LbFlushVip, LbVipDetails, LbVipDump, ShowVersion,
 };
 use crate::api::types::{LbEncapType, LbSrvType, LbVip, Prefix};
+use crate::lb::error::LbError;
 use crate::lb::vips_text::{self, VipCounters};
 
-/// The new-flow table length of every VIP maglev creates.
-pub const NEW_FLOWS_TABLE_LENGTH: u32 = 1024;
+/// [`DEFAULT_TABLE_LEN`] as the wire's `new_flows_table_length`.
+const NEW_FLOWS_TABLE_LENGTH: u32 = {
+    assert!(DEFAULT_TABLE_LEN <= u32::MAX as usize);
+    DEFAULT_TABLE_LEN as u32
+};
+
+/// In `lb_conf`'s `sticky_buckets_per_core` and `flow_timeout`: keep
+/// VPP's current value (`~0`, as `vl_api_lb_conf_t_handler` reads it).
+pub const LB_CONF_KEEP: u32 = u32::MAX;
 
 /// The CLI command that lists VIPs with their pool indexes.
 pub const SHOW_LB_VIPS_VERBOSE: &str = "show lb vips verbose";
@@ -179,6 +191,80 @@ pub fn weight_request(vip: &VipKey, address: IpAddr, weight: u8, is_flush: bool)
     }
 }
 
+/// The request one planner op sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpRequest {
+    /// `lb_add_del_vip_v2` (create or delete).
+    Vip(LbAddDelVipV2),
+    /// `lb_add_del_as_v2` (add or delete).
+    As(LbAddDelAsV2),
+    /// `lb_as_set_weight`.
+    Weight(LbAsSetWeight),
+}
+
+/// The request of one planner op, or the refusal to send it (a VIP with
+/// an encap maglev never creates).
+pub fn op_request(op: &Op) -> Result<OpRequest, LbError> {
+    Ok(match *op {
+        Op::CreateVip {
+            key,
+            encap,
+            src_ip_sticky,
+        } => {
+            check_encap(&key, encap)?;
+            OpRequest::Vip(vip_request(&key, encap, src_ip_sticky, false))
+        }
+        Op::DeleteVip { key } => OpRequest::Vip(vip_request(&key, Encap::Gre4, false, true)),
+        Op::AddAs {
+            vip,
+            address,
+            weight,
+        } => OpRequest::As(as_request(&vip, address, weight, false, false)),
+        Op::DeleteAs {
+            vip,
+            address,
+            flush,
+        } => OpRequest::As(as_request(&vip, address, 0, true, flush)),
+        Op::SetWeight {
+            vip,
+            address,
+            weight,
+            flush,
+        } => OpRequest::Weight(weight_request(&vip, address, weight, flush)),
+    })
+}
+
+/// The `lb_conf` a config asks for: its source addresses, and
+/// [`LB_CONF_KEEP`] for each absent value ("leave VPP's value").
+pub fn lb_conf_for(config: &LbConfig) -> LbConf {
+    LbConf {
+        ip4_src_address: config.ipv4_src_address,
+        ip6_src_address: config.ipv6_src_address,
+        sticky_buckets_per_core: config.sticky_buckets_per_core.unwrap_or(LB_CONF_KEEP),
+        // Validation keeps it below u32::MAX seconds; saturating is only a guard.
+        flow_timeout: config.flow_timeout.map_or(LB_CONF_KEEP, |d| {
+            u32::try_from(d.as_secs()).unwrap_or(LB_CONF_KEEP - 1)
+        }),
+    }
+}
+
+/// The `lb_conf` to send to turn `current` (from `lb_conf_get`) into
+/// `want`, or `None` when they already agree once `want`'s
+/// [`LB_CONF_KEEP`] values are read as `current`'s. The request sent keeps
+/// `want`'s `~0`s, so VPP keeps its values even if they moved meanwhile.
+pub fn lb_conf_update(current: &LbConf, want: &LbConf) -> Option<LbConf> {
+    let keep = |want: u32, current: u32| if want == LB_CONF_KEEP { current } else { want };
+    let effective = LbConf {
+        sticky_buckets_per_core: keep(
+            want.sticky_buckets_per_core,
+            current.sticky_buckets_per_core,
+        ),
+        flow_timeout: keep(want.flow_timeout, current.flow_timeout),
+        ..*want
+    };
+    (effective != *current).then_some(*want)
+}
+
 /// A planner op in flight.
 #[derive(Debug)]
 #[must_use = "an op's reply must be awaited to see its result"]
@@ -224,14 +310,15 @@ impl Client {
     }
 
     /// Sets the global parameters only if they differ from `want`
-    /// (changing `sticky_buckets_per_core` drops every sticky flow).
-    /// Returns whether it changed anything.
+    /// (changing `sticky_buckets_per_core` drops every sticky flow); a
+    /// [`LB_CONF_KEEP`] field of `want` matches whatever VPP holds (see
+    /// [`lb_conf_update`]). Returns whether it sent `lb_conf`.
     pub async fn ensure_lb_conf(&self, want: &LbConf) -> Result<bool, Error> {
         let current = self.lb_conf_get().await?;
-        if current == *want {
+        let Some(update) = lb_conf_update(&current, want) else {
             return Ok(false);
-        }
-        self.call(want).await?;
+        };
+        self.call(&update).await?;
         Ok(true)
     }
 
@@ -271,49 +358,29 @@ impl Client {
         Ok(self.lb_snapshot().await?.observed())
     }
 
-    /// Sends the request of one planner op.
-    pub fn start_op(&self, op: &Op) -> Result<PendingOp, Error> {
-        Ok(match *op {
-            Op::CreateVip {
-                key,
-                encap,
-                src_ip_sticky,
-            } => PendingOp::Vip(self.start(&vip_request(&key, encap, src_ip_sticky, false))?),
-            Op::DeleteVip { key } => {
-                PendingOp::Vip(self.start(&vip_request(&key, Encap::Gre4, false, true))?)
-            }
-            Op::AddAs {
-                vip,
-                address,
-                weight,
-            } => PendingOp::As(self.start(&as_request(&vip, address, weight, false, false))?),
-            Op::DeleteAs {
-                vip,
-                address,
-                flush,
-            } => PendingOp::As(self.start(&as_request(&vip, address, 0, true, flush))?),
-            Op::SetWeight {
-                vip,
-                address,
-                weight,
-                flush,
-            } => PendingOp::Weight(self.start(&weight_request(&vip, address, weight, flush))?),
+    /// Sends the request of one planner op (a VIP with an encap maglev
+    /// never creates is refused without sending anything).
+    pub fn start_op(&self, op: &Op) -> Result<PendingOp, LbError> {
+        Ok(match op_request(op)? {
+            OpRequest::Vip(r) => PendingOp::Vip(self.start(&r)?),
+            OpRequest::As(r) => PendingOp::As(self.start(&r)?),
+            OpRequest::Weight(r) => PendingOp::Weight(self.start(&r)?),
         })
     }
 
-    /// Creates a VIP (new-flow table of 1024).
+    /// Creates a VIP (new-flow table of [`DEFAULT_TABLE_LEN`]); an encap
+    /// other than GRE4/GRE6 is refused without sending anything.
     pub async fn add_vip(
         &self,
         key: &VipKey,
         encap: Encap,
         src_ip_sticky: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<(), LbError> {
         check_encap(key, encap)?;
         self.call(&vip_request(key, encap, src_ip_sticky, false))
-            .await
-            .map(drop)
+            .await?;
+        Ok(())
     }
-
     /// Deletes a VIP (VPP removes its ASes without flushing).
     pub async fn del_vip(&self, key: &VipKey) -> Result<(), Error> {
         self.call(&vip_request(key, Encap::Gre4, false, true))
@@ -377,16 +444,10 @@ impl Client {
 
 /// VPP silently turns an IPv6 VIP with a non-GRE encap into GRE6 and
 /// rejects family mismatches: refuse anything but GRE here (VPP-WIRE C.3).
-fn check_encap(key: &VipKey, encap: Encap) -> Result<(), Error> {
+fn check_encap(key: &VipKey, encap: Encap) -> Result<(), LbError> {
     match encap {
         Encap::Gre4 | Encap::Gre6 => Ok(()),
-        Encap::Other(_) => {
-            let _ = key;
-            Err(Error::Retval {
-                message: "lb_add_del_vip_v2",
-                retval: Retval::INVALID_ARGUMENT,
-            })
-        }
+        Encap::Other(_) => Err(LbError::UnsupportedEncap { key: *key, encap }),
     }
 }
 

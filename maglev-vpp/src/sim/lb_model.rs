@@ -22,6 +22,7 @@ use crate::api::messages::{
     LbConf, LbVipDetails,
 };
 use crate::api::types::{FibPath, IpRoute, LbEncapType, LbSrvType, LbVip, Prefix};
+use crate::lb::ops::LB_CONF_KEEP;
 use crate::lb::vips_text::VipCounters;
 
 /// Seconds a removed AS waits before it can be freed (`LB_CONCURRENCY_TIMEOUT`).
@@ -245,12 +246,25 @@ impl LbModel {
             .position(|v| v.as_ref().is_some_and(|v| v.used && v.key == *key))
     }
 
-    /// `lb_conf`.
+    /// `lb_conf`, as `vl_api_lb_conf_t_handler` and `lb_conf` do: `~0`
+    /// ([`LB_CONF_KEEP`]) in `sticky_buckets_per_core` or `flow_timeout`
+    /// keeps the current value; a bucket count that is not a power of two
+    /// (0 counts as one, as VPP's `is_pow2`) is -70; both addresses are
+    /// always set.
     pub fn set_conf(&mut self, conf: LbConf) -> i32 {
-        if conf.sticky_buckets_per_core & conf.sticky_buckets_per_core.wrapping_sub(1) != 0 {
+        let keep = |want: u32, current: u32| if want == LB_CONF_KEEP { current } else { want };
+        let sticky = keep(
+            conf.sticky_buckets_per_core,
+            self.conf.sticky_buckets_per_core,
+        );
+        if sticky & sticky.wrapping_sub(1) != 0 {
             return Retval::INVALID_MEMORY_SIZE.0;
         }
-        self.conf = conf;
+        self.conf = LbConf {
+            sticky_buckets_per_core: sticky,
+            flow_timeout: keep(conf.flow_timeout, self.conf.flow_timeout),
+            ..conf
+        };
         0
     }
 
