@@ -58,8 +58,10 @@ pub mod sim;
 pub use client::{ClientEvent, StatsClient};
 pub use error::{Result, StatsError};
 pub use scrape::{LbCounters, Scrape, Snapshot};
-pub use segment::{DEFAULT_MAX_ATTEMPTS, StatSegment};
-pub use types::{Counter, DirEntry, EntryKind, LbCounter, PerThread, ROUTE_TO, StatValue};
+pub use segment::{DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_ATTEMPTS, SegmentAccess, StatSegment};
+pub use types::{
+    Counter, CounterCell, DirEntry, EntryKind, LbCounter, PerThread, ROUTE_TO, StatValue,
+};
 
 impl StatSegment {
     /// Connects to VPP's `stats.sock` (default `/run/vpp/stats.sock`),
