@@ -55,9 +55,9 @@ mod types;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use client::{ClientEvent, StatsClient};
+pub use client::{ClientEvent, DEFAULT_CONNECT_TIMEOUT, StatsClient};
 pub use error::{Result, StatsError};
-pub use scrape::{LbCounters, Scrape, Snapshot};
+pub use scrape::{LbCounters, Scrape, Snapshot, VipScrape, VipSnapshot, VipStats, VipStatsIndex};
 pub use segment::{DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_ATTEMPTS, SegmentAccess, StatSegment};
 pub use types::{
     Counter, CounterCell, DirEntry, EntryKind, LbCounter, PerThread, ROUTE_TO, StatValue,
@@ -66,8 +66,24 @@ pub use types::{
 impl StatSegment {
     /// Connects to VPP's `stats.sock` (default `/run/vpp/stats.sock`),
     /// receives the segment's memfd and maps it read-only.
+    ///
+    /// Blocks the thread until the descriptor arrives (at most one second,
+    /// as `vpp_papi` waits); async code uses
+    /// [`connect_async`](Self::connect_async).
     pub fn connect(socket: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::from_fd(socket::receive_segment_fd(socket.as_ref())?)
+    }
+
+    /// [`connect`](Self::connect) without blocking the thread: the socket
+    /// is non-blocking and the wait for the descriptor is bounded by
+    /// `timeout` on `tokio::time` (a server that accepts but never sends
+    /// gives [`StatsError::Connect`] with `ETIMEDOUT`). Must be called
+    /// inside a tokio runtime.
+    pub async fn connect_async(
+        socket: impl AsRef<std::path::Path>,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        Self::from_fd(socket::receive_segment_fd_async(socket.as_ref(), timeout).await?)
     }
 }
 
