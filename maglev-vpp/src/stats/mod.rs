@@ -91,7 +91,9 @@ impl StatSegment {
 /// the tests that replay the same inputs. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use super::{LbCounter, ROUTE_TO, Scrape, StatSegment};
+    use maglev_core::dataplane::VipKey;
+
+    use super::{LbCounter, ROUTE_TO, Scrape, StatSegment, VipScrape, VipStatsIndex};
 
     /// Maps `data` as a segment and runs every read on it. Must never
     /// panic, hang or misbehave, whatever `data` is.
@@ -108,16 +110,36 @@ pub mod fuzzing {
                 let _ = seg.read_index(e.index);
             }
         }
+        // Sums of whatever the cells hold (huge values wrap, never panic).
         for c in LbCounter::ALL {
-            let _ = seg.simple(c.name());
+            if let Ok(v) = seg.simple(c.name()) {
+                for i in 0..4 {
+                    let _ = v.sum(i);
+                }
+            }
         }
-        let _ = seg.combined(ROUTE_TO);
+        if let Ok(v) = seg.combined(ROUTE_TO) {
+            for i in 0..4 {
+                let _ = v.sum(i);
+            }
+        }
         let _ = seg.names("/if/names");
         let _ = seg.read("/link");
         let _ = seg.heartbeat();
         let mut scrape = Scrape::new([0, 1, 2, 3, 1000], [0, 1, 2, 8, u32::MAX]);
         let _ = scrape.run(&seg);
         let _ = scrape.run(&seg);
+        let key = |port| VipKey::host([192, 0, 2, 1].into(), None, port);
+        let index = |pool_index, route_stats_index| VipStatsIndex {
+            pool_index,
+            route_stats_index,
+        };
+        let mut vips = VipScrape::new([
+            (key(0), index(1, Some(1))),
+            (key(1), index(1, Some(u32::MAX))),
+            (key(2), index(u32::MAX, None)),
+        ]);
+        let _ = vips.run(&seg);
     }
 
     /// Patches a valid segment ([`seed`]) with `data` read as records of
