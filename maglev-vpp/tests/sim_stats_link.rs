@@ -9,8 +9,8 @@ use maglev_core::dataplane::{Encap, Protocol, VipKey};
 use maglev_vpp::Client;
 use maglev_vpp::api::types::Prefix;
 use maglev_vpp::sim::{Sim, SimConfig};
-use maglev_vpp::stats::Scrape;
 use maglev_vpp::stats::sim::SimStats;
+use maglev_vpp::stats::{Scrape, VipScrape, VipStatsIndex};
 
 #[tokio::test]
 async fn traffic_sent_to_a_vip_is_scraped_at_the_indexes_the_api_reports() {
@@ -70,6 +70,34 @@ async fn traffic_sent_to_a_vip_is_scraped_at_the_indexes_the_api_reports() {
     );
     let route = snap.route(web_route).unwrap();
     assert_eq!((route.packets, route.bytes), (6, 600));
+
+    // The daemon's way: the mapping from the LB snapshot, counters by key.
+    let dns_route = client
+        .route_stats_index(Prefix {
+            address: dns.address,
+            len: 32,
+        })
+        .await
+        .unwrap();
+    let mapping = [(web, web_pool, web_route), (dns, dns_pool, dns_route)].map(|(k, p, r)| {
+        (
+            k,
+            VipStatsIndex {
+                pool_index: p,
+                route_stats_index: Some(r),
+            },
+        )
+    });
+    let mut by_vip = VipScrape::new(mapping);
+    let snap = by_vip.run(&segment).unwrap();
+    let web_stats = snap.get(&web).unwrap();
+    assert_eq!(web_stats.lb.first_packet + web_stats.lb.next_packet, 6);
+    assert_eq!(
+        web_stats.route.map(|r| (r.packets, r.bytes)),
+        Some((6, 600))
+    );
+    assert_eq!(snap.get(&dns).unwrap().lb.no_server, 5);
+    assert_eq!(snap.get(&dns).unwrap().route.unwrap().packets, 5);
 
     // Only the VIP with a serving AS gets the background trickle.
     stats.trickle().unwrap();

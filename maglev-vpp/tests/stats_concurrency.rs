@@ -125,12 +125,21 @@ fn readers_see_whole_generations_or_busy() {
     let consistent = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(AtomicU64::new(0));
     let loops = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..2)
+    // The readers' segments, shared so the writer can see their retries.
+    let segs: Vec<Arc<StatSegment>> = (0..2)
         .map(|r| {
             let mut seg = StatSegment::from_fd(fd.try_clone().unwrap()).unwrap();
             // One reader gives up quickly, to see `Busy` too.
             seg.set_max_attempts(if r == 0 { 2 } else { 10_000 });
-            let (done, consistent, busy, loops) = (
+            Arc::new(seg)
+        })
+        .collect();
+    let readers: Vec<_> = segs
+        .iter()
+        .enumerate()
+        .map(|(r, seg)| {
+            let (seg, done, consistent, busy, loops) = (
+                seg.clone(),
                 done.clone(),
                 consistent.clone(),
                 busy.clone(),
@@ -144,7 +153,7 @@ fn readers_see_whole_generations_or_busy() {
                         Ok(g) => {
                             assert!(g >= last, "generations went back: {g} after {last}");
                             last = g;
-                            consistent.fetch_add(1, Ordering::Relaxed);
+                            consistent.fetch_add(1, Ordering::Release);
                         }
                         Err(StatsError::Busy { .. }) => {
                             busy.fetch_add(1, Ordering::Relaxed);
@@ -162,14 +171,34 @@ fn readers_see_whole_generations_or_busy() {
                     }
                     loops.fetch_add(1, Ordering::Release);
                 }
-                // Quiet now: the last generation, exactly.
-                seg.set_max_attempts(10_000);
+                // Quiet now: the last generation, exactly (a quiet segment
+                // needs one window, so even the impatient reader gets it).
                 assert_eq!(check_scrape(&mut scrape, &seg).unwrap(), GENERATIONS);
                 check_full(&seg).unwrap();
                 scrape.resolutions()
             })
         })
         .collect();
+    let retries = || segs.iter().map(|s| s.retries()).sum::<u64>();
+
+    // First a race that certainly happens: hold a change open (in_progress
+    // = 1) until a reader has retried because of it. The readers loop
+    // without end, so this waits for an event, not for a time.
+    let before = retries();
+    w.change(|_| {
+        while retries() == before && !readers.iter().any(|r| r.is_finished()) {
+            std::thread::yield_now();
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(retries() > before, "a reader raced the open change");
+    // Then one consistent scrape in this quiet epoch, before the
+    // generations move it on.
+    let quiet = consistent.load(Ordering::Acquire);
+    while consistent.load(Ordering::Acquire) == quiet && !readers.iter().any(|r| r.is_finished()) {
+        std::thread::yield_now();
+    }
 
     for g in 2..=GENERATIONS {
         write_generation(&mut w, g);
@@ -182,14 +211,23 @@ fn readers_see_whole_generations_or_busy() {
         }
     }
     done.store(true, Ordering::Release);
+    let mut resolutions = 0;
     for r in readers {
-        let resolutions = r.join().expect("reader panicked");
-        assert!(resolutions >= 1);
+        let n = r.join().expect("reader panicked");
+        assert!(n >= 1);
+        resolutions += n;
     }
+    // Each reader resolved at least once; the one that scraped the quiet
+    // epoch resolved again for the last generation's epoch.
+    assert!(
+        resolutions >= 3,
+        "a reader saw the epoch change: {resolutions}"
+    );
     eprintln!(
-        "{} consistent scrapes, {} busy, epoch {}",
+        "{} consistent scrapes, {} busy, {} retried windows, {resolutions} resolutions, epoch {}",
         consistent.load(Ordering::Relaxed),
         busy.load(Ordering::Relaxed),
+        retries(),
         w.epoch()
     );
 }

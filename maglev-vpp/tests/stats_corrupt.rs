@@ -287,6 +287,35 @@ proptest! {
         maglev_vpp::stats::fuzzing::segment(&img);
     }
 
+    /// Counters near 2^64 on every thread: sums wrap as VPP's counters do,
+    /// in whole-vector reads, scrapes and the fuzz entry alike.
+    #[test]
+    fn huge_counter_values_wrap_and_never_panic(
+        cells in proptest::collection::vec((u64::MAX - 16..=u64::MAX, any::<u64>()), 4),
+    ) {
+        let stats = SimStats::with_size(3, 256 * 1024).unwrap();
+        stats.add_vip(1, 8).unwrap();
+        for (t, &(packets, bytes)) in cells.iter().enumerate() {
+            for c in LbCounter::ALL {
+                stats.count_lb(c, t, 1, packets).unwrap();
+            }
+            stats.count_route(8, t, packets, bytes).unwrap();
+        }
+        let want = cells.iter().fold(0u64, |a, c| a.wrapping_add(c.0));
+        let want_bytes = cells.iter().fold(0u64, |a, c| a.wrapping_add(c.1));
+        let seg = stats.reader().unwrap();
+        prop_assert_eq!(seg.simple(LbCounter::NoServer.name()).unwrap().sum(1), want);
+        let route = seg.combined(ROUTE_TO).unwrap().sum(8);
+        prop_assert_eq!((route.packets, route.bytes), (want, want_bytes));
+        let mut scrape = Scrape::new([1], [8]);
+        let snap = scrape.run(&seg).unwrap();
+        prop_assert_eq!(snap.vip(1).unwrap().untracked, want);
+        prop_assert_eq!(snap.route(8).unwrap().bytes, want_bytes);
+        let mut bytes = Vec::new();
+        std::fs::File::from(stats.fd().unwrap()).read_to_end(&mut bytes).unwrap();
+        maglev_vpp::stats::fuzzing::segment(&bytes);
+    }
+
     /// Same with single bytes, anywhere in the first 64 KiB.
     #[test]
     fn random_byte_corruption_never_panics(picks in proptest::collection::vec((0usize..65536, any::<u8>()), 1..32)) {

@@ -35,18 +35,14 @@ async fn stop(s: Server) {
     s.task.await.unwrap().unwrap();
 }
 
-/// Runs `client.check(now)` off the runtime (it blocks on the socket).
+/// Runs `client.check(now)` on the test's runtime: it must never block
+/// the thread (the simulated server runs on the same runtime).
 async fn check(
-    client: StatsClient,
+    mut client: StatsClient,
     now: Instant,
 ) -> (StatsClient, Result<ClientEvent, StatsError>) {
-    tokio::task::spawn_blocking(move || {
-        let mut client = client;
-        let r = client.check(now);
-        (client, r)
-    })
-    .await
-    .unwrap()
+    let r = client.check(now).await;
+    (client, r)
 }
 
 fn path(tag: &str) -> PathBuf {
@@ -58,7 +54,7 @@ fn path(tag: &str) -> PathBuf {
     dir.join("stats.sock")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn restart_socket_gone_and_stalled_heartbeat() {
     let path = path("restart");
     let t0 = tokio::time::Instant::now().into_std();

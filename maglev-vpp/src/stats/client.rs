@@ -6,7 +6,9 @@
 //! (new inode), or `/sys/heartbeat` stopped moving for longer than the
 //! configured stall time (then a fresh connection tells whether the
 //! segment itself was replaced). The client is driven by the caller's
-//! clock: `check(now)` once per poll.
+//! clock: `check(now).await` once per poll. It never blocks the thread:
+//! connecting is [`StatSegment::connect_async`], bounded by the connect
+//! timeout on `tokio::time`.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,10 @@ use std::time::{Duration, Instant};
 
 use super::error::{Result, StatsError};
 use super::segment::StatSegment;
+
+/// Default wait for the segment descriptor after connecting (vpp_papi
+/// waits 1 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What [`StatsClient::check`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,7 @@ pub struct StatsClient {
     socket_id: Option<(u64, u64)>,
     /// Last heartbeat value seen and when it last changed.
     heartbeat: Option<(u64, Instant)>,
+    connect_timeout: Duration,
 }
 
 impl StatsClient {
@@ -55,7 +62,14 @@ impl StatsClient {
             segment: None,
             socket_id: None,
             heartbeat: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Sets how long a connection waits for VPP to hand over the segment
+    /// ([`DEFAULT_CONNECT_TIMEOUT`]).
+    pub fn set_connect_timeout(&mut self, timeout: Duration) {
+        self.connect_timeout = timeout;
     }
 
     /// The socket path.
@@ -83,9 +97,9 @@ impl StatsClient {
         Ok((meta.dev(), meta.ino()))
     }
 
-    fn connect(&mut self, now: Instant) -> Result<()> {
+    async fn connect(&mut self, now: Instant) -> Result<()> {
         let id = self.socket_id()?;
-        let seg = StatSegment::connect(&self.socket)?;
+        let seg = StatSegment::connect_async(&self.socket, self.connect_timeout).await?;
         self.heartbeat = seg.heartbeat().ok().map(|h| (h, now));
         self.segment = Some(seg);
         self.socket_id = Some(id);
@@ -95,8 +109,9 @@ impl StatsClient {
     /// Makes sure a live segment is mapped, reconnecting if VPP restarted.
     ///
     /// Fails (and drops the mapping) when the socket is gone or refuses;
-    /// call again on the next poll.
-    pub fn check(&mut self, now: Instant) -> Result<ClientEvent> {
+    /// call again on the next poll. Never blocks the thread (see the module
+    /// doc); must run inside a tokio runtime.
+    pub async fn check(&mut self, now: Instant) -> Result<ClientEvent> {
         let id = match self.socket_id() {
             Ok(id) => id,
             Err(e) => {
@@ -105,12 +120,12 @@ impl StatsClient {
             }
         };
         let Some(seg) = &self.segment else {
-            self.connect(now)?;
+            self.connect(now).await?;
             return Ok(ClientEvent::Connected);
         };
         if self.socket_id != Some(id) {
             self.disconnect();
-            self.connect(now)?;
+            self.connect(now).await?;
             return Ok(ClientEvent::SocketReplaced);
         }
         // A busy or missing heartbeat counts as "not moving".
@@ -135,7 +150,7 @@ impl StatsClient {
             return Ok(ClientEvent::Unchanged);
         }
         let old_identity = seg.identity();
-        let fresh = StatSegment::connect(&self.socket);
+        let fresh = StatSegment::connect_async(&self.socket, self.connect_timeout).await;
         match fresh {
             Ok(fresh) if fresh.identity().is_some() && fresh.identity() == old_identity => {
                 let last = self.heartbeat.map_or(u64::MAX, |(b, _)| b);

@@ -113,9 +113,23 @@ pub enum StatsError {
         /// The column it points at.
         column: u32,
     },
+    /// The segment's file shrank under the reader (VPP truncated or replaced
+    /// it, or someone truncated a saved image): a read at `offset` found the
+    /// end of the file. Only a segment read with `pread` can see this (see
+    /// [`SegmentAccess`](super::SegmentAccess)); a mapped one is sealed
+    /// against shrinking.
+    #[error(
+        "stats segment shrank under the reader: offset {offset:#x} is past its end (it was {size} bytes when opened)"
+    )]
+    Truncated {
+        /// The segment offset the read started at.
+        offset: u64,
+        /// Size of the segment when it was opened.
+        size: usize,
+    },
     /// The writer kept the segment in flux for every attempt.
     #[error(
-        "stats segment busy: no consistent read in {attempts} attempts (epoch kept changing or in_progress stayed set)"
+        "stats segment busy: no consistent read in {attempts} attempts (epoch kept changing or in_progress stayed set until the attempts or the time budget ran out)"
     )]
     Busy {
         /// How many access windows were tried.

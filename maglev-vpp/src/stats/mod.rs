@@ -55,17 +55,35 @@ mod types;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use client::{ClientEvent, StatsClient};
+pub use client::{ClientEvent, DEFAULT_CONNECT_TIMEOUT, StatsClient};
 pub use error::{Result, StatsError};
-pub use scrape::{LbCounters, Scrape, Snapshot};
-pub use segment::{DEFAULT_MAX_ATTEMPTS, StatSegment};
-pub use types::{Counter, DirEntry, EntryKind, LbCounter, PerThread, ROUTE_TO, StatValue};
+pub use scrape::{LbCounters, Scrape, Snapshot, VipScrape, VipSnapshot, VipStats, VipStatsIndex};
+pub use segment::{DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_ATTEMPTS, SegmentAccess, StatSegment};
+pub use types::{
+    Counter, CounterCell, DirEntry, EntryKind, LbCounter, PerThread, ROUTE_TO, StatValue,
+};
 
 impl StatSegment {
     /// Connects to VPP's `stats.sock` (default `/run/vpp/stats.sock`),
     /// receives the segment's memfd and maps it read-only.
+    ///
+    /// Blocks the thread until the descriptor arrives (at most one second,
+    /// as `vpp_papi` waits); async code uses
+    /// [`connect_async`](Self::connect_async).
     pub fn connect(socket: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::from_fd(socket::receive_segment_fd(socket.as_ref())?)
+    }
+
+    /// [`connect`](Self::connect) without blocking the thread: the socket
+    /// is non-blocking and the wait for the descriptor is bounded by
+    /// `timeout` on `tokio::time` (a server that accepts but never sends
+    /// gives [`StatsError::Connect`] with `ETIMEDOUT`). Must be called
+    /// inside a tokio runtime.
+    pub async fn connect_async(
+        socket: impl AsRef<std::path::Path>,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        Self::from_fd(socket::receive_segment_fd_async(socket.as_ref(), timeout).await?)
     }
 }
 
@@ -73,7 +91,9 @@ impl StatSegment {
 /// the tests that replay the same inputs. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use super::{LbCounter, ROUTE_TO, Scrape, StatSegment};
+    use maglev_core::dataplane::VipKey;
+
+    use super::{LbCounter, ROUTE_TO, Scrape, StatSegment, VipScrape, VipStatsIndex};
 
     /// Maps `data` as a segment and runs every read on it. Must never
     /// panic, hang or misbehave, whatever `data` is.
@@ -90,16 +110,36 @@ pub mod fuzzing {
                 let _ = seg.read_index(e.index);
             }
         }
+        // Sums of whatever the cells hold (huge values wrap, never panic).
         for c in LbCounter::ALL {
-            let _ = seg.simple(c.name());
+            if let Ok(v) = seg.simple(c.name()) {
+                for i in 0..4 {
+                    let _ = v.sum(i);
+                }
+            }
         }
-        let _ = seg.combined(ROUTE_TO);
+        if let Ok(v) = seg.combined(ROUTE_TO) {
+            for i in 0..4 {
+                let _ = v.sum(i);
+            }
+        }
         let _ = seg.names("/if/names");
         let _ = seg.read("/link");
         let _ = seg.heartbeat();
         let mut scrape = Scrape::new([0, 1, 2, 3, 1000], [0, 1, 2, 8, u32::MAX]);
         let _ = scrape.run(&seg);
         let _ = scrape.run(&seg);
+        let key = |port| VipKey::host([192, 0, 2, 1].into(), None, port);
+        let index = |pool_index, route_stats_index| VipStatsIndex {
+            pool_index,
+            route_stats_index,
+        };
+        let mut vips = VipScrape::new([
+            (key(0), index(1, Some(1))),
+            (key(1), index(1, Some(u32::MAX))),
+            (key(2), index(u32::MAX, None)),
+        ]);
+        let _ = vips.run(&seg);
     }
 
     /// Patches a valid segment ([`seed`]) with `data` read as records of

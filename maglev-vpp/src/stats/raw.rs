@@ -2,6 +2,12 @@
 //! memory of a stats segment, and ownership of file descriptors received
 //! over `SCM_RIGHTS`.
 //!
+//! A [`Region`] is either memory (a mapping that cannot shrink, or an owned
+//! buffer) read with volatile/atomic loads, or a file read with `pread`
+//! (a segment that could shrink under a mapping and raise `SIGBUS`): the
+//! same bounds-checked accessors serve both, and a `pread` that comes back
+//! short is a [`Fault::Truncated`], never a signal.
+//!
 //! VPP (or our simulator) writes the segment while we read it, so Rust must
 //! never see a reference (`&[u8]`, `&T`) into it: [`Region`] keeps a raw base
 //! pointer and a length, checks every offset against that length (and its
@@ -12,8 +18,9 @@
 //!
 //! **Invariant:** every pointer dereferenced in this module is
 //! `base + offset` with `offset + size_of::<T>() <= len` and `offset`
-//! aligned for `T`; `base..base + len` is a live mapping (or owned buffer)
-//! for as long as the [`Region`] exists.
+//! aligned for `T`; `base..base + len` is a live mapping that cannot shrink
+//! (or an owned buffer) for as long as the [`Region`] exists. A file-backed
+//! region has a null `base` that is never dereferenced.
 #![allow(
     unsafe_code,
     reason = "maps and reads shared memory written by another process; every block carries a SAFETY comment"
@@ -21,6 +28,8 @@
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
 
 use memmap2::MmapRaw;
 
@@ -31,11 +40,14 @@ enum Backing {
     Map(#[allow(dead_code, reason = "only owns the memory that `ptr` points into")] MmapRaw),
     /// A heap buffer of `u64`s (8-byte aligned), for images and fuzzing.
     Owned(#[allow(dead_code, reason = "only owns the memory that `ptr` points into")] Box<[u64]>),
+    /// A file or memfd read with `pread` (`ptr` is null).
+    File(OwnedFd),
 }
 
 /// A bounds-checked raw view of a stats segment.
 #[derive(Debug)]
 pub(crate) struct Region {
+    /// Start of the memory; null for a [`Backing::File`] region.
     ptr: *mut u8,
     len: usize,
     #[cfg_attr(
@@ -63,6 +75,11 @@ pub(crate) enum Fault {
     OutOfBounds,
     /// `offset` is not a multiple of the size of the value.
     Misaligned,
+    /// A `pread` of a file-backed region came back short: the file shrank
+    /// below the size it had when it was opened.
+    Truncated,
+    /// A `pread` of a file-backed region failed.
+    Io(Errno),
 }
 
 impl Region {
@@ -98,9 +115,61 @@ impl Region {
         }
     }
 
+    /// A region of the first `len` bytes of the file behind `fd`, read with
+    /// `pread` (for segments that may shrink: nothing is mapped, so a
+    /// shrinking file gives [`Fault::Truncated`] instead of `SIGBUS`).
+    /// Read-only.
+    pub(crate) fn from_file(fd: OwnedFd, len: usize) -> Self {
+        Region {
+            ptr: std::ptr::null_mut(),
+            len,
+            writable: false,
+            _backing: Backing::File(fd),
+        }
+    }
+
     /// Size of the region in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether the region is memory (mapped or owned) rather than a file
+    /// read with `pread`.
+    pub(crate) fn is_memory(&self) -> bool {
+        !matches!(self._backing, Backing::File(_))
+    }
+
+    /// The file of a file-backed region.
+    #[inline]
+    fn file(&self) -> Option<&OwnedFd> {
+        match &self._backing {
+            Backing::File(fd) => Some(fd),
+            _ => None,
+        }
+    }
+
+    /// `pread`s `out.len()` bytes at `offset` (already bounds-checked)
+    /// from `fd`, all of them or a fault.
+    fn pread(fd: &OwnedFd, offset: usize, out: &mut [u8]) -> Result<(), Fault> {
+        let mut done = 0;
+        while done < out.len() {
+            let at = i64::try_from(offset + done).map_err(|_| Fault::OutOfBounds)?;
+            match nix::sys::uio::pread(fd, &mut out[done..], at) {
+                Ok(0) => return Err(Fault::Truncated),
+                Ok(n) => done += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(Fault::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `N` bytes at `offset` of a file-backed region.
+    #[inline]
+    fn pread_array<const N: usize>(fd: &OwnedFd, offset: usize) -> Result<[u8; N], Fault> {
+        let mut b = [0u8; N];
+        Self::pread(fd, offset, &mut b)?;
+        Ok(b)
     }
 
     /// Checks that `[offset, offset + size)` lies inside the region and that
@@ -123,6 +192,9 @@ impl Region {
     #[inline]
     pub(crate) fn u8(&self, offset: usize) -> Result<u8, Fault> {
         self.check(offset, 1, 1)?;
+        if let Some(fd) = self.file() {
+            return Ok(Self::pread_array::<1>(fd, offset)?[0]);
+        }
         // SAFETY: `check` proved `offset < len`, so the byte is inside the
         // live region; `u8` has no alignment requirement.
         Ok(unsafe { self.ptr.add(offset).read_volatile() })
@@ -132,8 +204,11 @@ impl Region {
     #[inline]
     pub(crate) fn u32(&self, offset: usize) -> Result<u32, Fault> {
         self.check(offset, 4, 4)?;
+        if let Some(fd) = self.file() {
+            return Ok(u32::from_ne_bytes(Self::pread_array(fd, offset)?));
+        }
         // SAFETY: `check` proved the 4 bytes are inside the region and the
-        // address is 4-aligned.
+        // address is 4-aligned (and the region is memory, not a file).
         Ok(unsafe { self.ptr.add(offset).cast::<u32>().read_volatile() })
     }
 
@@ -141,8 +216,11 @@ impl Region {
     #[inline]
     pub(crate) fn u64(&self, offset: usize) -> Result<u64, Fault> {
         self.check(offset, 8, 8)?;
+        if let Some(fd) = self.file() {
+            return Ok(u64::from_ne_bytes(Self::pread_array(fd, offset)?));
+        }
         // SAFETY: `check` proved the 8 bytes are inside the region and the
-        // address is 8-aligned.
+        // address is 8-aligned (and the region is memory, not a file).
         Ok(unsafe { self.ptr.add(offset).cast::<u64>().read_volatile() })
     }
 
@@ -150,13 +228,24 @@ impl Region {
     /// `epoch` and `in_progress` words.
     #[inline]
     pub(crate) fn u64_acquire(&self, offset: usize) -> Result<u64, Fault> {
+        if self.file().is_some() {
+            // The `pread` is a system call that copies from the file's
+            // pages; the fence orders our later reads after it.
+            let v = self.u64(offset)?;
+            std::sync::atomic::fence(Ordering::Acquire);
+            return Ok(v);
+        }
         Ok(self.atomic(offset)?.load(Ordering::Acquire))
     }
 
-    /// The `AtomicU64` at `offset`, after the bounds and alignment check.
+    /// The `AtomicU64` at `offset`, after the bounds and alignment check
+    /// (memory regions only).
     #[inline]
     fn atomic(&self, offset: usize) -> Result<&AtomicU64, Fault> {
         self.check(offset, 8, 8)?;
+        if self.ptr.is_null() {
+            return Err(Fault::OutOfBounds);
+        }
         // SAFETY: the 8 bytes are inside the live region and 8-aligned
         // (checked above); the region outlives the returned reference,
         // which borrows `self`. `AtomicU64` has interior mutability, so a
@@ -170,6 +259,20 @@ impl Region {
     pub(crate) fn u64s(&self, offset: usize, out: &mut [u64]) -> Result<(), Fault> {
         let size = out.len().checked_mul(8).ok_or(Fault::OutOfBounds)?;
         self.check(offset, size, 8)?;
+        if let Some(fd) = self.file() {
+            // One `pread` per 512 cells, through a stack buffer.
+            let mut buf = [0u8; 4096];
+            for (k, chunk) in out.chunks_mut(buf.len() / 8).enumerate() {
+                let bytes = &mut buf[..8 * chunk.len()];
+                Self::pread(fd, offset + k * 4096, bytes)?;
+                for (slot, w) in chunk.iter_mut().zip(bytes.chunks_exact(8)) {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(w);
+                    *slot = u64::from_ne_bytes(a);
+                }
+            }
+            return Ok(());
+        }
         for (i, slot) in out.iter_mut().enumerate() {
             // SAFETY: `offset + 8 * i + 8 <= offset + size <= len` and the
             // address is 8-aligned (checked once above for the whole run).
@@ -181,9 +284,12 @@ impl Region {
     /// Copies `out.len()` bytes starting at `offset`.
     pub(crate) fn bytes(&self, offset: usize, out: &mut [u8]) -> Result<(), Fault> {
         self.check(offset, out.len(), 1)?;
+        if let Some(fd) = self.file() {
+            return Self::pread(fd, offset, out);
+        }
         for (i, slot) in out.iter_mut().enumerate() {
             // SAFETY: `offset + i < offset + out.len() <= len` (checked
-            // above); bytes need no alignment.
+            // above), the region is memory; bytes need no alignment.
             *slot = unsafe { self.ptr.add(offset + i).read_volatile() };
         }
         Ok(())
@@ -269,8 +375,7 @@ pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Registers a listening socket with tokio's reactor.
-#[cfg(feature = "sim")]
+/// Registers a non-blocking socket with tokio's reactor.
 pub(crate) fn register_async(fd: OwnedFd) -> std::io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: an `OwnedFd` is an open descriptor that it alone closes, and
     // `as_raw_fd` returns the same number for its whole life; the
@@ -294,6 +399,7 @@ mod tests {
         assert_eq!(r.u8(12), Err(Fault::OutOfBounds));
         let mut out = [0u64; 2];
         assert_eq!(r.u64s(0, &mut out), Err(Fault::OutOfBounds));
+        assert!(r.is_memory());
         #[cfg(feature = "sim")]
         assert_eq!(
             r.set_u64(0, 5),

@@ -7,6 +7,11 @@
 //! and routes, never the length of the vectors (a full BGP table makes
 //! `/net/route/to` millions of rows long).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use maglev_core::dataplane::VipKey;
+
 use super::error::{Result, StatsError};
 use super::segment::{StatSegment, Vector, Window};
 use super::types::{Counter, EntryKind, LbCounter, ROUTE_TO};
@@ -157,9 +162,42 @@ impl Scrape {
     ///
     /// Rebuilds the plan first if the epoch moved since the last scrape.
     /// Fails with [`StatsError::Busy`] if the writer never let a window
-    /// finish, and with a corruption error if the segment is inconsistent
-    /// even in a quiet window.
+    /// finish (within the segment's attempts and busy timeout), with
+    /// [`StatsError::Truncated`] if the segment shrank, and with a
+    /// corruption error if the segment is inconsistent even in a quiet
+    /// window. Synchronous: a mapped segment takes microseconds, but a busy
+    /// one may spin up to the segment's busy timeout; async code should use
+    /// [`run_async`](Self::run_async).
     pub fn run(&mut self, seg: &StatSegment) -> Result<&Snapshot> {
+        self.run_limited(seg, None)?;
+        Ok(&self.snapshot)
+    }
+
+    /// [`run`](Self::run) for async code: it never holds the thread for
+    /// long. It tries a few windows at a time and, while the segment stays
+    /// busy, sleeps on `tokio::time` between tries, until `budget` has
+    /// passed; then [`StatsError::Busy`] (with every attempt counted).
+    pub async fn run_async(&mut self, seg: &StatSegment, budget: Duration) -> Result<&Snapshot> {
+        let deadline = tokio::time::Instant::now() + budget;
+        let mut tried = 0u32;
+        loop {
+            match self.run_limited(seg, Some(ASYNC_ATTEMPTS)) {
+                Err(StatsError::Busy { attempts }) => {
+                    tried = tried.saturating_add(attempts);
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(StatsError::Busy { attempts: tried });
+                    }
+                    tokio::time::sleep(ASYNC_PAUSE).await;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(&self.snapshot),
+            }
+        }
+    }
+
+    /// One scrape: the segment's own limits, or `attempts` windows with no
+    /// clock.
+    fn run_limited(&mut self, seg: &StatSegment, attempts: Option<u32>) -> Result<()> {
         let Scrape {
             plan,
             resolutions,
@@ -167,7 +205,7 @@ impl Scrape {
             vip_cols,
             acc,
         } = self;
-        let result = seg.with_window(|w| {
+        let body = |w: &Window<'_>| {
             let stale = plan
                 .as_ref()
                 .is_none_or(|p| p.epoch != w.epoch || p.directory != w.dir);
@@ -179,14 +217,175 @@ impl Scrape {
                 return Ok(());
             };
             read(w.seg, p, vip_cols, acc, snapshot)
-        });
-        match result {
-            Ok(()) => Ok(&self.snapshot),
-            Err(e) => {
-                // The plan may have been built in a torn window.
-                self.plan = None;
-                Err(e)
-            }
+        };
+        let result = match attempts {
+            None => seg.with_window(body),
+            Some(n) => seg.with_window_limited(n, None, body),
+        };
+        if result.is_err() {
+            // The plan may have been built in a torn window.
+            self.plan = None;
+        }
+        result
+    }
+}
+
+/// Windows [`Scrape::run_async`] tries before it sleeps.
+const ASYNC_ATTEMPTS: u32 = 64;
+
+/// Pause of [`Scrape::run_async`] between tries of a busy segment.
+const ASYNC_PAUSE: Duration = Duration::from_millis(1);
+
+/// Where one VIP's counters live in the stats segment, as VPP reports them
+/// today: its pool index (the column of the four LB counters, `[N]` of
+/// `show lb vips verbose`) and the stats index of its prefix's FIB entry
+/// (the row of `/net/route/to`, from `ip_route_lookup`). VPP reuses both
+/// once a VIP or route is gone, so they are only valid with the LB snapshot
+/// they came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VipStatsIndex {
+    /// The VIP's pool index.
+    pub pool_index: u32,
+    /// The stats index of the VIP prefix's route, if known.
+    pub route_stats_index: Option<u32>,
+}
+
+/// Every counter of one VIP, summed over threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct VipStats {
+    /// The four LB plugin counters of the VIP.
+    pub lb: LbCounters,
+    /// `/net/route/to` of the VIP's prefix: every packet and byte routed to
+    /// it (shared by the per-port VIPs of one prefix). `None` when the
+    /// route's stats index was not given.
+    pub route: Option<Counter>,
+}
+
+/// What one [`VipScrape`] read: each VIP's counters, by [`VipKey`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VipSnapshot {
+    /// The epoch the values were read under.
+    pub epoch: u64,
+    /// Number of threads the counters had.
+    pub threads: usize,
+    vips: Vec<(VipKey, VipStats)>,
+}
+
+impl VipSnapshot {
+    /// Every watched VIP with its counters, in [`VipKey`] order.
+    pub fn vips(&self) -> &[(VipKey, VipStats)] {
+        &self.vips
+    }
+
+    /// The counters of one watched VIP.
+    pub fn get(&self, key: &VipKey) -> Option<&VipStats> {
+        let i = self.vips.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(&self.vips[i].1)
+    }
+}
+
+/// The daemon's scrape: counters keyed by VIP, not by the pool index VPP
+/// happens to give it now.
+///
+/// The caller gives the mapping `VipKey → VipStatsIndex` from its latest
+/// LB snapshot (`lb_snapshot().pool_index(key)`, `route_stats_index(prefix)`)
+/// and gives it again whenever it takes a new snapshot;
+/// [`set_vips`](Self::set_vips) rebuilds the cached resolution only when
+/// the mapping changed. When VPP reuses a deleted VIP's pool index for
+/// another VIP, the new mapping moves the column to the new key and the
+/// old key is gone: counters are never reported under the wrong VIP.
+#[derive(Debug, Clone, Default)]
+pub struct VipScrape {
+    inner: Scrape,
+    map: BTreeMap<VipKey, VipStatsIndex>,
+    /// Per VIP (in key order): its position in the inner snapshot's VIPs
+    /// and routes.
+    slots: Vec<(usize, Option<usize>)>,
+    snapshot: VipSnapshot,
+    rebuilds: u64,
+}
+
+impl VipScrape {
+    /// A scrape of these VIPs.
+    pub fn new(vips: impl IntoIterator<Item = (VipKey, VipStatsIndex)>) -> Self {
+        let mut s = VipScrape::default();
+        s.set_vips(vips);
+        s
+    }
+
+    /// Replaces the mapping (a key given twice keeps its last indexes).
+    /// Returns whether it changed; only then is the resolution rebuilt.
+    pub fn set_vips(&mut self, vips: impl IntoIterator<Item = (VipKey, VipStatsIndex)>) -> bool {
+        let map: BTreeMap<VipKey, VipStatsIndex> = vips.into_iter().collect();
+        if map == self.map && self.rebuilds > 0 {
+            return false;
+        }
+        self.inner.set_vips(map.values().map(|v| v.pool_index));
+        self.inner
+            .set_routes(map.values().filter_map(|v| v.route_stats_index));
+        let (pools, routes) = (&self.inner.vip_cols, self.inner.snapshot.routes());
+        self.slots = map
+            .values()
+            .map(|v| {
+                let pool = pools.binary_search(&v.pool_index).unwrap_or(0);
+                let route = v
+                    .route_stats_index
+                    .and_then(|r| routes.binary_search_by_key(&r, |x| x.0).ok());
+                (pool, route)
+            })
+            .collect();
+        self.snapshot = VipSnapshot {
+            epoch: 0,
+            threads: 0,
+            vips: map.keys().map(|&k| (k, VipStats::default())).collect(),
+        };
+        self.map = map;
+        self.rebuilds += 1;
+        true
+    }
+
+    /// The current mapping.
+    pub fn mapping(&self) -> &BTreeMap<VipKey, VipStatsIndex> {
+        &self.map
+    }
+
+    /// How many times the mapping was (re)resolved: once at creation, then
+    /// once per [`set_vips`](Self::set_vips) that changed it.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
+    }
+
+    /// How many times the segment's entries were (re)resolved: once per
+    /// epoch seen ([`Scrape::resolutions`]).
+    pub fn resolutions(&self) -> u64 {
+        self.inner.resolutions()
+    }
+
+    /// Reads every watched VIP's counters in one consistent access window
+    /// (see [`Scrape::run`]).
+    pub fn run(&mut self, seg: &StatSegment) -> Result<&VipSnapshot> {
+        self.inner.run_limited(seg, None)?;
+        self.fill();
+        Ok(&self.snapshot)
+    }
+
+    /// [`run`](Self::run) for async code (see [`Scrape::run_async`]).
+    pub async fn run_async(&mut self, seg: &StatSegment, budget: Duration) -> Result<&VipSnapshot> {
+        self.inner.run_async(seg, budget).await?;
+        self.fill();
+        Ok(&self.snapshot)
+    }
+
+    fn fill(&mut self) {
+        let inner = &self.inner.snapshot;
+        self.snapshot.epoch = inner.epoch;
+        self.snapshot.threads = inner.threads;
+        for ((_, stats), &(pool, route)) in self.snapshot.vips.iter_mut().zip(&self.slots) {
+            stats.lb = inner
+                .vips
+                .get(pool)
+                .map_or_else(LbCounters::default, |v| v.1);
+            stats.route = route.and_then(|r| inner.routes.get(r)).map(|r| r.1);
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::error::{Result, StatsError};
 use super::layout::{self as l, ty};
@@ -12,6 +14,15 @@ use super::{Counter, DirEntry, EntryKind, PerThread, StatValue};
 /// Default number of access windows tried before a read gives up with
 /// [`StatsError::Busy`].
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10_000;
+
+/// Default time a read keeps retrying before [`StatsError::Busy`], whatever
+/// the attempts left: VPP holds `in_progress` for microseconds, so a
+/// segment busy for this long is stuck, and the caller's thread (maybe a
+/// tokio worker) must not spin on it.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_millis(5);
+
+/// Attempts between two looks at the clock in the retry loop.
+const CLOCK_EVERY: u32 = 16;
 
 /// A mapped stats segment (read-only).
 ///
@@ -27,8 +38,45 @@ pub struct StatSegment {
     region: Region,
     base: u64,
     max_attempts: u32,
+    busy_timeout: Duration,
     /// `(st_dev, st_ino)` of the mapped file, to tell segments apart.
     identity: Option<(u64, u64)>,
+    /// Access windows thrown away because the writer was changing the
+    /// segment (see [`retries`](StatSegment::retries)).
+    retries: AtomicU64,
+}
+
+/// How a [`StatSegment`] reads the segment's memory (see
+/// [`StatSegment::from_fd`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentAccess {
+    /// Mapped read-only: the memfd is sealed against shrinking, so every
+    /// bounds-checked load stays inside live memory. Also an in-memory
+    /// image ([`StatSegment::from_bytes`]).
+    Mapped,
+    /// Read with `pread`, never mapped: the file could shrink (a regular
+    /// file, an unsealable memfd). A read past the end of a shrunk file is
+    /// [`StatsError::Truncated`]. Slower: a system call per read.
+    Pread,
+}
+
+/// Makes sure `fd` cannot shrink: `true` if it carries `F_SEAL_SHRINK`
+/// already or accepted it now; `false` for files without seals (regular
+/// files: `EINVAL`), memfds whose seals are sealed (`F_SEAL_SEAL`, which is
+/// how a memfd without `MFD_ALLOW_SEALING` starts), and descriptors not
+/// open for writing (`EPERM`).
+fn seal_shrink(fd: &OwnedFd) -> bool {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    let Ok(bits) = fcntl(fd, FcntlArg::F_GET_SEALS) else {
+        return false;
+    };
+    let seals = SealFlag::from_bits_truncate(bits);
+    if seals.contains(SealFlag::F_SEAL_SHRINK) {
+        return true;
+    }
+    !seals.contains(SealFlag::F_SEAL_SEAL)
+        && fcntl(fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK)).is_ok()
 }
 
 /// Where a vector lives: segment offset of element 0 and its length.
@@ -40,10 +88,9 @@ pub(crate) struct Vector {
 
 impl StatSegment {
     /// Opens a segment image from a file (a decompressed capture, or a
-    /// segment someone saved) and maps it read-only.
-    ///
-    /// The file must not be truncated while it is mapped (that would raise
-    /// `SIGBUS`, as with any `mmap`).
+    /// segment someone saved). A regular file can be truncated by anyone
+    /// who can write it, so it is read with `pread`
+    /// ([`SegmentAccess::Pread`]), never mapped.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|source| StatsError::Io {
@@ -53,9 +100,21 @@ impl StatSegment {
         Self::from_fd(OwnedFd::from(file))
     }
 
-    /// Maps the segment behind `fd` (a memfd received from VPP, or a file)
-    /// read-only; the descriptor is closed, the mapping keeps it alive.
+    /// Opens the segment behind `fd` (a memfd received from VPP, or a
+    /// file); the segment owns the descriptor from here on.
+    ///
+    /// A segment that shrinks under a mapping would kill the process with
+    /// `SIGBUS`, so the descriptor is only mapped when it cannot shrink: a
+    /// memfd that carries `F_SEAL_SHRINK` (VPP seals its stats memfd so,
+    /// and so does the simulator), or one that accepts the seal from us
+    /// now. Anything else (a regular file, a memfd created without
+    /// `MFD_ALLOW_SEALING` such as VPP's hugepage segment, a descriptor we
+    /// may not seal) is read with `pread`: same API and protocol, a system
+    /// call per read, and a file that shrinks gives
+    /// [`StatsError::Truncated`]. See [`access`](Self::access).
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        // Seal first, size second: once sealed the size can only grow.
+        let sealed = seal_shrink(&fd);
         let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| StatsError::Io {
             what: "fstat".into(),
             source: e.into(),
@@ -64,19 +123,28 @@ impl StatSegment {
         if size < l::HEAP_START {
             return Err(StatsError::TooSmall { size });
         }
-        let map = memmap2::MmapOptions::new()
-            .len(size)
-            .map_raw_read_only(&fd)
-            .map_err(|source| StatsError::Io {
-                what: "mmap".into(),
-                source,
-            })?;
         #[allow(
             clippy::useless_conversion,
             reason = "st_dev/st_ino widths differ between targets"
         )]
         let identity = Some((u64::from(st.st_dev), u64::from(st.st_ino)));
-        Self::from_region(Region::from_map(map, false), identity)
+        let region = if sealed {
+            let map = memmap2::MmapOptions::new()
+                .len(size)
+                .map_raw_read_only(&fd)
+                .map_err(|source| StatsError::Io {
+                    what: "mmap".into(),
+                    source,
+                })?;
+            Region::from_map(map, false)
+        } else {
+            tracing::info!(
+                size,
+                "stats segment can shrink (no F_SEAL_SHRINK, cannot add it): reading it with pread, not mapping it"
+            );
+            Region::from_file(fd, size)
+        };
+        Self::from_region(region, identity)
     }
 
     /// A segment from an in-memory image (copied; for tests and fuzzing).
@@ -110,7 +178,9 @@ impl StatSegment {
             region,
             base,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
             identity,
+            retries: AtomicU64::new(0),
         })
     }
 
@@ -146,20 +216,79 @@ impl StatSegment {
         self.max_attempts = attempts.max(1);
     }
 
+    /// Sets how long a read keeps retrying a busy segment before
+    /// [`StatsError::Busy`] ([`DEFAULT_BUSY_TIMEOUT`]); whichever of this
+    /// and the attempts runs out first ends the read. The clock is
+    /// `tokio::time`'s (so a paused test clock leaves only the attempts).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) {
+        self.busy_timeout = timeout;
+    }
+
+    /// How this segment is read: mapped, or with `pread` because it could
+    /// shrink.
+    pub fn access(&self) -> SegmentAccess {
+        if self.region.is_memory() {
+            SegmentAccess::Mapped
+        } else {
+            SegmentAccess::Pread
+        }
+    }
+
+    /// How many access windows were thrown away and retried so far because
+    /// the writer was changing the segment (`in_progress` set, or the epoch
+    /// moved during the window). Shared by every read of this segment.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// A header word, for the retry loop (a short `pread` is `Truncated`).
+    fn header(&self, offset: usize) -> Result<u64> {
+        self.region
+            .u64_acquire(offset)
+            .map_err(|f| self.fault(f, "<header>", "header".into(), offset))
+    }
+
     /// Runs `f` inside an access window until it sees a consistent segment.
     ///
     /// `f` gets the window (directory location, epoch) and may fail; its
     /// result, `Ok` or `Err`, is only returned when the epoch check after it
     /// passes, because anything read in a torn window may be garbage.
-    pub(crate) fn with_window<T>(&self, mut f: impl FnMut(&Window<'_>) -> Result<T>) -> Result<T> {
-        for attempt in 0..self.max_attempts {
+    pub(crate) fn with_window<T>(&self, f: impl FnMut(&Window<'_>) -> Result<T>) -> Result<T> {
+        let deadline = Some(self.busy_timeout);
+        self.with_window_limited(self.max_attempts, deadline, f)
+    }
+
+    /// [`with_window`](Self::with_window) with explicit limits: at most
+    /// `attempts` windows, and no retry once `budget` (if any) has passed
+    /// since the first retry. A segment that shrank (`Truncated`) or cannot
+    /// be read ends the loop at once: retrying cannot help.
+    pub(crate) fn with_window_limited<T>(
+        &self,
+        attempts: u32,
+        budget: Option<Duration>,
+        mut f: impl FnMut(&Window<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let attempts = attempts.max(1);
+        let mut deadline: Option<tokio::time::Instant> = None;
+        for attempt in 0..attempts {
             if attempt > 0 {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+                if let Some(budget) = budget
+                    && attempt % CLOCK_EVERY == 1
+                {
+                    let now = tokio::time::Instant::now();
+                    match deadline {
+                        None => deadline = Some(now + budget),
+                        Some(d) if now >= d => {
+                            return Err(StatsError::Busy { attempts: attempt });
+                        }
+                        Some(_) => {}
+                    }
+                }
                 backoff(attempt);
             }
-            let Ok(epoch) = self.region.u64_acquire(l::HDR_EPOCH) else {
-                break;
-            };
-            if self.region.u64_acquire(l::HDR_IN_PROGRESS) != Ok(0) {
+            let epoch = self.header(l::HDR_EPOCH)?;
+            if self.header(l::HDR_IN_PROGRESS)? != 0 {
                 continue;
             }
             let result = self.directory().and_then(|dir| {
@@ -169,24 +298,27 @@ impl StatSegment {
                     epoch,
                 })
             });
+            if let Err(e @ (StatsError::Truncated { .. } | StatsError::Io { .. })) = result {
+                return Err(e);
+            }
             Region::fence_acquire();
-            let still = self.region.u64_acquire(l::HDR_EPOCH) == Ok(epoch)
-                && self.region.u64_acquire(l::HDR_IN_PROGRESS) == Ok(0);
+            let still =
+                self.header(l::HDR_EPOCH)? == epoch && self.header(l::HDR_IN_PROGRESS)? == 0;
             if still {
                 return result;
             }
         }
-        Err(StatsError::Busy {
-            attempts: self.max_attempts,
-        })
+        Err(StatsError::Busy { attempts })
     }
 
     /// The directory vector, re-read from the header.
     fn directory(&self) -> Result<Vector> {
-        let ptr = self
-            .region
-            .u64(l::HDR_DIRECTORY)
-            .map_err(|_| StatsError::TooSmall { size: self.size() })?;
+        let ptr = self.region.u64(l::HDR_DIRECTORY).map_err(|f| match f {
+            Fault::Truncated | Fault::Io(_) => {
+                self.fault(f, "<header>", "directory pointer".into(), l::HDR_DIRECTORY)
+            }
+            _ => StatsError::TooSmall { size: self.size() },
+        })?;
         self.vector(ptr, l::ENTRY_SIZE, 8, &|| "<directory>".into(), "directory")
     }
 
@@ -231,6 +363,7 @@ impl StatSegment {
                     offset,
                 },
                 Fault::OutOfBounds => bad_pointer(),
+                other => self.fault(other, &entry(), what.to_owned(), off - l::VEC_LEN_BEFORE),
             })? as usize;
         let fits = len <= l::MAX_ELEMENTS
             && len
@@ -269,6 +402,14 @@ impl StatSegment {
                 pointer: self.base.wrapping_add(offset as u64),
                 offset: offset as u64,
                 size: self.size(),
+            },
+            Fault::Truncated => StatsError::Truncated {
+                offset: offset as u64,
+                size: self.size(),
+            },
+            Fault::Io(e) => StatsError::Io {
+                what: format!("pread at offset {offset:#x}"),
+                source: e.into(),
             },
         }
     }

@@ -16,26 +16,34 @@ use super::error::{Result, StatsError};
 use super::raw::own_fd;
 
 /// How long the client waits for the descriptor (vpp_papi waits 1 s).
-const RECV_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const RECV_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Connects to `path` and receives the segment descriptor.
-pub(crate) fn receive_segment_fd(path: &Path) -> Result<OwnedFd> {
-    let io = |e: nix::Error| StatsError::Connect {
+fn connect_error(path: &Path) -> impl Fn(nix::Error) -> StatsError + '_ {
+    move |e| StatsError::Connect {
         path: path.to_owned(),
         source: e.into(),
-    };
-    let sock = socket::socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(io)?;
-    let timeout = TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0);
-    socket::setsockopt(&sock, sockopt::ReceiveTimeout, &timeout).map_err(io)?;
-    let addr = UnixAddr::new(path).map_err(io)?;
-    socket::connect(sock.as_raw_fd(), &addr).map_err(io)?;
+    }
+}
 
+/// A `SOCK_SEQPACKET` socket connected to `path` (non-blocking if asked:
+/// a unix socket connects at once or fails, `EAGAIN` when the server's
+/// backlog is full).
+fn connect(path: &Path, nonblocking: bool) -> Result<OwnedFd> {
+    let io = connect_error(path);
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if nonblocking {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    let sock =
+        socket::socket(AddressFamily::Unix, SockType::SeqPacket, flags, None).map_err(&io)?;
+    let addr = UnixAddr::new(path).map_err(&io)?;
+    socket::connect(sock.as_raw_fd(), &addr).map_err(&io)?;
+    Ok(sock)
+}
+
+/// One `recvmsg`: the descriptors of the datagram, all owned (so extras
+/// get closed). Empty when the server closed without sending one.
+fn recv_fds(sock: &OwnedFd, flags: MsgFlags) -> nix::Result<Vec<OwnedFd>> {
     // The payload is empty; give it one byte of room anyway.
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
@@ -44,22 +52,65 @@ pub(crate) fn receive_segment_fd(path: &Path) -> Result<OwnedFd> {
         sock.as_raw_fd(),
         &mut iov,
         Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(io)?;
+        flags | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
     let mut received: Vec<OwnedFd> = Vec::new();
-    for c in msg.cmsgs().map_err(io)? {
+    for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
-            // Own every descriptor we were given so extras get closed.
             received.extend(fds.into_iter().map(own_fd));
         }
     }
-    if received.is_empty() {
+    Ok(received)
+}
+
+fn first(path: &Path, mut fds: Vec<OwnedFd>) -> Result<OwnedFd> {
+    if fds.is_empty() {
         return Err(StatsError::NoDescriptor {
             path: path.to_owned(),
         });
     }
-    Ok(received.swap_remove(0))
+    Ok(fds.swap_remove(0))
+}
+
+/// Connects to `path` and receives the segment descriptor, blocking the
+/// thread for up to [`RECV_TIMEOUT`].
+pub(crate) fn receive_segment_fd(path: &Path) -> Result<OwnedFd> {
+    let io = connect_error(path);
+    let sock = connect(path, false)?;
+    let timeout = TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0);
+    socket::setsockopt(&sock, sockopt::ReceiveTimeout, &timeout).map_err(&io)?;
+    first(path, recv_fds(&sock, MsgFlags::empty()).map_err(&io)?)
+}
+
+/// Connects to `path` and receives the segment descriptor without blocking
+/// the thread: the socket is non-blocking and registered with tokio, and
+/// the wait is bounded by `timeout` on `tokio::time`.
+pub(crate) async fn receive_segment_fd_async(path: &Path, timeout: Duration) -> Result<OwnedFd> {
+    let io = connect_error(path);
+    let sock =
+        super::raw::register_async(connect(path, true)?).map_err(|source| StatsError::Connect {
+            path: path.to_owned(),
+            source,
+        })?;
+    let recv = async {
+        loop {
+            let mut guard = sock.readable().await?;
+            match guard
+                .try_io(|s| recv_fds(s.get_ref(), MsgFlags::MSG_DONTWAIT).map_err(Into::into))
+            {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, recv).await {
+        Ok(Ok(fds)) => first(path, fds),
+        Ok(Err(source)) => Err(StatsError::Connect {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(_elapsed) => Err(io(nix::Error::ETIMEDOUT)),
+    }
 }
 
 /// Creates a non-blocking listening `SOCK_SEQPACKET` socket at `path`,

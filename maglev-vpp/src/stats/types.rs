@@ -88,6 +88,7 @@ pub struct Counter {
     pub bytes: u64,
 }
 
+/// Adds field by field, wrapping at 2^64 as VPP's counters do.
 impl Add for Counter {
     type Output = Counter;
     fn add(self, o: Counter) -> Counter {
@@ -98,6 +99,35 @@ impl Add for Counter {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u64 {}
+    impl Sealed for super::Counter {}
+}
+
+/// A cell of a counter vector: `u64` (simple counters) or [`Counter`]
+/// (combined). Sealed.
+///
+/// VPP's counters are `u64`s that wrap at 2^64 (a worker adds with plain C
+/// `+=`), and anything in the segment may be garbage: sums wrap the same
+/// way, so no value read from a segment can make an addition panic.
+pub trait CounterCell: Copy + Default + sealed::Sealed {
+    /// `self + other`, wrapping at 2^64 (each field of a [`Counter`]).
+    fn wrapping_add(self, other: Self) -> Self;
+}
+
+impl CounterCell for u64 {
+    fn wrapping_add(self, other: u64) -> u64 {
+        u64::wrapping_add(self, other)
+    }
+}
+
+impl CounterCell for Counter {
+    fn wrapping_add(self, other: Counter) -> Counter {
+        self + other
+    }
+}
+
 /// A counter vector copied out of the segment: one row per thread (thread 0
 /// is VPP's main thread, then the workers), one cell per object index.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -105,7 +135,7 @@ pub struct PerThread<T> {
     rows: Vec<Vec<T>>,
 }
 
-impl<T: Copy + Default + Add<Output = T>> PerThread<T> {
+impl<T: CounterCell> PerThread<T> {
     /// From rows `[thread][index]`.
     pub fn new(rows: Vec<Vec<T>>) -> Self {
         PerThread { rows }
@@ -137,9 +167,10 @@ impl<T: Copy + Default + Add<Output = T>> PerThread<T> {
         (0..self.threads()).map(|t| self.get(t, index)).collect()
     }
 
-    /// Sum over threads of cell `index` (what VPP's CLI prints).
+    /// Sum over threads of cell `index` (what VPP's CLI prints), wrapping
+    /// at 2^64 as VPP's counters do.
     pub fn sum(&self, index: usize) -> T {
-        (0..self.threads()).fold(T::default(), |acc, t| acc + self.get(t, index))
+        (0..self.threads()).fold(T::default(), |acc, t| acc.wrapping_add(self.get(t, index)))
     }
 }
 
@@ -250,6 +281,39 @@ mod tests {
                 bytes: 6
             }
         );
+    }
+
+    #[test]
+    fn sums_wrap_at_two_to_the_64_as_vpp_counters_do() {
+        let pt = PerThread::new(vec![vec![u64::MAX], vec![2], vec![u64::MAX]]);
+        assert_eq!(pt.sum(0), u64::MAX.wrapping_add(2).wrapping_add(u64::MAX));
+        let big = Counter {
+            packets: u64::MAX,
+            bytes: u64::MAX - 1,
+        };
+        let c = PerThread::new(vec![vec![big], vec![big]]);
+        assert_eq!(
+            c.sum(0),
+            Counter {
+                packets: u64::MAX - 1,
+                bytes: u64::MAX - 3
+            }
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sums_never_panic_and_equal_the_wrapping_fold(
+            rows in proptest::collection::vec(proptest::collection::vec(proptest::num::u64::ANY, 0..4), 0..6),
+            index in 0usize..5,
+        ) {
+            let want = rows
+                .iter()
+                .map(|r| r.get(index).copied().unwrap_or(0))
+                .fold(0u64, u64::wrapping_add);
+            let pt = PerThread::new(rows);
+            proptest::prop_assert_eq!(pt.sum(index), want);
+        }
     }
 
     #[test]

@@ -376,7 +376,7 @@ impl SimStats {
         let mut g = self.lock();
         let hb = g.heartbeat;
         let v = g.w.value(hb)?;
-        g.w.set_value(hb, v + 1)
+        g.w.set_value(hb, v.wrapping_add(1))
     }
 
     /// VIP pool indexes currently registered, in order.

@@ -129,12 +129,39 @@ fn io(what: &str) -> impl FnOnce(nix::Error) -> StatsError + '_ {
 
 impl SegmentWriter {
     /// A fresh segment of `size` bytes (at least 64 KiB) holding an empty
-    /// directory, epoch 1.
+    /// directory, epoch 1, in a memfd made as VPP makes its own
+    /// (`clib_mem_vm_create_fd` in `src/vppinfra/linux/mem.c`, called from
+    /// `src/vlib/stats/init.c`): `memfd_create("stat segment",
+    /// MFD_ALLOW_SEALING | MFD_CLOEXEC)`, then `F_ADD_SEALS F_SEAL_SHRINK`,
+    /// then `ftruncate` to the size (growing is still allowed). Nobody can
+    /// shrink it under a reader's mapping, which is what lets readers map it.
     pub fn new(size: usize) -> Result<Self> {
+        Self::create(size, true)
+    }
+
+    /// The same segment in a memfd without seals that cannot be sealed,
+    /// as VPP makes it for a hugepage stats segment (`statseg { page-size
+    /// 2M }`: `MFD_HUGETLB` without `MFD_ALLOW_SEALING`, so the memfd starts
+    /// with `F_SEAL_SEAL`). Anyone holding the descriptor can truncate it:
+    /// readers must not map it (for tests of that case).
+    pub fn new_unsealed(size: usize) -> Result<Self> {
+        Self::create(size, false)
+    }
+
+    fn create(size: usize, seal: bool) -> Result<Self> {
+        use nix::fcntl::{FcntlArg, SealFlag, fcntl};
         use nix::sys::memfd::{MFdFlags, memfd_create};
         let size = size.max(64 * 1024).next_multiple_of(4096);
-        let fd =
-            memfd_create(c"maglev-sim-stats", MFdFlags::MFD_CLOEXEC).map_err(io("memfd_create"))?;
+        let flags = if seal {
+            MFdFlags::MFD_ALLOW_SEALING | MFdFlags::MFD_CLOEXEC
+        } else {
+            MFdFlags::MFD_CLOEXEC
+        };
+        let fd = memfd_create(c"stat segment", flags).map_err(io("memfd_create"))?;
+        if seal {
+            fcntl(&fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK))
+                .map_err(io("fcntl(F_ADD_SEALS, F_SEAL_SHRINK)"))?;
+        }
         nix::unistd::ftruncate(&fd, size as i64).map_err(io("ftruncate"))?;
         let map = memmap2::MmapOptions::new()
             .len(size)
