@@ -29,5 +29,6 @@ pub mod stats;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use api::client::{Client, ClientConfig};
+pub use api::client::{CLIENT_NAME, Client, ClientConfig};
 pub use api::error::{Error, Retval};
+pub use api::observer::{ApiEvent, ApiObserver, ApiResult, Direction};

@@ -137,6 +137,17 @@ pub enum Error {
     /// A reply did not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A dump's details passed the client's limit (a VPP that never ends
+    /// its dump).
+    #[error("{message}: details of {bytes} bytes exceed the {limit}-byte limit of a dump")]
+    DumpTooLarge {
+        /// The dump.
+        message: &'static str,
+        /// Bytes received when it was stopped.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A request was answered by a message of another kind.
     #[error("{message}: answered by unexpected message id {msg_id}")]
     UnexpectedReply {

@@ -1,18 +1,43 @@
-//! Request/reply matching by context, without I/O.
+//! Request/reply matching by context, admission and deadlines, without I/O.
 //!
 //! Every request gets a fresh non-zero context; VPP copies it into every
 //! reply and details message it produces for that request. A plain request
 //! completes with the first frame carrying its context; a dump collects
 //! details until the `control_ping_reply` with its context (the client
-//! sends the ping right after the dump, VPP-WIRE A.9). The async client
-//! owns one [`Matcher`] and a waiter `W` per request (a channel sender);
-//! tests use `W = ()` or a number.
+//! sends the ping right after the dump, VPP-WIRE A.9).
+//!
+//! The matcher is the whole protocol state of a connection, in the manner
+//! of quinn-proto: the caller feeds it received frames
+//! ([`on_frame`](Matcher::on_frame)) and the time
+//! ([`handle_timeout`](Matcher::handle_timeout)), and takes from it the
+//! frames to write ([`poll_transmit`](Matcher::poll_transmit)) and the
+//! next instant it must be woken ([`poll_timeout`](Matcher::poll_timeout)).
+//!
+//! - **Admission:** at most `max_in_flight` requests are handed out for
+//!   writing and await their reply; later ones wait in start order (their
+//!   frames held here) and are admitted as earlier ones finish.
+//! - **Deadlines:** each request has one, counted from its start, whether
+//!   it is still waiting for room or already sent; an expired request is
+//!   forgotten (a late reply is then unsolicited), a waiting one is never
+//!   sent.
+//! - **Cancellation:** [`cancel`](Matcher::cancel) forgets a request; if
+//!   its frame was not handed out yet it is withdrawn.
+//! - **Dumps are bounded:** a dump whose details exceed
+//!   [`MAX_DUMP_BYTES`] fails instead of growing without end.
+//!
+//! The async client owns one [`Matcher`] and a waiter `W` per request (a
+//! channel sender); tests use `W = ()` or a number.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::messages::{peek_msg_id, peek_reply_context};
+
+/// The most payload bytes one dump may collect before it fails (a VPP
+/// with ten thousand ASes sends well under a megabyte).
+pub const MAX_DUMP_BYTES: usize = 64 << 20;
 
 /// What a finished request produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,23 +48,32 @@ pub enum Completion {
     Dump(Vec<Bytes>),
 }
 
-/// A frame that completes a request the wrong way.
+/// Why a frame with a request's context did not complete it normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnexpectedId {
-    /// The id that came.
-    pub msg_id: u16,
+#[non_exhaustive]
+pub enum Mismatch {
+    /// A frame with that context but neither the reply, details nor the
+    /// end-of-dump ping.
+    UnexpectedId {
+        /// The id that came.
+        msg_id: u16,
+    },
+    /// The dump's details passed [`MAX_DUMP_BYTES`].
+    DumpTooLarge {
+        /// Bytes collected, the last frame included.
+        bytes: usize,
+    },
 }
 
 /// What one received frame did.
 #[derive(Debug)]
 pub enum Outcome<W> {
-    /// It completed the request of `waiter` (or broke it: a frame with that
-    /// context but neither the reply, details nor the end-of-dump ping).
-    Done(W, Result<Completion, UnexpectedId>),
+    /// It completed the request of `waiter` (or broke it).
+    Done(W, Result<Completion, Mismatch>),
     /// It was one more details message of a dump.
     Progress,
     /// Nobody waits for its context: an event, or the late reply of a
-    /// request that timed out.
+    /// request that timed out or was cancelled.
     Unsolicited {
         /// Its message id.
         msg_id: u16,
@@ -50,39 +84,106 @@ pub enum Outcome<W> {
     Malformed,
 }
 
-#[derive(Debug)]
-enum Kind {
-    Single { reply_id: u16 },
-    Dump { details_id: u16, items: Vec<Bytes> },
+/// What a request expects back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// One message with this id.
+    Reply(u16),
+    /// Messages with this id until the `control_ping_reply`.
+    Dump(u16),
 }
 
-/// Pending requests by context.
+/// A frame to write, with the request it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The request's context.
+    pub context: u32,
+    /// The request's message name (for observers and logs).
+    pub message: &'static str,
+    /// The bytes to write: whole frames, header included.
+    pub frame: Bytes,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Single {
+        reply_id: u16,
+    },
+    Dump {
+        details_id: u16,
+        items: Vec<Bytes>,
+        bytes: usize,
+    },
+}
+
+#[derive(Debug)]
+enum Stage {
+    /// Waiting for room; the frame is written once admitted.
+    Queued(Transmit),
+    /// Admitted: handed out for writing (or about to be) and counted
+    /// against the in-flight limit.
+    InFlight,
+}
+
+#[derive(Debug)]
+struct Entry<W> {
+    waiter: W,
+    kind: Kind,
+    deadline: Instant,
+    stage: Stage,
+}
+
+/// The pending requests of one connection.
 #[derive(Debug)]
 pub struct Matcher<W> {
     next_context: u32,
     control_ping_reply_id: u16,
-    pending: HashMap<u32, (W, Kind)>,
+    max_in_flight: usize,
+    in_flight: usize,
+    pending: HashMap<u32, Entry<W>>,
+    /// Contexts waiting for room, in start order.
+    queue: VecDeque<u32>,
+    /// Admitted frames not yet taken by [`Matcher::poll_transmit`].
+    transmits: VecDeque<Transmit>,
+    deadlines: BTreeSet<(Instant, u32)>,
 }
 
 impl<W> Matcher<W> {
     /// A matcher for a connection whose `control_ping_reply` has the id
-    /// `control_ping_reply_id`.
-    pub fn new(control_ping_reply_id: u16) -> Matcher<W> {
+    /// `control_ping_reply_id`, with at most `max_in_flight` requests
+    /// admitted at once (at least 1).
+    pub fn new(control_ping_reply_id: u16, max_in_flight: usize) -> Matcher<W> {
         Matcher {
             next_context: 1,
             control_ping_reply_id,
+            max_in_flight: max_in_flight.max(1),
+            in_flight: 0,
             pending: HashMap::new(),
+            queue: VecDeque::new(),
+            transmits: VecDeque::new(),
+            deadlines: BTreeSet::new(),
         }
     }
 
-    /// Number of requests waiting.
+    /// Number of requests not finished (waiting for room or in flight).
     pub fn len(&self) -> usize {
         self.pending.len()
     }
 
-    /// Whether no request is waiting.
+    /// Whether no request is pending.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// Number of requests admitted and not finished; never above the
+    /// limit.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Number of requests waiting for room.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     fn fresh_context(&mut self) -> u32 {
@@ -95,30 +196,106 @@ impl<W> Matcher<W> {
         }
     }
 
-    /// Registers a request answered by one `reply_id` message; returns the
-    /// context to send it with.
-    pub fn start_request(&mut self, reply_id: u16, waiter: W) -> u32 {
-        let c = self.fresh_context();
-        self.pending.insert(c, (waiter, Kind::Single { reply_id }));
-        c
+    /// Registers a request expecting `expect`, to be answered by
+    /// `deadline`; `encode` builds its frame(s) for the context it is
+    /// given. Returns that context. The frame is handed out by
+    /// [`Matcher::poll_transmit`] at once if there is room, otherwise when
+    /// earlier requests finish.
+    pub fn start(
+        &mut self,
+        expect: Expect,
+        waiter: W,
+        deadline: Instant,
+        message: &'static str,
+        encode: impl FnOnce(u32) -> Bytes,
+    ) -> u32 {
+        let context = self.fresh_context();
+        let kind = match expect {
+            Expect::Reply(reply_id) => Kind::Single { reply_id },
+            Expect::Dump(details_id) => Kind::Dump {
+                details_id,
+                items: Vec::new(),
+                bytes: 0,
+            },
+        };
+        let transmit = Transmit {
+            context,
+            message,
+            frame: encode(context),
+        };
+        self.pending.insert(
+            context,
+            Entry {
+                waiter,
+                kind,
+                deadline,
+                stage: Stage::Queued(transmit),
+            },
+        );
+        self.deadlines.insert((deadline, context));
+        self.queue.push_back(context);
+        self.admit();
+        context
     }
 
-    /// Registers a dump answered by `details_id` messages and ended by the
-    /// `control_ping_reply`; returns the context to send the dump and the
-    /// ping with.
-    pub fn start_dump(&mut self, details_id: u16, waiter: W) -> u32 {
-        let c = self.fresh_context();
-        self.pending.insert(
-            c,
-            (
-                waiter,
-                Kind::Dump {
-                    details_id,
-                    items: Vec::new(),
-                },
-            ),
-        );
-        c
+    /// Moves requests from the queue to the transmits while there is room.
+    fn admit(&mut self) {
+        while self.in_flight < self.max_in_flight {
+            let Some(context) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(entry) = self.pending.get_mut(&context) else {
+                continue;
+            };
+            if let Stage::Queued(t) = std::mem::replace(&mut entry.stage, Stage::InFlight) {
+                self.transmits.push_back(t);
+                self.in_flight += 1;
+            }
+        }
+    }
+
+    /// The next frame to write, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The earliest deadline of a pending request: when
+    /// [`Matcher::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|&(d, _)| d)
+    }
+
+    /// Forgets every request whose deadline is at or before `now` and
+    /// returns their contexts and waiters (to be failed with a timeout).
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(u32, W)> {
+        let mut expired = Vec::new();
+        while let Some(&(deadline, context)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            if let Some(w) = self.cancel(context) {
+                expired.push((context, w));
+            } else {
+                self.deadlines.remove(&(deadline, context));
+            }
+        }
+        expired
+    }
+
+    /// Removes `context`'s entry, freeing its room and withdrawing its
+    /// frame if it was not handed out yet.
+    fn remove(&mut self, context: u32) -> Option<Entry<W>> {
+        let entry = self.pending.remove(&context)?;
+        self.deadlines.remove(&(entry.deadline, context));
+        match entry.stage {
+            Stage::Queued(_) => self.queue.retain(|&c| c != context),
+            Stage::InFlight => {
+                self.in_flight -= 1;
+                self.transmits.retain(|t| t.context != context);
+                self.admit();
+            }
+        }
+        Some(entry)
     }
 
     /// Feeds one received payload.
@@ -127,38 +304,59 @@ impl<W> Matcher<W> {
         else {
             return Outcome::Malformed;
         };
-        let Some((_, kind)) = self.pending.get_mut(&context) else {
+        let Some(entry) = self.pending.get_mut(&context) else {
             return Outcome::Unsolicited { msg_id, context };
         };
-        let result = match kind {
+        if matches!(entry.stage, Stage::Queued(_)) {
+            // Not sent yet, so this cannot be its answer.
+            return Outcome::Unsolicited { msg_id, context };
+        }
+        let result = match &mut entry.kind {
             Kind::Single { reply_id } if *reply_id == msg_id => Ok(Completion::Reply(payload)),
-            Kind::Dump { details_id, items } if *details_id == msg_id => {
-                items.push(payload);
-                return Outcome::Progress;
+            Kind::Dump {
+                details_id,
+                items,
+                bytes,
+            } if *details_id == msg_id => {
+                *bytes = bytes.saturating_add(payload.len());
+                if *bytes <= MAX_DUMP_BYTES {
+                    items.push(payload);
+                    return Outcome::Progress;
+                }
+                Err(Mismatch::DumpTooLarge { bytes: *bytes })
             }
             Kind::Dump { items, .. } if msg_id == self.control_ping_reply_id => {
                 Ok(Completion::Dump(std::mem::take(items)))
             }
-            _ => Err(UnexpectedId { msg_id }),
+            _ => Err(Mismatch::UnexpectedId { msg_id }),
         };
-        let (waiter, _) = self.pending.remove(&context).expect("present");
-        Outcome::Done(waiter, result)
+        match self.remove(context) {
+            Some(entry) => Outcome::Done(entry.waiter, result),
+            None => Outcome::Unsolicited { msg_id, context },
+        }
     }
 
-    /// Forgets a request (it timed out); a late reply is then unsolicited.
+    /// Forgets a request (timed out, or its caller lost interest); a late
+    /// reply is then unsolicited.
     pub fn cancel(&mut self, context: u32) -> Option<W> {
-        self.pending.remove(&context).map(|(w, _)| w)
+        self.remove(context).map(|e| e.waiter)
     }
 
     /// Forgets every request (the connection is gone), returning their
     /// waiters to be failed.
     pub fn drain(&mut self) -> Vec<W> {
-        self.pending.drain().map(|(_, (w, _))| w).collect()
+        self.queue.clear();
+        self.transmits.clear();
+        self.deadlines.clear();
+        self.in_flight = 0;
+        self.pending.drain().map(|(_, e)| e.waiter).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const PING_REPLY: u16 = 24;
@@ -170,11 +368,34 @@ mod tests {
         Bytes::from(v)
     }
 
+    /// A fixed origin for deadlines: tests never read the clock.
+    fn t0() -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        #[allow(clippy::disallowed_methods, reason = "one fixed origin for the tests")]
+        *T0.get_or_init(Instant::now)
+    }
+
+    fn at(ms: u64) -> Instant {
+        t0() + Duration::from_millis(ms)
+    }
+
+    fn req<W>(m: &mut Matcher<W>, reply_id: u16, w: W) -> u32 {
+        m.start(Expect::Reply(reply_id), w, at(1000), "req", |c| {
+            Bytes::from(c.to_be_bytes().to_vec())
+        })
+    }
+
+    fn dump<W>(m: &mut Matcher<W>, details_id: u16, w: W) -> u32 {
+        m.start(Expect::Dump(details_id), w, at(1000), "dump", |_| {
+            Bytes::new()
+        })
+    }
+
     #[test]
     fn replies_match_by_context_in_any_order() {
-        let mut m = Matcher::new(PING_REPLY);
-        let a = m.start_request(102, "a");
-        let b = m.start_request(102, "b");
+        let mut m = Matcher::new(PING_REPLY, 8);
+        let a = req(&mut m, 102, "a");
+        let b = req(&mut m, 102, "b");
         assert_ne!(a, b);
         assert!(a != 0 && b != 0);
         match m.on_frame(frame(102, b, &[0, 0, 0, 0])) {
@@ -186,12 +407,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(m.is_empty());
+        assert_eq!(m.in_flight(), 0);
     }
 
     #[test]
     fn dump_ends_at_the_ping_reply() {
-        let mut m = Matcher::new(PING_REPLY);
-        let c = m.start_dump(110, ());
+        let mut m = Matcher::new(PING_REPLY, 8);
+        let c = dump(&mut m, 110, ());
         assert!(matches!(m.on_frame(frame(110, c, &[1])), Outcome::Progress));
         assert!(matches!(m.on_frame(frame(110, c, &[2])), Outcome::Progress));
         match m.on_frame(frame(PING_REPLY, c, &[0; 12])) {
@@ -203,14 +425,34 @@ mod tests {
     }
 
     #[test]
+    fn a_dump_that_never_ends_is_bounded() {
+        let mut m = Matcher::new(PING_REPLY, 8);
+        let c = dump(&mut m, 110, ());
+        let big = frame(110, c, &vec![0; 1 << 20]);
+        let mut n = 0;
+        let outcome = loop {
+            match m.on_frame(big.clone()) {
+                Outcome::Progress => n += 1,
+                other => break other,
+            }
+        };
+        assert_eq!(n, MAX_DUMP_BYTES / big.len());
+        assert!(matches!(
+            outcome,
+            Outcome::Done((), Err(Mismatch::DumpTooLarge { bytes })) if bytes > MAX_DUMP_BYTES
+        ));
+        assert!(m.is_empty());
+    }
+
+    #[test]
     fn wrong_ids_late_replies_and_short_frames() {
-        let mut m = Matcher::new(PING_REPLY);
-        let c = m.start_request(102, 1);
+        let mut m = Matcher::new(PING_REPLY, 8);
+        let c = req(&mut m, 102, 1);
         assert!(matches!(
             m.on_frame(frame(999, c, &[])),
-            Outcome::Done(1, Err(UnexpectedId { msg_id: 999 }))
+            Outcome::Done(1, Err(Mismatch::UnexpectedId { msg_id: 999 }))
         ));
-        let c = m.start_request(102, 2);
+        let c = req(&mut m, 102, 2);
         assert_eq!(m.cancel(c), Some(2));
         assert!(matches!(
             m.on_frame(frame(102, c, &[])),
@@ -220,21 +462,82 @@ mod tests {
             m.on_frame(Bytes::from_static(&[0, 1, 0])),
             Outcome::Malformed
         ));
-        m.start_request(102, 3);
-        m.start_dump(110, 4);
+        req(&mut m, 102, 3);
+        dump(&mut m, 110, 4);
         let mut drained = m.drain();
         drained.sort();
         assert_eq!(drained, [3, 4]);
+        assert_eq!(m.poll_transmit(), None);
+        assert_eq!(m.poll_timeout(), None);
     }
 
     #[test]
     fn contexts_skip_zero_and_pending_ones() {
-        let mut m = Matcher::new(PING_REPLY);
+        let mut m = Matcher::new(PING_REPLY, 8);
         m.next_context = u32::MAX;
-        let a = m.start_request(1, ());
-        let b = m.start_request(1, ());
+        let a = req(&mut m, 1, ());
+        let b = req(&mut m, 1, ());
         assert_eq!((a, b), (u32::MAX, 1));
         m.next_context = 1;
-        assert_eq!(m.start_request(1, ()), 2, "1 is still pending");
+        assert_eq!(req(&mut m, 1, ()), 2, "1 is still pending");
+    }
+
+    #[test]
+    fn admission_is_bounded_and_in_start_order() {
+        let mut m = Matcher::new(PING_REPLY, 2);
+        let cs: Vec<u32> = (0..5).map(|i| req(&mut m, 102, i)).collect();
+        let sent: Vec<u32> = std::iter::from_fn(|| m.poll_transmit().map(|t| t.context)).collect();
+        assert_eq!(sent, cs[..2]);
+        assert_eq!((m.in_flight(), m.queued()), (2, 3));
+        // A reply for a request that was never sent is not its answer.
+        assert!(matches!(
+            m.on_frame(frame(102, cs[3], &[])),
+            Outcome::Unsolicited { .. }
+        ));
+        // Cancelling a queued request withdraws it: it is never sent.
+        assert_eq!(m.cancel(cs[2]), Some(2));
+        assert!(matches!(
+            m.on_frame(frame(102, cs[0], &[])),
+            Outcome::Done(0, Ok(_))
+        ));
+        assert_eq!(m.poll_transmit().map(|t| t.context), Some(cs[3]));
+        assert_eq!(m.poll_transmit(), None);
+        // Cancelling an admitted request frees its room.
+        assert_eq!(m.cancel(cs[1]), Some(1));
+        assert_eq!(m.poll_transmit().map(|t| t.context), Some(cs[4]));
+        assert_eq!((m.in_flight(), m.queued()), (2, 0));
+    }
+
+    #[test]
+    fn a_cancelled_request_not_yet_written_is_withdrawn() {
+        let mut m = Matcher::new(PING_REPLY, 4);
+        let a = req(&mut m, 102, ());
+        let b = req(&mut m, 102, ());
+        m.cancel(a);
+        assert_eq!(m.poll_transmit().map(|t| t.context), Some(b));
+        assert_eq!(m.poll_transmit(), None);
+    }
+
+    #[test]
+    fn deadlines_expire_in_order_whether_sent_or_queued() {
+        let mut m = Matcher::new(PING_REPLY, 1);
+        let enc = |c: u32| Bytes::from(c.to_be_bytes().to_vec());
+        let a = m.start(Expect::Reply(102), 'a', at(300), "a", enc);
+        let b = m.start(Expect::Reply(102), 'b', at(100), "b", enc);
+        let c = m.start(Expect::Reply(102), 'c', at(200), "c", enc);
+        assert_eq!(m.poll_timeout(), Some(at(100)));
+        assert_eq!(m.handle_timeout(at(99)), []);
+        assert_eq!(m.handle_timeout(at(200)), [(b, 'b'), (c, 'c')]);
+        assert_eq!(m.poll_timeout(), Some(at(300)));
+        assert_eq!(m.poll_transmit().map(|t| t.context), Some(a));
+        assert_eq!(
+            m.poll_transmit(),
+            None,
+            "expired queued requests are never sent"
+        );
+        assert_eq!(m.handle_timeout(at(300)), [(a, 'a')]);
+        assert_eq!(m.poll_timeout(), None);
+        assert!(m.is_empty());
+        assert_eq!(m.in_flight(), 0);
     }
 }

@@ -7,8 +7,11 @@
 //! - [`types`]: addresses, prefixes, `lb_vip`, FIB paths, enums.
 //! - [`messages`]: every message maglev uses, with name, CRC and header shape.
 //! - [`table`]: resolving runtime message ids by `name_crc`.
-//! - [`matcher`]: pending requests by context; dumps end at the ping reply.
-//! - [`client`]: the tokio client (pipelining, timeouts, reconnect).
+//! - [`matcher`]: pending requests by context, admission and deadlines;
+//!   dumps end at the ping reply.
+//! - [`observer`]: the per-message hook ([`ApiObserver`](observer::ApiObserver)).
+//! - [`client`]: the tokio client (pipelining, bounded in-flight requests,
+//!   reconnect, a goodbye on every exit).
 //! - [`error`]: the crate's [`Error`](error::Error).
 
 pub mod client;
@@ -17,5 +20,6 @@ pub mod error;
 pub mod frame;
 pub mod matcher;
 pub mod messages;
+pub mod observer;
 pub mod table;
 pub mod types;
