@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use maglev_health::observe::{ProbeObserver, ProbeRecord};
 use maglev_vpp::api::observer::{ApiEvent, ApiObserver};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -44,6 +46,53 @@ pub struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     reconcile_errors: Family<SyncLabels, Counter>,
     reloads: Family<SyncLabels, Counter>,
+    probes: Family<ProbeLabels, Counter>,
+    probe_duration: Family<ProbeKindLabels, Histogram, fn() -> Histogram>,
+}
+
+/// The labels of `maglev_probe_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    backend: String,
+    r#type: &'static str,
+    result: &'static str,
+    code: &'static str,
+}
+
+/// The labels of `maglev_probe_duration_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeKindLabels {
+    backend: String,
+    r#type: &'static str,
+}
+
+fn probe_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+#[derive(Debug)]
+struct ProbeCounter {
+    total: Family<ProbeLabels, Counter>,
+    duration: Family<ProbeKindLabels, Histogram, fn() -> Histogram>,
+}
+
+impl ProbeObserver for ProbeCounter {
+    fn probe_ended(&self, r: &ProbeRecord<'_>) {
+        self.total
+            .get_or_create(&ProbeLabels {
+                backend: r.backend.to_owned(),
+                r#type: r.kind.as_str(),
+                result: r.result(),
+                code: r.code.as_str(),
+            })
+            .inc();
+        self.duration
+            .get_or_create(&ProbeKindLabels {
+                backend: r.backend.to_owned(),
+                r#type: r.kind.as_str(),
+            })
+            .observe(r.duration.as_secs_f64());
+    }
 }
 
 impl Default for Metrics {
@@ -61,6 +110,8 @@ impl Metrics {
             transitions: Family::default(),
             reconcile_errors: Family::default(),
             reloads: Family::default(),
+            probes: Family::default(),
+            probe_duration: Family::new_with_constructor(probe_histogram),
         }
     }
 
@@ -84,6 +135,11 @@ impl Metrics {
             .inc();
     }
 
+    /// One gRPC request answered with `code` (called by the gRPC layer).
+    pub fn grpc_request(&self, method: &str, code: tonic::Code) {
+        let _ = (method, code);
+    }
+
     /// One backend transition.
     pub fn backend_transition(&self, backend: &str, from: &'static str, to: &'static str) {
         self.transitions
@@ -93,6 +149,15 @@ impl Metrics {
                 to,
             })
             .inc();
+    }
+
+    /// The checker's observer feeding `maglev_probe_total` and
+    /// `maglev_probe_duration_seconds`.
+    pub fn probe_observer(&self) -> Arc<dyn ProbeObserver> {
+        Arc::new(ProbeCounter {
+            total: self.probes.clone(),
+            duration: self.probe_duration.clone(),
+        })
     }
 
     /// The VPP client's observer feeding `maglev_vpp_api_total`.

@@ -84,7 +84,10 @@ impl Handle {
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> anyhow::Result<Handle> {
-        let checker = Checker::with_probes(&config, parts.probes)?;
+        let checker = Checker::builder()
+            .probes(parts.probes)
+            .observer(metrics.probe_observer())
+            .start(&config)?;
         let control = Control::new(&config, Instant::now());
         Ok(Handle {
             shared: Arc::new(Shared {
