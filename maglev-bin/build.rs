@@ -12,8 +12,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR not set")?);
     std::fs::write(out.join("maglev_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(fds)?;
-    println!("cargo:rustc-env=MAGLEV_COMMIT={}", git(&["rev-parse", "--short=12", "HEAD"]));
-    println!("cargo:rustc-env=MAGLEV_BUILD_DATE={}", git(&["log", "-1", "--format=%cs"]));
+    println!(
+        "cargo:rustc-env=MAGLEV_COMMIT={}",
+        git(&["rev-parse", "--short=12", "HEAD"])
+    );
+    println!(
+        "cargo:rustc-env=MAGLEV_BUILD_DATE={}",
+        git(&["log", "-1", "--format=%cs"])
+    );
     Ok(())
 }
 

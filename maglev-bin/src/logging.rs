@@ -20,8 +20,8 @@ pub enum LogFormat {
 
 /// Installs the global subscriber and logs `starting`.
 pub fn init_logging(level: &str, format: LogFormat, parts: &Parts) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| anyhow::anyhow!("--log-level {level:?}: {e}"))?;
+    let filter =
+        EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("--log-level {level:?}: {e}"))?;
     let output = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()

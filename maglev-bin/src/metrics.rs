@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use maglev_health::observe::{ProbeObserver, ProbeRecord};
 use maglev_vpp::api::observer::{ApiEvent, ApiObserver};
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
@@ -173,11 +173,7 @@ impl Metrics {
             "Changes made to VPP by syncs",
             self.lbsync.clone(),
         );
-        r.register(
-            "maglev_vpp_api",
-            "VPP API messages",
-            (*self.api).clone(),
-        );
+        r.register("maglev_vpp_api", "VPP API messages", (*self.api).clone());
         r.register(
             "maglev_backend_transitions",
             "Backend state transitions",
@@ -196,7 +192,11 @@ impl ApiObserver for ApiCounter {
             .get_or_create(&ApiLabels {
                 msg: e.message,
                 direction: e.direction.label(),
-                result: if e.result.is_ok() { "success" } else { "failure" },
+                result: if e.result.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                },
             })
             .inc();
     }

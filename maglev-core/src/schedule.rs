@@ -167,13 +167,7 @@ where
     /// `all_failed` the whole batch failed (VPP unreachable, observe
     /// failed), so every frontend of it is retried, and a full batch stays
     /// a full one.
-    pub fn finished(
-        &mut self,
-        batch: &Batch,
-        failed: &BTreeSet<String>,
-        all_failed: bool,
-        now: I,
-    ) {
+    pub fn finished(&mut self, batch: &Batch, failed: &BTreeSet<String>, all_failed: bool, now: I) {
         self.in_flight = false;
         if batch.full {
             if all_failed {
@@ -244,10 +238,18 @@ mod tests {
         assert_eq!(names(&first), ["a", "b"]);
         q.mark("a");
         q.mark("a");
-        assert_eq!(q.next(s(0), true, ALL, |_| true), None, "one batch at a time");
+        assert_eq!(
+            q.next(s(0), true, ALL, |_| true),
+            None,
+            "one batch at a time"
+        );
         q.finished(&first, &BTreeSet::new(), false, s(0));
         let second = q.next(s(0), true, ALL, |_| true).unwrap();
-        assert_eq!(names(&second), ["a"], "one more run for the triggers in flight");
+        assert_eq!(
+            names(&second),
+            ["a"],
+            "one more run for the triggers in flight"
+        );
         q.finished(&second, &BTreeSet::new(), false, s(0));
         assert_eq!(q.next(s(0), true, ALL, |_| true), None);
         assert!(q.is_idle());
@@ -281,7 +283,11 @@ mod tests {
         let failed: BTreeSet<String> = ["a".to_owned()].into();
         q.finished(&batch, &failed, false, s(0));
         assert_eq!(q.next_retry(), Some(s(1)));
-        assert_eq!(q.next(s(0), true, ALL, |_| true), None, "a waits for its retry");
+        assert_eq!(
+            q.next(s(0), true, ALL, |_| true),
+            None,
+            "a waits for its retry"
+        );
         let retry = q.next(s(1), true, ALL, |_| true).unwrap();
         assert_eq!(names(&retry), ["a"]);
         q.finished(&retry, &failed, false, s(1));

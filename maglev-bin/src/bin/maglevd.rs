@@ -42,7 +42,11 @@ struct Args {
     vpp_api_addr: String,
 
     /// VPP stats socket; empty reads no counters.
-    #[arg(long, env = "MAGLEV_VPP_STATS_ADDR", default_value = "/run/vpp/stats.sock")]
+    #[arg(
+        long,
+        env = "MAGLEV_VPP_STATS_ADDR",
+        default_value = "/run/vpp/stats.sock"
+    )]
     vpp_stats_addr: String,
 
     /// The least level logged: trace, debug, info, warn or error.

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::WallClock;
+use crate::daemon::Parts;
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::error::DaemonError;
 use crate::daemon::reconciler::{Control, SyncScope};
@@ -31,7 +32,6 @@ use crate::daemon::reload::{self, ConfigReport};
 use crate::daemon::settings::Settings;
 use crate::daemon::views::FrontendView;
 use crate::daemon::vpp::VppLink;
-use crate::daemon::Parts;
 use crate::events::{Event, EventHub, EventKind, Subscription};
 use crate::metrics::Metrics;
 
@@ -330,7 +330,9 @@ impl Handle {
             .filter(|f| new.frontend(f).is_none())
             .collect();
         lock(&self.shared.frontend_states).retain(|f| new.frontend(f).is_some());
-        self.shared.control.reloaded(&new, removed.iter().map(|s| s.as_str()));
+        self.shared
+            .control
+            .reloaded(&new, removed.iter().map(|s| s.as_str()));
         tracing::info!(
             path = %path.display(),
             frontends = new.frontends().len(),

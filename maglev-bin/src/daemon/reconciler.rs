@@ -168,14 +168,12 @@ impl Control {
                  or startup-max-delay has passed"
                     .to_owned(),
             ),
-            (Phase::Releasing, SyncScope::Frontend(f)) => {
-                (!s.warmup.is_released(f)).then(|| {
-                    format!(
-                        "start-up warm-up: frontend {f:?} is released once none of its \
+            (Phase::Releasing, SyncScope::Frontend(f)) => (!s.warmup.is_released(f)).then(|| {
+                format!(
+                    "start-up warm-up: frontend {f:?} is released once none of its \
                          backends is unknown"
-                    )
-                })
-            }
+                )
+            }),
         }
     }
 
@@ -400,7 +398,10 @@ async fn sync_batch(
         .iter()
         .any(|op| matches!(op, Op::CreateVip { .. } | Op::DeleteVip { .. }))
     {
-        shared.control.vip_generation.fetch_add(1, Ordering::Relaxed);
+        shared
+            .control
+            .vip_generation
+            .fetch_add(1, Ordering::Relaxed);
     }
     shared.control.lock().flushes.applied(&report.done);
     Outcome {

@@ -64,9 +64,7 @@ impl FrontendView {
             .map(|m| MemberView {
                 pool: m.pool,
                 backend: m.backend.to_owned(),
-                address: config
-                    .backend(m.backend)
-                    .map_or(fe.address, |b| b.address),
+                address: config.backend(m.backend).map_or(fe.address, |b| b.address),
                 state: state_of(m.backend),
                 weight: m.configured,
                 effective_weight: m.effective.weight,

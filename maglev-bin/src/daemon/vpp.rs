@@ -109,7 +109,9 @@ pub(crate) async fn run(handle: Handle) {
                     Some(why) => tracing::warn!(reason = %why, "vpp-disconnect"),
                 }
             }
-            Err(e) => tracing::warn!(api = %sockets.api.display(), error = %e, "VPP connect failed"),
+            Err(e) => {
+                tracing::warn!(api = %sockets.api.display(), error = %e, "VPP connect failed")
+            }
         }
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
@@ -142,10 +144,7 @@ async fn finish_connect(
 ) -> anyhow::Result<VppLink> {
     use anyhow::Context;
     let shared = &handle.shared;
-    let version: ShowVersionReply = client
-        .call(&ShowVersion {})
-        .await
-        .context("show_version")?;
+    let version: ShowVersionReply = client.call(&ShowVersion {}).await.context("show_version")?;
     if let Some(vpp) = handle.config().vpp() {
         let sent = client
             .ensure_lb_conf(&lb_conf_for(&vpp.lb))

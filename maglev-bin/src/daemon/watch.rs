@@ -52,7 +52,8 @@ fn on_backend_event(handle: &Handle, event: BackendEvent) {
         let Some(fe) = config.frontend(name) else {
             continue;
         };
-        let flush = transition_flushes(t.to, fe.flush_on_down).then_some((fe.vip_key(), event.address));
+        let flush =
+            transition_flushes(t.to, fe.flush_on_down).then_some((fe.vip_key(), event.address));
         handle.shared.control.mark(name, flush);
     }
     handle.publish(EventKind::Backend {

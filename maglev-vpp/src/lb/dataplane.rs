@@ -195,12 +195,7 @@ impl Dataplane for ModelDataplane {
     }
 
     async fn apply(&self, ops: &[Op]) -> ApplyReport {
-        apply::run(
-            ops,
-            |op| self.execute(op),
-            std::future::ready,
-        )
-        .await
+        apply::run(ops, |op| self.execute(op), std::future::ready).await
     }
 
     async fn ensure_lb_conf(&self, want: &LbConf) -> Result<bool, LbError> {

@@ -1,0 +1,126 @@
+//! The end-to-end world: a simulated VPP, loopback HTTP backends, a config
+//! file, and the real daemon against them, with waits on explicit
+//! conditions (never sleeps).
+
+#![allow(dead_code, reason = "each test binary uses a part of the world")]
+#![allow(unreachable_pub, reason = "shared by the test binaries")]
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use maglev_bin::daemon::{Daemon, Parts, Settings};
+use maglev_bin::demo::backends::start_on;
+use maglev_bin::demo::{HttpBackend, SimVpp};
+
+/// How long any condition may take before a test fails. Generous: it only
+/// bounds a hang, nothing is timed.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The daemon and everything around it.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub vpp: SimVpp,
+    pub backends: Vec<HttpBackend>,
+    pub port: u16,
+    pub daemon: Option<Daemon>,
+}
+
+impl World {
+    /// A simulated VPP and `n` backends on 127.0.<net>.1..n, all healthy.
+    pub async fn new(net: u8, n: u8) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let vpp = SimVpp::start(dir.path(), 1, Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+        let ips: Vec<IpAddr> = (1..=n).map(|i| IpAddr::from([127, 0, net, i])).collect();
+        let backends = start_on(&ips, 0).await.unwrap();
+        let port = backends[0].addr().port();
+        World {
+            dir,
+            vpp,
+            backends,
+            port,
+            daemon: None,
+        }
+    }
+
+    /// The config path the daemon reads.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("maglev.yaml")
+    }
+
+    /// Writes the config; `{port}` is replaced by the backends' port.
+    pub fn write_config(&self, yaml: &str) {
+        std::fs::write(
+            self.config_path(),
+            yaml.replace("{port}", &self.port.to_string()),
+        )
+        .unwrap();
+    }
+
+    /// Settings for a daemon on this world: no gRPC or metrics listener
+    /// unless a test asks, quick scrapes.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::new(self.config_path());
+        s.grpc_addr = None;
+        s.metrics_addr = None;
+        s.vpp = Some(self.vpp.sockets());
+        s.scrape_interval = Duration::from_millis(100);
+        s.reconnect_interval = Duration::from_millis(100);
+        s
+    }
+
+    /// Starts the daemon with `settings`.
+    pub async fn start(&mut self, settings: Settings) -> &Daemon {
+        let daemon = Daemon::start(settings, Parts::default()).await.unwrap();
+        self.daemon = Some(daemon);
+        self.daemon.as_ref().unwrap()
+    }
+
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("started")
+    }
+
+    /// The simulator's AS weights of the VIP at `vip` (address text), by
+    /// AS address.
+    pub fn weights(&self, vip: &str) -> Vec<(String, u8)> {
+        let vip: IpAddr = vip.parse().unwrap();
+        self.vpp.sim.with_model(|m| {
+            m.vips()
+                .filter(|(_, v)| v.used && v.key.address == vip)
+                .flat_map(|(_, v)| {
+                    v.ases
+                        .iter()
+                        .flatten()
+                        .filter(|a| a.used)
+                        .map(|a| (a.address.to_string(), a.weight))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.shutdown().await;
+        }
+        self.vpp.stop().await;
+    }
+}
+
+/// Waits until `cond` holds, re-checking whenever the simulator changes or
+/// an event is published; fails the test after [`PATIENCE`].
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        if cond() {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting until {what}");
+        }
+        tick.tick().await;
+    }
+}

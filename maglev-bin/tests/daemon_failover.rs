@@ -1,0 +1,66 @@
+//! End to end: the daemon against the simulated VPP with real loopback
+//! backends; a primary pool fails over to its fallback and back.
+
+mod common;
+
+use common::{World, until};
+
+const CONFIG: &str = r#"
+maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.254
+      ipv6-src-address: 2001:db8::fe
+      startup-min-delay: 0s
+      startup-max-delay: 0s
+  healthchecks:
+    web:
+      type: http
+      port: {port}
+      interval: 100ms
+      timeout: 100ms
+      rise: 1
+      fall: 1
+  backends:
+    a: { address: 127.0.1.1, healthcheck: web }
+    b: { address: 127.0.1.2, healthcheck: web }
+    c: { address: 127.0.1.3, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.10
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {}, b: {} }
+        - name: fallback
+          backends: { c: {} }
+"#;
+
+fn w(list: &[(&str, u8)]) -> Vec<(String, u8)> {
+    list.iter().map(|(a, w)| (a.to_string(), *w)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_fails_over_to_fallback_and_back() {
+    let mut world = World::new(1, 3).await;
+    world.write_config(CONFIG);
+    world.start(world.settings()).await;
+    until("the primary pool carries the traffic", || {
+        world.weights("192.0.2.10")
+            == w(&[("127.0.1.1", 100), ("127.0.1.2", 100), ("127.0.1.3", 0)])
+    })
+    .await;
+    world.backends[0].set_healthy(false);
+    world.backends[1].set_healthy(false);
+    until("the fallback pool carries the traffic", || {
+        world.weights("192.0.2.10") == w(&[("127.0.1.1", 0), ("127.0.1.2", 0), ("127.0.1.3", 100)])
+    })
+    .await;
+    world.backends[0].set_healthy(true);
+    until("the primary pool is back", || {
+        world.weights("192.0.2.10") == w(&[("127.0.1.1", 100), ("127.0.1.2", 0), ("127.0.1.3", 0)])
+    })
+    .await;
+    world.stop().await;
+}
