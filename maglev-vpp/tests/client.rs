@@ -1,7 +1,8 @@
 //! The async client against the simulator: handshake, pipelining from many
-//! tasks, dumps, timeouts, disconnects, restarts and every injected fault.
-//! With `MAGLEV_TEST_VPP_API` naming a real VPP's socket, the read-only
-//! checks also run against it.
+//! tasks, dumps, timeouts, disconnects, restarts, every injected fault,
+//! the in-flight bound, cancellation, the observer and `closed()`. The
+//! same client against a real VPP is in `client_live.rs`; the goodbye and
+//! VPP's dead-connection leak in `goodbye.rs`.
 
 mod common;
 
@@ -339,75 +340,6 @@ async fn stop_and_resume_keeps_state() {
     assert_eq!(vpp.observe().await.unwrap().len(), 1);
 }
 
-/// Against a real VPP (read-only): `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
-#[tokio::test]
-async fn live_vpp_read_only() {
-    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
-        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
-        return;
-    };
-    let vpp = Client::connect(&path).await.unwrap();
-    assert!(vpp.ping().await.unwrap() > 0);
-    let version = vpp.vpp_version().await.unwrap();
-    assert!(!version.is_empty());
-    let snap = vpp.lb_snapshot().await.unwrap();
-    for v in &snap.vips {
-        let _ = vpp
-            .route_stats_index(maglev_vpp::api::types::Prefix {
-                address: v.key.address,
-                len: v.key.prefix_len,
-            })
-            .await
-            .unwrap();
-    }
-    let pending: Vec<_> = (0..100).map(|_| vpp.start(&ShowVersion).unwrap()).collect();
-    for p in pending {
-        assert_eq!(p.wait().await.unwrap().version, version);
-    }
-}
-
-/// Against a real VPP, writing: a VIP in TEST-NET-3 on a high port is
-/// created, given ASes and weights through the same typed calls and the
-/// planner's apply, then removed. `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
-#[tokio::test]
-async fn live_vpp_lb_round_trip() {
-    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
-        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
-        return;
-    };
-    let vpp = Client::connect(&path).await.unwrap();
-    let k = vip("203.0.113.250", 65000);
-    let _ = vpp.del_vip(&k).await;
-    vpp.add_vip(&k, Encap::Gre4, true).await.unwrap();
-    assert_eq!(
-        vpp.add_vip(&k, Encap::Gre4, true)
-            .await
-            .unwrap_err()
-            .retval(),
-        Some(Retval::VALUE_EXIST)
-    );
-    vpp.add_as(&k, ip("10.255.0.1"), 99).await.unwrap();
-    vpp.add_as(&k, ip("10.255.0.2"), 100).await.unwrap();
-    let snap = vpp.lb_snapshot().await.unwrap();
-    let info = snap.vips.iter().find(|v| v.key == k).unwrap();
-    assert!(info.src_ip_sticky);
-    let buckets: Vec<u32> = snap
-        .ases
-        .iter()
-        .filter(|a| a.vip == k)
-        .map(|a| a.num_buckets)
-        .collect();
-    assert_eq!(buckets.iter().sum::<u32>(), 1024);
-    vpp.set_weight(&k, ip("10.255.0.2"), 0, true).await.unwrap();
-    vpp.del_as(&k, ip("10.255.0.1"), true).await.unwrap();
-    vpp.del_as(&k, ip("10.255.0.2"), true).await.unwrap();
-    vpp.del_vip(&k).await.unwrap();
-    assert_eq!(
-        vpp.del_vip(&k).await.unwrap_err().retval(),
-        Some(Retval::NO_SUCH_ENTRY)
-    );
-}
-
 #[tokio::test]
 async fn registers_under_the_name_vpp_maglev() {
     let sim = sim("name").await;
@@ -415,6 +347,7 @@ async fn registers_under_the_name_vpp_maglev() {
     assert_eq!(sim.clients().live, ["vpp-maglev"]);
     assert_eq!(CLIENT_NAME, "vpp-maglev");
     vpp.close().await.unwrap();
+    // The simulator frees the registration before it replies.
     assert!(sim.clients().live.is_empty());
     assert_eq!(sim.clients().deleted, 1);
 }
