@@ -176,7 +176,7 @@ async fn a_restart_clears_the_dead_registrations() {
 async fn lifetime(sim: &Sim, i: usize) {
     let vpp = Client::connect(sim.api_socket()).await.unwrap();
     // A large reply: the CLI text, or a big dump.
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let text = vpp.cli(VERBOSE).await.unwrap();
         assert!(text.len() > sim.config().large_reply);
     } else {
