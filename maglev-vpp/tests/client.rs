@@ -1,7 +1,8 @@
 //! The async client against the simulator: handshake, pipelining from many
-//! tasks, dumps, timeouts, disconnects, restarts and every injected fault.
-//! With `MAGLEV_TEST_VPP_API` naming a real VPP's socket, the read-only
-//! checks also run against it.
+//! tasks, dumps, timeouts, disconnects, restarts, every injected fault,
+//! the in-flight bound, cancellation, the observer and `closed()`. The
+//! same client against a real VPP is in `client_live.rs`; the goodbye and
+//! VPP's dead-connection leak in `goodbye.rs`.
 
 mod common;
 
@@ -10,9 +11,14 @@ use std::time::Duration;
 
 use maglev_core::dataplane::{Encap, VipKey};
 use maglev_vpp::api::error::DisconnectReason;
-use maglev_vpp::api::messages::{LbAsV2Dump, MsgId, ShowVersion};
+use std::sync::{Arc, Mutex};
+
+use maglev_vpp::api::messages::{LbAsV2Dump, LbVipDump, MsgId, ShowVersion};
 use maglev_vpp::sim::{Fault, FaultAction, Sim, SimConfig};
-use maglev_vpp::{Client, ClientConfig, Error, Retval};
+use maglev_vpp::{
+    ApiEvent, ApiObserver, ApiResult, CLIENT_NAME, Client, ClientConfig, Direction, Error, Retval,
+};
+use tokio::time::Instant;
 
 use common::sock_path;
 
@@ -172,7 +178,7 @@ async fn dumps_collect_details_until_the_ping() {
     assert_eq!(snap.ases.iter().map(|a| a.num_buckets).sum::<u32>(), 2048);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropped_reply_times_out_and_a_late_reply_is_ignored() {
     let sim = sim("timeout").await;
     let vpp = client_with_timeout(&sim, Duration::from_millis(200)).await;
@@ -188,6 +194,7 @@ async fn dropped_reply_times_out_and_a_late_reply_is_ignored() {
         ),
         "{err}"
     );
+    assert_eq!(vpp.in_flight(), 0, "the matcher forgot it");
     // The connection is still usable.
     assert!(vpp.ping().await.is_ok());
 }
@@ -333,71 +340,213 @@ async fn stop_and_resume_keeps_state() {
     assert_eq!(vpp.observe().await.unwrap().len(), 1);
 }
 
-/// Against a real VPP (read-only): `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
 #[tokio::test]
-async fn live_vpp_read_only() {
-    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
-        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
-        return;
-    };
-    let vpp = Client::connect(&path).await.unwrap();
-    assert!(vpp.ping().await.unwrap() > 0);
-    let version = vpp.vpp_version().await.unwrap();
-    assert!(!version.is_empty());
-    let snap = vpp.lb_snapshot().await.unwrap();
-    for v in &snap.vips {
-        let _ = vpp
-            .route_stats_index(maglev_vpp::api::types::Prefix {
-                address: v.key.address,
-                len: v.key.prefix_len,
-            })
-            .await
-            .unwrap();
-    }
-    let pending: Vec<_> = (0..100).map(|_| vpp.start(&ShowVersion).unwrap()).collect();
-    for p in pending {
-        assert_eq!(p.wait().await.unwrap().version, version);
+async fn registers_under_the_name_vpp_maglev() {
+    let sim = sim("name").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    assert_eq!(sim.clients().live, ["vpp-maglev"]);
+    assert_eq!(CLIENT_NAME, "vpp-maglev");
+    vpp.close().await.unwrap();
+    // The simulator frees the registration before it replies.
+    assert!(sim.clients().live.is_empty());
+    assert_eq!(sim.clients().deleted, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_pending_reply_cancels_its_request() {
+    let sim = sim("drop-pending").await;
+    let vpp = client_with_timeout(&sim, Duration::from_secs(3600)).await;
+    sim.inject(Fault::once("show_version", FaultAction::DropReply));
+    let p = vpp.start(&ShowVersion).unwrap();
+    assert_eq!(vpp.in_flight(), 1);
+    drop(p);
+    assert_eq!(
+        vpp.in_flight(),
+        0,
+        "no entry left behind for a reply that never comes"
+    );
+    // A dump dropped half-way is forgotten too.
+    let d = vpp.start_dump(&LbVipDump::default()).unwrap();
+    drop(d);
+    assert_eq!((vpp.in_flight(), vpp.queued()), (0, 0));
+    assert!(vpp.ping().await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_request_still_waiting_for_room_is_never_sent() {
+    let sim = sim("drop-queued").await;
+    let vpp = Client::connect_with(
+        sim.api_socket(),
+        ClientConfig {
+            max_in_flight: 1,
+            timeout: Duration::from_secs(60),
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let before = sim.requests();
+    sim.inject(Fault::once("show_version", FaultAction::DropReply));
+    let first = vpp.start(&ShowVersion).unwrap();
+    let second = vpp.start(&ShowVersion).unwrap();
+    assert_eq!((vpp.in_flight(), vpp.queued()), (1, 1));
+    drop(second);
+    assert_eq!((vpp.in_flight(), vpp.queued()), (1, 0));
+    assert!(matches!(first.wait().await, Err(Error::Timeout { .. })));
+    assert!(vpp.ping().await.is_ok());
+    assert_eq!(
+        sim.requests() - before,
+        2,
+        "show_version once, then the ping"
+    );
+}
+
+/// Records every event with the (paused) time it came.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(Instant, ApiEvent)>>);
+
+impl ApiObserver for Recorder {
+    fn event(&self, event: ApiEvent) {
+        self.0.lock().unwrap().push((Instant::now(), event));
     }
 }
 
-/// Against a real VPP, writing: a VIP in TEST-NET-3 on a high port is
-/// created, given ASes and weights through the same typed calls and the
-/// planner's apply, then removed. `MAGLEV_TEST_VPP_API=/run/vpp/api.sock`.
+impl Recorder {
+    fn events(&self) -> Vec<(&'static str, Direction, ApiResult)> {
+        let events = self.0.lock().unwrap();
+        events
+            .iter()
+            .map(|(_, e)| (e.message, e.direction, e.result))
+            .collect()
+    }
+
+    fn sent_at(&self, message: &str) -> Vec<Instant> {
+        let events = self.0.lock().unwrap();
+        events
+            .iter()
+            .filter(|(_, e)| e.message == message && e.direction == Direction::Sent)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_flight_bound_reached_callers_wait_for_room_in_order() {
+    let sim = sim("bound").await;
+    let rec = Arc::new(Recorder::default());
+    let timeout = Duration::from_secs(10);
+    let vpp = Client::connect_with(
+        sim.api_socket(),
+        ClientConfig {
+            max_in_flight: 2,
+            timeout,
+            observer: Some(rec.clone()),
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    sim.inject(Fault {
+        message: Some("show_version"),
+        action: FaultAction::DropReply,
+        times: 2,
+    });
+    let a = vpp.start(&ShowVersion).unwrap();
+    let b = vpp.start(&ShowVersion).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let more: Vec<_> = (0..3).map(|_| vpp.start(&ShowVersion).unwrap()).collect();
+    assert_eq!(
+        (vpp.in_flight(), vpp.queued()),
+        (2, 3),
+        "the bound is reached"
+    );
+    assert!(matches!(a.wait().await, Err(Error::Timeout { .. })));
+    assert!(matches!(b.wait().await, Err(Error::Timeout { .. })));
+    for p in more {
+        assert!(p.wait().await.is_ok(), "sent once there was room");
+    }
+    let sent = rec.sent_at("show_version");
+    assert_eq!(sent.len(), 5);
+    assert!(sent[..2].iter().all(|&t| t == t0));
+    assert!(
+        sent[2..].iter().all(|&t| t == t0 + timeout),
+        "the waiting ones went out when the first two timed out: {sent:?}"
+    );
+    assert_eq!((vpp.in_flight(), vpp.queued()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_observer_sees_every_message_and_answer() {
+    let sim = sim("observer").await;
+    let rec = Arc::new(Recorder::default());
+    let vpp = Client::connect_with(
+        sim.api_socket(),
+        ClientConfig {
+            timeout: Duration::from_secs(1),
+            observer: Some(rec.clone()),
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let k = vip("192.0.2.1", 80);
+    vpp.add_vip(&k, Encap::Gre4, false).await.unwrap();
+    assert!(vpp.cli("bogus").await.is_err());
+    assert_eq!(vpp.dump(&LbVipDump::default()).await.unwrap().len(), 1);
+    sim.inject(Fault::once("show_version", FaultAction::DropReply));
+    assert!(vpp.call(&ShowVersion).await.is_err());
+    vpp.close().await.unwrap();
+    use ApiResult::*;
+    use Direction::*;
+    assert_eq!(
+        rec.events(),
+        [
+            ("sockclnt_create", Sent, Ok),
+            ("sockclnt_create_reply", Received, Ok),
+            ("control_ping", Sent, Ok),
+            ("control_ping_reply", Received, Ok),
+            ("lb_add_del_vip_v2", Sent, Ok),
+            ("lb_add_del_vip_v2_reply", Received, Ok),
+            ("cli_inband", Sent, Ok),
+            ("cli_inband_reply", Received, Retval(maglev_vpp::Retval(-1))),
+            ("lb_vip_dump", Sent, Ok),
+            ("lb_vip_details", Received, Ok),
+            ("show_version", Sent, Ok),
+            ("show_version_reply", Received, Timeout),
+            ("sockclnt_delete", Sent, Ok),
+            ("sockclnt_delete_reply", Received, Ok),
+        ]
+    );
+}
+
 #[tokio::test]
-async fn live_vpp_lb_round_trip() {
-    let Ok(path) = std::env::var("MAGLEV_TEST_VPP_API") else {
-        eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
-        return;
-    };
-    let vpp = Client::connect(&path).await.unwrap();
-    let k = vip("203.0.113.250", 65000);
-    let _ = vpp.del_vip(&k).await;
-    vpp.add_vip(&k, Encap::Gre4, true).await.unwrap();
-    assert_eq!(
-        vpp.add_vip(&k, Encap::Gre4, true)
-            .await
-            .unwrap_err()
-            .retval(),
-        Some(Retval::VALUE_EXIST)
-    );
-    vpp.add_as(&k, ip("10.255.0.1"), 99).await.unwrap();
-    vpp.add_as(&k, ip("10.255.0.2"), 100).await.unwrap();
-    let snap = vpp.lb_snapshot().await.unwrap();
-    let info = snap.vips.iter().find(|v| v.key == k).unwrap();
-    assert!(info.src_ip_sticky);
-    let buckets: Vec<u32> = snap
-        .ases
-        .iter()
-        .filter(|a| a.vip == k)
-        .map(|a| a.num_buckets)
-        .collect();
-    assert_eq!(buckets.iter().sum::<u32>(), 1024);
-    vpp.set_weight(&k, ip("10.255.0.2"), 0, true).await.unwrap();
-    vpp.del_as(&k, ip("10.255.0.1"), true).await.unwrap();
-    vpp.del_as(&k, ip("10.255.0.2"), true).await.unwrap();
-    vpp.del_vip(&k).await.unwrap();
-    assert_eq!(
-        vpp.del_vip(&k).await.unwrap_err().retval(),
-        Some(Retval::NO_SUCH_ENTRY)
-    );
+async fn closed_resolves_when_the_connection_goes() {
+    let mut sim = sim("closed").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let gone = tokio::spawn(vpp.closed());
+    sim.stop().await;
+    assert_eq!(gone.await.unwrap(), DisconnectReason::Eof);
+    sim.resume().await.unwrap();
+    vpp.reconnect().await.unwrap();
+    let gone = vpp.closed();
+    vpp.close().await.unwrap();
+    assert_eq!(gone.await, DisconnectReason::Closed);
+}
+
+#[tokio::test]
+async fn reconnect_says_goodbye_on_the_old_connection() {
+    let sim = sim("reconnect-bye").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    let old = vpp.closed();
+    vpp.reconnect().await.unwrap();
+    assert_eq!(old.await, DisconnectReason::Closed);
+    let c = tokio::time::timeout(
+        Duration::from_secs(10),
+        sim.clients_until(|c| c.deleted == 1),
+    )
+    .await
+    .expect("the old connection said goodbye");
+    assert_eq!(c.live, [CLIENT_NAME]);
+    assert!(vpp.ping().await.is_ok());
 }

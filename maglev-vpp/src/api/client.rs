@@ -907,20 +907,21 @@ async fn read_loop(
     let parse = matches!(reason, DisconnectReason::Closed);
     let wait = async {
         loop {
-            while parse {
-                match decode_frame(&mut buf) {
-                    Ok(Some(p)) if peek_msg_id(&p) == Some(delete_reply_id) => {
-                        return match decode_message::<SockclntDeleteReply>(&p) {
-                            Ok((_, r)) => Goodbye::Reply(r.response),
-                            Err(_) => Goodbye::Reply(-1),
-                        };
+            if parse {
+                loop {
+                    match decode_frame(&mut buf) {
+                        Ok(Some(p)) if peek_msg_id(&p) == Some(delete_reply_id) => {
+                            return match decode_message::<SockclntDeleteReply>(&p) {
+                                Ok((_, r)) => Goodbye::Reply(r.response),
+                                Err(_) => Goodbye::Reply(-1),
+                            };
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => return Goodbye::Lost(DisconnectReason::Frame(e)),
                     }
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => return Goodbye::Lost(DisconnectReason::Frame(e)),
                 }
-            }
-            if !parse {
+            } else {
                 buf.clear();
             }
             match read.read_buf(&mut buf).await {

@@ -18,6 +18,10 @@ const DATA_LEN_OFFSET: usize = 8;
 /// The largest payload accepted: anything above is taken as corruption
 /// (the message table is a few hundred kB; CLI output a few MB at most).
 pub const MAX_PAYLOAD: usize = 64 << 20;
+/// The most room reserved ahead for a frame still arriving: a header's
+/// length is only a claim, so memory grows with the bytes that come, not
+/// with what a peer announces.
+const RESERVE_AHEAD: usize = 1 << 20;
 
 /// Why a byte stream is not a sequence of frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,11 +57,13 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
     if buf.len() < HEADER_LEN {
         return Ok(None);
     }
-    let len = u32::from_be_bytes(
-        buf[DATA_LEN_OFFSET..DATA_LEN_OFFSET + 4]
-            .try_into()
-            .expect("4 bytes"),
-    ) as usize;
+    let len = usize::try_from(u32::from_be_bytes([
+        buf[DATA_LEN_OFFSET],
+        buf[DATA_LEN_OFFSET + 1],
+        buf[DATA_LEN_OFFSET + 2],
+        buf[DATA_LEN_OFFSET + 3],
+    ]))
+    .unwrap_or(usize::MAX);
     if len == 0 {
         return Err(FrameError::Empty);
     }
@@ -68,7 +74,7 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         });
     }
     if buf.len() < HEADER_LEN + len {
-        buf.reserve(HEADER_LEN + len - buf.len());
+        buf.reserve((HEADER_LEN + len - buf.len()).min(RESERVE_AHEAD));
         return Ok(None);
     }
     buf.advance(HEADER_LEN);
@@ -114,6 +120,20 @@ mod tests {
             Ok(Some(Bytes::from_static(&[0xaa, 0xbb])))
         );
         assert_eq!(&buf[..], &[0xcc]);
+    }
+
+    #[test]
+    fn an_announced_length_reserves_only_a_bounded_room() {
+        let mut buf = BytesMut::new();
+        buf.put_slice(&[0; 8]);
+        buf.put_u32(MAX_PAYLOAD as u32);
+        buf.put_u32(0);
+        assert_eq!(decode_frame(&mut buf), Ok(None));
+        assert!(
+            buf.capacity() <= HEADER_LEN + RESERVE_AHEAD,
+            "{}",
+            buf.capacity()
+        );
     }
 
     #[test]

@@ -48,10 +48,20 @@ pub(crate) async fn serve(
     tracker.wait().await;
 }
 
+/// What a request did to the connection's registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Registration {
+    /// `sockclnt_create` registered it under this name.
+    Created(String),
+    /// `sockclnt_delete` unregistered it (the connection then closes).
+    Deleted,
+}
+
 /// Replies to send for one request, and whether to close afterwards.
 struct Answer {
     frames: BytesMut,
     close: bool,
+    registration: Option<Registration>,
 }
 
 impl Answer {
@@ -60,6 +70,7 @@ impl Answer {
         Answer {
             frames,
             close: false,
+            registration: None,
         }
     }
 
@@ -68,60 +79,147 @@ impl Answer {
         Answer {
             frames,
             close: true,
+            registration: None,
         }
     }
 }
 
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// The simulator stopped, or closed the socket itself (a fault, bad
+    /// framing): VPP frees the registration.
+    Server,
+    /// The client unregistered.
+    Deleted,
+    /// The client closed the socket (EOF, or a failed read or write).
+    Peer,
+}
+
+/// One connection's registration, as VPP keeps it.
+#[derive(Debug, Default)]
+struct Client {
+    name: Option<String>,
+    /// A write of more than `large_reply` bytes went out: VPP's `send()`
+    /// would have hit `EAGAIN` and left it in `errno`.
+    large_reply: bool,
+}
+
 async fn connection(
-    mut stream: UnixStream,
+    stream: UnixStream,
     pool_index: u32,
     shared: Arc<SimShared>,
     table: Arc<SimTable>,
     stop: CancellationToken,
 ) {
     let handle = 0x8000_0000 | pool_index;
+    let mut client = Client::default();
+    let exit = serve_connection(stream, handle, &mut client, &shared, &table, &stop).await;
+    let Some(name) = client.name else { return };
+    shared.clients.send_modify(|c| {
+        if let Some(i) = c.live.iter().position(|n| *n == name) {
+            c.live.remove(i);
+        }
+        match exit {
+            Exit::Deleted | Exit::Server => {}
+            Exit::Peer if client.large_reply => {
+                // VPP 26.10's `vl_socket_read_ready` reads 0 bytes, sees
+                // the stale EAGAIN and keeps the registration (and its
+                // epoll entry) for good.
+                tracing::warn!(
+                    client = handle,
+                    name = %name,
+                    dead = c.dead.len() + 1,
+                    "sim: closed without sockclnt_delete after a large reply: never reaped (VPP bug)"
+                );
+                c.dead.push(name.clone());
+            }
+            Exit::Peer => c.closed += 1,
+        }
+    });
+}
+
+async fn serve_connection(
+    mut stream: UnixStream,
+    handle: u32,
+    client: &mut Client,
+    shared: &SimShared,
+    table: &SimTable,
+    stop: &CancellationToken,
+) -> Exit {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     loop {
         // Answer every complete request in the buffer, then write all the
         // replies at once (VPP also queues a connection's replies).
-        let mut close = false;
+        let mut close = None;
         loop {
             let payload = match decode_frame(&mut buf) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(client = handle, error = %e, "sim: bad framing, closing");
-                    close = true;
+                    close = Some(Exit::Server);
                     break;
                 }
             };
+            if shared.clients.borrow().wedged(table.max_dead) {
+                // VPP's epoll loop only ever sees its dead connections.
+                tracing::warn!(
+                    client = handle,
+                    "sim: API wedged by dead connections, not answered"
+                );
+                continue;
+            }
             let answer = tokio::select! {
-                _ = stop.cancelled() => return,
-                a = handle_request(&payload, handle, &shared, &table) => a,
+                _ = stop.cancelled() => return Exit::Server,
+                a = handle_request(&payload, handle, shared, table) => a,
             };
             out.extend_from_slice(&answer.frames);
+            match answer.registration {
+                Some(Registration::Created(name)) => {
+                    shared.clients.send_modify(|c| c.live.push(name.clone()));
+                    client.name = Some(name);
+                }
+                Some(Registration::Deleted) => {
+                    // Freed before the reply goes out, so a client that
+                    // has its reply sees the registration gone.
+                    if let Some(name) = client.name.take() {
+                        shared.clients.send_modify(|c| {
+                            if let Some(i) = c.live.iter().position(|n| *n == name) {
+                                c.live.remove(i);
+                            }
+                            c.deleted += 1;
+                        });
+                    }
+                    close = Some(Exit::Deleted);
+                }
+                None => {}
+            }
             if answer.close {
-                close = true;
+                close = close.or(Some(Exit::Server));
                 break;
             }
         }
         if !out.is_empty() {
+            if out.len() > table.large_reply {
+                client.large_reply = true;
+            }
             if stream.write_all(&out).await.is_err() {
-                return;
+                return close.unwrap_or(Exit::Peer);
             }
             out.clear();
         }
-        if close {
+        if let Some(exit) = close {
             let _ = stream.shutdown().await;
-            return;
+            return exit;
         }
         let n = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return Exit::Server,
             n = stream.read_buf(&mut buf) => n,
         };
         match n {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return Exit::Peer,
             Ok(_) => {}
         }
     }
@@ -161,7 +259,11 @@ async fn handle_request(
                     context: env.context,
                 };
                 encode_frame(&r, env, &mut out);
-                Answer::keep(out)
+                Answer {
+                    frames: out,
+                    close: false,
+                    registration: Some(Registration::Created(m.name)),
+                }
             }
             Err(e) => dropped(handle, e),
         };
@@ -236,6 +338,7 @@ async fn handle_request(
         tracing::info!(client = handle, msg = m.name(), "sim: fault: reply dropped");
         out.clear();
     }
+    let deleted = m == MsgId::SockclntDelete && out_says_deleted(&out, table);
     let close = m == MsgId::SockclntDelete && !drop_reply;
     if fault == Some(FaultAction::CloseMidDump) {
         // Keep the first half of the frames (details), drop the rest.
@@ -243,15 +346,28 @@ async fn handle_request(
         out.truncate(cut);
         return Answer::close(out);
     }
-    Answer { frames: out, close }
+    Answer {
+        frames: out,
+        close,
+        registration: deleted.then_some(Registration::Deleted),
+    }
+}
+
+/// Whether the reply in `out` is a successful `sockclnt_delete_reply`.
+fn out_says_deleted(out: &BytesMut, table: &SimTable) -> bool {
+    let Ok(Some(payload)) = decode_frame(&mut out.clone()) else {
+        return false;
+    };
+    peek_msg_id(&payload) == Some(table.id(MsgId::SockclntDeleteReply))
+        && matches!(
+            decode_message::<SockclntDeleteReply>(&payload),
+            Ok((_, SockclntDeleteReply { response: 1 }))
+        )
 }
 
 fn dropped(handle: u32, e: DecodeError) -> Answer {
     tracing::warn!(client = handle, error = %e, "sim: malformed request, dropped");
-    Answer {
-        frames: BytesMut::new(),
-        close: false,
-    }
+    Answer::keep(BytesMut::new())
 }
 
 /// Byte length of the first half of the frames in `out`.

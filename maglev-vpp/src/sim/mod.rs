@@ -14,6 +14,11 @@
 //! ```
 //!
 //! - [`lb_model`]: the plugin's state and rules, pure.
+//! - [`SimClients`]: the API registrations, with VPP 26.10's leak: a
+//!   connection that goes away without `sockclnt_delete` after a large
+//!   reply stays registered for good, and with
+//!   [`SimConfig::max_dead`] of them the API answers nobody (VPP-WIRE
+//!   A.10).
 //! - [`faults`]: dropped replies, delays, error retvals, closed sockets.
 //! - `api_server`: the socket server.
 
@@ -67,6 +72,20 @@ pub struct SimConfig {
     /// leaves the message out of the table, `Some(crc)` lists it under
     /// another CRC.
     pub tamper: Vec<(MsgId, Option<u32>)>,
+    /// A write of more reply bytes than this is "large": it is taken to
+    /// fill the socket's send buffer, so VPP's `send()` hits `EAGAIN` and
+    /// leaves that `errno` behind. Default 128 KiB: Linux gives a unix
+    /// stream socket `net.core.wmem_default` (208 KiB) of send buffer,
+    /// charged with per-packet overhead, so a reply this big usually
+    /// blocks once unless the client reads it as fast as VPP writes; the
+    /// real captures were a big `lb_as_v2_dump` and a 686 KB `show lb vips
+    /// verbose`.
+    pub large_reply: usize,
+    /// How many dead registrations VPP survives: with this many the API
+    /// stops answering (every later request, handshakes included, gets no
+    /// reply) until [`Sim::restart`]. 16 is VPP's `epoll_wait`
+    /// maxevents.
+    pub max_dead: usize,
 }
 
 impl SimConfig {
@@ -78,7 +97,35 @@ impl SimConfig {
             vpe_pid: 16738,
             version: "26.10-rc0~374-gb575ec2c56d".to_owned(),
             tamper: Vec::new(),
+            large_reply: 128 * 1024,
+            max_dead: 16,
         }
+    }
+}
+
+/// The API registrations of a simulator, as `show api clients` would
+/// count them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimClients {
+    /// Names of the registered connections still open, in registration
+    /// order.
+    pub live: Vec<String>,
+    /// Connections that left with `sockclnt_delete`.
+    pub deleted: u64,
+    /// Connections that closed without it (reaped, as VPP does, unless
+    /// they had a large reply).
+    pub closed: u64,
+    /// Names of the connections that closed without `sockclnt_delete`
+    /// after a large reply: VPP never reaps them (its read handler takes
+    /// the EOF for "no data yet" while the stale `errno` is `EAGAIN`).
+    pub dead: Vec<String>,
+}
+
+impl SimClients {
+    /// Whether so many dead registrations pile up that the API answers
+    /// nobody.
+    pub fn wedged(&self, max_dead: usize) -> bool {
+        self.dead.len() >= max_dead
     }
 }
 
@@ -89,6 +136,8 @@ pub(crate) struct SimTable {
     tamper: Vec<(MsgId, Option<u32>)>,
     pub(crate) vpe_pid: u32,
     pub(crate) version: String,
+    pub(crate) large_reply: usize,
+    pub(crate) max_dead: usize,
 }
 
 impl SimTable {
@@ -119,6 +168,8 @@ impl SimTable {
             tamper: config.tamper.clone(),
             vpe_pid: config.vpe_pid,
             version: config.version.clone(),
+            large_reply: config.large_reply,
+            max_dead: config.max_dead,
         }
     }
 
@@ -155,6 +206,7 @@ pub(crate) struct SimShared {
     observer: Mutex<Option<Arc<dyn SimObserver>>>,
     pub(crate) next_client: AtomicU32,
     pub(crate) requests: AtomicU64,
+    pub(crate) clients: tokio::sync::watch::Sender<SimClients>,
     epoch: tokio::time::Instant,
 }
 
@@ -224,6 +276,7 @@ impl Sim {
                 observer: Mutex::new(None),
                 next_client: AtomicU32::new(1),
                 requests: AtomicU64::new(0),
+                clients: tokio::sync::watch::Sender::new(SimClients::default()),
                 epoch: tokio::time::Instant::now(),
             }),
             running: None,
@@ -271,10 +324,14 @@ impl Sim {
         Ok(())
     }
 
-    /// A VPP restart: connections close, the LB state is lost, the pid
-    /// changes and so do the message ids of every non-memclnt message.
+    /// A VPP restart: connections close, the LB state and every
+    /// registration (dead ones included) are lost, the pid changes and so
+    /// do the message ids of every non-memclnt message.
     pub async fn restart(&mut self) -> std::io::Result<()> {
         self.stop().await;
+        self.shared
+            .clients
+            .send_modify(|c| *c = SimClients::default());
         *self.shared.lock_model() = LbModel::new();
         self.shared.lock_faults().clear();
         self.config.vpe_pid += 1;
@@ -321,6 +378,24 @@ impl Sim {
     pub fn gc_now(&self) {
         let now = self.shared.now();
         self.shared.lock_model().gc(now, true);
+    }
+
+    /// The API registrations now.
+    pub fn clients(&self) -> SimClients {
+        self.shared.clients.borrow().clone()
+    }
+
+    /// Waits until the registrations satisfy `pred` (an explicit signal
+    /// for tests: a goodbye is sent on the client's own task), and returns
+    /// them.
+    pub async fn clients_until(&self, mut pred: impl FnMut(&SimClients) -> bool) -> SimClients {
+        let mut rx = self.shared.clients.subscribe();
+        let c = rx.wait_for(|c| pred(c)).await;
+        match c {
+            Ok(c) => c.clone(),
+            // The sender lives in `self`: it cannot be gone.
+            Err(_) => self.clients(),
+        }
     }
 
     /// Requests handled so far (handshakes excluded).

@@ -54,3 +54,19 @@ pub fn sock_path(name: &str) -> PathBuf {
     let n = N.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("maglev-vpp-{}-{n}-{name}.sock", std::process::id()))
 }
+
+/// The API socket of a real VPP from `MAGLEV_TEST_VPP_API`, or `None`
+/// (the test then says so and passes, unless `MAGLEV_REQUIRE_VPP=1`).
+pub fn live_api_socket() -> Option<String> {
+    match std::env::var("MAGLEV_TEST_VPP_API") {
+        Ok(path) => Some(path),
+        Err(_) => {
+            assert!(
+                std::env::var("MAGLEV_REQUIRE_VPP").as_deref() != Ok("1"),
+                "MAGLEV_REQUIRE_VPP=1 but MAGLEV_TEST_VPP_API is not set"
+            );
+            eprintln!("MAGLEV_TEST_VPP_API not set: live VPP checks not run");
+            None
+        }
+    }
+}
