@@ -124,3 +124,66 @@ pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
         tick.tick().await;
     }
 }
+
+/// What the simulator holds for one VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimVipView {
+    pub key: maglev_core::dataplane::VipKey,
+    pub vip_type: &'static str,
+    pub src_ip_sticky: bool,
+    pub ases: Vec<(String, u8)>,
+    pub buckets: Vec<Option<IpAddr>>,
+}
+
+impl World {
+    /// Every live VIP of the simulator, in key order.
+    pub fn vips(&self) -> Vec<SimVipView> {
+        sim_vips(&self.vpp)
+    }
+
+    /// The flushes the simulator carried out, as (VIP address, AS address).
+    pub fn flushes(&self) -> Vec<(String, String)> {
+        self.vpp.sim.with_model(|m| {
+            m.flushes()
+                .iter()
+                .map(|(k, a)| (k.address.to_string(), a.to_string()))
+                .collect()
+        })
+    }
+
+    pub fn handle(&self) -> &maglev_bin::daemon::Handle {
+        self.daemon().handle()
+    }
+}
+
+/// Every live VIP of a simulated VPP, in key order, with its buckets.
+pub fn sim_vips(vpp: &SimVpp) -> Vec<SimVipView> {
+    let mut v: Vec<SimVipView> = vpp.sim.with_model(|m| {
+        m.vips()
+            .filter(|(_, v)| v.used)
+            .map(|(_, v)| SimVipView {
+                key: v.key,
+                vip_type: v.vip_type,
+                src_ip_sticky: v.src_ip_sticky,
+                ases: v
+                    .ases
+                    .iter()
+                    .flatten()
+                    .filter(|a| a.used)
+                    .map(|a| (a.address.to_string(), a.weight))
+                    .collect(),
+                buckets: v.table.buckets().to_vec(),
+            })
+            .collect()
+    });
+    for vip in &mut v {
+        vip.ases.sort_by_key(|(a, _)| a.parse::<IpAddr>().unwrap());
+    }
+    v.sort_by_key(|x| x.key);
+    v
+}
+
+/// `(address, weight)` pairs as the simulator reports them.
+pub fn w(list: &[(&str, u8)]) -> Vec<(String, u8)> {
+    list.iter().map(|(a, w)| (a.to_string(), *w)).collect()
+}

@@ -151,6 +151,7 @@ pub struct LbModel {
     next_route: u32,
     next_dpo: u32,
     events: Vec<ModelEvent>,
+    flushes: Vec<(VipKey, IpAddr)>,
 }
 
 impl Default for LbModel {
@@ -170,6 +171,7 @@ impl LbModel {
                 flow_timeout: 40,
             },
             vips: vec![None],
+            flushes: Vec::new(),
             free_vips: Vec::new(),
             routes: BTreeMap::new(),
             free_routes: Vec::new(),
@@ -374,6 +376,9 @@ impl LbModel {
                     a.used = false;
                     a.last_used = now;
                 }
+                if m.is_flush {
+                    self.flushes.push((key, m.as_address));
+                }
             }
             (false, Some(j)) => {
                 let a = vip.ases[j].as_mut().expect("found");
@@ -422,6 +427,12 @@ impl LbModel {
         0
     }
 
+    /// Every flush VPP carried out (`is_flush` on a weight change or an AS
+    /// delete that succeeded), oldest first: what tests check flushes by.
+    pub fn flushes(&self) -> &[(VipKey, IpAddr)] {
+        &self.flushes
+    }
+
     /// `lb_as_set_weight`.
     pub fn set_weight(&mut self, m: &LbAsSetWeight) -> i32 {
         let Some(key) = wire_key(m.pfx, m.protocol, m.port) else {
@@ -445,6 +456,9 @@ impl LbModel {
             pool_index: i as u32,
             serving,
         });
+        if m.is_flush {
+            self.flushes.push((key, m.as_address));
+        }
         0
     }
 
