@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct HttpBackend {
     addr: SocketAddr,
     healthy: Arc<AtomicBool>,
+    hanging: Arc<AtomicBool>,
     requests: Arc<AtomicU64>,
     stop: CancellationToken,
 }
@@ -27,15 +28,21 @@ impl HttpBackend {
             .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
         let addr = listener.local_addr()?;
         let healthy = Arc::new(AtomicBool::new(true));
+        let hanging = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
         let stop = CancellationToken::new();
         let app = {
             let healthy = healthy.clone();
+            let hanging = hanging.clone();
             let requests = requests.clone();
             axum::Router::new().fallback(move || {
                 let healthy = healthy.load(Ordering::Relaxed);
+                let hanging = hanging.load(Ordering::Relaxed);
                 requests.fetch_add(1, Ordering::Relaxed);
                 async move {
+                    if hanging {
+                        std::future::pending::<()>().await;
+                    }
                     if healthy {
                         (StatusCode::OK, "ok\n")
                     } else {
@@ -53,6 +60,7 @@ impl HttpBackend {
         Ok(HttpBackend {
             addr,
             healthy,
+            hanging,
             requests,
             stop,
         })
@@ -66,6 +74,12 @@ impl HttpBackend {
     /// Makes it answer 200 (`true`) or 503 (`false`).
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    /// Makes it accept requests and never answer them (`true`), as a
+    /// wedged server does, or answer again (`false`).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging.store(hanging, Ordering::Relaxed);
     }
 
     /// Whether it answers 200.

@@ -45,6 +45,14 @@ impl World {
         }
     }
 
+    /// Starts one more healthy backend on `ip` at the world's port.
+    pub async fn add_backend(&mut self, ip: &str) {
+        let b = HttpBackend::start(std::net::SocketAddr::new(ip.parse().unwrap(), self.port))
+            .await
+            .unwrap();
+        self.backends.push(b);
+    }
+
     /// The config path the daemon reads.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("maglev.yaml")

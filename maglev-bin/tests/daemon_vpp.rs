@@ -1,0 +1,150 @@
+//! End to end: VPP going away and coming back, VPP refusing ops or closing
+//! mid-dump, and counters reaching the daemon.
+
+mod common;
+
+use common::{World, until, w};
+use maglev_bin::events::{EventKind, Received};
+use maglev_vpp::sim::{Fault, FaultAction};
+
+const CONFIG: &str = r#"
+maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.254
+      ipv6-src-address: 2001:db8::fe
+      startup-min-delay: 0s
+      startup-max-delay: 0s
+  healthchecks:
+    web:
+      type: http
+      port: {port}
+      interval: 100ms
+      timeout: 100ms
+      rise: 1
+      fall: 1
+  backends:
+    a: { address: 127.0.4.1, healthcheck: web }
+    b: { address: 127.0.4.2, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.40
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {}, b: {} }
+    dns:
+      address: 192.0.2.41
+      protocol: udp
+      port: 53
+      pools:
+        - name: primary
+          backends: { b: {} }
+"#;
+
+async fn world() -> World {
+    let mut world = World::new(4, 2).await;
+    world.write_config(CONFIG);
+    world.start(world.settings()).await;
+    until("everything is programmed", || {
+        world.weights("192.0.2.40") == w(&[("127.0.4.1", 100), ("127.0.4.2", 100)])
+            && world.weights("192.0.2.41") == w(&[("127.0.4.2", 100)])
+    })
+    .await;
+    world
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_vpp_is_programmed_again() {
+    let mut world = world().await;
+    let pid_before = world.handle().vpp().unwrap().info.pid;
+    // VPP restarts: its LB state is gone and its message ids change.
+    world.vpp.sim.restart().await.unwrap();
+    until("the daemon reconnected and resynced", || {
+        world.handle().vpp().is_ok_and(|l| l.info.pid != pid_before)
+            && world.weights("192.0.2.40") == w(&[("127.0.4.1", 100), ("127.0.4.2", 100)])
+            && world.weights("192.0.2.41") == w(&[("127.0.4.2", 100)])
+    })
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_op_is_retried_until_vpp_accepts_it() {
+    let world = world().await;
+    let mut events = world.handle().subscribe(None);
+    world.vpp.sim.inject(Fault {
+        message: Some("lb_as_set_weight"),
+        action: FaultAction::Retval(-1),
+        times: 2,
+    });
+    world.backends[0].set_healthy(false);
+    // Refused twice, then applied by a retry.
+    until("a is drained despite two refusals", || {
+        world.weights("192.0.2.40") == w(&[("127.0.4.1", 0), ("127.0.4.2", 100)])
+    })
+    .await;
+    let mut refusals = 0;
+    while let Ok(Some(r)) =
+        tokio::time::timeout(std::time::Duration::from_millis(1), events.recv()).await
+    {
+        if let Received::Event(e) = r
+            && let EventKind::Vpp(change) = e.kind
+            && change.error.is_some()
+        {
+            assert_eq!(change.frontend.as_deref(), Some("web"));
+            assert_eq!(change.kind, "as_weight_updated");
+            refusals += 1;
+        }
+    }
+    assert_eq!(
+        refusals, 2,
+        "each refusal is reported with its op and frontend"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_cut_short_is_not_believed() {
+    let world = world().await;
+    // The next full sync's dump is cut: the daemon must not plan on half a
+    // picture (which would re-add or delete ASes); it retries.
+    world
+        .vpp
+        .sim
+        .inject(Fault::once("lb_as_v2_dump", FaultAction::CloseMidDump));
+    let ops = world.handle().sync(None).await;
+    assert!(ops.is_err(), "the cut dump fails the sync: {ops:?}");
+    until("VPP is reconnected", || world.handle().vpp().is_ok()).await;
+    let ops = world.handle().sync(None).await.unwrap();
+    assert_eq!(
+        ops,
+        [],
+        "nothing was changed on the strength of the cut dump"
+    );
+    assert_eq!(
+        world.weights("192.0.2.40"),
+        w(&[("127.0.4.1", 100), ("127.0.4.2", 100)])
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_reach_the_daemon() {
+    let world = world().await;
+    until("the scrape reports packets for both VIPs", || {
+        world.handle().counters().is_some_and(|c| {
+            c.vips.len() == 2
+                && c.vips.iter().all(|v| {
+                    v.stats.lb.first_packet + v.stats.lb.next_packet > 0
+                        && v.stats.route.is_some_and(|r| r.packets > 0)
+                })
+        })
+    })
+    .await;
+    let c = world.handle().counters().unwrap();
+    let names: Vec<&str> = c.vips.iter().map(|v| &*v.frontend).collect();
+    assert_eq!(names, ["dns", "web"]);
+    world.stop().await;
+}
