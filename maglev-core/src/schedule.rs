@@ -100,6 +100,13 @@ where
         self.retry.remove(frontend);
     }
 
+    /// Forgets every retry delay: what failed may be tried at once (the
+    /// dataplane came back).
+    pub fn reset_backoff(&mut self) {
+        self.retry.clear();
+        self.full_retry = None;
+    }
+
     /// Whether a batch is in flight.
     pub fn in_flight(&self) -> bool {
         self.in_flight
@@ -315,6 +322,17 @@ mod tests {
             now = at;
         }
         assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn reset_backoff_lets_failed_work_run_at_once() {
+        let mut q = Schedule::<T>::new();
+        q.mark_all(ALL);
+        let batch = q.next(s(0), true, ALL, |_| true).unwrap();
+        q.finished(&batch, &BTreeSet::new(), true, s(0));
+        assert_eq!(q.next(s(0), true, ALL, |_| true), None);
+        q.reset_backoff();
+        assert!(q.next(s(0), true, ALL, |_| true).unwrap().full);
     }
 
     #[test]

@@ -273,7 +273,7 @@ impl Handle {
             .ok_or_else(|| DaemonError::not_found("frontend", frontend))?;
         let flush = flush_address.map(|a| (key, a));
         let scope = SyncScope::Frontend(frontend.to_owned());
-        let held = self.shared.control.held(&scope, Instant::now());
+        let held = self.held(&scope);
         if held.is_some() || self.vpp().is_err() {
             // The change is in the config; the frontend is synced (with the
             // flush) when warm-up releases it or VPP is back.
@@ -397,11 +397,18 @@ impl Handle {
             }
             None => SyncScope::All,
         };
-        if let Some(why) = self.shared.control.held(&scope, Instant::now()) {
+        if let Some(why) = self.held(&scope) {
             return Err(DaemonError::FailedPrecondition(why));
         }
         let waiter = self.shared.control.request(scope, None);
         self.wait_sync(waiter).await
+    }
+
+    fn held(&self, scope: &SyncScope) -> Option<String> {
+        let config = self.config();
+        self.shared.control.held(scope, Instant::now(), |f| {
+            crate::daemon::reconciler::all_backends_known(self, &config, f)
+        })
     }
 
     async fn wait_sync(

@@ -114,9 +114,11 @@ impl Control {
         self.wake.notify_one();
     }
 
-    /// VPP (re)connected: drop the belief and resync everything.
+    /// VPP (re)connected: drop the belief, forget the retry delays of
+    /// what failed while it was away, and resync everything.
     pub(crate) fn reconnected(&self, config: &Config) {
         self.stale.fetch_add(1, Ordering::Relaxed);
+        self.lock().schedule.reset_backoff();
         self.mark_all(config);
     }
 
@@ -154,9 +156,15 @@ impl Control {
         rx
     }
 
-    /// Why warm-up would hold `scope` at `now`, if it would.
-    pub(crate) fn held(&self, scope: &SyncScope, now: Instant) -> Option<String> {
-        let s = self.lock();
+    /// Why warm-up would hold `scope` at `now`, if it would; a frontend
+    /// whose backends are all known (`all_known`) is released by asking.
+    pub(crate) fn held(
+        &self,
+        scope: &SyncScope,
+        now: Instant,
+        all_known: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let mut s = self.lock();
         match (s.warmup.phase(now), scope) {
             (Phase::Finished, _) => None,
             (Phase::HandsOff, _) => Some(
@@ -168,12 +176,15 @@ impl Control {
                  or startup-max-delay has passed"
                     .to_owned(),
             ),
-            (Phase::Releasing, SyncScope::Frontend(f)) => (!s.warmup.is_released(f)).then(|| {
-                format!(
-                    "start-up warm-up: frontend {f:?} is released once none of its \
+            (Phase::Releasing, SyncScope::Frontend(f)) => {
+                let known = all_known(f);
+                (!s.warmup.release_frontend(now, f, known)).then(|| {
+                    format!(
+                        "start-up warm-up: frontend {f:?} is released once none of its \
                          backends is unknown"
-                )
-            }),
+                    )
+                })
+            }
         }
     }
 
@@ -203,6 +214,14 @@ pub(crate) async fn run(handle: Handle) {
         stale_seen: 0,
     };
     loop {
+        if shared.vpp.load().is_none() {
+            // Nothing to sync to: the supervisor's reconnect wakes us.
+            tokio::select! {
+                _ = shared.cancel.cancelled() => return,
+                _ = shared.control.wake.notified() => {}
+            }
+            continue;
+        }
         let now = Instant::now();
         let config = handle.config();
         let (batch, deadline) = next_batch(&handle, &config, now);
@@ -250,11 +269,7 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
     let full_allowed = s.warmup.may_sync_all(now);
     let warmup = &mut s.warmup;
     let batch = s.schedule.next(now, full_allowed, frontends(), |f| {
-        let known = config.frontend(f).is_some_and(|fe| {
-            fe.backend_names()
-                .all(|b| handle.backend_state(b) != BackendState::Unknown)
-        });
-        let released = warmup.release_frontend(now, f, known);
+        let released = warmup.release_frontend(now, f, all_backends_known(handle, config, f));
         if !released {
             tracing::debug!(frontend = f, "warm-up holds the sync");
         }
@@ -272,6 +287,14 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
     .flatten()
     .min();
     (None, deadline)
+}
+
+/// Whether none of `frontend`'s backends is `unknown`.
+pub(crate) fn all_backends_known(handle: &Handle, config: &Config, frontend: &str) -> bool {
+    config.frontend(frontend).is_some_and(|fe| {
+        fe.backend_names()
+            .all(|b| handle.backend_state(b) != BackendState::Unknown)
+    })
 }
 
 /// How a batch ended.
@@ -306,6 +329,14 @@ async fn sync_batch(
             Ok(state) => {
                 belief.state = Some(state);
                 belief.stale_seen = stale;
+                if batch.full {
+                    // Someone else may have recreated VIPs: the counter
+                    // scrape re-reads their indexes after every full read.
+                    shared
+                        .control
+                        .vip_generation
+                        .fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(e) => {
                 belief.state = None;
