@@ -18,9 +18,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use maglev_core::dataplane::{Protocol, VipKey};
 use maglev_vpp::stats::bench_support::PlainCopy;
 use maglev_vpp::stats::sim::{self, ServeOptions, SimStats, StatsListener};
-use maglev_vpp::stats::{ROUTE_TO, Scrape, StatSegment};
+use maglev_vpp::stats::{ROUTE_TO, Scrape, StatSegment, VipScrape, VipStatsIndex};
 
 /// A segment with `vips` VIPs (pool indexes 1..=vips) on `threads` threads,
 /// `/net/route/to` of `rows` rows with the VIPs' routes at `routes`, and a
@@ -138,6 +139,19 @@ fn lb(c: &mut Criterion) {
             scrape.run(&seg).expect("scrape");
             g.bench_function(BenchmarkId::new("scrape", &id), |b| {
                 b.iter(|| black_box(scrape.run(&seg).expect("scrape").vips().len()))
+            });
+            // The daemon's scrape: the same cells, keyed by VIP.
+            let mut by_vip = VipScrape::new((1..=vips).map(|pool| {
+                let address = std::net::Ipv4Addr::from(0x0a00_0000 + pool).into();
+                let at = VipStatsIndex {
+                    pool_index: pool,
+                    route_stats_index: None,
+                };
+                (VipKey::host(address, Some(Protocol::Tcp), 80), at)
+            }));
+            by_vip.run(&seg).expect("scrape");
+            g.bench_function(BenchmarkId::new("vip_scrape", &id), |b| {
+                b.iter(|| black_box(by_vip.run(&seg).expect("scrape").vips().len()))
             });
             let pool: Vec<u32> = (1..=vips).collect();
             let plain = PlainCopy::new(&seg, &pool, &[]).expect("plain");

@@ -16,32 +16,82 @@
 //!   file or bytes; the optimistic access window; directory listing,
 //!   exact-name lookup and typed reads.
 //! - [`Scrape`] (`scrape`): the plan that resolves the four LB counters and
-//!   `/net/route/to` once per epoch and then reads only the watched cells.
+//!   `/net/route/to` once per epoch and then reads only the watched cells,
+//!   by pool index and route stats index; [`VipScrape`] on top of it keys
+//!   them by [`VipKey`](maglev_core::dataplane::VipKey) from the caller's
+//!   LB snapshot (what the daemon uses: VPP reuses pool indexes).
 //! - [`StatsClient`] (`client`): keeps a segment mapped and remaps it when
 //!   VPP restarts (socket replaced or gone, heartbeat stalled, segment
 //!   replaced).
 //! - `sim` (feature `sim`): `sim::SimStats`, the writer used by the VPP
 //!   simulator, and `sim::serve` to serve it on a `stats.sock`.
 //!
+//! # Vocabulary
+//!
+//! - [`LbCounter`]: one of the LB plugin's four per-VIP counters (VPP's
+//!   `lb_vip_counter_t`: next packet, first packet, untracked, no server).
+//! - [`LbCounters`]: the values of all four for one VIP, summed over
+//!   threads.
+//! - [`Counter`]: a combined counter cell, packets and bytes
+//!   (`/net/route/to`).
+//! - [`VipStats`]: everything one VIP has: its [`LbCounters`] and its
+//!   prefix's route [`Counter`]; [`VipStatsIndex`] says where they live
+//!   (pool index, route stats index).
+//!
+//! # Never `SIGBUS`: mapped or `pread`
+//!
+//! A file that shrinks under a mapping raises `SIGBUS` on the next access,
+//! which would kill the daemon. VPP creates its stats memfd with
+//! `MFD_ALLOW_SEALING` and seals it with `F_SEAL_SHRINK`
+//! (`clib_mem_vm_create_fd`, `src/vppinfra/linux/mem.c`), and so does the
+//! simulator, so such a segment is mapped: nobody can shrink it. A memfd
+//! that allows sealing gets the seal from us before we map it. Anything
+//! else could shrink: a regular file (a saved image, the fixtures), VPP's
+//! hugepage segment (`MFD_HUGETLB` without `MFD_ALLOW_SEALING`, so its
+//! seals are sealed), a descriptor we may not seal. Those are never
+//! mapped: [`StatSegment`] reads them with `pread` through the same
+//! bounds-checked accessors and the same epoch protocol, a `pread` that
+//! comes back short is [`StatsError::Truncated`], and
+//! [`StatSegment::access`] says which way a segment is read. `pread` costs
+//! a system call per read (a scrape of many VIPs takes milliseconds, not
+//! microseconds), which is acceptable for the rare unsealed segment and
+//! far better than refusing it.
+//!
+//! # Never blocking a tokio worker
+//!
+//! [`StatSegment::connect_async`] and [`StatsClient::check`] receive the
+//! descriptor on a non-blocking socket, bounded by a timeout on
+//! `tokio::time`. A read of a busy segment (`in_progress` set, epoch
+//! moving) retries at most [`DEFAULT_MAX_ATTEMPTS`] windows and at most
+//! [`DEFAULT_BUSY_TIMEOUT`]; [`Scrape::run_async`] and
+//! [`VipScrape::run_async`] try a few windows at a time and sleep on
+//! `tokio::time` in between, until their budget. [`StatSegment::retries`]
+//! counts the windows thrown away.
+//!
 //! # Reading
 //!
 //! ```no_run
-//! use maglev_vpp::stats::{LbCounter, Scrape, StatSegment};
+//! use maglev_core::dataplane::{Protocol, VipKey};
+//! use maglev_vpp::stats::{LbCounter, StatSegment, VipScrape, VipStatsIndex};
 //!
 //! let seg = StatSegment::connect("/run/vpp/stats.sock")?;
 //! let hits = seg.simple(LbCounter::NextPacket.name())?;
 //! println!("VIP 1: {} packets", hits.sum(1));
 //!
-//! // The daemon's loop: resolve once per epoch, then read only what it watches.
-//! let mut scrape = Scrape::new([1, 2, 3], [8, 9, 10]);
+//! // The daemon's loop: the mapping from the LB snapshot, resolved once per
+//! // epoch (and again when the mapping changes); then only the watched cells.
+//! let web = VipKey::host("192.0.2.1".parse().unwrap(), Some(Protocol::Tcp), 80);
+//! let at = VipStatsIndex { pool_index: 1, route_stats_index: Some(8) };
+//! let mut scrape = VipScrape::new([(web, at)]);
 //! let snap = scrape.run(&seg)?;
-//! println!("{:?}", snap.vip(1));
+//! println!("{:?}", snap.get(&web));
 //! # Ok::<(), maglev_vpp::stats::StatsError>(())
 //! ```
 //!
-//! **Invariant:** nothing outside `raw` touches the mapping; every offset
-//! `raw` reads was checked against the segment size first; nothing read in
-//! an access window is trusted before the window's epoch check passes.
+//! **Invariant:** nothing outside `raw` touches the mapping; only a segment
+//! that cannot shrink is mapped; every offset `raw` reads was checked
+//! against the segment size first; nothing read in an access window is
+//! trusted before the window's epoch check passes.
 
 mod client;
 mod error;

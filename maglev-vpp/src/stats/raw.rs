@@ -164,12 +164,42 @@ impl Region {
         Ok(())
     }
 
-    /// `N` bytes at `offset` of a file-backed region.
+    /// `out.len()` bytes at `offset` (bounds-checked) of a file-backed
+    /// region. Out of line: memory regions never come here, and the hot
+    /// loads stay small.
+    #[cold]
+    #[inline(never)]
+    fn file_bytes(&self, offset: usize, out: &mut [u8]) -> Result<(), Fault> {
+        match self.file() {
+            Some(fd) => Self::pread(fd, offset, out),
+            None => Err(Fault::OutOfBounds),
+        }
+    }
+
+    /// `N` bytes at `offset` (bounds-checked) of a file-backed region.
     #[inline]
-    fn pread_array<const N: usize>(fd: &OwnedFd, offset: usize) -> Result<[u8; N], Fault> {
+    fn file_array<const N: usize>(&self, offset: usize) -> Result<[u8; N], Fault> {
         let mut b = [0u8; N];
-        Self::pread(fd, offset, &mut b)?;
+        self.file_bytes(offset, &mut b)?;
         Ok(b)
+    }
+
+    /// `out.len()` words at `offset` (bounds-checked) of a file-backed
+    /// region: one `pread` per 512 words, through a stack buffer.
+    #[cold]
+    #[inline(never)]
+    fn file_u64s(&self, offset: usize, out: &mut [u64]) -> Result<(), Fault> {
+        let mut buf = [0u8; 4096];
+        for (k, chunk) in out.chunks_mut(buf.len() / 8).enumerate() {
+            let bytes = &mut buf[..8 * chunk.len()];
+            self.file_bytes(offset + k * 4096, bytes)?;
+            for (slot, w) in chunk.iter_mut().zip(bytes.chunks_exact(8)) {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(w);
+                *slot = u64::from_ne_bytes(a);
+            }
+        }
+        Ok(())
     }
 
     /// Checks that `[offset, offset + size)` lies inside the region and that
@@ -192,8 +222,8 @@ impl Region {
     #[inline]
     pub(crate) fn u8(&self, offset: usize) -> Result<u8, Fault> {
         self.check(offset, 1, 1)?;
-        if let Some(fd) = self.file() {
-            return Ok(Self::pread_array::<1>(fd, offset)?[0]);
+        if self.ptr.is_null() {
+            return Ok(self.file_array::<1>(offset)?[0]);
         }
         // SAFETY: `check` proved `offset < len`, so the byte is inside the
         // live region; `u8` has no alignment requirement.
@@ -204,8 +234,8 @@ impl Region {
     #[inline]
     pub(crate) fn u32(&self, offset: usize) -> Result<u32, Fault> {
         self.check(offset, 4, 4)?;
-        if let Some(fd) = self.file() {
-            return Ok(u32::from_ne_bytes(Self::pread_array(fd, offset)?));
+        if self.ptr.is_null() {
+            return Ok(u32::from_ne_bytes(self.file_array(offset)?));
         }
         // SAFETY: `check` proved the 4 bytes are inside the region and the
         // address is 4-aligned (and the region is memory, not a file).
@@ -216,8 +246,8 @@ impl Region {
     #[inline]
     pub(crate) fn u64(&self, offset: usize) -> Result<u64, Fault> {
         self.check(offset, 8, 8)?;
-        if let Some(fd) = self.file() {
-            return Ok(u64::from_ne_bytes(Self::pread_array(fd, offset)?));
+        if self.ptr.is_null() {
+            return Ok(u64::from_ne_bytes(self.file_array(offset)?));
         }
         // SAFETY: `check` proved the 8 bytes are inside the region and the
         // address is 8-aligned (and the region is memory, not a file).
@@ -228,7 +258,7 @@ impl Region {
     /// `epoch` and `in_progress` words.
     #[inline]
     pub(crate) fn u64_acquire(&self, offset: usize) -> Result<u64, Fault> {
-        if self.file().is_some() {
+        if self.ptr.is_null() {
             // The `pread` is a system call that copies from the file's
             // pages; the fence orders our later reads after it.
             let v = self.u64(offset)?;
@@ -259,19 +289,8 @@ impl Region {
     pub(crate) fn u64s(&self, offset: usize, out: &mut [u64]) -> Result<(), Fault> {
         let size = out.len().checked_mul(8).ok_or(Fault::OutOfBounds)?;
         self.check(offset, size, 8)?;
-        if let Some(fd) = self.file() {
-            // One `pread` per 512 cells, through a stack buffer.
-            let mut buf = [0u8; 4096];
-            for (k, chunk) in out.chunks_mut(buf.len() / 8).enumerate() {
-                let bytes = &mut buf[..8 * chunk.len()];
-                Self::pread(fd, offset + k * 4096, bytes)?;
-                for (slot, w) in chunk.iter_mut().zip(bytes.chunks_exact(8)) {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(w);
-                    *slot = u64::from_ne_bytes(a);
-                }
-            }
-            return Ok(());
+        if self.ptr.is_null() {
+            return self.file_u64s(offset, out);
         }
         for (i, slot) in out.iter_mut().enumerate() {
             // SAFETY: `offset + 8 * i + 8 <= offset + size <= len` and the
@@ -284,8 +303,8 @@ impl Region {
     /// Copies `out.len()` bytes starting at `offset`.
     pub(crate) fn bytes(&self, offset: usize, out: &mut [u8]) -> Result<(), Fault> {
         self.check(offset, out.len(), 1)?;
-        if let Some(fd) = self.file() {
-            return Self::pread(fd, offset, out);
+        if self.ptr.is_null() {
+            return self.file_bytes(offset, out);
         }
         for (i, slot) in out.iter_mut().enumerate() {
             // SAFETY: `offset + i < offset + out.len() <= len` (checked

@@ -1,4 +1,5 @@
-//! [`Scrape`]: the daemon's per-poll read of the LB and route counters.
+//! [`Scrape`]: the per-poll read of the LB and route counters by VPP's
+//! indexes, and [`VipScrape`], the daemon's read of the same keyed by VIP.
 //!
 //! The first scrape of an epoch finds the five entries by name and
 //! translates their per-thread row pointers (VPP-WIRE D.9); every scrape
@@ -16,7 +17,10 @@ use super::error::{Result, StatsError};
 use super::segment::{StatSegment, Vector, Window};
 use super::types::{Counter, EntryKind, LbCounter, ROUTE_TO};
 
-/// The four LB counters of one VIP, summed over threads.
+/// The four LB counters of one VIP, summed over threads: the one type for
+/// them, whether read from the stats segment or (proposed for
+/// `lb::vips_text`) from `show lb vips verbose`. Field names follow VPP's
+/// `lb_vip_counter_t` ([`LbCounter`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct LbCounters {
     /// `packet from existing sessions`.
@@ -109,11 +113,13 @@ struct Plan {
 }
 
 /// A cached scrape of the LB counters of some VIPs and the route counters
-/// of some routes.
+/// of some routes, by index.
 ///
 /// Build it with the VIP pool indexes (from `show lb vips verbose`) and
 /// route stats indexes (from `ip_route_lookup`) to watch, then call
-/// [`run`](Self::run) every poll.
+/// [`run`](Self::run) every poll. VPP reuses a deleted VIP's pool index for
+/// the next VIP, so a long-running caller wants [`VipScrape`], which keys
+/// the same counters by VIP.
 #[derive(Debug, Clone, Default)]
 pub struct Scrape {
     plan: Option<Plan>,
