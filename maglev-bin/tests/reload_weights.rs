@@ -16,7 +16,7 @@ use std::time::Duration;
 use maglev_core::config::{Config, HealthCheck, Probe, ProbeKind};
 use maglev_core::dataplane::VipKey;
 use maglev_core::desired::desired_all;
-use maglev_core::plan::{FlushRequests, plan_all};
+use maglev_core::plan::{PendingFlushes, plan_all};
 use maglev_core::state::BackendState;
 use maglev_health::checker::ProbeFactory;
 use maglev_health::probe::{ProbeEnv, ProbeResult, Prober};
@@ -149,11 +149,11 @@ impl World {
     async fn sync(&self) -> usize {
         let desired = desired_all(&self.config, |b| self.checker.state(b));
         let observed = self.vpp.observe().await.unwrap();
-        let ops = plan_all(&desired, &observed, &FlushRequests::new());
+        let ops = plan_all(&desired, &observed, &PendingFlushes::new());
         let report = apply(&self.vpp, &ops).await;
         let after = self.vpp.observe().await.unwrap();
         assert_eq!(
-            plan_all(&desired, &after, &FlushRequests::new()),
+            plan_all(&desired, &after, &PendingFlushes::new()),
             [],
             "VPP did not take the plan: {report:?}"
         );
