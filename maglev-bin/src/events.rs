@@ -250,10 +250,10 @@ impl<S: Subscriber> Layer<S> for LogLayer {
 
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let metadata = event.metadata();
-        if !self
+        if self
             .hub
             .log_level()
-            .is_some_and(|max| *metadata.level() <= max)
+            .is_none_or(|max| *metadata.level() > max)
         {
             return;
         }

@@ -83,6 +83,11 @@ const WEB: &str = r#"
           backends: { c: {} }
 "#;
 
+/// A VIP as VPP holds it: address, port, src-ip-sticky, AS weights.
+type VipState = (String, u16, bool, Vec<(String, u8)>);
+/// The same, as a test writes it down.
+type WantVip<'a> = (&'a str, u16, bool, &'a [(&'a str, u8)]);
+
 struct Live {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -131,7 +136,7 @@ impl Live {
 
     /// VPP's VIPs (address, port, sticky) with their AS weights, from its
     /// own dumps.
-    async fn read(&self) -> Vec<(String, u16, bool, Vec<(String, u8)>)> {
+    async fn read(&self) -> Vec<VipState> {
         let snap = self.reader.lb_snapshot().await.unwrap();
         snap.vips
             .iter()
@@ -147,8 +152,8 @@ impl Live {
             .collect()
     }
 
-    async fn until(&self, what: &str, want: &[(&str, u16, bool, &[(&str, u8)])]) {
-        let want: Vec<(String, u16, bool, Vec<(String, u8)>)> = want
+    async fn until(&self, what: &str, want: &[WantVip<'_>]) {
+        let want: Vec<VipState> = want
             .iter()
             .map(|(a, p, s, ases)| {
                 (
@@ -191,33 +196,54 @@ async fn live_failover_operator_actions_and_reload() {
     let _vpp = VPP.lock().await;
     let live = Live::start(sockets, &WEB.replace("{sticky}", "false")).await;
     let primary: &[(&str, u8)] = &[("127.0.9.1", 100), ("127.0.9.2", 100), ("127.0.9.3", 0)];
-    live.until("the primary pool carries traffic", &[("192.0.2.90", 80, false, primary)])
-        .await;
+    live.until(
+        "the primary pool carries traffic",
+        &[("192.0.2.90", 80, false, primary)],
+    )
+    .await;
 
     live.backends[0].set_healthy(false);
     live.backends[1].set_healthy(false);
     live.until(
         "the fallback pool carries traffic",
-        &[("192.0.2.90", 80, false, &[("127.0.9.1", 0), ("127.0.9.2", 0), ("127.0.9.3", 100)])],
+        &[(
+            "192.0.2.90",
+            80,
+            false,
+            &[("127.0.9.1", 0), ("127.0.9.2", 0), ("127.0.9.3", 100)],
+        )],
     )
     .await;
     live.backends[0].set_healthy(true);
     live.backends[1].set_healthy(true);
-    live.until("the primary pool is back", &[("192.0.2.90", 80, false, primary)])
-        .await;
+    live.until(
+        "the primary pool is back",
+        &[("192.0.2.90", 80, false, primary)],
+    )
+    .await;
 
     let h = live.daemon().handle();
     h.disable("a").unwrap();
     live.until(
         "a is disabled",
-        &[("192.0.2.90", 80, false, &[("127.0.9.1", 0), ("127.0.9.2", 100), ("127.0.9.3", 0)])],
+        &[(
+            "192.0.2.90",
+            80,
+            false,
+            &[("127.0.9.1", 0), ("127.0.9.2", 100), ("127.0.9.3", 0)],
+        )],
     )
     .await;
     h.enable("a").unwrap();
     h.set_weight("web", "primary", "b", 30, true).await.unwrap();
     live.until(
         "a is back and b weighs 30",
-        &[("192.0.2.90", 80, false, &[("127.0.9.1", 100), ("127.0.9.2", 30), ("127.0.9.3", 0)])],
+        &[(
+            "192.0.2.90",
+            80,
+            false,
+            &[("127.0.9.1", 100), ("127.0.9.2", 30), ("127.0.9.3", 0)],
+        )],
     )
     .await;
 
@@ -277,7 +303,10 @@ async fn live_counters_and_restart_neutrality() {
     let h = live.daemon().handle().clone();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while h.warmup_phase() != maglev_core::warmup::Phase::Finished {
-        assert!(tokio::time::Instant::now() < deadline, "warm-up never finished");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "warm-up never finished"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(h.sync(None).await.unwrap(), [], "VPP already holds it");

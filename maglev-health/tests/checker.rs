@@ -705,9 +705,13 @@ async fn an_address_change_is_a_new_target_from_unknown() {
     checker.shutdown().await;
 }
 
+/// One probe as the observer was told: backend, address, type, code,
+/// duration, result.
+type Seen = (String, IpAddr, ProbeKind, Code, Duration, &'static str);
+
 /// Records every probe it is told of.
 #[derive(Debug, Default)]
-struct Recorder(Mutex<Vec<(String, IpAddr, ProbeKind, Code, Duration, &'static str)>>);
+struct Recorder(Mutex<Vec<Seen>>);
 
 impl ProbeObserver for Recorder {
     fn probe_ended(&self, r: &ProbeRecord<'_>) {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use maglev_core::dataplane::{DesiredAs, DesiredState, DesiredVip, Encap, VipKey, observed_from};
-use maglev_core::plan::{FlushRequests, Op, plan_all};
+use maglev_core::plan::{Op, PendingFlushes, plan_all};
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::lb::apply::{ApplyReport, chains};
 use maglev_vpp::lb::dataplane::{Dataplane, ModelDataplane};
@@ -129,7 +129,7 @@ async fn socket_and_memory_agree_on_a_sequence_of_plans() {
     for desired in &steps {
         let observed = Dataplane::observe(&socket).await.unwrap();
         assert_eq!(observed, model.observe().await.unwrap());
-        let ops = plan_all(desired, &observed, &FlushRequests::new());
+        let ops = plan_all(desired, &observed, &PendingFlushes::new());
         let report = both(&socket, &model, &ops).await;
         assert!(report.is_complete(), "{report}");
         assert_eq!(model.observe().await.unwrap(), observed_from(desired));
@@ -147,7 +147,7 @@ async fn socket_and_memory_agree_on_a_sequence_of_plans() {
     let ops = plan_all(
         &desired,
         &model.observe().await.unwrap(),
-        &FlushRequests::new(),
+        &PendingFlushes::new(),
     );
     sim.inject(Fault::once(
         "lb_as_set_weight",
@@ -263,7 +263,7 @@ async fn socket_and_memory_agree_on_lb_conf() {
 /// A reconciler as a daemon writes it: over `Arc<dyn Dataplane>`.
 async fn sync(vpp: Arc<dyn Dataplane>, desired: DesiredState) -> ApplyReport {
     let observed = vpp.observe().await.expect("observe");
-    let ops = plan_all(&desired, &observed, &FlushRequests::new());
+    let ops = plan_all(&desired, &observed, &PendingFlushes::new());
     vpp.apply(&ops).await
 }
 
