@@ -44,7 +44,14 @@ pub enum SyncScope {
     Frontend(String),
 }
 
-type Waiter = (SyncScope, oneshot::Sender<Result<Vec<Op>, DaemonError>>);
+/// Who waits for a sync: the scope, the number of the last batch started
+/// before the request (only a later batch can answer it), and where to send
+/// the outcome.
+type Waiter = (
+    SyncScope,
+    u64,
+    oneshot::Sender<Result<Vec<Op>, DaemonError>>,
+);
 
 /// The reconciler's inputs, shared with every trigger.
 pub(crate) struct Control {
@@ -62,6 +69,8 @@ struct ControlState {
     warmup: Warmup<Instant>,
     flushes: PendingFlushes,
     waiters: Vec<Waiter>,
+    /// Batches started so far; the running one is number `started`.
+    started: u64,
     next_periodic: Instant,
 }
 
@@ -83,6 +92,7 @@ impl Control {
                 warmup: Warmup::new(start, min, max),
                 flushes: PendingFlushes::new(),
                 waiters: Vec::new(),
+                started: 0,
                 next_periodic: start + interval.max(std::time::Duration::from_secs(1)),
             }),
             wake: Notify::new(),
@@ -150,7 +160,8 @@ impl Control {
             SyncScope::All => s.schedule.mark_all(std::iter::empty()),
             SyncScope::Frontend(f) => s.schedule.mark(f),
         }
-        s.waiters.push((scope, tx));
+        let after = s.started;
+        s.waiters.push((scope, after, tx));
         drop(s);
         self.wake.notify_one();
         rx
@@ -276,6 +287,7 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
         released
     });
     if batch.is_some() {
+        s.started += 1;
         return (batch, None);
     }
     let deadline = [
@@ -507,13 +519,18 @@ fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
     s.schedule
         .finished(batch, &failed, outcome.all_failed.is_some(), now);
     let waiters = std::mem::take(&mut s.waiters);
-    for (scope, tx) in waiters {
-        let covered = match &scope {
-            SyncScope::All => batch.full,
-            SyncScope::Frontend(f) => batch.frontends.contains(f) || config.frontend(f).is_none(),
-        };
+    let this_batch = s.started;
+    for (scope, after, tx) in waiters {
+        // A batch that started before the request was planned without it.
+        let covered = this_batch > after
+            && match &scope {
+                SyncScope::All => batch.full,
+                SyncScope::Frontend(f) => {
+                    batch.frontends.contains(f) || config.frontend(f).is_none()
+                }
+            };
         if !covered {
-            s.waiters.push((scope, tx));
+            s.waiters.push((scope, after, tx));
             continue;
         }
         let result = if let Some(e) = &outcome.all_failed {
