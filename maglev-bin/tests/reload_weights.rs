@@ -245,9 +245,16 @@ async fn reloads_leave_healthy_weights_alone_and_a_new_address_waits_for_a_pass(
         probes,
         gates,
     };
-    w.transition("a", BackendState::Up).await;
-    if w.checker.state("b") != BackendState::Up {
-        w.transition("b", BackendState::Up).await;
+    // Both come up, in either order; both events are consumed here.
+    let mut up = std::collections::BTreeSet::new();
+    while up.len() < 2 {
+        let e = timeout(PATIENCE, w.events.recv())
+            .await
+            .expect("a and b up in time")
+            .unwrap();
+        if e.transition.to == BackendState::Up {
+            up.insert(e.backend.to_string());
+        }
     }
     w.sync().await;
     let healthy = BTreeMap::from([(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100)]);
