@@ -218,8 +218,10 @@ impl Drop for Subscription {
 }
 
 /// A `tracing` layer that publishes log records to an [`EventHub`] at the
-/// level its log readers asked for. Install it beside the daemon's own
-/// output layer, which keeps its own filter.
+/// level its log readers asked for. Install it with its own per-layer
+/// filter, [`LogLayer::filter`], beside the daemon's output layer (which
+/// keeps its own): a layer without one would turn records off for every
+/// layer whenever no reader is listening.
 #[derive(Debug, Clone)]
 pub struct LogLayer {
     hub: EventHub,
@@ -231,23 +233,19 @@ impl LogLayer {
     pub fn new(hub: EventHub, clock: crate::clock::WallClock) -> LogLayer {
         LogLayer { hub, clock }
     }
+
+    /// The per-layer filter that lets through what the readers of `hub`
+    /// asked for, decided again for every record (readers come and go).
+    pub fn filter(
+        hub: EventHub,
+    ) -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+        tracing_subscriber::filter::filter_fn(move |meta| {
+            hub.log_level().is_some_and(|max| *meta.level() <= max)
+        })
+    }
 }
 
 impl<S: Subscriber> Layer<S> for LogLayer {
-    fn register_callsite(
-        &self,
-        _: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
-        // Readers come and go: ask again for every event (two atomic loads).
-        tracing::subscriber::Interest::sometimes()
-    }
-
-    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
-        self.hub
-            .log_level()
-            .is_some_and(|max| *metadata.level() <= max)
-    }
-
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let metadata = event.metadata();
         if self
@@ -329,6 +327,52 @@ mod tests {
             Some(Received::Event(e)) => assert_eq!(e.unix_nanos, 10),
             other => panic!("expected the oldest event held, got {other:?}"),
         }
+    }
+
+    /// Counts the records it sees.
+    struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: Subscriber> Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: Context<'_, S>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn records_reach_readers_at_their_level_and_other_layers_always() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let hub = EventHub::new();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry()
+            .with(Count(seen.clone()))
+            .with(
+                LogLayer::new(hub.clone(), crate::clock::WallClock::new())
+                    .with_filter(LogLayer::filter(hub.clone())),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("nobody watches");
+            let mut reader = hub.subscribe(Some(Level::INFO));
+            tracing::debug!("too verbose for the reader");
+            tracing::info!(backend = "a", "watched");
+            assert_eq!(
+                seen.load(Ordering::Relaxed),
+                3,
+                "the other layer saw every record"
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            match rt.block_on(reader.recv()) {
+                Some(Received::Event(Event {
+                    kind: EventKind::Log(r),
+                    ..
+                })) => {
+                    assert_eq!(r.message, "watched");
+                    assert_eq!(r.fields["backend"], "a");
+                }
+                other => panic!("{other:?}"),
+            }
+        });
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub fn init_logging(level: &str, format: LogFormat, parts: &Parts) -> anyhow::Re
     };
     tracing_subscriber::registry()
         .with(output.with_filter(filter))
-        .with(LogLayer::new(parts.hub.clone(), parts.clock))
+        .with(
+            LogLayer::new(parts.hub.clone(), parts.clock)
+                .with_filter(LogLayer::filter(parts.hub.clone())),
+        )
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))?;
     tracing::info!(
