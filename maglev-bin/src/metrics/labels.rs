@@ -1,23 +1,7 @@
-//! The label sets of the counters the daemon bumps as things happen, with
-//! the label names of SPEC §10 and §16.5.
+//! The label sets of the registry's counter families, with the label
+//! names of SPEC §10 and §16.5.
 
 use prometheus_client::encoding::EncodeLabelSet;
-
-/// `maglev_probe_total{backend,type,result,code}`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct ProbeLabels {
-    pub(super) backend: String,
-    pub(super) r#type: &'static str,
-    pub(super) result: &'static str,
-    pub(super) code: &'static str,
-}
-
-/// `maglev_probe_duration_seconds{backend,type}`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct ProbeKindLabels {
-    pub(super) backend: String,
-    pub(super) r#type: &'static str,
-}
 
 /// `maglev_backend_transitions_total{backend,from,to}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
