@@ -55,9 +55,11 @@ struct Args {
     )]
     vpp_stats_addr: String,
 
-    /// The least level logged: trace, debug, info, warn or error.
-    #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
-    log_level: String,
+    /// The least level logged: trace, debug, info, warn or error (or a
+    /// tracing filter such as `info,maglev_vpp=debug`) [default: info; with
+    /// --demo, the simulator's own request log is at warn].
+    #[arg(long, env = "MAGLEV_LOG_LEVEL")]
+    log_level: Option<String>,
 
     /// Log format: json (one object per line) or text [default: json; text
     /// with --demo].
@@ -70,6 +72,10 @@ struct Args {
     reflection: bool,
 }
 
+/// The demo's default log filter: the daemon at info, without a line per
+/// request the simulated VPP answers.
+const DEMO_LOG_LEVEL: &str = "info,maglev_vpp::sim=warn";
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
@@ -81,7 +87,14 @@ fn main() -> ExitCode {
     } else {
         LogFormat::Json
     });
-    if let Err(e) = init_logging(&args.log_level, log_format, &parts) {
+    let log_level = args.log_level.clone().unwrap_or_else(|| {
+        if args.demo {
+            DEMO_LOG_LEVEL.to_owned()
+        } else {
+            "info".to_owned()
+        }
+    });
+    if let Err(e) = init_logging(&log_level, log_format, &parts) {
         eprintln!("maglevd: {e}");
         return ExitCode::from(2);
     }

@@ -108,18 +108,18 @@ impl Script {
     }
 }
 
-/// Plays `flap` on `backends` from now until `stop` is cancelled, and
-/// leaves them healthy.
+/// Plays `flap` on `backends` (the servers of `flap.backends`, in that
+/// order) from now until `stop` is cancelled, and leaves them healthy.
 pub async fn play(flap: Flap, backends: Vec<HttpBackend>, stop: CancellationToken) {
     let start = Instant::now();
     loop {
         let elapsed = start.elapsed();
         let healthy = flap.healthy_at(elapsed);
-        for b in &backends {
+        for (name, b) in flap.backends.iter().zip(&backends) {
             if b.is_healthy() != healthy {
                 tracing::info!(
-                    backend = %b.addr(),
-                    healthy,
+                    backend = name.as_str(),
+                    address = %b.addr(),
                     "demo script: backend {}",
                     if healthy { "recovers" } else { "fails" }
                 );
