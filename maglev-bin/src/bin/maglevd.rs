@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 use maglev_bin::daemon::{Parts, Settings, VppSockets};
+use maglev_bin::demo::DemoOptions;
 use maglev_bin::logging::{LogFormat, init_logging};
 use maglev_core::config::DEFAULT_CONFIG_PATH;
 use tokio_util::sync::CancellationToken;
@@ -24,9 +25,14 @@ struct Args {
     check: bool,
 
     /// Run against a built-in VPP simulator and demo backends on loopback,
-    /// with docs/examples/demo.yaml; no VPP or root needed.
+    /// with docs/examples/demo.yaml; no VPP or root needed. `--config` and
+    /// the VPP socket flags are ignored.
     #[arg(long)]
     demo: bool,
+
+    /// With --demo: the port every demo backend listens on (on 127.0.0.x).
+    #[arg(long, default_value_t = maglev_bin::demo::DEFAULT_PORT)]
+    demo_port: u16,
 
     /// gRPC listen address (host:port or :port); empty turns gRPC off.
     #[arg(long, env = "MAGLEV_GRPC_ADDR", default_value = "localhost:9090")]
@@ -49,13 +55,16 @@ struct Args {
     )]
     vpp_stats_addr: String,
 
-    /// The least level logged: trace, debug, info, warn or error.
-    #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
-    log_level: String,
+    /// The least level logged: trace, debug, info, warn or error (or a
+    /// tracing filter such as `info,maglev_vpp=debug`) [default: info; with
+    /// --demo, the simulator's own request log is at warn].
+    #[arg(long, env = "MAGLEV_LOG_LEVEL")]
+    log_level: Option<String>,
 
-    /// Log format: json (one object per line) or text.
-    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum, default_value = "json")]
-    log_format: LogFormat,
+    /// Log format: json (one object per line) or text [default: json; text
+    /// with --demo].
+    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
 
     /// Serve gRPC server reflection (`--reflection=false` turns it off).
     #[arg(long, env = "MAGLEV_REFLECTION", default_value_t = true, action = ArgAction::Set,
@@ -63,13 +72,29 @@ struct Args {
     reflection: bool,
 }
 
+/// The demo's default log filter: the daemon at info, without a line per
+/// request the simulated VPP answers.
+const DEMO_LOG_LEVEL: &str = "info,maglev_vpp::sim=warn";
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
         return maglev_bin::check::run(&args.config);
     }
     let parts = Parts::default();
-    if let Err(e) = init_logging(&args.log_level, args.log_format, &parts) {
+    let log_format = args.log_format.unwrap_or(if args.demo {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    });
+    let log_level = args.log_level.clone().unwrap_or_else(|| {
+        if args.demo {
+            DEMO_LOG_LEVEL.to_owned()
+        } else {
+            "info".to_owned()
+        }
+    });
+    if let Err(e) = init_logging(&log_level, log_format, &parts) {
         eprintln!("maglevd: {e}");
         return ExitCode::from(2);
     }
@@ -87,8 +112,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         if args.demo {
-            let demo_settings = settings(&args);
-            maglev_bin::demo::run(demo_settings, parts, shutdown).await
+            let options = DemoOptions {
+                port: args.demo_port,
+                ..DemoOptions::default()
+            };
+            maglev_bin::demo::run(settings(&args), parts, options, shutdown, |demo| {
+                eprintln!("{}", demo.welcome());
+            })
+            .await
         } else {
             maglev_bin::daemon::run_process(settings(&args), parts, shutdown).await
         }

@@ -1,25 +1,418 @@
 //! `maglevd --demo`: the real daemon against a built-in VPP simulator (API
-//! and stats, in-process) and loopback HTTP backends.
+//! and stats, in-process) and loopback HTTP backends with a scripted life.
+//!
+//! [`start`] brings up, in order: the HTTP backends of
+//! `docs/examples/demo.yaml` ([`DEMO_YAML`], embedded) on their 127.0.0.x
+//! addresses, all on one port ([`DEFAULT_PORT`] unless asked otherwise);
+//! the simulated VPP with its sockets in a fresh temporary directory; the
+//! config written there (with the port in use), so a SIGHUP reloads an
+//! edited copy; the daemon, with the caller's settings pointed at that file
+//! and that VPP; and the [`Script`] that makes backends fail now and then.
+//! [`Demo::shutdown`] stops them all. [`run`] is the same for a process:
+//! start, signals (SIGHUP reload, SIGTERM/SIGINT stop), shut down.
+//!
+//! Only the backends' loopback addresses are probed and no root is needed
+//! (no ICMP, no network namespace); the VIPs are from documentation ranges
+//! and exist only in the simulator, which trickles packets to each of them
+//! so the counters move.
 //!
 //! - [`sim_vpp`]: the simulated VPP (also used by the tests and benches).
 //! - [`backends`]: switchable loopback HTTP backends.
+//! - [`script`]: the schedule of failures and the task that plays it.
 
 pub mod backends;
+pub mod script;
 pub mod sim_vpp;
 
-use tokio_util::sync::CancellationToken;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::daemon::{Parts, Settings};
+use anyhow::Context;
+use maglev_core::config::Config;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::daemon::{Daemon, Handle, Parts, Settings};
 
 pub use backends::HttpBackend;
+pub use script::{Flap, Script};
 pub use sim_vpp::SimVpp;
 
-/// Runs the demo until `shutdown` is cancelled.
+/// `docs/examples/demo.yaml`, as built into the binary.
+pub const DEMO_YAML: &str = include_str!("../../../docs/examples/demo.yaml");
+
+/// The port every demo backend listens on, as [`DEMO_YAML`] names it.
+pub const DEFAULT_PORT: u16 = 18080;
+
+/// The name of the config file written into the demo's directory.
+pub const CONFIG_FILE: &str = "demo.yaml";
+
+/// Where [`DEMO_YAML`] comes from, for error messages.
+const DEMO_ORIGIN: &str = "docs/examples/demo.yaml (embedded)";
+
+/// [`DEMO_YAML`] with the backends' port `port` in place of
+/// [`DEFAULT_PORT`].
+pub fn config_yaml(port: u16) -> String {
+    DEMO_YAML.replace(&format!("port: {DEFAULT_PORT}"), &format!("port: {port}"))
+}
+
+/// The embedded demo config, parsed and validated.
+pub fn config() -> anyhow::Result<Config> {
+    Config::from_yaml(DEMO_YAML, DEMO_ORIGIN)
+        .map_err(|e| anyhow::anyhow!("{}", e.lines().join("\n")))
+        .context("the embedded demo config is invalid")
+}
+
+/// What the demo runs besides the daemon's settings.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// The port of every backend; 0 for a free one (the config written
+    /// then names it).
+    pub port: u16,
+    /// The backends' scripted failures ([`Script::demo`] by default; an
+    /// empty script keeps every backend healthy).
+    pub script: Script,
+    /// How often the simulator sends a packet to every serving VIP.
+    pub trickle: Duration,
+    /// The simulated VPP's worker threads.
+    pub workers: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            port: DEFAULT_PORT,
+            script: Script::demo(),
+            trickle: Duration::from_millis(100),
+            workers: 2,
+        }
+    }
+}
+
+/// A running demo: the daemon, the simulator and the backends.
+#[derive(Debug)]
+pub struct Demo {
+    daemon: Daemon,
+    vpp: SimVpp,
+    backends: BTreeMap<String, HttpBackend>,
+    port: u16,
+    script: Script,
+    stop_script: CancellationToken,
+    script_tasks: TaskTracker,
+    config_path: PathBuf,
+    // Last: removed (with the sockets and the config) when the demo is gone.
+    dir: tempfile::TempDir,
+}
+
+/// Starts the demo: backends, simulator, config file, daemon and script.
+/// `settings` gives the listeners and intervals; its config path and VPP
+/// sockets are replaced by the demo's. Fails, naming the address, if a
+/// backend's port is taken, and as [`Daemon::start`] does.
+pub async fn start(
+    mut settings: Settings,
+    parts: Parts,
+    options: DemoOptions,
+) -> anyhow::Result<Demo> {
+    let config = config()?;
+    let (backends, port) = start_backends(&config, options.port).await?;
+    let stop_backends = |backends: &BTreeMap<String, HttpBackend>| {
+        backends.values().for_each(HttpBackend::stop);
+    };
+    let script_backends = match script_backends(&options.script, &backends) {
+        Ok(s) => s,
+        Err(e) => {
+            stop_backends(&backends);
+            return Err(e);
+        }
+    };
+
+    let dir = match tempfile::Builder::new().prefix("maglev-demo-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            stop_backends(&backends);
+            return Err(e).context("creating the demo's temporary directory");
+        }
+    };
+    let vpp = match SimVpp::start(dir.path(), options.workers, Some(options.trickle)).await {
+        Ok(v) => v,
+        Err(e) => {
+            stop_backends(&backends);
+            return Err(e);
+        }
+    };
+    let config_path = dir.path().join(CONFIG_FILE);
+    let written = std::fs::write(&config_path, config_yaml(port))
+        .with_context(|| format!("writing {}", config_path.display()));
+    settings.config_path = config_path.clone();
+    settings.vpp = Some(vpp.sockets());
+    let daemon = match written {
+        Ok(()) => Daemon::start(settings, parts).await,
+        Err(e) => Err(e),
+    };
+    let daemon = match daemon {
+        Ok(d) => d,
+        Err(e) => {
+            vpp.stop().await;
+            stop_backends(&backends);
+            return Err(e);
+        }
+    };
+
+    let stop_script = CancellationToken::new();
+    let script_tasks = TaskTracker::new();
+    for (flap, group) in script_backends {
+        script_tasks.spawn(script::play(flap, group, stop_script.clone()));
+    }
+    script_tasks.close();
+    tracing::info!(
+        dir = %dir.path().display(),
+        backends = backends.len(),
+        port,
+        "demo started"
+    );
+    Ok(Demo {
+        daemon,
+        vpp,
+        backends,
+        port,
+        script: options.script,
+        stop_script,
+        script_tasks,
+        config_path,
+        dir,
+    })
+}
+
+/// One HTTP backend per probed backend of `config` (static ones need
+/// none), all on `port` (0: the port the first one gets).
+async fn start_backends(
+    config: &Config,
+    port: u16,
+) -> anyhow::Result<(BTreeMap<String, HttpBackend>, u16)> {
+    let mut out = BTreeMap::new();
+    let mut port = port;
+    for (name, backend) in config.backends() {
+        if backend.healthcheck.is_none() {
+            continue;
+        }
+        let addr = SocketAddr::new(backend.address, port);
+        match HttpBackend::start(addr).await {
+            Ok(b) => {
+                port = b.addr().port();
+                out.insert(name.clone(), b);
+            }
+            Err(e) => {
+                out.values().for_each(HttpBackend::stop);
+                return Err(e).with_context(|| {
+                    format!(
+                        "starting demo backend {name} on {addr}: port {port} must be free on \
+                         127.0.0.x (is another maglevd --demo running? --demo-port picks another)"
+                    )
+                });
+            }
+        }
+    }
+    Ok((out, port))
+}
+
+/// Each flap of `script` with the backends it names.
+fn script_backends(
+    script: &Script,
+    backends: &BTreeMap<String, HttpBackend>,
+) -> anyhow::Result<Vec<(Flap, Vec<HttpBackend>)>> {
+    script
+        .flaps
+        .iter()
+        .map(|flap| {
+            let group = flap
+                .backends
+                .iter()
+                .map(|name| {
+                    backends.get(name).cloned().with_context(|| {
+                        format!(
+                            "the demo script names backend {name:?}, which the demo does not run"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok((flap.clone(), group))
+        })
+        .collect()
+}
+
+impl Demo {
+    /// The running daemon.
+    pub fn daemon(&self) -> &Daemon {
+        &self.daemon
+    }
+
+    /// The daemon's API.
+    pub fn handle(&self) -> &Handle {
+        self.daemon.handle()
+    }
+
+    /// The simulated VPP.
+    pub fn vpp(&self) -> &SimVpp {
+        &self.vpp
+    }
+
+    /// The HTTP backends, by backend name.
+    pub fn backends(&self) -> &BTreeMap<String, HttpBackend> {
+        &self.backends
+    }
+
+    /// The port every backend listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The config file the daemon reads (edit it, then SIGHUP).
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The temporary directory with the config and VPP's sockets.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What to tell a person who just started the demo: where things are
+    /// and what to type next. Several lines, no trailing newline.
+    pub fn welcome(&self) -> String {
+        let mut out = vec![
+            format!(
+                "maglevd --demo: the real daemon against a simulated VPP and {} loopback HTTP backends (port {}).",
+                self.backends.len(),
+                self.port
+            ),
+            format!(
+                "  config:  {}  (edit it, then: kill -HUP {})",
+                self.config_path.display(),
+                std::process::id()
+            ),
+            format!(
+                "  VPP:     simulated, api.sock and stats.sock in {}",
+                self.dir.path().display()
+            ),
+        ];
+        let grpc = dial(self.daemon.grpc_addrs());
+        let metrics = dial(self.daemon.metrics_addrs());
+        out.push(match &grpc {
+            Some(g) => format!("  gRPC:    {g} (server reflection, so grpcurl needs no .proto)"),
+            None => "  gRPC:    off (--grpc-addr is empty)".to_owned(),
+        });
+        out.push(match &metrics {
+            Some(m) => format!("  metrics: http://{m}/metrics"),
+            None => "  metrics: off (--metrics-addr is empty)".to_owned(),
+        });
+        if !self.script.flaps.is_empty() {
+            out.push("Scripted:".to_owned());
+            out.extend(self.script.describe().into_iter().map(|l| format!("  {l}")));
+        }
+        out.push("Try:".to_owned());
+        if let Some(g) = &grpc {
+            out.push(format!("  grpcurl -plaintext {g} list"));
+            out.push(format!(
+                "  grpcurl -plaintext {g} maglev.Maglev/ListFrontends"
+            ));
+            out.push(format!(
+                "  grpcurl -plaintext -d '{{\"name\":\"web\"}}' {g} maglev.Maglev/GetFrontend"
+            ));
+            out.push(format!(
+                "  grpcurl -plaintext {g} maglev.Maglev/GetVPPLBCounters"
+            ));
+        }
+        if let Some(m) = &metrics {
+            out.push(format!("  curl -s {m}/metrics | grep maglev_"));
+        }
+        out.push("  (maglevc, the CLI, arrives in a later release.)".to_owned());
+        out.push("Stop with Ctrl-C.".to_owned());
+        out.join("\n")
+    }
+
+    /// Stops the script, the daemon (leaving the simulator as it is), the
+    /// simulator and the backends, and removes the temporary directory.
+    pub async fn shutdown(self) {
+        self.stop_script.cancel();
+        self.script_tasks.wait().await;
+        self.daemon.shutdown().await;
+        self.vpp.stop().await;
+        for b in self.backends.values() {
+            b.stop();
+        }
+        tracing::info!("demo stopped");
+    }
+}
+
+/// How a client on this host reaches the first of `addrs`: `localhost:port`
+/// for a loopback or every-interface listener.
+fn dial(addrs: &[SocketAddr]) -> Option<String> {
+    let first = addrs.first()?;
+    Some(if first.ip().is_loopback() || first.ip().is_unspecified() {
+        format!("localhost:{}", first.port())
+    } else {
+        first.to_string()
+    })
+}
+
+/// Runs the demo as a process does: [`start`], then `ready` (the binary
+/// prints [`Demo::welcome`] there), then until `shutdown` is cancelled or
+/// SIGTERM or SIGINT arrives, reloading on SIGHUP; then [`Demo::shutdown`].
 pub async fn run(
     settings: Settings,
     parts: Parts,
+    options: DemoOptions,
     shutdown: CancellationToken,
+    ready: impl FnOnce(&Demo),
 ) -> anyhow::Result<()> {
-    let _ = (settings, parts, shutdown);
-    anyhow::bail!("the demo is not built yet")
+    let demo = start(settings, parts, options).await?;
+    ready(&demo);
+    let signals = {
+        let handle = demo.handle().clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::daemon::signals::run(handle, shutdown.clone()).await {
+                tracing::error!(error = %e, "cannot handle signals; stopping the demo");
+                shutdown.cancel();
+            }
+        })
+    };
+    shutdown.cancelled().await;
+    demo.shutdown().await;
+    signals.abort();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_substituted_everywhere_it_is_configured() {
+        let yaml = config_yaml(12345);
+        assert!(!yaml.contains(&format!("port: {DEFAULT_PORT}")));
+        let config = Config::from_yaml(&yaml, "test").unwrap();
+        let ports: Vec<u16> = config
+            .healthchecks()
+            .values()
+            .map(|h| match &h.probe {
+                maglev_core::config::Probe::Http(http) => http.port,
+                other => panic!("the demo probes over HTTP only, not {other:?}"),
+            })
+            .collect();
+        assert_eq!(ports, vec![12345]);
+    }
+
+    #[test]
+    fn dial_prefers_localhost_for_local_listeners() {
+        let a: SocketAddr = "[::]:9091".parse().unwrap();
+        assert_eq!(dial(&[a]).as_deref(), Some("localhost:9091"));
+        let a: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+        assert_eq!(dial(&[a]).as_deref(), Some("localhost:9090"));
+        let a: SocketAddr = "192.0.2.1:9090".parse().unwrap();
+        assert_eq!(dial(&[a]).as_deref(), Some("192.0.2.1:9090"));
+        assert_eq!(dial(&[]), None);
+    }
 }

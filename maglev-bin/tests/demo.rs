@@ -1,0 +1,286 @@
+//! `maglevd --demo` in-process: the embedded config is valid, the daemon
+//! programs every demo VIP into the simulator with the primary pools
+//! serving, counters reach the daemon, a taken port is named, and the
+//! script plays on tokio time.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use maglev_bin::daemon::{Parts, Settings};
+use maglev_bin::demo::{self, DemoOptions, Flap, HttpBackend, Script};
+use maglev_core::config::Config;
+use maglev_core::dataplane::VipKey;
+use tokio_util::sync::CancellationToken;
+
+/// How long any condition may take before the test fails. Generous: it
+/// only bounds a hang, nothing is timed.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        if cond() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tick.tick().await;
+    }
+}
+
+fn settings() -> Settings {
+    let mut s = Settings::new("/nonexistent/replaced-by-the-demo.yaml");
+    s.grpc_addr = Some("127.0.0.1:0".to_owned());
+    s.metrics_addr = Some("127.0.0.1:0".to_owned());
+    s.scrape_interval = Duration::from_millis(100);
+    s.reconnect_interval = Duration::from_millis(100);
+    s
+}
+
+fn quiet_options() -> DemoOptions {
+    DemoOptions {
+        port: 0,
+        script: Script::default(),
+        trickle: Duration::from_millis(20),
+        ..DemoOptions::default()
+    }
+}
+
+/// What each frontend of `config` should look like in VPP with every
+/// backend up: every backend of every pool an AS, the first pool's at
+/// weight 100 and the others at 0.
+fn expected(config: &Config) -> BTreeMap<VipKey, Vec<(IpAddr, u8)>> {
+    config
+        .frontends()
+        .values()
+        .map(|fe| {
+            let mut ases: Vec<(IpAddr, u8)> = fe
+                .pools
+                .iter()
+                .enumerate()
+                .flat_map(|(i, pool)| {
+                    pool.backends.keys().map(move |name| {
+                        let address = config.backend(name).unwrap().address;
+                        (address, if i == 0 { 100 } else { 0 })
+                    })
+                })
+                .collect();
+            ases.sort();
+            (fe.vip_key(), ases)
+        })
+        .collect()
+}
+
+/// Every VIP the simulator holds with its live ASes and their weights.
+fn held(demo: &demo::Demo) -> BTreeMap<VipKey, Vec<(IpAddr, u8)>> {
+    demo.vpp().sim.with_model(|m| {
+        m.vips()
+            .filter(|(_, v)| v.used)
+            .map(|(_, v)| {
+                let mut ases: Vec<(IpAddr, u8)> = v
+                    .ases
+                    .iter()
+                    .flatten()
+                    .filter(|a| a.used)
+                    .map(|a| (a.address, a.weight))
+                    .collect();
+                ases.sort();
+                (v.key, ases)
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn the_embedded_demo_config_is_valid_and_stays_on_loopback() {
+    let config = demo::config().unwrap();
+    assert_eq!(config.frontends().len(), 4);
+    for (name, b) in config.backends() {
+        assert!(b.address.is_loopback(), "backend {name} is {}", b.address);
+    }
+    let documentation = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.octets()[..3] == [192, 0, 2],
+        IpAddr::V6(v6) => v6.segments()[..2] == [0x2001, 0xdb8],
+    };
+    for (name, fe) in config.frontends() {
+        assert!(
+            documentation(fe.address),
+            "frontend {name} is {}",
+            fe.address
+        );
+    }
+    assert!(
+        config.frontends().values().any(|fe| fe.address.is_ipv6()
+            && fe
+                .backend_names()
+                .all(|b| config.backend(b).unwrap().address.is_ipv4())),
+        "an IPv6 VIP with IPv4 backends"
+    );
+    assert!(
+        config
+            .frontends()
+            .values()
+            .any(|fe| fe.protocol.is_none() || fe.vip_key().protocol == 17),
+        "an all-port or UDP frontend"
+    );
+    // The copy the demo writes, with another port, is valid too.
+    Config::from_yaml(&demo::config_yaml(40001), "written").unwrap();
+}
+
+#[test]
+fn maglevd_check_accepts_the_demo_config_file() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/demo.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_maglevd"))
+        .arg("--check")
+        .arg("--config")
+        .arg(&file)
+        .env_remove("MAGLEV_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), demo::DEMO_YAML);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_programs_every_vip_and_counters_reach_the_daemon() {
+    let demo = demo::start(settings(), Parts::default(), quiet_options())
+        .await
+        .unwrap();
+    let handle = demo.handle().clone();
+    let config = handle.config();
+    let want = expected(&config);
+    assert_eq!(want.len(), 4);
+
+    // The config written names the port the backends got.
+    let written = std::fs::read_to_string(demo.config_path()).unwrap();
+    assert_eq!(written, demo::config_yaml(demo.port()));
+    assert!(
+        demo.backends()
+            .values()
+            .all(|b| b.addr().port() == demo.port())
+    );
+
+    until(
+        "the simulator holds every demo VIP with its primary pool serving",
+        || held(&demo) == want,
+    )
+    .await;
+
+    until("counters of every demo VIP reach the daemon", || {
+        handle.counters().is_some_and(|snap| {
+            want.keys().all(|key| {
+                snap.vips
+                    .iter()
+                    .any(|v| v.key == *key && v.stats.lb.first_packet + v.stats.lb.next_packet > 0)
+            })
+        })
+    })
+    .await;
+
+    // The written copy is what SIGHUP reloads.
+    let report = handle.reload().await;
+    assert!(report.ok(), "{}", report.message());
+
+    let welcome = demo.welcome();
+    let grpc = demo.daemon().grpc_addrs()[0].port();
+    assert!(
+        welcome.contains(&format!("grpcurl -plaintext localhost:{grpc} list")),
+        "{welcome}"
+    );
+    assert!(
+        welcome.contains(&demo.config_path().display().to_string()),
+        "{welcome}"
+    );
+
+    let dir = demo.dir().to_path_buf();
+    demo.shutdown().await;
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_backend_port_is_named() {
+    // web3's address, on a port of its own.
+    let taken = tokio::net::TcpListener::bind("127.0.0.13:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let options = DemoOptions {
+        port,
+        ..quiet_options()
+    };
+    let err = demo::start(settings(), Parts::default(), options)
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&format!("127.0.0.13:{port}")), "{msg}");
+    assert!(msg.contains(&format!("port {port} must be free")), "{msg}");
+}
+
+#[tokio::test]
+async fn run_stops_when_asked() {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let mut ready = None;
+    demo::run(
+        settings(),
+        Parts::default(),
+        quiet_options(),
+        shutdown,
+        |demo| {
+            ready = Some(demo.config_path().to_path_buf());
+            stop.cancel();
+        },
+    )
+    .await
+    .unwrap();
+    let path = ready.expect("ready was called");
+    assert!(!path.exists(), "{} is left behind", path.display());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_script_plays_on_tokio_time() {
+    let ip: IpAddr = "127.0.9.1".parse().unwrap();
+    let backend = HttpBackend::start(SocketAddr::new(ip, 0)).await.unwrap();
+    let flap = Flap {
+        backends: vec!["x".to_owned()],
+        first: Duration::from_secs(20),
+        down: Duration::from_secs(8),
+        period: Duration::from_secs(45),
+    };
+    let stop = CancellationToken::new();
+    let start = tokio::time::Instant::now();
+    let task = tokio::spawn(demo::script::play(
+        flap,
+        vec![backend.clone()],
+        stop.clone(),
+    ));
+    // Look half-way between whole seconds, so no look ties with an edge.
+    let mut seen = Vec::new();
+    let mut healthy = true;
+    for s in 0..100u64 {
+        tokio::time::sleep_until(start + Duration::from_millis(s * 1000 + 500)).await;
+        if backend.is_healthy() != healthy {
+            healthy = !healthy;
+            seen.push((s, healthy));
+        }
+    }
+    assert_eq!(seen, vec![(20, false), (28, true), (65, false), (73, true)]);
+    tokio::time::sleep_until(start + Duration::from_millis(110_500)).await;
+    assert!(!backend.is_healthy(), "down again from 110 s on");
+    stop.cancel();
+    task.await.unwrap();
+    assert!(
+        backend.is_healthy(),
+        "the script leaves its backends healthy"
+    );
+    backend.stop();
+}
