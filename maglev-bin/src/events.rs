@@ -330,7 +330,7 @@ mod tests {
     }
 
     /// Counts the records it sees.
-    struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    struct Count(Arc<AtomicUsize>);
 
     impl<S: Subscriber> Layer<S> for Count {
         fn on_event(&self, _: &tracing::Event<'_>, _: Context<'_, S>) {
@@ -342,7 +342,7 @@ mod tests {
     fn records_reach_readers_at_their_level_and_other_layers_always() {
         use tracing_subscriber::layer::SubscriberExt;
         let hub = EventHub::new();
-        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(AtomicUsize::new(0));
         let subscriber = tracing_subscriber::registry()
             .with(Count(seen.clone()))
             .with(
