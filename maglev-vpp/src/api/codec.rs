@@ -126,16 +126,19 @@ impl<'a> Reader<'a> {
     }
 
     /// The message being decoded.
+    #[inline]
     pub fn message(&self) -> &'static str {
         self.message
     }
 
     /// Bytes not read yet.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Sets the field name used by errors until the next call.
+    #[inline]
     pub fn field(&mut self, field: &'static str) -> &mut Self {
         self.field = field;
         self
@@ -157,6 +160,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `n` bytes.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
             return Err(self.error(DecodeErrorKind::Truncated {
@@ -170,6 +174,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `N` bytes as an array.
+    #[inline]
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
@@ -177,26 +182,31 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a `u8`.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
 
     /// Reads a `bool` (any non-zero byte is true).
+    #[inline]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.u8()? != 0)
     }
 
     /// Reads a big-endian `u16`.
+    #[inline]
     pub fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian `u32`.
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian `i32`.
+    #[inline]
     pub fn i32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
@@ -204,6 +214,7 @@ impl<'a> Reader<'a> {
     /// Reads a fixed `string[N]`: up to the first NUL, or N-1 bytes when
     /// there is none (VPP does not always write the last byte); bytes after
     /// the NUL are ignored and invalid UTF-8 is replaced.
+    #[inline]
     pub fn fixed_string(&mut self, n: usize) -> Result<String, DecodeError> {
         let raw = self.take(n)?;
         let end = raw
@@ -221,6 +232,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails unless every byte was read.
+    #[inline]
     pub fn finish(&mut self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
             self.field = "(end)";
@@ -453,6 +465,7 @@ pub(crate) use wire_struct;
 
 /// Writes a fixed `string[N]`: at most N-1 bytes (cut at a character
 /// boundary), NUL-padded to N.
+#[inline]
 pub fn put_fixed_string(buf: &mut BytesMut, s: &str, n: usize) {
     let mut end = s.len().min(n.saturating_sub(1));
     while !s.is_char_boundary(end) {
