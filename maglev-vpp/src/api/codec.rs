@@ -403,7 +403,7 @@ impl Layout<String> for VarString {
 /// VPP's name is not a Rust one (`type`), and `as Layout` when it is not
 /// [`Nested`] ([`Flat`], [`Raw`], [`FixedString`], [`VarString`]):
 ///
-/// ```ignore
+/// ```text
 /// wire_struct! {
 ///     /// `message_table_entry`.
 ///     #[derive(Debug, Clone, PartialEq, Eq)]
