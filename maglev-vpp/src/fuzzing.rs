@@ -45,7 +45,24 @@ pub fn decode_payload(payload: &[u8]) {
         IpRouteLookup,
         IpRouteLookupReply,
     );
-    let _ = crate::lb::vips_text::parse(&String::from_utf8_lossy(payload));
+    parse_vips_text(payload);
+}
+
+/// Parses `data` (lossily UTF-8) as the output of `show lb vips verbose`:
+/// a list of VIPs or an error naming a line, never a panic. What parses
+/// must hold only what the text said.
+pub fn parse_vips_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(vips) = crate::lb::vips_text::parse(&text) {
+        let lines = text.lines().count();
+        assert!(vips.len() <= lines, "more VIPs than lines");
+        for v in &vips {
+            assert!(v.ases.len() <= lines, "more ASes than lines");
+            let max = if v.address.is_ipv4() { 32 } else { 128 };
+            assert!(v.prefix_len <= max, "prefix length {}", v.prefix_len);
+            let _ = v.key();
+        }
+    }
 }
 
 /// Cuts `data` into frames as the client's reader does and decodes each

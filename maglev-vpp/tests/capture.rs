@@ -353,7 +353,13 @@ fn truncated_and_padded_replies_are_errors_naming_the_field() {
     let p = cap.frames[41].payload();
     let e = decode_message::<IpRouteLookupReply>(&p[..p.len() - 1]).unwrap_err();
     assert_eq!(e.message, "ip_route_lookup_reply");
-    assert_eq!(e.field, "route.paths");
+    // Cut in the last byte of the last path: the field is named down to
+    // the leaf, through the route, the path and its label stack.
+    assert_eq!(e.field, "route.paths.label_stack.exp");
+    assert_eq!(
+        e.to_string(),
+        "decoding ip_route_lookup_reply.route.paths.label_stack.exp: truncated: needs 1 bytes, 0 left"
+    );
     let mut long = cap.frames[7].payload().to_vec();
     long.push(0);
     let e = decode_message::<LbConfGetReply>(&long).unwrap_err();

@@ -76,3 +76,108 @@ fn mutated_captured_frames_never_panic() {
     }
     assert!(n >= 500, "{n} inputs");
 }
+
+/// The `show lb vips verbose` texts of the capture.
+fn captured_vips_texts() -> Vec<String> {
+    use maglev_vpp::api::messages::{CliInbandReply, decode_message};
+    common::capture()
+        .iter()
+        .filter(|f| !f.to_server)
+        .filter_map(|f| decode_message::<CliInbandReply>(f.payload()).ok())
+        .map(|(_, m)| m.reply)
+        .filter(|t| t.contains("new_size:"))
+        .collect()
+}
+
+/// Crashes the `vips_text` fuzz target found, and their neighbours.
+#[test]
+fn vips_text_crashes_stay_fixed() {
+    let huge = [
+        // `Vec::reserve(usize::MAX)`: "capacity overflow".
+        format!(" ip4-gre4 [1] 10.0.0.1/32\n  #as:{}\n", usize::MAX),
+        format!(" ip4-gre4 [1] 10.0.0.1/32\n  #as:{}\n", u64::MAX / 2),
+        // Twice in one VIP, then real ASes.
+        format!(
+            " ip6-gre6 [2] 2001:db8::1/128\n  #as:{0}\n  #as:{0}\n    ::1 weight:1 buckets:1 flows:0 dpo:1 used\n",
+            usize::MAX
+        ),
+    ];
+    for text in &huge {
+        maglev_vpp::fuzzing::parse_vips_text(text.as_bytes());
+        let vips = maglev_vpp::lb::vips_text::parse(text).expect("`#as` is only a hint");
+        assert_eq!(vips.len(), 1);
+        assert!(vips[0].ases.capacity() <= text.len(), "{text:?}");
+    }
+    assert_eq!(
+        maglev_vpp::lb::vips_text::parse(
+            " ip4-gre4 [1] 10.0.0.1/32\n  #as:99999999999999999999999\n"
+        )
+        .unwrap_err()
+        .problem,
+        "bad #as"
+    );
+}
+
+/// The `vips_text` entry over line-level mutations of the captured `show
+/// lb vips verbose` replies: a deterministic stand-in for `cargo fuzz run
+/// vips_text`.
+#[test]
+fn mutated_captured_vips_texts_never_panic() {
+    let texts = captured_vips_texts();
+    assert!(!texts.is_empty(), "the capture has `show lb vips verbose`");
+    let numbers = [
+        "0",
+        "255",
+        "256",
+        "65536",
+        "4294967296",
+        "18446744073709551615",
+        "-1",
+        "",
+    ];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut n = 0;
+    for text in &texts {
+        maglev_vpp::fuzzing::parse_vips_text(text.as_bytes());
+        let lines: Vec<&str> = text.lines().collect();
+        for _ in 0..200 {
+            let mut m: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            let i = rng.below(m.len());
+            match rng.below(4) {
+                0 => {
+                    // Replace a number (or what follows a `:`) by an extreme one.
+                    let l = &m[i];
+                    let cut = l.rfind([':', ' ', '[', '/']).map_or(0, |c| c + 1);
+                    let end = l[cut..]
+                        .find(|c: char| !c.is_ascii_digit())
+                        .map_or(l.len(), |e| cut + e);
+                    m[i] = format!(
+                        "{}{}{}",
+                        &l[..cut],
+                        numbers[rng.below(numbers.len())],
+                        &l[end..]
+                    );
+                }
+                1 => {
+                    let l = m[i].clone();
+                    m.insert(rng.below(m.len()), l);
+                }
+                2 => {
+                    m.remove(i);
+                }
+                _ => {
+                    // Cut a line at a byte (at a char boundary).
+                    let l = &m[i];
+                    let mut c = rng.below(l.len() + 1);
+                    while !l.is_char_boundary(c) {
+                        c -= 1;
+                    }
+                    m[i] = l[..c].to_owned();
+                }
+            }
+            maglev_vpp::fuzzing::parse_vips_text(m.join("\n").as_bytes());
+            n += 1;
+        }
+    }
+    assert!(n >= 200, "{n} inputs");
+}

@@ -191,6 +191,75 @@ fn bad_address_family_names_the_field() {
     let e = decode_message::<LbAsSetWeight>(&buf).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "decoding lb_as_set_weight.as_address: invalid value 7: address family is neither 0 (IPv4) nor 1 (IPv6)"
+        "decoding lb_as_set_weight.as_address.af: invalid value 7: address family is neither 0 (IPv4) nor 1 (IPv6)"
     );
+}
+
+/// Errors name every nested field down to the leaf, with VPP's names.
+#[test]
+fn truncation_names_the_nested_field() {
+    let mut buf = BytesMut::new();
+    encode_message(
+        &LbAddDelVipV2 {
+            pfx: Prefix {
+                address: "2001:db8::1".parse().unwrap(),
+                len: 128,
+            },
+            protocol: 6,
+            port: 80,
+            encap: LbEncapType::GRE6,
+            dscp: 0,
+            srv_type: LbSrvType::CLUSTERIP,
+            target_port: 0,
+            node_port: 0,
+            new_flows_table_length: 1024,
+            src_ip_sticky: false,
+            is_del: false,
+        },
+        Envelope::default(),
+        &mut buf,
+    );
+    let field_at = |cut: usize| {
+        decode_message::<LbAddDelVipV2>(&buf[..cut])
+            .unwrap_err()
+            .to_string()
+    };
+    // Header 10 bytes, then pfx.address.af, pfx.address.un (16), pfx.len.
+    assert_eq!(
+        field_at(10),
+        "decoding lb_add_del_vip_v2.pfx.address.af: truncated: needs 1 bytes, 0 left"
+    );
+    assert_eq!(
+        field_at(12),
+        "decoding lb_add_del_vip_v2.pfx.address.un: truncated: needs 16 bytes, 1 left"
+    );
+    assert_eq!(
+        field_at(27),
+        "decoding lb_add_del_vip_v2.pfx.len: truncated: needs 1 bytes, 0 left"
+    );
+    // `srv_type` is VPP's `type`.
+    assert_eq!(
+        field_at(10 + 18 + 1 + 2 + 4 + 1),
+        "decoding lb_add_del_vip_v2.type: truncated: needs 4 bytes, 0 left"
+    );
+
+    let mut buf = BytesMut::new();
+    encode_message(
+        &LbVipDetails {
+            vip: LbVip {
+                pfx: Prefix::ZERO,
+                protocol: 6,
+                port: 80,
+            },
+            encap: LbEncapType::GRE4,
+            dscp: 0,
+            srv_type: LbSrvType::CLUSTERIP,
+            target_port: 0,
+            flow_table_length: 1024,
+        },
+        Envelope::default(),
+        &mut buf,
+    );
+    let e = decode_message::<LbVipDetails>(&buf[..6 + 18 + 1]).unwrap_err();
+    assert_eq!(e.field, "vip.port");
 }

@@ -8,15 +8,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::{BufMut, BytesMut};
 
-use super::codec::{Codec, DecodeError, Reader, put_fixed_string};
+use super::codec::{Codec, DecodeError, FixedString, Raw, Reader, decode_field, wire_struct};
 
 /// `address_family` (u8): IPv4.
 pub const ADDRESS_IP4: u8 = 0;
 /// `address_family` (u8): IPv6.
 pub const ADDRESS_IP6: u8 = 1;
 
-/// `address`: `af` (u8) then the 16-byte `address_union` (IPv4 in its
-/// first 4 bytes, the rest zero). 17 bytes.
+/// `address`: `af` (u8) then the 16-byte `address_union` `un` (IPv4 in
+/// its first 4 bytes, the rest zero). 17 bytes.
 impl Codec for IpAddr {
     fn encode(&self, buf: &mut BytesMut) {
         match self {
@@ -33,12 +33,12 @@ impl Codec for IpAddr {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let af = r.u8()?;
-        let un: [u8; 16] = r.array()?;
+        let af = r.field("af").u8()?;
+        let un: [u8; 16] = r.field("un").array()?;
         match af {
             ADDRESS_IP4 => Ok(IpAddr::V4(Ipv4Addr::new(un[0], un[1], un[2], un[3]))),
             ADDRESS_IP6 => Ok(IpAddr::V6(Ipv6Addr::from(un))),
-            other => Err(r.invalid(
+            other => Err(r.field("af").invalid(
                 other.into(),
                 "address family is neither 0 (IPv4) nor 1 (IPv6)",
             )),
@@ -68,14 +68,16 @@ impl Codec for Ipv6Addr {
     }
 }
 
-/// `prefix` (= `address_with_prefix`): an address and a length in bits
-/// (plain 0..=32 for IPv4). 18 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Prefix {
-    /// The address.
-    pub address: IpAddr,
-    /// The length in bits.
-    pub len: u8,
+wire_struct! {
+    /// `prefix` (= `address_with_prefix`): an address and a length in bits
+    /// (plain 0..=32 for IPv4). 18 bytes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct Prefix {
+        /// The address.
+        pub address: IpAddr,
+        /// The length in bits.
+        pub len: u8,
+    }
 }
 
 impl Prefix {
@@ -86,75 +88,48 @@ impl Prefix {
     };
 }
 
-impl Codec for Prefix {
-    fn encode(&self, buf: &mut BytesMut) {
-        self.address.encode(buf);
-        buf.put_u8(self.len);
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Prefix {
-            address: IpAddr::decode(r)?,
-            len: r.u8()?,
-        })
-    }
-}
-
-/// `lb_vip` (lb_types.api): a VIP's key as the LB plugin reports it. 21 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LbVip {
-    /// `pfx`.
-    pub pfx: Prefix,
-    /// `protocol` (`ip_proto`, u8): 255 for an all-port VIP.
-    pub protocol: u8,
-    /// `port`: 0 for an all-port VIP.
-    pub port: u16,
-}
-
-impl Codec for LbVip {
-    fn encode(&self, buf: &mut BytesMut) {
-        self.pfx.encode(buf);
-        buf.put_u8(self.protocol);
-        buf.put_u16(self.port);
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.field("vip.pfx");
-        let pfx = Prefix::decode(r)?;
-        r.field("vip.protocol");
-        let protocol = r.u8()?;
-        r.field("vip.port");
-        let port = r.u16()?;
-        Ok(LbVip {
-            pfx,
-            protocol,
-            port,
-        })
+wire_struct! {
+    /// `lb_vip` (lb_types.api): a VIP's key as the LB plugin reports it. 21 bytes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct LbVip {
+        /// `pfx`.
+        pub pfx: Prefix,
+        /// `protocol` (`ip_proto`, u8): 255 for an all-port VIP.
+        pub protocol: u8,
+        /// `port`: 0 for an all-port VIP.
+        pub port: u16,
     }
 }
 
-/// `prefix_matcher`: `le`, `ge` (ignored by VPP). 2 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PrefixMatcher {
-    /// `le`.
-    pub le: u8,
-    /// `ge`.
-    pub ge: u8,
-}
-
-impl Codec for PrefixMatcher {
-    fn encode(&self, buf: &mut BytesMut) {
-        buf.put_u8(self.le);
-        buf.put_u8(self.ge);
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(PrefixMatcher {
-            le: r.u8()?,
-            ge: r.u8()?,
-        })
+wire_struct! {
+    /// `prefix_matcher`: `le`, `ge` (ignored by VPP). 2 bytes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct PrefixMatcher {
+        /// `le`.
+        pub le: u8,
+        /// `ge`.
+        pub ge: u8,
     }
 }
+
+/// A raw `u32` enum: the number as it is on the wire.
+macro_rules! raw_u32_codec {
+    ($($ty:ident),*) => {$(
+        impl Codec for $ty {
+            #[inline]
+            fn encode(&self, buf: &mut BytesMut) {
+                buf.put_u32(self.0);
+            }
+
+            #[inline]
+            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok($ty(r.u32()?))
+            }
+        }
+    )*};
+}
+
+raw_u32_codec!(LbEncapType, LbSrvType);
 
 /// `lb_encap_type` (u32), kept raw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,157 +182,76 @@ impl LbSrvType {
     pub const NODEPORT: LbSrvType = LbSrvType(1);
 }
 
-/// `message_table_entry` (memclnt): a runtime id and its `name_crc` key.
-/// 66 bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageTableEntry {
-    /// The runtime message id.
-    pub index: u16,
-    /// `<name>_<crc8>` (a `string[64]`).
-    pub name: String,
-}
-
-impl Codec for MessageTableEntry {
-    fn encode(&self, buf: &mut BytesMut) {
-        buf.put_u16(self.index);
-        put_fixed_string(buf, &self.name, 64);
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.field("message_table.index");
-        let index = r.u16()?;
-        r.field("message_table.name");
-        let name = r.fixed_string(64)?;
-        Ok(MessageTableEntry { index, name })
+wire_struct! {
+    /// `message_table_entry` (memclnt): a runtime id and its `name_crc` key.
+    /// 66 bytes.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct MessageTableEntry {
+        /// The runtime message id.
+        pub index: u16,
+        /// `<name>_<crc8>` (a `string[64]`).
+        pub name: String as FixedString<64>,
     }
 }
 
-/// `fib_mpls_label`. 7 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FibMplsLabel {
-    /// `is_uniform`.
-    pub is_uniform: u8,
-    /// `label`.
-    pub label: u32,
-    /// `ttl`.
-    pub ttl: u8,
-    /// `exp`.
-    pub exp: u8,
-}
-
-impl Codec for FibMplsLabel {
-    fn encode(&self, buf: &mut BytesMut) {
-        buf.put_u8(self.is_uniform);
-        buf.put_u32(self.label);
-        buf.put_u8(self.ttl);
-        buf.put_u8(self.exp);
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(FibMplsLabel {
-            is_uniform: r.u8()?,
-            label: r.u32()?,
-            ttl: r.u8()?,
-            exp: r.u8()?,
-        })
+wire_struct! {
+    /// `fib_mpls_label`. 7 bytes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct FibMplsLabel {
+        /// `is_uniform`.
+        pub is_uniform: u8,
+        /// `label`.
+        pub label: u32,
+        /// `ttl`.
+        pub ttl: u8,
+        /// `exp`.
+        pub exp: u8,
     }
 }
 
-/// `fib_path_nh`: the next hop of a path. 28 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FibPathNh {
-    /// `address` (an `address_union`, kept raw: its family is the path's
-    /// `proto`).
-    pub address: [u8; 16],
-    /// `via_label`.
-    pub via_label: u32,
-    /// `obj_id`.
-    pub obj_id: u32,
-    /// `classify_table_index`.
-    pub classify_table_index: u32,
-}
-
-impl Codec for FibPathNh {
-    fn encode(&self, buf: &mut BytesMut) {
-        buf.put_slice(&self.address);
-        buf.put_u32(self.via_label);
-        buf.put_u32(self.obj_id);
-        buf.put_u32(self.classify_table_index);
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(FibPathNh {
-            address: r.array()?,
-            via_label: r.u32()?,
-            obj_id: r.u32()?,
-            classify_table_index: r.u32()?,
-        })
+wire_struct! {
+    /// `fib_path_nh`: the next hop of a path. 28 bytes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct FibPathNh {
+        /// `address` (an `address_union`, kept raw: its family is the path's
+        /// `proto`).
+        pub address: [u8; 16] as Raw,
+        /// `via_label`.
+        pub via_label: u32,
+        /// `obj_id`.
+        pub obj_id: u32,
+        /// `classify_table_index`.
+        pub classify_table_index: u32,
     }
 }
 
-/// `fib_path`: one forwarding path of a route. 167 bytes; the label stack
-/// is always 16 entries on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FibPath {
-    /// `sw_if_index`.
-    pub sw_if_index: u32,
-    /// `table_id`.
-    pub table_id: u32,
-    /// `rpf_id`.
-    pub rpf_id: u32,
-    /// `weight`.
-    pub weight: u8,
-    /// `preference`.
-    pub preference: u8,
-    /// `type` (`fib_path_type`, u32).
-    pub path_type: u32,
-    /// `flags` (`fib_path_flags`, u32).
-    pub flags: u32,
-    /// `proto` (`fib_path_nh_proto`, u32).
-    pub proto: u32,
-    /// `nh`.
-    pub nh: FibPathNh,
-    /// `n_labels`.
-    pub n_labels: u8,
-    /// `label_stack[16]`.
-    pub label_stack: [FibMplsLabel; 16],
-}
-
-impl Codec for FibPath {
-    fn encode(&self, buf: &mut BytesMut) {
-        buf.put_u32(self.sw_if_index);
-        buf.put_u32(self.table_id);
-        buf.put_u32(self.rpf_id);
-        buf.put_u8(self.weight);
-        buf.put_u8(self.preference);
-        buf.put_u32(self.path_type);
-        buf.put_u32(self.flags);
-        buf.put_u32(self.proto);
-        self.nh.encode(buf);
-        buf.put_u8(self.n_labels);
-        for l in &self.label_stack {
-            l.encode(buf);
-        }
-    }
-
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let mut p = FibPath {
-            sw_if_index: r.u32()?,
-            table_id: r.u32()?,
-            rpf_id: r.u32()?,
-            weight: r.u8()?,
-            preference: r.u8()?,
-            path_type: r.u32()?,
-            flags: r.u32()?,
-            proto: r.u32()?,
-            nh: FibPathNh::decode(r)?,
-            n_labels: r.u8()?,
-            label_stack: Default::default(),
-        };
-        for l in &mut p.label_stack {
-            *l = FibMplsLabel::decode(r)?;
-        }
-        Ok(p)
+wire_struct! {
+    /// `fib_path`: one forwarding path of a route. 167 bytes; the label stack
+    /// is always 16 entries on the wire.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct FibPath {
+        /// `sw_if_index`.
+        pub sw_if_index: u32,
+        /// `table_id`.
+        pub table_id: u32,
+        /// `rpf_id`.
+        pub rpf_id: u32,
+        /// `weight`.
+        pub weight: u8,
+        /// `preference`.
+        pub preference: u8,
+        /// `type` (`fib_path_type`, u32).
+        pub path_type: u32 = "type",
+        /// `flags` (`fib_path_flags`, u32).
+        pub flags: u32,
+        /// `proto` (`fib_path_nh_proto`, u32).
+        pub proto: u32,
+        /// `nh`.
+        pub nh: FibPathNh,
+        /// `n_labels`.
+        pub n_labels: u8,
+        /// `label_stack[16]`.
+        pub label_stack: [FibMplsLabel; 16],
     }
 }
 
@@ -387,17 +281,12 @@ impl Codec for IpRoute {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        r.field("route.table_id");
-        let table_id = r.u32()?;
-        r.field("route.stats_index");
-        let stats_index = r.u32()?;
-        r.field("route.prefix");
-        let prefix = Prefix::decode(r)?;
-        r.field("route.n_paths");
-        let n = r.u8()?;
-        r.field("route.paths");
+        let table_id = decode_field(r, "table_id")?;
+        let stats_index = decode_field(r, "stats_index")?;
+        let prefix = decode_field(r, "prefix")?;
+        let n: u8 = decode_field(r, "n_paths")?;
         let paths = (0..n)
-            .map(|_| FibPath::decode(r))
+            .map(|_| decode_field(r, "paths"))
             .collect::<Result<_, _>>()?;
         Ok(IpRoute {
             table_id,

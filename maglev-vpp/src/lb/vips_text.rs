@@ -17,7 +17,9 @@
 //!
 //! Lines it does not know inside a VIP are skipped (a later VPP may print
 //! more); a known line that does not parse is an error with its line
-//! number, as is text before the first VIP header.
+//! number, as is text before the first VIP header. The text comes from a
+//! socket: no input makes the parser panic or allocate more than the text
+//! could hold (`#as:<n>` is a hint, capped by the text's length).
 
 use std::net::IpAddr;
 
@@ -104,6 +106,10 @@ pub struct VipsTextError {
     pub problem: &'static str,
 }
 
+/// The shortest AS line VPP can print (`:: weight:0 buckets:0 flows:0
+/// dpo:0 used`), so `#as:<n>` reserves no more entries than the text holds.
+const MIN_AS_LINE_LEN: usize = 40;
+
 /// Parses the whole output of `show lb vips verbose`.
 pub fn parse(text: &str) -> Result<Vec<VipText>, VipsTextError> {
     let mut vips: Vec<VipText> = Vec::new();
@@ -143,7 +149,7 @@ pub fn parse(text: &str) -> Result<Vec<VipText>, VipsTextError> {
             vip.port = port.parse().map_err(|_| err("bad port"))?;
         } else if let Some(n) = line.strip_prefix("#as:") {
             let n: usize = n.parse().map_err(|_| err("bad #as"))?;
-            vip.ases.reserve(n);
+            vip.ases.reserve(n.min(text.len() / MIN_AS_LINE_LEN));
         } else if let Some((name, value)) = counter(line) {
             let v: u64 = value.parse().map_err(|_| err("bad counter value"))?;
             match name {
@@ -310,5 +316,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.problem, "bad AS line");
         assert_eq!(parse("").unwrap(), []);
+    }
+
+    #[test]
+    fn a_huge_as_count_is_only_a_hint() {
+        // `reserve(usize::MAX)` panicked with "capacity overflow".
+        let text = format!(" ip4-gre4 [1] 10.0.0.1/32\n  #as:{}\n", usize::MAX);
+        let vips = parse(&text).unwrap();
+        assert_eq!(vips[0].ases, []);
+        assert!(
+            vips[0].ases.capacity() <= 4,
+            "reserved for the one line at most"
+        );
     }
 }

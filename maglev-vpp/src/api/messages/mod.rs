@@ -199,7 +199,7 @@ pub fn decode_expected<M: Message>(payload: &[u8], expected_id: u16) -> Result<M
     if env.msg_id != expected_id {
         return Err(DecodeError {
             message: M::NAME,
-            field: "_vl_msg_id",
+            field: "_vl_msg_id".into(),
             kind: DecodeErrorKind::WrongMessageId {
                 expected: expected_id,
                 found: env.msg_id,
@@ -228,16 +228,52 @@ pub fn peek_request_header(payload: &[u8]) -> Option<(u32, u32)> {
     ))
 }
 
-/// Declares a message without fields after its header.
+/// Implements [`Message`] for a message struct, and [`Request`] (`request
+/// Reply`), [`Reply`] (`reply retval_field`) or [`Dump`] (`dump Details`).
+macro_rules! message {
+    ($ty:ident) => {
+        impl $crate::api::messages::Message for $ty {
+            const ID: $crate::api::messages::MsgId = $crate::api::messages::MsgId::$ty;
+        }
+    };
+    ($ty:ident, request $reply:ident) => {
+        $crate::api::messages::message!($ty);
+
+        impl $crate::api::messages::Request for $ty {
+            type Reply = $reply;
+        }
+    };
+    ($ty:ident, reply $retval:ident) => {
+        $crate::api::messages::message!($ty);
+
+        impl $crate::api::messages::Reply for $ty {
+            fn retval(&self) -> i32 {
+                self.$retval
+            }
+        }
+    };
+    ($ty:ident, dump $details:ident) => {
+        $crate::api::messages::message!($ty);
+
+        impl $crate::api::messages::Dump for $ty {
+            type Details = $details;
+        }
+    };
+}
+
+/// Declares a message without fields after its header (and, like
+/// `message!`, what it is: `request Reply`).
 macro_rules! empty_message {
-    ($(#[$doc:meta])* $ty:ident) => {
+    ($(#[$doc:meta])* $ty:ident $(, $kind:ident $arg:ident)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub struct $ty;
 
         impl $crate::api::codec::Codec for $ty {
+            #[inline]
             fn encode(&self, _buf: &mut bytes::BytesMut) {}
 
+            #[inline]
             fn decode(
                 _r: &mut $crate::api::codec::Reader<'_>,
             ) -> Result<Self, $crate::api::codec::DecodeError> {
@@ -245,45 +281,24 @@ macro_rules! empty_message {
             }
         }
 
-        impl $crate::api::messages::Message for $ty {
-            const ID: $crate::api::messages::MsgId = $crate::api::messages::MsgId::$ty;
-        }
+        $crate::api::messages::message!($ty $(, $kind $arg)?);
     };
 }
 
 /// Declares an autoreply reply: `retval` only.
 macro_rules! retval_reply {
     ($(#[$doc:meta])* $ty:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-        pub struct $ty {
-            /// `retval`: 0 on success, a negative `VNET_API_ERROR_*`.
-            pub retval: i32,
-        }
-
-        impl $crate::api::codec::Codec for $ty {
-            fn encode(&self, buf: &mut bytes::BytesMut) {
-                bytes::BufMut::put_i32(buf, self.retval);
-            }
-
-            fn decode(
-                r: &mut $crate::api::codec::Reader<'_>,
-            ) -> Result<Self, $crate::api::codec::DecodeError> {
-                r.field("retval");
-                Ok($ty { retval: r.i32()? })
+        $crate::api::codec::wire_struct! {
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+            pub struct $ty {
+                /// `retval`: 0 on success, a negative `VNET_API_ERROR_*`.
+                pub retval: i32,
             }
         }
 
-        impl $crate::api::messages::Message for $ty {
-            const ID: $crate::api::messages::MsgId = $crate::api::messages::MsgId::$ty;
-        }
-
-        impl $crate::api::messages::Reply for $ty {
-            fn retval(&self) -> i32 {
-                self.retval
-            }
-        }
+        $crate::api::messages::message!($ty, reply retval);
     };
 }
 
-pub(crate) use {empty_message, retval_reply};
+pub(crate) use {empty_message, message, retval_reply};
