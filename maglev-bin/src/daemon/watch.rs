@@ -34,16 +34,8 @@ pub(crate) async fn run(handle: Handle) {
 }
 
 fn on_backend_event(handle: &Handle, event: BackendEvent) {
+    // The checker logs the transition itself (`backend-transition`).
     let t = &event.transition;
-    tracing::info!(
-        backend = %event.backend,
-        address = %event.address,
-        from = %t.from,
-        to = %t.to,
-        code = %t.code,
-        detail = %t.detail,
-        "backend-transition"
-    );
     handle
         .metrics()
         .backend_transition(&event.backend, t.from.as_str(), t.to.as_str());
