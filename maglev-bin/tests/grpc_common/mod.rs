@@ -109,3 +109,16 @@ where
         tick.tick().await;
     }
 }
+
+/// The next event of a `WatchEvents` stream; fails the test if the stream
+/// ends, errs, or stays silent for [`PATIENCE`].
+pub async fn next_event(
+    stream: &mut tonic::Streaming<maglev_bin::grpc::proto::Event>,
+) -> maglev_bin::grpc::proto::event::Kind {
+    match tokio::time::timeout(PATIENCE, stream.message()).await {
+        Ok(Ok(Some(event))) => event.kind.expect("every event has a kind"),
+        Ok(Ok(None)) => panic!("the event stream ended"),
+        Ok(Err(status)) => panic!("the event stream failed: {status:?}"),
+        Err(_) => panic!("no event within {PATIENCE:?}"),
+    }
+}
