@@ -5,21 +5,31 @@
 #   export MAGLEV_PYTHON="$(bash ci/peers.sh)"
 #   export MAGLEV_REQUIRE_PEERS=1
 #
-# Peers: vpp_papi 2.4.2 (PyPI `vpp-papi`), used by
-# maglev-vpp/tests/stats_papi.rs (VPPStats against the simulator's
-# stats.sock). Idempotent: an existing venv that already imports it is kept.
+# Peers:
+# - vpp_papi 2.4.2 (PyPI `vpp-papi`), used by maglev-vpp/tests/stats_papi.rs
+#   (VPPStats against the simulator's stats.sock);
+# - grpcio and grpcio-reflection 1.85.1 (PyPI), used by
+#   maglev-bin/tests/grpc_peer.rs (a gRPC client that knows maglev's API
+#   only through server reflection).
+# Idempotent: an existing venv that already imports them all is kept, and
+# one missing a peer gets only what it lacks.
 # Everything but the final path goes to stderr.
 set -euo pipefail
 
 venv="${1:-${MAGLEV_PEERS_VENV:-$(pwd)/target/peers-venv}}"
 py="$venv/bin/python"
 
-if [ -x "$py" ] && "$py" -c 'import vpp_papi.vpp_stats' 2>/dev/null; then
+imports='import vpp_papi.vpp_stats, grpc, grpc_reflection.v1alpha.proto_reflection_descriptor_database'
+packages=('vpp-papi==2.4.2' 'grpcio==1.85.1' 'grpcio-reflection==1.85.1')
+
+if [ -x "$py" ] && "$py" -c "$imports" 2>/dev/null; then
   echo "$py"
   exit 0
 fi
 
-if ! python3 -m venv "$venv" >&2 2>&1; then
+if [ -x "$py" ]; then
+  : # A venv from before a peer was added: install what it lacks.
+elif ! python3 -m venv "$venv" >&2 2>&1; then
   # Debian splits venv support out of python3.
   if command -v apt-get >/dev/null; then
     echo "ci/peers.sh: installing python3-venv" >&2
@@ -33,6 +43,6 @@ if ! python3 -m venv "$venv" >&2 2>&1; then
   fi
 fi
 
-"$py" -m pip install -q --disable-pip-version-check 'vpp-papi==2.4.2' >&2
-"$py" -c 'import vpp_papi.vpp_stats' >&2
+"$py" -m pip install -q --disable-pip-version-check "${packages[@]}" >&2
+"$py" -c "$imports" >&2
 echo "$py"

@@ -49,14 +49,28 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     );
     // Descriptors that do not load turn reflection off, logged.
     let reflect = handle.settings().reflection;
-    let v1 = reflect.then(|| reflection().build_v1()).and_then(|r| {
-        r.map_err(|e| tracing::error!(error = %e, "gRPC reflection is off"))
-            .ok()
-    });
-    let v1alpha = reflect.then(|| reflection().build_v1alpha()).and_then(|r| {
-        r.map_err(|e| tracing::error!(error = %e, "gRPC reflection v1alpha is off"))
-            .ok()
-    });
+    let v1 = reflect
+        .then(|| {
+            reflection()
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                )
+                .build_v1()
+        })
+        .and_then(|r| {
+            r.map_err(|e| tracing::error!(error = %e, "gRPC reflection is off"))
+                .ok()
+        });
+    let v1alpha = reflect
+        .then(|| {
+            reflection()
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()
+        })
+        .and_then(|r| {
+            r.map_err(|e| tracing::error!(error = %e, "gRPC reflection v1alpha is off"))
+                .ok()
+        });
     let router = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(maglev)
@@ -81,7 +95,8 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
 }
 
 /// A reflection builder over `maglev.proto` and the health service's
-/// descriptors (its own are added by the builder).
+/// descriptors. Each build adds its own version's descriptors; the caller
+/// adds the other's, so both versions list every service served.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)

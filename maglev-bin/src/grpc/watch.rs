@@ -8,7 +8,10 @@
 //! tonic through a bounded channel of [`STREAM_BUFFER`] events. When that
 //! channel is full the task counts what it drops (as it counts what the
 //! hub's ring dropped for it) and, as soon as there is room again, sends one
-//! `LagEvent` saying how many were lost, then goes on.
+//! `LagEvent` saying how many were lost, then goes on. What the hub's ring
+//! dropped is counted before filtering (the ring does not know the
+//! filter), so a filtered stream's count may include events it would not
+//! have carried: it is an upper bound, never an undercount.
 //!
 //! # Filters
 //!
