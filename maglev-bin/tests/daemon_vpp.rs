@@ -148,3 +148,23 @@ async fn counters_reach_the_daemon() {
     assert_eq!(names, ["dns", "web"]);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sync_of_one_frontend_repairs_drift() {
+    let world = world().await;
+    // Someone else changes VPP behind the daemon's back.
+    let key = maglev_core::dataplane::VipKey::host(
+        "192.0.2.40".parse().unwrap(),
+        Some(maglev_core::dataplane::Protocol::Tcp),
+        80,
+    );
+    let drift = maglev_vpp::lb::ops::weight_request(&key, "127.0.4.1".parse().unwrap(), 7, false);
+    assert_eq!(world.vpp.sim.with_model(|m| m.set_weight(&drift)), 0);
+    let ops = world.handle().sync(Some("web")).await.unwrap();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(
+        world.weights("192.0.2.40"),
+        w(&[("127.0.4.1", 100), ("127.0.4.2", 100)])
+    );
+    world.stop().await;
+}

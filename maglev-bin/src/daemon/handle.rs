@@ -385,7 +385,8 @@ impl Handle {
     }
 
     /// Reconciles now: one frontend, or everything (removing VIPs not in
-    /// the config). Returns the ops sent.
+    /// the config), after re-reading VPP (so drift is repaired). Returns the
+    /// ops sent.
     pub async fn sync(&self, frontend: Option<&str>) -> Result<Vec<Op>, DaemonError> {
         self.vpp()?;
         let scope = match frontend {
@@ -400,6 +401,9 @@ impl Handle {
         if let Some(why) = self.held(&scope) {
             return Err(DaemonError::FailedPrecondition(why));
         }
+        // An operator asking for a sync wants VPP as it is now, not as the
+        // daemon believes it is: the batch re-reads VPP first.
+        self.shared.control.forget_belief();
         let waiter = self.shared.control.request(scope, None);
         self.wait_sync(waiter).await
     }

@@ -124,6 +124,11 @@ impl Control {
         self.wake.notify_one();
     }
 
+    /// The next batch re-reads VPP before planning.
+    pub(crate) fn forget_belief(&self) {
+        self.stale.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// VPP (re)connected: drop the belief, forget the retry delays of
     /// what failed while it was away, and resync everything.
     pub(crate) fn reconnected(&self, config: &Config) {
