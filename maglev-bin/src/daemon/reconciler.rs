@@ -454,7 +454,14 @@ fn plan_frontends(
         .map(|f| f.vip_key())
         .collect();
     keys.sort();
-    let mut after = observed.clone();
+    // Only the batch's prefixes are read by `plan_vip` (and changed by its
+    // ops): copy those, not the whole belief, which at 1,000 VIPs × 16 ASes
+    // cost more than the rest of a one-frontend sync.
+    let mut after: ObservedState = keys
+        .iter()
+        .flat_map(|k| observed.range(k.prefix_range()))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     let mut ops = Vec::new();
     for key in keys {
         let vip_ops = plan_vip(key, desired, &after, flushes);
