@@ -154,6 +154,18 @@ impl Control {
         rx
     }
 
+    /// Answers every waiting sync request with `error` (VPP is away).
+    fn fail_waiters(&self, error: &DaemonError) {
+        let waiters = std::mem::take(&mut self.lock().waiters);
+        for (_, tx) in waiters {
+            // The asker may have gone away.
+            let _ = tx.send(Err(match error {
+                DaemonError::Unavailable(m) => DaemonError::Unavailable(m.clone()),
+                other => DaemonError::Vpp(other.to_string()),
+            }));
+        }
+    }
+
     /// Why warm-up would hold `scope` at `now`, if it would.
     pub(crate) fn held(&self, scope: &SyncScope, now: Instant) -> Option<String> {
         let s = self.lock();
@@ -203,6 +215,20 @@ pub(crate) async fn run(handle: Handle) {
         stale_seen: 0,
     };
     loop {
+        if let Err(e) = handle.vpp() {
+            // VPP is away: nothing can be synced, and its absence is no
+            // failure of any frontend. Taking batches now would only build
+            // up the schedule's retry backoff, which then held back the
+            // resync after the reconnect (by 1 s after one attempt, up to
+            // RETRY_MAX after many; see docs/performance.md). Whoever waits
+            // for a sync hears now; the reconnect marks everything.
+            shared.control.fail_waiters(&e);
+            tokio::select! {
+                _ = shared.cancel.cancelled() => return,
+                _ = shared.control.wake.notified() => {}
+            }
+            continue;
+        }
         let now = Instant::now();
         let config = handle.config();
         let (batch, deadline) = next_batch(&handle, &config, now);
