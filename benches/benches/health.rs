@@ -1,11 +1,23 @@
 //! Health-checking cost: one maglev checker probing N HTTP backends (default
-//! 10,000) on loopback addresses 127.0.x.y every second, against HAProxy
+//! 10,000) on loopback addresses 127.0.x.y every second, the whole daemon
+//! (`maglevd`'s composition) probing the same backends, and HAProxy
 //! checking the same servers at the same rate, in the same run.
 //!
 //! ```text
 //! cargo bench -p maglev-benches --bench health
 //! MAGLEV_BENCH_BACKENDS=10000 MAGLEV_BENCH_SECONDS=20 cargo bench -p maglev-benches --bench health
+//! MAGLEV_BENCH_ONLY=checker-current,daemon-off cargo bench -p maglev-benches --bench health
 //! ```
+//!
+//! Rows (`MAGLEV_BENCH_ONLY` picks some, comma-separated): `checker-multi`,
+//! `checker-current` (the checker alone on a multi-thread or current-thread
+//! runtime), `daemon-off` (the daemon with VPP off: a pure health checker),
+//! `daemon-sim` (the daemon programming a simulated VPP, API and stats,
+//! that runs in a process of its own so its CPU is not counted), and
+//! `haproxy`. The daemon runs as `maglevd` does: a multi-thread runtime,
+//! JSON logging at INFO (formatted into a sink), metrics recorded for
+//! every probe, no gRPC or `/metrics` listener; its config groups the
+//! backends into frontends of 16 (two pools of 8) with warm-up off.
 //!
 //! One server process (this one) listens on port 18080 of every 127.0.x.y
 //! address and answers each request with `200 OK`. The checker runs in a
@@ -22,6 +34,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use maglev_benches::{daemon_logging, daemon_yaml, load_average};
+use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
 use maglev_core::config::Config;
 use maglev_health::Checker;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,9 +61,27 @@ fn address(i: usize) -> Ipv4Addr {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(pos) = args.iter().position(|a| a == "--role")
-        && args.get(pos + 1).map(String::as_str) == Some("checker")
-    {
+    let role = args
+        .iter()
+        .position(|a| a == "--role")
+        .and_then(|pos| args.get(pos + 1))
+        .map(String::as_str);
+    if role == Some("daemon") || role == Some("vppsim") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let n = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
+        let run = Duration::from_secs(env_or("MAGLEV_BENCH_CHILD_SECONDS", 60));
+        let dir = std::env::var_os("MAGLEV_BENCH_VPP_DIR").map(std::path::PathBuf::from);
+        if role == Some("daemon") {
+            rt.block_on(daemon(n, run, dir));
+        } else {
+            rt.block_on(vppsim(run, dir.expect("MAGLEV_BENCH_VPP_DIR")));
+        }
+        return;
+    }
+    if role == Some("checker") {
         let rt = if std::env::var("MAGLEV_BENCH_RUNTIME").as_deref() == Ok("current") {
             tokio::runtime::Builder::new_current_thread()
         } else {
@@ -121,6 +153,58 @@ async fn checker(n: usize, run: Duration) {
         pct(1.0)
     );
     checker.shutdown().await;
+}
+
+/// The health check of every row, as a YAML flow mapping.
+const CHECK: &str = "{ type: http, port: 18080, interval: 1s, timeout: 1s, rise: 2, fall: 3, \
+                     params: { path: /healthz } }";
+
+/// The child: the daemon over `n` backends (frontends of 16), programming
+/// the simulated VPP whose sockets are in `vpp` (or with VPP off), for
+/// `run` at most.
+async fn daemon(n: usize, run: Duration, vpp: Option<std::path::PathBuf>) {
+    let yaml = daemon_yaml(n / 16, 16, Some(CHECK), |i| IpAddr::V4(address(i)));
+    let config = Config::from_yaml(&yaml, "bench").expect("bench config");
+    let dir = std::env::temp_dir().join(format!("maglev-bench-daemon-{}", std::process::id()));
+    let mut settings = Settings::new(dir.join("maglev.yaml"));
+    settings.grpc_addr = None;
+    settings.metrics_addr = None;
+    settings.reconnect_interval = Duration::from_millis(100);
+    settings.vpp = vpp.map(|d| VppSockets {
+        api: d.join("api.sock"),
+        stats: Some(d.join("stats.sock")),
+    });
+    let parts = Parts::default();
+    daemon_logging(&parts);
+    let daemon = Daemon::start_with(settings, parts, config)
+        .await
+        .expect("daemon");
+    sleep(run).await;
+    let h = daemon.handle();
+    let up = h
+        .backends()
+        .values()
+        .filter(|s| s.state == maglev_core::state::BackendState::Up)
+        .count();
+    let vpp = match h.lb_state().await {
+        Ok(lb) => {
+            let o = lb.observed();
+            let ases: usize = o.values().map(|v| v.ases.len()).sum();
+            format!("VPP holds {} VIPs, {ases} ASes", o.len())
+        }
+        Err(e) => format!("VPP: {e}"),
+    };
+    println!("daemon: {up} of {} backends up; {vpp}", h.backends().len());
+    daemon.shutdown().await;
+}
+
+/// The child: a simulated VPP (API and stats sockets in `dir`), for `run`.
+async fn vppsim(run: Duration, dir: std::path::PathBuf) {
+    let sim = maglev_bin::demo::SimVpp::start(&dir, 2, None)
+        .await
+        .expect("VPP simulator");
+    sleep(run).await;
+    sim.stop().await;
 }
 
 /// Accepts on every address and answers each request with 200.
@@ -195,6 +279,8 @@ struct Figures {
     probes_per_sec: f64,
     rss_mib: f64,
     hwm_mib: f64,
+    /// The load averages at the end of the window.
+    load: String,
 }
 
 /// Warms `child` up, then measures it for `window`.
@@ -223,6 +309,7 @@ async fn measure(
         probes_per_sec: (conns1 - conns0) as f64 / secs,
         rss_mib: rss as f64 / 1024.0,
         hwm_mib: hwm as f64 / 1024.0,
+        load: load_average(),
     })
 }
 
@@ -250,42 +337,93 @@ async fn parent() {
         "health bench: {n} HTTP backends on 127.0.x.y:{PORT}, probed every 1s; warm-up {WARMUP:?}, window {window:?}"
     );
 
+    let only = std::env::var("MAGLEV_BENCH_ONLY").ok();
+    let wanted = |row: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|r| r.trim() == row))
+    };
+    println!("load average {} at the start", load_average());
+
     let mut results = Vec::new();
     let exe = std::env::current_exe().expect("current exe");
     let child_secs = (WARMUP + window).as_secs() + 5;
-    for (name, runtime) in [
-        ("maglev-health, tokio multi-thread (2 workers)", "multi"),
-        ("maglev-health, tokio current-thread", "current"),
+    let dir = std::env::temp_dir().join(format!("maglev-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (row, name, role, runtime, vpp) in [
+        (
+            "checker-multi",
+            "maglev-health, tokio multi-thread (2 workers)",
+            "checker",
+            "multi",
+            false,
+        ),
+        (
+            "checker-current",
+            "maglev-health, tokio current-thread",
+            "checker",
+            "current",
+            false,
+        ),
+        ("daemon-off", "maglevd, VPP off", "daemon", "multi", false),
+        (
+            "daemon-sim",
+            "maglevd, simulated VPP (other process)",
+            "daemon",
+            "multi",
+            true,
+        ),
     ] {
-        let mut child = Command::new(&exe)
-            .args(["--role", "checker"])
+        if !wanted(row) {
+            continue;
+        }
+        let mut sim = None;
+        let mut command = Command::new(&exe);
+        command
+            .args(["--role", role])
             .env("MAGLEV_BENCH_BACKENDS", n.to_string())
             .env("MAGLEV_BENCH_CHILD_SECONDS", child_secs.to_string())
             .env("MAGLEV_BENCH_RUNTIME", runtime)
             .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn the checker");
+            .kill_on_drop(true);
+        if vpp {
+            let vpp_dir = dir.join("vpp");
+            std::fs::create_dir_all(&vpp_dir).expect("vpp dir");
+            sim = Some(
+                Command::new(&exe)
+                    .args(["--role", "vppsim"])
+                    .env("MAGLEV_BENCH_VPP_DIR", &vpp_dir)
+                    .env("MAGLEV_BENCH_CHILD_SECONDS", (child_secs + 5).to_string())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .expect("spawn the VPP simulator"),
+            );
+            command.env("MAGLEV_BENCH_VPP_DIR", &vpp_dir);
+        }
+        let mut child = command.spawn().expect("spawn the checker");
         results.extend(measure(name, &mut child, &accepted, window).await);
         if let Ok(out) = child.wait_with_output().await {
             print!("{name}: {}", String::from_utf8_lossy(&out.stdout));
         }
+        if let Some(mut sim) = sim {
+            let _ = sim.kill().await;
+        }
     }
 
-    let dir = std::env::temp_dir().join(format!("maglev-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(&cfg, haproxy_config(n)).expect("haproxy.cfg");
-    match Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(mut h) => {
+    let haproxy = wanted("haproxy").then(|| {
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+    });
+    match haproxy {
+        None => {}
+        Some(Ok(mut h)) => {
             let version = std::process::Command::new("haproxy")
                 .arg("-v")
                 .output()
@@ -301,7 +439,7 @@ async fn parent() {
             results.extend(measure("haproxy", &mut h, &accepted, window).await);
             let _ = h.kill().await;
         }
-        Err(e) => {
+        Some(Err(e)) => {
             println!("reference skipped: cannot run haproxy ({e}); `apt-get install -y haproxy`")
         }
     }
@@ -309,18 +447,19 @@ async fn parent() {
 
     println!();
     println!(
-        "| checker | probes/s | CPU (% of one core) | CPU per 1000 probes/s | RSS (MiB) | peak RSS (MiB) |"
+        "| checker | probes/s | CPU (% of one core) | CPU per 1000 probes/s | RSS (MiB) | peak RSS (MiB) | load after |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for f in &results {
         println!(
-            "| {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} |",
+            "| {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} | {} |",
             f.name,
             f.probes_per_sec,
             f.cpu_percent,
             f.cpu_percent / (f.probes_per_sec / 1000.0).max(f64::MIN_POSITIVE),
             f.rss_mib,
-            f.hwm_mib
+            f.hwm_mib,
+            f.load
         );
     }
 }

@@ -27,6 +27,54 @@ pub fn synthetic_yaml(frontends: usize, backends: usize) -> String {
             );
         }
     }
+    push_frontends(&mut y, frontends, backends);
+    y
+}
+
+/// The YAML of a config for the daemon benches: `frontends` VIPs as in
+/// [`synthetic_yaml`] (two pools of `backends / 2`), a `vpp:` section that
+/// sets the LB source addresses and turns warm-up off (startup delays 0),
+/// and backends probed by the health check `web` given as a YAML flow
+/// mapping (e.g. `{ type: http, interval: 1s }`), or static backends (no
+/// health check: always up) when `healthcheck` is `None`.
+///
+/// Backend `n` (counting frontend by frontend) gets `address(n)`.
+pub fn daemon_yaml(
+    frontends: usize,
+    backends: usize,
+    healthcheck: Option<&str>,
+    address: impl Fn(usize) -> std::net::IpAddr,
+) -> String {
+    let mut y = String::from(
+        "maglev:\n  vpp:\n    lb:\n      ipv4-src-address: 192.0.2.254\n      \
+         ipv6-src-address: 2001:db8::fe\n      startup-min-delay: 0s\n      startup-max-delay: 0s\n",
+    );
+    if let Some(check) = healthcheck {
+        let _ = writeln!(y, "  healthchecks:\n    web: {check}");
+    }
+    y.push_str("  backends:\n");
+    for f in 0..frontends {
+        for b in 0..backends {
+            let n = f * backends + b;
+            let check = if healthcheck.is_some() {
+                ", healthcheck: web"
+            } else {
+                ""
+            };
+            let _ = writeln!(y, "    f{f}b{b}: {{ address: {}{check} }}", address(n));
+        }
+    }
+    push_frontends(&mut y, frontends, backends);
+    y
+}
+
+/// The address of backend `n` in [`synthetic_yaml`]: 10.x.y.z, which only
+/// ever reaches the simulator's model (nothing is sent to it).
+pub fn model_address(n: usize) -> std::net::IpAddr {
+    std::net::Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8).into()
+}
+
+fn push_frontends(y: &mut String, frontends: usize, backends: usize) {
     y.push_str("  frontends:\n");
     for f in 0..frontends {
         let _ = writeln!(
@@ -46,7 +94,45 @@ pub fn synthetic_yaml(frontends: usize, backends: usize) -> String {
             y.push_str(" }\n");
         }
     }
-    y
+}
+
+/// Installs the logging `maglevd` runs with (JSON lines at INFO, plus the
+/// [`LogLayer`](maglev_bin::events::LogLayer) that feeds `WatchEvents`),
+/// writing the lines to nowhere: the daemon benches pay for formatting
+/// every record as the daemon does, without flooding the bench's output.
+pub fn daemon_logging(parts: &maglev_bin::daemon::Parts) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let output = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_writer(std::io::sink)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    // A second install (a second bench in one process) keeps the first.
+    let _ = tracing_subscriber::registry()
+        .with(output)
+        .with(maglev_bin::events::LogLayer::new(
+            parts.hub.clone(),
+            parts.clock,
+        ))
+        .try_init();
+}
+
+/// The machine's load averages (`/proc/loadavg`: 1, 5 and 15 minutes),
+/// printed beside every figure (the bench machine is shared).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Whether this bench binary was started by `cargo bench` (which passes
+/// `--bench`); `cargo test --all-targets` runs it without, and then the
+/// long runs are skipped.
+pub fn under_cargo_bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
 /// The config of [`synthetic_yaml`].
@@ -65,5 +151,21 @@ mod tests {
         assert_eq!(c.frontends().len(), 300);
         assert_eq!(c.backends().len(), 4800);
         assert_eq!(c.frontend("f299").unwrap().pools[1].backends.len(), 8);
+    }
+
+    #[test]
+    fn daemon_yaml_is_valid_with_and_without_checks() {
+        let c = Config::from_yaml(&daemon_yaml(3, 4, None, model_address), "t").unwrap();
+        assert_eq!(c.backends().len(), 12);
+        assert!(c.backend("f2b3").unwrap().healthcheck.is_none());
+        assert_eq!(c.backend("f2b3").unwrap().address, model_address(11));
+        let check =
+            Some("{ type: http, port: 8080, interval: 5ms, timeout: 5ms, rise: 1, fall: 1 }");
+        let c = Config::from_yaml(&daemon_yaml(3, 4, check, model_address), "t").unwrap();
+        assert_eq!(
+            c.backend("f0b0").unwrap().healthcheck.as_deref(),
+            Some("web")
+        );
+        assert!(c.vpp().is_some());
     }
 }

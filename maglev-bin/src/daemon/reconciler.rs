@@ -172,6 +172,18 @@ impl Control {
         rx
     }
 
+    /// Answers every waiting sync request with `error` (VPP is away).
+    fn fail_waiters(&self, error: &DaemonError) {
+        let waiters = std::mem::take(&mut self.lock().waiters);
+        for (_, _, tx) in waiters {
+            // The asker may have gone away.
+            let _ = tx.send(Err(match error {
+                DaemonError::Unavailable(m) => DaemonError::Unavailable(m.clone()),
+                other => DaemonError::Vpp(other.to_string()),
+            }));
+        }
+    }
+
     /// Why warm-up would hold `scope` at `now`, if it would; a frontend
     /// whose backends are all known (`all_known`) is released by asking.
     pub(crate) fn held(
@@ -230,8 +242,14 @@ pub(crate) async fn run(handle: Handle) {
         stale_seen: 0,
     };
     loop {
-        if shared.vpp.load().is_none() {
-            // Nothing to sync to: the supervisor's reconnect wakes us.
+        if let Err(e) = handle.vpp() {
+            // VPP is away: nothing can be synced, and its absence is no
+            // failure of any frontend. Taking batches now would only build
+            // up the schedule's retry backoff, which then held back the
+            // resync after the reconnect (by 1 s after one attempt, up to
+            // RETRY_MAX after many; see docs/performance.md). Whoever waits
+            // for a sync hears now; the reconnect marks everything.
+            shared.control.fail_waiters(&e);
             tokio::select! {
                 _ = shared.cancel.cancelled() => return,
                 _ = shared.control.wake.notified() => {}
@@ -502,7 +520,14 @@ fn plan_frontends(
         .map(|f| f.vip_key())
         .collect();
     keys.sort();
-    let mut after = observed.clone();
+    // Only the batch's prefixes are read by `plan_vip` (and changed by its
+    // ops): copy those, not the whole belief, which at 1,000 VIPs × 16 ASes
+    // cost more than the rest of a one-frontend sync.
+    let mut after: ObservedState = keys
+        .iter()
+        .flat_map(|k| observed.range(k.prefix_range()))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     let mut ops = Vec::new();
     for key in keys {
         let vip_ops = plan_vip(key, desired, &after, flushes);
