@@ -114,9 +114,16 @@ async fn a_dump_cut_short_is_not_believed() {
         .vpp
         .sim
         .inject(Fault::once("lb_as_v2_dump", FaultAction::CloseMidDump));
+    let connected = world.handle().vpp().unwrap().connected_unix_nanos;
     let ops = world.handle().sync(None).await;
     assert!(ops.is_err(), "the cut dump fails the sync: {ops:?}");
-    until("VPP is reconnected", || world.handle().vpp().is_ok()).await;
+    until("VPP is reconnected", || {
+        world
+            .handle()
+            .vpp()
+            .is_ok_and(|l| l.connected_unix_nanos != connected)
+    })
+    .await;
     let ops = world.handle().sync(None).await.unwrap();
     assert_eq!(
         ops,
