@@ -13,7 +13,9 @@
 //! `checker-current` (the checker alone on a multi-thread or current-thread
 //! runtime), `daemon-off` (the daemon with VPP off: a pure health checker),
 //! `daemon-sim` (the daemon programming a simulated VPP, API and stats,
-//! that runs in a process of its own so its CPU is not counted), and
+//! that runs in a process of its own so its CPU is not counted),
+//! `daemon-off-ct`, `daemon-sim-ct` (the same two with the checker on a
+//! current-thread runtime of its own thread, `Parts::checker_runtime`), and
 //! `haproxy`. The daemon runs as `maglevd` does: a multi-thread runtime,
 //! JSON logging at INFO (formatted into a sink), metrics recorded for
 //! every probe, no gRPC or `/metrics` listener; its config groups the
@@ -174,7 +176,10 @@ async fn daemon(n: usize, run: Duration, vpp: Option<std::path::PathBuf>) {
         api: d.join("api.sock"),
         stats: Some(d.join("stats.sock")),
     });
-    let parts = Parts::default();
+    let mut parts = Parts::default();
+    if std::env::var("MAGLEV_BENCH_CHECKER_THREAD").as_deref() == Ok("1") {
+        parts.checker_runtime = Some(checker_thread());
+    }
     daemon_logging(&parts);
     let daemon = Daemon::start_with(settings, parts, config)
         .await
@@ -196,6 +201,21 @@ async fn daemon(n: usize, run: Duration, vpp: Option<std::path::PathBuf>) {
     };
     println!("daemon: {up} of {} backends up; {vpp}", h.backends().len());
     daemon.shutdown().await;
+}
+
+/// A current-thread runtime on a thread of its own, for the checker; it
+/// lives as long as the process.
+fn checker_thread() -> tokio::runtime::Handle {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("checker runtime");
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("checker".to_owned())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .expect("checker thread");
+    handle
 }
 
 /// The child: a simulated VPP (API and stats sockets in `dir`), for `run`.
@@ -372,6 +392,20 @@ async fn parent() {
             "multi",
             true,
         ),
+        (
+            "daemon-off-ct",
+            "maglevd, VPP off, checker on its own current-thread runtime",
+            "daemon",
+            "current",
+            false,
+        ),
+        (
+            "daemon-sim-ct",
+            "maglevd, simulated VPP, checker on its own current-thread runtime",
+            "daemon",
+            "current",
+            true,
+        ),
     ] {
         if !wanted(row) {
             continue;
@@ -383,6 +417,14 @@ async fn parent() {
             .env("MAGLEV_BENCH_BACKENDS", n.to_string())
             .env("MAGLEV_BENCH_CHILD_SECONDS", child_secs.to_string())
             .env("MAGLEV_BENCH_RUNTIME", runtime)
+            .env(
+                "MAGLEV_BENCH_CHECKER_THREAD",
+                if role == "daemon" && runtime == "current" {
+                    "1"
+                } else {
+                    "0"
+                },
+            )
             .stdout(Stdio::piped())
             .kill_on_drop(true);
         if vpp {

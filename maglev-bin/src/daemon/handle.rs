@@ -84,10 +84,14 @@ impl Handle {
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> anyhow::Result<Handle> {
-        let checker = Checker::builder()
-            .probes(parts.probes)
-            .observer(metrics.probe_observer())
-            .start(&config)?;
+        let checker = {
+            // The checker spawns its probe tasks on the runtime it starts in.
+            let _on = parts.checker_runtime.as_ref().map(|rt| rt.enter());
+            Checker::builder()
+                .probes(parts.probes)
+                .observer(metrics.probe_observer())
+                .start(&config)?
+        };
         let control = Control::new(&config, Instant::now());
         Ok(Handle {
             shared: Arc::new(Shared {

@@ -64,6 +64,11 @@ pub struct Parts {
     pub hub: EventHub,
     /// The wall clock for times shown to people.
     pub clock: WallClock,
+    /// The runtime the checker's probe tasks run on; `None` for the one
+    /// the daemon is started on. A current-thread runtime on a thread of
+    /// its own probes for less CPU than a multi-thread one (see
+    /// docs/performance.md, "Daemon").
+    pub checker_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Parts {
@@ -73,6 +78,7 @@ impl Default for Parts {
             dataplane: None,
             hub: EventHub::new(),
             clock: WallClock::new(),
+            checker_runtime: None,
         }
     }
 }
@@ -81,6 +87,7 @@ impl std::fmt::Debug for Parts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Parts")
             .field("dataplane", &self.dataplane.is_some())
+            .field("checker_runtime", &self.checker_runtime.is_some())
             .finish_non_exhaustive()
     }
 }
