@@ -1,13 +1,129 @@
 //! maglevd's gRPC API: the `maglev.Maglev` service over the daemon's
 //! handle, with reflection and the standard health service.
+//!
+//! - [`service`]: every RPC of `proto/maglev.proto`.
+//! - [`convert`]: the daemon's types as proto messages.
+//! - [`status`]: refusals as gRPC status codes, request checks.
+//! - [`watch`]: `WatchEvents` streams, their filters and lag notices.
+//! - [`metered`]: every request counted by method and code.
+//! - [`proto`]: the generated code (server and client).
+//!
+//! [`serve`] runs them all on the daemon's listeners: `maglev.Maglev`,
+//! `grpc.health.v1.Health` (`maglev.Maglev` and the server as a whole,
+//! `""`, reported `SERVING` until the daemon stops) and, unless
+//! `--reflection=false`, server reflection v1 and v1alpha (for older
+//! `grpcurl`).
 
+pub mod convert;
+pub mod metered;
 pub mod proto;
+pub mod service;
+pub mod status;
+pub mod watch;
 
-use tokio::net::TcpListener;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::daemon::Handle;
+use crate::grpc::metered::Metered;
+use crate::grpc::proto::maglev_server::MaglevServer;
+use crate::grpc::service::MaglevService;
 
-/// Serves gRPC on `listeners` until the daemon stops.
+/// How long accepting waits after a failed `accept` (out of descriptors,
+/// say) before trying again, so a persistent failure does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves gRPC on `listeners` until the daemon stops, then drains: open
+/// streams end (the event streams close themselves) and the server
+/// returns.
 pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
-    let _ = (handle, listeners);
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<MaglevServer<MaglevService>>().await;
+    let maglev = Metered::new(
+        MaglevServer::new(MaglevService::new(handle.clone())),
+        handle.clone(),
+    );
+    // Descriptors that do not load turn reflection off, logged.
+    let reflect = handle.settings().reflection;
+    let v1 = reflect.then(|| reflection().build_v1()).and_then(|r| {
+        r.map_err(|e| tracing::error!(error = %e, "gRPC reflection is off"))
+            .ok()
+    });
+    let v1alpha = reflect.then(|| reflection().build_v1alpha()).and_then(|r| {
+        r.map_err(|e| tracing::error!(error = %e, "gRPC reflection v1alpha is off"))
+            .ok()
+    });
+    let router = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(maglev)
+        .add_optional_service(v1)
+        .add_optional_service(v1alpha);
+    let incoming = accept(&handle, listeners).map(Ok::<TcpStream, std::io::Error>);
+    let shutdown = {
+        let handle = handle.clone();
+        async move {
+            handle.stopping().await;
+            reporter
+                .set_not_serving::<MaglevServer<MaglevService>>()
+                .await;
+        }
+    };
+    if let Err(e) = router
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "gRPC server failed");
+    }
+}
+
+/// A reflection builder over `maglev.proto` and the health service's
+/// descriptors (its own are added by the builder).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// The connections of every listener as one stream, until the daemon
+/// stops. Each listener has an accept task; an accept error is logged and
+/// retried after [`ACCEPT_BACKOFF`].
+fn accept(handle: &Handle, listeners: Vec<TcpListener>) -> ReceiverStream<TcpStream> {
+    let (tx, rx) = mpsc::channel(16);
+    for listener in listeners {
+        let tx = tx.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = handle.stopping() => return,
+                    _ = tx.closed() => return,
+                    a = listener.accept() => a,
+                };
+                match accepted {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        if tx.send(stream).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            listener = ?listener.local_addr().ok(),
+                            error = %e,
+                            "gRPC accept failed"
+                        );
+                        tokio::select! {
+                            _ = handle.stopping() => return,
+                            _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                        }
+                    }
+                }
+            }
+        });
+    }
+    ReceiverStream::new(rx)
 }

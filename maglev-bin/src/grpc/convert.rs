@@ -1,0 +1,404 @@
+//! From the daemon's types to the proto messages: pure functions, one per
+//! message, with times turned into Unix nanoseconds by the daemon's
+//! [`WallClock`] and every list sorted as `maglev.proto` promises.
+
+use std::time::Duration;
+
+use maglev_core::config::{Config, HealthCheck, Probe, TlsParams};
+use maglev_core::dataplane::VipKey;
+use maglev_health::machine::Transition;
+use maglev_health::status::{BackendStatus, LastProbe};
+use maglev_vpp::api::messages::LbConf;
+use maglev_vpp::lb::ops::LbSnapshot;
+
+use crate::clock::WallClock;
+use crate::daemon::counters::CounterSnapshot;
+use crate::daemon::reload::ConfigReport;
+use crate::daemon::views::{FrontendView, frontend_of};
+use crate::daemon::vpp::VppLink;
+use crate::events::{Event, EventKind, LogRecord, VppChange};
+use crate::grpc::proto;
+
+/// A `google.protobuf.Duration`.
+pub fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        // Below 10^9, so it fits.
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A frontend with its pools, members sorted by name within each pool.
+pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
+    let fe = &view.frontend;
+    let pools = fe
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(index, pool)| {
+            let mut backends: Vec<proto::PoolBackendInfo> = view
+                .pool_members(index)
+                .map(|m| proto::PoolBackendInfo {
+                    name: m.backend.clone(),
+                    weight: u32::from(m.weight),
+                    effective_weight: u32::from(m.effective_weight),
+                    state: m.state.as_str().to_owned(),
+                    address: m.address.to_string(),
+                })
+                .collect();
+            backends.sort_by(|a, b| a.name.cmp(&b.name));
+            proto::PoolInfo {
+                name: pool.name.clone(),
+                backends,
+            }
+        })
+        .collect();
+    proto::FrontendInfo {
+        name: view.name.clone(),
+        address: fe.address.to_string(),
+        protocol: fe
+            .protocol
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        port: u32::from(fe.port),
+        pools,
+        description: fe.description.clone(),
+        src_ip_sticky: fe.src_ip_sticky,
+        flush_on_down: fe.flush_on_down,
+        state: view.state.as_str().to_owned(),
+        active_pool: view
+            .active_pool
+            .and_then(|i| fe.pools.get(i))
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+        encap: view.encap.map(|e| e.to_string()).unwrap_or_default(),
+        released: view.released,
+    }
+}
+
+/// A backend transition.
+pub fn transition(t: &Transition, clock: &WallClock) -> proto::Transition {
+    proto::Transition {
+        from: t.from.as_str().to_owned(),
+        to: t.to.as_str().to_owned(),
+        code: t.code.as_str().to_owned(),
+        detail: t.detail.clone(),
+        unix_nanos: clock.unix_nanos(t.at),
+    }
+}
+
+fn probe(p: &LastProbe, clock: &WallClock) -> proto::ProbeResult {
+    proto::ProbeResult {
+        code: p.code.as_str().to_owned(),
+        detail: p.detail.clone(),
+        duration: Some(duration(p.duration)),
+        unix_nanos: clock.unix_nanos(p.at),
+    }
+}
+
+/// A backend's status, with the frontends using it (`frontends` sorted by
+/// the caller's config order, which is by name).
+pub fn backend(
+    status: &BackendStatus,
+    frontends: Vec<String>,
+    clock: &WallClock,
+) -> proto::BackendInfo {
+    let mut frontends = frontends;
+    frontends.sort();
+    proto::BackendInfo {
+        name: status.name.to_string(),
+        address: status.address.to_string(),
+        state: status.state.as_str().to_owned(),
+        enabled: status.enabled,
+        healthcheck: status
+            .healthcheck
+            .as_deref()
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        health: status.counter,
+        rise: status.rise,
+        fall: status.fall,
+        last_probe: status.last_probe.as_deref().map(|p| probe(p, clock)),
+        transitions: status
+            .history
+            .iter()
+            .map(|t| transition(t, clock))
+            .collect(),
+        frontends,
+    }
+}
+
+/// A health check as configured, with the backends of `config` using it.
+pub fn healthcheck(name: &str, hc: &HealthCheck, config: &Config) -> proto::HealthCheckInfo {
+    let t = &hc.timing;
+    let mut info = proto::HealthCheckInfo {
+        name: name.to_owned(),
+        r#type: hc.kind().as_str().to_owned(),
+        interval: Some(duration(t.interval)),
+        fast_interval: Some(duration(t.fast_interval)),
+        down_interval: Some(duration(t.down_interval)),
+        timeout: Some(duration(t.timeout)),
+        rise: t.rise,
+        fall: t.fall,
+        // The config's backends are a BTreeMap: sorted by name.
+        backends: config
+            .backends()
+            .iter()
+            .filter(|(_, b)| b.healthcheck.as_deref() == Some(name))
+            .map(|(n, _)| n.clone())
+            .collect(),
+        ..proto::HealthCheckInfo::default()
+    };
+    let tls = |info: &mut proto::HealthCheckInfo, tls: &TlsParams| {
+        info.server_name = tls.server_name.clone().unwrap_or_default();
+        info.insecure_skip_verify = tls.insecure_skip_verify;
+    };
+    match &hc.probe {
+        Probe::Http(h) => {
+            info.port = u32::from(h.port);
+            info.path = h.path.clone();
+            info.method = h.method.as_str().to_owned();
+            info.host = h.host.clone().unwrap_or_default();
+            info.response_codes = h
+                .response_codes
+                .ranges()
+                .iter()
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect();
+            info.response_regex = h.response_regex.clone().unwrap_or_default();
+            info.max_body = u64::try_from(h.max_body).unwrap_or(u64::MAX);
+            if let Some(t) = &h.tls {
+                tls(&mut info, t);
+            }
+        }
+        Probe::Tcp(p) => {
+            info.port = u32::from(p.port);
+            if let Some(t) = &p.tls {
+                info.tls = true;
+                tls(&mut info, t);
+            }
+        }
+        Probe::Icmp => {}
+    }
+    info
+}
+
+/// The connected VPP's identity.
+pub fn vpp_info(link: &VppLink) -> proto::VppInfo {
+    let i = &link.info;
+    proto::VppInfo {
+        version: i.version.clone(),
+        build_date: i.build_date.clone(),
+        build_directory: i.build_directory.clone(),
+        pid: i.pid,
+        boottime_ns: i.boottime_unix_nanos.unwrap_or(0),
+        connecttime_ns: link.connected_unix_nanos,
+    }
+}
+
+/// `prefix/len`, as VPP prints a VIP prefix.
+pub fn prefix(key: &VipKey) -> String {
+    format!("{}/{}", key.address, key.prefix_len)
+}
+
+/// VPP's global LB conf.
+pub fn lb_conf(conf: &LbConf) -> proto::VpplbConf {
+    proto::VpplbConf {
+        ip4_src_address: conf.ip4_src_address.to_string(),
+        ip6_src_address: conf.ip6_src_address.to_string(),
+        sticky_buckets_per_core: conf.sticky_buckets_per_core,
+        flow_timeout_seconds: conf.flow_timeout,
+    }
+}
+
+/// VPP's LB state, VIPs in key order (prefix, protocol, port) with each
+/// VIP's configured frontend; `only` keeps one VIP.
+pub fn lb_state(
+    snapshot: &LbSnapshot,
+    conf: Option<&LbConf>,
+    config: &Config,
+    only: Option<&VipKey>,
+) -> proto::VpplbState {
+    let mut vips: Vec<_> = snapshot
+        .vips
+        .iter()
+        .filter(|v| only.is_none_or(|k| *k == v.key))
+        .collect();
+    vips.sort_by_key(|v| v.key);
+    let vips = vips
+        .into_iter()
+        .map(|v| {
+            let mut ases: Vec<_> = snapshot.ases.iter().filter(|a| a.vip == v.key).collect();
+            ases.sort_by_key(|a| a.address);
+            proto::Vpplbvip {
+                prefix: prefix(&v.key),
+                protocol: u32::from(v.key.protocol),
+                port: u32::from(v.key.port),
+                encap: v.encap.to_string(),
+                src_ip_sticky: v.src_ip_sticky,
+                pool_index: v.pool_index,
+                flow_table_length: u32::from(v.flow_table_length),
+                ases: ases
+                    .into_iter()
+                    .map(|a| proto::Vpplbas {
+                        address: a.address.to_string(),
+                        weight: u32::from(a.weight),
+                        // The AS dump maglev reads carries no flags.
+                        flags: 0,
+                        num_buckets: a.num_buckets,
+                    })
+                    .collect(),
+                frontend: frontend_of(config, &v.key)
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    proto::VpplbState {
+        conf: conf.map(lb_conf),
+        vips,
+    }
+}
+
+/// A counter snapshot, VIPs sorted by frontend name; `None` (no scrape
+/// yet, or VPP away) is an empty snapshot at time 0.
+pub fn counters(snapshot: Option<&CounterSnapshot>) -> proto::VpplbCounters {
+    let Some(s) = snapshot else {
+        return proto::VpplbCounters::default();
+    };
+    let mut vips: Vec<proto::VpplbvipCounters> = s
+        .vips
+        .iter()
+        .map(|v| proto::VpplbvipCounters {
+            frontend: v.frontend.to_string(),
+            prefix: prefix(&v.key),
+            protocol: u32::from(v.key.protocol),
+            port: u32::from(v.key.port),
+            next: v.stats.lb.next_packet,
+            first: v.stats.lb.first_packet,
+            untracked: v.stats.lb.untracked,
+            no_server: v.stats.lb.no_server,
+            route_packets: v.stats.route.map_or(0, |r| r.packets),
+            route_bytes: v.stats.route.map_or(0, |r| r.bytes),
+        })
+        .collect();
+    vips.sort_by(|a, b| a.frontend.cmp(&b.frontend));
+    proto::VpplbCounters {
+        scrape_unix_nanos: s.scraped_unix_nanos,
+        vips,
+    }
+}
+
+/// A config check's result.
+pub fn check_report(r: &ConfigReport) -> proto::CheckConfigResponse {
+    proto::CheckConfigResponse {
+        ok: r.ok(),
+        parse_error: r.parse_error.clone().unwrap_or_default(),
+        semantic_error: r.semantic_error.clone().unwrap_or_default(),
+        path: r.path.clone(),
+    }
+}
+
+/// A reload's result.
+pub fn reload_report(r: &ConfigReport) -> proto::ReloadConfigResponse {
+    proto::ReloadConfigResponse {
+        ok: r.ok(),
+        parse_error: r.parse_error.clone().unwrap_or_default(),
+        semantic_error: r.semantic_error.clone().unwrap_or_default(),
+        path: r.path.clone(),
+    }
+}
+
+/// A tracing level as the API writes it.
+pub fn level(level: tracing::Level) -> &'static str {
+    match level {
+        tracing::Level::TRACE => "trace",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::INFO => "info",
+        tracing::Level::WARN => "warn",
+        tracing::Level::ERROR => "error",
+    }
+}
+
+fn log(r: &LogRecord) -> proto::LogEvent {
+    proto::LogEvent {
+        level: level(r.level).to_owned(),
+        message: r.message.clone(),
+        target: r.target.clone(),
+        fields: r
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn vpp_change(c: &VppChange) -> proto::VppChangeEvent {
+    proto::VppChangeEvent {
+        frontend: c.frontend.as_deref().map(str::to_owned).unwrap_or_default(),
+        kind: c.kind.to_owned(),
+        op: c.op.clone(),
+        scope: c.scope.to_owned(),
+        error: c.error.clone().unwrap_or_default(),
+    }
+}
+
+/// An event of the hub.
+pub fn event(e: &Event, clock: &WallClock) -> proto::Event {
+    use proto::event::Kind;
+    let kind = match &e.kind {
+        EventKind::Log(r) => Kind::Log(log(r)),
+        EventKind::Backend {
+            backend,
+            address,
+            transition: t,
+        } => Kind::Backend(proto::BackendEvent {
+            backend: backend.to_string(),
+            address: address.to_string(),
+            transition: Some(transition(t, clock)),
+        }),
+        EventKind::Frontend { frontend, from, to } => Kind::Frontend(proto::FrontendEvent {
+            frontend: frontend.to_string(),
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+        }),
+        EventKind::Vpp(c) => Kind::Vpp(vpp_change(c)),
+    };
+    proto::Event {
+        unix_nanos: e.unix_nanos,
+        kind: Some(kind),
+    }
+}
+
+/// The notice that a subscriber lost `lost` events, stamped `unix_nanos`.
+pub fn lag(lost: u64, unix_nanos: i64) -> proto::Event {
+    proto::Event {
+        unix_nanos,
+        kind: Some(proto::event::Kind::Lag(proto::LagEvent { lost })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_keep_their_nanoseconds() {
+        let d = duration(Duration::from_millis(1500));
+        assert_eq!((d.seconds, d.nanos), (1, 500_000_000));
+    }
+
+    #[test]
+    fn prefixes_read_as_vpp_prints_them() {
+        let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);
+        assert_eq!(prefix(&key), "192.0.2.1/32");
+        let key = VipKey::host("2001:db8::1".parse().unwrap(), None, 0);
+        assert_eq!(prefix(&key), "2001:db8::1/128");
+    }
+}
