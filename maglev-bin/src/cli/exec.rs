@@ -566,7 +566,7 @@ impl Session {
                     &r.path,
                     &r.parse_error,
                     &r.semantic_error,
-                    "valid",
+                    "is valid",
                     out,
                 )
             }
@@ -584,7 +584,7 @@ impl Session {
                     &r.path,
                     &r.parse_error,
                     &r.semantic_error,
-                    "loaded",
+                    "is loaded",
                     out,
                 )
             }
