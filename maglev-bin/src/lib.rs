@@ -4,6 +4,8 @@
 //!
 //! - [`check`]: `maglevd --check`, validating a config file and printing
 //!   each error on its own line with the exit-code split 0/1/2.
+//! - [`cli`]: `maglevc`, the operator CLI: command tree, parser, shell,
+//!   rendering, completions and man page.
 //! - [`daemon`]: the composition (settings, parts, the reconciler, the VPP
 //!   supervisor, the counter scrape, reload, signals) behind [`daemon::Handle`].
 //! - [`events`]: the fan-out of backend, frontend, VPP-change and log events.
@@ -17,6 +19,7 @@
 //! The binaries in `src/bin/` are thin: they parse flags and call in here.
 
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod daemon;
 pub mod demo;

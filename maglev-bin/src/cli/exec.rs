@@ -1,0 +1,1066 @@
+//! Running a parsed command against maglevd over gRPC and rendering the
+//! reply: one [`Session`] per server, shared by the shell and one-shot
+//! mode so both print the same text and the same errors.
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Write};
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use super::json;
+use super::parse::Invocation;
+use super::render::{self, Block, Cell, Paint, Style, Table};
+use super::tree::{CommandId, Slot, commands};
+use super::watch;
+use crate::clock::WallClock;
+use crate::grpc::proto;
+use crate::grpc::proto::maglev_client::MaglevClient;
+
+/// How long connecting to maglevd may take before the command fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one name look-up for completion may take.
+const NAMES_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long `show vpp lb counters` waits for a second scrape to compute
+/// rates (the daemon scrapes every 5 s by default).
+const RATE_WAIT: Duration = Duration::from_secs(12);
+/// How often it looks for that second scrape.
+const RATE_POLL: Duration = Duration::from_millis(200);
+
+/// Why a command did not succeed, and so the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line is wrong (exit 2).
+    Usage(String),
+    /// maglevd refused, failed or could not be reached (exit 1); the text
+    /// is the server's message only.
+    Server(String),
+    /// The failure was already printed (exit 1), e.g. a config check that
+    /// found errors.
+    Reported,
+}
+
+impl Failure {
+    /// The process exit code for it.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Server(_) | Failure::Reported => 1,
+        }
+    }
+
+    /// The message to print, if any.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Failure::Usage(m) | Failure::Server(m) => Some(m),
+            Failure::Reported => None,
+        }
+    }
+}
+
+/// What the caller does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// Leave the shell.
+    Quit,
+}
+
+/// A connection to one maglevd and how to print.
+#[derive(Clone)]
+pub struct Session {
+    client: MaglevClient<Channel>,
+    server: String,
+    style: Style,
+    wall: WallClock,
+}
+
+/// `host:port` as a gRPC endpoint URI (an `http://` or `https://` prefix
+/// is kept).
+pub fn endpoint_uri(server: &str) -> String {
+    if server.starts_with("http://") || server.starts_with("https://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+impl Session {
+    /// A session to `server` (`host:port`). Nothing is connected until the
+    /// first command, and a lost connection is retried by the next one.
+    pub fn new(server: &str, style: Style) -> Result<Session, Failure> {
+        let endpoint = Endpoint::from_shared(endpoint_uri(server))
+            .map_err(|e| Failure::Usage(format!("bad server address \"{server}\": {e}")))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        Ok(Session {
+            client: MaglevClient::new(endpoint.connect_lazy()),
+            server: server.to_owned(),
+            style,
+            wall: WallClock::new(),
+        })
+    }
+
+    /// The server address.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The output style.
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    fn status(&self, s: tonic::Status) -> Failure {
+        Failure::Server(server_message(&self.server, &s))
+    }
+
+    /// Runs `inv`, writing its output to `out`.
+    pub async fn run(&mut self, inv: &Invocation, out: &mut dyn Write) -> Result<Flow, Failure> {
+        let text = match self.render(inv, out).await {
+            Ok(t) => t.unwrap_or_default(),
+            Err(Stop::Quit) => return Ok(Flow::Quit),
+            Err(Stop::Other(f)) => return Err(f),
+        };
+        write_out(out, &text)?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// Writes `text`: `Ok(false)` when the reader went away (`| head`), which
+/// ends output quietly.
+pub fn write_out(out: &mut dyn Write, text: &str) -> Result<bool, Failure> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Failure::Server(format!("cannot write output: {e}"))),
+    }
+}
+
+/// The message a failed call prints: the server's own message, or that
+/// the server could not be reached.
+pub fn server_message(server: &str, s: &tonic::Status) -> String {
+    let from_transport = std::error::Error::source(s).is_some();
+    if from_transport || (s.code() == tonic::Code::Unknown && s.message().contains("transport")) {
+        let cause = std::error::Error::source(s)
+            .map(|e| {
+                let mut text = e.to_string();
+                let mut cur = e.source();
+                while let Some(c) = cur {
+                    text = format!("{text}: {c}");
+                    cur = c.source();
+                }
+                text
+            })
+            .unwrap_or_else(|| s.message().to_owned());
+        format!("cannot reach maglevd at {server}: {cause}")
+    } else {
+        s.message().to_owned()
+    }
+}
+
+enum Stop {
+    Quit,
+    Other(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Other(f)
+    }
+}
+
+type Rendered = Result<Option<String>, Stop>;
+
+fn js<M: json::Reply>(m: &M) -> Rendered {
+    json::pretty(m)
+        .map(Some)
+        .map_err(|e| Stop::Other(Failure::Server(e)))
+}
+
+fn req_arg(inv: &Invocation, slot: Slot) -> String {
+    inv.arg(slot).unwrap_or_default().to_owned()
+}
+
+fn proto_name(p: &str) -> &str {
+    if p.is_empty() { "any" } else { p }
+}
+
+fn port_name(p: u32) -> String {
+    if p == 0 {
+        "any".to_owned()
+    } else {
+        p.to_string()
+    }
+}
+
+fn dur(d: &Option<prost_types::Duration>) -> String {
+    d.as_ref()
+        .and_then(|d| Duration::try_from(*d).ok())
+        .map(render::duration)
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+impl Session {
+    fn now(&self) -> i64 {
+        self.wall.now_unix_nanos()
+    }
+
+    async fn render(&mut self, inv: &Invocation, out: &mut dyn Write) -> Rendered {
+        let json = inv.json();
+        let st = self.style;
+        match inv.id {
+            CommandId::Quit => Err(Stop::Quit),
+            CommandId::Help => Ok(Some(help_text(&inv.rest, st))),
+            CommandId::ShowVersion => {
+                if json {
+                    let v = serde_json::json!({
+                        "maglevc": crate::VERSION,
+                        "commit": crate::COMMIT,
+                        "build_date": crate::BUILD_DATE,
+                        "server": self.server,
+                    });
+                    Ok(Some(format!("{v:#}\n")))
+                } else {
+                    let mut b = Block::new();
+                    b.kv("maglevc", crate::VERSION_LINE)
+                        .kv("server", self.server.as_str());
+                    Ok(Some(b.render(st)))
+                }
+            }
+            CommandId::ShowFrontends => {
+                let r = self
+                    .client
+                    .list_frontends(proto::ListFrontendsRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&r);
+                }
+                let mut t = Table::new(&[
+                    "NAME",
+                    "ADDRESS",
+                    "PROTO",
+                    "PORT",
+                    "STATE",
+                    "ACTIVE-POOL",
+                    "UP",
+                ]);
+                for f in &r.frontends {
+                    let mut members: BTreeMap<&str, &str> = BTreeMap::new();
+                    for p in &f.pools {
+                        for b in &p.backends {
+                            members.insert(&b.name, &b.state);
+                        }
+                    }
+                    let up = members.values().filter(|s| **s == "up").count();
+                    t.row(vec![
+                        f.name.clone().into(),
+                        f.address.clone().into(),
+                        proto_name(&f.protocol).into(),
+                        port_name(f.port).into(),
+                        Cell::state(&f.state),
+                        if f.active_pool.is_empty() {
+                            "-".into()
+                        } else {
+                            f.active_pool.clone().into()
+                        },
+                        format!("{up}/{}", members.len()).into(),
+                    ]);
+                }
+                Ok(Some(t.render(st)))
+            }
+            CommandId::ShowFrontend => {
+                let name = req_arg(inv, Slot::Frontend);
+                let f = self
+                    .client
+                    .get_frontend(proto::GetFrontendRequest { name: name.clone() })
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&f);
+                }
+                // VPP's buckets per AS address; `-` when VPP cannot say.
+                let buckets: Option<BTreeMap<String, u32>> = self
+                    .client
+                    .get_vpplb_state(proto::GetVpplbStateRequest { frontend: name })
+                    .await
+                    .ok()
+                    .map(|r| {
+                        r.into_inner()
+                            .vips
+                            .iter()
+                            .flat_map(|v| v.ases.iter().map(|a| (a.address.clone(), a.num_buckets)))
+                            .collect()
+                    });
+                Ok(Some(frontend_text(&f, buckets.as_ref(), st)))
+            }
+            CommandId::ShowBackends => {
+                let r = self
+                    .client
+                    .list_backends(proto::ListBackendsRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&r);
+                }
+                let now = self.now();
+                let mut t = Table::new(&[
+                    "NAME",
+                    "ADDRESS",
+                    "STATE",
+                    "HEALTH",
+                    "HEALTHCHECK",
+                    "LAST-PROBE",
+                    "FOR",
+                ]);
+                for b in &r.backends {
+                    let probe = b
+                        .last_probe
+                        .as_ref()
+                        .map(|p| format!("{} {}", p.code, dur(&p.duration)))
+                        .unwrap_or_else(|| "-".to_owned());
+                    let since = b.transitions.last().map(|x| render::age(x.unix_nanos, now));
+                    t.row(vec![
+                        b.name.clone().into(),
+                        b.address.clone().into(),
+                        Cell::state(&b.state),
+                        health(b).into(),
+                        if b.healthcheck.is_empty() {
+                            "static".into()
+                        } else {
+                            b.healthcheck.clone().into()
+                        },
+                        probe.into(),
+                        since.unwrap_or_else(|| "-".to_owned()).into(),
+                    ]);
+                }
+                Ok(Some(t.render(st)))
+            }
+            CommandId::ShowBackend => {
+                let b = self
+                    .client
+                    .get_backend(proto::GetBackendRequest {
+                        name: req_arg(inv, Slot::Backend),
+                    })
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&b);
+                }
+                Ok(Some(backend_text(&b, self.now(), st)))
+            }
+            CommandId::ShowHealthChecks => {
+                let r = self
+                    .client
+                    .list_health_checks(proto::ListHealthChecksRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&r);
+                }
+                let mut t = Table::new(&[
+                    "NAME", "TYPE", "PORT", "INTERVAL", "FAST", "DOWN", "TIMEOUT", "RISE", "FALL",
+                    "BACKENDS",
+                ]);
+                for h in &r.healthchecks {
+                    t.row(vec![
+                        h.name.clone().into(),
+                        h.r#type.clone().into(),
+                        if h.port == 0 {
+                            "-".into()
+                        } else {
+                            h.port.to_string().into()
+                        },
+                        dur(&h.interval).into(),
+                        dur(&h.fast_interval).into(),
+                        dur(&h.down_interval).into(),
+                        dur(&h.timeout).into(),
+                        h.rise.to_string().into(),
+                        h.fall.to_string().into(),
+                        h.backends.len().to_string().into(),
+                    ]);
+                }
+                Ok(Some(t.render(st)))
+            }
+            CommandId::ShowHealthCheck => {
+                let h = self
+                    .client
+                    .get_health_check(proto::GetHealthCheckRequest {
+                        name: req_arg(inv, Slot::HealthCheck),
+                    })
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&h);
+                }
+                Ok(Some(healthcheck_text(&h, st)))
+            }
+            CommandId::ShowVppInfo => {
+                let v = self
+                    .client
+                    .get_vpp_info(proto::GetVppInfoRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&v);
+                }
+                let now = self.now();
+                let when = |t: i64| {
+                    if t <= 0 {
+                        "-".to_owned()
+                    } else {
+                        format!("{} ({} ago)", render::utc(t), render::age(t, now))
+                    }
+                };
+                let mut b = Block::new();
+                b.kv("version", v.version.as_str())
+                    .kv("build-date", v.build_date.as_str())
+                    .kv("build-dir", v.build_directory.as_str())
+                    .kv("vpp-pid", v.pid.to_string())
+                    .kv("vpp-boottime", when(v.boottime_ns))
+                    .kv("connected", when(v.connecttime_ns));
+                Ok(Some(b.render(st)))
+            }
+            CommandId::ShowVppLbState => {
+                let s = self
+                    .client
+                    .get_vpplb_state(proto::GetVpplbStateRequest {
+                        frontend: req_arg(inv, Slot::Frontend),
+                    })
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&s);
+                }
+                Ok(Some(lb_state_text(&s, st)))
+            }
+            CommandId::ShowVppLbCounters => {
+                let first = self.counters().await?;
+                if json {
+                    return js(&first);
+                }
+                let mut second = None;
+                if first.scrape_unix_nanos > 0 {
+                    let deadline = tokio::time::Instant::now() + RATE_WAIT;
+                    while tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(RATE_POLL).await;
+                        let c = self.counters().await?;
+                        if c.scrape_unix_nanos != first.scrape_unix_nanos {
+                            second = Some(c);
+                            break;
+                        }
+                    }
+                }
+                Ok(Some(counters_text(&first, second.as_ref(), self.now(), st)))
+            }
+            CommandId::SyncVppLbState => {
+                let r = self
+                    .client
+                    .sync_vpplb_state(proto::SyncVpplbStateRequest {
+                        frontend: req_arg(inv, Slot::Frontend),
+                    })
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&r);
+                }
+                if r.ops.is_empty() {
+                    Ok(Some("VPP already holds the desired state\n".to_owned()))
+                } else {
+                    let mut s = format!("{} operations sent to VPP:\n", r.ops.len());
+                    for op in &r.ops {
+                        s.push_str("  ");
+                        s.push_str(op);
+                        s.push('\n');
+                    }
+                    Ok(Some(s))
+                }
+            }
+            CommandId::PauseBackend
+            | CommandId::ResumeBackend
+            | CommandId::EnableBackend
+            | CommandId::DisableBackend => {
+                let req = proto::BackendRequest {
+                    name: req_arg(inv, Slot::Backend),
+                };
+                let c = &mut self.client;
+                let r = match inv.id {
+                    CommandId::PauseBackend => c.pause_backend(req).await,
+                    CommandId::ResumeBackend => c.resume_backend(req).await,
+                    CommandId::EnableBackend => c.enable_backend(req).await,
+                    _ => c.disable_backend(req).await,
+                };
+                let b = r.map_err(|s| self.status(s))?.into_inner();
+                if json {
+                    return js(&b);
+                }
+                Ok(Some(format!(
+                    "backend {} is now {}\n",
+                    b.name,
+                    st.paint(&b.state, Paint::state(&b.state))
+                )))
+            }
+            CommandId::SetWeight => {
+                let req = proto::SetWeightRequest {
+                    frontend: req_arg(inv, Slot::Frontend),
+                    pool: req_arg(inv, Slot::Pool),
+                    backend: req_arg(inv, Slot::Backend),
+                    weight: u32::try_from(inv.num(Slot::Weight).unwrap_or(0)).unwrap_or(u32::MAX),
+                    flush: inv.flag("flush"),
+                };
+                let (pool, backend) = (req.pool.clone(), req.backend.clone());
+                let f = self
+                    .client
+                    .set_frontend_pool_backend_weight(req)
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&f);
+                }
+                let member = f
+                    .pools
+                    .iter()
+                    .filter(|p| p.name == pool)
+                    .flat_map(|p| &p.backends)
+                    .find(|b| b.name == backend);
+                Ok(Some(match member {
+                    Some(m) => format!(
+                        "frontend {} pool {} backend {}: weight {}, effective {}{}\n",
+                        f.name,
+                        pool,
+                        backend,
+                        m.weight,
+                        m.effective_weight,
+                        if inv.flag("flush") {
+                            ", flows flushed"
+                        } else {
+                            ""
+                        }
+                    ),
+                    None => format!("frontend {} updated\n", f.name),
+                }))
+            }
+            CommandId::ConfigCheck => {
+                let r = self
+                    .client
+                    .check_config(proto::CheckConfigRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                self.config_result(
+                    json,
+                    &r,
+                    r.ok,
+                    &r.path,
+                    &r.parse_error,
+                    &r.semantic_error,
+                    "is valid",
+                    out,
+                )
+            }
+            CommandId::ConfigReload => {
+                let r = self
+                    .client
+                    .reload_config(proto::ReloadConfigRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                self.config_result(
+                    json,
+                    &r,
+                    r.ok,
+                    &r.path,
+                    &r.parse_error,
+                    &r.semantic_error,
+                    "is loaded",
+                    out,
+                )
+            }
+            CommandId::WatchEvents => {
+                watch::run(&mut self.client, &self.server, inv, st, out).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the two config replies share this printer"
+    )]
+    fn config_result<M: json::Reply>(
+        &self,
+        json: bool,
+        reply: &M,
+        ok: bool,
+        path: &str,
+        parse_error: &str,
+        semantic_error: &str,
+        done: &str,
+        out: &mut dyn Write,
+    ) -> Rendered {
+        if json {
+            let text = json::pretty(reply).map_err(Failure::Server)?;
+            write_out(out, &text)?;
+            return if ok {
+                Ok(None)
+            } else {
+                Err(Failure::Reported.into())
+            };
+        }
+        if ok {
+            return Ok(Some(format!("config {path} {done}\n")));
+        }
+        let mut msg = format!("config {path} has errors:");
+        for line in parse_error.lines().chain(semantic_error.lines()) {
+            msg.push_str("\n  ");
+            msg.push_str(line);
+        }
+        Err(Failure::Server(msg).into())
+    }
+
+    async fn counters(&mut self) -> Result<proto::VpplbCounters, Failure> {
+        self.client
+            .get_vpplb_counters(proto::GetVpplbCountersRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.status(s))
+    }
+
+    /// The live names a slot may take (for Tab), given the slots before
+    /// it: a frontend's pools, a pool's backends. Empty when the daemon
+    /// cannot be asked quickly.
+    pub async fn names(&mut self, slot: Slot, args: &BTreeMap<Slot, String>) -> Vec<String> {
+        let fut = self.names_inner(slot, args);
+        tokio::time::timeout(NAMES_TIMEOUT, fut)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    async fn names_inner(
+        &mut self,
+        slot: Slot,
+        args: &BTreeMap<Slot, String>,
+    ) -> Result<Vec<String>, tonic::Status> {
+        let c = &mut self.client;
+        Ok(match slot {
+            Slot::Frontend => c
+                .list_frontends(proto::ListFrontendsRequest {})
+                .await?
+                .into_inner()
+                .frontends
+                .into_iter()
+                .map(|f| f.name)
+                .collect(),
+            Slot::Pool | Slot::Backend if args.contains_key(&Slot::Frontend) => {
+                let f = c
+                    .get_frontend(proto::GetFrontendRequest {
+                        name: args[&Slot::Frontend].clone(),
+                    })
+                    .await?
+                    .into_inner();
+                if slot == Slot::Pool {
+                    f.pools.into_iter().map(|p| p.name).collect()
+                } else {
+                    let pool = args.get(&Slot::Pool);
+                    let mut v: Vec<String> = f
+                        .pools
+                        .into_iter()
+                        .filter(|p| pool.is_none_or(|n| *n == p.name))
+                        .flat_map(|p| p.backends.into_iter().map(|b| b.name))
+                        .collect();
+                    v.sort();
+                    v.dedup();
+                    v
+                }
+            }
+            Slot::Backend => c
+                .list_backends(proto::ListBackendsRequest {})
+                .await?
+                .into_inner()
+                .backends
+                .into_iter()
+                .map(|b| b.name)
+                .collect(),
+            Slot::HealthCheck => c
+                .list_health_checks(proto::ListHealthChecksRequest {})
+                .await?
+                .into_inner()
+                .healthchecks
+                .into_iter()
+                .map(|h| h.name)
+                .collect(),
+            Slot::Pool | Slot::Weight | Slot::Count | Slot::LogLevel => Vec::new(),
+        })
+    }
+}
+
+fn health(b: &proto::BackendInfo) -> String {
+    if b.healthcheck.is_empty() {
+        "-".to_owned()
+    } else {
+        format!("{}/{}", b.health, (b.rise + b.fall).saturating_sub(1))
+    }
+}
+
+/// `help`: every command (or those whose words start with `words`) with
+/// its help.
+pub fn help_text(words: &[String], st: Style) -> String {
+    let mut t = Table::new(&["COMMAND", "WHAT IT DOES"]);
+    for c in commands() {
+        let matches = words.iter().enumerate().all(|(i, w)| {
+            c.words
+                .get(i)
+                .is_some_and(|k| k.starts_with('<') || k.starts_with(w.as_str()))
+        });
+        if matches {
+            t.row(vec![c.line().into(), c.help.into()]);
+        }
+    }
+    t.render(st)
+}
+
+/// `show frontend`: the frontend, then each pool with every member.
+pub fn frontend_text(
+    f: &proto::FrontendInfo,
+    buckets: Option<&BTreeMap<String, u32>>,
+    st: Style,
+) -> String {
+    let mut b = Block::new();
+    b.kv("name", f.name.as_str())
+        .kv("address", f.address.as_str())
+        .kv("protocol", proto_name(&f.protocol))
+        .kv("port", port_name(f.port))
+        .kv("state", Cell::state(&f.state))
+        .kv(
+            "active-pool",
+            if f.active_pool.is_empty() {
+                "-"
+            } else {
+                f.active_pool.as_str()
+            },
+        )
+        .kv("src-ip-sticky", render::yes_no(f.src_ip_sticky))
+        .kv("flush-on-down", render::yes_no(f.flush_on_down))
+        .kv("encap", f.encap.as_str())
+        .kv("released", render::yes_no(f.released));
+    if !f.description.is_empty() {
+        b.kv("description", f.description.as_str());
+    }
+    let mut s = b.render(st);
+    for p in &f.pools {
+        let active = if p.name == f.active_pool {
+            " (active)"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "{} {}{active}\n",
+            st.paint("pool", Paint::Label),
+            p.name
+        ));
+        let mut t = Table::new(&[
+            "BACKEND",
+            "ADDRESS",
+            "STATE",
+            "WEIGHT",
+            "EFFECTIVE",
+            "BUCKETS",
+        ])
+        .indent(2);
+        for m in &p.backends {
+            let bk = buckets
+                .and_then(|b| b.get(&m.address))
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".to_owned());
+            t.row(vec![
+                m.name.clone().into(),
+                m.address.clone().into(),
+                Cell::state(&m.state),
+                m.weight.to_string().into(),
+                m.effective_weight.to_string().into(),
+                bk.into(),
+            ]);
+        }
+        s.push_str(&t.render(st));
+    }
+    s
+}
+
+/// `show backend`: health, the last probe and the transitions.
+pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
+    let mut k = Block::new();
+    k.kv("name", b.name.as_str())
+        .kv("address", b.address.as_str())
+        .kv("state", Cell::state(&b.state))
+        .kv("enabled", render::yes_no(b.enabled))
+        .kv(
+            "healthcheck",
+            if b.healthcheck.is_empty() {
+                "- (static)"
+            } else {
+                b.healthcheck.as_str()
+            },
+        );
+    if !b.healthcheck.is_empty() {
+        k.kv(
+            "health",
+            format!("{} (rise {}, fall {})", health(b), b.rise, b.fall),
+        );
+    }
+    let probe = b
+        .last_probe
+        .as_ref()
+        .map(|p| {
+            let detail = if p.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", p.detail)
+            };
+            format!(
+                "{}{detail}, took {}, {} ago",
+                p.code,
+                dur(&p.duration),
+                render::age(p.unix_nanos, now)
+            )
+        })
+        .unwrap_or_else(|| "-".to_owned());
+    k.kv("last-probe", probe).kv(
+        "frontends",
+        if b.frontends.is_empty() {
+            "-".to_owned()
+        } else {
+            b.frontends.join(", ")
+        },
+    );
+    let mut s = k.render(st);
+    if !b.transitions.is_empty() {
+        s.push_str(&format!("{}\n", st.paint("transitions", Paint::Label)));
+        let mut t = Table::new(&["AGO", "FROM", "TO", "CODE", "DETAIL"]).indent(2);
+        for x in &b.transitions {
+            t.row(vec![
+                render::age(x.unix_nanos, now).into(),
+                Cell::state(&x.from),
+                Cell::state(&x.to),
+                x.code.clone().into(),
+                x.detail.clone().into(),
+            ]);
+        }
+        s.push_str(&t.render(st));
+    }
+    s
+}
+
+/// `show healthcheck`: every setting that applies to its type.
+pub fn healthcheck_text(h: &proto::HealthCheckInfo, st: Style) -> String {
+    let mut k = Block::new();
+    k.kv("name", h.name.as_str())
+        .kv("type", h.r#type.as_str())
+        .kv(
+            "port",
+            if h.port == 0 {
+                "-".to_owned()
+            } else {
+                h.port.to_string()
+            },
+        )
+        .kv("interval", dur(&h.interval))
+        .kv("fast-interval", dur(&h.fast_interval))
+        .kv("down-interval", dur(&h.down_interval))
+        .kv("timeout", dur(&h.timeout))
+        .kv("rise", h.rise.to_string())
+        .kv("fall", h.fall.to_string());
+    let http = h.r#type == "http" || h.r#type == "https";
+    if http {
+        k.kv("method", h.method.as_str())
+            .kv("path", h.path.as_str())
+            .kv(
+                "host",
+                if h.host.is_empty() {
+                    "-"
+                } else {
+                    h.host.as_str()
+                },
+            )
+            .kv("response-codes", h.response_codes.join(","))
+            .kv(
+                "response-regex",
+                if h.response_regex.is_empty() {
+                    "-"
+                } else {
+                    h.response_regex.as_str()
+                },
+            )
+            .kv("max-body", h.max_body.to_string());
+    }
+    if h.r#type == "tcp" {
+        k.kv("tls", render::yes_no(h.tls));
+    }
+    if h.r#type == "https" || h.tls {
+        k.kv(
+            "server-name",
+            if h.server_name.is_empty() {
+                "-"
+            } else {
+                h.server_name.as_str()
+            },
+        )
+        .kv(
+            "insecure-skip-verify",
+            render::yes_no(h.insecure_skip_verify),
+        );
+    }
+    k.kv(
+        "backends",
+        if h.backends.is_empty() {
+            "-".to_owned()
+        } else {
+            h.backends.join(", ")
+        },
+    );
+    k.render(st)
+}
+
+/// `show vpp lb state`: the global conf, then each VIP with its ASes.
+pub fn lb_state_text(s: &proto::VpplbState, st: Style) -> String {
+    let mut out = String::new();
+    if let Some(c) = &s.conf {
+        let mut k = Block::new();
+        k.kv("ip4-src-address", c.ip4_src_address.as_str())
+            .kv("ip6-src-address", c.ip6_src_address.as_str())
+            .kv(
+                "sticky-buckets-per-core",
+                c.sticky_buckets_per_core.to_string(),
+            )
+            .kv(
+                "flow-timeout",
+                render::duration(Duration::from_secs(u64::from(c.flow_timeout_seconds))),
+            );
+        out.push_str(&k.render(st));
+    }
+    if s.vips.is_empty() {
+        out.push_str("no VIPs\n");
+    }
+    for v in &s.vips {
+        let fe = if v.frontend.is_empty() {
+            "not in the config".to_owned()
+        } else {
+            format!("frontend {}", v.frontend)
+        };
+        out.push_str(&format!(
+            "{} {} {}/{} ({fe})\n",
+            st.paint("vip", Paint::Label),
+            v.prefix,
+            render::ip_proto(v.protocol),
+            port_name(v.port)
+        ));
+        let mut k = Block::new().indent(2);
+        k.kv("encap", v.encap.as_str())
+            .kv("src-ip-sticky", render::yes_no(v.src_ip_sticky))
+            .kv("pool-index", v.pool_index.to_string())
+            .kv("flow-table-length", v.flow_table_length.to_string());
+        out.push_str(&k.render(st));
+        let mut t = Table::new(&["AS", "WEIGHT", "FLAGS", "BUCKETS"]).indent(2);
+        for a in &v.ases {
+            t.row(vec![
+                a.address.clone().into(),
+                a.weight.to_string().into(),
+                format!("{:#x}", a.flags).into(),
+                a.num_buckets.to_string().into(),
+            ]);
+        }
+        out.push_str(&t.render(st));
+    }
+    out
+}
+
+/// `show vpp lb counters`: each VIP's counters, with rates over the two
+/// snapshots when a second one came.
+pub fn counters_text(
+    first: &proto::VpplbCounters,
+    second: Option<&proto::VpplbCounters>,
+    now: i64,
+    st: Style,
+) -> String {
+    if first.scrape_unix_nanos <= 0 {
+        return "no counters yet: nothing scraped since VPP connected\n".to_owned();
+    }
+    let latest = second.unwrap_or(first);
+    let secs = second.map(|s| (s.scrape_unix_nanos - first.scrape_unix_nanos) as f64 / 1e9);
+    let mut out = match secs {
+        Some(d) => format!(
+            "scraped {} ago; rates over {}\n",
+            render::age(latest.scrape_unix_nanos, now),
+            render::duration(Duration::from_millis((d * 1000.0).max(0.0) as u64))
+        ),
+        None => format!(
+            "scraped {} ago; no second scrape came, so no rates\n",
+            render::age(latest.scrape_unix_nanos, now)
+        ),
+    };
+    let mut t = Table::new(&[
+        "FRONTEND",
+        "VIP",
+        "NEXT",
+        "FIRST",
+        "UNTRACKED",
+        "NO-SERVER",
+        "PACKETS",
+        "BYTES",
+        "PKT/S",
+        "NEW/S",
+        "BIT/S",
+    ]);
+    for v in &latest.vips {
+        let before = first.vips.iter().find(|x| x.frontend == v.frontend);
+        let r = |f: fn(&proto::VpplbvipCounters) -> u64, scale: f64| -> String {
+            match (before, secs) {
+                (Some(b), Some(d)) if d > 0.0 && f(v) >= f(b) => {
+                    render::rate((f(v) - f(b)) as f64 * scale / d)
+                }
+                _ => "-".to_owned(),
+            }
+        };
+        t.row(vec![
+            v.frontend.clone().into(),
+            format!(
+                "{} {}/{}",
+                v.prefix,
+                render::ip_proto(v.protocol),
+                port_name(v.port)
+            )
+            .into(),
+            v.next.to_string().into(),
+            v.first.to_string().into(),
+            v.untracked.to_string().into(),
+            Cell {
+                text: v.no_server.to_string(),
+                paint: if v.no_server > 0 {
+                    Paint::Red
+                } else {
+                    Paint::Plain
+                },
+            },
+            v.route_packets.to_string().into(),
+            v.route_bytes.to_string().into(),
+            r(|c| c.route_packets, 1.0).into(),
+            r(|c| c.first, 1.0).into(),
+            r(|c| c.route_bytes, 8.0).into(),
+        ]);
+    }
+    out.push_str(&t.render(st));
+    out
+}

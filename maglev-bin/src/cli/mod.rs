@@ -1,0 +1,140 @@
+//! maglevc, the operator CLI (SPEC §9, §16.6): a birdc-style shell and
+//! scriptable one-shot commands over maglevd's gRPC API.
+//!
+//! # Module map
+//!
+//! - [`tree`]: the command tree as data, the one definition everything
+//!   below is derived from.
+//! - [`parse`]: unambiguous-prefix parsing, and what may come next.
+//! - [`render`]: aligned tables and blocks, colors, durations and ages.
+//! - [`json`]: `--json`, the reply in the proto3 JSON mapping.
+//! - [`exec`]: running a command against maglevd and printing the reply.
+//! - [`watch`]: `watch events`.
+//! - [`shell`]: the interactive shell (rustyline: history, Tab, `?`).
+//! - [`generate`]: shell completions and the `maglevc(1)` man page.
+//!
+//! [`main`] is the whole program; `src/bin/maglevc.rs` only calls it.
+//! Exit codes: 0 success, 1 a server error (or maglevd unreachable), 2 a
+//! usage error.
+
+pub mod exec;
+pub mod generate;
+pub mod json;
+pub mod parse;
+pub mod render;
+pub mod shell;
+pub mod tree;
+pub mod watch;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use self::exec::{Failure, Session};
+use self::render::Style;
+
+/// The default server address (SPEC §9.1, §16.4).
+pub const DEFAULT_SERVER: &str = "localhost:9090";
+
+/// maglevc: the maglevd operator CLI. With no command, an interactive
+/// shell; with one, run it once and exit (0 ok, 1 server error, 2 usage
+/// error).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "maglevc", version = crate::VERSION_LINE)]
+pub struct Args {
+    /// The maglevd gRPC address, host:port.
+    #[arg(long, env = "MAGLEV_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+
+    /// Color output: on by default in the shell, off for one-shot
+    /// commands; NO_COLOR turns the default off. `--color` alone means
+    /// true.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub color: Option<bool>,
+
+    /// Print a completion script for this shell (bash, zsh or fish) and
+    /// exit.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the maglevc(1) man page (roff) and exit.
+    #[arg(long, hide = true)]
+    pub man: bool,
+
+    /// The command to run once, e.g. `show frontends`; none for the shell.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Whether output is colored: an explicit `--color` wins; otherwise on in
+/// the shell unless `NO_COLOR` is set to something.
+pub fn color(explicit: Option<bool>, shell: bool, no_color: Option<&str>) -> bool {
+    explicit.unwrap_or(shell && no_color.is_none_or(str::is_empty))
+}
+
+/// The whole program: flags parsed, then the shell or one command.
+pub fn main(args: Args) -> ExitCode {
+    let mut stdout = std::io::stdout();
+    if let Some(shell) = args.completions {
+        let text = generate::completions(shell);
+        return exit(
+            exec::write_out(&mut stdout, &text).map(|_| ()),
+            Style { color: false },
+        );
+    }
+    if args.man {
+        let text = generate::man();
+        return exit(
+            exec::write_out(&mut stdout, &text).map(|_| ()),
+            Style { color: false },
+        );
+    }
+    let interactive = args.command.is_empty();
+    let no_color = std::env::var("NO_COLOR").ok();
+    let style = Style {
+        color: color(args.color, interactive, no_color.as_deref()),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return exit(Err(Failure::Server(format!("cannot start: {e}"))), style),
+    };
+    if interactive {
+        return exit(shell::run(&rt, &args.server, style), style);
+    }
+    let result = rt.block_on(one_shot(&args.server, &args.command, style, &mut stdout));
+    exit(result, style)
+}
+
+/// Runs one command given as words, writing to `out`.
+pub async fn one_shot(
+    server: &str,
+    words: &[String],
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let inv = parse::parse_words(words).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut session = Session::new(server, style)?;
+    session.run(&inv, out).await.map(|_| ())
+}
+
+fn exit(result: Result<(), Failure>, style: Style) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if let Some(m) = f.message() {
+                let mut err = std::io::stderr();
+                let _ = writeln!(err, "{}", style.error(m));
+            }
+            ExitCode::from(f.exit_code())
+        }
+    }
+}

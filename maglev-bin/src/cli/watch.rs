@@ -1,0 +1,241 @@
+//! `watch events`: one line per event (or one line of JSON with
+//! `--json`) until `num <n>` events, Ctrl-C, any key, or the stream ends.
+//! On a terminal, stdin is put in cbreak mode (no echo, no line
+//! buffering; output processing and signals stay on) for the keypress,
+//! and restored on every way out.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+use tonic::transport::Channel;
+
+use super::exec::{Failure, server_message, write_out};
+use super::json;
+use super::parse::Invocation;
+use super::render::{self, Paint, Style};
+use super::tree::Slot;
+use crate::grpc::proto;
+use crate::grpc::proto::maglev_client::MaglevClient;
+
+/// The request for an invocation's filters. With no kind named, the
+/// daemon sends backend, frontend and VPP events (no logs).
+pub fn request(inv: &Invocation) -> proto::WatchRequest {
+    let level = inv.arg(Slot::LogLevel).unwrap_or_default().to_owned();
+    proto::WatchRequest {
+        log: inv.flag("log") || !level.is_empty(),
+        log_level: level,
+        backend: inv.flag("backend"),
+        frontend: inv.flag("frontend"),
+        vpp: inv.flag("vpp"),
+        frontends: Vec::new(),
+        backends: Vec::new(),
+    }
+}
+
+/// One event as one line for people.
+pub fn line(e: &proto::Event, st: Style) -> String {
+    use proto::event::Kind;
+    let t = render::time_of_day(e.unix_nanos);
+    let body = match &e.kind {
+        None => "(empty event)".to_owned(),
+        Some(Kind::Log(l)) => {
+            let mut s = format!("log {} {}: {}", l.level, l.target, l.message);
+            let mut fields: Vec<_> = l.fields.iter().collect();
+            fields.sort();
+            for (k, v) in fields {
+                s.push_str(&format!(" {k}={v}"));
+            }
+            s
+        }
+        Some(Kind::Backend(b)) => match &b.transition {
+            Some(x) => {
+                let detail = if x.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", x.detail)
+                };
+                format!(
+                    "backend {} ({}) {} -> {} {}{detail}",
+                    b.backend,
+                    b.address,
+                    st.paint(&x.from, Paint::state(&x.from)),
+                    st.paint(&x.to, Paint::state(&x.to)),
+                    x.code
+                )
+            }
+            None => format!("backend {} ({})", b.backend, b.address),
+        },
+        Some(Kind::Frontend(f)) => format!(
+            "frontend {} {} -> {}",
+            f.frontend,
+            st.paint(&f.from, Paint::state(&f.from)),
+            st.paint(&f.to, Paint::state(&f.to))
+        ),
+        Some(Kind::Vpp(v)) => {
+            let fe = if v.frontend.is_empty() {
+                "-"
+            } else {
+                v.frontend.as_str()
+            };
+            let err = if v.error.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", st.error(&format!("failed: {}", v.error)))
+            };
+            format!("vpp {fe} {} ({}) {}{err}", v.kind, v.scope, v.op)
+        }
+        Some(Kind::Lag(l)) => st.paint(
+            &format!("lag: this watch fell behind and lost {} events", l.lost),
+            Paint::Yellow,
+        ),
+    };
+    format!("{t} {body}\n")
+}
+
+/// Cbreak mode on a terminal's stdin for as long as it lives.
+struct Cbreak {
+    saved: Termios,
+}
+
+impl Cbreak {
+    /// Cbreak mode, if stdin is a terminal.
+    fn on() -> Option<Cbreak> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
+        let mut t = saved.clone();
+        t.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &t).ok()?;
+        Some(Cbreak { saved })
+    }
+}
+
+impl Drop for Cbreak {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// How often the key reader looks whether the watch is over.
+const KEY_POLL_MS: u16 = 50;
+
+/// A thread that reports the first keypress on the terminal, and stops
+/// within [`KEY_POLL_MS`] once the watch is over, reading nothing after
+/// that (so the shell gets every later key).
+struct Keys {
+    stop: Arc<AtomicBool>,
+    pressed: tokio::sync::oneshot::Receiver<()>,
+    thread: tokio::task::JoinHandle<()>,
+}
+
+impl Keys {
+    fn start() -> Keys {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, pressed) = tokio::sync::oneshot::channel();
+        let flag = stop.clone();
+        let thread = tokio::task::spawn_blocking(move || {
+            let stdin = std::io::stdin();
+            while !flag.load(Ordering::Acquire) {
+                let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(KEY_POLL_MS)) {
+                    Ok(0) => continue,
+                    Ok(_) if flag.load(Ordering::Acquire) => return,
+                    Ok(_) => {
+                        let mut buf = [0u8; 64];
+                        if matches!(nix::unistd::read(stdin.as_fd(), &mut buf), Ok(n) if n > 0) {
+                            let _ = tx.send(());
+                        }
+                        // A key, or the end of input: either way, stop reading.
+                        return;
+                    }
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return,
+                }
+            }
+        });
+        Keys {
+            stop,
+            pressed,
+            thread,
+        }
+    }
+
+    /// Stops the thread and waits for it.
+    async fn finish(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.await;
+    }
+}
+
+/// Resolves on the first keypress; never without a key reader or once it
+/// ended without a key.
+async fn keypress(keys: Option<&mut Keys>) {
+    match keys {
+        Some(k) => {
+            if (&mut k.pressed).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `watch events` for `inv`; when stdin is a terminal, a keypress
+/// stops it.
+pub async fn run(
+    client: &mut MaglevClient<Channel>,
+    server: &str,
+    inv: &Invocation,
+    st: Style,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let limit = inv.num(Slot::Count);
+    let mut stream = client
+        .watch_events(request(inv))
+        .await
+        .map_err(|s| Failure::Server(server_message(server, &s)))?
+        .into_inner();
+    // On the way out the key reader stops before the terminal is restored.
+    let cbreak = Cbreak::on();
+    let mut keys = cbreak.is_some().then(Keys::start);
+    let mut seen: u64 = 0;
+    let result = loop {
+        if limit.is_some_and(|n| seen >= n) {
+            break Ok(());
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            () = keypress(keys.as_mut()) => break Ok(()),
+            msg = stream.message() => match msg {
+                Ok(Some(e)) => {
+                    seen += 1;
+                    let text = if inv.json() {
+                        match json::compact(&e) {
+                            Ok(t) => t,
+                            Err(m) => break Err(Failure::Server(m)),
+                        }
+                    } else {
+                        line(&e, st)
+                    };
+                    match write_out(out, &text) {
+                        Ok(true) => {}
+                        Ok(false) => break Ok(()),
+                        Err(f) => break Err(f),
+                    }
+                }
+                Ok(None) => break Err(Failure::Server("maglevd ended the event stream".to_owned())),
+                Err(s) => break Err(Failure::Server(server_message(server, &s))),
+            },
+        }
+    };
+    if let Some(k) = keys {
+        k.finish().await;
+    }
+    drop(cbreak);
+    result
+}
