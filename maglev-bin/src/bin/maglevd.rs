@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
+use maglev_bin::daemon::runtime::CheckerThread;
 use maglev_bin::daemon::{Parts, Settings, VppSockets};
 use maglev_bin::demo::DemoOptions;
 use maglev_bin::logging::{LogFormat, init_logging};
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
     if args.check {
         return maglev_bin::check::run(&args.config);
     }
-    let parts = Parts::default();
+    let mut parts = Parts::default();
     let log_format = args.log_format.unwrap_or(if args.demo {
         LogFormat::Text
     } else {
@@ -109,6 +110,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Probes run on a current-thread runtime of their own: less CPU per
+    // probe than the multi-thread runtime (docs/performance.md, "Daemon").
+    let checker = match CheckerThread::start() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("maglevd: cannot start the health checker's thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    parts.checker_runtime = Some(checker.handle());
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         if args.demo {
@@ -124,6 +135,7 @@ fn main() -> ExitCode {
             maglev_bin::daemon::run_process(settings(&args), parts, shutdown).await
         }
     });
+    drop(checker);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

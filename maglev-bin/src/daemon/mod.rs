@@ -27,6 +27,7 @@ pub mod handle;
 pub mod listen;
 pub mod reconciler;
 pub mod reload;
+pub mod runtime;
 pub mod settings;
 pub mod signals;
 pub mod views;
