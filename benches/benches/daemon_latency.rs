@@ -21,6 +21,10 @@
 //! HDR histogram (criterion's mean is over the same transitions); p50, p99,
 //! p99.9 and max are printed after each size, with the machine's load.
 //!
+//! Then the smallest size again with 100 `WatchEvents` subscribers over
+//! gRPC (every kind, logs at debug), 10 of which never read, through a
+//! burst of 10,000 transitions: the daemon must not slow down for them.
+//!
 //! Sizes: 10 frontends × 16 backends and 1,000 × 16
 //! (`MAGLEV_BENCH_FRONTENDS` picks one). Only the unix sockets of the
 //! simulator are used (the fake probes send nothing); the run ends by
@@ -35,6 +39,8 @@ use criterion::Criterion;
 use hdrhistogram::Histogram;
 use maglev_benches::{daemon_logging, daemon_yaml, load_average, model_address, under_cargo_bench};
 use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
+use maglev_bin::grpc::proto;
+use maglev_bin::grpc::proto::maglev_client::MaglevClient;
 use maglev_core::config::{Config, HealthCheck};
 use maglev_health::checker::ProbeFactory;
 use maglev_health::probe::{ProbeEnv, ProbeResult, Prober};
@@ -120,6 +126,49 @@ struct Bench {
     flipped: Vec<Flipped>,
     next: usize,
     histogram: Histogram<u64>,
+    /// `WatchEvents` streams that are never read (they stay open).
+    _idle_watchers: Vec<tonic::Streaming<proto::Event>>,
+}
+
+/// `WatchEvents` subscribers in the watcher rows, and how many of them
+/// never read.
+const WATCHERS: usize = 100;
+const IDLE_WATCHERS: usize = 10;
+/// Transitions recorded in a watcher row: a burst of 10,000.
+const WATCHER_TRANSITIONS: u64 = 10_000;
+
+/// Opens `n` `WatchEvents` streams (every kind, logs at debug) to the
+/// daemon at `addr`; all but `idle` are drained by tasks of their own.
+async fn watchers(
+    addr: std::net::SocketAddr,
+    n: usize,
+    idle: usize,
+) -> Vec<tonic::Streaming<proto::Event>> {
+    let mut kept = Vec::new();
+    for i in 0..n {
+        let mut client = MaglevClient::connect(format!("http://{addr}"))
+            .await
+            .expect("gRPC connect");
+        let stream = client
+            .watch_events(proto::WatchRequest {
+                log: true,
+                log_level: "debug".to_owned(),
+                backend: true,
+                frontend: true,
+                vpp: true,
+                ..Default::default()
+            })
+            .await
+            .expect("WatchEvents")
+            .into_inner();
+        if i < idle {
+            kept.push(stream);
+        } else {
+            let mut stream = stream;
+            tokio::spawn(async move { while let Ok(Some(_)) = stream.message().await {} });
+        }
+    }
+    kept
 }
 
 /// The AS weight of `address` in the live VIP at `vip`.
@@ -140,6 +189,7 @@ impl Bench {
         frontends: usize,
         sim: Sim,
         applied: mpsc::UnboundedReceiver<(u32, Instant)>,
+        watcher_count: usize,
     ) -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let yaml = daemon_yaml(frontends, BACKENDS, Some(CHECK), model_address);
@@ -161,7 +211,7 @@ impl Bench {
         };
         daemon_logging(&parts);
         let mut settings = Settings::new(dir.path().join("maglev.yaml"));
-        settings.grpc_addr = None;
+        settings.grpc_addr = (watcher_count > 0).then(|| "127.0.0.1:0".to_owned());
         settings.metrics_addr = None;
         settings.vpp = Some(VppSockets {
             api: sim.api_socket().to_owned(),
@@ -209,7 +259,12 @@ impl Bench {
                 });
             }
         }
+        let idle_watchers = match daemon.grpc_addrs().first() {
+            Some(addr) => watchers(*addr, watcher_count, IDLE_WATCHERS).await,
+            None => Vec::new(),
+        };
         let mut bench = Bench {
+            _idle_watchers: idle_watchers,
             sim,
             daemon: Some(daemon),
             _dir: dir,
@@ -286,10 +341,25 @@ fn latency(c: &mut Criterion) {
     g.sample_size(50);
     g.warm_up_time(Duration::from_secs(2));
     g.measurement_time(Duration::from_secs(10));
-    for frontends in sizes {
+    // Each size plain, then the smallest again with WatchEvents
+    // subscribers reading (and some never reading) through the burst.
+    let mut runs: Vec<(usize, usize)> = sizes.iter().map(|&f| (f, 0)).collect();
+    if let Some(&smallest) = sizes.iter().min() {
+        runs.push((smallest, WATCHERS));
+    }
+    for (frontends, watcher_count) in runs {
         let (sim_rt, sim, applied) = start_sim();
-        let mut bench = rt.block_on(Bench::start(frontends, sim, applied));
-        let name = format!("{frontends}x{BACKENDS}");
+        let mut bench = rt.block_on(Bench::start(frontends, sim, applied, watcher_count));
+        let name = if watcher_count == 0 {
+            format!("{frontends}x{BACKENDS}")
+        } else {
+            format!("{frontends}x{BACKENDS}+{watcher_count}watchers({IDLE_WATCHERS}idle)")
+        };
+        let min = if watcher_count == 0 {
+            MIN_TRANSITIONS
+        } else {
+            WATCHER_TRANSITIONS
+        };
         println!("{name}: load average {} at the start", load_average());
         g.bench_function(&name, |b| {
             b.iter_custom(|iters| {
@@ -303,7 +373,7 @@ fn latency(c: &mut Criterion) {
             })
         });
         rt.block_on(async {
-            while bench.histogram.len() < MIN_TRANSITIONS {
+            while bench.histogram.len() < min {
                 bench.transition().await;
             }
         });
