@@ -719,18 +719,42 @@ fn health(b: &proto::BackendInfo) -> String {
 /// `help`: every command (or those whose words start with `words`) with
 /// its help.
 pub fn help_text(words: &[String], st: Style) -> String {
-    let mut t = Table::new(&["COMMAND", "WHAT IT DOES"]);
-    for c in commands() {
-        let matches = words.iter().enumerate().all(|(i, w)| {
-            c.words
-                .get(i)
-                .is_some_and(|k| k.starts_with('<') || k.starts_with(w.as_str()))
-        });
-        if matches {
-            t.row(vec![c.line().into(), c.help.into()]);
-        }
+    /// Commands longer than this put their help on the next line.
+    const COLUMN: usize = 40;
+    let rows: Vec<(String, &str)> = commands()
+        .into_iter()
+        .filter(|c| {
+            words.iter().enumerate().all(|(i, w)| {
+                c.words
+                    .get(i)
+                    .is_some_and(|k| k.starts_with('<') || k.starts_with(w.as_str()))
+            })
+        })
+        .map(|c| (c.line(), c.help))
+        .collect();
+    if rows.is_empty() {
+        return format!("no command starts with \"{}\"\n", words.join(" "));
     }
-    t.render(st)
+    let col = rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .filter(|n| *n <= COLUMN)
+        .max()
+        .unwrap_or(COLUMN);
+    let mut out = String::new();
+    for (line, help) in rows {
+        let n = line.chars().count();
+        out.push_str(&st.paint(&line, Paint::Bold));
+        if n <= col {
+            out.push_str(&" ".repeat(col - n + 2));
+        } else {
+            out.push('\n');
+            out.push_str(&" ".repeat(col + 2));
+        }
+        out.push_str(help);
+        out.push('\n');
+    }
+    out
 }
 
 /// `show frontend`: the frontend, then each pool with every member.

@@ -570,22 +570,33 @@ impl Syntax {
 
 /// Every command of the tree, in tree order.
 pub fn commands() -> Vec<Syntax> {
-    fn walk(nodes: &'static [Node], path: &mut Vec<&'static str>, out: &mut Vec<Syntax>) {
+    /// `help` is the node's own, except that a slot which must be given
+    /// (its parent is no command) says what its keyword says.
+    fn walk(
+        nodes: &'static [Node],
+        parent: Option<&'static Node>,
+        path: &mut Vec<&'static str>,
+        out: &mut Vec<Syntax>,
+    ) {
         for n in nodes {
             path.push(n.word.text());
             if let Some(c) = n.command {
+                let help = match (n.word, parent) {
+                    (Word::Slot(_), Some(p)) if p.command.is_none() => p.help,
+                    _ => n.help,
+                };
                 out.push(Syntax {
                     words: path.clone(),
                     command: c,
-                    help: n.help,
+                    help,
                 });
             }
-            walk(n.children, path, out);
+            walk(n.children, Some(n), path, out);
             path.pop();
         }
     }
     let mut out = Vec::new();
-    walk(ROOT, &mut Vec::new(), &mut out);
+    walk(ROOT, None, &mut Vec::new(), &mut out);
     out
 }
 
