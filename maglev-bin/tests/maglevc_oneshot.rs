@@ -196,7 +196,7 @@ async fn every_command_against_a_daemon() {
     let v = json(s, "sh fronte web").await;
     assert_eq!(v["pools"][1]["backends"][0]["effective_weight"], 0);
     let e = fails(s, "show frontend nope", 1).await;
-    assert!(e.contains("nope"), "{e}");
+    assert_eq!(e, "no frontend named \"nope\"\n");
 
     // Backends and health checks.
     let out = ok(s, "show backends").await;

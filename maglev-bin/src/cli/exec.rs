@@ -143,17 +143,21 @@ pub fn write_out(out: &mut dyn Write, text: &str) -> Result<bool, Failure> {
 pub fn server_message(server: &str, s: &tonic::Status) -> String {
     let from_transport = std::error::Error::source(s).is_some();
     if from_transport || (s.code() == tonic::Code::Unknown && s.message().contains("transport")) {
-        let cause = std::error::Error::source(s)
-            .map(|e| {
-                let mut text = e.to_string();
-                let mut cur = e.source();
-                while let Some(c) = cur {
-                    text = format!("{text}: {c}");
-                    cur = c.source();
-                }
-                text
-            })
-            .unwrap_or_else(|| s.message().to_owned());
+        // The error chain, each cause once (hyper repeats some).
+        let mut parts: Vec<String> = Vec::new();
+        let mut cur = std::error::Error::source(s);
+        while let Some(e) = cur {
+            let text = e.to_string();
+            if parts.last() != Some(&text) {
+                parts.push(text);
+            }
+            cur = e.source();
+        }
+        let cause = if parts.is_empty() {
+            s.message().to_owned()
+        } else {
+            parts.join(": ")
+        };
         format!("cannot reach maglevd at {server}: {cause}")
     } else {
         s.message().to_owned()

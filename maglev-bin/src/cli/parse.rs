@@ -716,6 +716,42 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_resolves_or_names_its_candidates() {
+        // Any keyword of any command cut to any prefix reads as a command
+        // whose word there starts with that prefix, or is refused as
+        // ambiguous with the keyword among the candidates.
+        for c in commands() {
+            let full = tokenize(&example(&c));
+            for i in (0..full.len()).filter(|i| !c.words[*i].starts_with('<')) {
+                for n in 1..=full[i].len() {
+                    let mut words = full.clone();
+                    let prefix = full[i][..n].to_owned();
+                    words[i] = prefix.clone();
+                    match parse_words(&words) {
+                        Ok(inv) => assert!(
+                            inv.words[i].starts_with(&prefix),
+                            "{words:?} read as {:?}",
+                            inv.words
+                        ),
+                        Err(ParseError::Ambiguous { word, choices, .. }) => {
+                            assert_eq!(word, prefix, "{words:?}");
+                            assert!(choices.contains(&full[i]), "{words:?}: {choices:?}");
+                        }
+                        // An exact keyword wins even where it does not fit
+                        // the rest (`show frontend` for `show frontends`).
+                        Err(e) => assert!(
+                            commands().iter().any(|d| d.words.len() > i
+                                && d.words[..i] == c.words[..i]
+                                && d.words[i] == prefix),
+                            "{words:?}: {e}"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn prefixes_resolve_by_reading_the_whole_line() {
         let p = |l: &str| parse(l).map(|i| (i.id, i.args.clone()));
         assert_eq!(p("sh fr").unwrap().0, CommandId::ShowFrontends);
