@@ -5,22 +5,8 @@ mod common;
 
 use common::{World, until};
 
+/// Backends and frontends, after [`common::HEAD`].
 const CONFIG: &str = r#"
-maglev:
-  vpp:
-    lb:
-      ipv4-src-address: 192.0.2.254
-      ipv6-src-address: 2001:db8::fe
-      startup-min-delay: 0s
-      startup-max-delay: 0s
-  healthchecks:
-    web:
-      type: http
-      port: {port}
-      interval: 100ms
-      timeout: 100ms
-      rise: 1
-      fall: 1
   backends:
     a: { address: 127.0.1.1, healthcheck: web }
     b: { address: 127.0.1.2, healthcheck: web }
@@ -44,7 +30,7 @@ fn w(list: &[(&str, u8)]) -> Vec<(String, u8)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_fails_over_to_fallback_and_back() {
     let mut world = World::new(1, 3).await;
-    world.write_config(CONFIG);
+    world.write_body(CONFIG);
     world.start(world.settings()).await;
     until("the primary pool carries the traffic", || {
         world.weights("192.0.2.10")

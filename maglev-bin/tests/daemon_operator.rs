@@ -7,22 +7,8 @@ mod common;
 use common::{World, until, w};
 use maglev_bin::daemon::DaemonError;
 
+/// Backends and frontends, after [`common::HEAD`].
 const CONFIG: &str = r#"
-maglev:
-  vpp:
-    lb:
-      ipv4-src-address: 192.0.2.254
-      ipv6-src-address: 2001:db8::fe
-      startup-min-delay: 0s
-      startup-max-delay: 0s
-  healthchecks:
-    web:
-      type: http
-      port: {port}
-      interval: 100ms
-      timeout: 100ms
-      rise: 1
-      fall: 1
   backends:
     a: { address: 127.0.2.1, healthcheck: web }
     b: { address: 127.0.2.2, healthcheck: web }
@@ -38,7 +24,7 @@ maglev:
 
 async fn world() -> World {
     let mut world = World::new(2, 2).await;
-    world.write_config(CONFIG);
+    world.write_body(CONFIG);
     world.start(world.settings()).await;
     until("both backends carry traffic", || {
         world.weights("192.0.2.20") == w(&[("127.0.2.1", 100), ("127.0.2.2", 100)])

@@ -4,25 +4,7 @@
 
 mod common;
 
-use common::{World, until, w};
-
-const HEAD: &str = r#"
-maglev:
-  vpp:
-    lb:
-      ipv4-src-address: 192.0.2.254
-      ipv6-src-address: 2001:db8::fe
-      startup-min-delay: 0s
-      startup-max-delay: 0s
-  healthchecks:
-    web:
-      type: http
-      port: {port}
-      interval: 100ms
-      timeout: 100ms
-      rise: 1
-      fall: 1
-"#;
+use common::{HEAD, World, until, w};
 
 fn config(body: &str) -> String {
     format!("{HEAD}{body}")

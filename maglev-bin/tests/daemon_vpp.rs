@@ -7,22 +7,8 @@ use common::{World, until, w};
 use maglev_bin::events::{EventKind, Received};
 use maglev_vpp::sim::{Fault, FaultAction};
 
+/// Backends and frontends, after [`common::HEAD`].
 const CONFIG: &str = r#"
-maglev:
-  vpp:
-    lb:
-      ipv4-src-address: 192.0.2.254
-      ipv6-src-address: 2001:db8::fe
-      startup-min-delay: 0s
-      startup-max-delay: 0s
-  healthchecks:
-    web:
-      type: http
-      port: {port}
-      interval: 100ms
-      timeout: 100ms
-      rise: 1
-      fall: 1
   backends:
     a: { address: 127.0.4.1, healthcheck: web }
     b: { address: 127.0.4.2, healthcheck: web }
@@ -45,7 +31,7 @@ maglev:
 
 async fn world() -> World {
     let mut world = World::new(4, 2).await;
-    world.write_config(CONFIG);
+    world.write_body(CONFIG);
     world.start(world.settings()).await;
     until("everything is programmed", || {
         world.weights("192.0.2.40") == w(&[("127.0.4.1", 100), ("127.0.4.2", 100)])

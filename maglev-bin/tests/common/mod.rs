@@ -13,6 +13,26 @@ use maglev_bin::daemon::{Daemon, Parts, Settings};
 use maglev_bin::demo::backends::start_on;
 use maglev_bin::demo::{HttpBackend, SimVpp};
 
+/// The head of the tests' configs: VPP's LB section with warm-up off and
+/// a quick HTTP check `web` on the backends' port (`{port}`).
+pub const HEAD: &str = r#"
+maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.254
+      ipv6-src-address: 2001:db8::fe
+      startup-min-delay: 0s
+      startup-max-delay: 0s
+  healthchecks:
+    web:
+      type: http
+      port: {port}
+      interval: 100ms
+      timeout: 100ms
+      rise: 1
+      fall: 1
+"#;
+
 /// How long any condition may take before a test fails. Generous: it only
 /// bounds a hang, nothing is timed.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -65,6 +85,11 @@ impl World {
             yaml.replace("{port}", &self.port.to_string()),
         )
         .unwrap();
+    }
+
+    /// Writes [`HEAD`] followed by `body` (backends and frontends).
+    pub fn write_body(&self, body: &str) {
+        self.write_config(&format!("{HEAD}{body}"));
     }
 
     /// Settings for a daemon on this world: no gRPC or metrics listener
