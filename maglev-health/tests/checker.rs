@@ -212,7 +212,7 @@ async fn intervals_follow_the_counter_within_jitter_bounds() {
     }
     run_for(Duration::from_secs(21)).await;
     let a = world.times("127.0.0.1");
-    assert!(a[0] - t0 < Duration::from_millis(500), "{:?}", a[0] - t0);
+    assert!(a[0] - t0 <= Duration::from_millis(500), "{:?}", a[0] - t0);
     // Fully up: every 2s ±10%.
     let g = gaps(&a);
     assert!(g.len() >= 9, "{g:?}");
