@@ -8,8 +8,8 @@
 //! ```
 //!
 //! The real daemon (`Daemon::start_with`, the JSON logging of `maglevd`
-//! formatted into a sink) runs on a tokio multi-thread runtime of 2 workers,
-//! as `maglevd` does, against the VPP simulator (`maglev_vpp::sim::Sim`,
+//! formatted into a sink) runs on a tokio multi-thread runtime of 2 workers
+//! with its checker and servers on threads of their own, as `maglevd` does, against the VPP simulator (`maglev_vpp::sim::Sim`,
 //! API socket only) on a runtime of its own, as VPP is a process of its own.
 //! The probes are fakes that answer pass or fail when the bench tells them
 //! (rise 1, fall 1, warm-up off), so each command decides one transition.
@@ -23,7 +23,8 @@
 //!
 //! Then the smallest size again with 100 `WatchEvents` subscribers over
 //! gRPC (every kind, logs at debug), 10 of which never read, through a
-//! burst of 10,000 transitions: the daemon must not slow down for them.
+//! burst of 10,000 transitions: the daemon must not slow down for them. The
+//! watchers run on a thread of their own, as another process would.
 //!
 //! Sizes: 10 frontends × 16 backends and 1,000 × 16
 //! (`MAGLEV_BENCH_FRONTENDS` picks one). Only the unix sockets of the
@@ -38,6 +39,7 @@ use std::time::Duration;
 use criterion::Criterion;
 use hdrhistogram::Histogram;
 use maglev_benches::{daemon_logging, daemon_yaml, load_average, model_address, under_cargo_bench};
+use maglev_bin::daemon::runtime::RuntimeThread;
 use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
 use maglev_bin::grpc::proto;
 use maglev_bin::grpc::proto::maglev_client::MaglevClient;
@@ -128,6 +130,10 @@ struct Bench {
     histogram: Histogram<u64>,
     /// `WatchEvents` streams that are never read (they stay open).
     _idle_watchers: Vec<tonic::Streaming<proto::Event>>,
+    /// The daemon's checker and server threads, as `maglevd` has them, and
+    /// the watchers' (another process in real life); last, so they outlive
+    /// what runs on them.
+    _threads: [RuntimeThread; 3],
 }
 
 /// `WatchEvents` subscribers in the watcher rows, and how many of them
@@ -205,8 +211,12 @@ impl Bench {
             commands,
             decided: Mutex::new(None),
         });
+        let threads = ["maglev-health", "maglev-serve", "watchers"]
+            .map(|name| RuntimeThread::start(name).expect("a runtime thread"));
         let parts = Parts {
             probes: Arc::new(FakeProbes(probes.clone())),
+            checker_runtime: Some(threads[0].handle()),
+            serve_runtime: Some(threads[1].handle()),
             ..Parts::default()
         };
         daemon_logging(&parts);
@@ -260,11 +270,16 @@ impl Bench {
             }
         }
         let idle_watchers = match daemon.grpc_addrs().first() {
-            Some(addr) => watchers(*addr, watcher_count, IDLE_WATCHERS).await,
+            Some(addr) => threads[2]
+                .handle()
+                .spawn(watchers(*addr, watcher_count, IDLE_WATCHERS))
+                .await
+                .expect("watchers"),
             None => Vec::new(),
         };
         let mut bench = Bench {
             _idle_watchers: idle_watchers,
+            _threads: threads,
             sim,
             daemon: Some(daemon),
             _dir: dir,

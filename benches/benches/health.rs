@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use maglev_benches::{daemon_logging, daemon_yaml, load_average};
+use maglev_bin::daemon::runtime::RuntimeThread;
 use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
 use maglev_core::config::Config;
 use maglev_health::Checker;
@@ -203,18 +204,12 @@ async fn daemon(n: usize, run: Duration, vpp: Option<std::path::PathBuf>) {
     daemon.shutdown().await;
 }
 
-/// A current-thread runtime on a thread of its own, for the checker; it
-/// lives as long as the process.
+/// A current-thread runtime on a thread of its own, for the checker, as
+/// `maglevd` has it; it lives as long as the process.
 fn checker_thread() -> tokio::runtime::Handle {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("checker runtime");
-    let handle = rt.handle().clone();
-    std::thread::Builder::new()
-        .name("checker".to_owned())
-        .spawn(move || rt.block_on(std::future::pending::<()>()))
-        .expect("checker thread");
+    let thread = RuntimeThread::start("maglev-health").expect("checker thread");
+    let handle = thread.handle();
+    std::mem::forget(thread);
     handle
 }
 

@@ -3,7 +3,8 @@
 //!
 //! gRPC `WatchEvents`, the web page's event stream and any embedder read
 //! the same [`EventHub`]. Publishing never waits for a reader: the hub is a
-//! bounded broadcast ring, and a reader that falls more than
+//! bounded broadcast ring of shared events (one allocation per event, not
+//! one per reader), and a reader that falls more than
 //! [`EVENT_CAPACITY`] events behind is told how many it lost
 //! ([`Received::Lost`]) and goes on from the oldest event still held.
 //!
@@ -96,8 +97,8 @@ pub struct VppChange {
 /// What a reader got.
 #[derive(Debug, Clone)]
 pub enum Received {
-    /// The next event.
-    Event(Event),
+    /// The next event, shared with every other reader.
+    Event(Arc<Event>),
     /// The reader was too slow and this many events were dropped for it.
     Lost(u64),
 }
@@ -110,7 +111,7 @@ pub struct EventHub {
 
 #[derive(Debug)]
 struct HubInner {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Arc<Event>>,
     /// Log subscribers per level index (0 = error … 4 = trace).
     log_levels: [AtomicUsize; 5],
 }
@@ -137,7 +138,7 @@ impl EventHub {
     /// are dropped.
     pub fn publish(&self, event: Event) {
         // An error only means nobody is listening.
-        let _ = self.inner.sender.send(event);
+        let _ = self.inner.sender.send(Arc::new(event));
     }
 
     /// Whether anyone is reading.
@@ -193,7 +194,7 @@ fn level_of_index(i: usize) -> Level {
 /// One reader of the hub.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<Event>,
+    receiver: broadcast::Receiver<Arc<Event>>,
     hub: EventHub,
     log_slot: Option<usize>,
 }
@@ -362,11 +363,12 @@ mod tests {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap();
-            match rt.block_on(reader.recv()) {
-                Some(Received::Event(Event {
-                    kind: EventKind::Log(r),
-                    ..
-                })) => {
+            let received = rt.block_on(reader.recv());
+            match received.as_ref().map(|r| match r {
+                Received::Event(e) => &e.kind,
+                Received::Lost(_) => panic!("{r:?}"),
+            }) {
+                Some(EventKind::Log(r)) => {
                     assert_eq!(r.message, "watched");
                     assert_eq!(r.fields["backend"], "a");
                 }

@@ -76,7 +76,7 @@ async fn a_refused_op_is_retried_until_vpp_accepts_it() {
         tokio::time::timeout(std::time::Duration::from_millis(1), events.recv()).await
     {
         if let Received::Event(e) = r
-            && let EventKind::Vpp(change) = e.kind
+            && let EventKind::Vpp(change) = &e.kind
             && change.error.is_some()
         {
             assert_eq!(change.frontend.as_deref(), Some("web"));

@@ -1,6 +1,7 @@
 //! `WatchEvents` end to end: the initial frontend snapshot, the kind and
 //! name filters, VPP change events, the lag notice of a subscriber that
-//! does not read, and streams closing when the daemon stops.
+//! does not read, and streams closing when the daemon stops (even one
+//! whose client stopped reading).
 
 mod common;
 mod grpc_common;
@@ -267,5 +268,44 @@ async fn streams_end_when_the_daemon_stops() {
         }
     }
     stopping.await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stopped_reading_cannot_hold_up_shutdown() {
+    let (mut world, _) = start(51, |s| {
+        s.shutdown_grace = std::time::Duration::from_millis(100);
+    })
+    .await;
+    // A client with the smallest flow-control window HTTP/2 allows.
+    let addr = world.daemon().grpc_addrs()[0];
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let mut stuck = proto::maglev_client::MaglevClient::new(channel)
+        .watch_events(proto::WatchRequest {
+            frontend: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(next_event(&mut stuck).await, Kind::Frontend(_)));
+    // The stream's buffer alone (256 events of 1 KB) is four windows: once
+    // the client stops reading, the daemon's side of the stream can never
+    // finish.
+    let hub = world.daemon().handle().events().clone();
+    let name = "x".repeat(1000);
+    for _ in 0..20_000 {
+        hub.publish(frontend_event(&name));
+    }
+    let daemon = world.daemon.take().unwrap();
+    tokio::time::timeout(common::PATIENCE, daemon.shutdown())
+        .await
+        .expect("the daemon stopped despite the stuck stream");
+    drop(stuck);
     world.stop().await;
 }

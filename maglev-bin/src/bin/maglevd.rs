@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
-use maglev_bin::daemon::runtime::CheckerThread;
+use maglev_bin::daemon::runtime::RuntimeThread;
 use maglev_bin::daemon::{Parts, Settings, VppSockets};
 use maglev_bin::demo::DemoOptions;
 use maglev_bin::logging::{LogFormat, init_logging};
@@ -110,16 +110,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Probes run on a current-thread runtime of their own: less CPU per
-    // probe than the multi-thread runtime (docs/performance.md, "Daemon").
-    let checker = match CheckerThread::start() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("maglevd: cannot start the health checker's thread: {e}");
+    // Probes, and the servers, run on current-thread runtimes of their own
+    // (maglev_bin::daemon::runtime): the reconciler keeps the workers.
+    let (checker, server) = match (
+        RuntimeThread::start("maglev-health"),
+        RuntimeThread::start("maglev-serve"),
+    ) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("maglevd: cannot start a thread: {e}");
             return ExitCode::FAILURE;
         }
     };
     parts.checker_runtime = Some(checker.handle());
+    parts.serve_runtime = Some(server.handle());
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         if args.demo {
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
             maglev_bin::daemon::run_process(settings(&args), parts, shutdown).await
         }
     });
+    drop(server);
     drop(checker);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -70,6 +70,11 @@ pub struct Parts {
     /// its own probes for less CPU than a multi-thread one (see
     /// docs/performance.md, "Daemon").
     pub checker_runtime: Option<tokio::runtime::Handle>,
+    /// The runtime the gRPC and `/metrics` servers (and every event
+    /// stream) run on; `None` for the one the daemon is started on. A
+    /// thread of their own keeps readers from queueing in front of the
+    /// reconciler (see [`runtime`]).
+    pub serve_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Parts {
@@ -80,6 +85,7 @@ impl Default for Parts {
             hub: EventHub::new(),
             clock: WallClock::new(),
             checker_runtime: None,
+            serve_runtime: None,
         }
     }
 }
@@ -89,6 +95,7 @@ impl std::fmt::Debug for Parts {
         f.debug_struct("Parts")
             .field("dataplane", &self.dataplane.is_some())
             .field("checker_runtime", &self.checker_runtime.is_some())
+            .field("serve_runtime", &self.serve_runtime.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +130,7 @@ impl Daemon {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let metrics = Arc::new(Metrics::new());
+        let serve_runtime = parts.serve_runtime.clone();
         let handle = Handle::new(settings, parts, config, metrics, cancel.clone())?;
 
         tasks.spawn(watch::run(handle.clone()));
@@ -132,25 +140,28 @@ impl Daemon {
             tasks.spawn(counters::run(handle.clone()));
         }
 
+        // The servers run on the serve runtime, and their listeners are
+        // bound there so that runtime's own reactor drives them.
+        let serve_on = serve_runtime.unwrap_or_else(tokio::runtime::Handle::current);
         let settings = handle.settings();
         let grpc_addrs = match &settings.grpc_addr {
             Some(addr) => {
-                let listeners = listen::bind(addr)
+                let listeners = bind_on(&serve_on, addr)
                     .await
                     .with_context(|| format!("gRPC listen address {addr:?}"))?;
                 let addrs = listen::local_addrs(&listeners);
-                tasks.spawn(crate::grpc::serve(handle.clone(), listeners));
+                tasks.spawn_on(crate::grpc::serve(handle.clone(), listeners), &serve_on);
                 addrs
             }
             None => Vec::new(),
         };
         let metrics_addrs = match &settings.metrics_addr {
             Some(addr) => {
-                let listeners = listen::bind(addr)
+                let listeners = bind_on(&serve_on, addr)
                     .await
                     .with_context(|| format!("metrics listen address {addr:?}"))?;
                 let addrs = listen::local_addrs(&listeners);
-                tasks.spawn(crate::metrics::serve(handle.clone(), listeners));
+                tasks.spawn_on(crate::metrics::serve(handle.clone(), listeners), &serve_on);
                 addrs
             }
             None => Vec::new(),
@@ -196,6 +207,19 @@ impl Daemon {
         self.handle.checker().shutdown().await;
         tracing::info!("stopped");
     }
+}
+
+/// Binds `addr`'s listeners from within `runtime`, whose reactor then
+/// drives them.
+async fn bind_on(
+    runtime: &tokio::runtime::Handle,
+    addr: &str,
+) -> std::io::Result<Vec<tokio::net::TcpListener>> {
+    let addr = addr.to_owned();
+    runtime
+        .spawn(async move { listen::bind(&addr).await })
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// Runs a daemon as a process does: until `shutdown` is cancelled or a

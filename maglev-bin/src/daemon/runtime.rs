@@ -1,24 +1,33 @@
-//! The checker's own thread: a current-thread tokio runtime that runs every
-//! probe task, so probing 10,000 backends costs no more CPU inside the
-//! daemon than the checker alone (a multi-thread runtime spends more per
-//! probe on cross-thread wake-ups; see docs/performance.md, "Daemon").
+//! Threads of their own for the parts of the daemon that must not take the
+//! reconciler's workers: a current-thread tokio runtime each.
 //!
-//! `maglevd` starts one and hands its handle to the daemon as
-//! [`Parts::checker_runtime`](crate::daemon::Parts::checker_runtime).
+//! `maglevd` starts two and hands their handles to the daemon:
+//!
+//! - the health checker's ([`Parts::checker_runtime`]): probing 10,000
+//!   backends on one current-thread runtime costs less CPU than on the
+//!   multi-thread one, which spends more per probe on cross-thread wake-ups
+//!   (docs/performance.md, "Daemon");
+//! - the servers' ([`Parts::serve_runtime`]): gRPC, `WatchEvents` streams
+//!   and `/metrics`, so a hundred event streams or a 20 MB scrape compete
+//!   with the reconciler only through the kernel's scheduler, never by
+//!   queueing in front of it on a tokio worker.
+//!
+//! [`Parts::checker_runtime`]: crate::daemon::Parts::checker_runtime
+//! [`Parts::serve_runtime`]: crate::daemon::Parts::serve_runtime
 
 use tokio_util::sync::CancellationToken;
 
-/// A thread running a current-thread runtime until stopped.
+/// A named thread running a current-thread runtime until dropped.
 #[derive(Debug)]
-pub struct CheckerThread {
+pub struct RuntimeThread {
     handle: tokio::runtime::Handle,
     stop: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl CheckerThread {
-    /// Starts the thread (`maglev-health`) and its runtime.
-    pub fn start() -> std::io::Result<CheckerThread> {
+impl RuntimeThread {
+    /// Starts the thread, named `name`, and its runtime.
+    pub fn start(name: &str) -> std::io::Result<RuntimeThread> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -26,22 +35,22 @@ impl CheckerThread {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
-            .name("maglev-health".to_owned())
+            .name(name.to_owned())
             .spawn(move || runtime.block_on(stopped.cancelled()))?;
-        Ok(CheckerThread {
+        Ok(RuntimeThread {
             handle,
             stop,
             thread: Some(thread),
         })
     }
 
-    /// The runtime's handle, for [`Parts::checker_runtime`](crate::daemon::Parts::checker_runtime).
+    /// The runtime's handle, for [`Parts`](crate::daemon::Parts).
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.handle.clone()
     }
 }
 
-impl Drop for CheckerThread {
+impl Drop for RuntimeThread {
     /// Stops the runtime (dropping whatever still runs on it) and joins the
     /// thread.
     fn drop(&mut self) {
@@ -59,7 +68,7 @@ mod tests {
 
     #[test]
     fn tasks_run_on_the_thread_until_it_is_dropped() {
-        let t = CheckerThread::start().unwrap();
+        let t = RuntimeThread::start("maglev-health").unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         t.handle().spawn(async move {
             tx.send(std::thread::current().name().map(str::to_owned))

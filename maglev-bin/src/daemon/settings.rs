@@ -10,6 +10,9 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the stats segment is scraped (SPEC §6).
 pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long gRPC and `/metrics` connections still open at shutdown may
+/// take to finish before they are closed.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Where VPP's sockets are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub struct Settings {
     pub reconnect_interval: Duration,
     /// The counter scrape period.
     pub scrape_interval: Duration,
+    /// How long open connections get to finish at shutdown: a client that
+    /// stopped reading cannot hold the daemon up for longer.
+    pub shutdown_grace: Duration,
 }
 
 impl Settings {
@@ -56,6 +62,7 @@ impl Settings {
             ping_interval: PING_INTERVAL,
             reconnect_interval: RECONNECT_INTERVAL,
             scrape_interval: SCRAPE_INTERVAL,
+            shutdown_grace: SHUTDOWN_GRACE,
         }
     }
 }

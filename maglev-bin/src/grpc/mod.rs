@@ -39,7 +39,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves gRPC on `listeners` until the daemon stops, then drains: open
 /// streams end (the event streams close themselves) and the server
-/// returns.
+/// returns, closing whatever is still open after
+/// [`Settings::shutdown_grace`](crate::daemon::Settings::shutdown_grace).
 pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<MaglevServer<MaglevService>>().await;
@@ -86,11 +87,20 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
                 .await;
         }
     };
-    if let Err(e) = router
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "gRPC server failed");
+    let server = router.serve_with_incoming_shutdown(incoming, shutdown);
+    // A stream whose client stopped reading can never finish (its flow
+    // control window stays shut), so the graceful shutdown has a deadline.
+    let deadline = async {
+        handle.stopping().await;
+        tokio::time::sleep(handle.settings().shutdown_grace).await;
+    };
+    tokio::select! {
+        served = server => if let Err(e) = served {
+            tracing::error!(error = %e, "gRPC server failed");
+        },
+        _ = deadline => {
+            tracing::warn!("gRPC connections still open at shutdown; closed");
+        }
     }
 }
 

@@ -7,8 +7,6 @@
 //! on the blocking pool, so a large scrape never holds up the daemon's
 //! async tasks.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -18,9 +16,6 @@ use tokio::net::TcpListener;
 
 use crate::daemon::Handle;
 use crate::metrics::{Format, render_as};
-
-/// How long connections still open at shutdown may take to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The `/metrics` router over `handle`.
 pub fn router(handle: Handle) -> Router {
@@ -55,7 +50,8 @@ async fn not_found() -> Response {
 }
 
 /// Serves `/metrics` on `listeners` until the daemon stops; connections
-/// still open then get [`SHUTDOWN_GRACE`] to finish.
+/// still open then get [`Settings::shutdown_grace`](crate::daemon::Settings::shutdown_grace)
+/// to finish.
 pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     let app = router(handle.clone());
     let mut servers = tokio::task::JoinSet::new();
@@ -69,7 +65,7 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
                 .with_graceful_shutdown(async move { stop.stopping().await });
             let deadline = async {
                 handle.stopping().await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
+                tokio::time::sleep(handle.settings().shutdown_grace).await;
             };
             tokio::select! {
                 r = server => {
