@@ -12,6 +12,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use crate::maglev::{MaglevError, MaglevTable};
+
 /// A VIP's transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
@@ -260,6 +262,8 @@ pub struct DesiredVip {
     pub key: VipKey,
     /// Encapsulation, from the backends' family.
     pub encap: Encap,
+    /// Buckets of its new-flow (Maglev) table: a power of two.
+    pub table_len: u32,
     /// Source-IP stickiness.
     pub src_ip_sticky: bool,
     /// Every backend of every pool, by address.
@@ -283,10 +287,23 @@ pub struct ObservedVip {
     pub key: VipKey,
     /// Its encapsulation.
     pub encap: Encap,
+    /// Buckets of its new-flow (Maglev) table.
+    pub table_len: u32,
     /// Its source-IP stickiness.
     pub src_ip_sticky: bool,
     /// Its live ASes with their weights (removed ASes left out).
     pub ases: BTreeMap<IpAddr, u8>,
+}
+
+impl ObservedVip {
+    /// The new-flow table VPP fills from these ASes and weights; an error
+    /// only for a length that is not a power of two (which VPP refuses).
+    pub fn table(&self) -> Result<MaglevTable, MaglevError> {
+        MaglevTable::build(
+            self.ases.iter().map(|(a, w)| (*a, *w)),
+            self.table_len as usize,
+        )
+    }
 }
 
 impl DesiredVip {
@@ -295,6 +312,7 @@ impl DesiredVip {
         ObservedVip {
             key: self.key,
             encap: self.encap,
+            table_len: self.table_len,
             src_ip_sticky: self.src_ip_sticky,
             ases: self.ases.iter().map(|(a, x)| (*a, x.weight)).collect(),
         }

@@ -75,6 +75,7 @@ where
     Some(DesiredVip {
         key: fe.vip_key(),
         encap: encap.unwrap_or(Encap::for_backend(fe.address)),
+        table_len: fe.table_len(),
         src_ip_sticky: fe.src_ip_sticky,
         ases,
     })

@@ -107,6 +107,7 @@ mod tests {
                 .collect(),
         };
         Frontend {
+            flow_table_length: Default::default(),
             address: "192.0.2.1".parse().unwrap(),
             protocol: None,
             port: 0,

@@ -24,12 +24,49 @@
 //! The hash is `clib_xxhash` of `as_u64[0] ^ as_u64[1] ^ replica`, where
 //! `as_u64` are the two halves of the address read as native (little-
 //! endian) 64-bit words, as on every host VPP runs on.
+//!
+//! Because entries take buckets round-robin, equal weights share a table
+//! within one bucket each: with `n` equal ASes every AS gets `⌊len/n⌋` or
+//! `⌈len/n⌉` buckets. The imbalance is that rounding, so a table of more
+//! than [`BUCKETS_PER_MEMBER`] buckets per AS keeps the busiest AS within
+//! 1 % of its share ([`auto_table_len`]).
+//!
+//! On top of the fill: [`MaglevTable::fingerprint`], a stable hash that
+//! proves two routers hold the same table, and [`MaglevTable::movement`],
+//! which buckets a change moves from which AS to which.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// The new-flow table length of every VIP maglev creates.
+/// The new-flow table length of a VIP whose frontend sets none (the
+/// original's, and VPP's CLI default).
 pub const DEFAULT_TABLE_LEN: usize = 1024;
+
+/// The longest table maglev creates. VPP takes any power of two, but
+/// reports lengths of 65,536 and more as 0 in `lb_vip_dump` (a 16-bit
+/// field); 65,536 buckets already hold 655 equal ASes within 1 %.
+pub const MAX_TABLE_LEN: usize = 65_536;
+
+/// Buckets per pool member that `flow-table-length: auto` asks for: the
+/// Maglev paper's "more than 100 times the backends" for at most 1 %
+/// imbalance.
+pub const BUCKETS_PER_MEMBER: usize = 100;
+
+/// The table length `auto` picks for `members` pool members: the smallest
+/// power of two of at least [`BUCKETS_PER_MEMBER`] buckets per member,
+/// at most [`MAX_TABLE_LEN`].
+pub fn auto_table_len(members: usize) -> usize {
+    members
+        .max(1)
+        .saturating_mul(BUCKETS_PER_MEMBER)
+        .checked_next_power_of_two()
+        .unwrap_or(MAX_TABLE_LEN)
+        .min(MAX_TABLE_LEN)
+}
+
+/// Bits of [`MaglevTable::fingerprint`]: few enough to be exact in a
+/// Prometheus sample (a float64 holds integers of 53 bits).
+pub const FINGERPRINT_BITS: u32 = 48;
 
 /// A filled new-flow table: for each bucket, the AS it points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +181,89 @@ impl MaglevTable {
             .zip(&other.buckets)
             .filter(|(a, b)| a != b)
             .count()
+    }
+}
+
+impl MaglevTable {
+    /// A stable 48-bit hash of the table: equal on two routers exactly
+    /// when their tables send every bucket to the same AS.
+    ///
+    /// FNV-1a (64-bit) over the length as 4 little-endian bytes, then each
+    /// bucket's AS as its 16 `ip46` bytes ([`ip46`]; 16 zero bytes for a
+    /// bucket that drops), keeping the low [`FINGERPRINT_BITS`] bits. It
+    /// depends only on the buckets, never on the order ASes were added or
+    /// on maglev's version.
+    pub fn fingerprint(&self) -> u64 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h = OFFSET;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+            }
+        };
+        let len = u32::try_from(self.buckets.len()).unwrap_or(u32::MAX);
+        eat(&len.to_le_bytes());
+        for bucket in &self.buckets {
+            eat(&bucket.map(ip46).unwrap_or([0; 16]));
+        }
+        h & ((1 << FINGERPRINT_BITS) - 1)
+    }
+
+    /// What changing this table into `after` does to new flows: which
+    /// buckets move from which AS to which. Tables of different lengths
+    /// (a recreated VIP) move every bucket, and their transfers are not
+    /// meaningful: [`Movement::recreated`] says so.
+    pub fn movement(&self, after: &MaglevTable) -> Movement {
+        let len = after.len();
+        if self.len() != after.len() {
+            return Movement {
+                len,
+                moved: len,
+                recreated: true,
+                transfers: BTreeMap::new(),
+            };
+        }
+        let mut transfers = BTreeMap::new();
+        for (from, to) in self.buckets.iter().zip(&after.buckets) {
+            if from != to {
+                *transfers.entry((*from, *to)).or_insert(0u32) += 1;
+            }
+        }
+        Movement {
+            len,
+            moved: transfers.values().map(|&n| n as usize).sum(),
+            recreated: false,
+            transfers,
+        }
+    }
+}
+
+/// The buckets a table change moves ([`MaglevTable::movement`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Movement {
+    /// Buckets of the table after the change.
+    pub len: usize,
+    /// Buckets that point at another AS after the change.
+    pub moved: usize,
+    /// The table was replaced by one of another length (the VIP is
+    /// recreated): every bucket moves, and established flows lose their
+    /// sticky entries too.
+    pub recreated: bool,
+    /// Buckets moved, by (from, to); `None` is the drop AS (no AS of
+    /// non-zero weight).
+    pub transfers: BTreeMap<(Option<IpAddr>, Option<IpAddr>), u32>,
+}
+
+impl Movement {
+    /// The share of new flows that go elsewhere after the change
+    /// (0.0..=1.0).
+    pub fn share(&self) -> f64 {
+        if self.len == 0 {
+            0.0
+        } else {
+            self.moved as f64 / self.len as f64
+        }
     }
 }
 
@@ -269,6 +389,57 @@ mod tests {
         assert_eq!(MaglevTable::build([], 0), Err(MaglevError::BadLength(0)));
         let one = MaglevTable::build([(ip("10.0.0.1"), 1)], 1).unwrap();
         assert_eq!(one.buckets(), [Some(ip("10.0.0.1"))]);
+    }
+
+    #[test]
+    fn auto_lengths() {
+        assert_eq!(auto_table_len(0), 128);
+        assert_eq!(auto_table_len(1), 128);
+        assert_eq!(auto_table_len(10), 1024);
+        assert_eq!(auto_table_len(11), 2048);
+        assert_eq!(auto_table_len(300), 32_768);
+        assert_eq!(auto_table_len(655), 65_536);
+        assert_eq!(auto_table_len(10_000), MAX_TABLE_LEN);
+        assert_eq!(auto_table_len(usize::MAX), MAX_TABLE_LEN);
+    }
+
+    #[test]
+    fn fingerprints_follow_the_buckets() {
+        let a = MaglevTable::build([(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100)], 1024).unwrap();
+        let b = MaglevTable::build([(ip("10.0.0.2"), 100), (ip("10.0.0.1"), 100)], 1024).unwrap();
+        let c = MaglevTable::build([(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 99)], 1024).unwrap();
+        let d = MaglevTable::build([(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100)], 2048).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_ne!(a.fingerprint(), d.fingerprint());
+        assert!(a.fingerprint() < 1 << FINGERPRINT_BITS);
+        // Pinned: a change here breaks the cross-node comparison between
+        // routers running different maglev versions.
+        let drop = MaglevTable::build([], 4).unwrap();
+        assert_eq!(drop.fingerprint(), 0xb875_ebc9_92b1);
+    }
+
+    #[test]
+    fn movement_names_who_loses_to_whom() {
+        let three = [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100), (ip("10.0.0.3"), 100)];
+        let before = MaglevTable::build(three, 1024).unwrap();
+        let after = MaglevTable::build([three[0], three[1], (ip("10.0.0.3"), 0)], 1024).unwrap();
+        let m = before.movement(&after);
+        assert!(!m.recreated);
+        let lost = before.counts()[&ip("10.0.0.3")];
+        let from_3: u32 = m
+            .transfers
+            .iter()
+            .filter(|((from, _), _)| *from == Some(ip("10.0.0.3")))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(from_3, lost);
+        assert!(m.transfers.keys().all(|(_, to)| *to != Some(ip("10.0.0.3"))));
+        assert_eq!(m.moved, m.transfers.values().sum::<u32>() as usize);
+        let bigger = MaglevTable::build(three, 2048).unwrap();
+        let r = before.movement(&bigger);
+        assert!(r.recreated);
+        assert_eq!((r.moved, r.share()), (2048, 1.0));
     }
 
     #[test]

@@ -134,12 +134,14 @@ impl FromIterator<(VipKey, IpAddr)> for PendingFlushes {
 /// One operation on VPP's load balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// Create a VIP (`lb_add_del_vip_v2`, new-flows table of 1024).
+    /// Create a VIP (`lb_add_del_vip_v2`).
     CreateVip {
         /// The VIP.
         key: VipKey,
         /// Its encapsulation.
         encap: Encap,
+        /// Buckets of its new-flow table (`new_flows_table_length`).
+        table_len: u32,
         /// Source-IP stickiness.
         src_ip_sticky: bool,
     },
@@ -207,9 +209,10 @@ impl fmt::Display for Op {
             Op::CreateVip {
                 key,
                 encap,
+                table_len,
                 src_ip_sticky,
             } => {
-                write!(f, "create vip {key} encap {encap}")?;
+                write!(f, "create vip {key} encap {encap} table {table_len}")?;
                 if src_ip_sticky {
                     f.write_str(" src-ip-sticky")?;
                 }
@@ -276,7 +279,7 @@ pub fn plan_all(
 }
 
 /// The plan of one frontend's VIP `key`: creates it if missing, recreates it
-/// if its stickiness or encap differ, updates its ASes, or removes it if
+/// if its stickiness, encap or table length differ, updates its ASes, or removes it if
 /// `desired` does not hold it.
 ///
 /// It touches no other VIP unless VPP's prefix rules force it: when the VIP
@@ -340,9 +343,11 @@ fn creatable(want: &DesiredVip, live: &BTreeMap<VipKey, Encap>) -> bool {
     check_new_vip(want.key, want.encap, on_prefix).is_ok()
 }
 
-/// VPP cannot change stickiness or encap of a live VIP.
-fn needs_recreate(want: &DesiredVip, obs: &ObservedVip) -> bool {
-    want.src_ip_sticky != obs.src_ip_sticky || want.encap != obs.encap
+/// VPP cannot change the stickiness, encap or table length of a live VIP.
+pub fn needs_recreate(want: &DesiredVip, obs: &ObservedVip) -> bool {
+    want.src_ip_sticky != obs.src_ip_sticky
+        || want.encap != obs.encap
+        || want.table_len != obs.table_len
 }
 
 fn remove_vip(obs: &ObservedVip, ops: &mut Vec<Op>) {
@@ -358,6 +363,7 @@ fn create_vip(want: &DesiredVip, ops: &mut Vec<Op>) {
     ops.push(Op::CreateVip {
         key: want.key,
         encap: want.encap,
+        table_len: want.table_len,
         src_ip_sticky: want.src_ip_sticky,
     });
     ops.extend(want.ases.iter().map(|(&address, a)| Op::AddAs {
@@ -407,6 +413,10 @@ pub enum ModelError {
     /// The VIP or AS already exists (VPP's -81).
     #[error("{0}: already exists")]
     Exists(Op),
+    /// The table length is not a power of two (VPP's -70; VPP takes 0,
+    /// and then tries to allocate 2^32 buckets, so the model refuses it).
+    #[error("{0}: the table length is not a non-zero power of two")]
+    TableLength(Op),
     /// The AS's family does not match the VIP's encap (VPP's -97).
     #[error("{0}: address family does not match the encap")]
     AddressFamily(Op),
@@ -428,8 +438,12 @@ pub fn simulate(state: &mut ObservedState, op: &Op) -> Result<(), ModelError> {
         Op::CreateVip {
             key,
             encap,
+            table_len,
             src_ip_sticky,
         } => {
+            if table_len == 0 || !table_len.is_power_of_two() {
+                return Err(ModelError::TableLength(*op));
+            }
             let live = state.range(key.prefix_range()).map(|(k, v)| (*k, v.encap));
             match check_new_vip(key, encap, live) {
                 Ok(()) => {}
@@ -441,6 +455,7 @@ pub fn simulate(state: &mut ObservedState, op: &Op) -> Result<(), ModelError> {
                 ObservedVip {
                     key,
                     encap,
+                    table_len,
                     src_ip_sticky,
                     ases: Default::default(),
                 },
@@ -517,6 +532,7 @@ mod tests {
 
     fn desired(k: VipKey, sticky: bool, ases: &[(&str, u8, bool)]) -> DesiredVip {
         DesiredVip {
+            table_len: 1024,
             key: k,
             encap: Encap::Gre4,
             src_ip_sticky: sticky,
@@ -529,6 +545,7 @@ mod tests {
 
     fn observed(k: VipKey, sticky: bool, ases: &[(&str, u8)]) -> ObservedVip {
         ObservedVip {
+            table_len: 1024,
             key: k,
             encap: Encap::Gre4,
             src_ip_sticky: sticky,
@@ -553,6 +570,7 @@ mod tests {
             ops,
             [
                 Op::CreateVip {
+                    table_len: 1024,
                     key: k,
                     encap: Encap::Gre4,
                     src_ip_sticky: false
@@ -609,6 +627,7 @@ mod tests {
                 },
                 Op::DeleteVip { key: k },
                 Op::CreateVip {
+                    table_len: 1024,
                     key: k,
                     encap: Encap::Gre4,
                     src_ip_sticky: true
@@ -730,6 +749,7 @@ mod tests {
             Err(ModelError::NoSuchEntry(set))
         );
         let create = Op::CreateVip {
+            table_len: 1024,
             key: k,
             encap: Encap::Gre4,
             src_ip_sticky: false,
@@ -775,6 +795,7 @@ mod tests {
         let all = VipKey::host(ip("192.0.2.1"), None, 0);
         let mut state = one(http, observed(http, false, &[]));
         let gre6 = Op::CreateVip {
+            table_len: 1024,
             key: https,
             encap: Encap::Gre6,
             src_ip_sticky: false,
@@ -790,6 +811,7 @@ mod tests {
             })
         );
         let all_port = Op::CreateVip {
+            table_len: 1024,
             key: all,
             encap: Encap::Gre4,
             src_ip_sticky: false,

@@ -80,6 +80,7 @@ mod tests {
 
     fn frontend(pools: &[&[(&str, u8)]]) -> Frontend {
         Frontend {
+            flow_table_length: Default::default(),
             address: "192.0.2.1".parse().unwrap(),
             protocol: None,
             port: 0,

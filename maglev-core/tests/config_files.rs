@@ -59,6 +59,8 @@ fn the_full_example_uses_every_section() {
     );
     let dns = config.frontend("dns").unwrap();
     assert!(dns.src_ip_sticky && !dns.flush_on_down);
+    assert_eq!(dns.table_len(), 256, "auto: 2 members × 100, rounded up");
+    assert_eq!(config.frontend("web").unwrap().table_len(), 4096);
     let kinds: Vec<_> = config
         .healthchecks()
         .values()

@@ -256,6 +256,7 @@ impl ObservedSpec {
                 Encap::Gre4
             };
             let create = Op::CreateVip {
+                table_len: 1024,
                 key,
                 encap,
                 src_ip_sticky: s.src_ip_sticky,
@@ -464,6 +465,7 @@ proptest! {
         states in prop::collection::vec(prop::sample::select(BackendState::ALL.to_vec()), 12),
     ) {
         let frontend = Frontend {
+            flow_table_length: Default::default(),
             address: "192.0.2.1".parse().unwrap(),
             protocol: None,
             port: 0,

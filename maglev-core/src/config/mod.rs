@@ -449,6 +449,35 @@ pub struct Frontend {
     pub src_ip_sticky: bool,
     /// Tear down existing flows of a backend that goes down (default true).
     pub flush_on_down: bool,
+    /// The length of the VIP's new-flow (Maglev) table.
+    pub flow_table_length: TableLength,
+}
+
+/// A frontend's `flow-table-length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableLength {
+    /// This many buckets: a power of two up to
+    /// [`MAX_TABLE_LEN`](crate::maglev::MAX_TABLE_LEN).
+    Fixed(u32),
+    /// [`auto_table_len`](crate::maglev::auto_table_len) of the frontend's
+    /// pool members: members, not up backends, so health never resizes.
+    Auto,
+}
+
+impl Default for TableLength {
+    /// [`DEFAULT_TABLE_LEN`](crate::maglev::DEFAULT_TABLE_LEN) buckets.
+    fn default() -> Self {
+        TableLength::Fixed(crate::maglev::DEFAULT_TABLE_LEN as u32)
+    }
+}
+
+impl fmt::Display for TableLength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableLength::Fixed(n) => write!(f, "{n}"),
+            TableLength::Auto => f.write_str("auto"),
+        }
+    }
 }
 
 impl Frontend {
@@ -460,6 +489,19 @@ impl Frontend {
     /// Whether any pool names `backend`.
     pub fn uses_backend(&self, backend: &str) -> bool {
         self.pools.iter().any(|p| p.backends.contains_key(backend))
+    }
+
+    /// The buckets of this frontend's new-flow table: the fixed length, or
+    /// for `auto` the length its pool members call for.
+    pub fn table_len(&self) -> u32 {
+        match self.flow_table_length {
+            TableLength::Fixed(n) => n,
+            TableLength::Auto => {
+                let members = self.pools.iter().map(|p| p.backends.len()).sum();
+                // At most MAX_TABLE_LEN, which fits.
+                crate::maglev::auto_table_len(members) as u32
+            }
+        }
     }
 
     /// Every backend name of every pool, each once, in pool order.

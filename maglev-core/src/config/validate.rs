@@ -12,13 +12,15 @@ use std::time::Duration;
 
 use super::yaml::{
     RawBackend, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawMethod, RawParams, RawProbeKind,
+    RawTableLength,
 };
 use super::{
     Backend, Config, ConfigData, Frontend, HealthCheck, HealthCheckerConfig, HttpMethod, HttpProbe,
-    LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError, StatusCodes, TcpProbe, Timing,
-    TlsParams, VppConfig, format_duration,
+    LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError, StatusCodes, TableLength,
+    TcpProbe, Timing, TlsParams, VppConfig, format_duration,
 };
 use crate::dataplane::{Encap, VipKey};
+use crate::maglev::MAX_TABLE_LEN;
 
 /// Default `healthchecker.transition-history`.
 const DEFAULT_TRANSITION_HISTORY: usize = 5;
@@ -571,6 +573,24 @@ impl Validator {
             ),
             _ => {}
         }
+        let flow_table_length = match raw.flow_table_length {
+            None => TableLength::default(),
+            Some(RawTableLength::Auto) => TableLength::Auto,
+            Some(RawTableLength::Fixed(n)) => match u32::try_from(n) {
+                Ok(n) if n.is_power_of_two() && n as usize <= MAX_TABLE_LEN => {
+                    TableLength::Fixed(n)
+                }
+                _ => {
+                    self.error(
+                        format!("{path}.flow-table-length"),
+                        format!(
+                            "{n} is not a power of two from 1 to {MAX_TABLE_LEN} (VPP's tables are powers of two), nor auto"
+                        ),
+                    );
+                    TableLength::default()
+                }
+            },
+        };
         let raw_pools = raw.pools.unwrap_or_default();
         if raw_pools.is_empty() {
             self.error(format!("{path}.pools"), "must list at least one pool");
@@ -658,6 +678,7 @@ impl Validator {
             pools,
             src_ip_sticky: raw.src_ip_sticky.unwrap_or(false),
             flush_on_down: raw.flush_on_down.unwrap_or(true),
+            flow_table_length,
         }
     }
 

@@ -174,6 +174,43 @@ pub(super) struct RawFrontend {
     pub(super) pools: Option<Vec<RawPool>>,
     pub(super) src_ip_sticky: Option<bool>,
     pub(super) flush_on_down: Option<bool>,
+    pub(super) flow_table_length: Option<RawTableLength>,
+}
+
+/// `flow-table-length`: a number (checked in `validate`) or `auto`.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RawTableLength {
+    Fixed(u64),
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for RawTableLength {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawTableLength;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a power of two like 1024, or auto")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<RawTableLength, E> {
+                Ok(RawTableLength::Fixed(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<RawTableLength, E> {
+                Err(E::custom(format!(
+                    "{n} is not a table length: a power of two like 1024, or auto"
+                )))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawTableLength, E> {
+                match s {
+                    "auto" => Ok(RawTableLength::Auto),
+                    other => Err(E::custom(format!(
+                        "{other:?} is not a table length: a power of two like 1024, or auto"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
