@@ -28,6 +28,7 @@ fn vip(k: VipKey, sticky: bool, ases: &[(&str, u8)]) -> (VipKey, DesiredVip) {
     (
         k,
         DesiredVip {
+            table_len: 1024,
             key: k,
             encap: Encap::for_backend(ip(ases[0].0)),
             src_ip_sticky: sticky,
@@ -163,6 +164,7 @@ async fn socket_and_memory_agree_on_a_sequence_of_plans() {
         report.skipped,
         [
             Op::CreateVip {
+                table_len: 1024,
                 key: b,
                 encap: Encap::Gre4,
                 src_ip_sticky: true
@@ -279,6 +281,7 @@ async fn a_reconciler_runs_on_the_model_without_sockets() {
     .into();
     model.fail_once(
         Op::CreateVip {
+            table_len: 1024,
             key: a,
             encap: Encap::Gre4,
             src_ip_sticky: false,

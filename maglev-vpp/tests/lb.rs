@@ -27,6 +27,7 @@ fn key(a: &str, port: u16) -> VipKey {
 
 fn desired_vip(k: VipKey, sticky: bool, ases: &[(&str, u8)]) -> DesiredVip {
     DesiredVip {
+        table_len: 1024,
         key: k,
         encap: Encap::for_backend(ip(ases[0].0)),
         src_ip_sticky: sticky,
@@ -228,6 +229,7 @@ async fn apply_reports_every_failure_with_its_op() {
         ops.iter()
             .position(|op| {
                 *op == Op::CreateVip {
+                    table_len: 1024,
                     key: k,
                     encap: Encap::Gre4,
                     src_ip_sticky: false,
@@ -296,6 +298,7 @@ async fn an_encap_maglev_never_creates_is_refused_locally() {
         "VIP 192.0.2.1/32 tcp/80: not sent to VPP: maglev creates only gre4/gre6 VIPs, not encap-4"
     );
     let create = Op::CreateVip {
+        table_len: 1024,
         key: k,
         encap: Encap::Other(4),
         src_ip_sticky: false,

@@ -243,7 +243,7 @@ pub fn lb_state(
                 encap: v.encap.to_string(),
                 src_ip_sticky: v.src_ip_sticky,
                 pool_index: v.pool_index,
-                flow_table_length: u32::from(v.flow_table_length),
+                flow_table_length: v.table_len,
                 ases: ases
                     .into_iter()
                     .map(|a| proto::Vpplbas {

@@ -272,6 +272,7 @@ mod tests {
             },
             Op::DeleteVip { key: a },
             Op::CreateVip {
+                table_len: 1024,
                 key: b,
                 encap: Encap::Gre4,
                 src_ip_sticky: false,

@@ -50,8 +50,9 @@ pub struct VipInfo {
     pub src_ip_sticky: bool,
     /// Its pool index: the column of its LB counters (from the CLI text).
     pub pool_index: u32,
-    /// Its new-flow table length (truncated to 16 bits by VPP).
-    pub flow_table_length: u16,
+    /// Its new-flow table length, from the CLI text's `new_size` (the
+    /// dump's `flow_table_length` is truncated to 16 bits: 65,536 reads 0).
+    pub table_len: u32,
     /// Its LB counters at the time of the listing.
     pub counters: VipCounters,
 }
@@ -90,6 +91,7 @@ impl LbSnapshot {
                     ObservedVip {
                         key: v.key,
                         encap: v.encap,
+                        table_len: v.table_len,
                         src_ip_sticky: v.src_ip_sticky,
                         ases: BTreeMap::new(),
                     },
@@ -110,6 +112,31 @@ impl LbSnapshot {
             .iter()
             .find(|v| v.key == *key)
             .map(|v| v.pool_index)
+    }
+
+    /// Per live VIP, how far VPP's `num_buckets` are from the table
+    /// maglev predicts from the same dump's weights and length: the sum
+    /// over its ASes of |predicted − reported|, 0 when they agree. A VIP
+    /// whose length is not a power of two (not one maglev made) is left
+    /// out.
+    pub fn bucket_drift(&self) -> BTreeMap<VipKey, u32> {
+        let observed = self.observed();
+        let mut drift = BTreeMap::new();
+        for (key, vip) in &observed {
+            let Ok(table) = vip.table() else {
+                continue;
+            };
+            let predicted = table.counts();
+            let reported = self.ases.iter().filter(|a| a.vip == *key);
+            let off = reported
+                .map(|a| {
+                    let p = predicted.get(&a.address).copied().unwrap_or(0);
+                    p.abs_diff(a.num_buckets)
+                })
+                .sum();
+            drift.insert(*key, off);
+        }
+        drift
     }
 }
 
@@ -140,7 +167,9 @@ pub fn key_of(vip: &LbVip) -> VipKey {
     }
 }
 
-/// The `lb_add_del_vip_v2` that creates (or, with `is_del`, deletes) a VIP.
+/// The `lb_add_del_vip_v2` that creates (or, with `is_del`, deletes) a VIP
+/// with a new-flow table of [`DEFAULT_TABLE_LEN`]; set
+/// `new_flows_table_length` for another (a power of two, never 0).
 pub fn vip_request(key: &VipKey, encap: Encap, src_ip_sticky: bool, is_del: bool) -> LbAddDelVipV2 {
     let (pfx, protocol, port) = wire_key(key);
     LbAddDelVipV2 {
@@ -209,10 +238,14 @@ pub fn op_request(op: &Op) -> Result<OpRequest, LbError> {
         Op::CreateVip {
             key,
             encap,
+            table_len,
             src_ip_sticky,
         } => {
             check_encap(&key, encap)?;
-            OpRequest::Vip(vip_request(&key, encap, src_ip_sticky, false))
+            OpRequest::Vip(LbAddDelVipV2 {
+                new_flows_table_length: table_len,
+                ..vip_request(&key, encap, src_ip_sticky, false)
+            })
         }
         Op::DeleteVip { key } => OpRequest::Vip(vip_request(&key, Encap::Gre4, false, true)),
         Op::AddAs {
@@ -482,7 +515,7 @@ fn join_vips(details: &[LbVipDetails], text: &str) -> Result<Vec<VipInfo>, Error
                 encap: Encap::from(LbEncapType(d.encap.0)),
                 src_ip_sticky: block.src_ip_sticky,
                 pool_index: block.index,
-                flow_table_length: d.flow_table_length,
+                table_len: block.new_size,
                 counters: block.counters,
             })
         })
