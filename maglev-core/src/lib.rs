@@ -15,7 +15,10 @@
 //! - [`desired`]: building the desired dataplane from config and states.
 //! - [`plan`]: the deterministic diff planner (desired vs observed → ops).
 //! - [`maglev`]: the model of VPP's Maglev new-flow table (bucket shares,
-//!   flows moved by a change), identical to the `lb` plugin's.
+//!   flows moved by a change), identical to the `lb` plugin's, its
+//!   `auto` sizing and its fingerprint.
+//! - [`prediction`]: what a plan does to each VIP's table (the movement a
+//!   dry run shows and a sync counts).
 //! - [`warmup`]: the restart-neutral start-up policy.
 //! - [`schedule`]: which frontends the reconciler syncs next: coalescing,
 //!   batching, warm-up gating and retry backoff.
@@ -27,6 +30,7 @@ pub mod desired;
 pub mod frontend;
 pub mod maglev;
 pub mod plan;
+pub mod prediction;
 pub mod schedule;
 pub mod state;
 pub mod warmup;
