@@ -309,6 +309,6 @@ async fn live_counters_and_restart_neutrality() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(h.sync(None).await.unwrap(), [], "VPP already holds it");
+    assert_eq!(h.sync(None).await.unwrap().ops, [], "VPP already holds it");
     live.finish().await;
 }

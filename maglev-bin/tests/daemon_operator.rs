@@ -143,6 +143,6 @@ async fn bad_requests_name_what_is_wrong_and_change_nothing() {
         w(&[("127.0.2.1", 100), ("127.0.2.2", 100)])
     );
     // An operator sync of a converged frontend sends nothing.
-    assert_eq!(h.sync(Some("web")).await.unwrap(), []);
+    assert_eq!(h.sync(Some("web")).await.unwrap().ops, []);
     world.stop().await;
 }

@@ -110,7 +110,7 @@ async fn a_dump_cut_short_is_not_believed() {
             .is_ok_and(|l| l.connected_unix_nanos != connected)
     })
     .await;
-    let ops = world.handle().sync(None).await.unwrap();
+    let ops = world.handle().sync(None).await.unwrap().ops;
     assert_eq!(
         ops,
         [],
@@ -153,7 +153,7 @@ async fn an_operator_sync_of_one_frontend_repairs_drift() {
     );
     let drift = maglev_vpp::lb::ops::weight_request(&key, "127.0.4.1".parse().unwrap(), 7, false);
     assert_eq!(world.vpp.sim.with_model(|m| m.set_weight(&drift)), 0);
-    let ops = world.handle().sync(Some("web")).await.unwrap();
+    let ops = world.handle().sync(Some("web")).await.unwrap().ops;
     assert_eq!(ops.len(), 1, "{ops:?}");
     assert_eq!(
         world.weights("192.0.2.40"),

@@ -123,7 +123,7 @@ async fn a_second_daemon_changes_nothing_that_health_agrees_with() {
     })
     .await;
     assert_eq!(
-        world.handle().sync(None).await.unwrap(),
+        world.handle().sync(None).await.unwrap().ops,
         [],
         "VPP already holds it"
     );

@@ -274,6 +274,9 @@ const SHAPE: &str = "\
 # TYPE maglev_vpp_connected gauge
 # TYPE maglev_vpp_connected_seconds gauge
 # TYPE maglev_vpp_info gauge
+# TYPE maglev_vpp_lb_buckets_drift gauge
+# TYPE maglev_vpp_lb_buckets_moved counter
+# TYPE maglev_vpp_lb_table_hash gauge
 # TYPE maglev_vpp_lb_vip_packets counter
 # TYPE maglev_vpp_lb_vip_route_bytes counter
 # TYPE maglev_vpp_lb_vip_route_packets counter
@@ -298,6 +301,9 @@ maglev_vpp_api_total{direction,msg,result}
 maglev_vpp_connected_seconds{}
 maglev_vpp_connected{}
 maglev_vpp_info{build_date,pid,version}
+maglev_vpp_lb_buckets_drift{frontend}
+maglev_vpp_lb_buckets_moved_total{frontend}
+maglev_vpp_lb_table_hash{frontend}
 maglev_vpp_lb_vip_packets_total{frontend,kind}
 maglev_vpp_lb_vip_route_bytes_total{frontend}
 maglev_vpp_lb_vip_route_packets_total{frontend}

@@ -10,6 +10,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::json;
 use super::parse::Invocation;
+use super::plan;
 use super::render::{self, Block, Cell, Paint, Style, Table};
 use super::tree::{CommandId, Slot, commands};
 use super::watch;
@@ -468,28 +469,25 @@ impl Session {
                 Ok(Some(counters_text(&first, second.as_ref(), self.now(), st)))
             }
             CommandId::SyncVppLbState => {
-                let r = self
-                    .client
-                    .sync_vpplb_state(proto::SyncVpplbStateRequest {
-                        frontend: req_arg(inv, Slot::Frontend),
-                    })
-                    .await
-                    .map_err(|s| self.status(s))?
-                    .into_inner();
+                let frontend = req_arg(inv, Slot::Frontend);
+                let dry_run = inv.flag("dry-run");
+                let r = if dry_run {
+                    self.client
+                        .plan_sync(proto::PlanSyncRequest {
+                            frontend,
+                            weight: None,
+                        })
+                        .await
+                } else {
+                    self.client
+                        .sync_vpplb_state(proto::SyncVpplbStateRequest { frontend })
+                        .await
+                };
+                let r = r.map_err(|s| self.status(s))?.into_inner();
                 if json {
                     return js(&r);
                 }
-                if r.ops.is_empty() {
-                    Ok(Some("VPP already holds the desired state\n".to_owned()))
-                } else {
-                    let mut s = format!("{} operations sent to VPP:\n", r.ops.len());
-                    for op in &r.ops {
-                        s.push_str("  ");
-                        s.push_str(op);
-                        s.push('\n');
-                    }
-                    Ok(Some(s))
-                }
+                Ok(Some(plan::sync_text(&r, dry_run, st)))
             }
             CommandId::PauseBackend
             | CommandId::ResumeBackend
@@ -523,6 +521,21 @@ impl Session {
                     weight: u32::try_from(inv.num(Slot::Weight).unwrap_or(0)).unwrap_or(u32::MAX),
                     flush: inv.flag("flush"),
                 };
+                if inv.flag("dry-run") {
+                    let r = self
+                        .client
+                        .plan_sync(proto::PlanSyncRequest {
+                            frontend: req.frontend.clone(),
+                            weight: Some(req),
+                        })
+                        .await
+                        .map_err(|s| self.status(s))?
+                        .into_inner();
+                    if json {
+                        return js(&r);
+                    }
+                    return Ok(Some(plan::sync_text(&r, true, st)));
+                }
                 let (pool, backend) = (req.pool.clone(), req.backend.clone());
                 let f = self
                     .client
@@ -784,7 +797,24 @@ pub fn frontend_text(
         .kv("src-ip-sticky", render::yes_no(f.src_ip_sticky))
         .kv("flush-on-down", render::yes_no(f.flush_on_down))
         .kv("encap", f.encap.as_str())
-        .kv("released", render::yes_no(f.released));
+        .kv("released", render::yes_no(f.released))
+        .kv(
+            "flow-table",
+            format!("{} buckets ({})", f.table_length, f.flow_table_length),
+        );
+    if f.table_fingerprint != 0 {
+        b.kv("table-hash", plan::fingerprint(f.table_fingerprint));
+    }
+    if let Some(drift) = f.buckets_drift {
+        b.kv(
+            "buckets-drift",
+            if drift == 0 {
+                "0 (VPP's table is the predicted one)".to_owned()
+            } else {
+                format!("{drift} (VPP's buckets differ from the prediction)")
+            },
+        );
+    }
     if !f.description.is_empty() {
         b.kv("description", f.description.as_str());
     }
@@ -807,13 +837,22 @@ pub fn frontend_text(
             "WEIGHT",
             "EFFECTIVE",
             "BUCKETS",
+            "SHARE",
+            "",
         ])
         .indent(2);
         for m in &p.backends {
-            let bk = buckets
-                .and_then(|b| b.get(&m.address))
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".to_owned());
+            // VPP's own count when it answered, else the prediction.
+            let n = buckets
+                .and_then(|b| b.get(&m.address).copied())
+                .or(m.buckets);
+            let (bk, share, bar) = match n {
+                Some(n) if f.table_length > 0 => {
+                    let share = f64::from(n) / f64::from(f.table_length);
+                    (n.to_string(), plan::percent(share), plan::bar(share))
+                }
+                _ => ("-".to_owned(), "-".to_owned(), String::new()),
+            };
             t.row(vec![
                 m.name.clone().into(),
                 m.address.clone().into(),
@@ -821,6 +860,8 @@ pub fn frontend_text(
                 m.weight.to_string().into(),
                 m.effective_weight.to_string().into(),
                 bk.into(),
+                share.into(),
+                bar.into(),
             ]);
         }
         s.push_str(&t.render(st));

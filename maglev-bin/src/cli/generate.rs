@@ -76,7 +76,9 @@ fn fill(c: &mut clap::Command, n: &'static Node) {
                 );
             }
         }
-        if !words.is_empty() {
+        // A command with an optional slot (`sync vpp lb state [<frontend>]`)
+        // gets the options of both forms once: they are the same words.
+        if !words.is_empty() && cmd.get_arguments().all(|a| a.get_id() != "option") {
             cmd = cmd.arg(
                 Arg::new("option")
                     .value_name("OPTION")

@@ -9,6 +9,7 @@
 //! - [`render`]: aligned tables and blocks, colors, durations and ages.
 //! - [`json`]: `--json`, the reply in the proto3 JSON mapping.
 //! - [`exec`]: running a command against maglevd and printing the reply.
+//! - [`plan`]: sync results and dry runs (ops, bucket movement), share bars.
 //! - [`watch`]: `watch events`.
 //! - [`shell`]: the interactive shell (rustyline: history, Tab, `?`).
 //! - [`generate`]: shell completions and the `maglevc(1)` man page.
@@ -21,6 +22,7 @@ pub mod exec;
 pub mod generate;
 pub mod json;
 pub mod parse;
+pub mod plan;
 pub mod render;
 pub mod shell;
 pub mod tree;

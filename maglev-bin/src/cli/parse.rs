@@ -927,7 +927,7 @@ mod tests {
         );
         assert_eq!(
             next("set frontend web pool p backend b weight 5 "),
-            ["flush", "--json", "<cr>"]
+            ["flush", "dry-run", "--json", "<cr>"]
         );
         assert_eq!(
             next("watch events num 3 "),

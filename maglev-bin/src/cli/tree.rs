@@ -129,7 +129,7 @@ pub enum CommandId {
     ShowVppLbState,
     /// `show vpp lb counters`
     ShowVppLbCounters,
-    /// `sync vpp lb state [<frontend>]`
+    /// `sync vpp lb state [<frontend>] [dry-run]`
     SyncVppLbState,
     /// `set backend <backend> pause`
     PauseBackend,
@@ -139,7 +139,7 @@ pub enum CommandId {
     EnableBackend,
     /// `set backend <backend> disable`
     DisableBackend,
-    /// `set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush]`
+    /// `set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush] [dry-run]`
     SetWeight,
     /// `watch events ...`
     WatchEvents,
@@ -235,12 +235,22 @@ const WATCH_OPTS: &[Opt] = &[
     },
 ];
 
+/// Plan only: print the ops and the buckets that would move, send nothing.
+const DRY_RUN: Opt = Opt {
+    word: "dry-run",
+    arg: None,
+    help: "print the ops and the buckets that would move; send nothing",
+};
+
+const SYNC_OPTS: &[Opt] = &[DRY_RUN, JSON];
+
 const FLUSH_OPTS: &[Opt] = &[
     Opt {
         word: "flush",
         arg: None,
         help: "also flush the backend's existing flows",
     },
+    DRY_RUN,
     JSON,
 ];
 
@@ -403,9 +413,9 @@ pub const ROOT: &[Node] = &[
                         Slot::Frontend,
                         "only this frontend",
                         &[],
-                        cmd(CommandId::SyncVppLbState, SHOW_OPTS),
+                        cmd(CommandId::SyncVppLbState, SYNC_OPTS),
                     )],
-                    cmd(CommandId::SyncVppLbState, SHOW_OPTS),
+                    cmd(CommandId::SyncVppLbState, SYNC_OPTS),
                 )],
                 None,
             )],
@@ -621,13 +631,13 @@ mod tests {
             "show vpp lb state [--json]",
             "show vpp lb state <frontend> [--json]",
             "show vpp lb counters [--json]",
-            "sync vpp lb state [--json]",
-            "sync vpp lb state <frontend> [--json]",
+            "sync vpp lb state [dry-run] [--json]",
+            "sync vpp lb state <frontend> [dry-run] [--json]",
             "set backend <backend> pause [--json]",
             "set backend <backend> resume [--json]",
             "set backend <backend> enable [--json]",
             "set backend <backend> disable [--json]",
-            "set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush] [--json]",
+            "set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush] [dry-run] [--json]",
             "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [--json]",
             "config check [--json]",
             "config reload [--json]",

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use maglev_core::config::Config;
+use maglev_core::dataplane::VipKey;
 use maglev_core::frontend::FrontendStates;
-use maglev_core::plan::Op;
 use maglev_core::state::{BackendState, FrontendState};
 use maglev_core::warmup::Phase;
 use maglev_health::Checker;
@@ -27,9 +27,10 @@ use crate::clock::WallClock;
 use crate::daemon::Parts;
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::error::DaemonError;
-use crate::daemon::reconciler::{Control, SyncScope};
+use crate::daemon::reconciler::{Control, SyncReport, SyncScope, plan_batch};
 use crate::daemon::reload::{self, ConfigReport};
 use crate::daemon::settings::Settings;
+use crate::daemon::tables::{Tables, VipTable};
 use crate::daemon::views::FrontendView;
 use crate::daemon::vpp::VppLink;
 use crate::events::{Event, EventHub, EventKind, Subscription};
@@ -68,6 +69,36 @@ pub(crate) struct Shared {
     pub(crate) control: Control,
     /// Serialises reloads.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// The new-flow tables VPP holds, as predicted.
+    pub(crate) tables: Tables,
+}
+
+/// An operator's change of a pool member's weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightChange {
+    /// The frontend.
+    pub frontend: String,
+    /// Its pool.
+    pub pool: String,
+    /// The pool's member.
+    pub backend: String,
+    /// The new weight, 0..=100.
+    pub weight: u32,
+    /// Also flush the member's existing flows.
+    pub flush: bool,
+}
+
+/// `weight` as a pool member's weight, or `INVALID_ARGUMENT` naming
+/// `backend`.
+fn checked_weight(weight: u32, backend: &str) -> Result<u8, DaemonError> {
+    u8::try_from(weight)
+        .ok()
+        .filter(|w| *w <= maglev_core::config::MAX_WEIGHT)
+        .ok_or_else(|| {
+            DaemonError::InvalidArgument(format!(
+                "weight {weight} for backend {backend:?} is out of range 0..=100"
+            ))
+        })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,6 +139,7 @@ impl Handle {
                 counters: ArcSwapOption::empty(),
                 control,
                 reload_lock: tokio::sync::Mutex::new(()),
+                tables: Tables::default(),
             }),
         })
     }
@@ -173,7 +205,11 @@ impl Handle {
 
     fn view(&self, config: &Config, name: &str) -> Option<FrontendView> {
         let released = self.shared.control.is_released(name);
-        FrontendView::build(config, name, |b| self.backend_state(b), released)
+        let mut view = FrontendView::build(config, name, |b| self.backend_state(b), released)?;
+        if self.vpp().is_ok() {
+            view.table = self.shared.tables.get(&view.key);
+        }
+        Some(view)
     }
 
     /// The last published state of every frontend.
@@ -255,14 +291,7 @@ impl Handle {
         weight: u32,
         flush: bool,
     ) -> Result<FrontendView, DaemonError> {
-        let weight = u8::try_from(weight)
-            .ok()
-            .filter(|w| *w <= maglev_core::config::MAX_WEIGHT)
-            .ok_or_else(|| {
-                DaemonError::InvalidArgument(format!(
-                    "weight {weight} for backend {backend:?} is out of range 0..=100"
-                ))
-            })?;
+        let weight = checked_weight(weight, backend)?;
         let guard = self.shared.reload_lock.lock().await;
         let current = self.config();
         let updated = current.with_pool_weight(frontend, pool, backend, weight)?;
@@ -390,8 +419,8 @@ impl Handle {
 
     /// Reconciles now: one frontend, or everything (removing VIPs not in
     /// the config), after re-reading VPP (so drift is repaired). Returns the
-    /// ops sent.
-    pub async fn sync(&self, frontend: Option<&str>) -> Result<Vec<Op>, DaemonError> {
+    /// ops sent and what they did to each table.
+    pub async fn sync(&self, frontend: Option<&str>) -> Result<SyncReport, DaemonError> {
         self.vpp()?;
         let scope = match frontend {
             Some(name) => {
@@ -412,6 +441,68 @@ impl Handle {
         self.wait_sync(waiter).await
     }
 
+    /// A dry run of [`sync`](Handle::sync): the ops it would send now and
+    /// what they would do to each table, planned by the reconciler's own
+    /// planning step on a fresh read of VPP, with nothing sent. With
+    /// `weight`, as if that change (and its flush) were made first: the
+    /// dry run of [`set_weight`](Handle::set_weight), for its frontend.
+    pub async fn plan_sync(
+        &self,
+        frontend: Option<&str>,
+        weight: Option<&WeightChange>,
+    ) -> Result<SyncReport, DaemonError> {
+        let link = self.vpp()?;
+        let mut config = self.config();
+        let frontend = weight.map(|w| w.frontend.as_str()).or(frontend);
+        if let Some(name) = frontend
+            && config.frontend(name).is_none()
+        {
+            return Err(DaemonError::not_found("frontend", name));
+        }
+        let mut flushes = self.shared.control.flushes();
+        if let Some(w) = weight {
+            let value = checked_weight(w.weight, &w.backend)?;
+            let updated = config.with_pool_weight(&w.frontend, &w.pool, &w.backend, value)?;
+            if w.flush
+                && let (Some(fe), Some(b)) =
+                    (config.frontend(&w.frontend), config.backend(&w.backend))
+            {
+                flushes.request(fe.vip_key(), b.address);
+            }
+            config = Arc::new(updated);
+        }
+        let batch = maglev_core::schedule::Batch {
+            full: frontend.is_none(),
+            frontends: match frontend {
+                Some(name) => [name.to_owned()].into(),
+                None => config.frontends().keys().cloned().collect(),
+            },
+        };
+        let observed = link
+            .dataplane
+            .observe()
+            .await
+            .map_err(|e| DaemonError::Vpp(e.to_string()))?;
+        let state_of = |b: &str| self.backend_state(b);
+        let (_, ops) = plan_batch(&config, &batch, state_of, &observed, &flushes);
+        let tables = maglev_core::prediction::table_changes(&observed, &ops);
+        Ok(SyncReport { ops, tables })
+    }
+
+    /// The new-flow table of `frontend`'s VIP as VPP holds it (predicted
+    /// from its ASes and weights, with the drift the last read found);
+    /// `None` while VPP does not hold the VIP or is away.
+    pub fn table(&self, frontend: &str) -> Option<VipTable> {
+        self.vpp().ok()?;
+        let key = self.config().frontend(frontend)?.vip_key();
+        self.shared.tables.get(&key)
+    }
+
+    /// Every VIP's table fingerprint and last drift, for `/metrics`.
+    pub(crate) fn table_fingerprints(&self) -> Vec<(VipKey, u64, Option<u32>)> {
+        self.shared.tables.fingerprints()
+    }
+
     fn held(&self, scope: &SyncScope) -> Option<String> {
         let config = self.config();
         self.shared.control.held(scope, Instant::now(), |f| {
@@ -421,8 +512,8 @@ impl Handle {
 
     async fn wait_sync(
         &self,
-        waiter: oneshot::Receiver<Result<Vec<Op>, DaemonError>>,
-    ) -> Result<Vec<Op>, DaemonError> {
+        waiter: oneshot::Receiver<Result<SyncReport, DaemonError>>,
+    ) -> Result<SyncReport, DaemonError> {
         tokio::select! {
             r = waiter => r.unwrap_or(Err(DaemonError::ShuttingDown)),
             _ = self.shared.cancel.cancelled() => Err(DaemonError::ShuttingDown),

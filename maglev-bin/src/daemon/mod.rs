@@ -16,6 +16,9 @@
 //! - `vpp` ([`vpp`]): the connection supervisor (API and stats as one
 //!   unit, liveness pings, reconnects).
 //! - `counters` ([`counters`]): the stats-segment scrape loop.
+//!
+//! The reconciler also keeps [`tables`], its prediction of every VIP's
+//! new-flow table and how VPP's buckets compare with it.
 //! - the gRPC and metrics servers ([`crate::grpc`], [`crate::metrics`]).
 //!
 //! **Invariant:** every change to VPP is made by the reconciler task; the
@@ -30,6 +33,7 @@ pub mod reload;
 pub mod runtime;
 pub mod settings;
 pub mod signals;
+pub mod tables;
 pub mod views;
 pub mod vpp;
 pub mod watch;
@@ -49,7 +53,8 @@ use crate::events::EventHub;
 use crate::metrics::Metrics;
 
 pub use error::DaemonError;
-pub use handle::Handle;
+pub use handle::{Handle, WeightChange};
+pub use reconciler::SyncReport;
 pub use settings::{Settings, VppSockets};
 
 /// The parts of the world the daemon talks to, swappable by tests and

@@ -25,6 +25,7 @@ use maglev_core::config::Config;
 use maglev_core::dataplane::{DesiredState, ObservedState, VipKey};
 use maglev_core::desired::desired_frontend;
 use maglev_core::plan::{Op, PendingFlushes, plan_all, plan_vip, simulate};
+use maglev_core::prediction::{TableChange, table_changes};
 use maglev_core::schedule::{Batch, Schedule};
 use maglev_core::state::BackendState;
 use maglev_core::warmup::{Phase, Warmup};
@@ -50,8 +51,37 @@ pub enum SyncScope {
 type Waiter = (
     SyncScope,
     u64,
-    oneshot::Sender<Result<Vec<Op>, DaemonError>>,
+    oneshot::Sender<Result<SyncReport, DaemonError>>,
 );
+
+/// What a sync did, or what a dry run would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The ops sent (or to send), in order.
+    pub ops: Vec<Op>,
+    /// What they do to each VIP's new-flow table, in VIP order.
+    pub tables: Vec<TableChange>,
+}
+
+impl SyncReport {
+    /// The part of the report about `key`'s VIP.
+    fn only(&self, key: Option<VipKey>) -> SyncReport {
+        SyncReport {
+            ops: self
+                .ops
+                .iter()
+                .filter(|op| Some(op.vip()) == key)
+                .copied()
+                .collect(),
+            tables: self
+                .tables
+                .iter()
+                .filter(|t| Some(t.key) == key)
+                .cloned()
+                .collect(),
+        }
+    }
+}
 
 /// The reconciler's inputs, shared with every trigger.
 pub(crate) struct Control {
@@ -149,13 +179,18 @@ impl Control {
         self.wake.notify_one();
     }
 
+    /// The flushes requested and not yet carried out.
+    pub(crate) fn flushes(&self) -> PendingFlushes {
+        self.lock().flushes.clone()
+    }
+
     /// Asks for a sync of `scope` (with an optional flush) and returns
     /// where its outcome will be sent.
     pub(crate) fn request(
         &self,
         scope: SyncScope,
         flush: Option<(VipKey, IpAddr)>,
-    ) -> oneshot::Receiver<Result<Vec<Op>, DaemonError>> {
+    ) -> oneshot::Receiver<Result<SyncReport, DaemonError>> {
         let (tx, rx) = oneshot::channel();
         let mut s = self.lock();
         if let Some((vip, address)) = flush {
@@ -334,8 +369,8 @@ pub(crate) fn all_backends_known(handle: &Handle, config: &Config, frontend: &st
 
 /// How a batch ended.
 struct Outcome {
-    /// Ops VPP accepted, in plan order.
-    done: Vec<Op>,
+    /// Ops VPP accepted, in plan order, and their table changes.
+    done: SyncReport,
     /// Per frontend: the error of its first failed op.
     failed: BTreeMap<String, String>,
     /// Everything failed (VPP away, the read failed): the error.
@@ -350,7 +385,7 @@ async fn sync_batch(
 ) -> Outcome {
     let shared = &handle.shared;
     let failed_all = |e: DaemonError| Outcome {
-        done: Vec::new(),
+        done: SyncReport::default(),
         failed: BTreeMap::new(),
         all_failed: Some(e),
     };
@@ -360,7 +395,7 @@ async fn sync_batch(
     };
     let stale = shared.control.stale.load(Ordering::Relaxed);
     if batch.full || belief.stale_seen != stale || belief.state.is_none() {
-        match link.dataplane.observe().await {
+        match read(handle, config, &*link.dataplane).await {
             Ok(state) => {
                 belief.state = Some(state);
                 belief.stale_seen = stale;
@@ -382,23 +417,30 @@ async fn sync_batch(
     }
     let observed = belief.state.as_mut().expect("read above");
     let state_of = |b: &str| handle.backend_state(b);
-    let desired = desired_for(config, batch, state_of);
     let ops = {
         let mut s = shared.control.lock();
+        let (desired, ops) = plan_batch(config, batch, state_of, observed, &s.flushes);
         if batch.full {
             s.flushes.retain_desired(&desired);
-            plan_all(&desired, observed, &s.flushes)
-        } else {
-            plan_frontends(config, batch, &desired, observed, &s.flushes)
         }
+        ops
     };
     if ops.is_empty() {
         return Outcome {
-            done: Vec::new(),
+            done: SyncReport::default(),
             failed: BTreeMap::new(),
             all_failed: None,
         };
     }
+    // The touched prefixes as they were, for the table changes.
+    let before: ObservedState = ops
+        .iter()
+        .map(Op::vip)
+        .collect::<BTreeSet<_>>()
+        .iter()
+        .flat_map(|k| observed.range(k.prefix_range()))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     let scope = if batch.full { "all" } else { "vip" };
     let report = link.dataplane.apply(&ops).await;
     let mut believable = report.failed.is_empty();
@@ -407,10 +449,20 @@ async fn sync_batch(
             believable = false;
         }
     }
-    if !believable {
+    let tables = table_changes(&before, &report.done);
+    if believable {
+        shared.tables.changed(&tables, observed);
+    } else {
         belief.state = None;
     }
     let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(config, key);
+    for change in &tables {
+        if let Some(frontend) = frontend_of(&change.key) {
+            shared
+                .metrics
+                .buckets_moved(&frontend, change.movement.moved as u64);
+        }
+    }
     for op in &report.done {
         let frontend = frontend_of(&op.vip());
         tracing::info!(
@@ -471,10 +523,59 @@ async fn sync_batch(
     }
     shared.control.lock().flushes.applied(&report.done);
     Outcome {
-        done: report.done,
+        done: SyncReport {
+            ops: report.done,
+            tables,
+        },
         failed,
         all_failed: None,
     }
+}
+
+/// Reads VPP's LB state, and compares its buckets with the prediction
+/// (`maglev_vpp_lb_buckets_drift`, and a warning naming the VIP).
+async fn read(
+    handle: &Handle,
+    config: &Config,
+    dataplane: &dyn maglev_vpp::lb::dataplane::Dataplane,
+) -> Result<ObservedState, maglev_vpp::lb::error::LbError> {
+    let snapshot = dataplane.snapshot().await?;
+    let observed = snapshot.observed();
+    let drift = snapshot.bucket_drift();
+    for (key, off) in &drift {
+        if *off > 0 {
+            let frontend = crate::daemon::views::frontend_of(config, key);
+            tracing::warn!(
+                vip = %key,
+                frontend = frontend.as_deref().unwrap_or(""),
+                drift = off,
+                "VPP's new-flow table differs from the prediction"
+            );
+        }
+    }
+    handle.shared.tables.read(&observed, &drift);
+    Ok(observed)
+}
+
+/// The ops of `batch` against `observed`, with the desired state they aim
+/// at: the one planning step of a sync and of a dry run, which therefore
+/// cannot disagree.
+pub(crate) fn plan_batch(
+    config: &Config,
+    batch: &Batch,
+    state_of: impl Fn(&str) -> BackendState + Copy,
+    observed: &ObservedState,
+    flushes: &PendingFlushes,
+) -> (DesiredState, Vec<Op>) {
+    let desired = desired_for(config, batch, state_of);
+    let ops = if batch.full {
+        let mut flushes = flushes.clone();
+        flushes.retain_desired(&desired);
+        plan_all(&desired, observed, &flushes)
+    } else {
+        plan_frontends(config, batch, &desired, observed, flushes)
+    };
+    (desired, ops)
 }
 
 /// The desired state the batch needs: its frontends and every frontend
@@ -576,15 +677,7 @@ fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
                 },
                 SyncScope::Frontend(f) => match outcome.failed.get(f) {
                     Some(e) => Err(DaemonError::Vpp(e.clone())),
-                    None => {
-                        let key = config.frontend(f).map(|fe| fe.vip_key());
-                        Ok(outcome
-                            .done
-                            .iter()
-                            .filter(|op| Some(op.vip()) == key)
-                            .copied()
-                            .collect())
-                    }
+                    None => Ok(outcome.done.only(config.frontend(f).map(|fe| fe.vip_key()))),
                 },
             }
         };

@@ -11,6 +11,8 @@ use maglev_core::frontend::frontend_state;
 use maglev_core::state::{BackendState, FrontendState};
 use maglev_core::weights::active_pool;
 
+use crate::daemon::tables::VipTable;
+
 /// One frontend as the API shows it.
 #[derive(Debug, Clone)]
 pub struct FrontendView {
@@ -30,6 +32,9 @@ pub struct FrontendView {
     pub members: Vec<MemberView>,
     /// Whether warm-up has released it to VPP sync.
     pub released: bool,
+    /// Its new-flow table as VPP holds it (predicted); `None` while VPP
+    /// does not hold its VIP or is away.
+    pub table: Option<VipTable>,
 }
 
 /// One pool member as the API shows it.
@@ -79,6 +84,7 @@ impl FrontendView {
             active_pool: active_pool(fe, &state_of),
             members,
             released,
+            table: None,
             frontend: fe.clone(),
         })
     }

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use maglev_core::config::{Config, HealthCheck, Probe, TlsParams};
 use maglev_core::dataplane::VipKey;
+use maglev_core::prediction::TableChange;
 use maglev_health::machine::Transition;
 use maglev_health::status::{BackendStatus, LastProbe};
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::lb::ops::LbSnapshot;
 
 use crate::clock::WallClock;
+use crate::daemon::SyncReport;
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::reload::ConfigReport;
 use crate::daemon::views::{FrontendView, frontend_of};
@@ -38,12 +40,17 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
         .map(|(index, pool)| {
             let mut backends: Vec<proto::PoolBackendInfo> = view
                 .pool_members(index)
-                .map(|m| proto::PoolBackendInfo {
-                    name: m.backend.clone(),
-                    weight: u32::from(m.weight),
-                    effective_weight: u32::from(m.effective_weight),
-                    state: m.state.as_str().to_owned(),
-                    address: m.address.to_string(),
+                .map(|m| {
+                    let table = view.table.as_ref().map(|t| &t.summary);
+                    proto::PoolBackendInfo {
+                        name: m.backend.clone(),
+                        weight: u32::from(m.weight),
+                        effective_weight: u32::from(m.effective_weight),
+                        state: m.state.as_str().to_owned(),
+                        address: m.address.to_string(),
+                        buckets: table.map(|t| t.buckets.get(&m.address).copied().unwrap_or(0)),
+                        share: table.map_or(0.0, |t| t.share(m.address)),
+                    }
                 })
                 .collect();
             backends.sort_by(|a, b| a.name.cmp(&b.name));
@@ -73,6 +80,78 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
             .unwrap_or_default(),
         encap: view.encap.map(|e| e.to_string()).unwrap_or_default(),
         released: view.released,
+        flow_table_length: fe.flow_table_length.to_string(),
+        table_length: fe.table_len(),
+        table_fingerprint: view.table.as_ref().map_or(0, |t| t.summary.fingerprint),
+        buckets_drift: view.table.as_ref().and_then(|t| t.drift),
+    }
+}
+
+/// What a sync did, or a dry run would do.
+pub fn sync_report(report: &SyncReport, config: &Config) -> proto::SyncVpplbStateResponse {
+    proto::SyncVpplbStateResponse {
+        ops: report.ops.iter().map(|op| op.to_string()).collect(),
+        tables: report
+            .tables
+            .iter()
+            .map(|t| table_change(t, config))
+            .collect(),
+    }
+}
+
+/// What a plan does to one VIP's table.
+pub fn table_change(t: &TableChange, config: &Config) -> proto::TableChange {
+    let addr = |a: &Option<std::net::IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    let mut transfers: Vec<proto::BucketTransfer> = t
+        .movement
+        .transfers
+        .iter()
+        .map(|((from, to), n)| proto::BucketTransfer {
+            from: addr(from),
+            to: addr(to),
+            buckets: *n,
+        })
+        .collect();
+    // Largest first; the map's order breaks ties.
+    transfers.sort_by_key(|t| std::cmp::Reverse(t.buckets));
+    let backend_at = |a: std::net::IpAddr| {
+        config
+            .backends()
+            .iter()
+            .find(|(_, b)| b.address == a)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default()
+    };
+    let after = t
+        .after
+        .as_ref()
+        .map(|s| {
+            s.buckets
+                .iter()
+                .map(|(a, n)| proto::AsShare {
+                    address: a.to_string(),
+                    backend: backend_at(*a),
+                    buckets: *n,
+                    share: s.share(*a),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    proto::TableChange {
+        frontend: frontend_of(config, &t.key)
+            .map(|f| f.to_string())
+            .unwrap_or_default(),
+        vip: t.key.to_string(),
+        table_length: u32::try_from(t.movement.len).unwrap_or(u32::MAX),
+        buckets_moved: u32::try_from(t.movement.moved).unwrap_or(u32::MAX),
+        moved_share: t.movement.share(),
+        recreated: t.movement.recreated,
+        created: t.before.is_none(),
+        removed: t.after.is_none(),
+        transfers,
+        after,
+        fingerprint_before: t.before.as_ref().map_or(0, |s| s.fingerprint),
+        fingerprint_after: t.after.as_ref().map_or(0, |s| s.fingerprint),
     }
 }
 

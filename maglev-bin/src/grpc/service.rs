@@ -218,10 +218,35 @@ impl Maglev for MaglevService {
         req: Request<proto::SyncVpplbStateRequest>,
     ) -> Reply<proto::SyncVpplbStateResponse> {
         let frontend = Some(req.get_ref().frontend.as_str()).filter(|f| !f.is_empty());
-        let ops = self.handle.sync(frontend).await.map_err(status)?;
-        Ok(Response::new(proto::SyncVpplbStateResponse {
-            ops: ops.iter().map(|op| op.to_string()).collect(),
-        }))
+        let report = self.handle.sync(frontend).await.map_err(status)?;
+        Ok(Response::new(convert::sync_report(
+            &report,
+            &self.handle.config(),
+        )))
+    }
+
+    async fn plan_sync(
+        &self,
+        req: Request<proto::PlanSyncRequest>,
+    ) -> Reply<proto::SyncVpplbStateResponse> {
+        let req = req.into_inner();
+        let frontend = Some(req.frontend.as_str()).filter(|f| !f.is_empty());
+        let weight = req.weight.map(|w| crate::daemon::WeightChange {
+            frontend: w.frontend,
+            pool: w.pool,
+            backend: w.backend,
+            weight: w.weight,
+            flush: w.flush,
+        });
+        let report = self
+            .handle
+            .plan_sync(frontend, weight.as_ref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(convert::sync_report(
+            &report,
+            &self.handle.config(),
+        )))
     }
 
     async fn get_vpplb_counters(

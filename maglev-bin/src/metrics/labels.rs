@@ -26,6 +26,12 @@ pub(super) struct SyncLabels {
     pub(super) kind: &'static str,
 }
 
+/// `maglev_vpp_lb_buckets_moved_total{frontend}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct FrontendLabels {
+    pub(super) frontend: String,
+}
+
 /// `maglev_reconcile_errors_total{scope}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct ScopeLabels {

@@ -45,7 +45,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::daemon::Handle;
-use labels::{ApiLabels, GrpcLabels, ResultLabels, ScopeLabels, SyncLabels, TransitionLabels};
+use labels::{
+    ApiLabels, FrontendLabels, GrpcLabels, ResultLabels, ScopeLabels, SyncLabels, TransitionLabels,
+};
 use probes::{ProbeCounter, ProbeStats};
 
 pub use server::serve;
@@ -95,6 +97,7 @@ pub struct Metrics {
     reconcile_errors: Family<ScopeLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
     grpc: Family<GrpcLabels, Counter>,
+    buckets_moved: Family<FrontendLabels, Counter>,
     probes: Arc<ProbeStats>,
     /// The registry of the families above (the families are shared with
     /// it, so it sees every increment).
@@ -119,6 +122,7 @@ impl Metrics {
             reconcile_errors: Family::default(),
             reloads: Family::default(),
             grpc: Family::default(),
+            buckets_moved: Family::default(),
             probes: Arc::default(),
             registry: Registry::default(),
             last_size: AtomicUsize::new(0),
@@ -138,6 +142,16 @@ impl Metrics {
         self.reconcile_errors
             .get_or_create(&ScopeLabels { scope })
             .inc();
+    }
+
+    /// `buckets` new-flow buckets of `frontend`'s VIP moved to another AS
+    /// by applied ops.
+    pub fn buckets_moved(&self, frontend: &str, buckets: u64) {
+        self.buckets_moved
+            .get_or_create(&FrontendLabels {
+                frontend: frontend.to_owned(),
+            })
+            .inc_by(buckets);
     }
 
     /// One reload, accepted (`success`) or refused (`failure`).
@@ -202,6 +216,11 @@ impl Metrics {
             "maglev_reconcile_errors",
             "Ops a sync sent that VPP refused or that failed, by scope",
             self.reconcile_errors.clone(),
+        );
+        registry.register(
+            "maglev_vpp_lb_buckets_moved",
+            "New-flow table buckets of a frontend's VIP moved to another AS by applied changes",
+            self.buckets_moved.clone(),
         );
         registry.register(
             "maglev_config_reloads",

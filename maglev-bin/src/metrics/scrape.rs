@@ -212,6 +212,7 @@ fn encode_vpp(out: &mut String, format: Format, handle: &Handle) {
         ("pid", pid.as_str()),
     ];
     text::sample(out, "maglev_vpp_info", &labels, 1);
+    encode_tables(out, format, handle);
 
     let Some(snapshot) = handle.counters() else {
         return;
@@ -250,6 +251,49 @@ fn encode_vpp(out: &mut String, format: Format, handle: &Handle) {
                 let n = if bytes { r.bytes } else { r.packets };
                 text::sample(out, &sample_name, &labels, n);
             }
+        }
+    }
+}
+
+/// The table gauges of the configured frontends' VIPs that VPP holds.
+fn encode_tables(out: &mut String, format: Format, handle: &Handle) {
+    let config = handle.config();
+    let names: std::collections::BTreeMap<_, &str> = config
+        .frontends()
+        .iter()
+        .map(|(name, fe)| (fe.vip_key(), name.as_str()))
+        .collect();
+    let tables: Vec<_> = handle
+        .table_fingerprints()
+        .into_iter()
+        .filter_map(|(key, hash, drift)| Some((*names.get(&key)?, hash, drift)))
+        .collect();
+    gauge_header(
+        out,
+        format,
+        "maglev_vpp_lb_table_hash",
+        "A stable 48-bit hash of the frontend's predicted new-flow table: equal \
+         on two routers exactly when their tables send every bucket to the same AS",
+    );
+    for (name, hash, _) in &tables {
+        text::sample(
+            out,
+            "maglev_vpp_lb_table_hash",
+            &[("frontend", name)],
+            *hash,
+        );
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_vpp_lb_buckets_drift",
+        "At the last read of VPP: the sum over the VIP's ASes of |predicted - \
+         reported new-flow buckets| (0 when VPP's table is the predicted one)",
+    );
+    for (name, _, drift) in &tables {
+        if let Some(d) = drift {
+            let labels = [("frontend", *name)];
+            text::sample(out, "maglev_vpp_lb_buckets_drift", &labels, u64::from(*d));
         }
     }
 }
