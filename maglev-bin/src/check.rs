@@ -1,4 +1,7 @@
-//! `maglevd --check`: validate a config file and report every error.
+//! `maglevd --check`: validate a config file and report every error; and,
+//! when a daemon is running, warn of every frontend whose VIP a reload of
+//! this file would recreate (a new table length or stickiness: VPP cannot
+//! change either in place, so every flow of the VIP re-hashes).
 
 use std::io::Write;
 use std::path::Path;
@@ -53,9 +56,15 @@ pub fn check_file(path: &Path) -> CheckOutcome {
     }
 }
 
+/// How long `--check` waits for the running daemon.
+const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs `--check`: errors to stderr one per line, a summary line to stdout
-/// when valid, and the exit code.
-pub fn run(path: &Path) -> ExitCode {
+/// when valid, and the exit code. With `daemon` (the gRPC address of a
+/// running maglevd), a valid file is also compared with what it runs: a
+/// warning on stderr per frontend a reload would recreate (the exit code
+/// stays 0), or a note on stdout when no daemon answers.
+pub fn run(path: &Path, daemon: Option<&str>) -> ExitCode {
     let outcome = check_file(path);
     match &outcome {
         CheckOutcome::Valid(config) => {
@@ -69,6 +78,22 @@ pub fn run(path: &Path) -> ExitCode {
                 config.backends().len(),
                 config.healthchecks().len()
             );
+            if let Some(addr) = daemon {
+                match running_frontends(addr) {
+                    Ok(running) => {
+                        let mut err = std::io::stderr().lock();
+                        for w in recreations(config, &running) {
+                            let _ = writeln!(err, "warning: {w}");
+                        }
+                    }
+                    Err(why) => {
+                        let _ = writeln!(
+                            out,
+                            "(no running maglevd answered at {addr}: {why}; VIP recreations not checked)"
+                        );
+                    }
+                }
+            }
         }
         _ => {
             let mut err = std::io::stderr().lock();
@@ -78,4 +103,70 @@ pub fn run(path: &Path) -> ExitCode {
         }
     }
     ExitCode::from(outcome.exit_code())
+}
+
+/// Per frontend of `config` that a daemon running `running` would recreate
+/// on reload, a line saying why.
+pub fn recreations(config: &Config, running: &[crate::grpc::proto::FrontendInfo]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in running {
+        let Some(fe) = config.frontend(&r.name) else {
+            continue;
+        };
+        let mut why = Vec::new();
+        if fe.table_len() != r.table_length {
+            why.push(format!(
+                "its new-flow table goes from {} to {} buckets",
+                r.table_length,
+                fe.table_len()
+            ));
+        }
+        if fe.src_ip_sticky != r.src_ip_sticky {
+            why.push(format!(
+                "src-ip-sticky goes from {} to {}",
+                r.src_ip_sticky, fe.src_ip_sticky
+            ));
+        }
+        if !why.is_empty() {
+            lines.push(format!(
+                "frontend {}: {}: a reload recreates its VIP, so every flow re-hashes and established flows lose their sticky entries",
+                r.name,
+                why.join(" and ")
+            ));
+        }
+    }
+    lines
+}
+
+/// The frontends the daemon at `addr` (a listen address: `:port` means
+/// this host) runs.
+fn running_frontends(addr: &str) -> Result<Vec<crate::grpc::proto::FrontendInfo>, String> {
+    use crate::grpc::proto::ListFrontendsRequest;
+    use crate::grpc::proto::maglev_client::MaglevClient;
+    let target = match addr.strip_prefix(':') {
+        Some(port) => format!("http://localhost:{port}"),
+        None => format!("http://{addr}"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let ask = async {
+            let channel = tonic::transport::Endpoint::from_shared(target)
+                .map_err(|e| e.to_string())?
+                .connect_timeout(DAEMON_TIMEOUT)
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
+            MaglevClient::new(channel)
+                .list_frontends(ListFrontendsRequest {})
+                .await
+                .map(|r| r.into_inner().frontends)
+                .map_err(|s| s.message().to_owned())
+        };
+        tokio::time::timeout(DAEMON_TIMEOUT, ask)
+            .await
+            .map_err(|_| "no answer".to_owned())?
+    })
 }

@@ -255,6 +255,39 @@ async fn every_command_against_a_daemon() {
     );
     assert!(json(s, "sync vpp lb state web").await["ops"].is_array());
     fails(s, "sync vpp lb state nope", 1).await;
+    assert_eq!(
+        ok(s, "sync vpp lb state web dry-run").await,
+        "VPP already holds the desired state: nothing to send\n"
+    );
+
+    // A weight change's dry run shows the buckets moving and sends nothing.
+    let out = ok(
+        s,
+        "set frontend web pool primary backend b weight 0 dry-run",
+    )
+    .await;
+    assert!(
+        out.starts_with("dry run: 1 operations would be sent to VPP:\n")
+            && out.contains("set as 127.0.41.2 weight 0 on 192.0.2.10/32 tcp/80")
+            && out.contains("buckets move (")
+            && out.contains("127.0.41.2 (b)"),
+        "{out}"
+    );
+    let plan = json(
+        s,
+        "set frontend web pool primary backend b weight 0 dry-run",
+    )
+    .await;
+    assert_eq!(plan["tables"][0]["frontend"], "web");
+    assert!(plan["tables"][0]["buckets_moved"].as_u64().unwrap() > 0);
+    assert_eq!(world.weights("192.0.2.10")[1], ("127.0.41.2".into(), 100));
+    // show frontend: the table, its hash and a share bar per member.
+    let out = ok(s, "show frontend web").await;
+    assert!(
+        out.contains("flow-table") && out.contains("1024 buckets (1024)"),
+        "{out}"
+    );
+    assert!(out.contains("table-hash") && out.contains("#####"), "{out}");
 
     // Operator actions reach the simulator.
     assert_eq!(

@@ -213,3 +213,48 @@ async fn a_new_table_length_recreates_the_vip_and_the_dry_run_says_so() {
     assert_eq!(world.vips()[0].buckets.len(), 512);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_of_a_reload_that_recreates_a_vip() {
+    let mut world = World::new(53, 3).await;
+    let config = CONFIG.replace("52", "53");
+    world.write_body(&config.replace("{len}", "2048"));
+    let mut settings = world.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    world.start(settings).await;
+    let addr = world.daemon().grpc_addrs()[0].to_string();
+    let (path, port) = (world.config_path(), world.port.to_string());
+    let write = |body: &str| {
+        let yaml = format!("{}{body}", common::HEAD).replace("{port}", &port);
+        std::fs::write(&path, yaml).unwrap()
+    };
+    let check = |body: &str| {
+        write(body);
+        let (path, addr) = (path.clone(), addr.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_maglevd"))
+                .args(["--check", "--grpc-addr", &addr, "--config"])
+                .arg(path)
+                .output()
+                .unwrap()
+        })
+    };
+    let same = check(&config.replace("{len}", "2048")).await.unwrap();
+    assert!(same.status.success());
+    assert_eq!(String::from_utf8_lossy(&same.stderr), "");
+    let bigger = check(&config.replace("{len}", "4096")).await.unwrap();
+    assert!(bigger.status.success(), "a warning, not an error");
+    let err = String::from_utf8(bigger.stderr).unwrap();
+    assert_eq!(
+        err,
+        "warning: frontend web: its new-flow table goes from 2048 to 4096 buckets: a reload \
+         recreates its VIP, so every flow re-hashes and established flows lose their sticky entries\n"
+    );
+    // No daemon: the check says it could not compare.
+    world.daemon.take().unwrap().shutdown().await;
+    let out = check(&config.replace("{len}", "4096")).await.unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("VIP recreations not checked"), "{stdout}");
+    world.stop().await;
+}

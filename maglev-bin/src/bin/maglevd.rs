@@ -21,7 +21,8 @@ struct Args {
     config: PathBuf,
 
     /// Validate the config file and exit: 0 valid, 1 read or parse error,
-    /// 2 semantic error.
+    /// 2 semantic error. A running maglevd at --grpc-addr is asked what it
+    /// runs, with a warning per frontend a reload would recreate.
     #[arg(long)]
     check: bool,
 
@@ -80,7 +81,7 @@ const DEMO_LOG_LEVEL: &str = "info,maglev_vpp::sim=warn";
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
-        return maglev_bin::check::run(&args.config);
+        return maglev_bin::check::run(&args.config, non_empty(&args.grpc_addr).as_deref());
     }
     let mut parts = Parts::default();
     let log_format = args.log_format.unwrap_or(if args.demo {
