@@ -144,7 +144,7 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// The lines, each ending in a newline; the last column is not padded.
+    /// The lines, each ending in a newline, with no trailing blanks.
     pub fn render(&self, style: Style) -> String {
         let cols = self.header.len();
         let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
@@ -155,6 +155,7 @@ impl Table {
         }
         let mut out = String::new();
         let line = |cells: Vec<(&str, Paint)>, out: &mut String| {
+            let start = out.len();
             out.push_str(&" ".repeat(self.indent));
             let n = cells.len();
             for (i, (text, paint)) in cells.into_iter().enumerate() {
@@ -163,6 +164,9 @@ impl Table {
                     out.push_str(&" ".repeat(widths[i] - width(text) + 2));
                 }
             }
+            // An empty last column leaves no padding behind.
+            let kept = out[start..].trim_end_matches(' ').len();
+            out.truncate(start + kept);
             out.push('\n');
         };
         line(
