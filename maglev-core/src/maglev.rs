@@ -421,7 +421,11 @@ mod tests {
 
     #[test]
     fn movement_names_who_loses_to_whom() {
-        let three = [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100), (ip("10.0.0.3"), 100)];
+        let three = [
+            (ip("10.0.0.1"), 100),
+            (ip("10.0.0.2"), 100),
+            (ip("10.0.0.3"), 100),
+        ];
         let before = MaglevTable::build(three, 1024).unwrap();
         let after = MaglevTable::build([three[0], three[1], (ip("10.0.0.3"), 0)], 1024).unwrap();
         let m = before.movement(&after);
@@ -434,7 +438,11 @@ mod tests {
             .map(|(_, n)| n)
             .sum();
         assert_eq!(from_3, lost);
-        assert!(m.transfers.keys().all(|(_, to)| *to != Some(ip("10.0.0.3"))));
+        assert!(
+            m.transfers
+                .keys()
+                .all(|(_, to)| *to != Some(ip("10.0.0.3")))
+        );
         assert_eq!(m.moved, m.transfers.values().sum::<u32>() as usize);
         let bigger = MaglevTable::build(three, 2048).unwrap();
         let r = before.movement(&bigger);
