@@ -1,7 +1,11 @@
-//! Helpers shared by the integration tests: the fixtures in `../shared`.
+//! Helpers shared by the integration tests: the fixtures in `../shared`,
+//! socket paths, the live-VPP switch, and ([`tables`]) generated AS sets
+//! with the check of VPP's bucket counts against the prediction.
 #![allow(dead_code, unreachable_pub, reason = "each test binary uses a subset")]
 
 use std::path::PathBuf;
+
+pub mod tables;
 
 /// `../shared` relative to the workspace root.
 pub fn shared() -> PathBuf {
