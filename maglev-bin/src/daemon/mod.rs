@@ -17,8 +17,9 @@
 //!   unit, liveness pings, reconnects).
 //! - `counters` ([`counters`]): the stats-segment scrape loop.
 //!
-//! The reconciler also keeps [`tables`], its prediction of every VIP's
-//! new-flow table and how VPP's buckets compare with it.
+//! - `tables` ([`tables`]): the prediction of every VIP's new-flow table
+//!   and how VPP's buckets compare with it, built from the reconciler's
+//!   updates off its path.
 //! - the gRPC and metrics servers ([`crate::grpc`], [`crate::metrics`]).
 //!
 //! **Invariant:** every change to VPP is made by the reconciler task; the
@@ -143,6 +144,7 @@ impl Daemon {
             tasks.spawn(reconciler::run(handle.clone()));
             tasks.spawn(vpp::run(handle.clone()));
             tasks.spawn(counters::run(handle.clone()));
+            tasks.spawn(tables::run(handle.clone()));
         }
 
         // The servers run on the serve runtime, and their listeners are

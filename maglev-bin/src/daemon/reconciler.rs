@@ -34,6 +34,7 @@ use tokio::time::Instant;
 
 use crate::daemon::error::DaemonError;
 use crate::daemon::handle::Handle;
+use crate::daemon::tables::Update;
 use crate::events::{EventKind, VppChange};
 
 /// What an operator asked to sync.
@@ -177,6 +178,11 @@ impl Control {
             .mark_all(config.frontends().keys().map(String::as_str));
         drop(s);
         self.wake.notify_one();
+    }
+
+    /// Whether anyone waits for a sync's report.
+    pub(crate) fn has_waiters(&self) -> bool {
+        !self.lock().waiters.is_empty()
     }
 
     /// The flushes requested and not yet carried out.
@@ -395,7 +401,7 @@ async fn sync_batch(
     };
     let stale = shared.control.stale.load(Ordering::Relaxed);
     if batch.full || belief.stale_seen != stale || belief.state.is_none() {
-        match read(handle, config, &*link.dataplane).await {
+        match read(handle, &*link.dataplane).await {
             Ok(state) => {
                 belief.state = Some(state);
                 belief.stale_seen = stale;
@@ -449,20 +455,32 @@ async fn sync_batch(
             believable = false;
         }
     }
-    let tables = table_changes(&before, &report.done);
-    if believable {
-        shared.tables.changed(&tables, observed);
+    // The table changes are built off this path (daemon::tables), here
+    // only for an operator waiting for this sync's report.
+    let tables = if shared.control.has_waiters() {
+        table_changes(&before, &report.done)
     } else {
+        Vec::new()
+    };
+    let after = believable.then(|| {
+        before
+            .keys()
+            .flat_map(|k| observed.range(k.prefix_range()))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    });
+    if !believable {
         belief.state = None;
     }
+    shared
+        .tables
+        .update(Update::Applied {
+            before,
+            done: report.done.clone(),
+            after,
+        })
+        .await;
     let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(config, key);
-    for change in &tables {
-        if let Some(frontend) = frontend_of(&change.key) {
-            shared
-                .metrics
-                .buckets_moved(&frontend, change.movement.moved as u64);
-        }
-    }
     for op in &report.done {
         let frontend = frontend_of(&op.vip());
         tracing::info!(
@@ -532,28 +550,15 @@ async fn sync_batch(
     }
 }
 
-/// Reads VPP's LB state, and compares its buckets with the prediction
-/// (`maglev_vpp_lb_buckets_drift`, and a warning naming the VIP).
+/// Reads VPP's LB state; its tables and their drift from the prediction
+/// (`maglev_vpp_lb_buckets_drift`) go to [`crate::daemon::tables`].
 async fn read(
     handle: &Handle,
-    config: &Config,
     dataplane: &dyn maglev_vpp::lb::dataplane::Dataplane,
 ) -> Result<ObservedState, maglev_vpp::lb::error::LbError> {
     let snapshot = dataplane.snapshot().await?;
     let observed = snapshot.observed();
-    let drift = snapshot.bucket_drift();
-    for (key, off) in &drift {
-        if *off > 0 {
-            let frontend = crate::daemon::views::frontend_of(config, key);
-            tracing::warn!(
-                vip = %key,
-                frontend = frontend.as_deref().unwrap_or(""),
-                drift = off,
-                "VPP's new-flow table differs from the prediction"
-            );
-        }
-    }
-    handle.shared.tables.read(&observed, &drift);
+    handle.shared.tables.update(Update::Read(snapshot)).await;
     Ok(observed)
 }
 

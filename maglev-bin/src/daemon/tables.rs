@@ -2,17 +2,43 @@
 //! its buckets per AS and fingerprint, and the drift between that
 //! prediction and VPP's own `num_buckets` at the last read.
 //!
-//! The reconciler keeps it current: after every batch for the VIPs its
-//! applied ops changed ([`Tables::changed`]), and after every read of VPP's
-//! state for all of them ([`Tables::read`]). Readers (`show frontend`,
-//! `/metrics`) take a copy of one VIP's entry or of the fingerprints; they
-//! never build a table themselves.
+//! The reconciler hands it an [`Update`] after every batch that applied
+//! ops and after every read of VPP's state, and goes on: building tables
+//! (tens of µs per VIP) is done by a task of its own ([`run`]), in order,
+//! off the path from a probe to VPP. So readers (`show frontend`,
+//! `/metrics`) see a table a moment after VPP got it; they take a copy of
+//! one VIP's entry or of the fingerprints and never build a table
+//! themselves. The task also counts the buckets applied ops moved and
+//! warns when VPP's buckets differ from the prediction.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use maglev_core::dataplane::{ObservedState, ObservedVip, VipKey};
-use maglev_core::prediction::{TableChange, TableSummary};
+use maglev_core::plan::Op;
+use maglev_core::prediction::{TableChange, TableSummary, table_changes};
+use maglev_vpp::lb::ops::LbSnapshot;
+use tokio::sync::mpsc;
+
+use crate::daemon::handle::Handle;
+
+/// Updates that may wait for the task before the reconciler waits for it.
+const UPDATE_QUEUE: usize = 1024;
+
+/// What the reconciler saw or did.
+#[derive(Debug)]
+pub(crate) enum Update {
+    /// It read VPP's state.
+    Read(LbSnapshot),
+    /// VPP accepted `done`, planned against `before` (the touched
+    /// prefixes); `after` is the belief they left on those prefixes, `None`
+    /// when the belief was dropped (the next read brings the tables).
+    Applied {
+        before: ObservedState,
+        done: Vec<Op>,
+        after: Option<ObservedState>,
+    },
+}
 
 /// One VIP's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +53,88 @@ pub struct VipTable {
 }
 
 /// Every VIP's table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tables {
     vips: Mutex<BTreeMap<VipKey, VipTable>>,
+    queue: mpsc::Sender<Update>,
+    pending: Mutex<Option<mpsc::Receiver<Update>>>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        let (queue, pending) = mpsc::channel(UPDATE_QUEUE);
+        Tables {
+            vips: Mutex::default(),
+            queue,
+            pending: Mutex::new(Some(pending)),
+        }
+    }
+}
+
+/// Applies the reconciler's updates, in order, until the daemon stops.
+pub(crate) async fn run(handle: Handle) {
+    let shared = &handle.shared;
+    let taken = shared
+        .tables
+        .pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let Some(mut updates) = taken else {
+        return;
+    };
+    loop {
+        let update = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            u = updates.recv() => u,
+        };
+        let Some(update) = update else {
+            return;
+        };
+        let config = handle.config();
+        let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(&config, key);
+        match update {
+            Update::Read(snapshot) => {
+                let drift = snapshot.bucket_drift();
+                for (key, off) in drift.iter().filter(|(_, off)| **off > 0) {
+                    let frontend = frontend_of(key);
+                    tracing::warn!(
+                        vip = %key,
+                        frontend = frontend.as_deref().unwrap_or(""),
+                        drift = off,
+                        "VPP's new-flow table differs from the prediction"
+                    );
+                }
+                shared.tables.read(&snapshot.observed(), &drift);
+            }
+            Update::Applied {
+                before,
+                done,
+                after,
+            } => {
+                let changes = table_changes(&before, &done);
+                for change in &changes {
+                    if let Some(frontend) = frontend_of(&change.key) {
+                        shared
+                            .metrics
+                            .buckets_moved(&frontend, change.movement.moved as u64);
+                    }
+                }
+                if let Some(after) = after {
+                    shared.tables.changed(&changes, &after);
+                }
+            }
+        }
+    }
 }
 
 impl Tables {
+    /// Queues an update for [`run`]; waits only if it is far behind.
+    pub(crate) async fn update(&self, update: Update) {
+        // Closed only once the daemon stops.
+        let _ = self.queue.send(update).await;
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<VipKey, VipTable>> {
         self.vips.lock().unwrap_or_else(|e| e.into_inner())
     }
