@@ -89,18 +89,38 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
 
 /// What a sync did, or a dry run would do.
 pub fn sync_report(report: &SyncReport, config: &Config) -> proto::SyncVpplbStateResponse {
+    // Looked up once per reply, not once per AS: a full sync's report has a
+    // change for every VIP.
+    let names = Names {
+        frontends: config
+            .frontends()
+            .iter()
+            .map(|(n, f)| (f.vip_key(), n.as_str()))
+            .collect(),
+        backends: config
+            .backends()
+            .iter()
+            .map(|(n, b)| (b.address, n.as_str()))
+            .collect(),
+    };
     proto::SyncVpplbStateResponse {
         ops: report.ops.iter().map(|op| op.to_string()).collect(),
         tables: report
             .tables
             .iter()
-            .map(|t| table_change(t, config))
+            .map(|t| table_change(t, &names))
             .collect(),
     }
 }
 
+/// The configured names of VIPs and AS addresses.
+struct Names<'a> {
+    frontends: std::collections::BTreeMap<VipKey, &'a str>,
+    backends: std::collections::BTreeMap<std::net::IpAddr, &'a str>,
+}
+
 /// What a plan does to one VIP's table.
-pub fn table_change(t: &TableChange, config: &Config) -> proto::TableChange {
+fn table_change(t: &TableChange, names: &Names<'_>) -> proto::TableChange {
     let addr = |a: &Option<std::net::IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     let mut transfers: Vec<proto::BucketTransfer> = t
         .movement
@@ -115,11 +135,10 @@ pub fn table_change(t: &TableChange, config: &Config) -> proto::TableChange {
     // Largest first; the map's order breaks ties.
     transfers.sort_by_key(|t| std::cmp::Reverse(t.buckets));
     let backend_at = |a: std::net::IpAddr| {
-        config
-            .backends()
-            .iter()
-            .find(|(_, b)| b.address == a)
-            .map(|(n, _)| n.clone())
+        names
+            .backends
+            .get(&a)
+            .map(|n| (*n).to_owned())
             .unwrap_or_default()
     };
     let after = t
@@ -138,8 +157,10 @@ pub fn table_change(t: &TableChange, config: &Config) -> proto::TableChange {
         })
         .unwrap_or_default();
     proto::TableChange {
-        frontend: frontend_of(config, &t.key)
-            .map(|f| f.to_string())
+        frontend: names
+            .frontends
+            .get(&t.key)
+            .map(|f| (*f).to_owned())
             .unwrap_or_default(),
         vip: t.key.to_string(),
         table_length: u32::try_from(t.movement.len).unwrap_or(u32::MAX),
