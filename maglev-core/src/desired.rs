@@ -1,12 +1,15 @@
-//! Building the desired dataplane from the config and the backends' states
-//! (SPEC §5.3): one VIP per frontend, encap from the backends' family,
-//! every backend of every pool as an AS with its effective weight and flush
-//! rule.
+//! Building the desired dataplane from the config, the backends'
+//! conditions and each frontend's active pool (SPEC §5.3): one VIP per
+//! frontend, encap from the backends' family, every backend of every pool
+//! as an AS with its effective weight and flush rule.
+//!
+//! The active pool is an input, chosen by the caller with
+//! [`choose_pool`](crate::weights::choose_pool) from the previous choice:
+//! this module keeps no history.
 
 use crate::config::{Config, Frontend};
 use crate::dataplane::{DesiredAs, DesiredState, DesiredVip, Encap};
-use crate::state::BackendState;
-use crate::weights::{Effective, active_pool, effective};
+use crate::weights::{Effective, Serving, choose_pool, effective};
 
 /// One pool member's configured and effective weight.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,25 +24,28 @@ pub struct MemberWeight<'a> {
     pub effective: Effective,
 }
 
-/// Every member of every pool of `frontend` with its effective weight, in
-/// pool order and then by backend name.
-pub fn member_weights<'a, F>(frontend: &'a Frontend, state_of: F) -> Vec<MemberWeight<'a>>
+/// Every member of every pool of `frontend` with its effective weight when
+/// pool `active` is the active one, in pool order and then by backend name.
+pub fn member_weights<'a, F>(
+    frontend: &'a Frontend,
+    serving_of: F,
+    active: Option<usize>,
+) -> Vec<MemberWeight<'a>>
 where
-    F: Fn(&str) -> BackendState,
+    F: Fn(&str) -> Serving,
 {
-    let active = active_pool(frontend, &state_of);
     frontend
         .pools
         .iter()
         .enumerate()
         .flat_map(|(i, pool)| {
-            let state_of = &state_of;
+            let serving_of = &serving_of;
             pool.backends.iter().map(move |(name, m)| MemberWeight {
                 pool: i,
                 backend: name,
                 configured: m.weight,
                 effective: effective(
-                    state_of(name),
+                    serving_of(name),
                     m.weight,
                     Some(i) == active,
                     frontend.flush_on_down,
@@ -49,16 +55,21 @@ where
         .collect()
 }
 
-/// The desired VIP of one frontend of `config`, or `None` if no such
-/// frontend exists.
-pub fn desired_frontend<F>(config: &Config, frontend: &str, state_of: F) -> Option<DesiredVip>
+/// The desired VIP of one frontend of `config` with pool `active` active,
+/// or `None` if no such frontend exists.
+pub fn desired_frontend<F>(
+    config: &Config,
+    frontend: &str,
+    serving_of: F,
+    active: Option<usize>,
+) -> Option<DesiredVip>
 where
-    F: Fn(&str) -> BackendState,
+    F: Fn(&str) -> Serving,
 {
     let fe = config.frontend(frontend)?;
     let mut encap = None;
     let mut ases = std::collections::BTreeMap::new();
-    for m in member_weights(fe, &state_of) {
+    for m in member_weights(fe, &serving_of, active) {
         // Validation guarantees every member names a backend.
         let Some(backend) = config.backend(m.backend) else {
             continue;
@@ -81,15 +92,20 @@ where
     })
 }
 
-/// The desired VIPs of every frontend of `config`, by key.
-pub fn desired_all<F>(config: &Config, state_of: F) -> DesiredState
+/// The desired VIPs of every frontend of `config`, by key, each frontend's
+/// pool chosen from its `previous` choice.
+pub fn desired_all<F, P>(config: &Config, serving_of: F, previous: P) -> DesiredState
 where
-    F: Fn(&str) -> BackendState,
+    F: Fn(&str) -> Serving,
+    P: Fn(&str) -> Option<usize>,
 {
     config
         .frontends()
-        .keys()
-        .filter_map(|name| desired_frontend(config, name, &state_of))
+        .iter()
+        .filter_map(|(name, fe)| {
+            let active = choose_pool(fe, &serving_of, previous(name));
+            desired_frontend(config, name, &serving_of, active)
+        })
         .map(|vip| (vip.key, vip))
         .collect()
 }

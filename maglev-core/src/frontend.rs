@@ -4,20 +4,20 @@ use std::collections::BTreeMap;
 
 use crate::config::Frontend;
 use crate::state::{BackendState, FrontendState};
-use crate::weights::{active_pool, effective};
+use crate::weights::{Serving, effective};
 
-/// The state of `frontend` given its backends' states (SPEC §4.5):
-/// `up` when any backend has a non-zero effective weight, `unknown` while
-/// every backend is still `unknown`, `down` otherwise.
-pub fn frontend_state<F>(frontend: &Frontend, state_of: F) -> FrontendState
+/// The state of `frontend` given its backends' conditions and its `active`
+/// pool (SPEC §4.5): `up` when any backend has a non-zero effective
+/// weight, `unknown` while every backend is still `unknown`, `down`
+/// otherwise.
+pub fn frontend_state<F>(frontend: &Frontend, serving_of: F, active: Option<usize>) -> FrontendState
 where
-    F: Fn(&str) -> BackendState,
+    F: Fn(&str) -> Serving,
 {
-    let active = active_pool(frontend, &state_of);
     let carries_traffic = frontend.pools.iter().enumerate().any(|(i, pool)| {
         pool.backends.iter().any(|(name, m)| {
             effective(
-                state_of(name),
+                serving_of(name),
                 m.weight,
                 Some(i) == active,
                 frontend.flush_on_down,
@@ -30,7 +30,7 @@ where
         FrontendState::Up
     } else if frontend
         .backend_names()
-        .all(|b| state_of(b) == BackendState::Unknown)
+        .all(|b| serving_of(b).state == BackendState::Unknown)
     {
         FrontendState::Unknown
     } else {
@@ -105,6 +105,8 @@ mod tests {
                 .iter()
                 .map(|&(n, weight)| (n.to_owned(), PoolMember { weight }))
                 .collect(),
+            min_up: Default::default(),
+            min_up_to_return: Default::default(),
         };
         Frontend {
             flow_table_length: Default::default(),
@@ -121,13 +123,19 @@ mod tests {
         }
     }
 
-    fn with<'a>(states: &'a [(&'static str, BackendState)]) -> impl Fn(&str) -> BackendState + 'a {
+    fn with<'a>(states: &'a [(&'static str, BackendState)]) -> impl Fn(&str) -> Serving + 'a {
         move |n| {
             states
                 .iter()
                 .find(|(name, _)| *name == n)
                 .map_or(BackendState::Unknown, |s| s.1)
+                .into()
         }
+    }
+
+    fn frontend_state<F: Fn(&str) -> Serving>(f: &Frontend, serving_of: F) -> FrontendState {
+        let active = crate::weights::choose_pool(f, &serving_of, None);
+        super::frontend_state(f, serving_of, active)
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! - [`config`]: the YAML schema, its strict parse and semantic validation,
 //!   and the immutable, cheaply shared [`Config`](config::Config).
 //! - [`state`]: backend and frontend state vocabulary.
-//! - [`weights`]: active-pool choice, effective weight and flush decision.
+//! - [`weights`]: what a backend is to the weight rules ([`Serving`](weights::Serving)),
+//!   the active-pool choice with its thresholds, effective weight and flush
+//!   decision.
+//! - [`slow_start`]: the weight ramp of a backend that comes back.
 //! - [`frontend`]: frontend state aggregation and its transitions.
 //! - [`dataplane`]: VIP keys, encapsulation, and the desired and observed
 //!   dataplane state of each VIP.
@@ -32,6 +35,7 @@ pub mod maglev;
 pub mod plan;
 pub mod prediction;
 pub mod schedule;
+pub mod slow_start;
 pub mod state;
 pub mod warmup;
 pub mod weights;

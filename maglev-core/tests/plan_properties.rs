@@ -20,7 +20,7 @@ use maglev_core::dataplane::{
 use maglev_core::desired::{desired_all, member_weights};
 use maglev_core::plan::{Op, PendingFlushes, plan_all, plan_vip, simulate, simulate_plan};
 use maglev_core::state::BackendState;
-use maglev_core::weights::active_pool;
+use maglev_core::weights::choose_pool;
 use proptest::prelude::*;
 
 const VIP_ADDRESSES: [&str; 4] = ["192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2"];
@@ -163,11 +163,15 @@ fn states() -> impl Strategy<Value = Vec<BackendState>> {
 
 fn desired_of(spec: &ConfigSpec, states: &[BackendState]) -> DesiredState {
     let config = spec.config();
-    desired_all(&config, |name: &str| {
-        let v6 = name.starts_with("b6");
-        let i: usize = name[3..].parse().expect("generated name");
-        states[usize::from(v6) * BACKENDS_PER_FAMILY + i]
-    })
+    desired_all(
+        &config,
+        |name: &str| {
+            let v6 = name.starts_with("b6");
+            let i: usize = name[3..].parse().expect("generated name");
+            states[usize::from(v6) * BACKENDS_PER_FAMILY + i].into()
+        },
+        |_| None,
+    )
 }
 
 /// A VIP someone else may have created: any key of the universe, either
@@ -477,6 +481,8 @@ proptest! {
                     name: format!("p{i}"),
                     // A backend is in at most one pool: prefix names with the pool.
                     backends: members.iter().map(|(b, w)| (format!("p{i}b{b}"), PoolMember { weight: *w })).collect(),
+                    min_up: Default::default(),
+                    min_up_to_return: Default::default(),
                 })
                 .collect(),
             src_ip_sticky: false,
@@ -486,8 +492,9 @@ proptest! {
             let n: usize = name.rsplit('b').next().unwrap().parse().unwrap();
             states[n]
         };
-        let active = active_pool(&frontend, state_of);
-        let weights = member_weights(&frontend, state_of);
+        let serving_of = |name: &str| state_of(name).into();
+        let active = choose_pool(&frontend, serving_of, None);
+        let weights = member_weights(&frontend, serving_of, active);
         for m in &weights {
             if m.effective.weight > 0 {
                 prop_assert_eq!(Some(m.pool), active, "weight outside the active pool");

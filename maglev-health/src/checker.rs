@@ -21,12 +21,13 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use crate::damping::{self, Damper};
 use crate::error::Error;
 use crate::machine::{Action, Checking, Machine, Refusal, Transition, jittered};
 use crate::netns::Sockets;
 use crate::observe::{ProbeObserver, ProbeRecord};
 use crate::probe::{self, ProbeEnv, Prober};
-use crate::status::{BackendEvent, BackendStatus, LastProbe};
+use crate::status::{BackendEvent, BackendStatus, Change, DampingChange, LastProbe, Ramp};
 
 /// How many events a subscriber may fall behind before it sees
 /// [`broadcast::error::RecvError::Lagged`] (and should re-read the snapshot).
@@ -113,6 +114,16 @@ struct Core {
     task: Option<AbortHandle>,
     last_probe: Option<Arc<LastProbe>>,
     history: Arc<[Transition]>,
+    /// Flap damping, if the health check has it.
+    damper: Option<Damper>,
+    /// The task that releases a suppressed backend when its penalty has
+    /// decayed.
+    release: Option<AbortHandle>,
+    flaps: u64,
+    ramp: Option<Ramp>,
+    /// Still in the `unknown` it started in at the checker's start: its
+    /// first `up` gets no slow start (warm-up covers a start).
+    initial: bool,
 }
 
 impl Slot {
@@ -138,8 +149,49 @@ impl Slot {
             fall,
             last_probe: core.last_probe.clone(),
             history: core.history.clone(),
+            damping: core.damper.clone(),
+            flaps: core.flaps,
+            ramp: core.ramp,
         }));
     }
+}
+
+impl Core {
+    /// What a transition does to the flap count, the damping and the
+    /// ramp; the damping's change, if any.
+    fn follow(&mut self, t: &Transition) -> Option<damping::Change> {
+        use BackendState::{Down, Unknown, Up};
+        let initial = std::mem::replace(&mut self.initial, false);
+        let flap = matches!((t.from, t.to), (Up, Down) | (Down, Up));
+        self.ramp = match (t.from, t.to) {
+            (_, Up) if initial && t.from == Unknown => None,
+            (_, Up) if t.code == crate::code::Code::Restored => None,
+            (_, Up) => self
+                .check
+                .as_ref()
+                .map(|c| c.slow_start)
+                .filter(|l| !l.is_zero())
+                .map(|length| Ramp {
+                    since: t.at,
+                    length,
+                }),
+            _ => None,
+        };
+        if !flap {
+            return None;
+        }
+        self.flaps += 1;
+        self.damper.as_mut()?.flap(t.at)
+    }
+}
+
+/// Why a slot is made.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// At the checker's start, maybe with a seed.
+    Initial(Option<&'a Seed>),
+    /// By a reload: a backend new to the config.
+    Reload,
 }
 
 /// What a backend of a config needs: its address, check and prober.
@@ -193,6 +245,21 @@ fn resolve(
     Ok(out)
 }
 
+/// A backend's state as a state file restored it, to seed the checker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seed {
+    /// The address the state was about: a backend whose address has
+    /// changed since is not seeded.
+    pub address: IpAddr,
+    /// `up` or `down` (anything else is not seeded).
+    pub state: BackendState,
+    /// When the state was reached.
+    pub since: Instant,
+    /// The damping penalty at `now` of the start (used if the health check
+    /// has damping).
+    pub penalty: f64,
+}
+
 /// Sets up a [`Checker`]: the real probes, the default environment and
 /// no observer unless told otherwise.
 ///
@@ -210,6 +277,7 @@ pub struct CheckerBuilder {
     factory: Arc<dyn ProbeFactory>,
     env: ProbeEnv,
     observer: Option<Arc<dyn ProbeObserver>>,
+    seeds: BTreeMap<String, Seed>,
 }
 
 impl std::fmt::Debug for CheckerBuilder {
@@ -241,6 +309,15 @@ impl CheckerBuilder {
         self
     }
 
+    /// Start backends in the states a state file restored, by name. A
+    /// seed applies to a probed, enabled backend with the same address
+    /// ([`Machine::seeded`]: the probes confirm it); the others start as
+    /// usual.
+    pub fn seed(mut self, seeds: BTreeMap<String, Seed>) -> CheckerBuilder {
+        self.seeds = seeds;
+        self
+    }
+
     /// Starts checking every backend of `config`. Must be called inside a
     /// tokio runtime ([`Error::NoRuntime`] otherwise), on which the probe
     /// tasks run.
@@ -249,6 +326,7 @@ impl CheckerBuilder {
             factory,
             env,
             observer,
+            seeds,
         } = self;
         let hc = config.healthchecker();
         let env = match &hc.netns {
@@ -276,7 +354,10 @@ impl CheckerBuilder {
         let now = Instant::now();
         let new: Vec<_> = wanted
             .into_iter()
-            .map(|(name, w)| inner.new_slot(&name, w, hc.transition_history, now))
+            .map(|(name, w)| {
+                let seed = seeds.get(&name);
+                inner.new_slot(&name, w, hc.transition_history, now, Start::Initial(seed))
+            })
             .collect();
         let slots = new
             .iter()
@@ -315,6 +396,7 @@ impl Checker {
             factory: Arc::new(RealProbes),
             env: ProbeEnv::new(),
             observer: None,
+            seeds: BTreeMap::new(),
         }
     }
 
@@ -445,7 +527,9 @@ impl Checker {
         let mut new = Vec::new();
         for (name, w) in wanted {
             let Some(slot) = old.get(name.as_str()) else {
-                let (slot, t) = self.inner.new_slot(&name, w, hc.transition_history, now);
+                let (slot, t) =
+                    self.inner
+                        .new_slot(&name, w, hc.transition_history, now, Start::Reload);
                 slots.insert(slot.name.clone(), slot.clone());
                 new.push((slot, t));
                 continue;
@@ -453,6 +537,7 @@ impl Checker {
             let mut core = slot.lock();
             core.machine.set_history_len(hc.transition_history);
             core.history = core.machine.history().iter().cloned().collect();
+            let damping = Inner::redamp(&mut core, &w, now);
             core.healthcheck = w.healthcheck;
             let probe_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.probe.clone());
             let timing_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.timing);
@@ -461,7 +546,9 @@ impl Checker {
             let retimed = timing_of(&core.check) != timing_of(&w.check);
             if !(readdressed || reprobed || retimed) {
                 // Nothing changed: the running task goes on.
+                core.check = w.check;
                 slot.publish(&core);
+                self.inner.damping_event(slot, &mut core, damping);
                 drop(core);
                 slots.insert(slot.name.clone(), slot.clone());
                 continue;
@@ -490,6 +577,7 @@ impl Checker {
             for t in &transitions {
                 self.inner.settle(slot, &mut core, Some(t));
             }
+            self.inner.damping_event(slot, &mut core, damping);
             drop(core);
             slots.insert(slot.name.clone(), slot.clone());
         }
@@ -527,7 +615,9 @@ impl Inner {
     fn stop_all(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         for slot in self.slots.load().values() {
-            self.stop_task(&mut slot.lock());
+            let mut core = slot.lock();
+            self.stop_task(&mut core);
+            Inner::stop_release(&mut core);
         }
     }
 
@@ -541,10 +631,37 @@ impl Inner {
         w: Wanted,
         history_len: usize,
         now: Instant,
+        start: Start<'_>,
     ) -> (Arc<Slot>, Option<Transition>) {
         let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
-        let (machine, t) = Machine::new(checking, w.enabled, history_len, now);
+        let seed = match start {
+            Start::Initial(Some(seed)) if w.enabled && seed.address == w.address => {
+                Machine::seeded(checking, seed.state, history_len, seed.since)
+                    .map(|(m, t)| (m, t, seed.penalty))
+            }
+            _ => None,
+        };
+        let damping = w.check.as_ref().and_then(|c| c.damping);
+        let (machine, t, damper) = match seed {
+            Some((m, t, penalty)) => (
+                m,
+                Some(t),
+                damping.map(|d| Damper::with_penalty(d, penalty, now)),
+            ),
+            None => {
+                let (m, t) = Machine::new(checking, w.enabled, history_len, now);
+                (m, t, damping.map(|d| Damper::new(d, now)))
+            }
+        };
+        // A seeded backend is past its initial unknown.
+        let initial =
+            matches!(start, Start::Initial(_)) && machine.state() == BackendState::Unknown;
         let core = Core {
+            damper,
+            release: None,
+            flaps: 0,
+            ramp: None,
+            initial,
             address: w.address,
             healthcheck: w.healthcheck,
             check: w.check,
@@ -568,6 +685,9 @@ impl Inner {
                 fall: 0,
                 last_probe: None,
                 history: Arc::from([]),
+                damping: None,
+                flaps: 0,
+                ramp: None,
             }),
             name,
             core: Mutex::new(core),
@@ -588,8 +708,14 @@ impl Inner {
     /// After a possible transition: log and broadcast it, start or stop
     /// the probe task to match the state, and publish the status.
     fn settle(self: &Arc<Self>, slot: &Arc<Slot>, core: &mut Core, t: Option<&Transition>) {
+        let damped = t.and_then(|t| core.follow(t));
         if t.is_some() {
             core.history = core.machine.history().iter().cloned().collect();
+        }
+        if core.machine.state() == BackendState::Removed
+            && let Some(task) = core.release.take()
+        {
+            task.abort();
         }
         let probing = core.machine.is_probing();
         match (probing, core.task.is_some()) {
@@ -613,8 +739,131 @@ impl Inner {
             let _ = self.events.send(BackendEvent {
                 backend: slot.name.clone(),
                 address: core.address,
-                transition: t.clone(),
+                change: Change::Transition(t.clone()),
             });
+        }
+        self.damping_event(slot, core, damped);
+    }
+
+    /// After the damping of a backend changed (published already): log and
+    /// broadcast it, and arm the release of a suppressed backend.
+    fn damping_event(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        core: &mut Core,
+        change: Option<damping::Change>,
+    ) {
+        let Some(damper) = &core.damper else {
+            return;
+        };
+        let Some(change) = change else {
+            if damper.is_suppressed() {
+                self.arm_release(slot, core);
+            }
+            return;
+        };
+        let now = Instant::now();
+        let event = DampingChange {
+            change,
+            penalty: damper.penalty(now),
+            at: now,
+            release_at: damper.release_at(),
+        };
+        match change {
+            damping::Change::Suppressed => tracing::warn!(
+                backend = %slot.name,
+                penalty = event.penalty,
+                release_in = ?event.release_at.map(|at| at.saturating_duration_since(now)),
+                "backend-suppressed: flap damping holds it at weight 0"
+            ),
+            damping::Change::Released => tracing::info!(
+                backend = %slot.name,
+                penalty = event.penalty,
+                "backend-released: flap damping no longer holds it"
+            ),
+        }
+        let _ = self.events.send(BackendEvent {
+            backend: slot.name.clone(),
+            address: core.address,
+            change: Change::Damping(event),
+        });
+        match change {
+            damping::Change::Suppressed => self.arm_release(slot, core),
+            damping::Change::Released => {
+                if let Some(task) = core.release.take() {
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    /// Starts the task that releases `slot` once its penalty has decayed,
+    /// unless one runs.
+    fn arm_release(self: &Arc<Self>, slot: &Arc<Slot>, core: &mut Core) {
+        if core.release.is_some() || self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        let inner = Arc::downgrade(self);
+        let slot = slot.clone();
+        let task = async move {
+            loop {
+                // Read each time: a flap while suppressed pushes it later.
+                let at = match slot.lock().damper.as_ref().and_then(Damper::release_at) {
+                    Some(at) => at,
+                    None => return,
+                };
+                tokio::time::sleep_until(at).await;
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let mut core = slot.lock();
+                let released = core.damper.as_mut().and_then(|d| d.poll(Instant::now()));
+                if released.is_some() {
+                    core.release = None;
+                    slot.publish(&core);
+                    inner.damping_event(&slot, &mut core, released);
+                    return;
+                }
+            }
+        };
+        let handle = self.tracker.spawn_on(task, &self.runtime);
+        core.release = Some(handle.abort_handle());
+    }
+
+    /// A reload's damping and slow start for an existing backend: the
+    /// penalty is kept under new settings, dropped (releasing the backend)
+    /// when damping is turned off; a running ramp takes the new length.
+    fn redamp(core: &mut Core, w: &Wanted, now: Instant) -> Option<damping::Change> {
+        let slow_start = w
+            .check
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |c| c.slow_start);
+        core.ramp = core.ramp.filter(|_| !slow_start.is_zero()).map(|r| Ramp {
+            length: slow_start,
+            ..r
+        });
+        match (&mut core.damper, w.check.as_ref().and_then(|c| c.damping)) {
+            (None, None) => None,
+            (None, Some(d)) => {
+                core.damper = Some(Damper::new(d, now));
+                None
+            }
+            (Some(damper), Some(d)) if *damper.config() == d => None,
+            (Some(damper), Some(d)) => damper.reconfigure(d, now),
+            (Some(damper), None) => {
+                let was = damper.is_suppressed();
+                core.damper = None;
+                if let Some(task) = core.release.take() {
+                    task.abort();
+                }
+                was.then_some(damping::Change::Released)
+            }
+        }
+    }
+
+    fn stop_release(core: &mut Core) {
+        if let Some(task) = core.release.take() {
+            task.abort();
         }
     }
 

@@ -50,11 +50,14 @@ pub enum Code {
     Reloaded,
     /// A static backend (no health check) is up without probing.
     Static,
+    /// The state was restored from the state file at start (our addition):
+    /// the probes still confirm it.
+    Restored,
 }
 
 impl Code {
     /// Every code, in the order above.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::L4Ok,
         Code::L4Tout,
         Code::L4Con,
@@ -73,6 +76,7 @@ impl Code {
         Code::Removed,
         Code::Reloaded,
         Code::Static,
+        Code::Restored,
     ];
 
     /// The code as logged, exported and shown (`L7STS`, `paused`, ...).
@@ -96,6 +100,7 @@ impl Code {
             Code::Removed => "removed",
             Code::Reloaded => "reloaded",
             Code::Static => "static",
+            Code::Restored => "restored",
         }
     }
 

@@ -6,6 +6,8 @@
 //! - [`code`]: result codes (`L4OK` … `SOCKERR`) and operator codes.
 //! - [`machine`]: the pure per-backend state machine (rise/fall counter,
 //!   operator transitions, history) and interval jitter.
+//! - [`damping`]: the pure flap damping of one backend (penalty, suppress,
+//!   release).
 //! - [`probe`]: the [`Prober`](probe::Prober) trait and the HTTP(S), TCP and
 //!   ICMP probes, built from a health check by [`probe::build`].
 //! - [`netns`]: creating sockets inside a network namespace from a
@@ -38,8 +40,9 @@
 //! checker.resume("nginx0-ams")?;
 //! checker.reload(&Config::from_yaml(new_yaml, "/etc/vpp-maglev/maglev.yaml")?)?;
 //! while let Ok(event) = events.recv().await {
-//!     let t = &event.transition;
-//!     println!("{} {} -> {} {} {}", event.backend, t.from, t.to, t.code, t.detail);
+//!     if let Some(t) = event.transition() {
+//!         println!("{} {} -> {} {} {}", event.backend, t.from, t.to, t.code, t.detail);
+//!     }
 //! #   break;
 //! }
 //! checker.shutdown().await;
@@ -50,6 +53,7 @@
 
 pub mod checker;
 pub mod code;
+pub mod damping;
 pub mod error;
 pub mod machine;
 pub mod netns;

@@ -147,6 +147,39 @@ impl Machine {
         (m, t)
     }
 
+    /// A probed, enabled backend whose state was restored from a state
+    /// file: `up` with the counter at `rise` (so the first failed probe
+    /// takes it down: the probes confirm what was restored) or `down` with
+    /// the counter at 0 (`rise` passes bring it up), reached at `since`.
+    /// Returns the transition `unknown → state` (code `restored`), also in
+    /// the history; `None` for a static backend or a state other than `up`
+    /// or `down` (use [`Machine::new`]).
+    pub fn seeded(
+        checking: Checking,
+        state: BackendState,
+        history_len: usize,
+        since: Instant,
+    ) -> Option<(Machine, Transition)> {
+        let Checking::Probed { rise, .. } = sanitize(checking) else {
+            return None;
+        };
+        let counter = match state {
+            BackendState::Up => rise,
+            BackendState::Down => 0,
+            _ => return None,
+        };
+        let mut m = Machine {
+            state: BackendState::Unknown,
+            counter,
+            checking: sanitize(checking),
+            enabled: true,
+            history: VecDeque::new(),
+            history_len: history_len.max(1),
+        };
+        let t = m.go(state, Code::Restored, "restored from the state file", since)?;
+        Some((m, t))
+    }
+
     /// A reload changed only the timing of the backend's health check
     /// (intervals, timeout, rise, fall): the state stays, and the counter
     /// keeps what it has seen, clamped to the new range. An up backend keeps

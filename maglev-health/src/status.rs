@@ -1,14 +1,17 @@
-//! What the checker publishes: per-backend status snapshots and
-//! transition events.
+//! What the checker publishes: per-backend status snapshots, and the
+//! events of transitions and of flap damping.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use maglev_core::slow_start;
 use maglev_core::state::BackendState;
+use maglev_core::weights::Serving;
 use tokio::time::Instant;
 
 use crate::code::Code;
+use crate::damping::{self, Damper};
 use crate::machine::Transition;
 
 /// The last probe of a backend.
@@ -26,7 +29,7 @@ pub struct LastProbe {
 
 /// A consistent view of one backend at one moment. Immutable: the checker
 /// publishes a new one after every probe and every transition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackendStatus {
     /// The backend's name.
     pub name: Arc<str>,
@@ -48,15 +51,93 @@ pub struct BackendStatus {
     pub last_probe: Option<Arc<LastProbe>>,
     /// The last transitions, oldest first (at most `transition-history`).
     pub history: Arc<[Transition]>,
+    /// Flap damping, when the health check has it: the penalty and whether
+    /// the backend is suppressed.
+    pub damping: Option<Damper>,
+    /// Flaps (transitions between `up` and `down`) since the checker
+    /// started, damped or not.
+    pub flaps: u64,
+    /// The slow-start ramp of the current `up` period, if one applies
+    /// (it stays here after it is over; [`slow_start::step`] says so).
+    pub ramp: Option<Ramp>,
 }
 
-/// A transition of one backend, as broadcast to subscribers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl BackendStatus {
+    /// What the weight rules need of this backend at `now`.
+    pub fn serving(&self, now: Instant) -> Serving {
+        Serving {
+            state: self.state,
+            suppressed: self.damping.as_ref().is_some_and(Damper::is_suppressed),
+            ramp: match (self.state, &self.ramp) {
+                (BackendState::Up, Some(r)) => r.step(now),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A slow-start ramp: from `since`, over `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ramp {
+    /// When the backend came up.
+    pub since: Instant,
+    /// The health check's `slow-start`.
+    pub length: Duration,
+}
+
+impl Ramp {
+    /// The ramp's step at `now`; `None` once it is over.
+    pub fn step(&self, now: Instant) -> Option<u8> {
+        slow_start::step(now.saturating_duration_since(self.since), self.length)
+    }
+
+    /// When its next step begins; `None` once it is over.
+    pub fn next_step_at(&self, now: Instant) -> Option<Instant> {
+        slow_start::next_step(now.saturating_duration_since(self.since), self.length)
+            .map(|d| self.since + d)
+    }
+}
+
+/// A change of one backend, as broadcast to subscribers.
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackendEvent {
     /// The backend's name.
     pub backend: Arc<str>,
     /// Its address at the time.
     pub address: IpAddr,
     /// What changed.
-    pub transition: Transition,
+    pub change: Change,
+}
+
+/// What changed of a backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Its state.
+    Transition(Transition),
+    /// Flap damping suppressed or released it.
+    Damping(DampingChange),
+}
+
+/// Flap damping suppressed or released a backend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DampingChange {
+    /// Which.
+    pub change: damping::Change,
+    /// The penalty at the time.
+    pub penalty: f64,
+    /// When.
+    pub at: Instant,
+    /// When a suppressed backend will be released if it does not flap
+    /// again.
+    pub release_at: Option<Instant>,
+}
+
+impl BackendEvent {
+    /// The transition, if that is what changed.
+    pub fn transition(&self) -> Option<&Transition> {
+        match &self.change {
+            Change::Transition(t) => Some(t),
+            Change::Damping(_) => None,
+        }
+    }
 }

@@ -179,9 +179,9 @@ fn drain(
     while let Ok(e) = rx.try_recv() {
         seen.push((
             e.backend.to_string(),
-            e.transition.from,
-            e.transition.to,
-            e.transition.code,
+            e.transition().unwrap().from,
+            e.transition().unwrap().to,
+            e.transition().unwrap().code,
         ));
     }
     seen
@@ -206,7 +206,11 @@ async fn intervals_follow_the_counter_within_jitter_bounds() {
     for _ in ["a", "b"] {
         let e = next_event(&mut events).await;
         assert_eq!(
-            (e.transition.from, e.transition.to, e.transition.code),
+            (
+                e.transition().unwrap().from,
+                e.transition().unwrap().to,
+                e.transition().unwrap().code
+            ),
             (BackendState::Unknown, BackendState::Up, Code::L7Ok)
         );
     }
@@ -228,7 +232,7 @@ async fn intervals_follow_the_counter_within_jitter_bounds() {
     let before = world.times("127.0.0.1").len();
     let e = next_event_of(&mut events, "a").await;
     assert_eq!(
-        (e.transition.to, e.transition.code),
+        (e.transition().unwrap().to, e.transition().unwrap().code),
         (BackendState::Down, Code::L7Sts)
     );
     run_for(Duration::from_secs(45)).await;
@@ -250,7 +254,7 @@ async fn intervals_follow_the_counter_within_jitter_bounds() {
     world.heal("127.0.0.1");
     let n = world.times("127.0.0.1").len();
     let e = next_event_of(&mut events, "a").await;
-    assert_eq!(e.transition.to, BackendState::Up);
+    assert_eq!(e.transition().unwrap().to, BackendState::Up);
     let a = world.times("127.0.0.1");
     let g = gaps(&a[n - 1..]);
     assert_eq!(g.len(), 2, "{g:?}");
@@ -315,9 +319,15 @@ async fn pause_stops_probing_and_resume_restarts_it_with_history() {
     let t = checker.resume("a").unwrap().unwrap();
     assert_eq!((t.to, t.code), (BackendState::Unknown, Code::Resumed));
     let e = next_event(&mut events).await;
-    assert_eq!((&*e.backend, e.transition.code), ("a", Code::Resumed));
+    assert_eq!(
+        (&*e.backend, e.transition().unwrap().code),
+        ("a", Code::Resumed)
+    );
     let e = next_event(&mut events).await;
-    assert_eq!((&*e.backend, e.transition.to), ("a", BackendState::Up));
+    assert_eq!(
+        (&*e.backend, e.transition().unwrap().to),
+        ("a", BackendState::Up)
+    );
     assert!(world.times("127.0.0.1").len() > n);
     let history: Vec<_> = checker
         .backend("a")
@@ -423,7 +433,7 @@ maglev:
     let mut removed = Vec::new();
     while let Ok(e) = events.try_recv() {
         assert_eq!(
-            (e.transition.to, e.transition.code),
+            (e.transition().unwrap().to, e.transition().unwrap().code),
             (BackendState::Removed, Code::Removed)
         );
         removed.push(e.backend.to_string());
@@ -620,7 +630,11 @@ async fn a_probe_changing_reload_keeps_up_until_the_new_probe_decides() {
     // down at the third.
     let e = next_event_of(&mut events, "a").await;
     assert_eq!(
-        (e.transition.from, e.transition.to, e.transition.code),
+        (
+            e.transition().unwrap().from,
+            e.transition().unwrap().to,
+            e.transition().unwrap().code
+        ),
         (BackendState::Up, BackendState::Down, Code::L7Sts)
     );
     let probes_after: Vec<_> = world
@@ -672,9 +686,9 @@ async fn an_address_change_is_a_new_target_from_unknown() {
         (
             &*e.backend,
             e.address,
-            e.transition.from,
-            e.transition.to,
-            e.transition.code
+            e.transition().unwrap().from,
+            e.transition().unwrap().to,
+            e.transition().unwrap().code
         ),
         (
             "a",
@@ -687,14 +701,14 @@ async fn an_address_change_is_a_new_target_from_unknown() {
     // The first probe of the new address fails: down, never up.
     let e = next_event_of(&mut events, "a").await;
     assert_eq!(
-        (e.transition.to, e.transition.code),
+        (e.transition().unwrap().to, e.transition().unwrap().code),
         (BackendState::Down, Code::L4Con)
     );
     // It passes: up after rise (2) passes.
     world.heal("127.0.0.21");
     let e = next_event_of(&mut events, "a").await;
     assert_eq!(
-        (e.transition.from, e.transition.to),
+        (e.transition().unwrap().from, e.transition().unwrap().to),
         (BackendState::Down, BackendState::Up)
     );
     assert!(
@@ -770,4 +784,170 @@ fn starting_outside_a_runtime_is_an_error() {
         ProbeEnv::new(),
     );
     assert!(matches!(r, Err(Error::NoRuntime)), "{r:?}");
+}
+
+const DAMPED: &str = "
+maglev:
+  healthchecks:
+    web:
+      type: http
+      interval: 1s
+      timeout: 100ms
+      rise: 1
+      fall: 1
+      slow-start: 10s
+      damping: { half-life: 60s, suppress: 2.5, reuse: 1, max-suppress: 5m }
+  backends:
+    a: { address: 127.0.0.1, healthcheck: web }
+";
+
+/// The next damping change of `backend`, skipping transitions.
+async fn next_damping_of(
+    rx: &mut broadcast::Receiver<BackendEvent>,
+    backend: &str,
+) -> maglev_health::status::DampingChange {
+    loop {
+        let e = next_event_of(rx, backend).await;
+        if let maglev_health::status::Change::Damping(d) = e.change {
+            return d;
+        }
+    }
+}
+
+async fn next_transition_of(
+    rx: &mut broadcast::Receiver<BackendEvent>,
+    backend: &str,
+) -> BackendState {
+    loop {
+        let e = next_event_of(rx, backend).await;
+        if let Some(t) = e.transition() {
+            return t.to;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flapping_backend_is_suppressed_until_its_penalty_decays() {
+    use maglev_health::damping::Change;
+    let (checker, world) = start(DAMPED);
+    let mut events = checker.subscribe();
+    assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
+    // Three flaps: down (1), up (2), down (3 > 2.5).
+    world.fail("127.0.0.1", Code::L7Sts);
+    assert_eq!(
+        next_transition_of(&mut events, "a").await,
+        BackendState::Down
+    );
+    world.heal("127.0.0.1");
+    assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
+    assert!(
+        !checker
+            .backend("a")
+            .unwrap()
+            .serving(Instant::now())
+            .suppressed
+    );
+    world.fail("127.0.0.1", Code::L7Sts);
+    let suppressed = next_damping_of(&mut events, "a").await;
+    assert_eq!(suppressed.change, Change::Suppressed);
+    assert!(suppressed.penalty > 2.5, "{suppressed:?}");
+    let release_at = suppressed.release_at.expect("a release time");
+    world.heal("127.0.0.1");
+    // Up again, but held: the weight rules see it suppressed.
+    assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
+    let status = checker.backend("a").unwrap();
+    let serving = status.serving(Instant::now());
+    assert_eq!(serving.state, BackendState::Up);
+    assert!(serving.suppressed);
+    assert_eq!(status.flaps, 4);
+    // The fourth flap, while suppressed, pushed the release later.
+    let released = next_damping_of(&mut events, "a").await;
+    assert_eq!(released.change, Change::Released);
+    assert!(released.at > release_at, "{released:?} vs {release_at:?}");
+    assert!(released.penalty < 1.0);
+    assert!(
+        !checker
+            .backend("a")
+            .unwrap()
+            .serving(Instant::now())
+            .suppressed
+    );
+    // log2(~3.9 / 1) half-lives after the last flap.
+    assert!(
+        released.at - suppressed.at < Duration::from_secs(150),
+        "{released:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_start_ramps_a_backend_back_from_down_but_not_at_start() {
+    let (checker, world) = start(DAMPED);
+    let mut events = checker.subscribe();
+    assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
+    assert_eq!(checker.backend("a").unwrap().ramp, None, "no ramp at start");
+    assert_eq!(
+        checker.backend("a").unwrap().serving(Instant::now()).ramp,
+        None
+    );
+    world.fail("127.0.0.1", Code::L7Sts);
+    assert_eq!(
+        next_transition_of(&mut events, "a").await,
+        BackendState::Down
+    );
+    world.heal("127.0.0.1");
+    assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
+    let status = checker.backend("a").unwrap();
+    let ramp = status.ramp.expect("a ramp after down → up");
+    assert_eq!(ramp.length, Duration::from_secs(10));
+    let serving = |at| status.serving(at).ramp;
+    assert_eq!(serving(ramp.since), Some(0));
+    assert_eq!(serving(ramp.since + Duration::from_secs(5)), Some(5));
+    assert_eq!(serving(ramp.since + Duration::from_secs(10)), None);
+    assert_eq!(
+        ramp.next_step_at(ramp.since),
+        Some(ramp.since + Duration::from_secs(1))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn seeded_backends_start_in_their_restored_state_and_probes_confirm_it() {
+    use maglev_health::checker::Seed;
+    let world = Arc::new(World::default());
+    let now = Instant::now();
+    let seed = |address: &str, state| Seed {
+        address: address.parse().unwrap(),
+        state,
+        since: now - Duration::from_secs(600),
+        penalty: 0.0,
+    };
+    let seeds = [
+        ("a".to_owned(), seed("127.0.0.1", BackendState::Up)),
+        ("b".to_owned(), seed("127.0.0.99", BackendState::Up)),
+    ]
+    .into_iter()
+    .collect();
+    let checker = Checker::builder()
+        .probes(Arc::new(FakeProbes(world.clone())))
+        .seed(seeds)
+        .start(&config(BASE))
+        .unwrap();
+    let mut events = checker.subscribe();
+    let a = checker.backend("a").unwrap();
+    assert_eq!(a.state, BackendState::Up, "restored before any probe");
+    assert_eq!(a.history.last().unwrap().code, Code::Restored);
+    assert_eq!(a.history.last().unwrap().at, now - Duration::from_secs(600));
+    assert_eq!(a.ramp, None, "a restored up is no comeback");
+    assert_eq!(
+        checker.backend("b").unwrap().state,
+        BackendState::Unknown,
+        "a seed for another address is ignored"
+    );
+    assert_eq!(world.count(), 0);
+    // The first failed probe takes a restored up backend down.
+    world.fail("127.0.0.1", Code::L4Con);
+    assert_eq!(
+        next_transition_of(&mut events, "a").await,
+        BackendState::Down
+    );
+    assert_eq!(world.times("127.0.0.1").len(), 1);
 }

@@ -202,6 +202,9 @@ pub struct HealthCheckerConfig {
     /// The network namespace (as under `/var/run/netns`) in which every probe
     /// runs; `None` for the daemon's own.
     pub netns: Option<String>,
+    /// How old a state file may be for its states to seed the checker at
+    /// start (default 5m); zero never seeds.
+    pub state_max_age: Duration,
 }
 
 /// `maglev.vpp`: VPP integration.
@@ -241,9 +244,55 @@ pub struct HealthCheck {
     pub probe: Probe,
     /// Intervals, timeout and the rise/fall counter.
     pub timing: Timing,
+    /// Flap damping of the backends it checks; `None` (the default) for
+    /// none.
+    pub damping: Option<Damping>,
+    /// How long a backend that comes back takes to reach its configured
+    /// weight ([`slow_start`](crate::slow_start)); zero (the default) for
+    /// at once.
+    pub slow_start: Duration,
+}
+
+/// `damping` of a health check: route-flap damping as BGP does it, with a
+/// flap (a transition between `up` and `down`) worth a penalty of 1.
+///
+/// The penalty halves every `half_life`. A flap that takes it above
+/// `suppress` holds the backend at weight 0 (*suppressed*, no flush) until
+/// it has decayed below `reuse`; it never exceeds what decays to `reuse`
+/// in `max_suppress`, so no backend is held longer than that after its
+/// last flap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Damping {
+    /// The time the penalty takes to halve (default 1m).
+    pub half_life: Duration,
+    /// The penalty above which a flap suppresses the backend (default 3).
+    pub suppress: f64,
+    /// The penalty below which a suppressed backend is released (default 1).
+    pub reuse: f64,
+    /// The longest a backend stays suppressed after its last flap (default
+    /// 4 half-lives).
+    pub max_suppress: Duration,
+}
+
+impl Damping {
+    /// The largest penalty: the one that decays to `reuse` in
+    /// `max_suppress`.
+    pub fn max_penalty(&self) -> f64 {
+        self.reuse * (self.max_suppress.as_secs_f64() / self.half_life.as_secs_f64()).exp2()
+    }
 }
 
 impl HealthCheck {
+    /// A check with `probe` and `timing`, no damping and no slow start.
+    pub fn new(probe: Probe, timing: Timing) -> HealthCheck {
+        HealthCheck {
+            probe,
+            timing,
+            damping: None,
+            slow_start: Duration::ZERO,
+        }
+    }
+
     /// The `type` key of this check.
     pub fn kind(&self) -> ProbeKind {
         match &self.probe {
@@ -519,6 +568,61 @@ pub struct Pool {
     pub name: String,
     /// Members by backend name; never empty.
     pub backends: BTreeMap<String, PoolMember>,
+    /// How many members must be serving for the pool to stay (or become,
+    /// failing over from a pool above it) the active one (default 1).
+    pub min_up: Threshold,
+    /// How many members must be serving for the pool to take traffic back
+    /// from a lower pool (default `min_up`; never fewer).
+    pub min_up_to_return: Threshold,
+}
+
+impl Pool {
+    /// `min_up` as a number of members.
+    pub fn min_up_count(&self) -> usize {
+        self.min_up.count(self.backends.len())
+    }
+
+    /// `min_up_to_return` as a number of members.
+    pub fn min_up_to_return_count(&self) -> usize {
+        self.min_up_to_return.count(self.backends.len())
+    }
+}
+
+/// A pool's `min-up` or `min-up-to-return`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    /// This many members (at least 1).
+    Count(u32),
+    /// This percentage of the pool's members (1..=100), rounded up.
+    Percent(u8),
+}
+
+impl Threshold {
+    /// The threshold as a number of members of a pool of `members`: at
+    /// least 1.
+    pub fn count(self, members: usize) -> usize {
+        match self {
+            Threshold::Count(n) => n as usize,
+            Threshold::Percent(p) => (members * usize::from(p)).div_ceil(100),
+        }
+        .max(1)
+    }
+}
+
+impl Default for Threshold {
+    /// One member.
+    fn default() -> Self {
+        Threshold::Count(1)
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Count(n) => write!(f, "{n}"),
+            Threshold::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// A backend's membership of a pool.

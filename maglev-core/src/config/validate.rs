@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::yaml::{
-    RawBackend, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawMethod, RawParams, RawProbeKind,
-    RawTableLength,
+    RawBackend, RawDamping, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawMethod, RawParams,
+    RawProbeKind, RawTableLength, RawThreshold,
 };
 use super::{
-    Backend, Config, ConfigData, Frontend, HealthCheck, HealthCheckerConfig, HttpMethod, HttpProbe,
-    LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError, StatusCodes, TableLength,
-    TcpProbe, Timing, TlsParams, VppConfig, format_duration,
+    Backend, Config, ConfigData, Damping, Frontend, HealthCheck, HealthCheckerConfig, HttpMethod,
+    HttpProbe, LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError, StatusCodes,
+    TableLength, TcpProbe, Threshold, Timing, TlsParams, VppConfig, format_duration,
 };
 use crate::dataplane::{Encap, VipKey};
 use crate::maglev::MAX_TABLE_LEN;
@@ -42,6 +42,18 @@ const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
 const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_STARTUP_MIN_DELAY: Duration = Duration::from_secs(5);
 const DEFAULT_STARTUP_MAX_DELAY: Duration = Duration::from_secs(30);
+/// Default `healthchecker.state-max-age`.
+const DEFAULT_STATE_MAX_AGE: Duration = Duration::from_secs(300);
+/// Default damping: a one-minute half-life, suppressed above 3 flaps'
+/// worth, released below 1, held at most 4 half-lives.
+const DEFAULT_HALF_LIFE: Duration = Duration::from_secs(60);
+const DEFAULT_SUPPRESS: f64 = 3.0;
+const DEFAULT_REUSE: f64 = 1.0;
+const DEFAULT_MAX_SUPPRESS_HALF_LIVES: u32 = 4;
+/// The largest damping penalty thresholds (a flap is worth 1).
+const MAX_PENALTY: f64 = 1000.0;
+/// The longest `slow-start`, `half-life` and `max-suppress`.
+const MAX_HEALTH_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// Checks `raw` and builds the typed config, or returns every violation.
 pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
@@ -224,6 +236,7 @@ impl Validator {
         HealthCheckerConfig {
             transition_history,
             netns,
+            state_max_age: raw.state_max_age.map_or(DEFAULT_STATE_MAX_AGE, |d| d.0),
         }
     }
 
@@ -318,9 +331,87 @@ impl Validator {
     fn healthcheck(&mut self, path: &str, raw: RawHealthCheck) -> Option<HealthCheck> {
         let before = self.errors.len();
         let timing = self.timing(path, &raw);
+        let damping = raw
+            .damping
+            .map(|d| self.damping(&format!("{path}.damping"), d));
+        let slow_start = raw.slow_start.map_or(Duration::ZERO, |d| d.0);
+        if slow_start > MAX_HEALTH_DURATION {
+            self.error(
+                format!("{path}.slow-start"),
+                format!(
+                    "{} is longer than {}",
+                    format_duration(slow_start),
+                    format_duration(MAX_HEALTH_DURATION)
+                ),
+            );
+        }
         let params = raw.params.unwrap_or_default();
         let probe = self.probe(path, raw.kind, raw.port, params);
-        (self.errors.len() == before).then_some(HealthCheck { probe, timing })
+        (self.errors.len() == before).then_some(HealthCheck {
+            probe,
+            timing,
+            damping,
+            slow_start,
+        })
+    }
+
+    fn damping(&mut self, path: &str, raw: RawDamping) -> Damping {
+        let mut duration = |key: &str, d: Option<Duration>, default: Duration| {
+            let d = self.positive(format!("{path}.{key}"), d, default);
+            if d > MAX_HEALTH_DURATION {
+                self.error(
+                    format!("{path}.{key}"),
+                    format!(
+                        "{} is longer than {}",
+                        format_duration(d),
+                        format_duration(MAX_HEALTH_DURATION)
+                    ),
+                );
+                return default;
+            }
+            d
+        };
+        let half_life = duration("half-life", raw.half_life.map(|d| d.0), DEFAULT_HALF_LIFE);
+        let max_suppress = duration(
+            "max-suppress",
+            raw.max_suppress.map(|d| d.0),
+            half_life * DEFAULT_MAX_SUPPRESS_HALF_LIVES,
+        );
+        let mut penalty = |key: &str, v: Option<f64>, default: f64| match v {
+            None => default,
+            Some(v) if v > 0.0 && v <= MAX_PENALTY => v,
+            Some(v) => {
+                self.error(
+                    format!("{path}.{key}"),
+                    format!("{v} is out of range: a penalty above 0 and at most {MAX_PENALTY} (a flap is worth 1)"),
+                );
+                default
+            }
+        };
+        let suppress = penalty("suppress", raw.suppress, DEFAULT_SUPPRESS);
+        let reuse = penalty("reuse", raw.reuse, DEFAULT_REUSE);
+        let damping = Damping {
+            half_life,
+            suppress,
+            reuse,
+            max_suppress,
+        };
+        if reuse >= suppress {
+            self.error(
+                format!("{path}.reuse"),
+                format!("{reuse} is not below suppress {suppress}: a suppressed backend could never be released"),
+            );
+        } else if damping.max_penalty() <= suppress {
+            self.error(
+                format!("{path}.max-suppress"),
+                format!(
+                    "{} is too short: the penalty is capped at {:.2}, which never exceeds suppress {suppress}, so nothing would be suppressed",
+                    format_duration(max_suppress),
+                    damping.max_penalty()
+                ),
+            );
+        }
+        damping
     }
 
     fn timing(&mut self, path: &str, raw: &RawHealthCheck) -> Timing {
@@ -618,9 +709,52 @@ impl Validator {
                     "must list at least one backend",
                 );
             }
+            let member_count = members.len();
+            let mut threshold = |key: &str, raw: Option<RawThreshold>| -> Option<Threshold> {
+                let t = match raw? {
+                    RawThreshold::Count(n) if n >= 1 && n <= member_count as u64 => {
+                        Threshold::Count(n as u32)
+                    }
+                    RawThreshold::Count(n) => {
+                        self.error(
+                            format!("{ppath}.{key}"),
+                            format!(
+                                "{n} is out of range 1..={member_count} (the pool has {member_count} backends)"
+                            ),
+                        );
+                        return None;
+                    }
+                    RawThreshold::Percent(p) if (1..=100).contains(&p) => {
+                        Threshold::Percent(p as u8)
+                    }
+                    RawThreshold::Percent(p) => {
+                        self.error(
+                            format!("{ppath}.{key}"),
+                            format!("{p}% is out of range 1%..=100%"),
+                        );
+                        return None;
+                    }
+                };
+                Some(t)
+            };
+            let min_up = threshold("min-up", raw_pool.min_up).unwrap_or_default();
+            let min_up_to_return =
+                threshold("min-up-to-return", raw_pool.min_up_to_return).unwrap_or(min_up);
+            if min_up_to_return.count(member_count) < min_up.count(member_count) {
+                self.error(
+                    format!("{ppath}.min-up-to-return"),
+                    format!(
+                        "{min_up_to_return} ({} backends) is below min-up {min_up} ({}): a pool would return before it could stay",
+                        min_up_to_return.count(member_count),
+                        min_up.count(member_count)
+                    ),
+                );
+            }
             let mut pool = Pool {
                 name: name.clone(),
                 backends: BTreeMap::new(),
+                min_up,
+                min_up_to_return,
             };
             for (bname, member) in members {
                 let bpath = format!("{ppath}.backends.{bname}");
@@ -809,6 +943,126 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    const HEALTH: &str = "
+maglev:
+  healthchecker: { state-max-age: 90s }
+  healthchecks:
+    h:
+      type: tcp
+      port: 80
+      slow-start: 30s
+      damping: { half-life: 30s, suppress: 4, reuse: 1.5 }
+  backends:
+    a: { address: 10.0.0.1, healthcheck: h }
+    b: { address: 10.0.0.2, healthcheck: h }
+    c: { address: 10.0.0.3, healthcheck: h }
+    d: { address: 10.0.0.4, healthcheck: h }
+  frontends:
+    web:
+      address: 192.0.2.1
+      pools:
+        - name: primary
+          min-up: 50%
+          min-up-to-return: 3
+          backends: { a: {}, b: {}, c: {} }
+        - name: fallback
+          backends: { d: {} }
+";
+
+    #[test]
+    fn damping_slow_start_and_thresholds_are_read_with_their_defaults() {
+        use super::super::{Damping, Threshold};
+        use std::time::Duration;
+        let c = Config::from_yaml(HEALTH, "t.yaml").unwrap();
+        assert_eq!(c.healthchecker().state_max_age, Duration::from_secs(90));
+        let h = c.healthcheck("h").unwrap();
+        assert_eq!(h.slow_start, Duration::from_secs(30));
+        assert_eq!(
+            h.damping,
+            Some(Damping {
+                half_life: Duration::from_secs(30),
+                suppress: 4.0,
+                reuse: 1.5,
+                max_suppress: Duration::from_secs(120),
+            })
+        );
+        let pools = &c.frontend("web").unwrap().pools;
+        assert_eq!(pools[0].min_up, Threshold::Percent(50));
+        assert_eq!(pools[0].min_up_count(), 2);
+        assert_eq!(pools[0].min_up_to_return_count(), 3);
+        assert_eq!(pools[1].min_up, Threshold::Count(1));
+        assert_eq!(pools[1].min_up_to_return, Threshold::Count(1));
+        let plain = Config::from_yaml(
+            &HEALTH
+                .replace(
+                    "      damping: { half-life: 30s, suppress: 4, reuse: 1.5 }\n",
+                    "",
+                )
+                .replace("      slow-start: 30s\n", ""),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(plain.healthcheck("h").unwrap().damping, None);
+        assert_eq!(plain.healthcheck("h").unwrap().slow_start, Duration::ZERO);
+    }
+
+    #[test]
+    fn damping_and_threshold_mistakes_are_named() {
+        let cases = [
+            (
+                "suppress: 4, reuse: 1.5",
+                "suppress: 2, reuse: 2",
+                "maglev.healthchecks.h.damping.reuse: 2 is not below suppress 2",
+            ),
+            (
+                "suppress: 4, reuse: 1.5",
+                "suppress: 4, reuse: 1.5, max-suppress: 30s",
+                "maglev.healthchecks.h.damping.max-suppress: 30s is too short",
+            ),
+            (
+                "suppress: 4, reuse: 1.5",
+                "suppress: -1",
+                "maglev.healthchecks.h.damping.suppress: -1 is out of range",
+            ),
+            (
+                "half-life: 30s",
+                "half-life: 0s",
+                "maglev.healthchecks.h.damping.half-life: must be greater than zero",
+            ),
+            (
+                "slow-start: 30s",
+                "slow-start: 48h",
+                "maglev.healthchecks.h.slow-start: 48h is longer than 24h",
+            ),
+            (
+                "min-up: 50%",
+                "min-up: 4",
+                "maglev.frontends.web.pools[0].min-up: 4 is out of range 1..=3 (the pool has 3 backends)",
+            ),
+            (
+                "min-up: 50%",
+                "min-up: 0%",
+                "maglev.frontends.web.pools[0].min-up: 0% is out of range 1%..=100%",
+            ),
+            (
+                "min-up: 50%",
+                "min-up: half",
+                "maglev.frontends.web.pools[0].min-up",
+            ),
+            (
+                "min-up-to-return: 3",
+                "min-up-to-return: 1",
+                "maglev.frontends.web.pools[0].min-up-to-return: 1 (1 backends) is below min-up 50% (2)",
+            ),
+        ];
+        for (from, to, want) in cases {
+            let yaml = HEALTH.replace(from, to);
+            assert_ne!(yaml, HEALTH, "{from}");
+            let err = Config::from_yaml(&yaml, "t.yaml").unwrap_err().to_string();
+            assert!(err.contains(want), "{to}: {err}");
         }
     }
 }

@@ -90,6 +90,7 @@ pub(super) struct RawMaglev {
 pub(super) struct RawHealthChecker {
     pub(super) transition_history: Option<u64>,
     pub(super) netns: Option<String>,
+    pub(super) state_max_age: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +124,17 @@ pub(super) struct RawHealthCheck {
     pub(super) rise: Option<u32>,
     pub(super) fall: Option<u32>,
     pub(super) params: Option<RawParams>,
+    pub(super) damping: Option<RawDamping>,
+    pub(super) slow_start: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawDamping {
+    pub(super) half_life: Option<Dur>,
+    pub(super) suppress: Option<f64>,
+    pub(super) reuse: Option<f64>,
+    pub(super) max_suppress: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -234,6 +246,47 @@ impl From<RawProtocol> for Protocol {
 pub(super) struct RawPool {
     pub(super) name: Option<String>,
     pub(super) backends: Option<UniqueMap<Option<RawMember>>>,
+    pub(super) min_up: Option<RawThreshold>,
+    pub(super) min_up_to_return: Option<RawThreshold>,
+}
+
+/// `min-up` and `min-up-to-return`: a count of backends or a percentage
+/// of the pool (`50%`), range-checked in `validate`.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RawThreshold {
+    Count(u64),
+    Percent(u64),
+}
+
+impl<'de> Deserialize<'de> for RawThreshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawThreshold;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of backends like 3, or a percentage like 50%")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<RawThreshold, E> {
+                Ok(RawThreshold::Count(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<RawThreshold, E> {
+                Err(E::custom(format!(
+                    "{n} is not a number of backends: write a count like 3 or a percentage like 50%"
+                )))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawThreshold, E> {
+                s.strip_suffix('%')
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .map(RawThreshold::Percent)
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "{s:?} is not a threshold: write a count like 3 or a percentage like 50%"
+                        ))
+                    })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

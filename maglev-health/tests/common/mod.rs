@@ -105,24 +105,15 @@ pub fn http_probe(port: u16) -> HttpProbe {
 }
 
 pub fn http_check(p: HttpProbe, timeout: Duration) -> HealthCheck {
-    HealthCheck {
-        probe: Probe::Http(p),
-        timing: timing(timeout),
-    }
+    HealthCheck::new(Probe::Http(p), timing(timeout))
 }
 
 pub fn tcp_check(port: u16, tls: Option<TlsParams>, timeout: Duration) -> HealthCheck {
-    HealthCheck {
-        probe: Probe::Tcp(TcpProbe { port, tls }),
-        timing: timing(timeout),
-    }
+    HealthCheck::new(Probe::Tcp(TcpProbe { port, tls }), timing(timeout))
 }
 
 pub fn icmp_check(timeout: Duration) -> HealthCheck {
-    HealthCheck {
-        probe: Probe::Icmp,
-        timing: timing(timeout),
-    }
+    HealthCheck::new(Probe::Icmp, timing(timeout))
 }
 
 /// The timeout of probes in tests that expect a timeout: short, but no
