@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use maglev_core::state::FrontendState;
-use maglev_health::machine::Transition;
+use maglev_health::status::Change;
 use tokio::sync::broadcast;
 use tracing::field::{Field, Visit};
 use tracing::{Level, Subscriber};
@@ -41,14 +41,14 @@ pub struct Event {
 pub enum EventKind {
     /// A log record.
     Log(LogRecord),
-    /// A backend changed state.
+    /// A backend changed state, or flap damping suppressed or released it.
     Backend {
         /// The backend.
         backend: Arc<str>,
         /// Its address.
         address: IpAddr,
         /// The change.
-        transition: Transition,
+        change: Change,
     },
     /// A frontend changed state (or, for a new subscriber, its current
     /// state with `from == to`).

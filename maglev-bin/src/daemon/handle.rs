@@ -16,6 +16,7 @@ use maglev_core::dataplane::VipKey;
 use maglev_core::frontend::FrontendStates;
 use maglev_core::state::{BackendState, FrontendState};
 use maglev_core::warmup::Phase;
+use maglev_core::weights::Serving;
 use maglev_health::Checker;
 use maglev_health::status::BackendStatus;
 use maglev_vpp::lb::ops::LbSnapshot;
@@ -27,6 +28,7 @@ use crate::clock::WallClock;
 use crate::daemon::Parts;
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::error::DaemonError;
+use crate::daemon::pools::PoolChoices;
 use crate::daemon::reconciler::{Control, SyncReport, SyncScope, plan_batch};
 use crate::daemon::reload::{self, ConfigReport};
 use crate::daemon::settings::Settings;
@@ -71,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
     /// The new-flow tables VPP holds, as predicted.
     pub(crate) tables: Tables,
+    /// Each frontend's active pool.
+    pub(crate) pools: PoolChoices,
 }
 
 /// An operator's change of a pool member's weight.
@@ -140,6 +144,7 @@ impl Handle {
                 control,
                 reload_lock: tokio::sync::Mutex::new(()),
                 tables: Tables::default(),
+                pools: PoolChoices::default(),
             }),
         })
     }
@@ -184,6 +189,27 @@ impl Handle {
         self.shared.checker.state(name)
     }
 
+    /// What the weight rules see of a backend at `now`: its state, whether
+    /// flap damping holds it, its slow-start step (`removed` for an
+    /// unknown name).
+    pub fn serving(&self, name: &str, now: Instant) -> Serving {
+        self.shared
+            .checker
+            .backend(name)
+            .map_or(BackendState::Removed.into(), |s| s.serving(now))
+    }
+
+    /// The active pool of frontend `name` (`fe`) now, as the reconciler
+    /// would choose it.
+    pub(crate) fn active_pool(
+        &self,
+        name: &str,
+        fe: &maglev_core::config::Frontend,
+        serving_of: impl Fn(&str) -> Serving,
+    ) -> Option<usize> {
+        self.shared.pools.peek(name, fe, serving_of)
+    }
+
     // ----------------------------------------------------------- frontends
 
     /// Every frontend, by name.
@@ -205,7 +231,10 @@ impl Handle {
 
     fn view(&self, config: &Config, name: &str) -> Option<FrontendView> {
         let released = self.shared.control.is_released(name);
-        let mut view = FrontendView::build(config, name, |b| self.backend_state(b), released)?;
+        let now = Instant::now();
+        let serving_of = |b: &str| self.serving(b, now);
+        let active = self.active_pool(name, config.frontend(name)?, serving_of);
+        let mut view = FrontendView::build(config, name, serving_of, active, released)?;
         if self.vpp().is_ok() {
             view.table = self.shared.tables.get(&view.key);
         }
@@ -483,8 +512,12 @@ impl Handle {
             .observe()
             .await
             .map_err(|e| DaemonError::Vpp(e.to_string()))?;
-        let state_of = |b: &str| self.backend_state(b);
-        let (_, ops) = plan_batch(&config, &batch, state_of, &observed, &flushes);
+        let now = Instant::now();
+        let serving_of = |b: &str| self.serving(b, now);
+        let active_of = |name: &str, fe: &maglev_core::config::Frontend| {
+            self.shared.pools.peek(name, fe, serving_of)
+        };
+        let (_, ops) = plan_batch(&config, &batch, serving_of, active_of, &observed, &flushes);
         let tables = maglev_core::prediction::table_changes(&observed, &ops);
         Ok(SyncReport { ops, tables })
     }

@@ -29,6 +29,7 @@ pub mod counters;
 pub mod error;
 pub mod handle;
 pub mod listen;
+pub(crate) mod pools;
 pub mod reconciler;
 pub mod reload;
 pub mod runtime;

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use maglev_core::config::Config;
+use maglev_core::config::{Config, Frontend};
 use maglev_core::dataplane::{DesiredState, ObservedState, VipKey};
 use maglev_core::desired::desired_frontend;
 use maglev_core::plan::{Op, PendingFlushes, plan_all, plan_vip, simulate};
@@ -29,6 +29,7 @@ use maglev_core::prediction::{TableChange, table_changes};
 use maglev_core::schedule::{Batch, Schedule};
 use maglev_core::state::BackendState;
 use maglev_core::warmup::{Phase, Warmup};
+use maglev_core::weights::Serving;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
@@ -103,6 +104,9 @@ struct ControlState {
     /// Batches started so far; the running one is number `started`.
     started: u64,
     next_periodic: Instant,
+    /// Slow-starting backends and when their next step begins: each step
+    /// marks the frontends using them.
+    ramps: BTreeMap<String, Instant>,
 }
 
 impl Control {
@@ -125,6 +129,7 @@ impl Control {
                 waiters: Vec::new(),
                 started: 0,
                 next_periodic: start + interval.max(std::time::Duration::from_secs(1)),
+                ramps: BTreeMap::new(),
             }),
             wake: Notify::new(),
             stale: AtomicU64::new(0),
@@ -142,6 +147,22 @@ impl Control {
         s.schedule.mark(frontend);
         for (vip, address) in flushes {
             s.flushes.request(vip, address);
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    /// `backend` slow-starts: its next step begins at `at` (`None`: it no
+    /// longer ramps).
+    pub(crate) fn ramp(&self, backend: &str, at: Option<Instant>) {
+        let mut s = self.lock();
+        match at {
+            Some(at) => {
+                s.ramps.insert(backend.to_owned(), at);
+            }
+            None => {
+                s.ramps.remove(backend);
+            }
         }
         drop(s);
         self.wake.notify_one();
@@ -333,6 +354,30 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
         s.schedule
             .mark_all(config.frontends().keys().map(String::as_str));
     }
+    // Slow-start steps that have begun: the frontends using the backend
+    // are synced at its new weight; the backend's next step is read from
+    // its status.
+    let due: Vec<String> = s
+        .ramps
+        .iter()
+        .filter(|(_, at)| **at <= now)
+        .map(|(b, _)| b.clone())
+        .collect();
+    for backend in due {
+        for f in config.frontends_using(&backend) {
+            s.schedule.mark(f);
+        }
+        let next = handle
+            .checker()
+            .backend(&backend)
+            .filter(|b| b.state == BackendState::Up)
+            .and_then(|b| b.ramp)
+            .and_then(|r| r.next_step_at(now));
+        match next {
+            Some(at) => s.ramps.insert(backend, at),
+            None => s.ramps.remove(&backend),
+        };
+    }
     let frontends = || config.frontends().keys().map(String::as_str);
     if s.warmup.phase(now) == Phase::Releasing {
         s.warmup.finish_if_all_released(now, frontends());
@@ -358,6 +403,7 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
         s.warmup.next_deadline(now),
         s.schedule.next_retry(),
         Some(s.next_periodic),
+        s.ramps.values().min().copied(),
     ]
     .into_iter()
     .flatten()
@@ -422,10 +468,13 @@ async fn sync_batch(
         }
     }
     let observed = belief.state.as_mut().expect("read above");
-    let state_of = |b: &str| handle.backend_state(b);
+    let now = Instant::now();
+    let serving_of = |b: &str| handle.serving(b, now);
+    // The one place a pool choice is stored.
+    let active_of = |name: &str, fe: &Frontend| shared.pools.choose(name, fe, serving_of);
     let ops = {
         let mut s = shared.control.lock();
-        let (desired, ops) = plan_batch(config, batch, state_of, observed, &s.flushes);
+        let (desired, ops) = plan_batch(config, batch, serving_of, active_of, observed, &s.flushes);
         if batch.full {
             s.flushes.retain_desired(&desired);
         }
@@ -565,14 +614,18 @@ async fn read(
 /// The ops of `batch` against `observed`, with the desired state they aim
 /// at: the one planning step of a sync and of a dry run, which therefore
 /// cannot disagree.
+///
+/// `active_of` gives each frontend's active pool: the reconciler's choice
+/// (stored), or for a dry run a peek at it.
 pub(crate) fn plan_batch(
     config: &Config,
     batch: &Batch,
-    state_of: impl Fn(&str) -> BackendState + Copy,
+    serving_of: impl Fn(&str) -> Serving + Copy,
+    active_of: impl Fn(&str, &Frontend) -> Option<usize>,
     observed: &ObservedState,
     flushes: &PendingFlushes,
 ) -> (DesiredState, Vec<Op>) {
-    let desired = desired_for(config, batch, state_of);
+    let desired = desired_for(config, batch, serving_of, active_of);
     let ops = if batch.full {
         let mut flushes = flushes.clone();
         flushes.retain_desired(&desired);
@@ -589,7 +642,8 @@ pub(crate) fn plan_batch(
 fn desired_for(
     config: &Config,
     batch: &Batch,
-    state_of: impl Fn(&str) -> BackendState + Copy,
+    serving_of: impl Fn(&str) -> Serving + Copy,
+    active_of: impl Fn(&str, &Frontend) -> Option<usize>,
 ) -> DesiredState {
     let addresses: BTreeSet<IpAddr> = if batch.full {
         BTreeSet::new()
@@ -605,7 +659,7 @@ fn desired_for(
         .frontends()
         .iter()
         .filter(|(_, f)| batch.full || addresses.contains(&f.address))
-        .filter_map(|(name, _)| desired_frontend(config, name, state_of))
+        .filter_map(|(name, fe)| desired_frontend(config, name, serving_of, active_of(name, fe)))
         .map(|d| (d.key, d))
         .collect()
 }

@@ -9,7 +9,7 @@ use maglev_core::dataplane::{Encap, VipKey};
 use maglev_core::desired::member_weights;
 use maglev_core::frontend::frontend_state;
 use maglev_core::state::{BackendState, FrontendState};
-use maglev_core::weights::active_pool;
+use maglev_core::weights::Serving;
 
 use crate::daemon::tables::VipTable;
 
@@ -48,6 +48,10 @@ pub struct MemberView {
     pub address: std::net::IpAddr,
     /// Its state.
     pub state: BackendState,
+    /// Flap damping holds it at weight 0.
+    pub suppressed: bool,
+    /// Its slow-start step (`0..slow_start::STEPS`) while it ramps.
+    pub ramp: Option<u8>,
     /// Its configured weight.
     pub weight: u8,
     /// The weight maglev wants VPP to use.
@@ -55,22 +59,30 @@ pub struct MemberView {
 }
 
 impl FrontendView {
-    /// The view of frontend `name` of `config`, with backend states from
-    /// `state_of`; `None` if there is no such frontend.
+    /// The view of frontend `name` of `config`, with backend conditions
+    /// from `serving_of` and pool `active` active; `None` if there is no
+    /// such frontend.
     pub fn build(
         config: &Config,
         name: &str,
-        state_of: impl Fn(&str) -> BackendState,
+        serving_of: impl Fn(&str) -> Serving,
+        active: Option<usize>,
         released: bool,
     ) -> Option<FrontendView> {
         let fe = config.frontend(name)?;
-        let members = member_weights(fe, &state_of)
+        let members = member_weights(fe, &serving_of, active)
             .into_iter()
-            .map(|m| MemberView {
+            .map(|m| {
+                let serving = serving_of(m.backend);
+                (m, serving)
+            })
+            .map(|(m, serving)| MemberView {
                 pool: m.pool,
                 backend: m.backend.to_owned(),
                 address: config.backend(m.backend).map_or(fe.address, |b| b.address),
-                state: state_of(m.backend),
+                state: serving.state,
+                suppressed: serving.suppressed,
+                ramp: serving.ramp,
                 weight: m.configured,
                 effective_weight: m.effective.weight,
             })
@@ -80,8 +92,8 @@ impl FrontendView {
             name: name.to_owned(),
             key: fe.vip_key(),
             encap,
-            state: frontend_state(fe, &state_of),
-            active_pool: active_pool(fe, &state_of),
+            state: frontend_state(fe, &serving_of, active),
+            active_pool: active,
             members,
             released,
             table: None,

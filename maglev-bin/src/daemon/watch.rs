@@ -5,7 +5,9 @@
 
 use maglev_core::config::Config;
 use maglev_core::weights::transition_flushes;
-use maglev_health::status::BackendEvent;
+use maglev_core::state::BackendState;
+use maglev_health::status::{BackendEvent, Change};
+use tokio::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::daemon::handle::Handle;
@@ -35,25 +37,42 @@ pub(crate) async fn run(handle: Handle) {
 }
 
 fn on_backend_event(handle: &Handle, event: BackendEvent) {
-    // The checker logs the transition itself (`backend-transition`).
-    let t = &event.transition;
-    handle
-        .metrics()
-        .backend_transition(&event.backend, t.from.as_str(), t.to.as_str());
     let config = handle.config();
     let using: Vec<&str> = config.frontends_using(&event.backend).collect();
-    for &name in &using {
-        let Some(fe) = config.frontend(name) else {
-            continue;
-        };
-        let flush =
-            transition_flushes(t.to, fe.flush_on_down).then_some((fe.vip_key(), event.address));
-        handle.shared.control.mark(name, flush);
+    match &event.change {
+        Change::Transition(t) => {
+            // The checker logs the transition itself (`backend-transition`).
+            handle
+                .metrics()
+                .backend_transition(&event.backend, t.from.as_str(), t.to.as_str());
+            for &name in &using {
+                let Some(fe) = config.frontend(name) else {
+                    continue;
+                };
+                let flush = transition_flushes(t.to, fe.flush_on_down)
+                    .then_some((fe.vip_key(), event.address));
+                handle.shared.control.mark(name, flush);
+            }
+            // A comeback that slow-starts: the reconciler syncs each step.
+            let ramp = handle
+                .checker()
+                .backend(&event.backend)
+                .filter(|s| s.state == BackendState::Up)
+                .and_then(|s| s.ramp)
+                .and_then(|r| r.next_step_at(t.at));
+            handle.shared.control.ramp(&event.backend, ramp);
+        }
+        // Suppressed (weight 0, no flush) or released: a weight change.
+        Change::Damping(_) => {
+            for &name in &using {
+                handle.shared.control.mark(name, None);
+            }
+        }
     }
     handle.publish(EventKind::Backend {
         backend: event.backend.clone(),
         address: event.address,
-        transition: event.transition.clone(),
+        change: event.change.clone(),
     });
     // Only the frontends using the backend can change state: recomputing
     // every frontend here made each transition cost O(frontends × backends)
@@ -80,8 +99,11 @@ fn refresh<'a>(handle: &Handle, config: &'a Config, names: impl Iterator<Item = 
             .frontend_states
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let serving_of = |b: &str| handle.serving(b, now);
         for (name, fe) in names.filter_map(|n| config.frontend(n).map(|fe| (n, fe))) {
-            let state = maglev_core::frontend::frontend_state(fe, |b| handle.backend_state(b));
+            let active = handle.active_pool(name, fe, serving_of);
+            let state = maglev_core::frontend::frontend_state(fe, serving_of, active);
             if let Some(t) = states.update(name, state) {
                 changes.push(t);
             }

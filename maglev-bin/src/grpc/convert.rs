@@ -7,8 +7,11 @@ use std::time::Duration;
 use maglev_core::config::{Config, HealthCheck, Probe, TlsParams};
 use maglev_core::dataplane::VipKey;
 use maglev_core::prediction::TableChange;
+use maglev_core::state::BackendState;
+use maglev_health::damping;
 use maglev_health::machine::Transition;
-use maglev_health::status::{BackendStatus, LastProbe};
+use maglev_health::status::{BackendStatus, Change, DampingChange, LastProbe};
+use tokio::time::Instant;
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::lb::ops::LbSnapshot;
 
@@ -50,13 +53,22 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
                         address: m.address.to_string(),
                         buckets: table.map(|t| t.buckets.get(&m.address).copied().unwrap_or(0)),
                         share: table.map_or(0.0, |t| t.share(m.address)),
+                        suppressed: m.suppressed,
+                        slow_start_step: m.ramp.map(u32::from),
                     }
                 })
                 .collect();
             backends.sort_by(|a, b| a.name.cmp(&b.name));
+            let serving = view
+                .pool_members(index)
+                .filter(|m| m.weight > 0 && m.state == BackendState::Up && !m.suppressed)
+                .count();
             proto::PoolInfo {
                 name: pool.name.clone(),
                 backends,
+                min_up: count(pool.min_up_count()),
+                min_up_to_return: count(pool.min_up_to_return_count()),
+                serving: count(serving),
             }
         })
         .collect();
@@ -85,6 +97,10 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
         table_fingerprint: view.table.as_ref().map_or(0, |t| t.summary.fingerprint),
         buckets_drift: view.table.as_ref().and_then(|t| t.drift),
     }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// What a sync did, or a dry run would do.
@@ -203,6 +219,7 @@ pub fn backend(
     frontends: Vec<String>,
     clock: &WallClock,
 ) -> proto::BackendInfo {
+    let now = Instant::now();
     let mut frontends = frontends;
     frontends.sort();
     proto::BackendInfo {
@@ -225,6 +242,37 @@ pub fn backend(
             .map(|t| transition(t, clock))
             .collect(),
         frontends,
+        damping: status.damping.as_ref().map(|d| {
+            let c = d.config();
+            proto::Damping {
+                suppressed: d.is_suppressed(),
+                penalty: d.penalty(now),
+                release_unix_nanos: d.release_at().map_or(0, |at| clock.unix_nanos(at)),
+                half_life: Some(duration(c.half_life)),
+                suppress: c.suppress,
+                reuse: c.reuse,
+                max_suppress: Some(duration(c.max_suppress)),
+            }
+        }),
+        flaps: status.flaps,
+        slow_start: status
+            .ramp
+            .filter(|_| status.state == BackendState::Up)
+            .and_then(|r| {
+                r.step(now).map(|step| proto::SlowStart {
+                    since_unix_nanos: clock.unix_nanos(r.since),
+                    length: Some(duration(r.length)),
+                    step: u32::from(step),
+                })
+            }),
+    }
+}
+
+fn damping_event(d: &DampingChange, clock: &WallClock) -> proto::DampingEvent {
+    proto::DampingEvent {
+        suppressed: d.change == damping::Change::Suppressed,
+        penalty: d.penalty,
+        release_unix_nanos: d.release_at.map_or(0, |at| clock.unix_nanos(at)),
     }
 }
 
@@ -457,11 +505,18 @@ pub fn event(e: &Event, clock: &WallClock) -> proto::Event {
         EventKind::Backend {
             backend,
             address,
-            transition: t,
+            change,
         } => Kind::Backend(proto::BackendEvent {
             backend: backend.to_string(),
             address: address.to_string(),
-            transition: Some(transition(t, clock)),
+            transition: match change {
+                Change::Transition(t) => Some(transition(t, clock)),
+                Change::Damping(_) => None,
+            },
+            damping: match change {
+                Change::Transition(_) => None,
+                Change::Damping(d) => Some(damping_event(d, clock)),
+            },
         }),
         EventKind::Frontend { frontend, from, to } => Kind::Frontend(proto::FrontendEvent {
             frontend: frontend.to_string(),

@@ -270,7 +270,7 @@ maglev:
         EventKind::Backend {
             backend: Arc::from(name),
             address: "10.0.0.1".parse().unwrap(),
-            transition: t,
+            change: maglev_health::status::Change::Transition(t),
         }
     }
 

@@ -50,11 +50,17 @@ fn gauge_header(out: &mut String, format: Format, name: &str, help: &str) {
 pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
     let backends = handle.backends();
     let config = handle.config();
+    let now = tokio::time::Instant::now();
     let state_of = |name: &str| {
         backends
             .get(name)
-            .map_or(BackendState::Removed, |s| s.state)
+            .map_or(BackendState::Removed.into(), |s| s.serving(now))
     };
+    let active: Vec<Option<usize>> = config
+        .frontends()
+        .iter()
+        .map(|(name, fe)| handle.active_pool(name, fe, state_of))
+        .collect();
 
     // ---------------------------------------------------------- backends
     gauge_header(
@@ -106,6 +112,29 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
         );
     }
 
+    text::header(
+        out,
+        format,
+        "maglev_backend_flaps",
+        "Transitions of the backend between up and down since maglevd started",
+        Kind::Counter,
+    );
+    for (name, status) in &backends {
+        let labels = [("backend", name.as_ref())];
+        text::sample(out, "maglev_backend_flaps_total", &labels, status.flaps);
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_backend_suppressed",
+        "1 while flap damping holds the backend at weight 0",
+    );
+    for (name, status) in &backends {
+        let labels = [("backend", name.as_ref())];
+        let suppressed = status.damping.as_ref().is_some_and(|d| d.is_suppressed());
+        text::sample(out, "maglev_backend_suppressed", &labels, u64::from(suppressed));
+    }
+
     // --------------------------------------------------------- frontends
     gauge_header(
         out,
@@ -113,15 +142,16 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
         "maglev_frontend_state",
         "The frontend's state: 0 unknown, 1 up, 2 down",
     );
-    for (name, fe) in config.frontends() {
-        let state = frontend_state(fe, state_of).gauge();
+    for ((name, fe), active) in config.frontends().iter().zip(&active) {
+        let state = frontend_state(fe, state_of, *active).gauge();
         let labels = [("frontend", name.as_str())];
         text::sample(out, "maglev_frontend_state", &labels, state.unsigned_abs());
     }
     let members: Vec<_> = config
         .frontends()
         .iter()
-        .map(|(name, fe)| (name.as_str(), fe, member_weights(fe, state_of)))
+        .zip(&active)
+        .map(|((name, fe), active)| (name.as_str(), fe, member_weights(fe, state_of, *active)))
         .collect();
     for (family, help, effective) in [
         (

@@ -1,0 +1,95 @@
+//! Each frontend's active pool: the one piece of weight policy with a
+//! memory. [`choose_pool`] is pure (conditions + the previous choice →
+//! the choice); this register holds the previous choice, by pool name so
+//! that a reload that reorders or renames pools cannot make an index point
+//! at the wrong pool.
+//!
+//! **Invariant:** only the reconciler stores a choice ([`PoolChoices::choose`]),
+//! when it plans a frontend; every reader (views, `/metrics`, frontend
+//! states, dry runs) [`peek`](PoolChoices::peek)s, which gives what the
+//! reconciler will choose at the same conditions (the choice is a fixed
+//! point), and changes nothing.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use maglev_core::config::{Config, Frontend};
+use maglev_core::weights::{Serving, choose_pool};
+
+/// The active pool of every frontend, by frontend name.
+#[derive(Debug, Default)]
+pub(crate) struct PoolChoices {
+    chosen: Mutex<BTreeMap<String, String>>,
+}
+
+impl PoolChoices {
+    /// A register that starts from `restored` (frontend → pool name, from
+    /// the state file).
+    pub(crate) fn new(restored: BTreeMap<String, String>) -> PoolChoices {
+        PoolChoices {
+            chosen: Mutex::new(restored),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, String>> {
+        self.chosen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn previous(chosen: &BTreeMap<String, String>, name: &str, fe: &Frontend) -> Option<usize> {
+        let pool = chosen.get(name)?;
+        fe.pools.iter().position(|p| &p.name == pool)
+    }
+
+    /// The pool the reconciler would choose for frontend `name` now,
+    /// without storing it.
+    pub(crate) fn peek(
+        &self,
+        name: &str,
+        fe: &Frontend,
+        serving_of: impl Fn(&str) -> Serving,
+    ) -> Option<usize> {
+        let previous = Self::previous(&self.lock(), name, fe);
+        choose_pool(fe, serving_of, previous)
+    }
+
+    /// Chooses the pool of frontend `name` and remembers it. The
+    /// reconciler's alone.
+    pub(crate) fn choose(
+        &self,
+        name: &str,
+        fe: &Frontend,
+        serving_of: impl Fn(&str) -> Serving,
+    ) -> Option<usize> {
+        let mut chosen = self.lock();
+        let previous = Self::previous(&chosen, name, fe);
+        let choice = choose_pool(fe, serving_of, previous);
+        if choice != previous {
+            match choice {
+                Some(i) => {
+                    tracing::info!(
+                        frontend = name,
+                        pool = %fe.pools[i].name,
+                        from = previous.map_or("", |p| fe.pools[p].name.as_str()),
+                        "active-pool"
+                    );
+                    chosen.insert(name.to_owned(), fe.pools[i].name.clone());
+                }
+                None => {
+                    tracing::info!(frontend = name, "active-pool: none serves");
+                    chosen.remove(name);
+                }
+            }
+        }
+        choice
+    }
+
+    /// Every frontend's active pool, by name (for the state file).
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, String> {
+        self.lock().clone()
+    }
+
+    /// Forgets the frontends `config` no longer has.
+    pub(crate) fn retain(&self, config: &Config) {
+        self.lock().retain(|name, _| config.frontend(name).is_some());
+    }
+}
