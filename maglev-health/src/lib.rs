@@ -16,6 +16,8 @@
 //!   task per backend, publishes transitions and keeps a lock-free snapshot.
 //! - [`observe`]: the per-probe hook ([`ProbeObserver`]) for metrics.
 //! - [`status`]: the published per-backend status and transition events.
+//! - [`persist`]: the state file (the last state of every backend, read
+//!   back at start): its JSON format, atomic write and checked load.
 //! - [`error`]: the crate's error type.
 //!
 //! # Use
@@ -55,9 +57,12 @@ pub mod checker;
 pub mod code;
 pub mod damping;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod machine;
 pub mod netns;
 pub mod observe;
+pub mod persist;
 pub mod probe;
 pub mod status;
 
