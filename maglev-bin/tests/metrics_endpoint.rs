@@ -259,8 +259,10 @@ fn vip_packets(s: &Scrape) -> f64 {
 /// change operators' dashboards see: update it on purpose only.
 const SHAPE: &str = "\
 # TYPE maglev_backend_enabled gauge
+# TYPE maglev_backend_flaps counter
 # TYPE maglev_backend_health gauge
 # TYPE maglev_backend_state gauge
+# TYPE maglev_backend_suppressed gauge
 # TYPE maglev_backend_transitions counter
 # TYPE maglev_config_reloads counter
 # TYPE maglev_frontend_pool_backend_effective_weight gauge
@@ -284,8 +286,10 @@ const SHAPE: &str = "\
 # TYPE maglev_vpp_uptime_seconds gauge
 # TYPE maglev_warmup_phase gauge
 maglev_backend_enabled{backend}
+maglev_backend_flaps_total{backend}
 maglev_backend_health{backend}
 maglev_backend_state{backend,state}
+maglev_backend_suppressed{backend}
 maglev_backend_transitions_total{backend,from,to}
 maglev_config_reloads_total{result}
 maglev_frontend_pool_backend_effective_weight{backend,frontend,pool}
@@ -470,6 +474,9 @@ async fn metrics_show_backends_frontends_and_vpp() {
     // Counters bumped by the other layers: a reload (the real one) and a
     // gRPC request and a refused op as those layers report them.
     let handle = world.daemon().handle().clone();
+    // A sync re-reads VPP, now holding the VIP: the drift series exists
+    // from then on (the first read, before the VIP was made, had none).
+    handle.sync(None).await.expect("a full sync");
     let report = handle.reload().await;
     assert!(report.semantic_error.is_none() && report.parse_error.is_none());
     handle

@@ -147,7 +147,7 @@ impl World {
     /// One reconcile, as the daemon runs it: desired from the config and
     /// the checker's states, planned against what VPP holds, applied.
     async fn sync(&self) -> usize {
-        let desired = desired_all(&self.config, |b| self.checker.state(b));
+        let desired = desired_all(&self.config, |b| self.checker.state(b).into(), |_| None);
         let observed = self.vpp.observe().await.unwrap();
         let ops = plan_all(&desired, &observed, &PendingFlushes::new());
         let report = apply(&self.vpp, &ops).await;
@@ -202,7 +202,7 @@ impl World {
             let e = got
                 .unwrap_or_else(|_| panic!("{backend} not {to} within {PATIENCE:?}"))
                 .unwrap();
-            if &*e.backend == backend && e.transition.to == to {
+            if &*e.backend == backend && e.transition().unwrap().to == to {
                 return e;
             }
         }
@@ -212,7 +212,11 @@ impl World {
     fn events(&mut self) -> Vec<(String, BackendState, BackendState)> {
         let mut seen = Vec::new();
         while let Ok(e) = self.events.try_recv() {
-            seen.push((e.backend.to_string(), e.transition.from, e.transition.to));
+            seen.push((
+                e.backend.to_string(),
+                e.transition().unwrap().from,
+                e.transition().unwrap().to,
+            ));
         }
         seen
     }
@@ -252,7 +256,7 @@ async fn reloads_leave_healthy_weights_alone_and_a_new_address_waits_for_a_pass(
             .await
             .expect("a and b up in time")
             .unwrap();
-        if e.transition.to == BackendState::Up {
+        if e.transition().unwrap().to == BackendState::Up {
             up.insert(e.backend.to_string());
         }
     }

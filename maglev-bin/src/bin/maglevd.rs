@@ -49,6 +49,11 @@ struct Args {
     #[arg(long, env = "MAGLEV_VPP_API_ADDR", default_value = "/run/vpp/api.sock")]
     vpp_api_addr: String,
 
+    /// Where the last backend states are kept, so a quick restart is
+    /// invisible; empty keeps none (the default with --demo).
+    #[arg(long, env = "MAGLEV_STATE_FILE")]
+    state_file: Option<String>,
+
     /// VPP stats socket; empty reads no counters.
     #[arg(
         long,
@@ -161,6 +166,13 @@ fn settings(args: &Args) -> Settings {
         api: PathBuf::from(api),
         stats: non_empty(&args.vpp_stats_addr).map(PathBuf::from),
     });
+    s.state_file = match &args.state_file {
+        Some(path) => non_empty(path).map(PathBuf::from),
+        None if args.demo => None,
+        None => Some(PathBuf::from(
+            maglev_bin::daemon::settings::DEFAULT_STATE_FILE,
+        )),
+    };
     s
 }
 

@@ -99,6 +99,7 @@ mod tests {
                     weight: 100,
                     ..Default::default()
                 }],
+                ..Default::default()
             }],
             ..Default::default()
         };

@@ -119,12 +119,17 @@ impl Handle {
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> anyhow::Result<Handle> {
+        let restored = match &settings.state_file {
+            Some(path) => crate::daemon::state_file::restore(path, &config, &parts.clock),
+            None => Default::default(),
+        };
         let checker = {
             // The checker spawns its probe tasks on the runtime it starts in.
             let _on = parts.checker_runtime.as_ref().map(|rt| rt.enter());
             Checker::builder()
                 .probes(parts.probes)
                 .observer(metrics.probe_observer())
+                .seed(restored.seeds)
                 .start(&config)?
         };
         let control = Control::new(&config, Instant::now());
@@ -144,7 +149,7 @@ impl Handle {
                 control,
                 reload_lock: tokio::sync::Mutex::new(()),
                 tables: Tables::default(),
-                pools: PoolChoices::default(),
+                pools: PoolChoices::new(restored.pools),
             }),
         })
     }
@@ -392,6 +397,7 @@ impl Handle {
             .filter(|f| new.frontend(f).is_none())
             .collect();
         lock(&self.shared.frontend_states).retain(|f| new.frontend(f).is_some());
+        self.shared.pools.retain(&new);
         self.shared
             .control
             .reloaded(&new, removed.iter().map(|s| s.as_str()));

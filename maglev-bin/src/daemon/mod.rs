@@ -16,6 +16,8 @@
 //! - `vpp` ([`vpp`]): the connection supervisor (API and stats as one
 //!   unit, liveness pings, reconnects).
 //! - `counters` ([`counters`]): the stats-segment scrape loop.
+//! - `state_file` ([`state_file`]): writes the last backend states for the
+//!   next start, which [`state_file::restore`] seeds the checker from.
 //!
 //! - `tables` ([`tables`]): the prediction of every VIP's new-flow table
 //!   and how VPP's buckets compare with it, built from the reconciler's
@@ -35,6 +37,7 @@ pub mod reload;
 pub mod runtime;
 pub mod settings;
 pub mod signals;
+pub mod state_file;
 pub mod tables;
 pub mod views;
 pub mod vpp;
@@ -146,6 +149,9 @@ impl Daemon {
             tasks.spawn(vpp::run(handle.clone()));
             tasks.spawn(counters::run(handle.clone()));
             tasks.spawn(tables::run(handle.clone()));
+        }
+        if let Some(path) = &handle.settings().state_file {
+            tasks.spawn(state_file::run(handle.clone(), path.clone()));
         }
 
         // The servers run on the serve runtime, and their listeners are

@@ -90,6 +90,7 @@ impl PoolChoices {
 
     /// Forgets the frontends `config` no longer has.
     pub(crate) fn retain(&self, config: &Config) {
-        self.lock().retain(|name, _| config.frontend(name).is_some());
+        self.lock()
+            .retain(|name, _| config.frontend(name).is_some());
     }
 }

@@ -159,13 +159,14 @@ impl Control {
         match at {
             Some(at) => {
                 s.ramps.insert(backend.to_owned(), at);
+                drop(s);
+                // The reconciler's next deadline may now be sooner.
+                self.wake.notify_one();
             }
             None => {
                 s.ramps.remove(backend);
             }
         }
-        drop(s);
-        self.wake.notify_one();
     }
 
     /// Marks everything for a full sync.

@@ -45,7 +45,13 @@ pub struct Settings {
     /// How long open connections get to finish at shutdown: a client that
     /// stopped reading cannot hold the daemon up for longer.
     pub shutdown_grace: Duration,
+    /// Where the last backend states are kept across restarts
+    /// (`--state-file`); `None` keeps none.
+    pub state_file: Option<PathBuf>,
 }
+
+/// `maglevd`'s default `--state-file`.
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/vpp-maglev/state.json";
 
 impl Settings {
     /// Settings for `config_path` with SPEC §8.1's defaults.
@@ -63,6 +69,9 @@ impl Settings {
             reconnect_interval: RECONNECT_INTERVAL,
             scrape_interval: SCRAPE_INTERVAL,
             shutdown_grace: SHUTDOWN_GRACE,
+            // An embedder or a test opts in; the maglevd binary defaults
+            // to DEFAULT_STATE_FILE.
+            state_file: None,
         }
     }
 }

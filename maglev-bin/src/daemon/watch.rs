@@ -4,11 +4,11 @@
 //! frontends using the backend (SPEC §3.4, §4.5).
 
 use maglev_core::config::Config;
-use maglev_core::weights::transition_flushes;
 use maglev_core::state::BackendState;
+use maglev_core::weights::transition_flushes;
 use maglev_health::status::{BackendEvent, Change};
-use tokio::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use crate::daemon::handle::Handle;
 use crate::events::EventKind;

@@ -11,9 +11,9 @@ use maglev_core::state::BackendState;
 use maglev_health::damping;
 use maglev_health::machine::Transition;
 use maglev_health::status::{BackendStatus, Change, DampingChange, LastProbe};
-use tokio::time::Instant;
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::lb::ops::LbSnapshot;
+use tokio::time::Instant;
 
 use crate::clock::WallClock;
 use crate::daemon::SyncReport;

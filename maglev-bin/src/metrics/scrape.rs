@@ -132,7 +132,12 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
     for (name, status) in &backends {
         let labels = [("backend", name.as_ref())];
         let suppressed = status.damping.as_ref().is_some_and(|d| d.is_suppressed());
-        text::sample(out, "maglev_backend_suppressed", &labels, u64::from(suppressed));
+        text::sample(
+            out,
+            "maglev_backend_suppressed",
+            &labels,
+            u64::from(suppressed),
+        );
     }
 
     // --------------------------------------------------------- frontends
