@@ -211,7 +211,7 @@ fn full_sync(c: &mut Criterion) {
         .unwrap();
     let yaml = daemon_yaml(FRONTENDS, BACKENDS, None, model_address);
     let config = Config::from_yaml(&yaml, "bench").unwrap();
-    let desired = desired_all(&config, |_| BackendState::Up);
+    let desired = desired_all(&config, |_| BackendState::Up.into(), |_| None);
     let ops = plan_all(&desired, &ObservedState::new(), &PendingFlushes::new());
     let want = ops.len() as u64;
     println!(

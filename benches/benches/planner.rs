@@ -10,34 +10,36 @@ use maglev_core::dataplane::{DesiredState, ObservedState, observed_from};
 use maglev_core::desired::{desired_all, desired_frontend};
 use maglev_core::plan::{PendingFlushes, plan_all, plan_vip};
 use maglev_core::state::BackendState;
+use maglev_core::weights::{Serving, choose_pool};
 
 const FRONTENDS: usize = 1000;
 const BACKENDS: usize = 16;
 
 fn planner(c: &mut Criterion) {
     let config = synthetic_config(FRONTENDS, BACKENDS);
-    let all_up = |_: &str| BackendState::Up;
+    let all_up = |_: &str| Serving::from(BackendState::Up);
     let one_down = |b: &str| {
-        if b == "f500b3" {
+        Serving::from(if b == "f500b3" {
             BackendState::Down
         } else {
             BackendState::Up
-        }
+        })
     };
+    let no_history = |_: &str| None;
     let no_flush = PendingFlushes::new();
     let empty = ObservedState::new();
-    let synced = observed_from(&desired_all(&config, all_up));
+    let synced = observed_from(&desired_all(&config, all_up, no_history));
 
     let mut g = c.benchmark_group("plan 1000x16");
     g.bench_function("desired+plan from scratch", |b| {
         b.iter(|| {
-            let desired = desired_all(&config, all_up);
+            let desired = desired_all(&config, all_up, no_history);
             black_box(plan_all(&desired, &empty, &no_flush))
         })
     });
     g.bench_function("desired+plan_all, one backend changed", |b| {
         b.iter(|| {
-            let desired = desired_all(&config, one_down);
+            let desired = desired_all(&config, one_down, no_history);
             let ops = plan_all(&desired, &synced, &no_flush);
             assert_eq!(ops.len(), 1);
             black_box(ops)
@@ -45,7 +47,9 @@ fn planner(c: &mut Criterion) {
     });
     g.bench_function("desired+plan_vip, one backend changed", |b| {
         b.iter(|| {
-            let desired = desired_frontend(&config, "f500", one_down).unwrap();
+            let fe = config.frontend("f500").unwrap();
+            let active = choose_pool(fe, one_down, None);
+            let desired = desired_frontend(&config, "f500", one_down, active).unwrap();
             let key = desired.key;
             let ops = plan_vip(
                 key,
@@ -57,7 +61,7 @@ fn planner(c: &mut Criterion) {
             black_box(ops)
         })
     });
-    let desired = desired_all(&config, one_down);
+    let desired = desired_all(&config, one_down, no_history);
     g.bench_function("plan_all only, one backend changed", |b| {
         b.iter(|| black_box(plan_all(&desired, &synced, &no_flush)))
     });
