@@ -208,6 +208,16 @@ impl Subscription {
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }
+
+    /// The next event already published, or how many were lost; `None`
+    /// when there is none yet (or the hub is gone). Never waits.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(Received::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Received::Lost(n)),
+            Err(_) => None,
+        }
+    }
 }
 
 impl Drop for Subscription {

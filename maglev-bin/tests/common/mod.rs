@@ -106,7 +106,13 @@ impl World {
 
     /// Starts the daemon with `settings`.
     pub async fn start(&mut self, settings: Settings) -> &Daemon {
-        let daemon = Daemon::start(settings, Parts::default()).await.unwrap();
+        self.start_with(settings, Parts::default()).await
+    }
+
+    /// Starts the daemon with `settings` and `parts` (e.g. a hub already
+    /// subscribed to, to see every event from the start).
+    pub async fn start_with(&mut self, settings: Settings, parts: Parts) -> &Daemon {
+        let daemon = Daemon::start(settings, parts).await.unwrap();
         self.daemon = Some(daemon);
         self.daemon.as_ref().unwrap()
     }
