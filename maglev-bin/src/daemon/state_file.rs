@@ -201,3 +201,80 @@ pub(crate) async fn run(handle: Handle, path: PathBuf) {
     }
     write(&handle, &path, &mut last_error).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "
+maglev:
+  healthchecks:
+    h:
+      type: tcp
+      port: 80
+      damping: { half-life: 1m }
+  backends:
+    a: { address: 10.0.0.1, healthcheck: h }
+    b: { address: 10.0.0.2 }
+  frontends:
+    f:
+      address: 192.0.2.1
+      pools:
+        - name: p
+          backends: { a: {}, b: {} }
+";
+
+    #[tokio::test(start_paused = true)]
+    async fn restore_decays_penalties_dates_states_and_drops_unknown_names() {
+        let config = Config::from_yaml(CONFIG, "t.yaml").unwrap();
+        let now = Instant::now();
+        let clock = WallClock::at(now, Duration::from_secs(1_800_000_000));
+        let now_ms = clock.unix_nanos(now) / 1_000_000;
+        let saved = SavedState {
+            // One half-life ago.
+            written_unix_ms: now_ms - 60_000,
+            backends: [
+                ("a", 4.0, now_ms - 600_000),
+                ("b", 4.0, now_ms - 60_000),
+                ("gone", 0.0, now_ms - 60_000),
+            ]
+            .into_iter()
+            .map(|(n, penalty, since)| {
+                let b = SavedBackend {
+                    address: "10.0.0.1".parse().unwrap(),
+                    state: BackendState::Up,
+                    since_unix_ms: since,
+                    penalty,
+                };
+                (n.to_owned(), b)
+            })
+            .collect(),
+            frontends: [(
+                "f".to_owned(),
+                SavedFrontend {
+                    active_pool: Some("p".to_owned()),
+                },
+            )]
+            .into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        persist::write_atomic(&path, &persist::encode(&saved)).unwrap();
+        let r = restore(&path, &config, &clock);
+        assert_eq!(r.seeds.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let a = &r.seeds["a"];
+        assert!((a.penalty - 2.0).abs() < 1e-6, "halved: {}", a.penalty);
+        assert_eq!(a.since, now - Duration::from_secs(600));
+        assert_eq!(r.seeds["b"].penalty, 0.0, "no damping: no penalty");
+        assert_eq!(r.pools["f"], "p");
+
+        // Past state-max-age (5m): nothing.
+        let old = SavedState {
+            written_unix_ms: now_ms - 301_000,
+            ..saved
+        };
+        persist::write_atomic(&path, &persist::encode(&old)).unwrap();
+        let r = restore(&path, &config, &clock);
+        assert!(r.seeds.is_empty() && r.pools.is_empty());
+    }
+}
