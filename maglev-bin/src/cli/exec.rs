@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
+use maglev_core::slow_start;
 use tonic::transport::{Channel, Endpoint};
 
 use super::json;
@@ -333,7 +334,7 @@ impl Session {
                     t.row(vec![
                         b.name.clone().into(),
                         b.address.clone().into(),
-                        Cell::state(&b.state),
+                        backend_state(b),
                         health(b).into(),
                         if b.healthcheck.is_empty() {
                             "static".into()
@@ -733,6 +734,70 @@ fn health(b: &proto::BackendInfo) -> String {
     }
 }
 
+/// Whether flap damping holds `b` at weight 0.
+fn suppressed(b: &proto::BackendInfo) -> bool {
+    b.damping.as_ref().is_some_and(|d| d.suppressed)
+}
+
+/// A backend's state cell: `up (suppressed)` painted like `down` while
+/// flap damping holds it at weight 0, else the plain state.
+fn backend_state(b: &proto::BackendInfo) -> Cell {
+    member_state(&b.state, suppressed(b), None)
+}
+
+/// A pool member's state cell: `up (suppressed)` painted like `down`
+/// while flap damping holds it, `up (slow start 4/10)` while it ramps to
+/// its configured weight, else the state alone.
+fn member_state(state: &str, suppressed: bool, slow_start_step: Option<u32>) -> Cell {
+    if suppressed {
+        Cell {
+            text: format!("{state} (suppressed)"),
+            paint: Paint::state("down"),
+        }
+    } else if let Some(step) = slow_start_step {
+        Cell {
+            text: format!("{state} (slow start {step}/{})", slow_start::STEPS),
+            paint: Paint::state(state),
+        }
+    } else {
+        Cell::state(state)
+    }
+}
+
+/// `show backend`'s damping line: while suppressed, the penalty and when
+/// it is released; else the penalty and the health check's settings.
+fn damping_cell(d: &proto::Damping, now: i64) -> Cell {
+    if d.suppressed {
+        let release = render::until(d.release_unix_nanos, now)
+            .map(|t| format!(", released in {t}"))
+            .unwrap_or_default();
+        Cell {
+            text: format!("suppressed (penalty {:.2}{release})", d.penalty),
+            paint: Paint::state("down"),
+        }
+    } else {
+        format!(
+            "penalty {:.2} (suppress above {}, reuse below {}, half-life {})",
+            d.penalty,
+            render::number(d.suppress),
+            render::number(d.reuse),
+            dur(&d.half_life)
+        )
+        .into()
+    }
+}
+
+/// `show backend`'s slow-start line: `step 4/10 since 12s (of 30s)`.
+fn slow_start_text(s: &proto::SlowStart, now: i64) -> String {
+    format!(
+        "step {}/{} since {} (of {})",
+        s.step,
+        slow_start::STEPS,
+        render::age(s.since_unix_nanos, now),
+        dur(&s.length)
+    )
+}
+
 /// `help`: every command (or those whose words start with `words`) with
 /// its help.
 pub fn help_text(words: &[String], st: Style) -> String {
@@ -874,7 +939,7 @@ pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
     let mut k = Block::new();
     k.kv("name", b.name.as_str())
         .kv("address", b.address.as_str())
-        .kv("state", Cell::state(&b.state))
+        .kv("state", backend_state(b))
         .kv("enabled", render::yes_no(b.enabled))
         .kv(
             "healthcheck",
@@ -888,7 +953,14 @@ pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
         k.kv(
             "health",
             format!("{} (rise {}, fall {})", health(b), b.rise, b.fall),
-        );
+        )
+        .kv("flaps", b.flaps.to_string());
+    }
+    if let Some(d) = &b.damping {
+        k.kv("damping", damping_cell(d, now));
+    }
+    if let Some(ss) = &b.slow_start {
+        k.kv("slow-start", slow_start_text(ss, now));
     }
     let probe = b
         .last_probe
@@ -1132,4 +1204,176 @@ pub fn counters_text(
     }
     out.push_str(&t.render(st));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::render::strip;
+
+    const NS: i64 = 1_000_000_000;
+    /// 2026-12-01 21:00:58 UTC.
+    const NOW: i64 = 1_796_158_858 * NS;
+    const PLAIN: Style = Style { color: false };
+    const COLOR: Style = Style { color: true };
+
+    fn secs(s: i64) -> Option<prost_types::Duration> {
+        Some(prost_types::Duration {
+            seconds: s,
+            nanos: 0,
+        })
+    }
+
+    fn damping(suppressed: bool, penalty: f64, release_unix_nanos: i64) -> proto::Damping {
+        proto::Damping {
+            suppressed,
+            penalty,
+            release_unix_nanos,
+            half_life: secs(60),
+            suppress: 3.0,
+            reuse: 1.0,
+            max_suppress: secs(3600),
+        }
+    }
+
+    fn backend() -> proto::BackendInfo {
+        proto::BackendInfo {
+            name: "nginx0".into(),
+            address: "10.0.0.1".into(),
+            state: "up".into(),
+            enabled: true,
+            healthcheck: "http".into(),
+            health: 4,
+            rise: 2,
+            fall: 3,
+            frontends: vec!["web".into()],
+            flaps: 7,
+            transitions: vec![proto::Transition {
+                from: "down".into(),
+                to: "up".into(),
+                code: "restored".into(),
+                detail: String::new(),
+                unix_nanos: NOW - 90 * NS,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_suppressed_backend_says_so_in_red_and_when_it_is_released() {
+        let b = proto::BackendInfo {
+            // Released 72.3 s from now: whole seconds, as ages are.
+            damping: Some(damping(true, 3.4213, NOW + 72 * NS + 300_000_000)),
+            ..backend()
+        };
+        let plain = backend_text(&b, NOW, PLAIN);
+        assert_eq!(
+            plain,
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up (suppressed)\n\
+             enabled      yes\n\
+             healthcheck  http\n\
+             health       4/4 (rise 2, fall 3)\n\
+             flaps        7\n\
+             damping      suppressed (penalty 3.42, released in 1m12s)\n\
+             last-probe   -\n\
+             frontends    web\n\
+             transitions\n  \
+               AGO    FROM  TO  CODE      DETAIL\n  \
+               1m30s  down  up  restored\n"
+        );
+        let colored = backend_text(&b, NOW, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(
+            colored.contains("\x1b[31mup (suppressed)\x1b[0m\n"),
+            "{colored}"
+        );
+        assert!(
+            colored.contains("\x1b[31msuppressed (penalty 3.42, released in 1m12s)\x1b[0m\n"),
+            "{colored}"
+        );
+        // A release already due (or unknown) has no time left to print.
+        let due = proto::BackendInfo {
+            damping: Some(damping(true, 3.0, NOW - NS)),
+            ..backend()
+        };
+        assert!(
+            backend_text(&due, NOW, PLAIN).contains("\ndamping      suppressed (penalty 3.00)\n"),
+            "{}",
+            backend_text(&due, NOW, PLAIN)
+        );
+    }
+
+    #[test]
+    fn a_ramping_backend_shows_its_penalty_settings_and_slow_start_step() {
+        let b = proto::BackendInfo {
+            damping: Some(damping(false, 0.8, 0)),
+            slow_start: Some(proto::SlowStart {
+                since_unix_nanos: NOW - 12 * NS,
+                length: secs(30),
+                step: 4,
+            }),
+            transitions: Vec::new(),
+            ..backend()
+        };
+        let plain = backend_text(&b, NOW, PLAIN);
+        assert_eq!(
+            plain,
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up\n\
+             enabled      yes\n\
+             healthcheck  http\n\
+             health       4/4 (rise 2, fall 3)\n\
+             flaps        7\n\
+             damping      penalty 0.80 (suppress above 3, reuse below 1, half-life 1m)\n\
+             slow-start   step 4/10 since 12s (of 30s)\n\
+             last-probe   -\n\
+             frontends    web\n"
+        );
+        let colored = backend_text(&b, NOW, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(colored.contains("\x1b[32mup\x1b[0m\n"), "{colored}");
+        // Only the state is painted: the damping line is not alarming.
+        assert!(
+            colored.contains("\x1b[34mdamping\x1b[0m      penalty 0.80 ("),
+            "{colored}"
+        );
+    }
+
+    #[test]
+    fn a_static_backend_has_no_flaps_line() {
+        let b = proto::BackendInfo {
+            healthcheck: String::new(),
+            transitions: Vec::new(),
+            ..backend()
+        };
+        assert_eq!(
+            backend_text(&b, NOW, PLAIN),
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up\n\
+             enabled      yes\n\
+             healthcheck  - (static)\n\
+             last-probe   -\n\
+             frontends    web\n"
+        );
+    }
+
+    #[test]
+    fn the_backends_table_marks_a_suppressed_backend_in_its_state_column() {
+        let b = proto::BackendInfo {
+            damping: Some(damping(true, 3.5, 0)),
+            ..backend()
+        };
+        assert_eq!(backend_state(&b).text, "up (suppressed)");
+        assert_eq!(backend_state(&b).paint, Paint::Red);
+        let not = proto::BackendInfo {
+            damping: Some(damping(false, 0.5, 0)),
+            ..backend()
+        };
+        assert_eq!(backend_state(&not), Cell::state("up"));
+        assert_eq!(backend_state(&backend()), Cell::state("up"));
+    }
 }
