@@ -764,6 +764,31 @@ fn member_state(state: &str, suppressed: bool, slow_start_step: Option<u32>) -> 
     }
 }
 
+/// A pool's serving thresholds, as `min-up 2, return at 5, serving 7`;
+/// `None` when they are the defaults (one member, and returning at
+/// `min-up`). A pool serving fewer than `min-up` has its count painted
+/// like `down`.
+fn pool_thresholds(p: &proto::PoolInfo, st: Style) -> Option<String> {
+    // 0 is an older maglevd that does not send them: the default, 1.
+    let min_up = p.min_up.max(1);
+    let to_return = p.min_up_to_return.max(min_up);
+    if min_up == 1 && to_return == 1 {
+        return None;
+    }
+    let mut s = format!("min-up {min_up}");
+    if to_return > min_up {
+        s.push_str(&format!(", return at {to_return}"));
+    }
+    let serving = format!("serving {}", p.serving);
+    let paint = if p.serving < min_up {
+        Paint::state("down")
+    } else {
+        Paint::Plain
+    };
+    s.push_str(&format!(", {}", st.paint(&serving, paint)));
+    Some(s)
+}
+
 /// `show backend`'s damping line: while suppressed, the penalty and when
 /// it is released; else the penalty and the health check's settings.
 fn damping_cell(d: &proto::Damping, now: i64) -> Cell {
@@ -890,8 +915,11 @@ pub fn frontend_text(
         } else {
             ""
         };
+        let thresholds = pool_thresholds(p, st)
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "{} {}{active}\n",
+            "{} {}{active}{thresholds}\n",
             st.paint("pool", Paint::Label),
             p.name
         ));
@@ -921,7 +949,7 @@ pub fn frontend_text(
             t.row(vec![
                 m.name.clone().into(),
                 m.address.clone().into(),
-                Cell::state(&m.state),
+                member_state(&m.state, m.suppressed, m.slow_start_step),
                 m.weight.to_string().into(),
                 m.effective_weight.to_string().into(),
                 bk.into(),
@@ -1358,6 +1386,125 @@ mod tests {
              healthcheck  - (static)\n\
              last-probe   -\n\
              frontends    web\n"
+        );
+    }
+
+    fn member(
+        name: &str,
+        state: &str,
+        effective_weight: u32,
+        buckets: u32,
+    ) -> proto::PoolBackendInfo {
+        proto::PoolBackendInfo {
+            name: name.into(),
+            address: format!("10.0.0.{}", name.len()),
+            state: state.into(),
+            weight: 100,
+            effective_weight,
+            buckets: Some(buckets),
+            ..Default::default()
+        }
+    }
+
+    fn frontend() -> proto::FrontendInfo {
+        proto::FrontendInfo {
+            name: "web".into(),
+            state: "up".into(),
+            active_pool: "primary".into(),
+            table_length: 1024,
+            pools: vec![
+                proto::PoolInfo {
+                    name: "primary".into(),
+                    backends: vec![
+                        proto::PoolBackendInfo {
+                            suppressed: true,
+                            ..member("a", "up", 0, 0)
+                        },
+                        proto::PoolBackendInfo {
+                            slow_start_step: Some(4),
+                            ..member("bb", "up", 40, 293)
+                        },
+                        member("ccc", "up", 100, 731),
+                    ],
+                    min_up: 2,
+                    min_up_to_return: 3,
+                    serving: 2,
+                },
+                proto::PoolInfo {
+                    name: "fallback".into(),
+                    backends: vec![member("dddd", "up", 0, 0), member("eeeee", "down", 0, 0)],
+                    min_up: 2,
+                    min_up_to_return: 2,
+                    serving: 1,
+                },
+                proto::PoolInfo {
+                    name: "spare".into(),
+                    backends: vec![member("ffffff", "up", 0, 0)],
+                    min_up: 1,
+                    min_up_to_return: 1,
+                    serving: 1,
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// The text from the first pool heading on.
+    fn pools(text: &str) -> &str {
+        &text[text.find("pool primary").expect(text)..]
+    }
+
+    #[test]
+    fn pools_show_thresholds_and_members_their_damping_and_slow_start() {
+        let f = frontend();
+        let plain = frontend_text(&f, None, PLAIN);
+        assert_eq!(
+            pools(&plain),
+            "pool primary (active): min-up 2, return at 3, serving 2\n  \
+               BACKEND  ADDRESS   STATE                 WEIGHT  EFFECTIVE  BUCKETS  SHARE\n  \
+               a        10.0.0.1  up (suppressed)       100     0          0        0.0%   ....................\n  \
+               bb       10.0.0.2  up (slow start 4/10)  100     40         293      28.6%  ######..............\n  \
+               ccc      10.0.0.3  up                    100     100        731      71.4%  ##############......\n\
+             pool fallback: min-up 2, serving 1\n  \
+               BACKEND  ADDRESS   STATE  WEIGHT  EFFECTIVE  BUCKETS  SHARE\n  \
+               dddd     10.0.0.4  up     100     0          0        0.0%   ....................\n  \
+               eeeee    10.0.0.5  down   100     0          0        0.0%   ....................\n\
+             pool spare\n  \
+               BACKEND  ADDRESS   STATE  WEIGHT  EFFECTIVE  BUCKETS  SHARE\n  \
+               ffffff   10.0.0.6  up     100     0          0        0.0%   ....................\n"
+        );
+        let colored = frontend_text(&f, None, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(
+            colored.contains("\x1b[31mup (suppressed)\x1b[0m       100"),
+            "{colored}"
+        );
+        assert!(
+            colored.contains("\x1b[32mup (slow start 4/10)\x1b[0m  100"),
+            "{colored}"
+        );
+        // A pool serving fewer than min-up has the count in red; one that
+        // has enough does not.
+        assert!(
+            colored.contains("min-up 2, \x1b[31mserving 1\x1b[0m\n"),
+            "{colored}"
+        );
+        assert!(colored.contains("return at 3, serving 2\n"), "{colored}");
+    }
+
+    #[test]
+    fn an_older_daemon_without_thresholds_shows_the_plain_heading() {
+        let mut f = frontend();
+        for p in &mut f.pools {
+            p.min_up = 0;
+            p.min_up_to_return = 0;
+            p.serving = 0;
+        }
+        let plain = frontend_text(&f, None, PLAIN);
+        let headings: Vec<&str> = plain.lines().filter(|l| l.starts_with("pool ")).collect();
+        assert_eq!(
+            headings,
+            ["pool primary (active)", "pool fallback", "pool spare"]
         );
     }
 
