@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
+use maglev_core::slow_start;
 use tonic::transport::{Channel, Endpoint};
 
 use super::json;
@@ -333,7 +334,7 @@ impl Session {
                     t.row(vec![
                         b.name.clone().into(),
                         b.address.clone().into(),
-                        Cell::state(&b.state),
+                        backend_state(b),
                         health(b).into(),
                         if b.healthcheck.is_empty() {
                             "static".into()
@@ -733,6 +734,95 @@ fn health(b: &proto::BackendInfo) -> String {
     }
 }
 
+/// Whether flap damping holds `b` at weight 0.
+fn suppressed(b: &proto::BackendInfo) -> bool {
+    b.damping.as_ref().is_some_and(|d| d.suppressed)
+}
+
+/// A backend's state cell: `up (suppressed)` painted like `down` while
+/// flap damping holds it at weight 0, else the plain state.
+fn backend_state(b: &proto::BackendInfo) -> Cell {
+    member_state(&b.state, suppressed(b), None)
+}
+
+/// A pool member's state cell: `up (suppressed)` painted like `down`
+/// while flap damping holds it, `up (slow start 4/10)` while it ramps to
+/// its configured weight, else the state alone.
+fn member_state(state: &str, suppressed: bool, slow_start_step: Option<u32>) -> Cell {
+    if suppressed {
+        Cell {
+            text: format!("{state} (suppressed)"),
+            paint: Paint::state("down"),
+        }
+    } else if let Some(step) = slow_start_step {
+        Cell {
+            text: format!("{state} (slow start {step}/{})", slow_start::STEPS),
+            paint: Paint::state(state),
+        }
+    } else {
+        Cell::state(state)
+    }
+}
+
+/// A pool's serving thresholds, as `min-up 2, return at 5, serving 7`;
+/// `None` when they are the defaults (one member, and returning at
+/// `min-up`). A pool serving fewer than `min-up` has its count painted
+/// like `down`.
+fn pool_thresholds(p: &proto::PoolInfo, st: Style) -> Option<String> {
+    // 0 is an older maglevd that does not send them: the default, 1.
+    let min_up = p.min_up.max(1);
+    let to_return = p.min_up_to_return.max(min_up);
+    if min_up == 1 && to_return == 1 {
+        return None;
+    }
+    let mut s = format!("min-up {min_up}");
+    if to_return > min_up {
+        s.push_str(&format!(", return at {to_return}"));
+    }
+    let serving = format!("serving {}", p.serving);
+    let paint = if p.serving < min_up {
+        Paint::state("down")
+    } else {
+        Paint::Plain
+    };
+    s.push_str(&format!(", {}", st.paint(&serving, paint)));
+    Some(s)
+}
+
+/// `show backend`'s damping line: while suppressed, the penalty and when
+/// it is released; else the penalty and the health check's settings.
+fn damping_cell(d: &proto::Damping, now: i64) -> Cell {
+    if d.suppressed {
+        let release = render::until(d.release_unix_nanos, now)
+            .map(|t| format!(", released in {t}"))
+            .unwrap_or_default();
+        Cell {
+            text: format!("suppressed (penalty {:.2}{release})", d.penalty),
+            paint: Paint::state("down"),
+        }
+    } else {
+        format!(
+            "penalty {:.2} (suppress above {}, reuse below {}, half-life {})",
+            d.penalty,
+            render::number(d.suppress),
+            render::number(d.reuse),
+            dur(&d.half_life)
+        )
+        .into()
+    }
+}
+
+/// `show backend`'s slow-start line: `step 4/10 since 12s (of 30s)`.
+fn slow_start_text(s: &proto::SlowStart, now: i64) -> String {
+    format!(
+        "step {}/{} since {} (of {})",
+        s.step,
+        slow_start::STEPS,
+        render::age(s.since_unix_nanos, now),
+        dur(&s.length)
+    )
+}
+
 /// `help`: every command (or those whose words start with `words`) with
 /// its help.
 pub fn help_text(words: &[String], st: Style) -> String {
@@ -825,8 +915,11 @@ pub fn frontend_text(
         } else {
             ""
         };
+        let thresholds = pool_thresholds(p, st)
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "{} {}{active}\n",
+            "{} {}{active}{thresholds}\n",
             st.paint("pool", Paint::Label),
             p.name
         ));
@@ -856,7 +949,7 @@ pub fn frontend_text(
             t.row(vec![
                 m.name.clone().into(),
                 m.address.clone().into(),
-                Cell::state(&m.state),
+                member_state(&m.state, m.suppressed, m.slow_start_step),
                 m.weight.to_string().into(),
                 m.effective_weight.to_string().into(),
                 bk.into(),
@@ -874,7 +967,7 @@ pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
     let mut k = Block::new();
     k.kv("name", b.name.as_str())
         .kv("address", b.address.as_str())
-        .kv("state", Cell::state(&b.state))
+        .kv("state", backend_state(b))
         .kv("enabled", render::yes_no(b.enabled))
         .kv(
             "healthcheck",
@@ -888,7 +981,14 @@ pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
         k.kv(
             "health",
             format!("{} (rise {}, fall {})", health(b), b.rise, b.fall),
-        );
+        )
+        .kv("flaps", b.flaps.to_string());
+    }
+    if let Some(d) = &b.damping {
+        k.kv("damping", damping_cell(d, now));
+    }
+    if let Some(ss) = &b.slow_start {
+        k.kv("slow-start", slow_start_text(ss, now));
     }
     let probe = b
         .last_probe
@@ -1132,4 +1232,295 @@ pub fn counters_text(
     }
     out.push_str(&t.render(st));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::render::strip;
+
+    const NS: i64 = 1_000_000_000;
+    /// 2026-12-01 21:00:58 UTC.
+    const NOW: i64 = 1_796_158_858 * NS;
+    const PLAIN: Style = Style { color: false };
+    const COLOR: Style = Style { color: true };
+
+    fn secs(s: i64) -> Option<prost_types::Duration> {
+        Some(prost_types::Duration {
+            seconds: s,
+            nanos: 0,
+        })
+    }
+
+    fn damping(suppressed: bool, penalty: f64, release_unix_nanos: i64) -> proto::Damping {
+        proto::Damping {
+            suppressed,
+            penalty,
+            release_unix_nanos,
+            half_life: secs(60),
+            suppress: 3.0,
+            reuse: 1.0,
+            max_suppress: secs(3600),
+        }
+    }
+
+    fn backend() -> proto::BackendInfo {
+        proto::BackendInfo {
+            name: "nginx0".into(),
+            address: "10.0.0.1".into(),
+            state: "up".into(),
+            enabled: true,
+            healthcheck: "http".into(),
+            health: 4,
+            rise: 2,
+            fall: 3,
+            frontends: vec!["web".into()],
+            flaps: 7,
+            transitions: vec![proto::Transition {
+                from: "down".into(),
+                to: "up".into(),
+                code: "restored".into(),
+                detail: String::new(),
+                unix_nanos: NOW - 90 * NS,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_suppressed_backend_says_so_in_red_and_when_it_is_released() {
+        let b = proto::BackendInfo {
+            // Released 72.3 s from now: whole seconds, as ages are.
+            damping: Some(damping(true, 3.4213, NOW + 72 * NS + 300_000_000)),
+            ..backend()
+        };
+        let plain = backend_text(&b, NOW, PLAIN);
+        assert_eq!(
+            plain,
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up (suppressed)\n\
+             enabled      yes\n\
+             healthcheck  http\n\
+             health       4/4 (rise 2, fall 3)\n\
+             flaps        7\n\
+             damping      suppressed (penalty 3.42, released in 1m12s)\n\
+             last-probe   -\n\
+             frontends    web\n\
+             transitions\n  \
+               AGO    FROM  TO  CODE      DETAIL\n  \
+               1m30s  down  up  restored\n"
+        );
+        let colored = backend_text(&b, NOW, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(
+            colored.contains("\x1b[31mup (suppressed)\x1b[0m\n"),
+            "{colored}"
+        );
+        assert!(
+            colored.contains("\x1b[31msuppressed (penalty 3.42, released in 1m12s)\x1b[0m\n"),
+            "{colored}"
+        );
+        // A release already due (or unknown) has no time left to print.
+        let due = proto::BackendInfo {
+            damping: Some(damping(true, 3.0, NOW - NS)),
+            ..backend()
+        };
+        assert!(
+            backend_text(&due, NOW, PLAIN).contains("\ndamping      suppressed (penalty 3.00)\n"),
+            "{}",
+            backend_text(&due, NOW, PLAIN)
+        );
+    }
+
+    #[test]
+    fn a_ramping_backend_shows_its_penalty_settings_and_slow_start_step() {
+        let b = proto::BackendInfo {
+            damping: Some(damping(false, 0.8, 0)),
+            slow_start: Some(proto::SlowStart {
+                since_unix_nanos: NOW - 12 * NS,
+                length: secs(30),
+                step: 4,
+            }),
+            transitions: Vec::new(),
+            ..backend()
+        };
+        let plain = backend_text(&b, NOW, PLAIN);
+        assert_eq!(
+            plain,
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up\n\
+             enabled      yes\n\
+             healthcheck  http\n\
+             health       4/4 (rise 2, fall 3)\n\
+             flaps        7\n\
+             damping      penalty 0.80 (suppress above 3, reuse below 1, half-life 1m)\n\
+             slow-start   step 4/10 since 12s (of 30s)\n\
+             last-probe   -\n\
+             frontends    web\n"
+        );
+        let colored = backend_text(&b, NOW, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(colored.contains("\x1b[32mup\x1b[0m\n"), "{colored}");
+        // Only the state is painted: the damping line is not alarming.
+        assert!(
+            colored.contains("\x1b[34mdamping\x1b[0m      penalty 0.80 ("),
+            "{colored}"
+        );
+    }
+
+    #[test]
+    fn a_static_backend_has_no_flaps_line() {
+        let b = proto::BackendInfo {
+            healthcheck: String::new(),
+            transitions: Vec::new(),
+            ..backend()
+        };
+        assert_eq!(
+            backend_text(&b, NOW, PLAIN),
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up\n\
+             enabled      yes\n\
+             healthcheck  - (static)\n\
+             last-probe   -\n\
+             frontends    web\n"
+        );
+    }
+
+    fn member(
+        name: &str,
+        state: &str,
+        effective_weight: u32,
+        buckets: u32,
+    ) -> proto::PoolBackendInfo {
+        proto::PoolBackendInfo {
+            name: name.into(),
+            address: format!("10.0.0.{}", name.len()),
+            state: state.into(),
+            weight: 100,
+            effective_weight,
+            buckets: Some(buckets),
+            ..Default::default()
+        }
+    }
+
+    fn frontend() -> proto::FrontendInfo {
+        proto::FrontendInfo {
+            name: "web".into(),
+            state: "up".into(),
+            active_pool: "primary".into(),
+            table_length: 1024,
+            pools: vec![
+                proto::PoolInfo {
+                    name: "primary".into(),
+                    backends: vec![
+                        proto::PoolBackendInfo {
+                            suppressed: true,
+                            ..member("a", "up", 0, 0)
+                        },
+                        proto::PoolBackendInfo {
+                            slow_start_step: Some(4),
+                            ..member("bb", "up", 40, 293)
+                        },
+                        member("ccc", "up", 100, 731),
+                    ],
+                    min_up: 2,
+                    min_up_to_return: 3,
+                    serving: 2,
+                },
+                proto::PoolInfo {
+                    name: "fallback".into(),
+                    backends: vec![member("dddd", "up", 0, 0), member("eeeee", "down", 0, 0)],
+                    min_up: 2,
+                    min_up_to_return: 2,
+                    serving: 1,
+                },
+                proto::PoolInfo {
+                    name: "spare".into(),
+                    backends: vec![member("ffffff", "up", 0, 0)],
+                    min_up: 1,
+                    min_up_to_return: 1,
+                    serving: 1,
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// The text from the first pool heading on.
+    fn pools(text: &str) -> &str {
+        &text[text.find("pool primary").expect(text)..]
+    }
+
+    #[test]
+    fn pools_show_thresholds_and_members_their_damping_and_slow_start() {
+        let f = frontend();
+        let plain = frontend_text(&f, None, PLAIN);
+        assert_eq!(
+            pools(&plain),
+            "pool primary (active): min-up 2, return at 3, serving 2\n  \
+               BACKEND  ADDRESS   STATE                 WEIGHT  EFFECTIVE  BUCKETS  SHARE\n  \
+               a        10.0.0.1  up (suppressed)       100     0          0        0.0%   ....................\n  \
+               bb       10.0.0.2  up (slow start 4/10)  100     40         293      28.6%  ######..............\n  \
+               ccc      10.0.0.3  up                    100     100        731      71.4%  ##############......\n\
+             pool fallback: min-up 2, serving 1\n  \
+               BACKEND  ADDRESS   STATE  WEIGHT  EFFECTIVE  BUCKETS  SHARE\n  \
+               dddd     10.0.0.4  up     100     0          0        0.0%   ....................\n  \
+               eeeee    10.0.0.5  down   100     0          0        0.0%   ....................\n\
+             pool spare\n  \
+               BACKEND  ADDRESS   STATE  WEIGHT  EFFECTIVE  BUCKETS  SHARE\n  \
+               ffffff   10.0.0.6  up     100     0          0        0.0%   ....................\n"
+        );
+        let colored = frontend_text(&f, None, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(
+            colored.contains("\x1b[31mup (suppressed)\x1b[0m       100"),
+            "{colored}"
+        );
+        assert!(
+            colored.contains("\x1b[32mup (slow start 4/10)\x1b[0m  100"),
+            "{colored}"
+        );
+        // A pool serving fewer than min-up has the count in red; one that
+        // has enough does not.
+        assert!(
+            colored.contains("min-up 2, \x1b[31mserving 1\x1b[0m\n"),
+            "{colored}"
+        );
+        assert!(colored.contains("return at 3, serving 2\n"), "{colored}");
+    }
+
+    #[test]
+    fn an_older_daemon_without_thresholds_shows_the_plain_heading() {
+        let mut f = frontend();
+        for p in &mut f.pools {
+            p.min_up = 0;
+            p.min_up_to_return = 0;
+            p.serving = 0;
+        }
+        let plain = frontend_text(&f, None, PLAIN);
+        let headings: Vec<&str> = plain.lines().filter(|l| l.starts_with("pool ")).collect();
+        assert_eq!(
+            headings,
+            ["pool primary (active)", "pool fallback", "pool spare"]
+        );
+    }
+
+    #[test]
+    fn the_backends_table_marks_a_suppressed_backend_in_its_state_column() {
+        let b = proto::BackendInfo {
+            damping: Some(damping(true, 3.5, 0)),
+            ..backend()
+        };
+        assert_eq!(backend_state(&b).text, "up (suppressed)");
+        assert_eq!(backend_state(&b).paint, Paint::Red);
+        let not = proto::BackendInfo {
+            damping: Some(damping(false, 0.5, 0)),
+            ..backend()
+        };
+        assert_eq!(backend_state(&not), Cell::state("up"));
+        assert_eq!(backend_state(&backend()), Cell::state("up"));
+    }
 }

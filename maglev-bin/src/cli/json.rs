@@ -1,8 +1,10 @@
 //! `--json`: a reply as JSON, by the proto3 JSON mapping over the same
 //! descriptor set the server publishes for reflection, so the output has
-//! exactly the proto's fields. Field names are the proto's (snake_case),
-//! every field is present (defaults included) so the shape never changes
-//! with the values, and 64-bit integers are numbers, not strings.
+//! exactly the proto's fields. Field names are the proto's (snake_case);
+//! every scalar, list and map field is present (defaults included), so
+//! they never come and go with the values, while a message or `optional`
+//! field that is unset (`damping`, `slow_start_step`, a backend event's
+//! `transition`) is left out; 64-bit integers are numbers, not strings.
 
 use std::sync::OnceLock;
 
@@ -141,5 +143,100 @@ mod tests {
             );
         }
         assert!(compact(&f).unwrap().lines().count() == 1);
+    }
+
+    #[test]
+    fn damping_slow_start_and_pool_thresholds_print_and_unset_ones_are_left_out() {
+        let f = proto::FrontendInfo {
+            pools: vec![proto::PoolInfo {
+                name: "primary".into(),
+                backends: vec![
+                    proto::PoolBackendInfo {
+                        name: "a".into(),
+                        suppressed: true,
+                        ..Default::default()
+                    },
+                    proto::PoolBackendInfo {
+                        name: "b".into(),
+                        slow_start_step: Some(0),
+                        ..Default::default()
+                    },
+                ],
+                min_up: 2,
+                min_up_to_return: 3,
+                serving: 1,
+            }],
+            ..Default::default()
+        };
+        let v = value(&f).unwrap();
+        let p = &v["pools"][0];
+        assert_eq!(
+            (&p["min_up"], &p["min_up_to_return"], &p["serving"]),
+            (&2.into(), &3.into(), &1.into())
+        );
+        let a = p["backends"][0].as_object().unwrap();
+        assert_eq!(a["suppressed"], true);
+        // `optional`: left out when unset, printed when set, even to 0.
+        assert_eq!(a.get("slow_start_step"), None);
+        assert_eq!(p["backends"][1]["slow_start_step"], 0);
+        assert_eq!(p["backends"][1]["suppressed"], false);
+
+        let b = proto::BackendInfo {
+            flaps: 7,
+            damping: Some(proto::Damping {
+                suppressed: true,
+                penalty: 3.5,
+                release_unix_nanos: 1_796_158_858_000_000_000,
+                half_life: Some(prost_types::Duration {
+                    seconds: 60,
+                    nanos: 0,
+                }),
+                suppress: 3.0,
+                reuse: 1.0,
+                max_suppress: None,
+            }),
+            slow_start: Some(proto::SlowStart {
+                since_unix_nanos: 1,
+                length: Some(prost_types::Duration {
+                    seconds: 30,
+                    nanos: 0,
+                }),
+                step: 4,
+            }),
+            ..Default::default()
+        };
+        let v = value(&b).unwrap();
+        assert_eq!(v["flaps"], 7);
+        assert_eq!(v["damping"]["suppressed"], true);
+        assert_eq!(v["damping"]["penalty"], 3.5);
+        assert_eq!(
+            v["damping"]["release_unix_nanos"],
+            1_796_158_858_000_000_000_i64
+        );
+        assert_eq!(v["damping"]["half_life"], "60s");
+        assert_eq!(v["slow_start"]["step"], 4);
+        assert_eq!(v["slow_start"]["length"], "30s");
+        // Messages are left out when unset, scalars never.
+        let v = value(&proto::BackendInfo::default()).unwrap();
+        let o = v.as_object().unwrap();
+        assert_eq!(o["flaps"], 0);
+        assert_eq!((o.get("damping"), o.get("slow_start")), (None, None));
+
+        let e = proto::Event {
+            unix_nanos: 1,
+            kind: Some(proto::event::Kind::Backend(proto::BackendEvent {
+                backend: "a".into(),
+                damping: Some(proto::DampingEvent {
+                    suppressed: false,
+                    penalty: 0.75,
+                    release_unix_nanos: 0,
+                }),
+                ..Default::default()
+            })),
+        };
+        let v = value(&e).unwrap();
+        assert_eq!(v["backend"]["damping"]["suppressed"], false);
+        assert_eq!(v["backend"]["damping"]["penalty"], 0.75);
+        assert_eq!(v["backend"].as_object().unwrap().get("transition"), None);
     }
 }

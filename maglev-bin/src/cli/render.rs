@@ -281,6 +281,25 @@ pub fn age(unix_nanos: i64, now: i64) -> String {
     }
 }
 
+/// The time left from `now` until a Unix-nanosecond time, as `1m12s`
+/// (whole seconds, like [`age`]); `None` for 0 (never) or a time already
+/// past.
+pub fn until(unix_nanos: i64, now: i64) -> Option<String> {
+    (unix_nanos > 0 && unix_nanos > now).then(|| age(now, unix_nanos))
+}
+
+/// A setting's number as people write it: `3`, `2.5`, `0.75` (at most two
+/// decimals, no trailing zeros).
+pub fn number(x: f64) -> String {
+    let s = format!("{x:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
 /// A Unix-nanosecond time as `2026-12-01 21:00:58 UTC`; `-` for 0.
 pub fn utc(unix_nanos: i64) -> String {
     if unix_nanos <= 0 {
@@ -349,6 +368,22 @@ pub fn rate(per_sec: f64) -> String {
     }
 }
 
+/// `s` as a terminal shows it: without its color escapes.
+#[cfg(test)]
+pub(crate) fn strip(s: &str) -> String {
+    let mut out = String::new();
+    let mut esc = false;
+    for c in s.chars() {
+        match (esc, c) {
+            (false, '\x1b') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +402,22 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(120)), "120µs");
         assert_eq!(age(0, 5), "-");
         assert_eq!(age(1_000_000_000, 631_000_000_000), "10m30s");
+        assert_eq!(
+            until(73_500_000_000, 1_000_000_000).as_deref(),
+            Some("1m12s")
+        );
+        assert_eq!(until(1_000_000_000, 1_000_000_000), None);
+        assert_eq!(until(0, 1_000_000_000), None);
+    }
+
+    #[test]
+    fn settings_numbers_drop_trailing_zeros() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(0.75), "0.75");
+        assert_eq!(number(0.1 + 0.2), "0.3");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(-0.001), "0");
     }
 
     #[test]
@@ -380,20 +431,6 @@ mod tests {
         );
         assert_eq!(utc(951_782_400 * 1_000_000_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(time_of_day(1_796_158_858_123_000_000), "21:00:58.123");
-    }
-
-    fn strip(s: &str) -> String {
-        let mut out = String::new();
-        let mut esc = false;
-        for c in s.chars() {
-            match (esc, c) {
-                (false, '\x1b') => esc = true,
-                (true, 'm') => esc = false,
-                (true, _) => {}
-                (false, c) => out.push(c),
-            }
-        }
-        out
     }
 
     #[test]

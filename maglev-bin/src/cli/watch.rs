@@ -51,8 +51,8 @@ pub fn line(e: &proto::Event, st: Style) -> String {
             }
             s
         }
-        Some(Kind::Backend(b)) => match &b.transition {
-            Some(x) => {
+        Some(Kind::Backend(b)) => match (&b.transition, &b.damping) {
+            (Some(x), _) => {
                 let detail = if x.detail.is_empty() {
                     String::new()
                 } else {
@@ -67,7 +67,27 @@ pub fn line(e: &proto::Event, st: Style) -> String {
                     x.code
                 )
             }
-            None => format!("backend {} ({})", b.backend, b.address),
+            (None, Some(d)) => {
+                let (what, paint) = if d.suppressed {
+                    ("suppressed", Paint::state("down"))
+                } else {
+                    ("released", Paint::state("up"))
+                };
+                // The release is counted from the event's own time, so a
+                // replayed line reads the same.
+                let release = render::until(d.release_unix_nanos, e.unix_nanos)
+                    .filter(|_| d.suppressed)
+                    .map(|t| format!(", release in {t}"))
+                    .unwrap_or_default();
+                format!(
+                    "backend {} ({}) {} by flap damping (penalty {:.2}{release})",
+                    b.backend,
+                    b.address,
+                    st.paint(what, paint),
+                    d.penalty
+                )
+            }
+            (None, None) => format!("backend {} ({})", b.backend, b.address),
         },
         Some(Kind::Frontend(f)) => format!(
             "frontend {} {} -> {}",
@@ -238,4 +258,91 @@ pub async fn run(
     }
     drop(cbreak);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::render::strip;
+
+    const NS: i64 = 1_000_000_000;
+    /// 2026-12-01 21:00:58.123 UTC.
+    const AT: i64 = 1_796_158_858_123_000_000;
+
+    fn backend_event(
+        transition: Option<proto::Transition>,
+        damping: Option<proto::DampingEvent>,
+    ) -> proto::Event {
+        proto::Event {
+            unix_nanos: AT,
+            kind: Some(proto::event::Kind::Backend(proto::BackendEvent {
+                backend: "nginx0".into(),
+                address: "10.0.0.1".into(),
+                transition,
+                damping,
+            })),
+        }
+    }
+
+    #[test]
+    fn damping_events_say_what_flap_damping_did() {
+        let suppressed = backend_event(
+            None,
+            Some(proto::DampingEvent {
+                suppressed: true,
+                penalty: 3.4213,
+                release_unix_nanos: AT + 120 * NS,
+            }),
+        );
+        let plain = line(&suppressed, Style { color: false });
+        assert_eq!(
+            plain,
+            "21:00:58.123 backend nginx0 (10.0.0.1) suppressed by flap damping (penalty 3.42, release in 2m)\n"
+        );
+        let colored = line(&suppressed, Style { color: true });
+        assert_eq!(strip(&colored), plain);
+        assert!(
+            colored.contains(" \x1b[31msuppressed\x1b[0m by flap damping"),
+            "{colored}"
+        );
+
+        let released = backend_event(
+            None,
+            Some(proto::DampingEvent {
+                suppressed: false,
+                penalty: 0.99,
+                release_unix_nanos: 0,
+            }),
+        );
+        let plain = line(&released, Style { color: false });
+        assert_eq!(
+            plain,
+            "21:00:58.123 backend nginx0 (10.0.0.1) released by flap damping (penalty 0.99)\n"
+        );
+        let colored = line(&released, Style { color: true });
+        assert_eq!(strip(&colored), plain);
+        assert!(colored.contains(" \x1b[32mreleased\x1b[0m by"), "{colored}");
+    }
+
+    #[test]
+    fn transitions_and_bare_backend_events_read_as_before() {
+        let restored = backend_event(
+            Some(proto::Transition {
+                from: "unknown".into(),
+                to: "up".into(),
+                code: "restored".into(),
+                detail: "from the state file".into(),
+                unix_nanos: AT,
+            }),
+            None,
+        );
+        assert_eq!(
+            line(&restored, Style { color: false }),
+            "21:00:58.123 backend nginx0 (10.0.0.1) unknown -> up restored from the state file\n"
+        );
+        assert_eq!(
+            line(&backend_event(None, None), Style { color: false }),
+            "21:00:58.123 backend nginx0 (10.0.0.1)\n"
+        );
+    }
 }
