@@ -157,6 +157,19 @@ impl Slot {
 }
 
 impl Core {
+    /// Flap damping released the backend at `now`: if it is up, that is a
+    /// comeback, and it slow-starts from here (a ramp that began when it
+    /// came up while suppressed carried no traffic).
+    fn released(&mut self, now: Instant) {
+        self.ramp = match (self.machine.state(), self.check.as_ref()) {
+            (BackendState::Up, Some(c)) if !c.slow_start.is_zero() => Some(Ramp {
+                since: now,
+                length: c.slow_start,
+            }),
+            _ => self.ramp,
+        };
+    }
+
     /// What a transition does to the flap count, the damping and the
     /// ramp; the damping's change, if any.
     fn follow(&mut self, t: &Transition) -> Option<damping::Change> {
@@ -538,6 +551,9 @@ impl Checker {
             core.machine.set_history_len(hc.transition_history);
             core.history = core.machine.history().iter().cloned().collect();
             let damping = Inner::redamp(&mut core, &w, now);
+            if damping == Some(damping::Change::Released) {
+                core.released(now);
+            }
             core.healthcheck = w.healthcheck;
             let probe_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.probe.clone());
             let timing_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.timing);
@@ -817,9 +833,11 @@ impl Inner {
                     return;
                 };
                 let mut core = slot.lock();
-                let released = core.damper.as_mut().and_then(|d| d.poll(Instant::now()));
+                let now = Instant::now();
+                let released = core.damper.as_mut().and_then(|d| d.poll(now));
                 if released.is_some() {
                     core.release = None;
+                    core.released(now);
                     slot.publish(&core);
                     inner.damping_event(&slot, &mut core, released);
                     return;

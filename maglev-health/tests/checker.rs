@@ -865,13 +865,15 @@ async fn a_flapping_backend_is_suppressed_until_its_penalty_decays() {
     assert_eq!(released.change, Change::Released);
     assert!(released.at > release_at, "{released:?} vs {release_at:?}");
     assert!(released.penalty < 1.0);
+    let status = checker.backend("a").unwrap();
+    assert!(!status.serving(Instant::now()).suppressed);
+    // Released while up: a comeback, so it slow-starts from the release.
+    let ramp = status.ramp.expect("a ramp from the release");
     assert!(
-        !checker
-            .backend("a")
-            .unwrap()
-            .serving(Instant::now())
-            .suppressed
+        ramp.since > release_at && ramp.since <= released.at,
+        "{ramp:?}"
     );
+    assert_eq!(status.serving(released.at).ramp, Some(0));
     // log2(~3.9 / 1) half-lives after the last flap.
     assert!(
         released.at - suppressed.at < Duration::from_secs(150),

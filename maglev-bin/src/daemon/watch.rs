@@ -62,11 +62,19 @@ fn on_backend_event(handle: &Handle, event: BackendEvent) {
                 .and_then(|r| r.next_step_at(t.at));
             handle.shared.control.ramp(&event.backend, ramp);
         }
-        // Suppressed (weight 0, no flush) or released: a weight change.
-        Change::Damping(_) => {
+        // Suppressed (weight 0, no flush) or released (and slow-starting
+        // from now, if it is up): a weight change.
+        Change::Damping(d) => {
             for &name in &using {
                 handle.shared.control.mark(name, None);
             }
+            let ramp = handle
+                .checker()
+                .backend(&event.backend)
+                .filter(|s| s.state == BackendState::Up)
+                .and_then(|s| s.ramp)
+                .and_then(|r| r.next_step_at(d.at));
+            handle.shared.control.ramp(&event.backend, ramp);
         }
     }
     handle.publish(EventKind::Backend {
