@@ -402,7 +402,8 @@ mod tests {
                 other => panic!("the demo probes over HTTP only, not {other:?}"),
             })
             .collect();
-        assert_eq!(ports, vec![12345]);
+        assert_eq!(ports, vec![12345; ports.len()]);
+        assert!(!ports.is_empty());
     }
 
     #[test]
