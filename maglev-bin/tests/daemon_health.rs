@@ -450,3 +450,43 @@ async fn a_corrupt_or_foreign_state_file_is_a_cold_start() {
     std::fs::write(&state, serde_json::to_vec(&foreign).unwrap()).unwrap();
     assert_cold_start(world, state).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_vpp_the_pool_choice_keeps_its_hysteresis() {
+    let mut world = World::new(75, 11).await;
+    let body = thresholds_body().replace("127.0.71.", "127.0.75.");
+    world.write_config(&format!("{}{body}", head("0s", "0s", "100ms", "")));
+    let mut settings = world.settings();
+    settings.vpp = None;
+    world.start(settings).await;
+    let active = |world: &World| world.handle().frontend("web").unwrap().active_pool;
+    let up = |world: &World, n: usize| {
+        (0..10).all(|i| {
+            let want = if i < n {
+                BackendState::Up
+            } else {
+                BackendState::Down
+            };
+            world.handle().backend_state(&format!("p{i}")) == want
+        })
+    };
+    until("the primary is active", || active(&world) == Some(0)).await;
+    for b in &world.backends[1..10] {
+        b.set_healthy(false);
+    }
+    until("one primary left, the fallback is active", || {
+        up(&world, 1) && active(&world) == Some(1)
+    })
+    .await;
+    for b in &world.backends[1..4] {
+        b.set_healthy(true);
+    }
+    until("four primaries up", || up(&world, 4)).await;
+    assert_eq!(active(&world), Some(1), "4 of 10 do not take traffic back");
+    world.backends[4].set_healthy(true);
+    until("five up: the primary is back", || {
+        up(&world, 5) && active(&world) == Some(0)
+    })
+    .await;
+    world.stop().await;
+}

@@ -5,7 +5,8 @@
 //! at the wrong pool.
 //!
 //! **Invariant:** only the reconciler stores a choice ([`PoolChoices::choose`]),
-//! when it plans a frontend; every reader (views, `/metrics`, frontend
+//! when it plans a frontend (without VPP, a pure health checker, the watch
+//! task does, as it follows the transitions); every reader (views, `/metrics`, frontend
 //! states, dry runs) [`peek`](PoolChoices::peek)s, which gives what the
 //! reconciler will choose at the same conditions (the choice is a fixed
 //! point), and changes nothing.

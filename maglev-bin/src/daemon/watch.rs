@@ -110,7 +110,13 @@ fn refresh<'a>(handle: &Handle, config: &'a Config, names: impl Iterator<Item = 
         let now = Instant::now();
         let serving_of = |b: &str| handle.serving(b, now);
         for (name, fe) in names.filter_map(|n| config.frontend(n).map(|fe| (n, fe))) {
-            let active = handle.active_pool(name, fe, serving_of);
+            // Without VPP there is no reconciler: the choice is made (and
+            // kept, for the thresholds' hysteresis) here, in event order.
+            let active = if handle.vpp_enabled() {
+                handle.active_pool(name, fe, serving_of)
+            } else {
+                handle.shared.pools.choose(name, fe, serving_of)
+            };
             let state = maglev_core::frontend::frontend_state(fe, serving_of, active);
             if let Some(t) = states.update(name, state) {
                 changes.push(t);
