@@ -63,6 +63,25 @@ fn vpp_ops(events: &[EventKind]) -> Vec<String> {
         .collect()
 }
 
+/// Backends a and b on 127.0.`net`.1-2 in the one pool of frontend `web`
+/// at 192.0.2.`net`.
+fn two_backends(net: u8) -> String {
+    format!(
+        r#"  backends:
+    a: {{ address: 127.0.{net}.1, healthcheck: web }}
+    b: {{ address: 127.0.{net}.2, healthcheck: web }}
+  frontends:
+    web:
+      address: 192.0.2.{net}
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: {{ a: {{}}, b: {{}} }}
+"#
+    )
+}
+
 /// A hub subscribed to before the daemon starts: nothing is missed.
 fn parts_with_hub() -> (Parts, Subscription) {
     let hub = EventHub::new();
@@ -188,18 +207,7 @@ async fn slow_start_ramps_a_returning_backend_in_steps_but_not_at_start() {
     world.write_config(&format!(
         "{}{}",
         head("0s", "0s", "100ms", "      slow-start: 2s\n"),
-        r#"  backends:
-    a: { address: 127.0.72.1, healthcheck: web }
-    b: { address: 127.0.72.2, healthcheck: web }
-  frontends:
-    web:
-      address: 192.0.2.72
-      protocol: tcp
-      port: 80
-      pools:
-        - name: primary
-          backends: { a: {}, b: {} }
-"#
+        two_backends(72)
     ));
     let (parts, mut events) = parts_with_hub();
     world.start_with(world.settings(), parts).await;
@@ -256,18 +264,7 @@ async fn flap_damping_holds_a_flapping_backend_at_zero_until_its_penalty_decays(
             "100ms",
             "      damping: { half-life: 1s, suppress: 1.5, reuse: 1, max-suppress: 4s }\n"
         ),
-        r#"  backends:
-    a: { address: 127.0.73.1, healthcheck: web }
-    b: { address: 127.0.73.2, healthcheck: web }
-  frontends:
-    web:
-      address: 192.0.2.73
-      protocol: tcp
-      port: 80
-      pools:
-        - name: primary
-          backends: { a: {}, b: {} }
-"#
+        two_backends(73)
     ));
     let (parts, mut events) = parts_with_hub();
     world.start_with(world.settings(), parts).await;

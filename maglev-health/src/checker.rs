@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use maglev_core::config::{Config, HealthCheck, ProbeKind, Timing};
@@ -158,16 +159,20 @@ impl Slot {
 
 impl Core {
     /// Flap damping released the backend at `now`: if it is up, that is a
-    /// comeback, and it slow-starts from here (a ramp that began when it
-    /// came up while suppressed carried no traffic).
-    fn released(&mut self, now: Instant) {
-        self.ramp = match (self.machine.state(), self.check.as_ref()) {
-            (BackendState::Up, Some(c)) if !c.slow_start.is_zero() => Some(Ramp {
+    /// comeback, and it slow-starts (over `slow_start`) from here: a ramp
+    /// that began when it came up while suppressed carried no traffic.
+    fn released(&mut self, now: Instant, slow_start: Duration) {
+        if self.machine.state() == BackendState::Up && !slow_start.is_zero() {
+            self.ramp = Some(Ramp {
                 since: now,
-                length: c.slow_start,
-            }),
-            _ => self.ramp,
-        };
+                length: slow_start,
+            });
+        }
+    }
+
+    /// The slow start of the backend's health check (zero without one).
+    fn slow_start(&self) -> Duration {
+        self.check.as_ref().map_or(Duration::ZERO, |c| c.slow_start)
     }
 
     /// What a transition does to the flap count, the damping and the
@@ -179,10 +184,7 @@ impl Core {
         self.ramp = match (t.from, t.to) {
             (_, Up) if initial && t.from == Unknown => None,
             (_, Up) if t.code == crate::code::Code::Restored => None,
-            (_, Up) => self
-                .check
-                .as_ref()
-                .map(|c| c.slow_start)
+            (_, Up) => Some(self.slow_start())
                 .filter(|l| !l.is_zero())
                 .map(|length| Ramp {
                     since: t.at,
@@ -268,9 +270,12 @@ pub struct Seed {
     pub state: BackendState,
     /// When the state was reached.
     pub since: Instant,
-    /// The damping penalty at `now` of the start (used if the health check
-    /// has damping).
+    /// The damping penalty at `penalty_at` (used if the health check has
+    /// damping): it has decayed since, and a backend suppressed then is
+    /// still suppressed only if the penalty is not yet below `reuse`.
     pub penalty: f64,
+    /// When the penalty was `penalty` (the state file's writing).
+    pub penalty_at: Instant,
 }
 
 /// Sets up a [`Checker`]: the real probes, the default environment and
@@ -551,9 +556,6 @@ impl Checker {
             core.machine.set_history_len(hc.transition_history);
             core.history = core.machine.history().iter().cloned().collect();
             let damping = Inner::redamp(&mut core, &w, now);
-            if damping == Some(damping::Change::Released) {
-                core.released(now);
-            }
             core.healthcheck = w.healthcheck;
             let probe_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.probe.clone());
             let timing_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.timing);
@@ -653,17 +655,20 @@ impl Inner {
         let seed = match start {
             Start::Initial(Some(seed)) if w.enabled && seed.address == w.address => {
                 Machine::seeded(checking, seed.state, history_len, seed.since)
-                    .map(|(m, t)| (m, t, seed.penalty))
+                    .map(|(m, t)| (m, t, seed))
             }
             _ => None,
         };
         let damping = w.check.as_ref().and_then(|c| c.damping);
         let (machine, t, damper) = match seed {
-            Some((m, t, penalty)) => (
-                m,
-                Some(t),
-                damping.map(|d| Damper::with_penalty(d, penalty, now)),
-            ),
+            Some((m, t, seed)) => {
+                let damper = damping.map(|d| {
+                    let mut damper = Damper::with_penalty(d, seed.penalty, seed.penalty_at);
+                    damper.poll(now);
+                    damper
+                });
+                (m, Some(t), damper)
+            }
             None => {
                 let (m, t) = Machine::new(checking, w.enabled, history_len, now);
                 (m, t, damping.map(|d| Damper::new(d, now)))
@@ -728,10 +733,8 @@ impl Inner {
         if t.is_some() {
             core.history = core.machine.history().iter().cloned().collect();
         }
-        if core.machine.state() == BackendState::Removed
-            && let Some(task) = core.release.take()
-        {
-            task.abort();
+        if core.machine.state() == BackendState::Removed {
+            Inner::stop_release(core);
         }
         let probing = core.machine.is_probing();
         match (probing, core.task.is_some()) {
@@ -805,11 +808,7 @@ impl Inner {
         });
         match change {
             damping::Change::Suppressed => self.arm_release(slot, core),
-            damping::Change::Released => {
-                if let Some(task) = core.release.take() {
-                    task.abort();
-                }
-            }
+            damping::Change::Released => Inner::stop_release(core),
         }
     }
 
@@ -837,7 +836,8 @@ impl Inner {
                 let released = core.damper.as_mut().and_then(|d| d.poll(now));
                 if released.is_some() {
                     core.release = None;
-                    core.released(now);
+                    let slow_start = core.slow_start();
+                    core.released(now, slow_start);
                     slot.publish(&core);
                     inner.damping_event(&slot, &mut core, released);
                     return;
@@ -850,16 +850,23 @@ impl Inner {
 
     /// A reload's damping and slow start for an existing backend: the
     /// penalty is kept under new settings, dropped (releasing the backend)
-    /// when damping is turned off; a running ramp takes the new length.
+    /// when damping is turned off; a running ramp takes the new length,
+    /// and a release starts one.
     fn redamp(core: &mut Core, w: &Wanted, now: Instant) -> Option<damping::Change> {
-        let slow_start = w
-            .check
-            .as_ref()
-            .map_or(std::time::Duration::ZERO, |c| c.slow_start);
+        let slow_start = w.check.as_ref().map_or(Duration::ZERO, |c| c.slow_start);
         core.ramp = core.ramp.filter(|_| !slow_start.is_zero()).map(|r| Ramp {
             length: slow_start,
             ..r
         });
+        let change = Inner::rejudge_damping(core, w, now);
+        if change == Some(damping::Change::Released) {
+            core.released(now, slow_start);
+        }
+        change
+    }
+
+    /// The damping part of [`Inner::redamp`].
+    fn rejudge_damping(core: &mut Core, w: &Wanted, now: Instant) -> Option<damping::Change> {
         match (&mut core.damper, w.check.as_ref().and_then(|c| c.damping)) {
             (None, None) => None,
             (None, Some(d)) => {
@@ -871,9 +878,7 @@ impl Inner {
             (Some(damper), None) => {
                 let was = damper.is_suppressed();
                 core.damper = None;
-                if let Some(task) = core.release.take() {
-                    task.abort();
-                }
+                Inner::stop_release(core);
                 was.then_some(damping::Change::Released)
             }
         }

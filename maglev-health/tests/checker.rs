@@ -921,6 +921,7 @@ async fn seeded_backends_start_in_their_restored_state_and_probes_confirm_it() {
         state,
         since: now - Duration::from_secs(600),
         penalty: 0.0,
+        penalty_at: now,
     };
     let seeds = [
         ("a".to_owned(), seed("127.0.0.1", BackendState::Up)),
@@ -952,4 +953,34 @@ async fn seeded_backends_start_in_their_restored_state_and_probes_confirm_it() {
         BackendState::Down
     );
     assert_eq!(world.times("127.0.0.1").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_seeded_penalty_decays_from_when_it_was_saved() {
+    use maglev_health::checker::Seed;
+    let now = Instant::now();
+    let start = |saved_ago: Duration| {
+        let seed = Seed {
+            address: "127.0.0.1".parse().unwrap(),
+            state: BackendState::Up,
+            since: now - Duration::from_secs(3600),
+            penalty: 4.0,
+            penalty_at: now - saved_ago,
+        };
+        Checker::builder()
+            .probes(Arc::new(FakeProbes(Arc::new(World::default()))))
+            .seed([("a".to_owned(), seed)].into())
+            .start(&config(DAMPED))
+            .unwrap()
+    };
+    // Saved just now: 4 > 2.5, still held.
+    let held = start(Duration::ZERO);
+    let a = held.backend("a").unwrap();
+    assert!(a.serving(now).suppressed);
+    assert!((a.damping.as_ref().unwrap().penalty(now) - 4.0).abs() < 1e-9);
+    // Saved three half-lives ago: 0.5 < reuse 1, released at start.
+    let free = start(Duration::from_secs(180));
+    let a = free.backend("a").unwrap();
+    assert!(!a.serving(now).suppressed);
+    assert!((a.damping.as_ref().unwrap().penalty(now) - 0.5).abs() < 1e-9);
 }

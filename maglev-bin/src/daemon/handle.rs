@@ -204,6 +204,17 @@ impl Handle {
             .map_or(BackendState::Removed.into(), |s| s.serving(now))
     }
 
+    /// When `backend`'s next slow-start step after `after` begins; `None`
+    /// unless it is up and ramping.
+    pub(crate) fn next_ramp_step(&self, backend: &str, after: Instant) -> Option<Instant> {
+        self.shared
+            .checker
+            .backend(backend)
+            .filter(|s| s.state == BackendState::Up)
+            .and_then(|s| s.ramp)
+            .and_then(|r| r.next_step_at(after))
+    }
+
     /// The active pool of frontend `name` (`fe`) now, as the reconciler
     /// would choose it.
     pub(crate) fn active_pool(
@@ -520,9 +531,8 @@ impl Handle {
             .map_err(|e| DaemonError::Vpp(e.to_string()))?;
         let now = Instant::now();
         let serving_of = |b: &str| self.serving(b, now);
-        let active_of = |name: &str, fe: &maglev_core::config::Frontend| {
-            self.shared.pools.peek(name, fe, serving_of)
-        };
+        let active_of =
+            |name: &str, fe: &maglev_core::config::Frontend| self.active_pool(name, fe, serving_of);
         let (_, ops) = plan_batch(&config, &batch, serving_of, active_of, &observed, &flushes);
         let tables = maglev_core::prediction::table_changes(&observed, &ops);
         Ok(SyncReport { ops, tables })

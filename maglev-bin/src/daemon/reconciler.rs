@@ -368,13 +368,7 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
         for f in config.frontends_using(&backend) {
             s.schedule.mark(f);
         }
-        let next = handle
-            .checker()
-            .backend(&backend)
-            .filter(|b| b.state == BackendState::Up)
-            .and_then(|b| b.ramp)
-            .and_then(|r| r.next_step_at(now));
-        match next {
+        match handle.next_ramp_step(&backend, now) {
             Some(at) => s.ramps.insert(backend, at),
             None => s.ramps.remove(&backend),
         };

@@ -76,21 +76,14 @@ pub(crate) fn restore(path: &Path, config: &Config, clock: &WallClock) -> Restor
         .into_iter()
         .filter(|(name, _)| config.backend(name).is_some())
         .map(|(name, b)| {
-            // The penalty as it has decayed since the file was written.
-            let half_life = config
-                .backend(&name)
-                .and_then(|cfg| cfg.healthcheck.as_deref())
-                .and_then(|hc| config.healthcheck(hc))
-                .and_then(|hc| hc.damping)
-                .map(|d| d.half_life);
-            let penalty = half_life.map_or(0.0, |h| {
-                b.penalty * (-age.as_secs_f64() / h.as_secs_f64()).exp2()
-            });
+            let at = |ms: i64| now.checked_sub(ago(ms)).unwrap_or(now);
             let seed = Seed {
                 address: b.address,
                 state: b.state,
-                since: now.checked_sub(ago(b.since_unix_ms)).unwrap_or(now),
-                penalty,
+                since: at(b.since_unix_ms),
+                // The checker's damper decays it from then.
+                penalty: b.penalty,
+                penalty_at: at(saved.written_unix_ms),
             };
             (name, seed)
         })
@@ -263,9 +256,13 @@ maglev:
         let r = restore(&path, &config, &clock);
         assert_eq!(r.seeds.keys().collect::<Vec<_>>(), ["a", "b"]);
         let a = &r.seeds["a"];
-        assert!((a.penalty - 2.0).abs() < 1e-6, "halved: {}", a.penalty);
+        let damping = config.healthcheck("h").unwrap().damping.unwrap();
+        let decayed =
+            maglev_health::damping::Damper::with_penalty(damping, a.penalty, a.penalty_at)
+                .penalty(now);
+        assert!((decayed - 2.0).abs() < 1e-6, "halved: {decayed}");
         assert_eq!(a.since, now - Duration::from_secs(600));
-        assert_eq!(r.seeds["b"].penalty, 0.0, "no damping: no penalty");
+        assert_eq!(r.seeds["b"].penalty_at, now - Duration::from_secs(60));
         assert_eq!(r.pools["f"], "p");
 
         // Past state-max-age (5m): nothing.

@@ -4,7 +4,6 @@
 //! frontends using the backend (SPEC §3.4, §4.5).
 
 use maglev_core::config::Config;
-use maglev_core::state::BackendState;
 use maglev_core::weights::transition_flushes;
 use maglev_health::status::{BackendEvent, Change};
 use tokio::sync::broadcast::error::RecvError;
@@ -54,12 +53,7 @@ fn on_backend_event(handle: &Handle, event: BackendEvent) {
                 handle.shared.control.mark(name, flush);
             }
             // A comeback that slow-starts: the reconciler syncs each step.
-            let ramp = handle
-                .checker()
-                .backend(&event.backend)
-                .filter(|s| s.state == BackendState::Up)
-                .and_then(|s| s.ramp)
-                .and_then(|r| r.next_step_at(t.at));
+            let ramp = handle.next_ramp_step(&event.backend, t.at);
             handle.shared.control.ramp(&event.backend, ramp);
         }
         // Suppressed (weight 0, no flush) or released (and slow-starting
@@ -68,12 +62,7 @@ fn on_backend_event(handle: &Handle, event: BackendEvent) {
             for &name in &using {
                 handle.shared.control.mark(name, None);
             }
-            let ramp = handle
-                .checker()
-                .backend(&event.backend)
-                .filter(|s| s.state == BackendState::Up)
-                .and_then(|s| s.ramp)
-                .and_then(|r| r.next_step_at(d.at));
+            let ramp = handle.next_ramp_step(&event.backend, d.at);
             handle.shared.control.ramp(&event.backend, ramp);
         }
     }
