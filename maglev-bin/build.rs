@@ -4,14 +4,21 @@
 
 use std::path::PathBuf;
 
-use prost::Message;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/maglev.proto");
-    let fds = protox::compile(["maglev.proto"], ["proto"])?;
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_file("maglev.proto")?;
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR not set")?);
-    std::fs::write(out.join("maglev_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Encoded by protox itself, which keeps custom options (each RPC's
+    // `access`); prost_types would drop them as unknown fields.
+    std::fs::write(
+        out.join("maglev_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    tonic_prost_build::configure().compile_fds(compiler.file_descriptor_set())?;
     println!(
         "cargo:rustc-env=MAGLEV_COMMIT={}",
         git(&["rev-parse", "--short=12", "HEAD"])

@@ -15,6 +15,7 @@
 //!   loopback backends.
 //! - [`logging`]: the daemon's log output.
 //! - [`clock`]: wall-clock time for people.
+//! - [`transport`]: TCP and TLS connections, peers and their certificates.
 //!
 //! The binaries in `src/bin/` are thin: they parse flags and call in here.
 
@@ -27,6 +28,7 @@ pub mod events;
 pub mod grpc;
 pub mod logging;
 pub mod metrics;
+pub mod transport;
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

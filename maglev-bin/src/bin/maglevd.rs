@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 use maglev_bin::daemon::runtime::RuntimeThread;
-use maglev_bin::daemon::{Parts, Settings, VppSockets};
+use maglev_bin::daemon::{Parts, Settings, TlsFiles, VppSockets};
 use maglev_bin::demo::DemoOptions;
 use maglev_bin::logging::{LogFormat, init_logging};
 use maglev_core::config::DEFAULT_CONFIG_PATH;
@@ -39,6 +39,34 @@ struct Args {
     /// gRPC listen address (host:port or :port); empty turns gRPC off.
     #[arg(long, env = "MAGLEV_GRPC_ADDR", default_value = "localhost:9090")]
     grpc_addr: String,
+
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs
+    /// --grpc-tls-key. Re-read on SIGHUP.
+    #[arg(long, env = "MAGLEV_GRPC_TLS_CERT", requires = "grpc_tls_key")]
+    grpc_tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --grpc-tls-cert.
+    #[arg(long, env = "MAGLEV_GRPC_TLS_KEY", requires = "grpc_tls_cert")]
+    grpc_tls_key: Option<PathBuf>,
+
+    /// Require a client certificate signed by these CAs (PEM): clients
+    /// without one are refused at the handshake, and maglev.access.admins
+    /// says whose may write (every other only reads). Needs
+    /// --grpc-tls-cert.
+    #[arg(long, env = "MAGLEV_GRPC_CLIENT_CA", requires = "grpc_tls_cert")]
+    grpc_client_ca: Option<PathBuf>,
+
+    /// Refuse every write RPC (pause, resume, enable, disable, weights,
+    /// sync, reload) with PERMISSION_DENIED, whoever asks.
+    #[arg(long, env = "MAGLEV_GRPC_READ_ONLY", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    grpc_read_only: bool,
+
+    /// Serve /metrics over the gRPC listener's TLS too (and require the
+    /// same client certificates).
+    #[arg(long, env = "MAGLEV_METRICS_TLS", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", requires = "grpc_tls_cert")]
+    metrics_tls: bool,
 
     /// Prometheus /metrics listen address; empty turns it off.
     #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = ":9091")]
@@ -162,6 +190,16 @@ fn settings(args: &Args) -> Settings {
     s.grpc_addr = non_empty(&args.grpc_addr);
     s.metrics_addr = non_empty(&args.metrics_addr);
     s.reflection = args.reflection;
+    s.grpc_tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.grpc_client_ca.clone(),
+        }),
+        _ => None,
+    };
+    s.grpc_read_only = args.grpc_read_only;
+    s.metrics_tls = args.metrics_tls;
     s.vpp = non_empty(&args.vpp_api_addr).map(|api| VppSockets {
         api: PathBuf::from(api),
         stats: non_empty(&args.vpp_stats_addr).map(PathBuf::from),

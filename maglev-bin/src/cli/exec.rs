@@ -9,6 +9,7 @@ use std::time::Duration;
 use maglev_core::slow_start;
 use tonic::transport::{Channel, Endpoint};
 
+use super::Target;
 use super::json;
 use super::parse::Invocation;
 use super::plan;
@@ -18,6 +19,7 @@ use super::watch;
 use crate::clock::WallClock;
 use crate::grpc::proto;
 use crate::grpc::proto::maglev_client::MaglevClient;
+use crate::transport::client::{ClientTls, Connector};
 
 /// How long connecting to maglevd may take before the command fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -73,32 +75,44 @@ pub enum Flow {
 #[derive(Clone)]
 pub struct Session {
     client: MaglevClient<Channel>,
-    server: String,
+    target: Target,
     style: Style,
     wall: WallClock,
 }
 
 /// `host:port` as a gRPC endpoint URI (an `http://` or `https://` prefix
-/// is kept).
-pub fn endpoint_uri(server: &str) -> String {
+/// is kept), `https://` with TLS.
+pub fn endpoint_uri(server: &str, tls: bool) -> String {
     if server.starts_with("http://") || server.starts_with("https://") {
         server.to_owned()
+    } else if tls {
+        format!("https://{server}")
     } else {
         format!("http://{server}")
     }
 }
 
 impl Session {
-    /// A session to `server` (`host:port`). Nothing is connected until the
-    /// first command, and a lost connection is retried by the next one.
-    pub fn new(server: &str, style: Style) -> Result<Session, Failure> {
-        let endpoint = Endpoint::from_shared(endpoint_uri(server))
+    /// A session to `target`. Nothing is connected until the first
+    /// command, and a lost connection is retried by the next one; TLS
+    /// files are read now, so a wrong one is a usage error naming it.
+    pub fn new(target: &Target, style: Style) -> Result<Session, Failure> {
+        let server = &target.server;
+        let endpoint = Endpoint::from_shared(endpoint_uri(server, target.tls.is_some()))
             .map_err(|e| Failure::Usage(format!("bad server address \"{server}\": {e}")))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
+        let channel = match &target.tls {
+            Some(tls) => {
+                let connector =
+                    Connector::new(tls, server).map_err(|e| Failure::Usage(e.to_string()))?;
+                endpoint.connect_with_connector_lazy(connector)
+            }
+            None => endpoint.connect_lazy(),
+        };
         Ok(Session {
-            client: MaglevClient::new(endpoint.connect_lazy()),
-            server: server.to_owned(),
+            client: MaglevClient::new(channel),
+            target: target.clone(),
             style,
             wall: WallClock::new(),
         })
@@ -106,7 +120,7 @@ impl Session {
 
     /// The server address.
     pub fn server(&self) -> &str {
-        &self.server
+        &self.target.server
     }
 
     /// The output style.
@@ -115,7 +129,7 @@ impl Session {
     }
 
     fn status(&self, s: tonic::Status) -> Failure {
-        Failure::Server(server_message(&self.server, &s))
+        Failure::Server(server_message(&self.target, &s))
     }
 
     /// Runs `inv`, writing its output to `out`.
@@ -140,9 +154,10 @@ pub fn write_out(out: &mut dyn Write, text: &str) -> Result<bool, Failure> {
     }
 }
 
-/// The message a failed call prints: the server's own message, or that
-/// the server could not be reached.
-pub fn server_message(server: &str, s: &tonic::Status) -> String {
+/// The message a failed call to `target` prints: the server's own
+/// message (a denial says so), or that the server could not be reached,
+/// with what to do when the cause is TLS.
+pub fn server_message(target: &Target, s: &tonic::Status) -> String {
     let from_transport = std::error::Error::source(s).is_some();
     if from_transport || (s.code() == tonic::Code::Unknown && s.message().contains("transport")) {
         // The error chain, each cause once (hyper repeats some).
@@ -160,9 +175,60 @@ pub fn server_message(server: &str, s: &tonic::Status) -> String {
         } else {
             parts.join(": ")
         };
-        format!("cannot reach maglevd at {server}: {cause}")
+        let server = &target.server;
+        match tls_hint(&cause, target.tls.as_ref()) {
+            Some(hint) => format!("cannot reach maglevd at {server}: {cause}\n{hint}"),
+            None => format!("cannot reach maglevd at {server}: {cause}"),
+        }
+    } else if s.code() == tonic::Code::PermissionDenied {
+        format!("permission denied: {}", s.message())
     } else {
         s.message().to_owned()
+    }
+}
+
+/// What to do about a connection failure whose causes read `cause`, made
+/// with `tls` (or plain), when TLS is the likely reason.
+pub fn tls_hint(cause: &str, tls: Option<&ClientTls>) -> Option<&'static str> {
+    let has = |needles: &[&str]| needles.iter().any(|n| cause.contains(n));
+    // TLS 1.3 finishes the client's handshake before the server checks its
+    // certificate: a refusal often shows only as a closed connection.
+    let closed = has(&[
+        "broken pipe",
+        "reset by peer",
+        "unexpected EOF",
+        "connection closed",
+    ]);
+    match tls {
+        Some(tls) if has(&["invalid peer certificate"]) => Some(if tls.ca.is_some() {
+            "maglevd's certificate is not signed by --ca, or does not name the server: give its name or address as --server"
+        } else {
+            "maglevd's certificate is not trusted by the system: give the CA that signed it with --ca"
+        }),
+        Some(_) if has(&["InvalidContentType", "corrupt message"]) => Some(
+            "maglevd does not speak TLS at that address: leave out --tls, --ca, --cert and --key",
+        ),
+        Some(tls) if tls.cert.is_none() && (closed || has(&["CertificateRequired"])) => Some(
+            "maglevd wants a client certificate: give --cert and --key (or MAGLEV_CERT, MAGLEV_KEY)",
+        ),
+        Some(_)
+            if closed
+                || has(&[
+                    "BadCertificate",
+                    "UnknownCA",
+                    "CertificateExpired",
+                    "CertificateUnknown",
+                    "AccessDenied",
+                ]) =>
+        {
+            Some(
+                "maglevd refused the client certificate: it must be current and signed by maglevd's --grpc-client-ca",
+            )
+        }
+        None if closed || has(&["frame with invalid size", "protocol error"]) => Some(
+            "is maglevd serving TLS there? then give --tls (and --ca, --cert, --key as it needs)",
+        ),
+        _ => None,
     }
 }
 
@@ -225,13 +291,13 @@ impl Session {
                         "maglevc": crate::VERSION,
                         "commit": crate::COMMIT,
                         "build_date": crate::BUILD_DATE,
-                        "server": self.server,
+                        "server": self.target.server,
                     });
                     Ok(Some(format!("{v:#}\n")))
                 } else {
                     let mut b = Block::new();
                     b.kv("maglevc", crate::VERSION_LINE)
-                        .kv("server", self.server.as_str());
+                        .kv("server", self.target.server.as_str());
                     Ok(Some(b.render(st)))
                 }
             }
@@ -607,7 +673,7 @@ impl Session {
                 )
             }
             CommandId::WatchEvents => {
-                watch::run(&mut self.client, &self.server, inv, st, out).await?;
+                watch::run(&mut self.client, &self.target, inv, st, out).await?;
                 Ok(None)
             }
         }

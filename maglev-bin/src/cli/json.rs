@@ -6,10 +6,8 @@
 //! field that is unset (`damping`, `slow_start_step`, a backend event's
 //! `transition`) is left out; 64-bit integers are numbers, not strings.
 
-use std::sync::OnceLock;
-
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use prost_reflect::{DynamicMessage, SerializeOptions};
 
 use crate::grpc::proto;
 
@@ -43,19 +41,9 @@ replies!(
     VpplbCounters = "maglev.VPPLBCounters",
 );
 
-fn pool() -> Result<&'static DescriptorPool, String> {
-    static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET)
-            .map_err(|e| format!("the built-in descriptor set does not load: {e}"))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
-}
-
 /// `msg` as a JSON value.
 pub fn value<M: Reply>(msg: &M) -> Result<serde_json::Value, String> {
-    let desc = pool()?
+    let desc = proto::descriptors()?
         .get_message_by_name(M::NAME)
         .ok_or_else(|| format!("no message {} in the descriptor set", M::NAME))?;
     let dynamic = DynamicMessage::decode(desc, msg.encode_to_vec().as_slice())
@@ -138,7 +126,10 @@ mod tests {
             proto::ReloadConfigResponse::NAME,
         ] {
             assert!(
-                pool().unwrap().get_message_by_name(name).is_some(),
+                proto::descriptors()
+                    .unwrap()
+                    .get_message_by_name(name)
+                    .is_some(),
                 "{name}"
             );
         }

@@ -29,12 +29,14 @@ pub mod tree;
 pub mod watch;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use self::exec::{Failure, Session};
 use self::render::Style;
+use crate::transport::client::ClientTls;
 
 /// The default server address (SPEC §9.1, §16.4).
 pub const DEFAULT_SERVER: &str = "localhost:9090";
@@ -48,6 +50,26 @@ pub struct Args {
     /// The maglevd gRPC address, host:port.
     #[arg(long, env = "MAGLEV_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
+
+    /// Talk TLS to maglevd (implied by --ca, --cert, --key and an
+    /// https:// server); without --ca its certificate must chain to the
+    /// system's authorities.
+    #[arg(long, env = "MAGLEV_TLS", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls: bool,
+
+    /// The CA certificate(s), PEM, that maglevd's certificate must chain to.
+    #[arg(long, env = "MAGLEV_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// A client certificate (PEM) for a maglevd that requires one; needs
+    /// --key.
+    #[arg(long, env = "MAGLEV_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, env = "MAGLEV_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 
     /// Color output: on by default in the shell, off for one-shot
     /// commands; NO_COLOR turns the default off. `--color` alone means
@@ -71,6 +93,43 @@ pub struct Args {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+impl Args {
+    /// Where and how to connect.
+    pub fn target(&self) -> Target {
+        let tls = self.tls
+            || self.ca.is_some()
+            || self.cert.is_some()
+            || self.server.starts_with("https://");
+        Target {
+            server: self.server.clone(),
+            tls: tls.then(|| ClientTls {
+                ca: self.ca.clone(),
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+            }),
+        }
+    }
+}
+
+/// A maglevd to talk to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Its gRPC address, `host:port`.
+    pub server: String,
+    /// TLS, if it serves it.
+    pub tls: Option<ClientTls>,
+}
+
+impl Target {
+    /// A plain-gRPC target at `server`.
+    pub fn plain(server: &str) -> Target {
+        Target {
+            server: server.to_owned(),
+            tls: None,
+        }
+    }
 }
 
 /// Whether output is colored: an explicit `--color` wins; otherwise on in
@@ -109,22 +168,23 @@ pub fn main(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return exit(Err(Failure::Server(format!("cannot start: {e}"))), style),
     };
+    let target = args.target();
     if interactive {
-        return exit(shell::run(&rt, &args.server, style), style);
+        return exit(shell::run(&rt, &target, style), style);
     }
-    let result = rt.block_on(one_shot(&args.server, &args.command, style, &mut stdout));
+    let result = rt.block_on(one_shot(&target, &args.command, style, &mut stdout));
     exit(result, style)
 }
 
 /// Runs one command given as words, writing to `out`.
 pub async fn one_shot(
-    server: &str,
+    target: &Target,
     words: &[String],
     style: Style,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let inv = parse::parse_words(words).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut session = Session::new(server, style)?;
+    let mut session = Session::new(target, style)?;
     session.run(&inv, out).await.map(|_| ())
 }
 

@@ -20,6 +20,7 @@ use rustyline::{
 };
 use tokio::runtime::Runtime;
 
+use super::Target;
 use super::exec::{Failure, Flow, Session};
 use super::parse::{self, ChoiceKind};
 use super::render::{Paint, Style, Table};
@@ -170,10 +171,11 @@ impl ConditionalEventHandler for QuestionKey {
 }
 
 /// Runs the shell on `rt` until `quit`, `exit` or Ctrl-D.
-pub fn run(rt: &Runtime, server: &str, style: Style) -> Result<(), Failure> {
+pub fn run(rt: &Runtime, target: &Target, style: Style) -> Result<(), Failure> {
+    let server = &target.server;
     let session = {
         let _entered = rt.enter();
-        Session::new(server, style)?
+        Session::new(target, style)?
     };
     let config = Config::builder()
         .completion_type(CompletionType::List)

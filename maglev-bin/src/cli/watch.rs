@@ -13,6 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 use tonic::transport::Channel;
 
+use super::Target;
 use super::exec::{Failure, server_message, write_out};
 use super::json;
 use super::parse::Invocation;
@@ -209,7 +210,7 @@ async fn keypress(keys: Option<&mut Keys>) {
 /// stops it.
 pub async fn run(
     client: &mut MaglevClient<Channel>,
-    server: &str,
+    target: &Target,
     inv: &Invocation,
     st: Style,
     out: &mut dyn Write,
@@ -218,7 +219,7 @@ pub async fn run(
     let mut stream = client
         .watch_events(request(inv))
         .await
-        .map_err(|s| Failure::Server(server_message(server, &s)))?
+        .map_err(|s| Failure::Server(server_message(target, &s)))?
         .into_inner();
     // On the way out the key reader stops before the terminal is restored.
     let cbreak = Cbreak::on();
@@ -249,7 +250,7 @@ pub async fn run(
                     }
                 }
                 Ok(None) => break Err(Failure::Server("maglevd ended the event stream".to_owned())),
-                Err(s) => break Err(Failure::Server(server_message(server, &s))),
+                Err(s) => break Err(Failure::Server(server_message(target, &s))),
             },
         }
     };

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use anyhow::Context;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use maglev_core::config::Config;
 use maglev_core::dataplane::VipKey;
@@ -37,6 +38,7 @@ use crate::daemon::views::FrontendView;
 use crate::daemon::vpp::VppLink;
 use crate::events::{Event, EventHub, EventKind, Subscription};
 use crate::metrics::Metrics;
+use crate::transport::{ServerTls, TlsError};
 
 /// The daemon's API. Cheap to clone; every clone is the same daemon.
 #[derive(Clone)]
@@ -75,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) tables: Tables,
     /// Each frontend's active pool.
     pub(crate) pools: PoolChoices,
+    /// The gRPC (and `/metrics`) listener's TLS, if any.
+    pub(crate) server_tls: Option<Arc<ServerTls>>,
 }
 
 /// An operator's change of a pool member's weight.
@@ -132,6 +136,18 @@ impl Handle {
                 .seed(restored.seeds)
                 .start(&config)?
         };
+        let server_tls = match &settings.grpc_tls {
+            Some(files) => Some(Arc::new(
+                ServerTls::load(files.clone()).context("gRPC TLS")?,
+            )),
+            None if settings.metrics_tls => {
+                anyhow::bail!(
+                    "--metrics-tls needs the gRPC listener's TLS (--grpc-tls-cert and --grpc-tls-key)"
+                )
+            }
+            None => None,
+        };
+        crate::grpc::access::warn_about(&config, &settings);
         let control = Control::new(&config, Instant::now());
         Ok(Handle {
             shared: Arc::new(Shared {
@@ -150,6 +166,7 @@ impl Handle {
                 reload_lock: tokio::sync::Mutex::new(()),
                 tables: Tables::default(),
                 pools: PoolChoices::new(restored.pools),
+                server_tls,
             }),
         })
     }
@@ -157,6 +174,30 @@ impl Handle {
     /// The process settings.
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+
+    /// The gRPC listener's TLS configuration (`None` for plain gRPC).
+    pub fn server_tls(&self) -> Option<Arc<ServerTls>> {
+        self.shared.server_tls.clone()
+    }
+
+    /// Reads the TLS certificate, key and client CA files again (SIGHUP):
+    /// new connections get them, open ones keep what they have. `Ok(false)`
+    /// without TLS; on an error the files in use stay, and it is logged.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        let Some(tls) = &self.shared.server_tls else {
+            return Ok(false);
+        };
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!(cert = %tls.files().cert.display(), "TLS certificates reloaded");
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificates not reloaded; the old ones stay in use");
+                Err(e)
+            }
+        }
     }
 
     /// Whether VPP integration is on (a socket or an embedded dataplane).
@@ -419,6 +460,7 @@ impl Handle {
             "config-reloaded"
         );
         self.shared.metrics.reload(true);
+        crate::grpc::access::warn_about(&new, &self.shared.settings);
         // Frontends whose state the new config changes (weights, pools).
         crate::daemon::watch::refresh_frontends(self);
         reload::check(path)

@@ -60,7 +60,7 @@ use crate::metrics::Metrics;
 pub use error::DaemonError;
 pub use handle::{Handle, WeightChange};
 pub use reconciler::SyncReport;
-pub use settings::{Settings, VppSockets};
+pub use settings::{Settings, TlsFiles, VppSockets};
 
 /// The parts of the world the daemon talks to, swappable by tests and
 /// embedders.

@@ -23,6 +23,20 @@ pub struct VppSockets {
     pub stats: Option<PathBuf>,
 }
 
+/// The files of a TLS listener, read at start and again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server certificate chain, PEM (`--grpc-tls-cert`).
+    pub cert: PathBuf,
+    /// Its private key, PEM (`--grpc-tls-key`).
+    pub key: PathBuf,
+    /// The certificate authorities whose client certificates are accepted,
+    /// PEM (`--grpc-client-ca`); `None` asks clients for none. With one,
+    /// a client without a valid certificate is refused at the handshake,
+    /// and `maglev.access` says which may write.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// Everything the daemon needs besides its config file's contents.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +46,14 @@ pub struct Settings {
     pub grpc_addr: Option<String>,
     /// Whether gRPC server reflection is served.
     pub reflection: bool,
+    /// TLS on the gRPC listener; `None` serves plain gRPC.
+    pub grpc_tls: Option<TlsFiles>,
+    /// Refuse every write RPC (`PERMISSION_DENIED`), whoever asks
+    /// (`--grpc-read-only`).
+    pub grpc_read_only: bool,
+    /// Serve `/metrics` over the gRPC listener's TLS (and client
+    /// certificate check) too (`--metrics-tls`); needs [`grpc_tls`](Self::grpc_tls).
+    pub metrics_tls: bool,
     /// The `/metrics` listen address; `None` for no metrics server.
     pub metrics_addr: Option<String>,
     /// VPP's sockets; `None` makes the daemon a pure health checker.
@@ -60,6 +82,9 @@ impl Settings {
             config_path: config_path.into(),
             grpc_addr: Some("localhost:9090".to_owned()),
             reflection: true,
+            grpc_tls: None,
+            grpc_read_only: false,
+            metrics_tls: false,
             metrics_addr: Some(":9091".to_owned()),
             vpp: Some(VppSockets {
                 api: PathBuf::from("/run/vpp/api.sock"),

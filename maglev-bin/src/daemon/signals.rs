@@ -1,4 +1,5 @@
-//! Process signals (SPEC §8.2): SIGHUP reloads, SIGTERM and SIGINT stop.
+//! Process signals (SPEC §8.2): SIGHUP reloads the config and the TLS
+//! certificates, SIGTERM and SIGINT stop.
 //! The only module that knows about signals.
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -6,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::daemon::Handle;
 
-/// Until `shutdown` is cancelled: reloads on SIGHUP, and cancels
+/// Until `shutdown` is cancelled: reloads the config and the TLS files
+/// on SIGHUP, and cancels
 /// `shutdown` on SIGTERM or SIGINT.
 pub async fn run(handle: Handle, shutdown: CancellationToken) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
@@ -16,8 +18,10 @@ pub async fn run(handle: Handle, shutdown: CancellationToken) -> std::io::Result
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the config");
+                tracing::info!("SIGHUP: reloading the config and the TLS certificates");
                 handle.reload().await;
+                // A failure is logged; the certificates in use stay.
+                let _ = handle.reload_tls();
             }
             _ = term.recv() => {
                 tracing::info!("SIGTERM: stopping");

@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use prost::Message;
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
@@ -46,18 +45,19 @@ impl<S: NamedService> Metered<S> {
 /// The RPC names of service `full_name` (`package.Service`) in
 /// `maglev.proto`.
 pub fn rpc_names(full_name: &str) -> BTreeSet<String> {
-    let Ok(fds) = prost_types::FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET) else {
-        return BTreeSet::new();
-    };
-    fds.file
-        .iter()
-        .flat_map(|f| {
-            let package = f.package().to_owned();
-            f.service.iter().map(move |s| (package.clone(), s))
-        })
-        .filter(|(package, s)| format!("{package}.{}", s.name()) == full_name)
-        .flat_map(|(_, s)| s.method.iter().map(|m| m.name().to_owned()))
-        .collect()
+    proto::descriptors()
+        .ok()
+        .and_then(|pool| pool.get_service_by_name(full_name))
+        .map(|s| s.methods().map(|m| m.name().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// The RPC a request path names in service `service` (`/maglev.Maglev/ListFrontends`
+/// → `ListFrontends`), whether the service has it or not.
+pub(crate) fn rpc_of<'a>(path: &'a str, service: &str) -> Option<&'a str> {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_prefix(service))
+        .and_then(|p| p.strip_prefix('/'))
 }
 
 /// The status code of a response head.
@@ -85,12 +85,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let method = request
-            .uri()
-            .path()
-            .strip_prefix('/')
-            .and_then(|p| p.strip_prefix(S::NAME))
-            .and_then(|p| p.strip_prefix('/'))
+        let method = rpc_of(request.uri().path(), S::NAME)
             .filter(|m| self.methods.contains(*m))
             .unwrap_or(UNKNOWN_METHOD)
             .to_owned();

@@ -6,6 +6,8 @@
 //! - [`status`]: refusals as gRPC status codes, request checks.
 //! - [`watch`]: `WatchEvents` streams, their filters and lag notices.
 //! - [`metered`]: every request counted by method and code.
+//! - [`access`]: which RPCs write, and who may call them.
+//! - [`audit`]: every write RPC logged and counted with its caller.
 //! - [`proto`]: the generated code (server and client).
 //!
 //! [`serve`] runs them all on the daemon's listeners: `maglev.Maglev`,
@@ -14,6 +16,8 @@
 //! `--reflection=false`, server reflection v1 and v1alpha (for older
 //! `grpcurl`).
 
+pub mod access;
+pub mod audit;
 pub mod convert;
 pub mod metered;
 pub mod proto;
@@ -21,21 +25,16 @@ pub mod service;
 pub mod status;
 pub mod watch;
 
-use std::time::Duration;
-
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::daemon::Handle;
+use crate::grpc::access::{Guarded, Policy};
 use crate::grpc::metered::Metered;
 use crate::grpc::proto::maglev_server::MaglevServer;
 use crate::grpc::service::MaglevService;
-
-/// How long accepting waits after a failed `accept` (out of descriptors,
-/// say) before trying again, so a persistent failure does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+use crate::transport::{self, Alpn, Conn};
 
 /// Serves gRPC on `listeners` until the daemon stops, then drains: open
 /// streams end (the event streams close themselves) and the server
@@ -44,8 +43,18 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<MaglevServer<MaglevService>>().await;
+    let tls = handle.server_tls();
+    let policy = Policy::new(
+        handle.settings().grpc_read_only,
+        tls.as_ref()
+            .is_some_and(|t| t.requires_client_certificates()),
+    );
     let maglev = Metered::new(
-        MaglevServer::new(MaglevService::new(handle.clone())),
+        Guarded::new(
+            MaglevServer::new(MaglevService::new(handle.clone())),
+            handle.clone(),
+            policy,
+        ),
         handle.clone(),
     );
     // Descriptors that do not load turn reflection off, logged.
@@ -77,7 +86,13 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
         .add_service(maglev)
         .add_optional_service(v1)
         .add_optional_service(v1alpha);
-    let incoming = accept(&handle, listeners).map(Ok::<TcpStream, std::io::Error>);
+    let incoming = ReceiverStream::new(transport::accept(
+        &handle,
+        listeners,
+        tls.map(|t| (t, Alpn::H2)),
+        "gRPC",
+    ))
+    .map(Ok::<Conn, std::io::Error>);
     let shutdown = {
         let handle = handle.clone();
         async move {
@@ -111,44 +126,4 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-}
-
-/// The connections of every listener as one stream, until the daemon
-/// stops. Each listener has an accept task; an accept error is logged and
-/// retried after [`ACCEPT_BACKOFF`].
-fn accept(handle: &Handle, listeners: Vec<TcpListener>) -> ReceiverStream<TcpStream> {
-    let (tx, rx) = mpsc::channel(16);
-    for listener in listeners {
-        let tx = tx.clone();
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = handle.stopping() => return,
-                    _ = tx.closed() => return,
-                    a = listener.accept() => a,
-                };
-                match accepted {
-                    Ok((stream, _)) => {
-                        let _ = stream.set_nodelay(true);
-                        if tx.send(stream).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            listener = ?listener.local_addr().ok(),
-                            error = %e,
-                            "gRPC accept failed"
-                        );
-                        tokio::select! {
-                            _ = handle.stopping() => return,
-                            _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                        }
-                    }
-                }
-            }
-        });
-    }
-    ReceiverStream::new(rx)
 }

@@ -51,10 +51,18 @@ pub(super) struct GrpcLabels {
     pub(super) code: &'static str,
 }
 
+/// `maglev_grpc_writes_total{rpc,identity,result}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct WriteLabels {
+    pub(super) rpc: String,
+    pub(super) identity: String,
+    pub(super) result: &'static str,
+}
+
 /// The name of a gRPC status code as gRPC spells it everywhere else
 /// (`OK`, `NotFound`, ...: the names of grpc-go's `codes.Code.String` and
 /// of the `grpc_code` label of the usual gRPC Prometheus middlewares).
-pub(super) fn grpc_code_name(code: tonic::Code) -> &'static str {
+pub fn grpc_code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",

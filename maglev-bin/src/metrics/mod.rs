@@ -4,7 +4,8 @@
 //!
 //! - **counters bumped as things happen** ([`Metrics`]): probes and their
 //!   durations, backend transitions, VPP API messages, changes the
-//!   reconciler made and ops VPP refused, config reloads, gRPC requests;
+//!   reconciler made and ops VPP refused, config reloads, gRPC requests
+//!   and write RPCs by caller (the audit trail's counter);
 //! - **gauges computed at scrape time** ([`scrape`]) from the daemon's
 //!   snapshots through the [`Handle`]: backend and frontend states, pool
 //!   weights, the warm-up phase, the VPP link and the VIP counters of the
@@ -35,8 +36,9 @@ pub mod scrape;
 pub mod server;
 mod text;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use maglev_health::observe::ProbeObserver;
 use maglev_vpp::api::observer::{ApiEvent, ApiObserver};
@@ -47,9 +49,11 @@ use prometheus_client::registry::Registry;
 use crate::daemon::Handle;
 use labels::{
     ApiLabels, FrontendLabels, GrpcLabels, ResultLabels, ScopeLabels, SyncLabels, TransitionLabels,
+    WriteLabels,
 };
 use probes::{ProbeCounter, ProbeStats};
 
+pub use labels::grpc_code_name;
 pub use server::serve;
 
 /// The `Content-Type` of [`Format::OpenMetrics`].
@@ -86,6 +90,33 @@ impl Format {
     }
 }
 
+/// How many caller identities `maglev_grpc_writes_total` has series for.
+pub const MAX_WRITE_IDENTITIES: usize = 256;
+/// The identity the writes of every further caller count under.
+pub const OTHER_IDENTITY: &str = "(other)";
+
+/// How a write RPC ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Done.
+    Success,
+    /// Refused: the caller may only read.
+    Denied,
+    /// Refused or failed by the daemon (not found, invalid, VPP away...).
+    Failure,
+}
+
+impl WriteResult {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteResult::Success => "success",
+            WriteResult::Denied => "denied",
+            WriteResult::Failure => "failure",
+        }
+    }
+}
+
 /// The daemon's counters. Every method is cheap and never blocks for long
 /// (a read lock, an atomic add; a write lock and an allocation the first
 /// time a label set is seen).
@@ -97,6 +128,10 @@ pub struct Metrics {
     reconcile_errors: Family<ScopeLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
     grpc: Family<GrpcLabels, Counter>,
+    writes: Family<WriteLabels, Counter>,
+    /// The identities `writes` has a series for (at most
+    /// [`MAX_WRITE_IDENTITIES`]).
+    write_identities: Mutex<BTreeSet<String>>,
     buckets_moved: Family<FrontendLabels, Counter>,
     probes: Arc<ProbeStats>,
     /// The registry of the families above (the families are shared with
@@ -122,6 +157,8 @@ impl Metrics {
             reconcile_errors: Family::default(),
             reloads: Family::default(),
             grpc: Family::default(),
+            writes: Family::default(),
+            write_identities: Mutex::default(),
             buckets_moved: Family::default(),
             probes: Arc::default(),
             registry: Registry::default(),
@@ -163,12 +200,41 @@ impl Metrics {
     /// One gRPC request to `method` (the RPC's name, e.g. `ListFrontends`)
     /// answered with `code`.
     pub fn grpc_request(&self, method: &str, code: tonic::Code) {
-        let code = labels::grpc_code_name(code);
+        let code = grpc_code_name(code);
         // One short allocation per request for the lookup key.
         self.grpc
             .get_or_create(&GrpcLabels {
                 method: method.to_owned(),
                 code,
+            })
+            .inc();
+    }
+
+    /// One write RPC `rpc` from `identity`, by its result: `success`,
+    /// `denied` (the caller may only read) or `failure` (the daemon
+    /// refused or failed it). Identities past the first
+    /// [`MAX_WRITE_IDENTITIES`] count as [`OTHER_IDENTITY`], so clients
+    /// cannot grow the series without bound.
+    pub fn grpc_write(&self, rpc: &str, identity: &str, result: WriteResult) {
+        let identity = {
+            let mut seen = self
+                .write_identities
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if seen.contains(identity) {
+                identity
+            } else if seen.len() < MAX_WRITE_IDENTITIES {
+                seen.insert(identity.to_owned());
+                identity
+            } else {
+                OTHER_IDENTITY
+            }
+        };
+        self.writes
+            .get_or_create(&WriteLabels {
+                rpc: rpc.to_owned(),
+                identity: identity.to_owned(),
+                result: result.as_str(),
             })
             .inc();
     }
@@ -231,6 +297,11 @@ impl Metrics {
             "maglev_grpc_requests",
             "gRPC requests answered, by method and status code",
             self.grpc.clone(),
+        );
+        registry.register(
+            "maglev_grpc_writes",
+            "Write RPCs (the audit trail), by RPC, caller identity and result",
+            self.writes.clone(),
         );
         registry
     }

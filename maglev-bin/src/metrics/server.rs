@@ -1,6 +1,7 @@
 //! The HTTP endpoint: `GET /metrics` (and `HEAD`) on every listener,
 //! 404 for any other path, 405 for any other method, until the daemon
-//! stops.
+//! stops. Plain HTTP (the Prometheus convention), or with `--metrics-tls`
+//! the gRPC listener's TLS, client certificate check included.
 //!
 //! The format follows the `Accept` header: OpenMetrics for Prometheus
 //! (which asks for it), the Prometheus text format otherwise. Encoding runs
@@ -12,10 +13,14 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::net::SocketAddr;
+
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::daemon::Handle;
 use crate::metrics::{Format, render_as};
+use crate::transport::{self, Alpn, Conn, Peer};
 
 /// The `/metrics` router over `handle`.
 pub fn router(handle: Handle) -> Router {
@@ -49,35 +54,66 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Serves `/metrics` on `listeners` until the daemon stops; connections
-/// still open then get [`Settings::shutdown_grace`](crate::daemon::Settings::shutdown_grace)
+/// Serves `/metrics` on `listeners` (over the gRPC listener's TLS with
+/// `--metrics-tls`) until the daemon stops; connections still open then
+/// get [`Settings::shutdown_grace`](crate::daemon::Settings::shutdown_grace)
 /// to finish.
 pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     let app = router(handle.clone());
-    let mut servers = tokio::task::JoinSet::new();
-    for listener in listeners {
-        let addr = listener.local_addr().ok();
-        let app = app.clone();
-        let handle = handle.clone();
-        servers.spawn(async move {
-            let stop = handle.clone();
-            let server = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.stopping().await });
-            let deadline = async {
-                handle.stopping().await;
-                tokio::time::sleep(handle.settings().shutdown_grace).await;
-            };
-            tokio::select! {
-                r = server => {
-                    if let Err(e) = r {
-                        tracing::warn!(addr = ?addr, error = %e, "metrics server failed");
-                    }
-                }
-                _ = deadline => {
-                    tracing::warn!(addr = ?addr, "metrics connections still open at shutdown; closed");
-                }
+    let local = listeners.first().and_then(|l| l.local_addr().ok());
+    let tls = handle
+        .server_tls()
+        .filter(|_| handle.settings().metrics_tls)
+        .map(|t| (t, Alpn::Http1));
+    let incoming = Incoming {
+        conns: transport::accept(&handle, listeners, tls, "metrics"),
+        local,
+    };
+    let stop = handle.clone();
+    let server =
+        axum::serve(incoming, app).with_graceful_shutdown(async move { stop.stopping().await });
+    let deadline = async {
+        handle.stopping().await;
+        tokio::time::sleep(handle.settings().shutdown_grace).await;
+    };
+    tokio::select! {
+        r = server => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "metrics server failed");
             }
-        });
+        }
+        _ = deadline => {
+            tracing::warn!("metrics connections still open at shutdown; closed");
+        }
     }
-    while servers.join_next().await.is_some() {}
+}
+
+/// The accepted connections of every listener, as axum takes them.
+struct Incoming {
+    conns: mpsc::Receiver<Conn>,
+    local: Option<SocketAddr>,
+}
+
+impl axum::serve::Listener for Incoming {
+    type Io = Conn;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Conn, Peer) {
+        match self.conns.recv().await {
+            Some(conn) => {
+                let peer = conn.peer().clone();
+                (conn, peer)
+            }
+            // The accept tasks stop with the daemon, when the graceful
+            // shutdown has already stopped accepting.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Peer> {
+        Ok(Peer {
+            addr: self.local,
+            certificate: None,
+        })
+    }
 }

@@ -18,7 +18,7 @@ mod error;
 mod validate;
 mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -58,6 +58,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 struct ConfigData {
     healthchecker: HealthCheckerConfig,
+    access: Access,
     vpp: Option<VppConfig>,
     healthchecks: BTreeMap<String, HealthCheck>,
     backends: BTreeMap<String, Backend>,
@@ -75,6 +76,11 @@ impl Config {
     /// Global probe-engine settings.
     pub fn healthchecker(&self) -> &HealthCheckerConfig {
         &self.inner.healthchecker
+    }
+
+    /// Who may change what over gRPC (`maglev.access`).
+    pub fn access(&self) -> &Access {
+        &self.inner.access
     }
 
     /// The VPP section, if the file has one.
@@ -205,6 +211,25 @@ pub struct HealthCheckerConfig {
     /// How old a state file may be for its states to seed the checker at
     /// start (default 5m); zero never seeds.
     pub state_max_age: Duration,
+}
+
+/// `maglev.access`: who may change what over gRPC. It applies when
+/// maglevd requires client certificates (`--grpc-client-ca`): a client
+/// whose certificate names an admin may call every RPC, any other client
+/// with a valid certificate only the read ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The certificate names of the clients allowed to write: each is
+    /// compared with a certificate's subject common name and with each of
+    /// its subject alternative names (DNS, email, URI, IP address).
+    pub admins: BTreeSet<String>,
+}
+
+impl Access {
+    /// Whether a client whose certificate carries `names` is an admin.
+    pub fn is_admin<'a>(&self, mut names: impl Iterator<Item = &'a str>) -> bool {
+        names.any(|n| self.admins.contains(n))
+    }
 }
 
 /// `maglev.vpp`: VPP integration.

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::yaml::{
-    RawBackend, RawDamping, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawMethod, RawParams,
-    RawProbeKind, RawTableLength, RawThreshold,
+    RawAccess, RawBackend, RawDamping, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawMethod,
+    RawParams, RawProbeKind, RawTableLength, RawThreshold,
 };
 use super::{
-    Backend, Config, ConfigData, Damping, Frontend, HealthCheck, HealthCheckerConfig, HttpMethod,
-    HttpProbe, LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError, StatusCodes,
-    TableLength, TcpProbe, Threshold, Timing, TlsParams, VppConfig, format_duration,
+    Access, Backend, Config, ConfigData, Damping, Frontend, HealthCheck, HealthCheckerConfig,
+    HttpMethod, HttpProbe, LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError,
+    StatusCodes, TableLength, TcpProbe, Threshold, Timing, TlsParams, VppConfig, format_duration,
 };
 use crate::dataplane::{Encap, VipKey};
 use crate::maglev::MAX_TABLE_LEN;
@@ -59,6 +59,7 @@ const MAX_HEALTH_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
     let mut v = Validator::default();
     let healthchecker = v.healthchecker(raw.healthchecker.unwrap_or_default());
+    let access = v.access(raw.access.unwrap_or_default());
     let vpp = raw.vpp.map(|vpp| match vpp.lb {
         Some(lb) => VppConfig {
             lb: v.lb(lb).unwrap_or_else(placeholder_lb),
@@ -113,6 +114,7 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
         Ok(Config {
             inner: Arc::new(ConfigData {
                 healthchecker,
+                access,
                 vpp,
                 healthchecks,
                 backends,
@@ -238,6 +240,26 @@ impl Validator {
             netns,
             state_max_age: raw.state_max_age.map_or(DEFAULT_STATE_MAX_AGE, |d| d.0),
         }
+    }
+
+    fn access(&mut self, raw: RawAccess) -> Access {
+        let mut admins = BTreeSet::new();
+        for (i, name) in raw.admins.unwrap_or_default().into_iter().enumerate() {
+            let path = format!("maglev.access.admins[{i}]");
+            if name.is_empty() {
+                self.error(path, "must not be empty");
+            } else if name.chars().any(char::is_control) {
+                self.error(
+                    path,
+                    format!("{name:?} must not contain control characters"),
+                );
+            } else if admins.contains(&name) {
+                self.error(path, format!("{name:?} is listed twice"));
+            } else {
+                admins.insert(name);
+            }
+        }
+        Access { admins }
     }
 
     fn lb(&mut self, raw: RawLb) -> Option<LbConfig> {
@@ -1064,5 +1086,44 @@ maglev:
             let err = Config::from_yaml(&yaml, "t.yaml").unwrap_err().to_string();
             assert!(err.contains(want), "{to}: {err}");
         }
+    }
+
+    #[test]
+    fn access_admins_are_read_and_their_mistakes_named() {
+        let c = Config::from_yaml(
+            "maglev:\n  access:\n    admins: [alice, 'spiffe://ops/maglev']\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let access = c.access();
+        assert!(access.is_admin(["bob", "alice"].into_iter()));
+        assert!(access.is_admin(["spiffe://ops/maglev"].into_iter()));
+        assert!(!access.is_admin(["Alice", "bob"].into_iter()));
+        assert!(
+            Config::from_yaml("maglev: {}\n", "t.yaml")
+                .unwrap()
+                .access()
+                .admins
+                .is_empty()
+        );
+
+        let err = Config::from_yaml(
+            "maglev:\n  access:\n    admins: [alice, '', alice]\n",
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("maglev.access.admins[1]: must not be empty"),
+            "{err}"
+        );
+        assert!(
+            err.contains("maglev.access.admins[2]: \"alice\" is listed twice"),
+            "{err}"
+        );
+        let err = Config::from_yaml("maglev:\n  access: { readers: [x] }\n", "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("readers"), "{err}");
     }
 }

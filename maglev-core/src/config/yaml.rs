@@ -79,6 +79,7 @@ struct RawFile {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawMaglev {
     pub(super) healthchecker: Option<RawHealthChecker>,
+    pub(super) access: Option<RawAccess>,
     pub(super) vpp: Option<RawVpp>,
     pub(super) healthchecks: Option<UniqueMap<RawHealthCheck>>,
     pub(super) backends: Option<UniqueMap<RawBackend>>,
@@ -91,6 +92,12 @@ pub(super) struct RawHealthChecker {
     pub(super) transition_history: Option<u64>,
     pub(super) netns: Option<String>,
     pub(super) state_max_age: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawAccess {
+    pub(super) admins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

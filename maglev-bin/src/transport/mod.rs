@@ -1,0 +1,37 @@
+//! Connections: what the gRPC and `/metrics` servers accept (TCP, or TLS
+//! with or without a client certificate) and how maglevc connects.
+//!
+//! - [`pem`]: reading certificate, key and CA files, with errors that name
+//!   the file and what is wrong with it.
+//! - [`server`]: the servers' TLS configuration, swapped whole on reload so
+//!   new handshakes get the new certificate and open connections keep
+//!   theirs.
+//! - [`peer`]: who is at the other end (address, certificate names), the
+//!   identity access checks and the audit trail use.
+//! - [`conn`]: an accepted connection and the accept loop (bounded,
+//!   time-limited handshakes off the accept path).
+//! - [`client`]: maglevc's side: TLS to maglevd, trusting a CA file or the
+//!   system's, with a client certificate.
+
+pub mod client;
+pub mod conn;
+pub mod peer;
+pub mod pem;
+pub mod server;
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+
+pub use conn::{Conn, accept};
+pub use peer::{CertNames, Peer};
+pub use pem::TlsError;
+pub use server::{Alpn, ServerTls};
+
+/// The one crypto provider of maglev's TLS (ring, as the probes use).
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}

@@ -1,0 +1,374 @@
+//! gRPC over TLS with client certificates, the read-only role and
+//! `--grpc-read-only`, against a daemon on the simulator, with
+//! certificates made by rcgen at test time: who is refused at the
+//! handshake, which calls a reader and an admin may make (every write RPC
+//! listed from the proto), certificates reloaded under an open stream,
+//! and `/metrics` behind the same TLS.
+
+mod common;
+mod grpc_common;
+mod tls_common;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use maglev_bin::daemon::Settings;
+use maglev_bin::grpc::access::write_rpcs;
+use maglev_bin::grpc::proto;
+use maglev_bin::grpc::proto::event::Kind;
+use maglev_bin::transport::client::Connector;
+use maglev_bin::transport::pem;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+use tonic::codegen::Service;
+use tonic::transport::Channel;
+
+use common::{World, until, w};
+use grpc_common::next_event;
+use tls_common::{Pki, chain, client};
+
+/// `alice` may write; `bob`, with a valid certificate too, only reads.
+const ACCESS: &str = "  access:\n    admins: [alice]\n";
+
+async fn start(net: u8, tweak: impl FnOnce(&mut Settings, &Pki)) -> (World, Pki) {
+    let pki = Pki::new();
+    let mut world = World::new(net, 3).await;
+    world.write_config(&format!("{}{ACCESS}", grpc_common::config(net)));
+    let mut settings = world.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    tweak(&mut settings, &pki);
+    world.start(settings).await;
+    let web = format!("192.0.2.{net}");
+    until("web is programmed", || {
+        world.weights(&web)
+            == w(&[
+                (&format!("127.0.{net}.1"), 100),
+                (&format!("127.0.{net}.2"), 100),
+                (&format!("127.0.{net}.3"), 0),
+            ])
+    })
+    .await;
+    (world, pki)
+}
+
+/// A daemon requiring client certificates signed by the test CA.
+async fn start_mtls(net: u8) -> (World, Pki) {
+    start(net, |s, pki| s.grpc_tls = Some(pki.server_files(true))).await
+}
+
+fn addr(world: &World) -> std::net::SocketAddr {
+    world.daemon().grpc_addrs()[0]
+}
+
+/// Calls write RPC `rpc` with an empty request (valid for every message
+/// type), as a client that knows nothing but the RPC's path would.
+async fn call_raw(channel: Channel, rpc: &str) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_str(&format!("/maglev.Maglev/{rpc}"))
+        .unwrap();
+    grpc.unary(
+        tonic::Request::new(()),
+        path,
+        tonic_prost::ProstCodec::<(), ()>::default(),
+    )
+    .await
+    .map(|_| ())
+}
+
+fn states(world: &World) -> Vec<(String, String)> {
+    world
+        .handle()
+        .backends()
+        .values()
+        .map(|s| (s.name.to_string(), s.state.to_string()))
+        .collect()
+}
+
+/// A call that failed because the connection was refused (a transport
+/// error: no gRPC status came back). With TLS 1.3 the client sees either
+/// the server's alert or only the connection it closed.
+fn assert_refused(e: &tonic::Status) {
+    assert!(
+        std::error::Error::source(e).is_some()
+            && matches!(e.code(), Code::Unavailable | Code::Unknown),
+        "{e:?}: {}",
+        chain(e)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_valid_client_certificate_the_handshake_is_refused() {
+    let (world, pki) = start_mtls(81).await;
+    let list = || proto::ListFrontendsRequest {};
+
+    let e = client(&pki, addr(&world), None)
+        .list_frontends(list())
+        .await
+        .unwrap_err();
+    assert_refused(&e);
+
+    // Expired, and signed by a CA the daemon does not trust.
+    let e = client(&pki, addr(&world), Some("carol"))
+        .list_frontends(list())
+        .await
+        .unwrap_err();
+    assert_refused(&e);
+    let e = client(&pki, addr(&world), Some("mallory"))
+        .list_frontends(list())
+        .await
+        .unwrap_err();
+    assert_refused(&e);
+
+    // Plain gRPC gets nowhere either.
+    let plain = Channel::from_shared(format!("http://{}", addr(&world)))
+        .unwrap()
+        .connect_lazy();
+    let e = proto::maglev_client::MaglevClient::new(plain)
+        .list_frontends(list())
+        .await
+        .unwrap_err();
+    assert_ne!(e.code(), Code::Ok);
+
+    // A certificate of the CA is let in.
+    let names: Vec<String> = client(&pki, addr(&world), Some("bob"))
+        .list_frontends(list())
+        .await
+        .unwrap()
+        .into_inner()
+        .frontends
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["api", "web"]);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_reads_and_every_write_rpc_is_denied_leaving_vpp_untouched() {
+    let (world, pki) = start_mtls(82).await;
+    let mut bob = client(&pki, addr(&world), Some("bob"));
+    let before = (world.vips(), states(&world));
+
+    // Reads, a stream and a dry run work.
+    bob.list_backends(proto::ListBackendsRequest {})
+        .await
+        .unwrap();
+    bob.get_frontend(proto::GetFrontendRequest { name: "web".into() })
+        .await
+        .unwrap();
+    bob.plan_sync(proto::PlanSyncRequest::default())
+        .await
+        .unwrap();
+    bob.check_config(proto::CheckConfigRequest {})
+        .await
+        .unwrap();
+    let mut stream = bob
+        .watch_events(proto::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    let writes = write_rpcs();
+    assert!(writes.len() >= 7, "{writes:?}");
+    for rpc in &writes {
+        let channel = tls_common::channel(&pki, addr(&world), Some("bob"));
+        let e = call_raw(channel, rpc).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{rpc}: {e:?}");
+        assert_eq!(
+            e.message(),
+            format!("{rpc} is a write RPC and bob may only read (not in maglev.access.admins)")
+        );
+    }
+    // The typed client is refused the same way.
+    let e = bob
+        .pause_backend(proto::BackendRequest { name: "a".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    assert_eq!((world.vips(), states(&world)), before);
+    // The stream opened before the denials is still open.
+    drop(bob);
+    let mut alice = client(&pki, addr(&world), Some("alice"));
+    alice
+        .pause_backend(proto::BackendRequest { name: "c".into() })
+        .await
+        .unwrap();
+    loop {
+        if let Kind::Backend(b) = next_event(&mut stream).await
+            && b.backend == "c"
+        {
+            break;
+        }
+    }
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_writes() {
+    let (world, pki) = start_mtls(83).await;
+    let mut alice = client(&pki, addr(&world), Some("alice"));
+    let a = alice
+        .pause_backend(proto::BackendRequest { name: "a".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.state, "paused");
+    alice
+        .set_frontend_pool_backend_weight(proto::SetWeightRequest {
+            frontend: "web".into(),
+            pool: "primary".into(),
+            backend: "b".into(),
+            weight: 30,
+            flush: false,
+        })
+        .await
+        .unwrap();
+    until("a is drained and b weighs 30", || {
+        world.weights("192.0.2.83")
+            == w(&[("127.0.83.1", 0), ("127.0.83.2", 30), ("127.0.83.3", 0)])
+    })
+    .await;
+    world.stop().await;
+}
+
+/// The certificate a new TLS connection to `addr` is shown.
+async fn presented(pki: &Pki, addr: std::net::SocketAddr) -> Vec<u8> {
+    let mut connector = Connector::new(
+        &pki.client_tls(Some("alice")),
+        &format!("localhost:{}", addr.port()),
+    )
+    .unwrap();
+    let io = connector
+        .call(tonic::codegen::http::Uri::from_static("https://localhost"))
+        .await
+        .unwrap();
+    io.inner().get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_reload_without_dropping_open_streams() {
+    let (world, pki) = start_mtls(84).await;
+    let first = pem::certificates(&pki.server.cert).unwrap()[0].to_vec();
+    assert_eq!(presented(&pki, addr(&world)).await, first);
+    let mut alice = client(&pki, addr(&world), Some("alice"));
+    let mut stream = alice
+        .watch_events(proto::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    // A broken key: refused, and the certificate in use stays.
+    std::fs::write(&pki.server.key, "not a key").unwrap();
+    let e = world.handle().reload_tls().unwrap_err().to_string();
+    assert!(e.contains("server.key: holds no private key"), "{e}");
+    assert_eq!(presented(&pki, addr(&world)).await, first);
+
+    // A new certificate and key in the same files.
+    pki.issue_server("server");
+    let second = pem::certificates(&pki.server.cert).unwrap()[0].to_vec();
+    assert_ne!(first, second);
+    assert!(world.handle().reload_tls().unwrap());
+    assert_eq!(presented(&pki, addr(&world)).await, second);
+
+    // The stream opened under the old certificate still gets events.
+    client(&pki, addr(&world), Some("alice"))
+        .pause_backend(proto::BackendRequest { name: "b".into() })
+        .await
+        .unwrap();
+    loop {
+        if let Kind::Backend(b) = next_event(&mut stream).await
+            && b.backend == "b"
+        {
+            break;
+        }
+    }
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_without_tls_denies_every_write_rpc() {
+    let (world, _pki) = start(85, |s, _| s.grpc_read_only = true).await;
+    let channel = Channel::from_shared(format!("http://{}", addr(&world)))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let before = (world.vips(), states(&world));
+    for rpc in write_rpcs() {
+        let e = call_raw(channel.clone(), &rpc).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{rpc}: {e:?}");
+        assert_eq!(
+            e.message(),
+            format!(
+                "{rpc} is a write RPC and maglevd is read-only (--grpc-read-only); denied to 127.0.0.1"
+            )
+        );
+    }
+    let mut c = proto::maglev_client::MaglevClient::new(channel);
+    assert_eq!(
+        c.list_frontends(proto::ListFrontendsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .frontends
+            .len(),
+        2
+    );
+    assert_eq!((world.vips(), states(&world)), before);
+    world.stop().await;
+}
+
+/// `GET /metrics` over TLS as client `name`: the response, or the error.
+async fn get_metrics(pki: &Pki, addr: std::net::SocketAddr, name: &str) -> std::io::Result<String> {
+    let pair = pki.client(name);
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(pem::roots(&pki.ca).unwrap())
+    .with_client_auth_cert(
+        pem::certificates(&pair.cert).unwrap(),
+        pem::private_key(&pair.key).unwrap(),
+    )
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await?;
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_served_behind_the_same_tls() {
+    let (world, pki) = start(86, |s, pki| {
+        s.grpc_tls = Some(pki.server_files(true));
+        s.metrics_addr = Some("127.0.0.1:0".into());
+        s.metrics_tls = true;
+    })
+    .await;
+    let metrics = world.daemon().metrics_addrs()[0];
+    let body = get_metrics(&pki, metrics, "bob").await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("maglev_backend_state"), "{body}");
+    // A foreign certificate is refused; plain HTTP gets no metrics.
+    assert!(get_metrics(&pki, metrics, "mallory").await.is_err());
+    let mut tcp = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tcp.read_to_end(&mut out).await;
+    assert!(!String::from_utf8_lossy(&out).contains("maglev_backend_state"));
+    world.stop().await;
+}
