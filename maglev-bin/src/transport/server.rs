@@ -85,8 +85,9 @@ impl ServerTls {
 fn build(files: &TlsFiles) -> Result<Configs, TlsError> {
     let certs = pem::certificates(&files.cert)?;
     let key = pem::private_key(&files.key)?;
-    if let Some(secs) = peer::seconds_to_expiry(&certs[0])
-        && secs <= 0
+    let now = crate::clock::WallClock::new().now_unix_nanos() / 1_000_000_000;
+    if let Some(at) = peer::expires_at(&certs[0])
+        && at <= now
     {
         tracing::warn!(
             cert = %files.cert.display(),
