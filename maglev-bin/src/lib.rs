@@ -25,6 +25,8 @@ pub mod clock;
 pub mod daemon;
 pub mod demo;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod logging;
 pub mod metrics;

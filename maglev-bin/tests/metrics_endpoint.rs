@@ -269,6 +269,7 @@ const SHAPE: &str = "\
 # TYPE maglev_frontend_pool_backend_weight gauge
 # TYPE maglev_frontend_state gauge
 # TYPE maglev_grpc_requests counter
+# TYPE maglev_grpc_writes counter
 # TYPE maglev_probe counter
 # TYPE maglev_probe_duration_seconds histogram
 # TYPE maglev_reconcile_errors counter
@@ -296,6 +297,7 @@ maglev_frontend_pool_backend_effective_weight{backend,frontend,pool}
 maglev_frontend_pool_backend_weight{backend,frontend,pool}
 maglev_frontend_state{frontend}
 maglev_grpc_requests_total{code,method}
+maglev_grpc_writes_total{identity,result,rpc}
 maglev_probe_duration_seconds_bucket{backend,type}
 maglev_probe_duration_seconds_count{backend,type}
 maglev_probe_duration_seconds_sum{backend,type}
@@ -482,6 +484,11 @@ async fn metrics_show_backends_frontends_and_vpp() {
     handle
         .metrics()
         .grpc_request("ListFrontends", tonic::Code::NotFound);
+    handle.metrics().grpc_write(
+        "PauseBackend",
+        "alice",
+        maglev_bin::metrics::WriteResult::Denied,
+    );
     handle.metrics().reconcile_error("vip");
     let s = scrape(addr).await;
     assert_eq!(
@@ -497,6 +504,17 @@ async fn metrics_show_backends_frontends_and_vpp() {
     );
     assert_eq!(
         s.value("maglev_reconcile_errors_total", &[("scope", "vip")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.value(
+            "maglev_grpc_writes_total",
+            &[
+                ("rpc", "PauseBackend"),
+                ("identity", "alice"),
+                ("result", "denied")
+            ]
+        ),
         Some(1.0)
     );
 

@@ -356,3 +356,35 @@ pub fn render_as(handle: &Handle, format: Format) -> String {
     metrics.last_size.store(out.len(), Ordering::Relaxed);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_identities_are_capped_so_clients_cannot_grow_the_series() {
+        let m = Metrics::new();
+        for i in 0..MAX_WRITE_IDENTITIES + 10 {
+            m.grpc_write(
+                "PauseBackend",
+                &format!("10.0.{}.{}", i / 256, i % 256),
+                WriteResult::Denied,
+            );
+        }
+        // A known identity keeps its own series after the cap.
+        m.grpc_write("PauseBackend", "10.0.0.0", WriteResult::Denied);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &m.registry).unwrap();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("maglev_grpc_writes_total{"))
+            .collect();
+        assert_eq!(series.len(), MAX_WRITE_IDENTITIES + 1);
+        assert!(series.contains(
+            &r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="(other)",result="denied"} 10"#
+        ));
+        assert!(series.contains(
+            &r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="10.0.0.0",result="denied"} 2"#
+        ));
+    }
+}

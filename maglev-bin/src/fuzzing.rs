@@ -1,0 +1,52 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`; not a stable API.
+
+use crate::grpc::{access, audit};
+use crate::transport::CertNames;
+
+/// Feeds arbitrary bytes to the audit trail as the body of every write
+/// RPC, as the access guard reads a client's request: a short text
+/// always, never a panic, never longer than the cap.
+pub fn write_request(data: &[u8]) {
+    for rpc in access::write_rpcs() {
+        let text = audit::arguments("maglev.Maglev", &rpc, data);
+        assert!(
+            text.len() <= audit::MAX_ARGUMENTS + '…'.len_utf8(),
+            "{rpc}: {} bytes of arguments",
+            text.len()
+        );
+    }
+}
+
+/// Feeds arbitrary bytes as a client certificate's DER to the name
+/// reader: names or an error, never a panic.
+pub fn client_certificate(data: &[u8]) {
+    if let Ok(names) = CertNames::from_der(data) {
+        let _ = names.subject();
+        assert_eq!(
+            names.names().count(),
+            usize::from(names.common_name.is_some()) + names.alt_names.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What CI runs of the fuzz entries: the corner cases they start from.
+    #[test]
+    fn the_fuzz_entries_take_any_bytes() {
+        for data in [
+            &b""[..],
+            &[0],
+            &[0, 0, 0, 0, 0],
+            &[0, 255, 255, 255, 255, 1],
+            &[1, 0, 0, 0, 1, 0],
+            &[0, 0, 0, 0, 3, 0x0a, 0x01, 0xff],
+            &[0x30, 0x82, 0xff, 0xff],
+        ] {
+            write_request(data);
+            client_certificate(data);
+        }
+    }
+}
