@@ -134,7 +134,9 @@ async fn python_grpc_over_mtls_reads_and_is_denied_a_write() {
     let (ca, cert, key) = (path(&pki.ca), path(&bob.cert), path(&bob.key));
     let stdout = run_peer(
         &python,
-        &[&server, "--ca", &ca, "--cert", &cert, "--key", &key, "--pause", "a"],
+        &[
+            &server, "--ca", &ca, "--cert", &cert, "--key", &key, "--pause", "a",
+        ],
     )
     .await;
     assert_eq!(
@@ -143,6 +145,9 @@ async fn python_grpc_over_mtls_reads_and_is_denied_a_write() {
         "{stdout}"
     );
     assert_eq!(lines(&stdout, "pause"), ["PERMISSION_DENIED"], "{stdout}");
-    assert_ne!(world.handle().backend("a").unwrap().state.to_string(), "paused");
+    assert_ne!(
+        world.handle().backend("a").unwrap().state.to_string(),
+        "paused"
+    );
     world.stop().await;
 }

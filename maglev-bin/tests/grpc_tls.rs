@@ -464,3 +464,61 @@ async fn sighup_reloads_the_certificates_of_a_running_maglevd() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// maglevd refuses to start on TLS files it cannot use, naming the file,
+/// and on TLS flags that need another.
+#[test]
+fn maglevd_names_the_tls_file_it_cannot_use() {
+    let pki = Pki::new();
+    let config = pki.dir.path().join("maglev.yaml");
+    std::fs::write(&config, "maglev: {}\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_maglevd"))
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "",
+                "--vpp-api-addr",
+                "",
+            ])
+            .args(["--state-file", ""])
+            .args(args)
+            .env_remove("MAGLEV_METRICS_TLS")
+            .output()
+            .unwrap()
+    };
+    let missing = pki.dir.path().join("missing.key");
+    let out = run(&[
+        "--grpc-tls-cert".as_ref(),
+        pki.server.cert.as_os_str(),
+        "--grpc-tls-key".as_ref(),
+        missing.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("gRPC TLS: {}: ", missing.display())),
+        "{stderr}"
+    );
+    // A client's certificate is not a server key.
+    let bob = pki.client("bob");
+    let out = run(&[
+        "--grpc-tls-cert".as_ref(),
+        pki.server.cert.as_os_str(),
+        "--grpc-tls-key".as_ref(),
+        bob.key.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("server.pem with") && stderr.contains("bob.key"),
+        "{stderr}"
+    );
+    // Flags that need the certificate.
+    let out = run(&["--metrics-tls".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--grpc-tls-cert"));
+}

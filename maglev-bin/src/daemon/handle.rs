@@ -123,6 +123,18 @@ impl Handle {
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> anyhow::Result<Handle> {
+        // Before anything starts: a bad certificate file stops the start.
+        let server_tls = match &settings.grpc_tls {
+            Some(files) => Some(Arc::new(
+                ServerTls::load(files.clone()).context("gRPC TLS")?,
+            )),
+            None if settings.metrics_tls => {
+                anyhow::bail!(
+                    "--metrics-tls needs the gRPC listener's TLS (--grpc-tls-cert and --grpc-tls-key)"
+                )
+            }
+            None => None,
+        };
         let restored = match &settings.state_file {
             Some(path) => crate::daemon::state_file::restore(path, &config, &parts.clock),
             None => Default::default(),
@@ -135,17 +147,6 @@ impl Handle {
                 .observer(metrics.probe_observer())
                 .seed(restored.seeds)
                 .start(&config)?
-        };
-        let server_tls = match &settings.grpc_tls {
-            Some(files) => Some(Arc::new(
-                ServerTls::load(files.clone()).context("gRPC TLS")?,
-            )),
-            None if settings.metrics_tls => {
-                anyhow::bail!(
-                    "--metrics-tls needs the gRPC listener's TLS (--grpc-tls-cert and --grpc-tls-key)"
-                )
-            }
-            None => None,
         };
         crate::grpc::access::warn_about(&config, &settings);
         let control = Control::new(&config, Instant::now());

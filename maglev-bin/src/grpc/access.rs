@@ -173,16 +173,13 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        // A path naming no RPC goes on to be answered UNIMPLEMENTED.
-        let Some((rpc, access)) = rpc_of(request.uri().path(), S::NAME)
+        // Reads, and paths naming no RPC (answered UNIMPLEMENTED), go on.
+        let rpc = match rpc_of(request.uri().path(), S::NAME)
             .and_then(|rpc| self.access.get_key_value(rpc))
-            .map(|(rpc, access)| (rpc.clone(), *access))
-        else {
-            return Box::pin(self.inner.call(request));
+        {
+            Some((rpc, access)) if *access != Access::Read => rpc.clone(),
+            _ => return Box::pin(self.inner.call(request)),
         };
-        if access == Access::Read {
-            return Box::pin(self.inner.call(request));
-        }
         let peer = request
             .extensions()
             .get::<Peer>()

@@ -37,6 +37,7 @@ pub struct ClientTls {
 pub struct Connector {
     tls: TlsConnector,
     name: ServerName<'static>,
+    /// `host:port`, as dialled.
     addr: String,
 }
 
@@ -54,6 +55,7 @@ impl Connector {
     /// `host`. Reads the files now, so a wrong one fails before any
     /// connection, naming it.
     pub fn new(tls: &ClientTls, addr: &str) -> Result<Connector, TlsError> {
+        let addr = authority(addr);
         let host = host_of(addr);
         let name = ServerName::try_from(host.to_owned()).map_err(|_| TlsError::Content {
             path: PathBuf::from(addr),
@@ -98,13 +100,17 @@ impl Connector {
     }
 }
 
-/// The host of `host:port` (`[v6]:port` without the brackets).
-fn host_of(addr: &str) -> &str {
+/// `host:port` of a server address that may be a URI (`https://host:port/`).
+fn authority(addr: &str) -> &str {
     let addr = addr
         .strip_prefix("https://")
         .or_else(|| addr.strip_prefix("http://"))
         .unwrap_or(addr);
-    let addr = addr.split('/').next().unwrap_or(addr);
+    addr.split('/').next().unwrap_or(addr)
+}
+
+/// The host of `host:port` (`[v6]:port` without the brackets).
+fn host_of(addr: &str) -> &str {
     if let Some(rest) = addr.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
@@ -133,13 +139,7 @@ impl Service<Uri> for Connector {
     fn call(&mut self, _: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let addr = this
-                .addr
-                .strip_prefix("https://")
-                .or_else(|| this.addr.strip_prefix("http://"))
-                .unwrap_or(&this.addr)
-                .trim_end_matches('/');
-            let tcp = TcpStream::connect(addr).await?;
+            let tcp = TcpStream::connect(&this.addr).await?;
             tcp.set_nodelay(true)?;
             let tls = this.tls.connect(this.name.clone(), tcp).await?;
             Ok(TokioIo::new(tls))
@@ -154,7 +154,14 @@ mod tests {
     #[test]
     fn the_host_is_what_the_certificate_must_name() {
         assert_eq!(host_of("localhost:9090"), "localhost");
-        assert_eq!(host_of("https://maglev.example:9090"), "maglev.example");
+        assert_eq!(
+            authority("https://maglev.example:9090/"),
+            "maglev.example:9090"
+        );
+        assert_eq!(
+            host_of(authority("https://maglev.example:9090")),
+            "maglev.example"
+        );
         assert_eq!(host_of("[::1]:9090"), "::1");
         assert_eq!(host_of("127.0.0.1:9090"), "127.0.0.1");
     }
