@@ -1,6 +1,7 @@
 //! Compiles `proto/maglev.proto` with protox (pure Rust, no system
 //! `protoc`) into tonic code, and keeps its file descriptor set for server
-//! reflection; records the commit and its date for `--version`.
+//! reflection; embeds the dashboard's files (`src/web/assets/`); records
+//! the commit and its date for `--version`.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         compiler.encode_file_descriptor_set(),
     )?;
     tonic_prost_build::configure().compile_fds(compiler.file_descriptor_set())?;
+    embed_assets(&out)?;
     println!(
         "cargo:rustc-env=MAGLEV_COMMIT={}",
         git(&["rev-parse", "--short=12", "HEAD"])
@@ -41,4 +43,32 @@ fn git(args: &[&str]) -> String {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Writes `web_assets.rs`: every file of `src/web/assets/` as
+/// `(name, bytes)`, sorted by name, for the dashboard to serve.
+fn embed_assets(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").ok_or("no manifest dir")?)
+        .join("src/web/assets");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.is_file());
+    files.sort();
+    let mut code = String::from("&[\n");
+    for path in files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("an asset name that is not UTF-8")?;
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?}) as &[u8]),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push(']');
+    std::fs::write(out.join("web_assets.rs"), code)?;
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! - [`events`]: the fan-out of backend, frontend, VPP-change and log events.
 //! - [`grpc`]: the `maglev.Maglev` gRPC service, reflection and health.
 //! - [`metrics`]: Prometheus `/metrics`.
+//! - [`web`]: the web dashboard (page, JSON API, live events, actions).
 //! - [`demo`]: `maglevd --demo`, the daemon against a built-in simulator and
 //!   loopback backends.
 //! - [`logging`]: the daemon's log output.
@@ -31,6 +32,7 @@ pub mod grpc;
 pub mod logging;
 pub mod metrics;
 pub mod transport;
+pub mod web;
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -68,6 +68,23 @@ struct Args {
           num_args = 0..=1, default_missing_value = "true", requires = "grpc_tls_cert")]
     metrics_tls: bool,
 
+    /// The web dashboard's listen address (host:port or :port); empty
+    /// turns it off [default: off; localhost:8080 with --demo].
+    #[arg(long, env = "MAGLEV_HTTP_ADDR")]
+    http_addr: Option<String>,
+
+    /// The dashboard's admins: an htpasswd file of bcrypt hashes
+    /// (`htpasswd -B`); without it nobody may act from the page (with
+    /// --demo, a demo admin is made).
+    #[arg(long, env = "MAGLEV_HTTP_PASSWORD_FILE")]
+    http_password_file: Option<PathBuf>,
+
+    /// Serve the dashboard over the gRPC listener's TLS (client
+    /// certificates in maglev.access.admins may act).
+    #[arg(long, env = "MAGLEV_HTTP_TLS", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", requires = "grpc_tls_cert")]
+    http_tls: bool,
+
     /// Prometheus /metrics listen address; empty turns it off.
     #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = ":9091")]
     metrics_addr: String,
@@ -200,6 +217,13 @@ fn settings(args: &Args) -> Settings {
     };
     s.grpc_read_only = args.grpc_read_only;
     s.metrics_tls = args.metrics_tls;
+    s.http_addr = match &args.http_addr {
+        Some(addr) => non_empty(addr),
+        None if args.demo => Some("localhost:8080".to_owned()),
+        None => None,
+    };
+    s.http_password_file = args.http_password_file.clone();
+    s.http_tls = args.http_tls;
     s.vpp = non_empty(&args.vpp_api_addr).map(|api| VppSockets {
         api: PathBuf::from(api),
         stats: non_empty(&args.vpp_stats_addr).map(PathBuf::from),

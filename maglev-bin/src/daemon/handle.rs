@@ -128,9 +128,9 @@ impl Handle {
             Some(files) => Some(Arc::new(
                 ServerTls::load(files.clone()).context("gRPC TLS")?,
             )),
-            None if settings.metrics_tls => {
+            None if settings.metrics_tls || settings.http_tls => {
                 anyhow::bail!(
-                    "--metrics-tls needs the gRPC listener's TLS (--grpc-tls-cert and --grpc-tls-key)"
+                    "--metrics-tls and --http-tls need the gRPC listener's TLS (--grpc-tls-cert and --grpc-tls-key)"
                 )
             }
             None => None,

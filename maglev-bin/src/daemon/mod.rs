@@ -22,7 +22,8 @@
 //! - `tables` ([`tables`]): the prediction of every VIP's new-flow table
 //!   and how VPP's buckets compare with it, built from the reconciler's
 //!   updates off its path.
-//! - the gRPC and metrics servers ([`crate::grpc`], [`crate::metrics`]).
+//! - the gRPC, metrics and web servers ([`crate::grpc`], [`crate::metrics`],
+//!   [`crate::web`]).
 //!
 //! **Invariant:** every change to VPP is made by the reconciler task; the
 //! others only mark work for it.
@@ -118,6 +119,7 @@ pub struct Daemon {
     tasks: TaskTracker,
     grpc_addrs: Vec<SocketAddr>,
     metrics_addrs: Vec<SocketAddr>,
+    http_addrs: Vec<SocketAddr>,
 }
 
 impl Daemon {
@@ -180,9 +182,22 @@ impl Daemon {
             }
             None => Vec::new(),
         };
+        let http_addrs = match &settings.http_addr {
+            Some(addr) => {
+                let web = crate::web::Web::new(&handle).context("the web dashboard")?;
+                let listeners = bind_on(&serve_on, addr)
+                    .await
+                    .with_context(|| format!("web listen address {addr:?}"))?;
+                let addrs = listen::local_addrs(&listeners);
+                tasks.spawn_on(web.serve(listeners), &serve_on);
+                addrs
+            }
+            None => Vec::new(),
+        };
         tracing::info!(
             grpc = ?grpc_addrs,
             metrics = ?metrics_addrs,
+            http = ?http_addrs,
             vpp = handle.vpp_enabled(),
             "started"
         );
@@ -192,6 +207,7 @@ impl Daemon {
             tasks,
             grpc_addrs,
             metrics_addrs,
+            http_addrs,
         })
     }
 
@@ -208,6 +224,11 @@ impl Daemon {
     /// Where `/metrics` is served (empty without it).
     pub fn metrics_addrs(&self) -> &[SocketAddr] {
         &self.metrics_addrs
+    }
+
+    /// Where the web dashboard is served (empty without it).
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
     }
 
     /// Stops everything: closes event streams, drains the servers, stops

@@ -56,6 +56,15 @@ pub struct Settings {
     pub metrics_tls: bool,
     /// The `/metrics` listen address; `None` for no metrics server.
     pub metrics_addr: Option<String>,
+    /// The web dashboard's listen address (`--http-addr`); `None` (the
+    /// default) for no dashboard.
+    pub http_addr: Option<String>,
+    /// The dashboard's admins: an `htpasswd -B` file
+    /// (`--http-password-file`); `None` for no logins.
+    pub http_password_file: Option<PathBuf>,
+    /// Serve the dashboard over the gRPC listener's TLS, client
+    /// certificates included (`--http-tls`); needs [`grpc_tls`](Self::grpc_tls).
+    pub http_tls: bool,
     /// VPP's sockets; `None` makes the daemon a pure health checker.
     pub vpp: Option<VppSockets>,
     /// The `control_ping` period.
@@ -86,6 +95,9 @@ impl Settings {
             grpc_read_only: false,
             metrics_tls: false,
             metrics_addr: Some(":9091".to_owned()),
+            http_addr: None,
+            http_password_file: None,
+            http_tls: false,
             vpp: Some(VppSockets {
                 api: PathBuf::from("/run/vpp/api.sock"),
                 stats: Some(PathBuf::from("/run/vpp/stats.sock")),

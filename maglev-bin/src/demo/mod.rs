@@ -102,6 +102,8 @@ pub struct Demo {
     stop_script: CancellationToken,
     script_tasks: TaskTracker,
     config_path: PathBuf,
+    /// The dashboard's demo admin (user, password), when the demo made one.
+    web_login: Option<(String, String)>,
     // Last: removed (with the sockets and the config) when the demo is gone.
     dir: tempfile::TempDir,
 }
@@ -147,6 +149,29 @@ pub async fn start(
         .with_context(|| format!("writing {}", config_path.display()));
     settings.config_path = config_path.clone();
     settings.vpp = Some(vpp.sockets());
+    // A dashboard without a password file gets a demo admin, so the
+    // actions can be tried.
+    let web_login = if settings.http_addr.is_some() && settings.http_password_file.is_none() {
+        let password: String = (0..12)
+            .map(|_| char::from(b"abcdefghjkmnpqrstuvwxyz23456789"[rand::random_range(0..31)]))
+            .collect();
+        let path = dir.path().join("htpasswd");
+        let line = bcrypt::hash(&password, 8)
+            .map(|h| format!("demo:{h}\n"))
+            .map_err(anyhow::Error::from);
+        match line.and_then(|l| std::fs::write(&path, l).map_err(anyhow::Error::from)) {
+            Ok(()) => {
+                settings.http_password_file = Some(path);
+                Some(("demo".to_owned(), password))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no demo admin for the dashboard");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let daemon = match written {
         Ok(()) => Daemon::start(settings, parts).await,
         Err(e) => Err(e),
@@ -181,6 +206,7 @@ pub async fn start(
         stop_script,
         script_tasks,
         config_path,
+        web_login,
         dir,
     })
 }
@@ -299,6 +325,7 @@ impl Demo {
         ];
         let grpc = dial(self.daemon.grpc_addrs());
         let metrics = dial(self.daemon.metrics_addrs());
+        let web = dial(self.daemon.http_addrs());
         out.push(match &grpc {
             Some(g) => format!("  gRPC:    {g} (server reflection, so grpcurl needs no .proto)"),
             None => "  gRPC:    off (--grpc-addr is empty)".to_owned(),
@@ -306,6 +333,13 @@ impl Demo {
         out.push(match &metrics {
             Some(m) => format!("  metrics: http://{m}/metrics"),
             None => "  metrics: off (--metrics-addr is empty)".to_owned(),
+        });
+        out.push(match (&web, &self.web_login) {
+            (Some(w), Some((user, password))) => {
+                format!("  web:     http://{w}/  (log in at /login as {user} / {password} to act)")
+            }
+            (Some(w), None) => format!("  web:     http://{w}/"),
+            (None, _) => "  web:     off (--http-addr is empty)".to_owned(),
         });
         if !self.script.flaps.is_empty() {
             out.push("Scripted:".to_owned());

@@ -200,20 +200,34 @@ where
                     let status = tonic::Status::resource_exhausted(format!(
                         "{rpc}: the request could not be read (at most {MAX_WRITE_REQUEST} bytes): {e}"
                     ));
-                    audit::record(&handle, &rpc, &peer, "(unread)", &Outcome::of(&status));
+                    audit::record(
+                        &handle,
+                        &rpc,
+                        &peer.identity(),
+                        peer.addr,
+                        "(unread)",
+                        &Outcome::of(&status),
+                    );
                     return Ok(status.into_http());
                 }
             };
             let args = audit::arguments(S::NAME, &rpc, &bytes);
             if let Err(why) = verdict {
-                audit::record(&handle, &rpc, &peer, &args, &Outcome::Denied(why.clone()));
+                audit::record(
+                    &handle,
+                    &rpc,
+                    &peer.identity(),
+                    peer.addr,
+                    &args,
+                    &Outcome::Denied(why.clone()),
+                );
                 return Ok(tonic::Status::permission_denied(why).into_http());
             }
             let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
             let response = inner.call(request).await?;
             let outcome = tonic::Status::from_header_map(response.headers())
                 .map_or(Outcome::Success, |s| Outcome::of(&s));
-            audit::record(&handle, &rpc, &peer, &args, &outcome);
+            audit::record(&handle, &rpc, &peer.identity(), peer.addr, &args, &outcome);
             Ok(response)
         })
     }

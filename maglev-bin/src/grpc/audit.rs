@@ -1,15 +1,16 @@
-//! The audit trail: every write RPC, allowed or denied, as one INFO event
+//! The audit trail: every write RPC (over gRPC or the web dashboard), allowed or denied, as one INFO event
 //! of target `audit` with the caller's identity (certificate subject or
 //! IP address) and address, the RPC, its arguments (the request in the
 //! proto3 JSON mapping) and the result, and as one count of
 //! `maglev_grpc_writes_total{rpc,identity,result}`.
+
+use std::net::SocketAddr;
 
 use prost_reflect::{DynamicMessage, SerializeOptions};
 
 use crate::daemon::Handle;
 use crate::grpc::proto;
 use crate::metrics::WriteResult;
-use crate::transport::Peer;
 
 /// The longest arguments text recorded; longer ones are cut, marked `…`.
 pub const MAX_ARGUMENTS: usize = 1024;
@@ -43,12 +44,17 @@ impl Outcome {
     }
 }
 
-/// Records one write: `args` is [`arguments`]' text.
-pub fn record(handle: &Handle, rpc: &str, peer: &Peer, args: &str, outcome: &Outcome) {
-    let identity = peer.identity();
-    let addr = peer
-        .addr
-        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+/// Records one write of `rpc` by `identity` from `addr`: `args` is the
+/// request as JSON ([`arguments`]' text for gRPC).
+pub fn record(
+    handle: &Handle,
+    rpc: &str,
+    identity: &str,
+    addr: Option<SocketAddr>,
+    args: &str,
+    outcome: &Outcome,
+) {
+    let addr = addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let result = outcome.result().as_str();
     match outcome {
         Outcome::Success => tracing::info!(
@@ -63,9 +69,7 @@ pub fn record(handle: &Handle, rpc: &str, peer: &Peer, args: &str, outcome: &Out
             code = crate::metrics::grpc_code_name(*code), detail = message.as_str(), "audit"
         ),
     }
-    handle
-        .metrics()
-        .grpc_write(rpc, &identity, outcome.result());
+    handle.metrics().grpc_write(rpc, identity, outcome.result());
 }
 
 /// The request of `rpc` (of service `service`) in `body`, one gRPC

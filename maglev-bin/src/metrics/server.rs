@@ -13,14 +13,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::net::SocketAddr;
-
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::daemon::Handle;
 use crate::metrics::{Format, render_as};
-use crate::transport::{self, Alpn, Conn, Peer};
+use crate::transport::{self, Alpn, Incoming};
 
 /// The `/metrics` router over `handle`.
 pub fn router(handle: Handle) -> Router {
@@ -65,10 +62,7 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
         .server_tls()
         .filter(|_| handle.settings().metrics_tls)
         .map(|t| (t, Alpn::Http1));
-    let incoming = Incoming {
-        conns: transport::accept(&handle, listeners, tls, "metrics"),
-        local,
-    };
+    let incoming = Incoming::new(transport::accept(&handle, listeners, tls, "metrics"), local);
     let stop = handle.clone();
     let server =
         axum::serve(incoming, app).with_graceful_shutdown(async move { stop.stopping().await });
@@ -85,35 +79,5 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
         _ = deadline => {
             tracing::warn!("metrics connections still open at shutdown; closed");
         }
-    }
-}
-
-/// The accepted connections of every listener, as axum takes them.
-struct Incoming {
-    conns: mpsc::Receiver<Conn>,
-    local: Option<SocketAddr>,
-}
-
-impl axum::serve::Listener for Incoming {
-    type Io = Conn;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Conn, Peer) {
-        match self.conns.recv().await {
-            Some(conn) => {
-                let peer = conn.peer().clone();
-                (conn, peer)
-            }
-            // The accept tasks stop with the daemon, when the graceful
-            // shutdown has already stopped accepting.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Peer> {
-        Ok(Peer {
-            addr: self.local,
-            certificate: None,
-        })
     }
 }

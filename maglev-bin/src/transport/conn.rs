@@ -217,3 +217,42 @@ pub fn accept(
     }
     rx
 }
+
+/// The accepted connections of every listener, as axum takes them (the
+/// `/metrics` and web servers).
+#[derive(Debug)]
+pub struct Incoming {
+    conns: mpsc::Receiver<Conn>,
+    local: Option<std::net::SocketAddr>,
+}
+
+impl Incoming {
+    /// Over `conns` (from [`accept`]), whose first listener is at `local`.
+    pub fn new(conns: mpsc::Receiver<Conn>, local: Option<std::net::SocketAddr>) -> Incoming {
+        Incoming { conns, local }
+    }
+}
+
+impl axum::serve::Listener for Incoming {
+    type Io = Conn;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Conn, Peer) {
+        match self.conns.recv().await {
+            Some(conn) => {
+                let peer = conn.peer().clone();
+                (conn, peer)
+            }
+            // The accept tasks stop with the daemon, when the graceful
+            // shutdown has already stopped accepting.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Peer> {
+        Ok(Peer {
+            addr: self.local,
+            certificate: None,
+        })
+    }
+}

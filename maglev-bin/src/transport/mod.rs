@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 
-pub use conn::{Conn, accept};
+pub use conn::{Conn, Incoming, accept};
 pub use peer::{CertNames, Peer};
 pub use pem::TlsError;
 pub use server::{Alpn, ServerTls};

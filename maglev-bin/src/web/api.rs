@@ -1,0 +1,284 @@
+//! The page's JSON API: the same answers as the gRPC service (its
+//! methods are called, so validation, conversion and refusals are the
+//! same), in the proto3 JSON mapping `maglevc --json` prints. Writes need
+//! an admin session and the CSRF token, and go to the audit trail.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tonic::Request;
+
+use crate::cli::json::{self, Reply};
+use crate::grpc::audit::{self, Outcome};
+use crate::grpc::proto::{self, maglev_server::Maglev};
+use crate::web::auth::{self, Session};
+use crate::web::{App, Visitor};
+
+/// An error answer: the status and `{"error": message}`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    ApiError(status, message.into()).into_response()
+}
+
+/// A refusal, answered as its status and `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// The HTTP status of a gRPC refusal.
+fn http_status(code: tonic::Code) -> StatusCode {
+    match code {
+        tonic::Code::NotFound => StatusCode::NOT_FOUND,
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
+        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn refused(status: &tonic::Status) -> ApiError {
+    ApiError(http_status(status.code()), status.message().to_owned())
+}
+
+fn to_json<M: Reply>(m: &M) -> Result<serde_json::Value, ApiError> {
+    json::value(m).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+fn reply<M: Reply>(r: Result<tonic::Response<M>, tonic::Status>) -> Response {
+    r.map_err(|s| refused(&s))
+        .and_then(|m| to_json(m.get_ref()))
+        .map(Json)
+        .into_response()
+}
+
+/// `GET /api/state`: everything the page shows, and the event id it is
+/// current up to.
+pub async fn state(State(app): State<App>, visitor: Visitor) -> Response {
+    state_json(&app, &visitor).await.map(Json).into_response()
+}
+
+async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, ApiError> {
+    // The id first: events after it may already be in the state, which is
+    // harmless; none before it can be missing.
+    let event_id = app.broker.last_id();
+    let svc = &app.service;
+    let frontends = svc
+        .list_frontends(Request::new(proto::ListFrontendsRequest {}))
+        .await
+        .map_err(|s| refused(&s))?;
+    let backends = svc
+        .list_backends(Request::new(proto::ListBackendsRequest {}))
+        .await
+        .map_err(|s| refused(&s))?;
+    // VPP away (or off): `null`.
+    let vpp = match svc.get_vpp_info(Request::new(proto::GetVppInfoRequest {})).await {
+        Ok(r) => to_json(r.get_ref())?,
+        Err(_) => serde_json::Value::Null,
+    };
+    let counters = match svc
+        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest {}))
+        .await
+    {
+        Ok(r) => to_json(r.get_ref())?,
+        Err(_) => serde_json::Value::Null,
+    };
+    Ok(serde_json::json!({
+        "version": crate::VERSION_LINE,
+        "session": session_json(app, &visitor.session),
+        "frontends": to_json(frontends.get_ref())?["frontends"],
+        "backends": to_json(backends.get_ref())?["backends"],
+        "vpp": vpp,
+        "counters": counters,
+        "event_id": event_id,
+    }))
+}
+
+fn session_json(app: &App, s: &Session) -> serde_json::Value {
+    serde_json::json!({
+        "admin": s.admin,
+        "identity": s.identity,
+        "auth": s.auth,
+        "csrf": &*app.csrf,
+        "login": app.passwords.is_some(),
+    })
+}
+
+/// `GET /api/backends/{name}`.
+pub async fn backend(State(app): State<App>, Path(name): Path<String>) -> Response {
+    reply(
+        app.service
+            .get_backend(Request::new(proto::GetBackendRequest { name }))
+            .await,
+    )
+}
+
+/// `GET /api/counters`: the latest counter snapshot, `null` without one.
+pub async fn counters(State(app): State<App>) -> Response {
+    match app
+        .service
+        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest {}))
+        .await
+    {
+        Ok(r) => reply::<proto::VpplbCounters>(Ok(r)),
+        Err(_) => Json(serde_json::Value::Null).into_response(),
+    }
+}
+
+/// A weight change, as the page sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightBody {
+    frontend: String,
+    pool: String,
+    backend: String,
+    weight: u32,
+    #[serde(default)]
+    flush: bool,
+}
+
+/// `POST /api/plan`: a dry run of a weight change (a read: no admin
+/// needed, nothing changes).
+pub async fn plan(State(app): State<App>, Json(body): Json<WeightBody>) -> Response {
+    let req = proto::PlanSyncRequest {
+        frontend: body.frontend.clone(),
+        weight: Some(proto::SetWeightRequest {
+            frontend: body.frontend,
+            pool: body.pool,
+            backend: body.backend,
+            weight: body.weight,
+            flush: body.flush,
+        }),
+    };
+    reply(app.service.plan_sync(Request::new(req)).await)
+}
+
+/// Whether `visitor` may write, answering why not: an admin session, and
+/// the CSRF token in `X-CSRF-Token`. A refusal is audited.
+fn may_write(
+    app: &App,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    rpc: &str,
+    args: &str,
+) -> Result<(), ApiError> {
+    let why = if !visitor.session.admin {
+        Some(format!(
+            "{rpc} is a write and {} may only read (log in as an admin)",
+            visitor.session.identity
+        ))
+    } else if !auth::csrf_ok(
+        &app.csrf,
+        headers.get("x-csrf-token").and_then(|v| v.to_str().ok()),
+    ) {
+        Some(format!("{rpc}: missing or wrong X-CSRF-Token"))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => {
+            audit::record(
+                &app.handle,
+                rpc,
+                &visitor.session.identity,
+                visitor.addr,
+                args,
+                &Outcome::Denied(why.clone()),
+            );
+            Err(ApiError(StatusCode::FORBIDDEN, why))
+        }
+    }
+}
+
+fn audited<M: Reply>(
+    app: &App,
+    visitor: &Visitor,
+    rpc: &str,
+    args: &str,
+    r: Result<tonic::Response<M>, tonic::Status>,
+) -> Response {
+    let outcome = match &r {
+        Ok(_) => Outcome::Success,
+        Err(s) => Outcome::of(s),
+    };
+    audit::record(
+        &app.handle,
+        rpc,
+        &visitor.session.identity,
+        visitor.addr,
+        args,
+        &outcome,
+    );
+    reply(r)
+}
+
+/// `POST /api/backends/{name}/{action}`: pause, resume, enable, disable.
+pub async fn backend_action(
+    State(app): State<App>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let rpc = match action.as_str() {
+        "pause" => "PauseBackend",
+        "resume" => "ResumeBackend",
+        "enable" => "EnableBackend",
+        "disable" => "DisableBackend",
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no action {other:?}: pause, resume, enable or disable"),
+            );
+        }
+    };
+    let args = serde_json::json!({ "name": name }).to_string();
+    if let Err(e) = may_write(&app, &visitor, &headers, rpc, &args) {
+        return e.into_response();
+    }
+    let req = || Request::new(proto::BackendRequest { name: name.clone() });
+    let svc = &app.service;
+    let r = match action.as_str() {
+        "pause" => svc.pause_backend(req()).await,
+        "resume" => svc.resume_backend(req()).await,
+        "enable" => svc.enable_backend(req()).await,
+        _ => svc.disable_backend(req()).await,
+    };
+    audited(&app, &visitor, rpc, &args, r)
+}
+
+/// `POST /api/weight`: set a pool member's weight (and flush).
+pub async fn weight(
+    State(app): State<App>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Json(body): Json<WeightBody>,
+) -> Response {
+    let rpc = "SetFrontendPoolBackendWeight";
+    let args = serde_json::json!({
+        "frontend": body.frontend, "pool": body.pool, "backend": body.backend,
+        "weight": body.weight, "flush": body.flush,
+    })
+    .to_string();
+    if let Err(e) = may_write(&app, &visitor, &headers, rpc, &args) {
+        return e.into_response();
+    }
+    let req = proto::SetWeightRequest {
+        frontend: body.frontend,
+        pool: body.pool,
+        backend: body.backend,
+        weight: body.weight,
+        flush: body.flush,
+    };
+    let r = app
+        .service
+        .set_frontend_pool_backend_weight(Request::new(req))
+        .await;
+    audited(&app, &visitor, rpc, &args, r)
+}

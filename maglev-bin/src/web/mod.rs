@@ -1,0 +1,227 @@
+//! The web dashboard, served by maglevd itself on `--http-addr` (off by
+//! default; `--demo` turns it on): a page that shows every frontend,
+//! backend, the VPP link and the counters, kept live over Server-Sent
+//! Events, with operator actions for admins.
+//!
+//! - [`assets`]: the page's files, embedded at build time.
+//! - [`api`]: the JSON API, over the gRPC service's own methods.
+//! - [`stream`]: the event broker (ids, replay ring, resync) and the SSE
+//!   response.
+//! - [`auth`]: sessions (password file, client certificate), CSRF.
+//!
+//! Paths: `/` (the page), `/assets/{file}`, `/favicon.svg`, `/healthz`,
+//! `/login` (basic auth challenge), `GET /api/state`,
+//! `GET /api/backends/{name}`, `GET /api/counters`, `GET /api/events`
+//! (SSE; `Last-Event-ID` or `?since=`), `POST /api/plan` (a dry run),
+//! and for admins `POST /api/backends/{name}/{pause|resume|enable|disable}`
+//! and `POST /api/weight`.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts as RequestParts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::daemon::Handle;
+use crate::grpc::service::MaglevService;
+use crate::transport::{self, Alpn, Incoming, Peer};
+use crate::web::auth::{Passwords, Session};
+use crate::web::stream::Broker;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct App {
+    handle: Handle,
+    service: MaglevService,
+    broker: Arc<Broker>,
+    passwords: Option<Arc<Passwords>>,
+    csrf: Arc<str>,
+}
+
+/// The dashboard, ready to serve.
+pub struct Web {
+    app: App,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Web").finish_non_exhaustive()
+    }
+}
+
+impl Web {
+    /// The dashboard of `handle`'s daemon: reads the password file
+    /// (failing with its name and line) and starts numbering events.
+    pub fn new(handle: &Handle) -> anyhow::Result<Web> {
+        let passwords = match &handle.settings().http_password_file {
+            Some(path) => Some(Arc::new(Passwords::load(path)?)),
+            None => None,
+        };
+        let epoch = u64::try_from(handle.clock().now_unix_nanos() / 1_000_000).unwrap_or(0);
+        Ok(Web {
+            app: App {
+                handle: handle.clone(),
+                service: MaglevService::new(handle.clone()),
+                broker: Arc::new(Broker::new(epoch)),
+                passwords,
+                csrf: Arc::from(auth::csrf_token()),
+            },
+        })
+    }
+
+    /// The router (for tests: `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> Router {
+        router(self.app.clone())
+    }
+
+    /// Serves on `listeners` (over the gRPC TLS with `--http-tls`) until
+    /// the daemon stops; open streams end then, and connections still
+    /// open get the shutdown grace.
+    pub async fn serve(self, listeners: Vec<TcpListener>) {
+        let handle = self.app.handle.clone();
+        tokio::spawn(stream::pump(handle.clone(), self.app.broker.clone()));
+        let local = listeners.first().and_then(|l| l.local_addr().ok());
+        let tls = handle
+            .server_tls()
+            .filter(|_| handle.settings().http_tls)
+            .map(|t| (t, Alpn::Http1));
+        let incoming = Incoming::new(transport::accept(&handle, listeners, tls, "web"), local);
+        let app = router(self.app).into_make_service_with_connect_info::<Peer>();
+        let stop = handle.clone();
+        let server =
+            axum::serve(incoming, app).with_graceful_shutdown(async move { stop.stopping().await });
+        let deadline = async {
+            handle.stopping().await;
+            tokio::time::sleep(handle.settings().shutdown_grace).await;
+        };
+        tokio::select! {
+            r = server => if let Err(e) = r {
+                tracing::warn!(error = %e, "web server failed");
+            },
+            _ = deadline => tracing::warn!("web connections still open at shutdown; closed"),
+        }
+    }
+}
+
+impl Connected<axum::serve::IncomingStream<'_, Incoming>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Incoming>) -> Peer {
+        stream.remote_addr().clone()
+    }
+}
+
+fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(|| async { assets::file("index.html") }))
+        .route("/assets/{name}", get(assets::asset))
+        .route(
+            "/favicon.svg",
+            get(|| async { assets::file("favicon.svg") }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/favicon.svg") }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/login", get(login))
+        .route("/api/state", get(api::state))
+        .route("/api/backends/{name}", get(api::backend))
+        .route("/api/backends/{name}/{action}", post(api::backend_action))
+        .route("/api/counters", get(api::counters))
+        .route("/api/weight", post(api::weight))
+        .route("/api/plan", post(api::plan))
+        .route("/api/events", get(events))
+        .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such path") })
+        .with_state(app)
+}
+
+/// Who is asking: the session, and the address it came from.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The session.
+    pub session: Session,
+    /// The client's address.
+    pub addr: Option<SocketAddr>,
+}
+
+impl FromRequestParts<App> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut RequestParts,
+        app: &App,
+    ) -> Result<Visitor, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        let session = auth::session(&app.handle, app.passwords.as_deref(), &parts.headers, &peer);
+        Ok(Visitor {
+            session,
+            addr: peer.addr,
+        })
+    }
+}
+
+/// `GET /login`: a basic-auth challenge until the browser sends a
+/// password-file user's credentials, then back to the page.
+async fn login(State(app): State<App>, visitor: Visitor) -> Response {
+    if app.passwords.is_none() {
+        return api::error(
+            StatusCode::NOT_FOUND,
+            "no logins: maglevd has no --http-password-file",
+        );
+    }
+    if visitor.session.auth == auth::AuthKind::Basic {
+        return Redirect::to("/").into_response();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"maglev\", charset=\"UTF-8\"",
+        )],
+        "log in as a user of maglevd's --http-password-file\n",
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    since: Option<String>,
+}
+
+/// `GET /api/events`: the SSE stream, resuming after `Last-Event-ID` (a
+/// reconnect) or `?since=` (the id `/api/state` returned).
+async fn events(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(query.since);
+    let sse = stream::respond(app.handle.clone(), app.broker.clone(), since);
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        sse,
+    )
+        .into_response()
+}

@@ -1,0 +1,380 @@
+//! The dashboard's HTTP side against a daemon on the simulator: the page
+//! and its files; who may act (every mutating endpoint 403 for a reader
+//! and without the CSRF token, changing nothing; an admin's actions reach
+//! the simulator and the audit counter); the login challenge; and the
+//! event stream (a reconnect with `Last-Event-ID` gets exactly the events
+//! it missed; an id of another epoch gets `resync`).
+
+mod common;
+mod grpc_common;
+mod web_common;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use common::{PATIENCE, until, w};
+use web_common::{ADMIN, basic, call, send, state, web};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_its_files_are_served_with_a_strict_policy() {
+    let world = web_common::start(91).await;
+    let addr = web(&world);
+    let page = send(addr, web_common::request("GET", "/", &[], "")).await;
+    assert_eq!(page.status(), 200);
+    let h = page.headers();
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let html = String::from_utf8(
+        page.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    // Every file the page names is served; nothing comes from elsewhere.
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    for name in maglev_bin::web::assets::FILES.iter().map(|(n, _)| *n) {
+        let (status, _) = call(addr, "GET", &format!("/assets/{name}"), &[], "").await;
+        assert_eq!(status, 200, "{name}");
+    }
+    assert_eq!(call(addr, "GET", "/assets/nope.js", &[], "").await.0, 404);
+    assert_eq!(
+        call(addr, "GET", "/healthz", &[], "").await,
+        (200, "ok\n".to_owned())
+    );
+    let (status, body) = call(addr, "GET", "/api/nope", &[], "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"error":"no such path"}"#)
+    );
+
+    let s = state(addr, &[]).await;
+    let names: Vec<&str> = s["frontends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "web"]);
+    assert_eq!(s["backends"].as_array().unwrap().len(), 4);
+    assert_eq!(s["session"]["admin"], false);
+    assert_eq!(s["session"]["login"], true);
+    assert!(s["vpp"]["version"].is_string(), "{}", s["vpp"]);
+    let (status, body) = call(addr, "GET", "/api/backends/a", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""name":"a""#), "{body}");
+    assert_eq!(
+        call(addr, "GET", "/api/backends/nope", &[], "").await.0,
+        404
+    );
+    world.stop().await;
+}
+
+/// Every mutating endpoint, as (path, body).
+fn mutations() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = ["pause", "resume", "enable", "disable"]
+        .iter()
+        .map(|a| (format!("/api/backends/a/{a}"), String::new()))
+        .collect();
+    v.push((
+        "/api/weight".to_owned(),
+        r#"{"frontend":"web","pool":"primary","backend":"a","weight":10,"flush":true}"#.to_owned(),
+    ));
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admin_with_the_csrf_token_acts() {
+    let world = web_common::start(92).await;
+    let addr = web(&world);
+    let before = (world.vips(), world.handle().backend("a").unwrap().state);
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let wrong = basic(ADMIN.0, "nope");
+    let csrf = state(addr, &[]).await["session"]["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for (path, body) in mutations() {
+        // A reader (no credentials, wrong ones) with the token; an admin
+        // without it, or with a wrong one.
+        for headers in [
+            vec![("x-csrf-token", csrf.as_str())],
+            vec![
+                ("authorization", wrong.as_str()),
+                ("x-csrf-token", csrf.as_str()),
+            ],
+            vec![("authorization", auth.as_str())],
+            vec![("authorization", auth.as_str()), ("x-csrf-token", "0123")],
+        ] {
+            let (status, text) = call(addr, "POST", &path, &headers, &body).await;
+            assert_eq!(status, 403, "{path} {headers:?}: {text}");
+            assert!(text.contains("\"error\""), "{text}");
+        }
+    }
+    assert!(
+        (world.vips(), world.handle().backend("a").unwrap().state) == before,
+        "a refused action changed something"
+    );
+
+    // The admin, with the token.
+    let admin = [
+        ("authorization", auth.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+    ];
+    assert_eq!(state(addr, &admin[..1]).await["session"]["admin"], true);
+    let (status, body) = call(addr, "POST", "/api/backends/a/pause", &admin, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""state":"paused""#), "{body}");
+    let (status, body) = call(
+        addr,
+        "POST",
+        "/api/weight",
+        &admin,
+        r#"{"frontend":"web","pool":"primary","backend":"b","weight":30}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    until("a is drained and b weighs 30", || {
+        world.weights("192.0.2.92")
+            == w(&[("127.0.92.1", 0), ("127.0.92.2", 30), ("127.0.92.3", 0)])
+    })
+    .await;
+    // Refusals say why, with the daemon's status as HTTP.
+    let (status, body) = call(addr, "POST", "/api/backends/nope/pause", &admin, "").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = call(
+        addr,
+        "POST",
+        "/api/weight",
+        &admin,
+        r#"{"frontend":"web","pool":"primary","backend":"b","weight":300}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // A dry run is a read: no admin needed, nothing changes.
+    let (status, body) = call(
+        addr,
+        "POST",
+        "/api/plan",
+        &[],
+        r#"{"frontend":"web","pool":"primary","backend":"b","weight":100}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("as_weight_updated") || body.contains("ops"),
+        "{body}"
+    );
+
+    let text = maglev_bin::metrics::render(world.handle());
+    for line in [
+        r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="success"} 1"#,
+        r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="denied"} 2"#,
+        r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="127.0.0.1",result="denied"} 2"#,
+        r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="failure"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in the metrics");
+    }
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_challenges_until_the_credentials_are_right() {
+    let world = web_common::start(93).await;
+    let addr = web(&world);
+    let response = send(addr, web_common::request("GET", "/login", &[], "")).await;
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=\"maglev\"")
+    );
+    let wrong = basic("alice", "nope");
+    assert_eq!(
+        call(addr, "GET", "/login", &[("authorization", &wrong)], "")
+            .await
+            .0,
+        401
+    );
+    let right = basic(ADMIN.0, ADMIN.1);
+    let response = send(
+        addr,
+        web_common::request("GET", "/login", &[("authorization", &right)], ""),
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+    world.stop().await;
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sse {
+    id: Option<String>,
+    event: String,
+    data: String,
+}
+
+/// Reads events from a stream's body.
+struct SseReader {
+    body: Incoming,
+    buf: String,
+}
+
+impl SseReader {
+    async fn open(addr: std::net::SocketAddr, path: &str, last_id: Option<&str>) -> SseReader {
+        let headers: Vec<(&str, &str)> = last_id
+            .map(|id| ("last-event-id", id))
+            .into_iter()
+            .collect();
+        let response = send(addr, web_common::request("GET", path, &headers, "")).await;
+        assert_eq!(response.status(), 200);
+        let h = response.headers();
+        assert_eq!(h["content-type"], "text/event-stream");
+        assert_eq!(h["x-accel-buffering"], "no");
+        assert_eq!(h["cache-control"], "no-cache");
+        assert!(!h.contains_key("content-encoding"));
+        SseReader {
+            body: response.into_body(),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event with data (comments, pings and the retry hint are
+    /// skipped).
+    async fn next(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::from("message"), None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = Some(v.trim_start().to_owned());
+                    }
+                }
+                if let Some(data) = data {
+                    return Sse { id, event, data };
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout(PATIENCE, self.body.frame())
+                .await
+                .expect("an event within the patience")
+                .expect("the stream is open")
+                .unwrap();
+            if let Ok(bytes) = frame.into_data() {
+                self.buf.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    /// The next event with an id (probe heartbeats have none).
+    async fn next_numbered(&mut self) -> Sse {
+        loop {
+            let e = self.next().await;
+            if e.id.is_some() {
+                return e;
+            }
+        }
+    }
+
+    /// Events until one whose data contains every piece of `marker`.
+    async fn until(&mut self, marker: &[&str]) -> Vec<Sse> {
+        let mut out = Vec::new();
+        loop {
+            let e = self.next_numbered().await;
+            let done = marker.iter().all(|m| e.data.contains(m));
+            out.push(e);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+fn seq(id: &str) -> u64 {
+    id.split_once('-').unwrap().1.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_gets_exactly_the_events_it_missed() {
+    let world = web_common::start(94).await;
+    let addr = web(&world);
+    let handle = world.handle().clone();
+    let since = state(addr, &[]).await["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/events?since={since}");
+    // One stream that stays, one that drops out and comes back.
+    let mut stays = SseReader::open(addr, &path, None).await;
+    let mut leaves = SseReader::open(addr, &path, None).await;
+
+    handle.pause("a").unwrap();
+    let marker_a = [r#""backend":"a""#, r#""to":"paused""#];
+    let seen = leaves.until(&marker_a).await;
+    let last = seen.last().unwrap().id.clone().unwrap();
+    drop(leaves);
+
+    // Missed: a resume, a pause and a disable, and whatever VPP changes
+    // they bring; then a marker.
+    handle.resume("a").unwrap();
+    handle.pause("c").unwrap();
+    handle.disable("c").unwrap();
+    handle.pause("b").unwrap();
+    let marker_b = [r#""backend":"b""#, r#""to":"paused""#];
+
+    let mut all = stays.until(&marker_a).await;
+    all.extend(stays.until(&marker_b).await);
+    // The stream that stayed saw every event once, numbered without gaps.
+    for pair in all.windows(2) {
+        assert_eq!(
+            seq(pair[1].id.as_ref().unwrap()),
+            seq(pair[0].id.as_ref().unwrap()) + 1,
+            "{pair:?}"
+        );
+    }
+    let missed: Vec<Sse> = all
+        .iter()
+        .filter(|e| seq(e.id.as_ref().unwrap()) > seq(&last))
+        .cloned()
+        .collect();
+    assert!(missed.len() >= 4, "{missed:?}");
+
+    let mut back = SseReader::open(addr, "/api/events", Some(&last)).await;
+    let got = back.until(&marker_b).await;
+    assert_eq!(got, missed);
+
+    // An id from another daemon's epoch (a restart) gets a resync.
+    let mut other = SseReader::open(addr, "/api/events", Some("1-1")).await;
+    let e = other.next().await;
+    assert_eq!(e.event, "resync");
+    // It carries the id to go on from: this epoch's, at or after the last
+    // event seen.
+    let id = e.id.expect("a resync has an id");
+    assert!(
+        seq(&id) >= seq(all.last().unwrap().id.as_ref().unwrap()),
+        "{id}"
+    );
+    assert_eq!(
+        id.split_once('-').unwrap().0,
+        last.split_once('-').unwrap().0
+    );
+    world.stop().await;
+}

@@ -1,0 +1,106 @@
+//! What the dashboard tests share: a daemon on the simulator with the web
+//! dashboard on loopback and a password file (`alice` / `secret`), and a
+//! small HTTP/1.1 client (hyper) for its JSON API and event stream.
+
+#![allow(dead_code, reason = "each test binary uses a part of it")]
+#![allow(unreachable_pub, reason = "shared by the test binaries")]
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use crate::common::{World, until, w};
+
+/// The admin of the password file the daemon gets.
+pub const ADMIN: (&str, &str) = ("alice", "secret");
+
+/// A world on `net` with `grpc_common`'s config, its daemon serving the
+/// dashboard (and gRPC) on 127.0.0.1, every backend up and both VIPs
+/// programmed.
+pub async fn start(net: u8) -> World {
+    let mut world = World::new(net, 3).await;
+    world.write_config(&crate::grpc_common::config(net));
+    let password_file = world.dir.path().join("htpasswd");
+    let hash = bcrypt::hash(ADMIN.1, 4).unwrap();
+    std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
+    let mut settings = world.settings();
+    settings.http_addr = Some("127.0.0.1:0".into());
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    settings.http_password_file = Some(password_file);
+    world.start(settings).await;
+    let be = |i: u8| format!("127.0.{net}.{i}");
+    until("both VIPs are programmed", || {
+        world.weights(&format!("192.0.2.{net}")) == w(&[(&be(1), 100), (&be(2), 100), (&be(3), 0)])
+            && world.weights(&format!("198.51.100.{net}")) == w(&[(&be(2), 50), (&be(9), 100)])
+    })
+    .await;
+    world
+}
+
+/// The dashboard's address.
+pub fn web(world: &World) -> SocketAddr {
+    world.daemon().http_addrs()[0]
+}
+
+/// `user:password` as a basic authorization value.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Sends `request` on a new connection to `addr`.
+pub async fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Response<Incoming> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender.send_request(request).await.unwrap()
+}
+
+/// A request to `path` with `headers`.
+pub fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request<Full<Bytes>> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    if !body.is_empty() {
+        b = b.header("content-type", "application/json");
+    }
+    b.body(Full::new(Bytes::from(body.to_owned()))).unwrap()
+}
+
+/// A call and its whole answer: status and body text.
+pub async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let response = send(addr, request(method, path, headers, body)).await;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `GET /api/state` as JSON, with `headers`.
+pub async fn state(addr: SocketAddr, headers: &[(&str, &str)]) -> serde_json::Value {
+    let (status, body) = call(addr, "GET", "/api/state", headers, "").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
