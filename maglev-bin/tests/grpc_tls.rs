@@ -331,6 +331,17 @@ async fn read_only_without_tls_denies_every_write_rpc() {
 
 /// `GET /metrics` over TLS as client `name`: the response, or the error.
 async fn get_metrics(pki: &Pki, addr: std::net::SocketAddr, name: &str) -> std::io::Result<String> {
+    https_get(pki, addr, name, "/metrics").await
+}
+
+/// `GET path` over TLS (HTTP/1.1) as client `name`: the response, or the
+/// error.
+async fn https_get(
+    pki: &Pki,
+    addr: std::net::SocketAddr,
+    name: &str,
+    path: &str,
+) -> std::io::Result<String> {
     let pair = pki.client(name);
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -349,8 +360,10 @@ async fn get_metrics(pki: &Pki, addr: std::net::SocketAddr, name: &str) -> std::
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await?;
-    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut out = String::new();
     tls.read_to_string(&mut out).await?;
     Ok(out)
@@ -377,6 +390,36 @@ async fn metrics_can_be_served_behind_the_same_tls() {
     let mut out = Vec::new();
     let _ = tcp.read_to_end(&mut out).await;
     assert!(!String::from_utf8_lossy(&out).contains("maglev_backend_state"));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_behind_tls_knows_its_admins_by_certificate() {
+    let (world, pki) = start(89, |s, pki| {
+        s.grpc_tls = Some(pki.server_files(true));
+        s.http_addr = Some("127.0.0.1:0".into());
+        s.http_tls = true;
+    })
+    .await;
+    let web = world.daemon().http_addrs()[0];
+    let session = |body: &str| -> serde_json::Value {
+        let json = body.split_once("\r\n\r\n").unwrap().1;
+        // Chunked: the JSON is the one line that starts with `{`.
+        let line = json.lines().find(|l| l.starts_with('{')).unwrap();
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["session"].clone()
+    };
+    let alice = session(&https_get(&pki, web, "alice", "/api/state").await.unwrap());
+    assert_eq!(
+        (alice["admin"].clone(), alice["auth"].clone()),
+        (true.into(), "certificate".into())
+    );
+    assert_eq!(alice["identity"], "alice");
+    let bob = session(&https_get(&pki, web, "bob", "/api/state").await.unwrap());
+    assert_eq!(
+        (bob["admin"].clone(), bob["identity"].clone()),
+        (false.into(), "bob".into())
+    );
+    assert!(https_get(&pki, web, "mallory", "/api/state").await.is_err());
     world.stop().await;
 }
 

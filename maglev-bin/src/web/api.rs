@@ -78,7 +78,10 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
         .await
         .map_err(|s| refused(&s))?;
     // VPP away (or off): `null`.
-    let vpp = match svc.get_vpp_info(Request::new(proto::GetVppInfoRequest {})).await {
+    let vpp = match svc
+        .get_vpp_info(Request::new(proto::GetVppInfoRequest {}))
+        .await
+    {
         Ok(r) => to_json(r.get_ref())?,
         Err(_) => serde_json::Value::Null,
     };
