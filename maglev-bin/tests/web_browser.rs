@@ -1,0 +1,612 @@
+//! The dashboard in a real browser: headless Chromium, driven over
+//! WebDriver (Debian's `chromedriver`, through fantoccini), against a
+//! daemon on the simulator. A reader sees the config's frontends and
+//! backends, no action controls, a backend that fails going down live, its
+//! detail and the event log; an admin (basic auth) pauses a backend and
+//! sets a weight through the confirmation dialog, and both reach the
+//! simulator; after the daemon restarts on the same port the page comes
+//! back by itself; a probe in flight shows its heartbeat. Screenshots:
+//! `target/web-main.png`, `target/web-detail.png` and
+//! `target/web-admin.png` (the weight dialog with its dry run).
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian
+//! `chromium` and `chromium-driver`); without them each test says why and
+//! passes, unless `MAGLEV_REQUIRE_BROWSER=1`.
+
+mod common;
+mod grpc_common;
+mod web_common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use maglev_bin::daemon::Parts;
+use maglev_bin::events::LogLayer;
+use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use common::{PATIENCE, World, until, w};
+use web_common::{ADMIN, web};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/");
+
+fn require() -> bool {
+    std::env::var("MAGLEV_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
+}
+
+/// A headless Chromium behind its own chromedriver, with a fresh profile.
+struct Browser {
+    client: Client,
+    base: String,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+/// chromedriver in a process group of its own, which the Chromium it
+/// starts joins: dropped (a test that failed did not close its session),
+/// the whole group is killed, so no browser outlives its test.
+struct Driver(tokio::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A browser on the dashboard at `addr`, or `None` (said why) when there
+/// is none and none is required.
+async fn browser(addr: SocketAddr) -> Option<Browser> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        let why = format!(
+            "no {} (Debian: apt-get install chromium chromium-driver)",
+            missing.join(" or ")
+        );
+        assert!(!require(), "MAGLEV_REQUIRE_BROWSER=1 but {why}");
+        eprintln!("skipping the browser test: {why}");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map(Driver)
+        .unwrap_or_else(|e| panic!("{CHROMEDRIVER}: {e}"));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{CHROMEDRIVER} does not answer on port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let options = json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+            format!("--user-data-dir={}", profile.path().display()),
+        ],
+    });
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("a Chromium session from {CHROMEDRIVER}: {e}"));
+    Some(Browser {
+        client,
+        base: format!("http://{addr}"),
+        _driver: driver,
+        _profile: profile,
+    })
+}
+
+impl Browser {
+    /// Opens `path` of the dashboard and waits until its first state is
+    /// shown and its event stream is open.
+    async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+        self.until(
+            "the page is ready and live",
+            "return document.body.dataset.ready === 'true' && document.body.dataset.live === 'true'",
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body) in the page; its value.
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    /// Waits until `script` returns true, checking every 50 ms.
+    async fn until(&self, what: &str, script: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if self.js(script).await == Value::Bool(true) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let html = self.js("return document.body.outerHTML").await;
+                panic!("timed out waiting until {what}; the page:\n{html}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The text of every element matching `css`.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let script = format!(
+            "return [...document.querySelectorAll({})].map(e => e.textContent)",
+            json!(css)
+        );
+        serde_json::from_value(self.js(&script).await).unwrap()
+    }
+
+    /// An attribute of every element matching `css`.
+    async fn attrs(&self, css: &str, name: &str) -> Vec<String> {
+        let script = format!(
+            "return [...document.querySelectorAll({})].map(e => e.getAttribute({}))",
+            json!(css),
+            json!(name)
+        );
+        serde_json::from_value(self.js(&script).await).unwrap()
+    }
+
+    /// Waits until one element matches `css`, then clicks the first.
+    async fn click(&self, css: &str) {
+        self.until(
+            &format!("{css} is there"),
+            &format!("return document.querySelector({}) !== null", json!(css)),
+        )
+        .await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Waits until the first element matching `css` has `attr` = `value`.
+    async fn until_attr(&self, css: &str, attr: &str, value: &str) {
+        self.until(
+            &format!("{css} has {attr}={value}"),
+            &format!(
+                "const e = document.querySelector({}); return e !== null && e.getAttribute({}) === {}",
+                json!(css),
+                json!(attr),
+                json!(value)
+            ),
+        )
+        .await;
+    }
+
+    /// Waits until the first element matching `css` reads `text`.
+    async fn until_text(&self, css: &str, text: &str) {
+        self.until(
+            &format!("{css} reads {text:?}"),
+            &format!(
+                "const e = document.querySelector({}); return e !== null && e.textContent.trim() === {}",
+                json!(css),
+                json!(text)
+            ),
+        )
+        .await;
+    }
+
+    /// Presses Escape in the focused element.
+    async fn escape(&self) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&Key::Escape.to_string())
+            .await
+            .unwrap();
+    }
+
+    /// Saves a screenshot as `target/<name>`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(SCREENSHOTS).unwrap();
+        std::fs::write(Path::new(SCREENSHOTS).join(name), png).unwrap();
+    }
+
+    /// Asserts that the page hit no script error, and closes the browser.
+    async fn close(self) {
+        let error = self.js("return document.body.dataset.error || null").await;
+        assert_eq!(error, Value::Null, "the page failed");
+        self.client.close().await.unwrap();
+    }
+}
+
+/// The row of `backend` in the card of `frontend`.
+fn row(frontend: &str, backend: &str) -> String {
+    format!("section[data-frontend={frontend}] tr[data-backend={backend}]")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_sees_the_config_and_a_failure_live() {
+    let world = web_common::start(95).await;
+    let Some(b) = browser(web(&world)).await else {
+        return world.stop().await;
+    };
+    b.open("/").await;
+    // The figures docs/performance.md quotes (printed, not asserted).
+    let timing = b
+        .js("const nav = performance.getEntriesByType('navigation')[0];
+             const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+             const ready = performance.getEntriesByName('maglev-ready')[0];
+             return { dom: nav.domContentLoadedEventEnd, fcp: fcp && fcp.startTime,
+                      ready: ready && ready.startTime,
+                      bytes: performance.getEntriesByType('resource')
+                        .filter(r => r.name.includes('/assets/'))
+                        .reduce((n, r) => n + r.encodedBodySize, nav.encodedBodySize) }")
+        .await;
+    eprintln!("page timing (ms from navigation start; bytes of HTML, CSS and JS): {timing}");
+    assert_eq!(
+        b.js("return document.querySelectorAll('.changed').length")
+            .await,
+        0,
+        "something flashed on first load"
+    );
+
+    // Every frontend in the API's order, every pool member, from the config.
+    assert_eq!(
+        b.attrs("section[data-frontend]", "data-frontend").await,
+        ["api", "web"]
+    );
+    assert_eq!(
+        b.attrs(
+            "section[data-frontend=web] tr[data-backend]",
+            "data-backend"
+        )
+        .await,
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        b.attrs(
+            "section[data-frontend=api] tr[data-backend]",
+            "data-backend"
+        )
+        .await,
+        ["b", "s"]
+    );
+    b.until_attr("section[data-frontend=web]", "data-state", "up")
+        .await;
+    b.until_attr(&row("web", "a"), "data-state", "up").await;
+    b.until_attr(&row("web", "c"), "data-state", "up").await;
+    let api_b = row("api", "b");
+    assert_eq!(b.texts(&format!("{api_b} [data-col=weight]")).await, ["50"]);
+    b.until_text(&format!("{api_b} [data-col=effective]"), "50")
+        .await;
+    b.until_text(&format!("{} [data-col=effective]", row("web", "c")), "0")
+        .await;
+    let buckets = b
+        .texts(&format!("{} [data-col=buckets]", row("web", "a")))
+        .await;
+    assert!(
+        buckets[0].parse::<u32>().is_ok_and(|n| n > 0),
+        "{buckets:?}"
+    );
+    assert_eq!(b.attrs("#vpp", "data-connected").await, ["true"]);
+    assert!(b.texts("#vpp-version").await[0].contains("26."));
+    // A reader: no action anywhere, and the way to log in.
+    assert!(b.texts("[data-action]").await.is_empty());
+    b.until(
+        "the login link shows",
+        "return !document.querySelector('#login').hidden",
+    )
+    .await;
+    // Each VIP's packet rate, from the counters.
+    b.until(
+        "web's packet rate shows",
+        r"return /^[1-9][0-9.]*k? pkt\/s$/.test(document.querySelector('section[data-frontend=web] .rate').textContent)
+           && document.querySelector('section[data-frontend=web] .spark polyline').getAttribute('points') !== ''",
+    )
+    .await;
+    b.screenshot("web-main.png").await;
+
+    // `a` fails: its rows go down and `web` serves from `b` alone, live.
+    world.backends[0].set_healthy(false);
+    b.until_attr(&row("web", "a"), "data-state", "down").await;
+    b.until_text(&format!("{} [data-col=effective]", row("web", "a")), "0")
+        .await;
+    b.until(
+        "the event log shows the transition",
+        "return document.querySelector('#events').textContent.includes('a: up → down')",
+    )
+    .await;
+    b.until(
+        "the VPP panel shows the change sent",
+        "return document.querySelector('#vpp-last').textContent.includes('127.0.95.1')",
+    )
+    .await;
+    // The age counts on by itself, from `now`.
+    b.until(
+        "a's age counts",
+        &format!(
+            "return /^[1-9][0-9]*s$/.test(document.querySelector({}).textContent)",
+            json!(format!("{} [data-col=age]", row("web", "a")))
+        ),
+    )
+    .await;
+
+    // Its detail: the history of both transitions; Escape closes it.
+    b.click(&format!("{} .backend-link", row("web", "a"))).await;
+    b.until(
+        "the detail is open with a's history",
+        "const d = document.querySelector('#detail'); \
+         return d.open && d.checkVisibility() && document.querySelector('#detail-title').textContent === 'a' \
+           && document.querySelectorAll('#detail-history li').length === 2",
+    )
+    .await;
+    let history = b.texts("#detail-history li").await;
+    assert!(history[0].contains("up → down"), "{history:?}");
+    assert!(history[1].contains("unknown → up"), "{history:?}");
+    b.screenshot("web-detail.png").await;
+    b.escape().await;
+    b.until(
+        "the detail is closed",
+        "const d = document.querySelector('#detail'); return !d.open && !d.checkVisibility()",
+    )
+    .await;
+
+    // The log's filter hides what does not match; paused, it holds new
+    // lines until resumed.
+    let filter = b.client.find(Locator::Css("#events-filter")).await.unwrap();
+    filter.send_keys("a: up").await.unwrap();
+    b.until(
+        "the filter leaves only a's transition",
+        "const shown = [...document.querySelectorAll('#events li')].filter(l => !l.hidden); \
+         return shown.length === 1 && shown[0].textContent.includes('a: up → down')",
+    )
+    .await;
+    filter.clear().await.unwrap();
+    b.click("#events-pause").await;
+    world.backends[0].set_healthy(true);
+    b.until_attr(&row("web", "a"), "data-state", "up").await;
+    let log = b.texts("#events").await;
+    assert!(!log[0].contains("a: down → up"), "{log:?}");
+    b.click("#events-pause").await;
+    b.until(
+        "the held line shows after resume",
+        "return document.querySelector('#events').textContent.includes('a: down → up')",
+    )
+    .await;
+
+    b.close().await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_pauses_and_sets_a_weight_through_the_dialog() {
+    let world = web_common::start(96).await;
+    let addr = web(&world);
+    let Some(b) = browser(addr).await else {
+        return world.stop().await;
+    };
+    // Basic auth once; the browser then sends it with every request.
+    b.client
+        .goto(&format!("http://{}:{}@{addr}/login", ADMIN.0, ADMIN.1))
+        .await
+        .unwrap();
+    b.open("/").await;
+    b.until_text("#who", "alice (admin)").await;
+    assert_eq!(
+        b.js("return document.querySelector('#login').hidden").await,
+        true
+    );
+    let vip = "192.0.2.96";
+    let be = |i: u8| format!("127.0.96.{i}");
+
+    // Pause a: confirmed, it reaches the simulator and the row.
+    let a = row("web", "a");
+    b.click(&format!("{a} [data-action=pause][data-backend=a]"))
+        .await;
+    b.until(
+        "the dialog is open",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
+    b.click("#confirm-ok").await;
+    until("a is drained in VPP", || {
+        world.weights(vip) == w(&[(&be(1), 0), (&be(2), 100), (&be(3), 0)])
+    })
+    .await;
+    b.until_attr(&a, "data-state", "paused").await;
+    b.until_text(&format!("{a} [data-col=effective]"), "0")
+        .await;
+    b.until(
+        "the dialog closed",
+        "return !document.querySelector('#confirm').open",
+    )
+    .await;
+    // The row offers resume now.
+    b.click(&format!("{a} [data-action=resume][data-backend=a]"))
+        .await;
+    b.until(
+        "the dialog is open",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
+    b.click("#confirm-cancel").await;
+    b.until(
+        "the dialog closed",
+        "return !document.querySelector('#confirm').open",
+    )
+    .await;
+    assert_eq!(
+        world.handle().backend("a").unwrap().state.as_str(),
+        "paused"
+    );
+
+    // Set b's weight to 30: the dialog shows the dry run first.
+    let row_b = row("web", "b");
+    b.click(&format!("{row_b} [data-action=weight][data-backend=b]"))
+        .await;
+    b.until(
+        "the weight dialog is open",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelector('#weight-input').value")
+            .await,
+        "100"
+    );
+    let input = b.client.find(Locator::Css("#weight-input")).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys("101").await.unwrap();
+    b.until(
+        "an out-of-range weight cannot be sent",
+        "return document.querySelector('#confirm-ok').disabled \
+           && document.querySelector('#plan').textContent.includes('0 to 100')",
+    )
+    .await;
+    input.clear().await.unwrap();
+    input.send_keys("30").await.unwrap();
+    b.until(
+        "the dry run shows the op",
+        "const p = document.querySelector('#plan').textContent; \
+         return p.includes('Dry run') && p.includes('weight 30') && !document.querySelector('#confirm-ok').disabled",
+    )
+    .await;
+    assert_eq!(world.weights(vip)[1], (be(2), 100), "a dry run changed VPP");
+    b.screenshot("web-admin.png").await;
+    b.click("#confirm-ok").await;
+    until("b weighs 30 in VPP", || {
+        world.weights(vip) == w(&[(&be(1), 0), (&be(2), 30), (&be(3), 0)])
+    })
+    .await;
+    b.until_text(&format!("{row_b} [data-col=weight]"), "30")
+        .await;
+    b.until_text(&format!("{row_b} [data-col=effective]"), "30")
+        .await;
+
+    b.close().await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_comes_back_after_the_daemon_restarts() {
+    let mut world = web_common::start(97).await;
+    let addr = web(&world);
+    let Some(b) = browser(addr).await else {
+        return world.stop().await;
+    };
+    b.open("/").await;
+    b.until_attr(&row("web", "a"), "data-state", "up").await;
+
+    world.daemon.take().unwrap().shutdown().await;
+    b.until_attr("body", "data-live", "false").await;
+    b.until_attr("#vpp", "data-connected", "true").await; // the last state stays
+
+    // A new daemon on the same port: a new epoch, so the page resyncs.
+    restart(&mut world, addr).await;
+    b.until(
+        "the page resynced with the new daemon",
+        "return document.body.dataset.live === 'true' && \
+         document.querySelector('#events').textContent.includes('resync')",
+    )
+    .await;
+    b.until_attr(&row("web", "a"), "data-state", "up").await;
+    // And it is live: a failure shows without a reload.
+    world.backends[0].set_healthy(false);
+    b.until_attr(&row("web", "a"), "data-state", "down").await;
+    assert_eq!(b.attrs("body", "data-ready").await, ["true"]);
+
+    b.close().await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_in_flight_shows_a_heartbeat() {
+    // Probe starts and ends are debug log records: the hub gets them
+    // through the process's subscriber. The other tests' daemons log into
+    // it too, so this world's backend has a name none of theirs has.
+    let mut world = World::new(98, 1).await;
+    world.write_body(
+        r"
+  backends:
+    pulse: { address: 127.0.98.1, healthcheck: web }
+  frontends:
+    beat:
+      address: 192.0.2.98
+      protocol: tcp
+      port: 80
+      pools:
+        - name: main
+          backends: { pulse: {} }
+",
+    );
+    let parts = Parts::default();
+    tracing_subscriber::registry()
+        .with(LogLayer::new(parts.hub.clone(), parts.clock))
+        .try_init()
+        .unwrap();
+    let mut settings = world.settings();
+    settings.http_addr = Some("127.0.0.1:0".into());
+    world.start_with(settings, parts).await;
+    let Some(b) = browser(web(&world)).await else {
+        return world.stop().await;
+    };
+    b.open("/").await;
+    let beat = "tr[data-backend=pulse] [data-col=beat]";
+    b.until_attr("tr[data-backend=pulse]", "data-state", "up")
+        .await;
+    b.until_text(beat, "❤️").await;
+    b.until_text(beat, "·").await;
+
+    b.close().await;
+    world.stop().await;
+}
+
+/// Starts the world's daemon again as `web_common::start` did, with the
+/// dashboard on `addr`.
+async fn restart(world: &mut World, addr: SocketAddr) {
+    let mut settings = world.settings();
+    settings.http_addr = Some(addr.to_string());
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    settings.http_password_file = Some(world.dir.path().join("htpasswd"));
+    world.start(settings).await;
+    assert_eq!(web(world), addr);
+}
