@@ -447,6 +447,18 @@ async fn an_admin_pauses_and_sets_a_weight_through_the_dialog() {
         "return document.querySelector('#confirm').open",
     )
     .await;
+    // It shows what draining a would move, before anything is sent.
+    b.until(
+        "the pause's dry run shows a's buckets moving",
+        "const t = document.querySelector('#plan').textContent;
+         return t.includes('web') && t.includes('buckets move') && t.includes('a → ')",
+    )
+    .await;
+    assert_eq!(
+        world.weights(vip),
+        w(&[(&be(1), 100), (&be(2), 100), (&be(3), 0)]),
+        "a dry run changed VPP"
+    );
     b.click("#confirm-ok").await;
     until("a is drained in VPP", || {
         world.weights(vip) == w(&[(&be(1), 0), (&be(2), 100), (&be(3), 0)])

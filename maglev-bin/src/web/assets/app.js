@@ -270,7 +270,28 @@ function ask(d) {
     weightInput.select();
     plan();
   } else {
+    if (d.action === 'pause' || d.action === 'disable') planDrain(d);
     ok.focus();
+  }
+}
+
+// A pause or disable drains the backend from every pool it is in: the
+// dry run of weight 0 there (with flush for disable) shows what moves.
+async function planDrain(d) {
+  const mine = ++planSeq;
+  const members = (state ? state.frontends : []).flatMap((fe) => fe.pools
+    .filter((p) => p.backends.some((b) => b.name === d.backend))
+    .map((p) => ({frontend: fe.name, pool: p.name, backend: d.backend, weight: 0, flush: d.action === 'disable'})));
+  if (!members.length) return;
+  planEl.replaceChildren(h('p', {class: 'muted'}, 'Planning…'));
+  try {
+    const plans = await Promise.all(members.map((m) => post('/api/plan', m)));
+    if (mine === planSeq) {
+      planEl.replaceChildren(...plans.flatMap((r, i) =>
+        [h('p', {}, h('strong', {}, members[i].frontend)), ...planView(r).flat()]));
+    }
+  } catch (e) {
+    if (mine === planSeq) planEl.replaceChildren(h('p', {class: 'error'}, `No dry run: ${e.message}`));
   }
 }
 
