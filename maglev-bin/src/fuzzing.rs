@@ -2,6 +2,7 @@
 
 use crate::grpc::{access, audit};
 use crate::transport::CertNames;
+use crate::web::auth::{Passwords, basic_credentials};
 
 /// Feeds arbitrary bytes to the audit trail as the body of every write
 /// RPC, as the access guard reads a client's request: a short text
@@ -29,6 +30,17 @@ pub fn client_certificate(data: &[u8]) {
     }
 }
 
+/// Feeds arbitrary bytes to the dashboard's password-file reader (as
+/// text) and its basic-credentials decoder (as a header value): users or
+/// an error naming the line, never a panic.
+pub fn password_file(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Err(e) = Passwords::parse(&text, std::path::Path::new("fuzz")) {
+        assert!(e.to_string().starts_with("fuzz:"), "{e}");
+    }
+    let _ = basic_credentials(&text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,9 +56,12 @@ mod tests {
             &[1, 0, 0, 0, 1, 0],
             &[0, 0, 0, 0, 3, 0x0a, 0x01, 0xff],
             &[0x30, 0x82, 0xff, 0xff],
+            b"alice:$2y$04$x\nalice",
+            b"Basic YWxpY2U6c2VjcmV0",
         ] {
             write_request(data);
             client_certificate(data);
+            password_file(data);
         }
     }
 }

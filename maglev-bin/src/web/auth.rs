@@ -121,7 +121,7 @@ impl Passwords {
 }
 
 /// The user and password of a `Basic` authorization value.
-fn basic_credentials(value: &str) -> Option<(String, String)> {
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
     use base64::Engine;
     let encoded = value
         .strip_prefix("Basic ")
