@@ -25,11 +25,7 @@ use std::time::Duration;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use maglev_bin::daemon::Parts;
-use maglev_bin::events::LogLayer;
 use serde_json::{Value, json};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 use common::{PATIENCE, World, until, w};
 use web_common::{ADMIN, web};
@@ -572,9 +568,8 @@ async fn the_page_comes_back_after_the_daemon_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_in_flight_shows_a_heartbeat() {
-    // Probe starts and ends are debug log records: the hub gets them
-    // through the process's subscriber. The other tests' daemons log into
-    // it too, so this world's backend has a name none of theirs has.
+    // Probe starts and ends come straight from the checker's probe
+    // tasks; a backend of its own name keeps the check to this world.
     let mut world = World::new(98, 1).await;
     world.write_body(
         r"
@@ -590,14 +585,9 @@ async fn a_probe_in_flight_shows_a_heartbeat() {
           backends: { pulse: {} }
 ",
     );
-    let parts = Parts::default();
-    tracing_subscriber::registry()
-        .with(LogLayer::new(parts.hub.clone(), parts.clock))
-        .try_init()
-        .unwrap();
     let mut settings = world.settings();
     settings.http_addr = Some("127.0.0.1:0".into());
-    world.start_with(settings, parts).await;
+    world.start(settings).await;
     let Some(b) = browser(web(&world)).await else {
         return world.stop().await;
     };

@@ -955,6 +955,9 @@ impl ProbeTask {
             // Read now, so that an address a reload changed is probed next.
             let address = self.slot.lock().address;
             tracing::debug!(backend = %self.slot.name, %address, "probe start");
+            if let Some(observer) = self.inner.upgrade().and_then(|i| i.observer.clone()) {
+                observer.probe_started(&self.slot.name, address);
+            }
             let result = self.prober.probe(address).await;
             tracing::debug!(
                 backend = %self.slot.name,

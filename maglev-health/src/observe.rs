@@ -42,12 +42,17 @@ impl ProbeRecord<'_> {
     }
 }
 
-/// Called by the checker after every probe, from the probe's task.
+/// Called by the checker around every probe, from the probe's task.
 ///
-/// It runs on the checker's runtime, outside the checker's locks, once per
+/// It runs on the checker's runtime, outside the checker's locks, twice per
 /// probe of every backend: keep it short and never block (bump an atomic
 /// counter, not a database).
 pub trait ProbeObserver: Send + Sync + fmt::Debug {
+    /// A probe of `backend` at `address` starts (nothing by default).
+    fn probe_started(&self, backend: &str, address: IpAddr) {
+        let _ = (backend, address);
+    }
+
     /// One probe ended with `record`.
     fn probe_ended(&self, record: &ProbeRecord<'_>);
 }

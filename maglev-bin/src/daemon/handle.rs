@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::WallClock;
 use crate::daemon::Parts;
+use crate::daemon::beats::{Beat, Observers};
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::error::DaemonError;
 use crate::daemon::pools::PoolChoices;
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) pools: PoolChoices,
     /// The gRPC (and `/metrics`) listener's TLS, if any.
     pub(crate) server_tls: Option<Arc<ServerTls>>,
+    /// Probe heartbeats, sent while someone listens.
+    pub(crate) beats: tokio::sync::broadcast::Sender<Beat>,
 }
 
 /// An operator's change of a pool member's weight.
@@ -139,12 +142,16 @@ impl Handle {
             Some(path) => crate::daemon::state_file::restore(path, &config, &parts.clock),
             None => Default::default(),
         };
+        let beats = crate::daemon::beats::channel();
         let checker = {
             // The checker spawns its probe tasks on the runtime it starts in.
             let _on = parts.checker_runtime.as_ref().map(|rt| rt.enter());
             Checker::builder()
                 .probes(parts.probes)
-                .observer(metrics.probe_observer())
+                .observer(Arc::new(Observers {
+                    metrics: metrics.probe_observer(),
+                    beats: beats.clone(),
+                }))
                 .seed(restored.seeds)
                 .start(&config)?
         };
@@ -168,6 +175,7 @@ impl Handle {
                 tables: Tables::default(),
                 pools: PoolChoices::new(restored.pools),
                 server_tls,
+                beats,
             }),
         })
     }
@@ -175,6 +183,12 @@ impl Handle {
     /// The process settings.
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+
+    /// Probe starts and ends from now on (for the dashboard's heartbeat);
+    /// a listener that falls behind loses the oldest.
+    pub fn probe_beats(&self) -> tokio::sync::broadcast::Receiver<Beat> {
+        self.shared.beats.subscribe()
     }
 
     /// The gRPC listener's TLS configuration (`None` for plain gRPC).

@@ -28,6 +28,7 @@
 //! **Invariant:** every change to VPP is made by the reconciler task; the
 //! others only mark work for it.
 
+pub mod beats;
 pub mod counters;
 pub mod error;
 pub mod handle;

@@ -11,9 +11,9 @@
 //! everything) when they are not, when the id is from another epoch, or
 //! when the broker itself fell behind the hub.
 //!
-//! Probe starts and ends (the daemon's debug records `probe start` and
-//! `probe end`) go out as `probe` events without an id: a heartbeat, not
-//! worth replaying.
+//! Probe starts and ends (the daemon's [probe beats](crate::daemon::beats))
+//! go out as `probe` events without an id: a heartbeat, not worth
+//! replaying.
 //!
 //! The stream: a `retry` hint first, a `: ping` comment every
 //! [`PING_INTERVAL`], `Cache-Control: no-cache`, `X-Accel-Buffering: no`,
@@ -213,14 +213,28 @@ impl Broker {
     }
 }
 
-/// Feeds `broker` from the daemon's hub until the daemon stops.
+/// Feeds `broker` from the daemon's hub and its probe beats until the
+/// daemon stops.
 pub async fn pump(handle: Handle, broker: Arc<Broker>) {
-    // Debug, for the probe heartbeats; other debug records are dropped.
-    let mut sub = handle.subscribe(Some(tracing::Level::DEBUG));
+    let mut sub = handle.subscribe(Some(tracing::Level::INFO));
+    let mut beats = handle.probe_beats();
     let clock = *handle.clock();
     loop {
         let received = tokio::select! {
             _ = handle.stopping() => return,
+            beat = beats.recv() => {
+                match beat {
+                    Ok(beat) => {
+                        let phase = if beat.started { "start" } else { "end" };
+                        let data = serde_json::json!({ "backend": &*beat.backend, "phase": phase });
+                        broker.probe(Arc::from(data.to_string()));
+                    }
+                    // Missed beats are gone; the next ones are what matter.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                continue;
+            }
             r = sub.recv() => r,
         };
         let event = match received {
@@ -232,19 +246,6 @@ pub async fn pump(handle: Handle, broker: Arc<Broker>) {
             Some(Received::Event(event)) => event,
         };
         let kind = match &event.kind {
-            EventKind::Log(record) if record.level == tracing::Level::DEBUG => {
-                let phase = match record.message.as_str() {
-                    "probe start" => "start",
-                    "probe end" => "end",
-                    _ => continue,
-                };
-                if let Some(backend) = record.fields.get("backend") {
-                    let data = serde_json::json!({ "backend": backend, "phase": phase });
-                    broker.probe(Arc::from(data.to_string()));
-                }
-                continue;
-            }
-            EventKind::Log(record) if record.level == tracing::Level::TRACE => continue,
             EventKind::Log(_) => "log",
             EventKind::Backend { .. } => "backend",
             EventKind::Frontend { .. } => "frontend",
