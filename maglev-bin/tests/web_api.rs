@@ -162,6 +162,20 @@ async fn only_an_admin_with_the_csrf_token_acts() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    // A body that is not the change says what is wrong, as JSON.
+    let (status, body) = call(
+        addr,
+        "POST",
+        "/api/weight",
+        &admin,
+        r#"{"frontend":"web","weight":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.starts_with(r#"{"error":"the request body: "#),
+        "{body}"
+    );
     // A dry run is a read: no admin needed, nothing changes.
     let (status, body) = call(
         addr,

@@ -10,13 +10,13 @@ use maglev_core::slow_start;
 use tonic::transport::{Channel, Endpoint};
 
 use super::Target;
-use super::json;
 use super::parse::Invocation;
 use super::plan;
 use super::render::{self, Block, Cell, Paint, Style, Table};
 use super::tree::{CommandId, Slot, commands};
 use super::watch;
 use crate::clock::WallClock;
+use crate::grpc::json;
 use crate::grpc::proto;
 use crate::grpc::proto::maglev_client::MaglevClient;
 use crate::transport::client::{ClientTls, Connector};

@@ -7,7 +7,6 @@
 //!   below is derived from.
 //! - [`parse`]: unambiguous-prefix parsing, and what may come next.
 //! - [`render`]: aligned tables and blocks, colors, durations and ages.
-//! - [`json`]: `--json`, the reply in the proto3 JSON mapping.
 //! - [`exec`]: running a command against maglevd and printing the reply.
 //! - [`plan`]: sync results and dry runs (ops, bucket movement), share bars.
 //! - [`watch`]: `watch events`.
@@ -20,7 +19,6 @@
 
 pub mod exec;
 pub mod generate;
-pub mod json;
 pub mod parse;
 pub mod plan;
 pub mod render;

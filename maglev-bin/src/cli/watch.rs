@@ -15,10 +15,10 @@ use tonic::transport::Channel;
 
 use super::Target;
 use super::exec::{Failure, server_message, write_out};
-use super::json;
 use super::parse::Invocation;
 use super::render::{self, Paint, Style};
 use super::tree::Slot;
+use crate::grpc::json;
 use crate::grpc::proto;
 use crate::grpc::proto::maglev_client::MaglevClient;
 

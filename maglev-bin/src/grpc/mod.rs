@@ -9,6 +9,8 @@
 //! - [`access`]: which RPCs write, and who may call them.
 //! - [`audit`]: every write RPC logged and counted with its caller.
 //! - [`proto`]: the generated code (server and client).
+//! - [`json`]: replies in the proto3 JSON mapping (`maglevc --json`, the
+//!   web dashboard's API and events).
 //!
 //! [`serve`] runs them all on the daemon's listeners: `maglev.Maglev`,
 //! `grpc.health.v1.Health` (`maglev.Maglev` and the server as a whole,
@@ -19,6 +21,7 @@
 pub mod access;
 pub mod audit;
 pub mod convert;
+pub mod json;
 pub mod metered;
 pub mod proto;
 pub mod service;

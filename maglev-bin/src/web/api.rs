@@ -4,14 +4,15 @@
 //! an admin session and the CSRF token, and go to the audit trail.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tonic::Request;
 
-use crate::cli::json::{self, Reply};
 use crate::grpc::audit::{self, Outcome};
+use crate::grpc::json::{self, Reply};
 use crate::grpc::proto::{self, maglev_server::Maglev};
 use crate::web::auth::{self, Session};
 use crate::web::{App, Visitor};
@@ -134,6 +135,11 @@ pub async fn counters(State(app): State<App>) -> Response {
     }
 }
 
+/// A request body that is not the JSON expected, said as the error.
+fn bad_body(e: &JsonRejection) -> ApiError {
+    ApiError(e.status(), format!("the request body: {}", e.body_text()))
+}
+
 /// A weight change, as the page sends it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,7 +154,14 @@ pub struct WeightBody {
 
 /// `POST /api/plan`: a dry run of a weight change (a read: no admin
 /// needed, nothing changes).
-pub async fn plan(State(app): State<App>, Json(body): Json<WeightBody>) -> Response {
+pub async fn plan(
+    State(app): State<App>,
+    body: Result<Json<WeightBody>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return bad_body(&e).into_response(),
+    };
     let req = proto::PlanSyncRequest {
         frontend: body.frontend.clone(),
         weight: Some(proto::SetWeightRequest {
@@ -261,8 +274,12 @@ pub async fn weight(
     State(app): State<App>,
     visitor: Visitor,
     headers: HeaderMap,
-    Json(body): Json<WeightBody>,
+    body: Result<Json<WeightBody>, JsonRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return bad_body(&e).into_response(),
+    };
     let rpc = "SetFrontendPoolBackendWeight";
     let args = serde_json::json!({
         "frontend": body.frontend, "pool": body.pool, "backend": body.backend,

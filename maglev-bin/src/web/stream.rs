@@ -252,7 +252,7 @@ pub async fn pump(handle: Handle, broker: Arc<Broker>) {
             EventKind::Vpp(_) => "vpp",
         };
         let proto = convert::event(&event, &clock);
-        let data = match crate::cli::json::value(&proto) {
+        let data = match crate::grpc::json::value(&proto) {
             Ok(v) => v.to_string(),
             Err(e) => {
                 tracing::warn!(error = %e, "an event could not be written as JSON");

@@ -1,4 +1,4 @@
-//! `--json`: a reply as JSON, by the proto3 JSON mapping over the same
+//! Replies as JSON (`maglevc --json`, the web dashboard), by the proto3 JSON mapping over the same
 //! descriptor set the server publishes for reflection, so the output has
 //! exactly the proto's fields. Field names are the proto's (snake_case);
 //! every scalar, list and map field is present (defaults included), so
