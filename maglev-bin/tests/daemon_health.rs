@@ -52,6 +52,29 @@ fn drain(events: &mut Subscription) -> Vec<EventKind> {
     seen
 }
 
+/// The VPP ops published from now on, up to the first one `last` accepts:
+/// the simulator holds an op's result before the daemon has its reply
+/// and publishes it, so a wait on the simulator does not mean every op
+/// is in the hub yet.
+async fn ops_until(events: &mut Subscription, last: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut ops = Vec::new();
+    loop {
+        match tokio::time::timeout(common::PATIENCE, events.recv()).await {
+            Ok(Some(Received::Event(e))) => {
+                if let EventKind::Vpp(c) = &e.kind {
+                    ops.push(c.op.clone());
+                    if last(&c.op) {
+                        return ops;
+                    }
+                }
+            }
+            Ok(Some(Received::Lost(n))) => panic!("{n} events lost"),
+            Ok(None) => panic!("the hub closed"),
+            Err(_) => panic!("no such op within the patience; saw {ops:?}"),
+        }
+    }
+}
+
 /// The VPP ops published in `events`, as logged.
 fn vpp_ops(events: &[EventKind]) -> Vec<String> {
     events
@@ -235,14 +258,17 @@ async fn slow_start_ramps_a_returning_backend_in_steps_but_not_at_start() {
     })
     .await;
     // Every weight VPP was given for b on the way, from the ops sent.
-    let ramp: Vec<u8> = vpp_ops(&drain(&mut events))
-        .iter()
-        .filter(|op| op.contains("127.0.72.2"))
-        .filter_map(|op| {
-            let rest = op.split(" weight ").nth(1)?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .collect();
+    let ramp: Vec<u8> = ops_until(&mut events, |op| {
+        op.contains("127.0.72.2") && op.contains(" weight 100")
+    })
+    .await
+    .iter()
+    .filter(|op| op.contains("127.0.72.2"))
+    .filter_map(|op| {
+        let rest = op.split(" weight ").nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+    .collect();
     assert!(ramp.len() >= 3, "a start, a step and the end: {ramp:?}");
     assert!(
         ramp.windows(2).all(|p| p[0] < p[1]),
