@@ -42,11 +42,7 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
     // bob may only read, and reading the audit trail is reading.
     let mut bob = client(&pki, addr, Some("bob"));
     let mut trail = bob
-        .watch_events(proto::WatchRequest {
-            log: true,
-            log_level: "info".into(),
-            ..Default::default()
-        })
+        .watch_events(grpc_common::logs("info"))
         .await
         .unwrap()
         .into_inner();

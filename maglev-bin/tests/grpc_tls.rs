@@ -24,7 +24,7 @@ use tonic::codegen::Service;
 use tonic::transport::Channel;
 
 use common::{World, until, w};
-use grpc_common::next_event;
+use grpc_common::{logs, next_event, until_backend_event};
 use tls_common::{Pki, chain, client};
 
 /// `alice` may write; `bob`, with a valid certificate too, only reads.
@@ -201,13 +201,7 @@ async fn a_reader_reads_and_every_write_rpc_is_denied_leaving_vpp_untouched() {
         .pause_backend(proto::BackendRequest { name: "c".into() })
         .await
         .unwrap();
-    loop {
-        if let Kind::Backend(b) = next_event(&mut stream).await
-            && b.backend == "c"
-        {
-            break;
-        }
-    }
+    until_backend_event(&mut stream, "c").await;
     world.stop().await;
 }
 
@@ -283,13 +277,7 @@ async fn certificates_reload_without_dropping_open_streams() {
         .pause_backend(proto::BackendRequest { name: "b".into() })
         .await
         .unwrap();
-    loop {
-        if let Kind::Backend(b) = next_event(&mut stream).await
-            && b.backend == "b"
-        {
-            break;
-        }
-    }
+    until_backend_event(&mut stream, "b").await;
     world.stop().await;
 }
 
@@ -478,11 +466,7 @@ async fn sighup_reloads_the_certificates_of_a_running_maglevd() {
     let first = pem::certificates(&pki.server.cert).unwrap()[0].to_vec();
     assert_eq!(presented(&pki, addr).await, first);
     let mut stream = client(&pki, addr, Some("alice"))
-        .watch_events(proto::WatchRequest {
-            log: true,
-            log_level: "info".into(),
-            ..Default::default()
-        })
+        .watch_events(logs("info"))
         .await
         .unwrap()
         .into_inner();

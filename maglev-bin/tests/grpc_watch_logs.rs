@@ -14,15 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use common::World;
-use grpc_common::{client, next_event};
-
-fn logs(level: &str) -> proto::WatchRequest {
-    proto::WatchRequest {
-        log: true,
-        log_level: level.into(),
-        ..Default::default()
-    }
-}
+use grpc_common::{client, logs, next_event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_subscriber_gets_logs_at_its_own_level() {

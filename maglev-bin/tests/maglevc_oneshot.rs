@@ -4,8 +4,10 @@
 //! and a stopped daemon.
 
 mod common;
+mod maglevc_common;
 
 use common::{World, until, w};
+use maglevc_common::Run;
 
 const CONFIG: &str = r#"
 maglev:
@@ -40,34 +42,17 @@ maglev:
           backends: { c: {} }
 "#;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn maglevc(server: &str, args: &[&str]) -> Run {
     maglevc_env(server, args, &[]).await
 }
 
 async fn maglevc_env(server: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevc"));
-    cmd.env_remove("MAGLEV_SERVER")
-        .env_remove("NO_COLOR")
-        .stdin(std::process::Stdio::null());
+    let mut all = Vec::new();
     if !server.is_empty() {
-        cmd.arg("--server").arg(server);
+        all.extend(["--server", server]);
     }
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.expect("maglevc runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    all.extend_from_slice(args);
+    maglevc_common::maglevc(&all, env).await
 }
 
 /// The value of a key/value line `label  value`.

@@ -6,40 +6,12 @@
 
 mod common;
 mod grpc_common;
+mod maglevc_common;
 mod tls_common;
 
 use common::World;
+use maglevc_common::maglevc;
 use tls_common::Pki;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn maglevc(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevc"));
-    for var in [
-        "MAGLEV_SERVER",
-        "MAGLEV_TLS",
-        "MAGLEV_CA",
-        "MAGLEV_CERT",
-        "MAGLEV_KEY",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(std::process::Stdio::null()).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.expect("maglevc runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn path(p: &std::path::Path) -> &str {
     p.to_str().unwrap()

@@ -105,21 +105,10 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
                 .await;
         }
     };
-    let server = router.serve_with_incoming_shutdown(incoming, shutdown);
     // A stream whose client stopped reading can never finish (its flow
     // control window stays shut), so the graceful shutdown has a deadline.
-    let deadline = async {
-        handle.stopping().await;
-        tokio::time::sleep(handle.settings().shutdown_grace).await;
-    };
-    tokio::select! {
-        served = server => if let Err(e) = served {
-            tracing::error!(error = %e, "gRPC server failed");
-        },
-        _ = deadline => {
-            tracing::warn!("gRPC connections still open at shutdown; closed");
-        }
-    }
+    let server = router.serve_with_incoming_shutdown(incoming, shutdown);
+    transport::serve::until_stopped(&handle, server, "gRPC").await;
 }
 
 /// A reflection builder over `maglev.proto` and the health service's

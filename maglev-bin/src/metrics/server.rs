@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::daemon::Handle;
 use crate::metrics::{Format, render_as};
-use crate::transport::{self, Alpn, Incoming};
+use crate::transport;
 
 /// The `/metrics` router over `handle`.
 pub fn router(handle: Handle) -> Router {
@@ -56,28 +56,6 @@ async fn not_found() -> Response {
 /// get [`Settings::shutdown_grace`](crate::daemon::Settings::shutdown_grace)
 /// to finish.
 pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
-    let app = router(handle.clone());
-    let local = listeners.first().and_then(|l| l.local_addr().ok());
-    let tls = handle
-        .server_tls()
-        .filter(|_| handle.settings().metrics_tls)
-        .map(|t| (t, Alpn::Http1));
-    let incoming = Incoming::new(transport::accept(&handle, listeners, tls, "metrics"), local);
-    let stop = handle.clone();
-    let server =
-        axum::serve(incoming, app).with_graceful_shutdown(async move { stop.stopping().await });
-    let deadline = async {
-        handle.stopping().await;
-        tokio::time::sleep(handle.settings().shutdown_grace).await;
-    };
-    tokio::select! {
-        r = server => {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "metrics server failed");
-            }
-        }
-        _ = deadline => {
-            tracing::warn!("metrics connections still open at shutdown; closed");
-        }
-    }
+    let tls = handle.settings().metrics_tls;
+    transport::serve::serve_http(handle.clone(), listeners, tls, "metrics", router(handle)).await;
 }

@@ -10,6 +10,8 @@
 //!   identity access checks and the audit trail use.
 //! - [`conn`]: an accepted connection and the accept loop (bounded,
 //!   time-limited handshakes off the accept path).
+//! - [`serve`]: running a server until the daemon stops, with a grace
+//!   for open connections; the HTTP servers over [`conn`]'s connections.
 //! - [`client`]: maglevc's side: TLS to maglevd, trusting a CA file or the
 //!   system's, with a client certificate.
 
@@ -17,6 +19,7 @@ pub mod client;
 pub mod conn;
 pub mod peer;
 pub mod pem;
+pub mod serve;
 pub mod server;
 
 use std::sync::{Arc, OnceLock};

@@ -200,16 +200,24 @@ fn may_write(
     match why {
         None => Ok(()),
         Some(why) => {
-            audit::record(
-                &app.handle,
-                rpc,
-                &visitor.session.identity,
-                visitor.addr,
-                args,
-                &Outcome::Denied(why.clone()),
-            );
+            visitor.audit(app, rpc, args, &Outcome::Denied(why.clone()));
             Err(ApiError(StatusCode::FORBIDDEN, why))
         }
+    }
+}
+
+impl Visitor {
+    /// Puts this visitor's `rpc` with `args` and its `outcome` in the
+    /// audit trail.
+    fn audit(&self, app: &App, rpc: &str, args: &str, outcome: &Outcome) {
+        audit::record(
+            &app.handle,
+            rpc,
+            &self.session.identity,
+            self.addr,
+            args,
+            outcome,
+        );
     }
 }
 
@@ -224,14 +232,7 @@ fn audited<M: Reply>(
         Ok(_) => Outcome::Success,
         Err(s) => Outcome::of(s),
     };
-    audit::record(
-        &app.handle,
-        rpc,
-        &visitor.session.identity,
-        visitor.addr,
-        args,
-        &outcome,
-    );
+    visitor.audit(app, rpc, args, &outcome);
     reply(r)
 }
 

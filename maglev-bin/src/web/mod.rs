@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts as RequestParts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 
 use crate::daemon::Handle;
 use crate::grpc::service::MaglevService;
-use crate::transport::{self, Alpn, Incoming, Peer};
+use crate::transport::{self, Peer};
 use crate::web::auth::{Passwords, Session};
 use crate::web::stream::Broker;
 
@@ -92,32 +92,8 @@ impl Web {
     pub async fn serve(self, listeners: Vec<TcpListener>) {
         let handle = self.app.handle.clone();
         tokio::spawn(stream::pump(handle.clone(), self.app.broker.clone()));
-        let local = listeners.first().and_then(|l| l.local_addr().ok());
-        let tls = handle
-            .server_tls()
-            .filter(|_| handle.settings().http_tls)
-            .map(|t| (t, Alpn::Http1));
-        let incoming = Incoming::new(transport::accept(&handle, listeners, tls, "web"), local);
-        let app = router(self.app).into_make_service_with_connect_info::<Peer>();
-        let stop = handle.clone();
-        let server =
-            axum::serve(incoming, app).with_graceful_shutdown(async move { stop.stopping().await });
-        let deadline = async {
-            handle.stopping().await;
-            tokio::time::sleep(handle.settings().shutdown_grace).await;
-        };
-        tokio::select! {
-            r = server => if let Err(e) = r {
-                tracing::warn!(error = %e, "web server failed");
-            },
-            _ = deadline => tracing::warn!("web connections still open at shutdown; closed"),
-        }
-    }
-}
-
-impl Connected<axum::serve::IncomingStream<'_, Incoming>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, Incoming>) -> Peer {
-        stream.remote_addr().clone()
+        let tls = handle.settings().http_tls;
+        transport::serve::serve_http(handle, listeners, tls, "web", router(self.app)).await;
     }
 }
 

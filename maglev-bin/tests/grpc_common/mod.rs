@@ -122,3 +122,29 @@ pub async fn next_event(
         Err(_) => panic!("no event within {PATIENCE:?}"),
     }
 }
+
+/// A `WatchEvents` request for log records at `level` and above, nothing
+/// else.
+pub fn logs(level: &str) -> maglev_bin::grpc::proto::WatchRequest {
+    maglev_bin::grpc::proto::WatchRequest {
+        log: true,
+        log_level: level.into(),
+        ..Default::default()
+    }
+}
+
+/// Reads `stream` until an event of backend `name`; fails the test as
+/// [`next_event`] does.
+pub async fn until_backend_event(
+    stream: &mut tonic::Streaming<maglev_bin::grpc::proto::Event>,
+    name: &str,
+) {
+    use maglev_bin::grpc::proto::event::Kind;
+    loop {
+        if let Kind::Backend(b) = next_event(stream).await
+            && b.backend == name
+        {
+            return;
+        }
+    }
+}
