@@ -5,22 +5,26 @@
 //! `docs/examples/demo.yaml` ([`DEMO_YAML`], embedded) on their 127.0.0.x
 //! addresses, all on one port ([`DEFAULT_PORT`] unless asked otherwise);
 //! the simulated VPP with its sockets in a fresh temporary directory; the
+//! [`Forwarder`] that plays VPP's dataplane on the VIPs (loopback
+//! addresses, so a client on this host reaches them as through VPP); the
 //! config written there (with the port in use), so a SIGHUP reloads an
 //! edited copy; the daemon, with the caller's settings pointed at that file
 //! and that VPP; and the [`Script`] that makes backends fail now and then.
 //! [`Demo::shutdown`] stops them all. [`run`] is the same for a process:
 //! start, signals (SIGHUP reload, SIGTERM/SIGINT stop), shut down.
 //!
-//! Only the backends' loopback addresses are probed and no root is needed
-//! (no ICMP, no network namespace); the VIPs are from documentation ranges
-//! and exist only in the simulator, which trickles packets to each of them
-//! so the counters move.
+//! Everything is on loopback and no root is needed (no ICMP, no network
+//! namespace): the backends on 127.0.0.x, the VIPs on 127.0.1.x and ::1.
+//! The simulator also trickles packets to every VIP, so the counters move
+//! without clients.
 //!
 //! - [`sim_vpp`]: the simulated VPP (also used by the tests and benches).
+//! - [`forwarder`]: the VIPs' dataplane, over the simulator's tables.
 //! - [`backends`]: switchable loopback HTTP backends.
 //! - [`script`]: the schedule of failures and the task that plays it.
 
 pub mod backends;
+pub mod forwarder;
 pub mod script;
 pub mod sim_vpp;
 
@@ -37,6 +41,7 @@ use tokio_util::task::TaskTracker;
 use crate::daemon::{Daemon, Handle, Parts, Settings};
 
 pub use backends::HttpBackend;
+pub use forwarder::Forwarder;
 pub use script::{Flap, Script};
 pub use sim_vpp::SimVpp;
 
@@ -96,6 +101,7 @@ impl Default for DemoOptions {
 pub struct Demo {
     daemon: Daemon,
     vpp: SimVpp,
+    forwarder: Forwarder,
     backends: BTreeMap<String, HttpBackend>,
     port: u16,
     script: Script,
@@ -144,8 +150,20 @@ pub async fn start(
             return Err(e);
         }
     };
+    let written_yaml = config_yaml(port);
+    let forwarder = match Config::from_yaml(&written_yaml, DEMO_ORIGIN) {
+        Ok(c) => Forwarder::start(&c, port, vpp.sim.model(), vpp.stats.clone()).await,
+        Err(e) => {
+            vpp.stop().await;
+            stop_backends(&backends);
+            anyhow::bail!(
+                "the demo config with port {port} is invalid: {}",
+                e.lines().join("\n")
+            );
+        }
+    };
     let config_path = dir.path().join(CONFIG_FILE);
-    let written = std::fs::write(&config_path, config_yaml(port))
+    let written = std::fs::write(&config_path, written_yaml)
         .with_context(|| format!("writing {}", config_path.display()));
     settings.config_path = config_path.clone();
     settings.vpp = Some(vpp.sockets());
@@ -179,6 +197,7 @@ pub async fn start(
     let daemon = match daemon {
         Ok(d) => d,
         Err(e) => {
+            forwarder.stop().await;
             vpp.stop().await;
             stop_backends(&backends);
             return Err(e);
@@ -200,6 +219,7 @@ pub async fn start(
     Ok(Demo {
         daemon,
         vpp,
+        forwarder,
         backends,
         port,
         script: options.script,
@@ -224,7 +244,7 @@ async fn start_backends(
             continue;
         }
         let addr = SocketAddr::new(backend.address, port);
-        match HttpBackend::start(addr).await {
+        match HttpBackend::named(addr, name).await {
             Ok(b) => {
                 port = b.addr().port();
                 out.insert(name.clone(), b);
@@ -284,6 +304,11 @@ impl Demo {
         &self.vpp
     }
 
+    /// The VIPs clients can reach: frontend name and address.
+    pub fn vips(&self) -> &[(String, SocketAddr)] {
+        self.forwarder.listening()
+    }
+
     /// The HTTP backends, by backend name.
     pub fn backends(&self) -> &BTreeMap<String, HttpBackend> {
         &self.backends
@@ -341,6 +366,18 @@ impl Demo {
             (Some(w), None) => format!("  web:     http://{w}/"),
             (None, _) => "  web:     off (--http-addr is empty)".to_owned(),
         });
+        if !self.forwarder.listening().is_empty() {
+            let vips: Vec<String> = self
+                .forwarder
+                .listening()
+                .iter()
+                .map(|(name, addr)| format!("{name} {addr}"))
+                .collect();
+            out.push(format!(
+                "  VIPs:    {} (VPP's dataplane, played on loopback)",
+                vips.join(", ")
+            ));
+        }
         if !self.script.flaps.is_empty() {
             out.push("Scripted:".to_owned());
             out.extend(self.script.describe().into_iter().map(|l| format!("  {l}")));
@@ -361,7 +398,16 @@ impl Demo {
         if let Some(m) = &metrics {
             out.push(format!("  curl -s {m}/metrics | grep maglev_"));
         }
-        out.push("  (maglevc, the CLI, arrives in a later release.)".to_owned());
+        if grpc.is_some() {
+            out.push("  maglevc show frontends".to_owned());
+        }
+        if let Some((_, addr)) = self.forwarder.listening().first() {
+            out.push(format!("  curl -si http://{addr}/ | grep -i x-served-by"));
+            out.push(format!(
+                "  maglevt --config {} --header x-served-by",
+                self.config_path.display()
+            ));
+        }
         out.push("Stop with Ctrl-C.".to_owned());
         out.join("\n")
     }
@@ -372,6 +418,7 @@ impl Demo {
         self.stop_script.cancel();
         self.script_tasks.wait().await;
         self.daemon.shutdown().await;
+        self.forwarder.stop().await;
         self.vpp.stop().await;
         for b in self.backends.values() {
             b.stop();

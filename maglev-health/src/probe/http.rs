@@ -23,7 +23,7 @@ use regex::bytes::Regex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::tcp::{Use, connect};
-use super::tls::Tls;
+use super::tls::TlsClient;
 use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, timed};
 use crate::code::Code;
 use crate::error::Error;
@@ -46,7 +46,7 @@ pub struct HttpProber {
     codes: StatusCodes,
     regex: Option<Regex>,
     max_body: usize,
-    tls: Option<Tls>,
+    tls: Option<TlsClient>,
     timeout: Duration,
     sockets: Sockets,
 }
@@ -82,7 +82,7 @@ impl HttpProber {
         let tls = p
             .tls
             .as_ref()
-            .map(|t| Tls::new(t, &[b"http/1.1"], env.roots.clone()))
+            .map(|t| TlsClient::new(t, &[b"http/1.1"], env.roots.clone()))
             .transpose()?;
         Ok(HttpProber {
             port: p.port,

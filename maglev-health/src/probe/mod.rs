@@ -26,6 +26,7 @@ use tokio::time::Instant;
 pub use http::{HttpProber, MAX_HEAD, USER_AGENT_VALUE};
 pub use icmp::IcmpProber;
 pub use tcp::TcpProber;
+pub use tls::TlsClient;
 
 use crate::code::Code;
 use crate::error::Error;

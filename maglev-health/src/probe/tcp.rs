@@ -8,7 +8,7 @@ use maglev_core::config::TcpProbe;
 use socket2::{Domain, Protocol, Type};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::tls::Tls;
+use super::tls::TlsClient;
 use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, connect_code, timed};
 use crate::code::Code;
 use crate::error::Error;
@@ -60,7 +60,7 @@ pub(super) async fn connect(
 pub struct TcpProber {
     port: u16,
     timeout: Duration,
-    tls: Option<Tls>,
+    tls: Option<TlsClient>,
     sockets: Sockets,
 }
 
@@ -70,7 +70,7 @@ impl TcpProber {
         let tls = p
             .tls
             .as_ref()
-            .map(|t| Tls::new(t, &[], env.roots.clone()))
+            .map(|t| TlsClient::new(t, &[], env.roots.clone()))
             .transpose()?;
         Ok(TcpProber {
             port: p.port,

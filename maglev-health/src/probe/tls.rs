@@ -4,6 +4,9 @@
 //!
 //! **Invariant:** a probe does exactly one TLS handshake, on the TCP stream
 //! it connected; the HTTP layer above it speaks plain HTTP/1.1.
+//!
+//! [`TlsClient`] is public so other probers (`maglevt`) verify, or skip
+//! verifying, exactly as health checks do.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -21,17 +24,18 @@ use crate::code::Code;
 use crate::error::Error;
 use maglev_core::config::TlsParams;
 
-/// A TLS client for one health check.
+/// A TLS client for one health check (or any prober with the same
+/// parameters).
 #[derive(Clone)]
-pub(super) struct Tls {
+pub struct TlsClient {
     connector: TlsConnector,
     /// `None`: no SNI, and the certificate is checked against the address.
     server_name: Option<ServerName<'static>>,
 }
 
-impl std::fmt::Debug for Tls {
+impl std::fmt::Debug for TlsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
+        f.debug_struct("TlsClient")
             .field("server_name", &self.server_name)
             .finish_non_exhaustive()
     }
@@ -61,14 +65,15 @@ fn system_roots() -> Arc<RootCertStore> {
         .clone()
 }
 
-impl Tls {
+impl TlsClient {
     /// A TLS client for `params`, offering `alpn` protocols, trusting
-    /// `roots` (the system's when `None`).
-    pub(super) fn new(
+    /// `roots` (the system's when `None`). Fails on a `server-name` that is
+    /// not a DNS name or address, or a rustls configuration error.
+    pub fn new(
         params: &TlsParams,
         alpn: &[&[u8]],
         roots: Option<Arc<RootCertStore>>,
-    ) -> Result<Tls, Error> {
+    ) -> Result<TlsClient, Error> {
         let server_name = params
             .server_name
             .as_deref()
@@ -95,7 +100,7 @@ impl Tls {
                 .with_no_client_auth()
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(Tls {
+        Ok(TlsClient {
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
         })
@@ -108,14 +113,23 @@ impl Tls {
         tcp: TcpStream,
         target: IpAddr,
     ) -> Result<TlsStream<TcpStream>, Fail> {
+        self.connect(tcp, target)
+            .await
+            .map_err(|e| Fail::new(Code::L6Rsp, format!("TLS handshake: {e}")))
+    }
+
+    /// Completes a handshake over `tcp` with the server at `target`: SNI
+    /// and verification by `server-name` when given, else by the address.
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+        target: IpAddr,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
         let name = self
             .server_name
             .clone()
             .unwrap_or(ServerName::IpAddress(target.into()));
-        self.connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| Fail::new(Code::L6Rsp, format!("TLS handshake: {e}")))
+        self.connector.connect(name, tcp).await
     }
 }
 

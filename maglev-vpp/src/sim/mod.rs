@@ -256,6 +256,31 @@ impl SimShared {
     }
 }
 
+/// A cloneable handle on a simulator's LB state ([`Sim::model`]).
+#[derive(Clone)]
+pub struct SimModel {
+    shared: Arc<SimShared>,
+}
+
+impl std::fmt::Debug for SimModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimModel").finish_non_exhaustive()
+    }
+}
+
+impl SimModel {
+    /// Reads or changes the LB state, as [`Sim::with_model`] does.
+    pub fn with_model<R>(&self, f: impl FnOnce(&mut LbModel) -> R) -> R {
+        let (r, events) = {
+            let mut m = self.shared.lock_model();
+            let r = f(&mut m);
+            (r, m.take_events())
+        };
+        self.shared.notify(&events);
+        r
+    }
+}
+
 /// A running (or stopped) simulator.
 #[derive(Debug)]
 pub struct Sim {
@@ -365,13 +390,15 @@ impl Sim {
     /// Reads or changes the LB state directly (e.g. to set counters, or to
     /// set up VIPs someone else created).
     pub fn with_model<R>(&self, f: impl FnOnce(&mut LbModel) -> R) -> R {
-        let (r, events) = {
-            let mut m = self.shared.lock_model();
-            let r = f(&mut m);
-            (r, m.take_events())
-        };
-        self.shared.notify(&events);
-        r
+        self.model().with_model(f)
+    }
+
+    /// A handle on the LB state that outlives borrows of the simulator
+    /// (for tasks that read the tables while it runs, as a dataplane does).
+    pub fn model(&self) -> SimModel {
+        SimModel {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Runs garbage collection now, ignoring its delays.
