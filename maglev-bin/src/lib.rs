@@ -30,6 +30,7 @@ pub mod events;
 pub mod fuzzing;
 pub mod grpc;
 pub mod logging;
+pub mod maglevt;
 pub mod metrics;
 pub mod transport;
 pub mod web;
