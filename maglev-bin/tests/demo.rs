@@ -1,7 +1,8 @@
 //! `maglevd --demo` in-process: the embedded config is valid, the daemon
 //! programs every demo VIP into the simulator with the primary pools
 //! serving, counters reach the daemon, a taken port is named, and the
-//! script plays on tokio time.
+//! script plays on tokio time; its dataplane keeps a paused backend's
+//! flows and cuts a disabled one's.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use maglev_bin::daemon::{Parts, Settings};
-use maglev_bin::demo::{self, DemoOptions, Flap, HttpBackend, Script};
+use maglev_bin::demo::{self, Demo, DemoOptions, Flap, HttpBackend, Script};
 use maglev_core::config::Config;
 use maglev_core::dataplane::VipKey;
 use tokio_util::sync::CancellationToken;
@@ -78,7 +79,7 @@ fn expected(config: &Config) -> BTreeMap<VipKey, Vec<(IpAddr, u8)>> {
 }
 
 /// Every VIP the simulator holds with its live ASes and their weights.
-fn held(demo: &demo::Demo) -> BTreeMap<VipKey, Vec<(IpAddr, u8)>> {
+fn held(demo: &Demo) -> BTreeMap<VipKey, Vec<(IpAddr, u8)>> {
     demo.vpp().sim.with_model(|m| {
         m.vips()
             .filter(|(_, v)| v.used)
@@ -107,7 +108,11 @@ fn the_embedded_demo_config_is_valid_and_stays_on_loopback() {
     // The VIPs are loopback too (the demo's forwarder plays VPP there), on
     // addresses no backend has.
     for (name, fe) in config.frontends() {
-        assert!(fe.address.is_loopback(), "frontend {name} is {}", fe.address);
+        assert!(
+            fe.address.is_loopback(),
+            "frontend {name} is {}",
+            fe.address
+        );
         assert!(
             config.backends().values().all(|b| b.address != fe.address),
             "frontend {name} shares its address with a backend"
@@ -281,4 +286,104 @@ async fn the_script_plays_on_tokio_time() {
         "the script leaves its backends healthy"
     );
     backend.stop();
+}
+
+/// One keepalive HTTP/1.1 connection to `vip`.
+async fn connection(
+    vip: SocketAddr,
+) -> hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>> {
+    let tcp = tokio::net::TcpStream::connect(vip).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// A GET on `sender`: who answered, or the error.
+async fn served_by(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+) -> Result<String, hyper::Error> {
+    use http_body_util::BodyExt;
+    let req = hyper::Request::get("/")
+        .header("host", "web")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let resp = sender.send_request(req).await?;
+    let name = resp.headers()[demo::backends::SERVED_BY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    resp.into_body().collect().await?;
+    Ok(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_to_a_vip_keeps_its_backend_when_paused_and_is_cut_when_disabled() {
+    let demo = demo::start(settings(), Parts::default(), quiet_options())
+        .await
+        .unwrap();
+    let want = expected(&demo.handle().config());
+    until("the simulator serves every demo VIP", || {
+        held(&demo) == want
+    })
+    .await;
+    let web = demo
+        .vips()
+        .iter()
+        .find(|(name, _)| name == "web")
+        .map(|(_, addr)| *addr)
+        .unwrap();
+
+    let mut conn = connection(web).await;
+    let first = served_by(&mut conn).await.unwrap();
+    assert!(first == "web1" || first == "web2", "{first}");
+    let address = demo.backends()[&first].addr().ip();
+    let weight = |demo: &Demo| {
+        demo.vpp().sim.with_model(|m| {
+            m.vips()
+                .filter(|(_, v)| v.used && v.key.address == web.ip())
+                .flat_map(|(_, v)| v.ases.iter().flatten())
+                .find(|a| a.address == address)
+                .map(|a| a.weight)
+        })
+    };
+    let flushed = |demo: &Demo| {
+        demo.vpp().sim.with_model(|m| {
+            m.flushes()
+                .iter()
+                .any(|(k, a)| k.address == web.ip() && *a == address)
+        })
+    };
+
+    // Paused: drained to weight 0 without a flush, so the open flow stays.
+    demo.handle().pause(&first).unwrap();
+    until("the simulator drains the backend", || {
+        weight(&demo) == Some(0)
+    })
+    .await;
+    assert!(!flushed(&demo));
+    assert_eq!(served_by(&mut conn).await.unwrap(), first);
+    // A new connection goes to the other primary.
+    let mut other = connection(web).await;
+    let second = served_by(&mut other).await.unwrap();
+    assert_ne!(second, first);
+
+    // Disabled: flushed, and the open flow is cut.
+    demo.handle().disable(&first).unwrap();
+    until("the simulator flushes the backend", || flushed(&demo)).await;
+    // The forwarder notices a flush within its poll; until then the
+    // connection still answers, from the same backend.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while let Ok(b) = served_by(&mut conn).await {
+        assert_eq!(b, first);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flushed flow's connection is never cut"
+        );
+        tick.tick().await;
+    }
+    assert_eq!(served_by(&mut other).await.unwrap(), second);
+    demo.shutdown().await;
 }

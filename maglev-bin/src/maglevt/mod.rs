@@ -196,7 +196,7 @@ pub async fn run(o: Options, stop: CancellationToken) -> Result<(), Refusal> {
     let session = Session::start(prepared.targets, &prepared.settings, prepared.schedule)
         .map_err(Refusal::usage)?;
     let runtime_error = |e: std::io::Error| Refusal {
-        lines: vec![format!("maglevt: {e}")],
+        lines: vec![e.to_string()],
         code: 1,
     };
     if o.json {

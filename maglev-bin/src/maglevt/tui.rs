@@ -74,9 +74,16 @@ pub async fn run(
 ) -> io::Result<()> {
     terminal::enable_raw_mode()?;
     let _restore = Restore;
-    execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    // Cleared by hand: ratatui's `clear` asks the terminal where its
+    // cursor is, which a terminal that does not answer (a serial console,
+    // a test's pty) turns into an error.
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        cursor::Hide,
+        terminal::Clear(terminal::ClearType::All)
+    )?;
     let mut term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    term.clear()?;
     let result = screen(&mut term, session, host, settings, stop).await;
     session.stop().await;
     result
