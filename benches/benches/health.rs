@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use maglev_benches::{daemon_logging, daemon_yaml, load_average};
+use maglev_benches::{daemon_logging, daemon_yaml, load_average, usage};
 use maglev_bin::daemon::runtime::RuntimeThread;
 use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
 use maglev_core::config::Config;
@@ -257,35 +257,6 @@ fn serve(n: usize, accepted: Arc<AtomicU64>) {
             }
         });
     }
-}
-
-/// CPU seconds (user + system) and resident memory of a process.
-fn usage(pid: u32) -> Option<(f64, u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Some((ticks / clock_ticks(), kb("VmRSS:"), kb("VmHWM:")))
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 struct Figures {

@@ -124,6 +124,9 @@ fn main() -> ExitCode {
         }
         maglevt::run(options, stop).await
     });
+    // A name lookup still running (a resolver that never answered) does
+    // not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(r) => {

@@ -4,7 +4,7 @@
 //!
 //! Without keepalive every probe opens a new connection (so Maglev hashes
 //! each afresh) and asks the server to close it. With keepalive a VIP keeps
-//! a few idle connections and reuses them, as a browser would: flows then
+//! its idle connections and reuses them, as a browser would: flows then
 //! stick to their backend until the connection breaks.
 //!
 //! Every probe ends by the timeout, reads at most [`MAX_HEAD`] bytes of
@@ -44,8 +44,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The most characters of the tallied header's value kept.
 pub const MAX_HEADER_VALUE: usize = 64;
 
-/// The most idle keepalive connections one VIP keeps.
-const MAX_IDLE: usize = 4;
+/// The most idle keepalive connections one VIP keeps: as many as it can
+/// have probes in flight, so a connection is only opened when every open
+/// one is busy (at the default interval, one connection in all).
+const MAX_IDLE: usize = super::session::MAX_IN_FLIGHT;
 
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +180,7 @@ impl Prober {
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             },
         };
-        let host = if target.addr.port() == default_port || settings.host.is_some() {
+        let host = if target.addr.port() == default_port {
             name
         } else {
             format!("{name}:{}", target.addr.port())
@@ -242,18 +244,74 @@ impl Prober {
         Ok(tcp)
     }
 
-    /// One `GET`, on an idle connection when keepalive has one.
+    /// One `GET`: on a connection of its own, or with keepalive on an idle
+    /// one when there is one.
     async fn get(&self) -> Result<(Status, Option<String>), String> {
+        if !self.settings.keepalive {
+            let tcp = self.connect().await?;
+            return match &self.tls {
+                None => self.get_once(tcp).await,
+                Some(tls) => {
+                    let stream = tls
+                        .connect(tcp, self.addr.ip())
+                        .await
+                        .map_err(|e| format!("TLS handshake: {e}"))?;
+                    self.get_once(stream).await
+                }
+            };
+        }
         let mut conn = match self.take_idle() {
             Some(c) => c,
             None => self.open().await?,
         };
-        let req = self.request()?;
         let resp = conn
             .sender
-            .send_request(req)
+            .send_request(self.request()?)
             .await
             .map_err(|e| format!("HTTP: {}", detail(&e)))?;
+        let (answer, reusable) = self.read(resp).await?;
+        if reusable {
+            self.put_idle(conn);
+        }
+        Ok(answer)
+    }
+
+    /// One `GET` on a connection used for nothing else, driven here rather
+    /// than on a task of its own (a task less per probe).
+    async fn get_once<T>(&self, io: T) -> Result<(Status, Option<String>), String>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, conn) = builder()
+            .handshake::<_, Empty<Bytes>>(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP: {}", detail(&e)))?;
+        let req = self.request()?;
+        let mut work = std::pin::pin!(async {
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("HTTP: {}", detail(&e)))?;
+            self.read(resp).await.map(|(answer, _)| answer)
+        });
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            biased;
+            r = &mut work => r,
+            c = &mut conn => match c {
+                Err(e) => Err(format!("HTTP: {}", detail(&e))),
+                // The connection is done; the answer is what it delivered.
+                Ok(()) => work.await,
+            },
+        }
+    }
+
+    /// The status and tallied header of `resp`, its body drained; and
+    /// whether the connection may carry another request.
+    async fn read(
+        &self,
+        resp: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<((Status, Option<String>), bool), String> {
         let status = resp.status().as_u16();
         let header = self
             .settings
@@ -271,10 +329,7 @@ impl Prober {
             .get(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let whole = drain(resp.into_body()).await?;
-        if self.settings.keepalive && whole && !closes {
-            self.put_idle(conn);
-        }
-        Ok((Status::Http(status), header))
+        Ok(((Status::Http(status), header), whole && !closes))
     }
 
     fn request(&self) -> Result<Request<Empty<Bytes>>, String> {
@@ -328,9 +383,7 @@ async fn handshake<T>(io: T) -> Result<Connection, String>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = hyper::client::conn::http1::Builder::new();
-    builder.max_buf_size(MAX_HEAD.max(8192));
-    let (sender, conn) = builder
+    let (sender, conn) = builder()
         .handshake::<_, Empty<Bytes>>(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP: {}", detail(&e)))?;
@@ -339,6 +392,13 @@ where
     })
     .abort_handle();
     Ok(Connection { sender, driver })
+}
+
+/// hyper's HTTP/1.1 client, its response head bounded by [`MAX_HEAD`].
+fn builder() -> hyper::client::conn::http1::Builder {
+    let mut b = hyper::client::conn::http1::Builder::new();
+    b.max_buf_size(MAX_HEAD.max(8192));
+    b
 }
 
 /// Reads the body to its end, or [`MAX_BODY`] bytes: whether it ended.
