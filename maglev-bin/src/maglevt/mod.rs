@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use probe::ProbeSettings;
 pub use session::{Schedule, Session, Snapshot};
-pub use targets::{ProbeKind, Targets};
+pub use targets::{Targets, VipProbe};
 
 /// Everything the flags say.
 #[derive(Debug, Clone)]

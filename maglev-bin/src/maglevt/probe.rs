@@ -29,7 +29,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::stats::NO_HEADER;
-use super::targets::{ProbeKind, Target};
+use super::targets::{Target, VipProbe};
 
 /// The `User-Agent` of every probe.
 pub const USER_AGENT_VALUE: &str = concat!("maglevt/", env!("CARGO_PKG_VERSION"), " (maglev)");
@@ -136,7 +136,7 @@ pub struct ProbeSettings {
 /// Probes one VIP.
 pub struct Prober {
     addr: SocketAddr,
-    kind: ProbeKind,
+    kind: VipProbe,
     request_host: HeaderValue,
     settings: ProbeSettings,
     tls: Option<TlsClient>,
@@ -170,7 +170,7 @@ impl Prober {
     /// `Host` header nor (for HTTPS) a valid TLS server name.
     pub fn new(target: &Target, settings: &ProbeSettings) -> Result<Prober, String> {
         let default_port = match target.kind {
-            ProbeKind::Https => 443,
+            VipProbe::Https => 443,
             _ => 80,
         };
         let name = match &settings.host {
@@ -188,7 +188,7 @@ impl Prober {
         let request_host = HeaderValue::from_str(&host)
             .map_err(|_| format!("--host {host:?} is not a valid Host header"))?;
         let tls = match target.kind {
-            ProbeKind::Https => Some(
+            VipProbe::Https => Some(
                 TlsClient::new(
                     &TlsParams {
                         server_name: settings.host.clone(),
@@ -217,11 +217,11 @@ impl Prober {
         let start = Instant::now();
         let work = async {
             match self.kind {
-                ProbeKind::Tcp => self.connect().await.map(|tcp| {
+                VipProbe::Tcp => self.connect().await.map(|tcp| {
                     reset(&tcp);
                     (Status::Connected, None)
                 }),
-                ProbeKind::Http | ProbeKind::Https => self.get().await,
+                VipProbe::Http | VipProbe::Https => self.get().await,
             }
         };
         let (status, header) = match tokio::time::timeout(self.settings.timeout, work).await {

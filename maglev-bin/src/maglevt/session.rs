@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use super::probe::{ProbeSettings, Prober};
 use super::stats::{AnomalyCounts, AnomalyKind, StatsSummary, VipStats};
-use super::targets::{ProbeKind, Skipped, Target, Targets};
+use super::targets::{Skipped, Target, Targets, VipProbe};
 use crate::clock::WallClock;
 
 /// The error log's length; older entries give way (their counts stay).
@@ -212,7 +212,7 @@ pub struct VipSnapshot {
     /// The VIP's protocol (`tcp`, `any`).
     pub protocol: &'static str,
     /// How it is probed.
-    pub probe: ProbeKind,
+    pub probe: VipProbe,
     /// Its numbers.
     #[serde(flatten)]
     pub stats: StatsSummary,

@@ -14,11 +14,10 @@
 //! - a UDP VIP is skipped: maglevt speaks TCP only.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use maglev_core::config::{Config, Frontend, Probe};
+use maglev_core::config::{Config, Frontend, Probe, ProbeKind};
 use maglev_core::dataplane::Protocol;
 use regex::Regex;
 use serde::Serialize;
@@ -28,7 +27,7 @@ use crate::check::{CheckOutcome, check_file};
 /// How one VIP is probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ProbeKind {
+pub enum VipProbe {
     /// A `GET` of the URI over plain HTTP/1.1.
     Http,
     /// A `GET` of the URI over HTTP/1.1 in TLS.
@@ -37,20 +36,21 @@ pub enum ProbeKind {
     Tcp,
 }
 
-impl ProbeKind {
-    /// `http`, `https` or `tcp`.
+impl VipProbe {
+    /// `http`, `https` or `tcp`: the names of the health checks of the
+    /// same kind.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeKind::Http => "http",
-            ProbeKind::Https => "https",
-            ProbeKind::Tcp => "tcp",
-        }
+        ProbeKind::from(self).as_str()
     }
 }
 
-impl fmt::Display for ProbeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl From<VipProbe> for ProbeKind {
+    fn from(p: VipProbe) -> ProbeKind {
+        match p {
+            VipProbe::Http => ProbeKind::Http,
+            VipProbe::Https => ProbeKind::Https,
+            VipProbe::Tcp => ProbeKind::Tcp,
+        }
     }
 }
 
@@ -96,7 +96,7 @@ pub struct Target {
     /// Where probes go: the VIP address and the port probed.
     pub addr: SocketAddr,
     /// How.
-    pub kind: ProbeKind,
+    pub kind: VipProbe,
 }
 
 /// A frontend that is not probed, and why.
@@ -198,7 +198,7 @@ pub fn select(configs: &[Config], filter: Option<&Regex>) -> Targets {
 }
 
 /// How a VIP is probed and on which port, or why it is not.
-type How = Result<(ProbeKind, u16), String>;
+type How = Result<(VipProbe, u16), String>;
 
 /// How `frontend` of `config` is probed, and on which port.
 fn probe_for(config: &Config, frontend: &Frontend) -> How {
@@ -206,20 +206,20 @@ fn probe_for(config: &Config, frontend: &Frontend) -> How {
         return Err("a UDP VIP: maglevt probes over TCP only".to_owned());
     }
     match frontend.port {
-        80 => return Ok((ProbeKind::Http, 80)),
-        443 => return Ok((ProbeKind::Https, 443)),
+        80 => return Ok((VipProbe::Http, 80)),
+        443 => return Ok((VipProbe::Https, 443)),
         _ => {}
     }
     // The (kind, port) of every health check of the frontend's backends,
     // ICMP aside (it says nothing of a port).
-    let checks: Vec<(ProbeKind, u16)> = frontend
+    let checks: Vec<(VipProbe, u16)> = frontend
         .backend_names()
         .filter_map(|b| config.backend(b)?.healthcheck.as_deref())
         .filter_map(|hc| config.healthcheck(hc))
         .filter_map(|hc| match &hc.probe {
-            Probe::Http(h) if h.tls.is_some() => Some((ProbeKind::Https, h.port)),
-            Probe::Http(h) => Some((ProbeKind::Http, h.port)),
-            Probe::Tcp(t) => Some((ProbeKind::Tcp, t.port)),
+            Probe::Http(h) if h.tls.is_some() => Some((VipProbe::Https, h.port)),
+            Probe::Http(h) => Some((VipProbe::Http, h.port)),
+            Probe::Tcp(t) => Some((VipProbe::Tcp, t.port)),
             Probe::Icmp => None,
         })
         .collect();
@@ -237,12 +237,10 @@ fn probe_for(config: &Config, frontend: &Frontend) -> How {
         }
     };
     let scheme = match checks.first() {
-        Some(&(k, _))
-            if k != ProbeKind::Tcp && checks.iter().all(|&(q, p)| q == k && p == port) =>
-        {
+        Some(&(k, _)) if k != VipProbe::Tcp && checks.iter().all(|&(q, p)| q == k && p == port) => {
             k
         }
-        _ => ProbeKind::Tcp,
+        _ => VipProbe::Tcp,
     };
     Ok((scheme, port))
 }
@@ -292,7 +290,7 @@ maglev:
         )
     }
 
-    fn kinds(t: &Targets) -> Vec<(String, ProbeKind, u16)> {
+    fn kinds(t: &Targets) -> Vec<(String, VipProbe, u16)> {
         t.probed
             .iter()
             .map(|t| (t.name.clone(), t.kind, t.addr.port()))
@@ -322,14 +320,14 @@ maglev:
         );
         let t = select(&[c], None);
         let want = [
-            ("a80", ProbeKind::Http, 80),
-            ("b443", ProbeKind::Https, 443),
-            ("c8080", ProbeKind::Http, 8080),
-            ("d8443", ProbeKind::Https, 8443),
-            ("e8080", ProbeKind::Tcp, 8080),
-            ("f9000", ProbeKind::Tcp, 9000),
-            ("g_all", ProbeKind::Http, 8080),
-            ("h_all", ProbeKind::Tcp, 22),
+            ("a80", VipProbe::Http, 80),
+            ("b443", VipProbe::Https, 443),
+            ("c8080", VipProbe::Http, 8080),
+            ("d8443", VipProbe::Https, 8443),
+            ("e8080", VipProbe::Tcp, 8080),
+            ("f9000", VipProbe::Tcp, 9000),
+            ("g_all", VipProbe::Http, 8080),
+            ("h_all", VipProbe::Tcp, 22),
         ];
         let want: Vec<_> = want
             .iter()
@@ -351,7 +349,7 @@ maglev:
             .concat(),
         );
         let t = select(&[c], None);
-        assert_eq!(kinds(&t), vec![("web".to_owned(), ProbeKind::Http, 80)]);
+        assert_eq!(kinds(&t), vec![("web".to_owned(), VipProbe::Http, 80)]);
         let skipped: Vec<(&str, &str)> = t
             .skipped
             .iter()

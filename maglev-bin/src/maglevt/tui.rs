@@ -365,7 +365,7 @@ mod tests {
     use crate::maglevt::probe::{Outcome, Status};
     use crate::maglevt::session::ErrorEntry;
     use crate::maglevt::stats::{AnomalyCounts, VipStats};
-    use crate::maglevt::targets::ProbeKind;
+    use crate::maglevt::targets::VipProbe;
 
     fn view() -> View {
         let mut st = VipStats::new();
@@ -402,7 +402,7 @@ mod tests {
                     address: "127.0.1.10".parse().unwrap(),
                     port: 18080,
                     protocol: "tcp",
-                    probe: ProbeKind::Http,
+                    probe: VipProbe::Http,
                     stats: st.summary(at(7_000)),
                 }],
                 skipped: vec![],
