@@ -163,14 +163,13 @@ async fn a_new_table_length_recreates_the_vip_and_the_dry_run_says_so() {
     let h = world.handle();
     world.write_body(&CONFIG.replace("{len}", "auto"));
     assert!(h.reload().await.ok());
-    until("web is recreated with the auto length", || {
+    // The new VIP comes first, its ASes in the ops after: wait for both.
+    until("web is recreated with the auto length and its ASes", || {
         world.vips().first().is_some_and(|v| v.buckets.len() == 512)
+            && world.weights(VIP)
+                == w(&[("127.0.52.1", 100), ("127.0.52.2", 100), ("127.0.52.3", 50)])
     })
     .await;
-    assert_eq!(
-        world.weights(VIP),
-        w(&[("127.0.52.1", 100), ("127.0.52.2", 100), ("127.0.52.3", 50)])
-    );
     until("auto: 3 members × 100 → a table of 512", || {
         h.table("web").is_some_and(|t| t.summary.len == 512)
     })
