@@ -31,6 +31,7 @@ pub mod fuzzing;
 pub mod grpc;
 pub mod logging;
 pub mod maglevt;
+pub mod manpage;
 pub mod metrics;
 pub mod transport;
 pub mod web;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, Parser};
 use maglev_bin::daemon::runtime::RuntimeThread;
 use maglev_bin::daemon::{Parts, Settings, TlsFiles, VppSockets};
 use maglev_bin::demo::DemoOptions;
@@ -12,7 +12,13 @@ use maglev_bin::logging::{LogFormat, init_logging};
 use maglev_core::config::DEFAULT_CONFIG_PATH;
 use tokio_util::sync::CancellationToken;
 
-/// maglevd: health-checks backends and programs VPP's Maglev load balancer.
+/// Health-check backends and program VPP's Maglev load balancer.
+///
+/// maglevd probes every backend of its config, decides each one's weight
+/// (priority pools that fail over, slow start, flap damping), programs
+/// VPP's lb plugin over its binary API with a deterministic diff (after a
+/// warm-up that keeps a restart invisible), reads VPP's per-VIP counters,
+/// and serves it all over gRPC, Prometheus /metrics and a web dashboard.
 #[derive(Debug, Parser)]
 #[command(name = "maglevd", version = maglev_bin::VERSION_LINE)]
 struct Args {
@@ -122,6 +128,61 @@ struct Args {
     #[arg(long, env = "MAGLEV_REFLECTION", default_value_t = true, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     reflection: bool,
+
+    /// Print a completion script for this shell (bash, zsh or fish) and
+    /// exit.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the maglevd(8) man page (roff) and exit.
+    #[arg(long, hide = true)]
+    man: bool,
+}
+
+/// The sections of maglevd(8) after the options.
+fn man_extra() -> String {
+    use maglev_bin::manpage::entry;
+    let mut s = String::from(".SH SIGNALS\n");
+    s.push_str(&entry(
+        "SIGHUP",
+        "Reload the config file (a file that does not validate is refused and the running \
+         config stays) and the TLS certificates and keys.",
+    ));
+    s.push_str(&entry(
+        "SIGTERM, SIGINT",
+        "Stop: the listeners close, the state file is written, the VPP session is closed. \
+         VPP keeps what it holds, so traffic flows on; the next start's warm-up takes over \
+         without a change.",
+    ));
+    s.push_str(".SH EXIT STATUS\n");
+    s.push_str(&entry(
+        "0",
+        "Stopped when asked; with --check, the file is valid.",
+    ));
+    s.push_str(&entry(
+        "1",
+        "Could not start or run; with --check, the file cannot be read or parsed.",
+    ));
+    s.push_str(&entry(
+        "2",
+        "Bad flags or a config file that breaks a rule (with --check, a semantic error).",
+    ));
+    s.push_str(".SH FILES\n");
+    s.push_str(&entry(DEFAULT_CONFIG_PATH, "The config file (--config)."));
+    s.push_str(&entry(
+        maglev_bin::daemon::settings::DEFAULT_STATE_FILE,
+        "Backend states kept across restarts (--state-file).",
+    ));
+    s.push_str(&entry(
+        "/run/vpp/api.sock, /run/vpp/stats.sock",
+        "VPP's binary API and stats sockets (--vpp-api-addr, --vpp-stats-addr).",
+    ));
+    s.push_str(&entry(
+        "/etc/default/vpp-maglev",
+        "Flags and environment of the packaged systemd unit, vpp-maglevd.service.",
+    ));
+    s.push_str(maglev_bin::cli::generate::SEE_ALSO);
+    s
 }
 
 /// The demo's default log filter: the daemon at info, without a line per
@@ -130,6 +191,20 @@ const DEMO_LOG_LEVEL: &str = "info,maglev_vpp::sim=warn";
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(shell) = args.completions {
+        print!(
+            "{}",
+            maglev_bin::manpage::completions(Args::command(), "maglevd", shell)
+        );
+        return ExitCode::SUCCESS;
+    }
+    if args.man {
+        print!(
+            "{}",
+            maglev_bin::manpage::render(Args::command(), "8", &man_extra())
+        );
+        return ExitCode::SUCCESS;
+    }
     if args.check {
         return maglev_bin::check::run(&args.config, non_empty(&args.grpc_addr).as_deref());
     }

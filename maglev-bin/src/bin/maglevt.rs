@@ -5,15 +5,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use maglev_bin::maglevt::{self, Options};
 use maglev_core::config::parse_duration;
 use tokio_util::sync::CancellationToken;
 
-/// maglevt: probe every VIP of maglev config files from outside, as
-/// clients do, and show latency, failures and which backend answered. No
-/// gRPC, no maglevd needed. `q` quits the screen; with --json, one summary
-/// object per line instead (0 ok, 1 runtime error, 2 bad flags or config).
+/// Probe every VIP of maglev config files as clients do.
+///
+/// maglevt probes every VIP of the config files from outside and shows
+/// latency, failures and which backend answered, in a full-screen terminal
+/// UI (`q` quits) or, with --json, one summary object per line. It talks no
+/// gRPC and needs no maglevd. Exit status: 0 ok, 1 runtime error, 2 bad
+/// flags or config.
 #[derive(Debug, Parser)]
 #[command(name = "maglevt", version = maglev_bin::VERSION_LINE)]
 struct Args {
@@ -80,6 +83,41 @@ struct Args {
     /// Stop after this long (then exit).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     duration: Option<Duration>,
+
+    /// Print a completion script for this shell (bash, zsh or fish) and
+    /// exit.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the maglevt(1) man page (roff) and exit.
+    #[arg(long, hide = true)]
+    man: bool,
+}
+
+/// The sections of maglevt(1) after the options.
+fn man_extra() -> String {
+    use maglev_bin::manpage::entry;
+    let mut s = String::from(".SH PROBES\n");
+    s.push_str(
+        "Port 80 gets an HTTP GET of \\-\\-uri, port 443 an HTTPS GET; another port HTTP(S) when \
+         every health\\-checked backend of the frontend is checked over it on that port, else a \
+         TCP connect. An all\\-port VIP is probed on the one port its backends' checks share. \
+         UDP VIPs are not probed. Every probe is a new connection unless \\-\\-keepalive.\n",
+    );
+    s.push_str(".SH KEYS\n");
+    s.push_str(&entry("q, Esc, Ctrl-C", "Quit and restore the terminal."));
+    s.push_str(".SH EXIT STATUS\n");
+    s.push_str(&entry("0", "Quit, or --count or --duration done."));
+    s.push_str(&entry(
+        "1",
+        "A runtime error (the terminal could not be used).",
+    ));
+    s.push_str(&entry(
+        "2",
+        "Bad flags, or a config file that does not load (each problem named with its file).",
+    ));
+    s.push_str(maglev_bin::cli::generate::SEE_ALSO);
+    s
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -88,6 +126,20 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    if let Some(shell) = a.completions {
+        print!(
+            "{}",
+            maglev_bin::manpage::completions(Args::command(), "maglevt", shell)
+        );
+        return ExitCode::SUCCESS;
+    }
+    if a.man {
+        print!(
+            "{}",
+            maglev_bin::manpage::render(Args::command(), "1", &man_extra())
+        );
+        return ExitCode::SUCCESS;
+    }
     let options = Options {
         configs: a.config,
         interval: a.interval,

@@ -5,6 +5,7 @@
 //! trailing words. Object names are not in the static scripts; the shell's
 //! Tab completes them live.
 
+use crate::manpage::{entry, render};
 use clap::{Arg, ArgAction, CommandFactory};
 
 use super::Args;
@@ -124,56 +125,30 @@ pub fn clap_command() -> clap::Command {
 
 /// A completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> String {
-    let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut clap_command(), "maglevc", &mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-fn roff_escape(s: &str) -> String {
-    let s = s.replace('\\', "\\e").replace('-', "\\-");
-    if s.starts_with('.') || s.starts_with('\'') {
-        format!("\\&{s}")
-    } else {
-        s
-    }
+    crate::manpage::completions(clap_command(), "maglevc", shell)
 }
 
 /// The `maglevc(1)` man page, in roff.
 pub fn man() -> String {
-    let man = clap_mangen::Man::new(clap_command()).date(crate::BUILD_DATE);
-    let mut buf = Vec::new();
-    let sections = [
-        clap_mangen::Man::render_title,
-        clap_mangen::Man::render_name_section,
-        clap_mangen::Man::render_synopsis_section,
-        clap_mangen::Man::render_description_section,
-        clap_mangen::Man::render_options_section,
-    ];
-    for render in sections {
-        // Writing to a Vec does not fail.
-        let _ = render(&man, &mut buf);
-    }
-    let mut s = String::from_utf8_lossy(&buf).into_owned();
-    s.push_str(".SH COMMANDS\n");
+    let mut s = String::from(".SH COMMANDS\n");
     s.push_str(
         "Keywords may be shortened to any unambiguous prefix; an exact keyword wins. \
          Words in angle brackets are values; options in brackets may follow in any order.\n",
     );
     for c in commands() {
-        s.push_str(".TP\n");
-        s.push_str(&format!("\\fB{}\\fR\n", roff_escape(&c.line())));
-        s.push_str(&roff_escape(c.help));
-        s.push('\n');
+        s.push_str(&entry(&c.line(), c.help));
     }
     s.push_str(".SH ENVIRONMENT\n.TP\n\\fBMAGLEV_SERVER\\fR\nThe server address when \\fB\\-\\-server\\fR is not given (default localhost:9090).\n");
     s.push_str(".TP\n\\fBNO_COLOR\\fR\nWhen set and not empty, color is off unless \\fB\\-\\-color\\fR turns it on.\n");
     s.push_str(".SH EXIT STATUS\n.TP\n0\nSuccess.\n.TP\n1\nmaglevd refused or failed the command, or could not be reached.\n.TP\n2\nA usage error: an unknown, ambiguous or incomplete command, or a bad flag.\n");
     s.push_str(".SH FILES\n.TP\n\\fI$XDG_STATE_HOME/maglev/maglevc_history\\fR\nThe shell's history (\\fI~/.local/state/maglev/maglevc_history\\fR when XDG_STATE_HOME is not set).\n");
-    let mut v = Vec::new();
-    let _ = man.render_version_section(&mut v);
-    s.push_str(&String::from_utf8_lossy(&v));
-    s
+    s.push_str(SEE_ALSO);
+    render(clap_command(), "1", &s)
 }
+
+/// The `SEE ALSO` section of the three man pages.
+pub const SEE_ALSO: &str =
+    ".SH SEE ALSO\n\\fBmaglevd\\fR(8), \\fBmaglevc\\fR(1), \\fBmaglevt\\fR(1)\n";
 
 #[cfg(test)]
 mod tests {
