@@ -16,8 +16,10 @@ pub fn roff_escape(s: &str) -> String {
 
 /// The man page of `cmd` in `section` (roff): title, name, synopsis,
 /// description and options from clap, then `extra` (further `.SH`
-/// sections, roff), then the version.
+/// sections, roff), then the version if `cmd` has one.
 pub fn render(cmd: clap::Command, section: &str, extra: &str) -> String {
+    // clap_mangen's version section unwraps the version.
+    let has_version = cmd.get_version().is_some();
     let man = clap_mangen::Man::new(cmd)
         .section(section)
         .date(crate::BUILD_DATE);
@@ -35,9 +37,11 @@ pub fn render(cmd: clap::Command, section: &str, extra: &str) -> String {
     }
     let mut s = String::from_utf8_lossy(&buf).into_owned();
     s.push_str(extra);
-    let mut v = Vec::new();
-    let _ = man.render_version_section(&mut v);
-    s.push_str(&String::from_utf8_lossy(&v));
+    if has_version {
+        let mut v = Vec::new();
+        let _ = man.render_version_section(&mut v);
+        s.push_str(&String::from_utf8_lossy(&v));
+    }
     s
 }
 

@@ -153,6 +153,7 @@ pub const SEE_ALSO: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manpage::roff_escape;
 
     #[test]
     fn the_clap_tree_is_consistent() {
