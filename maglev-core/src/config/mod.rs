@@ -392,6 +392,25 @@ pub struct HttpProbe {
     pub tls: Option<TlsParams>,
 }
 
+impl Default for HttpProbe {
+    /// What a config's `type: http` check without `port` or `params` gets:
+    /// `GET /` on port 80, status 200-399 passes, at most 64 KiB of body
+    /// read, no `Host` override, no TLS. For https, set `port` (443) and
+    /// `tls` (e.g. [`TlsParams::default`]).
+    fn default() -> Self {
+        HttpProbe {
+            port: 80,
+            path: "/".to_owned(),
+            method: HttpMethod::Get,
+            host: None,
+            response_codes: StatusCodes::default(),
+            response_regex: None,
+            max_body: validate::DEFAULT_MAX_BODY,
+            tls: None,
+        }
+    }
+}
+
 /// Parameters of a TCP probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpProbe {
@@ -401,8 +420,9 @@ pub struct TcpProbe {
     pub tls: Option<TlsParams>,
 }
 
-/// TLS settings of a probe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// TLS settings of a probe. The default sends no SNI and verifies the
+/// certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsParams {
     /// SNI and the name the certificate is checked against; for https it
     /// defaults to `host`. `None` sends no SNI.
@@ -492,6 +512,21 @@ pub struct Timing {
     pub rise: u32,
     /// Consecutive failures that bring an up backend down (≥ 1, default 3).
     pub fall: u32,
+}
+
+impl Default for Timing {
+    /// What a config's check without timing keys gets: every interval 2 s,
+    /// timeout 1 s, rise 2, fall 3.
+    fn default() -> Self {
+        Timing {
+            interval: validate::DEFAULT_INTERVAL,
+            fast_interval: validate::DEFAULT_INTERVAL,
+            down_interval: validate::DEFAULT_INTERVAL,
+            timeout: validate::DEFAULT_TIMEOUT,
+            rise: validate::DEFAULT_RISE,
+            fall: validate::DEFAULT_FALL,
+        }
+    }
 }
 
 /// `maglev.backends.<name>`: one application server.

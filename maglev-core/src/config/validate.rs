@@ -27,16 +27,16 @@ const DEFAULT_TRANSITION_HISTORY: usize = 5;
 /// Upper bound of `transition-history`, so history stays small per backend.
 const MAX_TRANSITION_HISTORY: u64 = 1000;
 /// Default probe interval.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 /// Default probe timeout (capped by the smallest interval).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default `rise` and `fall` (HAProxy's).
-const DEFAULT_RISE: u32 = 2;
-const DEFAULT_FALL: u32 = 3;
+pub(super) const DEFAULT_RISE: u32 = 2;
+pub(super) const DEFAULT_FALL: u32 = 3;
 /// Upper bound of `rise` and `fall`.
 const MAX_RISE_FALL: u32 = 1000;
 /// Default and largest `max-body`.
-const DEFAULT_MAX_BODY: usize = 64 * 1024;
+pub(super) const DEFAULT_MAX_BODY: usize = 64 * 1024;
 const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
 /// Default sync and warm-up timing.
 const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
@@ -901,13 +901,32 @@ impl Validator {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Config, ConfigError, compile_response_regex};
+    use super::super::{
+        Config, ConfigError, HttpProbe, Probe, Timing, TlsParams, compile_response_regex,
+    };
 
     fn check(kind: &str, port: &str, params: &str) -> Result<Config, ConfigError> {
         let yaml = format!(
             "maglev:\n  healthchecks:\n    h: {{ type: {kind}{port}, params: {{ {params} }} }}\n"
         );
         Config::from_yaml(&yaml, "t.yaml")
+    }
+
+    /// The `Default`s an embedder builds a check from are what a config
+    /// check without options gets.
+    #[test]
+    fn probe_and_timing_defaults_are_the_configs() {
+        let config = check("http", "", "").unwrap();
+        let h = config.healthcheck("h").unwrap();
+        assert_eq!(h.probe, Probe::Http(HttpProbe::default()));
+        assert_eq!(h.timing, Timing::default());
+        let config = check("https", "", "").unwrap();
+        let https = HttpProbe {
+            port: 443,
+            tls: Some(TlsParams::default()),
+            ..HttpProbe::default()
+        };
+        assert_eq!(config.healthcheck("h").unwrap().probe, Probe::Http(https));
     }
 
     /// The probe matches bytes, so validation accepts what the probe

@@ -25,6 +25,7 @@ use crate::api::messages::{
 use crate::api::types::{LbEncapType, LbSrvType, LbVip, Prefix};
 use crate::lb::error::LbError;
 use crate::lb::vips_text::{self, VipCounters};
+use crate::stats::VipStatsIndex;
 
 /// [`DEFAULT_TABLE_LEN`] as the wire's `new_flows_table_length`.
 const NEW_FLOWS_TABLE_LENGTH: u32 = {
@@ -472,6 +473,62 @@ impl Client {
             })
             .await?;
         Ok(r.route.stats_index)
+    }
+
+    /// Where each VIP of `snapshot` keeps its counters in the stats
+    /// segment: its pool index, and its prefix's route stats index
+    /// ([`route_stats_index`](Self::route_stats_index), one lookup per
+    /// prefix). This is the mapping a
+    /// [`VipScrape`](crate::stats::VipScrape) reads by:
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use maglev_vpp::Client;
+    /// use maglev_vpp::stats::{StatSegment, VipScrape};
+    ///
+    /// let vpp = Client::connect("/run/vpp/api.sock").await?;
+    /// let snapshot = vpp.lb_snapshot().await?;
+    /// let mut scrape = VipScrape::new(vpp.vip_stats_indexes(&snapshot).await?);
+    /// let segment = StatSegment::connect("/run/vpp/stats.sock")?;
+    /// for (vip, stats) in scrape.run(&segment)?.vips() {
+    ///     println!("{vip}: {} first packets", stats.lb.first_packet);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The indexes are only valid with the snapshot they came from (VPP
+    /// reuses them): take them again with every new snapshot. A prefix
+    /// VPP has no route for (a non-zero retval) gets `route_stats_index:
+    /// None`; any other failure is an error.
+    pub async fn vip_stats_indexes(
+        &self,
+        snapshot: &LbSnapshot,
+    ) -> Result<Vec<(VipKey, VipStatsIndex)>, Error> {
+        let mut routes: BTreeMap<Prefix, Option<u32>> = BTreeMap::new();
+        let mut out = Vec::with_capacity(snapshot.vips.len());
+        for vip in &snapshot.vips {
+            let prefix = wire_key(&vip.key).0;
+            let route_stats_index = match routes.get(&prefix) {
+                Some(&known) => known,
+                None => {
+                    let found = match self.route_stats_index(prefix).await {
+                        Ok(index) => Some(index),
+                        Err(Error::Retval { .. }) => None,
+                        Err(e) => return Err(e),
+                    };
+                    routes.insert(prefix, found);
+                    found
+                }
+            };
+            out.push((
+                vip.key,
+                VipStatsIndex {
+                    pool_index: vip.pool_index,
+                    route_stats_index,
+                },
+            ));
+        }
+        Ok(out)
     }
 }
 
