@@ -4,6 +4,40 @@
 //! pages in `docs/man/` and the packages' completions can never disagree
 //! with the flags (a test regenerates the pages and compares).
 
+/// The hidden `--man` and `--completions SHELL` flags of maglevd and
+/// maglevt (`#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateFlags {
+    /// Print a completion script for this shell (bash, zsh or fish) and
+    /// exit.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, hide = true)]
+    pub man: bool,
+}
+
+impl GenerateFlags {
+    /// If a flag asked for it, the completion script or man page (in
+    /// `section`, with `extra` sections) of `cmd`, the binary `name`.
+    pub fn output(
+        &self,
+        cmd: clap::Command,
+        name: &str,
+        section: &str,
+        extra: impl FnOnce() -> String,
+    ) -> Option<String> {
+        if let Some(shell) = self.completions {
+            Some(completions(cmd, name, shell))
+        } else if self.man {
+            Some(render(cmd, section, &extra()))
+        } else {
+            None
+        }
+    }
+}
+
 /// Escapes `s` for roff: backslashes, hyphens, a leading dot or quote.
 pub fn roff_escape(s: &str) -> String {
     let s = s.replace('\\', "\\e").replace('-', "\\-");

@@ -129,14 +129,8 @@ struct Args {
           num_args = 0..=1, default_missing_value = "true")]
     reflection: bool,
 
-    /// Print a completion script for this shell (bash, zsh or fish) and
-    /// exit.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    completions: Option<clap_complete::Shell>,
-
-    /// Print the maglevd(8) man page (roff) and exit.
-    #[arg(long, hide = true)]
-    man: bool,
+    #[command(flatten)]
+    generate: maglev_bin::manpage::GenerateFlags,
 }
 
 /// The sections of maglevd(8) after the options.
@@ -191,18 +185,11 @@ const DEMO_LOG_LEVEL: &str = "info,maglev_vpp::sim=warn";
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(shell) = args.completions {
-        print!(
-            "{}",
-            maglev_bin::manpage::completions(Args::command(), "maglevd", shell)
-        );
-        return ExitCode::SUCCESS;
-    }
-    if args.man {
-        print!(
-            "{}",
-            maglev_bin::manpage::render(Args::command(), "8", &man_extra())
-        );
+    if let Some(text) = args
+        .generate
+        .output(Args::command(), "maglevd", "8", man_extra)
+    {
+        print!("{text}");
         return ExitCode::SUCCESS;
     }
     if args.check {

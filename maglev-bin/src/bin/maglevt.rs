@@ -84,14 +84,8 @@ struct Args {
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     duration: Option<Duration>,
 
-    /// Print a completion script for this shell (bash, zsh or fish) and
-    /// exit.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    completions: Option<clap_complete::Shell>,
-
-    /// Print the maglevt(1) man page (roff) and exit.
-    #[arg(long, hide = true)]
-    man: bool,
+    #[command(flatten)]
+    generate: maglev_bin::manpage::GenerateFlags,
 }
 
 /// The sections of maglevt(1) after the options.
@@ -126,18 +120,11 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    if let Some(shell) = a.completions {
-        print!(
-            "{}",
-            maglev_bin::manpage::completions(Args::command(), "maglevt", shell)
-        );
-        return ExitCode::SUCCESS;
-    }
-    if a.man {
-        print!(
-            "{}",
-            maglev_bin::manpage::render(Args::command(), "1", &man_extra())
-        );
+    if let Some(text) = a
+        .generate
+        .output(Args::command(), "maglevt", "1", man_extra)
+    {
+        print!("{text}");
         return ExitCode::SUCCESS;
     }
     let options = Options {
