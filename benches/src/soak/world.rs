@@ -117,9 +117,16 @@ pub struct Vpp {
 }
 
 impl Vpp {
-    /// Starts both sockets in `dir`.
+    /// Starts both sockets in `dir`. Replies over 1 KiB count as large (in
+    /// VPP, replies that fill the socket's buffer): a connection that then
+    /// leaves without `sockclnt_delete` leaks its registration, as in VPP
+    /// 26.10, so the soak's small dumps exercise the leak model.
     pub async fn start(dir: &Path) -> anyhow::Result<Vpp> {
-        let sim = Sim::start(SimConfig::new(dir.join("api.sock"))).await?;
+        let config = SimConfig {
+            large_reply: 1024,
+            ..SimConfig::new(dir.join("api.sock"))
+        };
+        let sim = Sim::start(config).await?;
         let mut vpp = Vpp {
             sim,
             stats_path: dir.join("stats.sock"),
