@@ -175,3 +175,34 @@ impl Drains {
 pub fn rss_kib() -> u64 {
     crate::usage(std::process::id()).map_or(0, |(_, rss, _)| rss)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(ases: &[(&str, u8)]) -> ObservedState {
+        let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);
+        let vip = ObservedVip {
+            key,
+            encap: Encap::for_backend("127.0.0.1".parse().unwrap()),
+            table_len: 1024,
+            src_ip_sticky: false,
+            ases: ases.iter().map(|(a, w)| (a.parse().unwrap(), *w)).collect(),
+        };
+        [(key, vip)].into()
+    }
+
+    #[test]
+    fn lowered_names_each_weight_that_fell_or_went() {
+        let before = weights(&state(&[("127.0.0.1", 100), ("127.0.0.2", 50), ("127.0.0.3", 0)]));
+        assert!(lowered(&before, &state(&[("127.0.0.1", 100), ("127.0.0.2", 60)])).is_empty());
+        let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);
+        assert_eq!(
+            lowered(&before, &state(&[("127.0.0.1", 10), ("127.0.0.3", 0)])),
+            vec![
+                (key, "127.0.0.1".parse().unwrap(), 100, 10),
+                (key, "127.0.0.2".parse().unwrap(), 50, 0),
+            ]
+        );
+    }
+}

@@ -686,3 +686,15 @@ fn backend_request(b: usize) -> proto::BackendRequest {
         name: world::backend_name(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_bound_follows_the_daemons_retry_delays() {
+        let s = Duration::from_secs;
+        let bounds: Vec<Duration> = (0..8).map(backoff_bound).collect();
+        assert_eq!(bounds, [0, 1, 2, 4, 8, 16, 30, 30].map(s));
+    }
+}
