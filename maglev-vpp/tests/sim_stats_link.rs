@@ -136,7 +136,12 @@ async fn a_replaced_stats_segment_is_told_every_live_vip() {
     let client = Client::connect(dir.join("api.sock")).await.unwrap();
     let web = VipKey::host("192.0.2.1".parse().unwrap(), Some(Protocol::Tcp), 80);
     client.add_vip(&web, Encap::Gre4, false).await.unwrap();
-    let pool = client.lb_snapshot().await.unwrap().pool_index(&web).unwrap();
+    let pool = client
+        .lb_snapshot()
+        .await
+        .unwrap()
+        .pool_index(&web)
+        .unwrap();
     let route = client
         .route_stats_index(Prefix {
             address: web.address,

@@ -194,7 +194,11 @@ mod tests {
 
     #[test]
     fn lowered_names_each_weight_that_fell_or_went() {
-        let before = weights(&state(&[("127.0.0.1", 100), ("127.0.0.2", 50), ("127.0.0.3", 0)]));
+        let before = weights(&state(&[
+            ("127.0.0.1", 100),
+            ("127.0.0.2", 50),
+            ("127.0.0.3", 0),
+        ]));
         assert!(lowered(&before, &state(&[("127.0.0.1", 100), ("127.0.0.2", 60)])).is_empty());
         let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);
         assert_eq!(

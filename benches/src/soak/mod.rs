@@ -49,6 +49,9 @@ use invariants::Drains;
 use report::{Journal, Report, Violation};
 use world::{DaemonRuntime, Reader, Vpp, Watchers};
 
+/// Where progress lines go.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How to run a soak.
 #[derive(Clone)]
 pub struct Options {
@@ -59,7 +62,7 @@ pub struct Options {
     /// The third octet of the backends' loopback addresses (127.0.`net`.x).
     pub net: u8,
     /// Told a progress line now and then (`None`: silent).
-    pub progress: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub progress: Option<Progress>,
 }
 
 impl std::fmt::Debug for Options {
@@ -570,9 +573,11 @@ impl Soak {
             let handle = self.handle().clone();
             let settled = self.settled(&handle, &modes);
             let ready = handle.vpp().is_ok() && handle.warmup_phase() == Phase::Finished;
-            let ops = ready
-                .then(|| invariants::converged(&handle, &self.vpp.sim))
-                .unwrap_or_default();
+            let ops = if ready {
+                invariants::converged(&handle, &self.vpp.sim)
+            } else {
+                Vec::new()
+            };
             if settled && ready && ops.is_empty() {
                 let ms = elapsed.as_millis().max(1) as u64;
                 let _ = self.report.convergence.record(ms);

@@ -31,12 +31,22 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
 /// The probe interval of the config's health check (its timeout is 100 ms).
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(150);
 
+/// A frontend of the soak's config: name, address, protocol (empty: all
+/// ports), port, and its pools as lists of backend indexes.
+type FrontendSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    u16,
+    &'static [&'static [usize]],
+);
+
 /// The config's frontends, each as (name, address, protocol, port, pools of
 /// backend indexes): IPv4 and IPv6 VIPs, TCP, UDP and an all-port VIP,
 /// backends shared between frontends, one frontend with a single pool.
 /// Variant B of the config drops `dns`, adds `extra` and halves `b1`'s
 /// weight in `web`.
-const FRONTENDS: &[(&str, &str, &str, u16, &[&[usize]])] = &[
+const FRONTENDS: &[FrontendSpec] = &[
     ("web", "192.0.2.1", "tcp", 80, &[&[0, 1, 2], &[3]]),
     ("api", "192.0.2.2", "tcp", 443, &[&[2, 3], &[4, 5]]),
     ("dns", "2001:db8::53", "udp", 53, &[&[5, 6, 7]]),
@@ -69,8 +79,7 @@ pub fn config_yaml(port: u16, net: u8, b: bool) -> String {
         );
     }
     y.push_str("  frontends:\n");
-    let extra: (&str, &str, &str, u16, &[&[usize]]) =
-        ("extra", "192.0.2.4", "tcp", 8080, &[&[1, 4]]);
+    let extra: FrontendSpec = ("extra", "192.0.2.4", "tcp", 8080, &[&[1, 4]]);
     let list = FRONTENDS
         .iter()
         .filter(|f| !b || f.0 != "dns")
