@@ -36,7 +36,8 @@ pub enum Mode {
 pub struct Backend {
     addr: SocketAddr,
     mode: watch::Sender<Mode>,
-    listener: Mutex<Option<CancellationToken>>,
+    /// The accept loop while listening: its stop token and its task.
+    listener: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Backend {
@@ -69,8 +70,11 @@ impl Backend {
         let listening = self.lock().is_some();
         match (mode, listening) {
             (Mode::Refuse, true) => {
-                if let Some(stop) = self.lock().take() {
+                let running = self.lock().take();
+                if let Some((stop, task)) = running {
                     stop.cancel();
+                    // The listener is closed once the loop has ended.
+                    let _ = task.await;
                 }
             }
             (Mode::Refuse, false) | (_, true) => {}
@@ -85,20 +89,23 @@ impl Backend {
     /// Stops listening for good (open connections end at their client's
     /// EOF or their answer).
     pub fn stop(&self) {
-        if let Some(stop) = self.lock().take() {
+        if let Some((stop, _)) = self.lock().take() {
             stop.cancel();
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CancellationToken>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(CancellationToken, tokio::task::JoinHandle<()>)>> {
         self.listener.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn serve(self: &Arc<Self>, listener: TcpListener) {
         let stop = CancellationToken::new();
-        *self.lock() = Some(stop.clone());
         let mode = self.mode.subscribe();
-        tokio::spawn(async move {
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let stop = stopped;
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -110,6 +117,7 @@ impl Backend {
                 }
             }
         });
+        *self.lock() = Some((stop, task));
     }
 }
 

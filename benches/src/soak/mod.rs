@@ -211,6 +211,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         let at = soak.start.elapsed();
         if at - last_progress >= Duration::from_secs(60) {
             last_progress = at;
+            soak.report.elapsed = at;
             let line = format!("{:.0} s: {}", at.as_secs_f64(), soak.report.summary());
             if let Some(p) = &soak.opts.progress {
                 p(&line);
