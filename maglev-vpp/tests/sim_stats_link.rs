@@ -169,7 +169,7 @@ async fn pending_faults_count_the_uses_left() {
         action: FaultAction::Retval(-1),
         times: 2,
     });
-    sim.inject(Fault::once("control_ping", FaultAction::DropReply));
+    sim.inject(Fault::once("lb_as_set_weight", FaultAction::Retval(-1)));
     assert_eq!(sim.pending_faults(), 3);
     let client = Client::connect(dir.join("api.sock")).await.unwrap();
     assert!(client.lb_snapshot().await.is_err());
