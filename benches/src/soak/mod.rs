@@ -235,6 +235,14 @@ impl Soak {
     fn violation(&mut self, what: String) {
         let at = self.at();
         self.journal.push(at, format!("VIOLATION: {what}"));
+        if let Some(p) = &self.opts.progress {
+            p(&format!(
+                "{:.1} s: VIOLATION (seed {}): {what}\n  {}",
+                at.as_secs_f64(),
+                self.opts.seed,
+                self.journal.lines().join("\n  ")
+            ));
+        }
         self.report.violations.push(Violation {
             at,
             what,
@@ -566,7 +574,12 @@ impl Soak {
                 self.violation("the valid config on disk was refused".to_owned());
             }
         }
-        let bound = world::SYNC_INTERVAL.max(backoff_bound(self.failures)) + SETTLE + hold;
+        // A fault that hit just before may still hold the daemon up (a
+        // dropped reply costs the client's 5 s timeout; `dirty_at` is then
+        // in the future), and the failed batch is retried after the
+        // daemon's backoff.
+        let overhang = hold.max(self.dirty_at.saturating_duration_since(t0));
+        let bound = world::SYNC_INTERVAL.max(overhang + backoff_bound(self.failures)) + SETTLE;
         let mut late = false;
         loop {
             self.sample();
