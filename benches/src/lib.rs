@@ -3,6 +3,12 @@
 //! The benchmarks themselves live in `benches/benches/*.rs`; run them with
 //! `cargo bench -p maglev-benches`. Their figures are written down in
 //! `docs/performance.md` together with the command that produced them.
+//!
+//! [`soak`] is the chaos soak (`--bin soak`, and `tests/soak.rs`): the
+//! daemon under random faults, with invariants checked as it runs; its
+//! recorded run is in `docs/reliability.md`.
+
+pub mod soak;
 
 use std::fmt::Write;
 

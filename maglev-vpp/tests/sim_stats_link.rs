@@ -118,3 +118,63 @@ async fn traffic_sent_to_a_vip_is_scraped_at_the_indexes_the_api_reports() {
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A directory of this test process for `name`'s sockets.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("maglev-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_replaced_stats_segment_is_told_every_live_vip() {
+    let dir = scratch("replace");
+    let sim = Sim::start(SimConfig::new(dir.join("api.sock")))
+        .await
+        .unwrap();
+    sim.set_observer(Arc::new(SimStats::new(1).unwrap()));
+    let client = Client::connect(dir.join("api.sock")).await.unwrap();
+    let web = VipKey::host("192.0.2.1".parse().unwrap(), Some(Protocol::Tcp), 80);
+    client.add_vip(&web, Encap::Gre4, false).await.unwrap();
+    let pool = client
+        .lb_snapshot()
+        .await
+        .unwrap()
+        .pool_index(&web)
+        .unwrap();
+    let route = client
+        .route_stats_index(Prefix {
+            address: web.address,
+            len: 32,
+        })
+        .await
+        .unwrap();
+
+    let fresh = SimStats::new(1).unwrap();
+    assert_eq!(fresh.route_of(pool), None);
+    sim.replace_observer(Arc::new(fresh.clone()));
+    assert_eq!(fresh.route_of(pool), Some(route));
+    assert_eq!(fresh.vips(), vec![pool]);
+}
+
+#[tokio::test]
+async fn pending_faults_count_the_uses_left() {
+    use maglev_vpp::sim::{Fault, FaultAction};
+    let dir = scratch("pending");
+    let sim = Sim::start(SimConfig::new(dir.join("api.sock")))
+        .await
+        .unwrap();
+    sim.inject(Fault {
+        message: Some("lb_vip_dump"),
+        action: FaultAction::Retval(-1),
+        times: 2,
+    });
+    sim.inject(Fault::once("lb_as_set_weight", FaultAction::Retval(-1)));
+    assert_eq!(sim.pending_faults(), 3);
+    let client = Client::connect(dir.join("api.sock")).await.unwrap();
+    // A dump answered with a retval (its outcome is the client's business).
+    let _ = client.lb_snapshot().await;
+    assert_eq!(sim.pending_faults(), 2);
+    sim.clear_faults();
+    assert_eq!(sim.pending_faults(), 0);
+}

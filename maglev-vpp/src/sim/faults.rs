@@ -58,6 +58,11 @@ impl Faults {
         self.list.clear();
     }
 
+    /// Uses left over every pending fault.
+    pub(crate) fn pending(&self) -> usize {
+        self.list.iter().map(|f| f.times).sum()
+    }
+
     /// The action for a request of `message`, consuming one use.
     pub(crate) fn take(&mut self, message: &str) -> Option<FaultAction> {
         let i = self

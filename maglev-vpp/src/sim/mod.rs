@@ -378,6 +378,12 @@ impl Sim {
         self.shared.lock_faults().clear();
     }
 
+    /// How many injected faults are still waiting for a request to hit
+    /// (each counts its remaining uses).
+    pub fn pending_faults(&self) -> usize {
+        self.shared.lock_faults().pending()
+    }
+
     /// Sets the hook told about VIP pool and route stats indexes.
     pub fn set_observer(&self, observer: Arc<dyn SimObserver>) {
         *self
@@ -385,6 +391,31 @@ impl Sim {
             .observer
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(observer);
+    }
+
+    /// Replaces the stats hook with `observer` and tells it about every
+    /// live VIP (its pool index, its route's stats index, whether it
+    /// serves), as a new stats segment would list them: for a test that
+    /// swaps the segment while the LB state stays.
+    pub fn replace_observer(&self, observer: Arc<dyn SimObserver>) {
+        let live: Vec<(u32, u32, bool)> = self.with_model(|m| {
+            m.vips()
+                .filter(|(_, v)| v.used)
+                .filter_map(|(i, v)| {
+                    let prefix = crate::api::types::Prefix {
+                        address: v.key.address,
+                        len: v.key.prefix_len,
+                    };
+                    let serving = v.ases.iter().flatten().any(|a| a.used && a.weight > 0);
+                    Some((i, m.route_stats_index(prefix)?, serving))
+                })
+                .collect()
+        });
+        self.set_observer(observer.clone());
+        for (pool_index, route, serving) in live {
+            observer.vip_added(pool_index, route);
+            observer.vip_serving(pool_index, serving);
+        }
     }
 
     /// Reads or changes the LB state directly (e.g. to set counters, or to
