@@ -14,37 +14,16 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use maglev_bin::daemon::Handle;
-use maglev_core::dataplane::{DesiredState, Encap, ObservedState, ObservedVip, VipKey};
+use maglev_core::dataplane::{DesiredState, ObservedState, VipKey};
 use maglev_core::desired::desired_frontend;
 use maglev_core::plan::{Op, PendingFlushes, plan_all};
 use maglev_core::state::BackendState;
-use maglev_vpp::api::types::LbEncapType;
 use maglev_vpp::sim::Sim;
 use tokio::time::Instant;
 
 /// What the simulator holds, as the planner reads VPP.
 pub fn observed(sim: &Sim) -> ObservedState {
-    sim.with_model(|m| {
-        m.vips()
-            .filter(|(_, v)| v.used)
-            .map(|(_, v)| {
-                let vip = ObservedVip {
-                    key: v.key,
-                    encap: Encap::from(LbEncapType(v.encap.0)),
-                    table_len: v.new_flows_table_length,
-                    src_ip_sticky: v.src_ip_sticky,
-                    ases: v
-                        .ases
-                        .iter()
-                        .flatten()
-                        .filter(|a| a.used)
-                        .map(|a| (a.address, a.weight))
-                        .collect(),
-                };
-                (v.key, vip)
-            })
-            .collect()
-    })
+    sim.with_model(|m| m.observed())
 }
 
 /// The desired state now: the running config, the checker's states and
@@ -179,6 +158,7 @@ pub fn rss_kib() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use maglev_core::dataplane::{Encap, ObservedVip};
 
     fn state(ases: &[(&str, u8)]) -> ObservedState {
         let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use maglev_core::dataplane::{ANY_PROTOCOL, PrefixConflict, VipKey, check_new_vip};
+use maglev_core::dataplane::{
+    ANY_PROTOCOL, ObservedState, ObservedVip, PrefixConflict, VipKey, check_new_vip,
+};
 use maglev_core::maglev::{MaglevTable, ip46};
 
 use crate::api::error::Retval;
@@ -193,6 +195,30 @@ impl LbModel {
             .iter()
             .enumerate()
             .filter_map(|(i, v)| v.as_ref().map(|v| (i as u32, v)))
+    }
+
+    /// What the model holds as the planner reads VPP: every live VIP with
+    /// its live ASes and their weights (what a dump would return).
+    pub fn observed(&self) -> ObservedState {
+        self.vips()
+            .filter(|(_, v)| v.used)
+            .map(|(_, v)| {
+                let vip = ObservedVip {
+                    key: v.key,
+                    encap: v.encap.into(),
+                    table_len: v.new_flows_table_length,
+                    src_ip_sticky: v.src_ip_sticky,
+                    ases: v
+                        .ases
+                        .iter()
+                        .flatten()
+                        .filter(|a| a.used)
+                        .map(|a| (a.address, a.weight))
+                        .collect(),
+                };
+                (v.key, vip)
+            })
+            .collect()
     }
 
     /// The live VIP with `key`, mutably (e.g. to set its counters).
