@@ -1,11 +1,14 @@
 //! The chaos soak: the real daemon in-process against the VPP simulator and
 //! loopback backends, driven by a seeded RNG through chaos windows (backend
 //! flaps, stalls, slow and refused answers; simulator faults, VPP restarts,
-//! stats segment replacements; operator actions and reloads over gRPC)
-//! and quiet phases (faults stop, backends settle, convergence is timed,
-//! sometimes the daemon restarts), with `WatchEvents` subscribers that read
-//! fast, slowly or never, while the invariants of [`invariants`] are
-//! checked every 50 ms.
+//! stats segment replacements; descriptor floods on every listener and
+//! reader storms; operator actions and reloads over gRPC), quiet phases
+//! (faults stop, backends settle, convergence is timed) and intent
+//! episodes (an operator disables, pauses and sets weights, then the
+//! daemon restarts with its state file, without it, or reloads; later
+//! some of it is undone), with `WatchEvents` subscribers that read fast,
+//! slowly or never, while the invariants of [`invariants`], [`steady`] and
+//! [`intent`] are checked every 50 ms.
 //!
 //! `cargo run --release -p maglev-benches --bin soak -- --seconds N --seed S`
 //! runs it; `benches/tests/soak.rs` runs a short one in the test suite.
@@ -17,13 +20,21 @@
 //! - [`world`]: the simulated VPP, the config, the daemon's runtimes,
 //!   gRPC and the event subscribers.
 //! - [`faults`]: the actions and how the RNG draws them.
-//! - [`invariants`]: desired vs held state and the checks.
+//! - [`flood`]: descriptor floods, bounded by the descriptors free.
+//! - [`storm`]: reader storms over gRPC, `/metrics` and the dashboard.
+//! - [`invariants`]: desired vs held state and the checks (1 to 4).
+//! - [`steady`]: a healthy backend never leaves `up` (5).
+//! - [`intent`]: operator intent across restarts and reloads (6).
 //! - [`report`]: the counts, the summary line and the journal.
 
 pub mod backends;
 pub mod faults;
+pub mod flood;
+pub mod intent;
 pub mod invariants;
 pub mod report;
+pub mod steady;
+pub mod storm;
 pub mod world;
 
 use std::path::PathBuf;
@@ -44,9 +55,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use backends::{Backend, Mode};
-use faults::Action;
+use faults::{Action, Listener};
+use flood::FloodOutcome;
+use intent::Intent;
 use invariants::Drains;
 use report::{Journal, Report, Violation};
+use steady::SteadyWatch;
+use storm::{StormOutcome, Targets};
+use tokio_util::sync::CancellationToken;
 use world::{DaemonRuntime, Reader, Vpp, Watchers};
 
 /// Where progress lines go.
@@ -97,6 +113,25 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a quiet phase waits for convergence before it gives up.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
+/// How long an operator's call in an intent episode may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a flood or a storm of a chaos window did.
+#[derive(Debug)]
+enum Background {
+    Flood(FloodOutcome),
+    Storm(StormOutcome),
+}
+
+/// What follows a quiet phase now and then.
+#[derive(Debug, Clone, Copy)]
+enum Episode {
+    /// A restart, with the state file kept (`true`) or lost.
+    Restart(bool),
+    /// A reload of config variant A (`false`) or B.
+    Reload(bool),
+}
+
 /// How many panics happened in this process since [`install_panic_counter`].
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
@@ -140,6 +175,16 @@ struct Soak {
     watched: (u64, u64),
     /// gRPC actions in flight.
     calls: JoinSet<bool>,
+    /// Floods and storms of the current chaos window.
+    background: JoinSet<Background>,
+    /// Ends them (at the next quiet phase).
+    background_stop: CancellationToken,
+    /// Where the daemon listens.
+    targets: Option<Targets>,
+    /// Invariant 5's reader of the daemon's transitions.
+    steady: Option<SteadyWatch>,
+    /// Invariant 6's runtime weights.
+    intent: Intent,
     report: Report,
     journal: Journal,
     drains: Drains,
@@ -181,6 +226,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         watchers: None,
         watched: (0, 0),
         calls: JoinSet::new(),
+        background: JoinSet::new(),
+        background_stop: CancellationToken::new(),
+        targets: None,
+        steady: None,
+        intent: Intent::default(),
         report: Report::new(opts.seed),
         journal: Journal::default(),
         drains: Drains::default(),
@@ -196,17 +246,20 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     };
     soak.write_config(false);
     soak.start_daemon(true).await?;
-    soak.quiet(false).await?;
+    soak.quiet().await?;
     let total = Duration::from_secs(soak.opts.seconds);
     let mut last_progress = Duration::ZERO;
     while soak.start.elapsed() < total {
         soak.chaos(total).await?;
-        let restart = soak.rng.random_bool(0.25);
-        let with_state = soak.rng.random_bool(0.5);
-        soak.quiet(restart).await?;
-        if restart {
-            soak.restart(with_state).await?;
-            soak.quiet(false).await?;
+        let episode = match soak.rng.random_range(0..8u32) {
+            0 | 1 => Some(Episode::Restart(soak.rng.random_range(0..3u32) > 0)),
+            2 | 3 => Some(Episode::Reload(soak.rng.random_bool(0.5))),
+            _ => None,
+        };
+        soak.quiet().await?;
+        if let Some(episode) = episode {
+            soak.episode(episode).await?;
+            soak.quiet().await?;
         }
         let at = soak.start.elapsed();
         if at - last_progress >= Duration::from_secs(60) {
@@ -232,22 +285,21 @@ impl Soak {
         self.journal.push(at, what);
     }
 
-    fn violation(&mut self, what: String) {
+    /// Records a broken invariant (`invariant` 1 to 6; 0 for anything
+    /// else that must not happen) and tells progress one line.
+    fn violation(&mut self, invariant: u8, what: String) {
         let at = self.at();
         self.journal.push(at, format!("VIOLATION: {what}"));
-        if let Some(p) = &self.opts.progress {
-            p(&format!(
-                "{:.1} s: VIOLATION (seed {}): {what}\n  {}",
-                at.as_secs_f64(),
-                self.opts.seed,
-                self.journal.lines().join("\n  ")
-            ));
-        }
-        self.report.violations.push(Violation {
+        let v = Violation {
             at,
+            invariant,
             what,
             before: self.journal.lines(),
-        });
+        };
+        if let Some(p) = &self.opts.progress {
+            p(&v.line(self.opts.seed));
+        }
+        self.report.violations.push(v);
     }
 
     fn config_path(&self) -> PathBuf {
@@ -265,15 +317,27 @@ impl Soak {
         self.daemon.as_ref().expect("a daemon runs").handle()
     }
 
+    /// Starts a daemon with the state file, which is kept between
+    /// restarts; without `with_state` it is deleted first (lost: a cold
+    /// start).
     async fn start_daemon(&mut self, with_state: bool) -> anyhow::Result<()> {
-        let state = with_state.then(|| self.dir.path().join("state.json"));
-        let settings = world::settings(&self.config_path(), self.vpp.sockets(), state);
+        let state = self.dir.path().join("state.json");
+        if !with_state {
+            let _ = std::fs::remove_file(&state);
+        }
+        let settings = world::settings(&self.config_path(), self.vpp.sockets(), Some(state));
         let daemon = self
             .runtime
             .start(settings)
             .await
             .context("starting the daemon")?;
+        self.steady = Some(SteadyWatch::start(daemon.handle()));
         let addr = *daemon.grpc_addrs().first().context("a gRPC address")?;
+        self.targets = Some(Targets {
+            grpc: addr,
+            metrics: daemon.metrics_addrs().first().copied(),
+            http: daemon.http_addrs().first().copied(),
+        });
         self.client = Some(world::client(addr).await?);
         self.watchers = Some(world::watchers(addr, READERS).await?);
         self.daemon = Some(daemon);
@@ -286,6 +350,11 @@ impl Soak {
     }
 
     async fn stop_daemon(&mut self) {
+        self.check_steady();
+        if let Some(s) = self.steady.take() {
+            self.report.lost_events += s.lost();
+        }
+        self.targets = None;
         if let Some(w) = self.watchers.take() {
             self.watched.0 += w.read.load(Ordering::Relaxed);
             self.watched.1 += w.transitions.load(Ordering::Relaxed);
@@ -364,6 +433,33 @@ impl Soak {
                     times: 1,
                 });
             }
+            Action::Flood {
+                listener,
+                conns,
+                hold,
+            } => {
+                let Some(t) = self.targets else { return Ok(()) };
+                let addr = match listener {
+                    Listener::Grpc => Some(t.grpc),
+                    Listener::Metrics => t.metrics,
+                    Listener::Dashboard => t.http,
+                };
+                let conns = flood::budget(conns);
+                if let (Some(addr), true) = (addr, conns > 0) {
+                    let stop = self.background_stop.clone();
+                    self.background.spawn(async move {
+                        Background::Flood(flood::flood(addr, conns, hold, stop).await)
+                    });
+                    self.report.floods.0 += u64::from(conns);
+                }
+            }
+            Action::Storm { readers, lasting } => {
+                let Some(t) = self.targets else { return Ok(()) };
+                let stop = self.background_stop.clone();
+                self.background.spawn(async move {
+                    Background::Storm(storm::storm(t, readers, lasting, stop).await)
+                });
+            }
             Action::Pause(b) => self.call(client, move |mut c| async move {
                 c.pause_backend(backend_request(b)).await.is_ok()
             }),
@@ -382,17 +478,22 @@ impl Soak {
                 backend,
                 weight,
                 flush,
-            } => self.call(client, move |mut c| async move {
-                c.set_frontend_pool_backend_weight(proto::SetWeightRequest {
-                    frontend: frontend.to_owned(),
-                    pool: pool.to_owned(),
-                    backend: world::backend_name(backend),
-                    weight,
-                    flush,
-                })
-                .await
-                .is_ok()
-            }),
+            } => {
+                // Concurrent calls and reloads land in an order the soak
+                // does not see.
+                self.intent.unsure((frontend, pool, backend));
+                self.call(client, move |mut c| async move {
+                    c.set_frontend_pool_backend_weight(proto::SetWeightRequest {
+                        frontend: frontend.to_owned(),
+                        pool: pool.to_owned(),
+                        backend: world::backend_name(backend),
+                        weight,
+                        flush,
+                    })
+                    .await
+                    .is_ok()
+                });
+            }
             Action::Sync(frontend) => self.call(client, move |mut c| async move {
                 c.sync_vpplb_state(proto::SyncVpplbStateRequest {
                     frontend: frontend.unwrap_or_default().to_owned(),
@@ -401,7 +502,10 @@ impl Soak {
                 .is_ok()
             }),
             Action::Reload(b) => {
+                let from = self.file_config();
                 self.write_config(b);
+                let to = self.file_config();
+                self.intent.reloaded(&from, &to);
                 self.call(client, |mut c| async move {
                     c.reload_config(proto::ReloadConfigRequest {})
                         .await
@@ -420,10 +524,10 @@ impl Soak {
                 self.write_config(b);
                 match r {
                     Ok(Ok(r)) if r.get_ref().ok => {
-                        self.violation(format!("invalid config {i} was accepted by a reload"));
+                        self.violation(0, format!("invalid config {i} was accepted by a reload"));
                     }
                     Ok(_) => self.report.refused += 1,
-                    Err(_) => self.violation("a refused reload took over 10 s".to_owned()),
+                    Err(_) => self.violation(0, "a refused reload took over 10 s".to_owned()),
                 }
             }
         }
@@ -449,7 +553,10 @@ impl Soak {
                 Ok(Some(_)) => self.report.refused += 1,
                 Ok(None) => return,
                 Err(_) => {
-                    self.violation("gRPC calls still waiting 40 s after faults stopped".to_owned());
+                    self.violation(
+                        0,
+                        "gRPC calls still waiting 40 s after faults stopped".to_owned(),
+                    );
                     self.calls.abort_all();
                 }
             }
@@ -479,6 +586,7 @@ impl Soak {
                 self.report.refused += 1;
             }
         }
+        self.check_steady();
         // Invariant 1, while VPP is reachable.
         let pending = self.vpp.sim.pending_faults();
         if pending == 0
@@ -494,7 +602,7 @@ impl Soak {
         let observed = invariants::observed(&self.vpp.sim);
         let from = reachable.then(|| self.dirty_at + backoff_bound(self.failures));
         for v in self.drains.check(&handle, &observed, now, from) {
-            self.violation(v);
+            self.violation(1, v);
         }
         // Invariant 4: sessions, tasks, memory.
         self.check_sessions();
@@ -511,10 +619,13 @@ impl Soak {
                     ));
                 }
             } else if tasks > 2 * self.report.tasks.0 + 100 {
-                self.violation(format!(
-                    "invariant 4: {tasks} tasks alive on the daemon's runtimes (baseline {})",
-                    self.report.tasks.0
-                ));
+                self.violation(
+                    4,
+                    format!(
+                        "invariant 4: {tasks} tasks alive on the daemon's runtimes (baseline {})",
+                        self.report.tasks.0
+                    ),
+                );
                 // Once per doubling.
                 self.report.tasks.0 = tasks;
             }
@@ -530,24 +641,25 @@ impl Soak {
         if clients.dead.len() > self.dead_reported {
             self.dead_reported = clients.dead.len();
             let dead = clients.dead.clone();
-            self.violation(format!("invariant 4: leaked VPP sessions {dead:?}"));
+            self.violation(4, format!("invariant 4: leaked VPP sessions {dead:?}"));
         }
         if clients.live.len() > 2 {
-            self.violation(format!(
-                "invariant 4: {} API sessions open at once: {:?}",
-                clients.live.len(),
-                clients.live
-            ));
+            self.violation(
+                4,
+                format!(
+                    "invariant 4: {} API sessions open at once: {:?}",
+                    clients.live.len(),
+                    clients.live
+                ),
+            );
         }
     }
 
-    /// A quiet phase: faults stop, backends settle in a mode each (drawn:
-    /// healthy, failing or refusing), and VPP must hold the desired state
-    /// within one sync interval (plus the time the last fault and the
-    /// daemon's retry backoff may hold it). With `before_restart`, the
-    /// file's config is reloaded first (an operator's weight changes are
-    /// not kept across restarts).
-    async fn quiet(&mut self, before_restart: bool) -> anyhow::Result<()> {
+    /// A quiet phase: faults stop (floods and storms end), backends settle
+    /// in a mode each (drawn: healthy, failing or refusing), and VPP must
+    /// hold the desired state within one sync interval (plus the time the
+    /// last fault and the daemon's retry backoff may hold it).
+    async fn quiet(&mut self) -> anyhow::Result<()> {
         let modes: Vec<Mode> = (0..self.backends.len())
             .map(|_| match self.rng.random_range(0..10u32) {
                 0 => Mode::Failing,
@@ -558,6 +670,7 @@ impl Soak {
         self.vpp.sim.clear_faults();
         let t0 = Instant::now();
         self.note("quiet: faults stop");
+        self.join_background().await;
         for (b, m) in self.backends.clone().iter().zip(&modes) {
             if let Err(e) = b.set(*m).await {
                 self.note(format!("backend {}: {e}", b.addr()));
@@ -565,27 +678,34 @@ impl Soak {
         }
         let hold = self.pending.take().unwrap_or_default();
         self.join_calls().await;
-        if before_restart && let Some(mut c) = self.client.clone() {
-            let ok = c
-                .reload_config(proto::ReloadConfigRequest {})
-                .await
-                .is_ok_and(|r| r.into_inner().ok);
-            if !ok {
-                self.violation("the valid config on disk was refused".to_owned());
-            }
-        }
         // A fault that hit just before may still hold the daemon up (a
         // dropped reply costs the client's 5 s timeout; `dirty_at` is then
         // in the future), and the failed batch is retried after the
         // daemon's backoff.
         let overhang = hold.max(self.dirty_at.saturating_duration_since(t0));
         let bound = world::SYNC_INTERVAL.max(overhang + backoff_bound(self.failures)) + SETTLE;
+        if let Some(ms) = self.converge(t0, &modes, Some(bound)).await {
+            let _ = self.report.convergence.record(ms);
+        }
+        self.failures = 0;
+        Ok(())
+    }
+
+    /// Waits (sampling) until the backends agree with `modes` and VPP
+    /// holds the desired state; returns the milliseconds since `t0`, or
+    /// `None` after [`GIVE_UP`]. Past `bound`, invariant 2 is broken.
+    async fn converge(
+        &mut self,
+        t0: Instant,
+        modes: &[Mode],
+        bound: Option<Duration>,
+    ) -> Option<u64> {
         let mut late = false;
         loop {
             self.sample();
             let elapsed = t0.elapsed();
             let handle = self.handle().clone();
-            let settled = self.settled(&handle, &modes);
+            let settled = self.settled(&handle, modes);
             let ready = handle.vpp().is_ok() && handle.warmup_phase() == Phase::Finished;
             let ops = if ready {
                 invariants::converged(&handle, &self.vpp.sim)
@@ -594,13 +714,15 @@ impl Soak {
             };
             if settled && ready && ops.is_empty() {
                 let ms = elapsed.as_millis().max(1) as u64;
-                let _ = self.report.convergence.record(ms);
                 self.note(format!("converged in {ms} ms"));
-                break;
+                return Some(ms);
             }
-            if !late && elapsed > bound {
+            if let Some(bound) = bound
+                && !late
+                && elapsed > bound
+            {
                 late = true;
-                self.violation(format!(
+                self.violation(2, format!(
                     "invariant 2: VPP does not hold the desired state {:.1} s after faults stopped \
                      (bound {:.1} s; settled {settled}, VPP connected {}, warm-up {:?}); ops still needed: {}",
                     elapsed.as_secs_f64(),
@@ -612,12 +734,228 @@ impl Soak {
             }
             if elapsed > GIVE_UP {
                 self.note("gave up waiting for convergence");
-                break;
+                return None;
             }
             tokio::time::sleep(SAMPLE).await;
         }
-        self.failures = 0;
+    }
+
+    /// Ends the floods and storms of the last chaos window and adds up
+    /// what they did.
+    async fn join_background(&mut self) {
+        self.background_stop.cancel();
+        while let Some(r) = self.background.join_next().await {
+            match r {
+                Ok(Background::Flood(f)) => {
+                    self.report.floods.1 += f.opened;
+                    self.report.floods.2 += f.failed;
+                }
+                Ok(Background::Storm(s)) => {
+                    self.report.storms.0 += s.answered;
+                    self.report.storms.1 += s.failed;
+                    self.report.storms.2 = self.report.storms.2.max(s.slowest);
+                }
+                Err(_) => {}
+            }
+        }
+        self.background_stop = CancellationToken::new();
+    }
+
+    /// Invariant 5: the transitions away from `up` read since the last
+    /// check, each against how long its backend had been healthy.
+    fn check_steady(&mut self) {
+        let Some(watch) = self.steady.as_mut() else {
+            return;
+        };
+        let left = watch.drain();
+        for l in left {
+            self.report.left_up += 1;
+            let since = l
+                .backend
+                .strip_prefix('b')
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| self.backends.get(i))
+                .and_then(|b| b.healthy_since());
+            if steady::breaks(since, &l) {
+                let secs = |t: Instant| t.saturating_duration_since(self.start).as_secs_f64();
+                let what = format!(
+                    "invariant 5: backend {} went {} at {:.3} s though its target has answered \
+                     200 at once since {:.3} s: {}",
+                    l.backend,
+                    l.to,
+                    secs(l.at),
+                    since.map_or(0.0, secs),
+                    l.why
+                );
+                self.violation(5, what);
+            }
+        }
+    }
+
+    /// The config file's current variant, as the daemon reads it.
+    fn file_config(&self) -> maglev_core::config::Config {
+        world::file_config(self.port, self.opts.net, self.variant_b)
+    }
+
+    /// One operator call of an intent episode, waited for; whether the
+    /// daemon accepted it.
+    async fn op<F, Fut>(&mut self, kind: &'static str, f: F) -> bool
+    where
+        F: FnOnce(MaglevClient<tonic::transport::Channel>) -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        *self.report.actions.entry(kind).or_default() += 1;
+        let Some(client) = self.client.clone() else {
+            return false;
+        };
+        let ok = tokio::time::timeout(CALL_TIMEOUT, f(client))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            self.report.refused += 1;
+        }
+        ok
+    }
+
+    /// An intent episode after a quiet phase: an operator undoes some of
+    /// what was done before (enable, resume, the file's weight back), then
+    /// disables, pauses and sets weights of random backends, one call at
+    /// a time; once VPP holds all of it, the daemon restarts or reloads,
+    /// and once VPP holds the desired state again, the operator's intent
+    /// must still be there (invariant 6).
+    async fn episode(&mut self, episode: Episode) -> anyhow::Result<()> {
+        self.note(format!("intent episode: {episode:?}"));
+        self.intent_actions().await;
+        let modes: Vec<Mode> = self.backends.iter().map(|b| b.mode()).collect();
+        self.converge(Instant::now(), &modes, None).await;
+        let before = intent::operator_states(self.handle());
+        let what = match episode {
+            Episode::Restart(with_state) => {
+                self.restart(with_state).await?;
+                if !with_state {
+                    // Nothing to keep intent in: a cold start.
+                    self.intent.forget();
+                }
+                if with_state {
+                    "a restart with the state file"
+                } else {
+                    "a restart without it"
+                }
+            }
+            Episode::Reload(b) => {
+                *self.report.actions.entry("intent-reload").or_default() += 1;
+                let from = self.file_config();
+                self.write_config(b);
+                let to = self.file_config();
+                self.intent.reloaded(&from, &to);
+                let ok = match self.client.clone() {
+                    Some(mut c) => tokio::time::timeout(
+                        CALL_TIMEOUT,
+                        c.reload_config(proto::ReloadConfigRequest {}),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok_and(|r| r.into_inner().ok)),
+                    None => false,
+                };
+                if !ok {
+                    self.violation(0, "a reload of a valid config was refused".to_owned());
+                }
+                "a reload"
+            }
+        };
+        self.converge(Instant::now(), &modes, None).await;
+        if matches!(episode, Episode::Restart(false)) {
+            return Ok(());
+        }
+        self.report.intent_checks += 1;
+        let file = self.file_config();
+        let handle = self.handle().clone();
+        let broken = intent::check(what, &before, &self.intent, &file, &handle, &self.vpp.sim);
+        for v in broken {
+            self.violation(6, v);
+        }
         Ok(())
+    }
+
+    /// The operator's side of an intent episode. The RNG draws the same
+    /// number of values whatever the daemon's state, so a seed replays
+    /// the same sequence.
+    async fn intent_actions(&mut self) {
+        let states = self.handle().backends();
+        for i in 0..self.backends.len() {
+            let undo = self.rng.random_bool(0.5);
+            let name = world::backend_name(i);
+            match states.get(name.as_str()).map(|s| s.state) {
+                Some(BackendState::Disabled) if undo => {
+                    self.op("intent-enable", move |mut c| async move {
+                        c.enable_backend(backend_request(i)).await.is_ok()
+                    })
+                    .await;
+                }
+                Some(BackendState::Paused) if undo => {
+                    self.op("intent-resume", move |mut c| async move {
+                        c.resume_backend(backend_request(i)).await.is_ok()
+                    })
+                    .await;
+                }
+                _ => {}
+            }
+        }
+        let file = self.file_config();
+        let set: Vec<(intent::Member, u8)> = self.intent.sure().collect();
+        for &m in faults::POOL_MEMBERS {
+            let undo = self.rng.random_bool(0.5);
+            let Some(w) = intent::file_weight(&file, m) else {
+                continue;
+            };
+            if undo && set.iter().any(|(s, v)| *s == m && *v != w) {
+                self.set_weight(m, w, "intent-weight-back").await;
+            }
+        }
+        let disable = self.rng.random_range(0..=1u32);
+        for _ in 0..disable {
+            let b = self.rng.random_range(0..self.backends.len());
+            self.op("intent-disable", move |mut c| async move {
+                c.disable_backend(backend_request(b)).await.is_ok()
+            })
+            .await;
+        }
+        let pause = self.rng.random_range(0..=2u32);
+        for _ in 0..pause {
+            let b = self.rng.random_range(0..self.backends.len());
+            self.op("intent-pause", move |mut c| async move {
+                c.pause_backend(backend_request(b)).await.is_ok()
+            })
+            .await;
+        }
+        let weights = self.rng.random_range(1..=2u32);
+        for _ in 0..weights {
+            let m = faults::POOL_MEMBERS[self.rng.random_range(0..faults::POOL_MEMBERS.len())];
+            let w = self.rng.random_range(1..=100u8);
+            self.set_weight(m, w, "intent-weight").await;
+        }
+    }
+
+    /// Sets a runtime weight (no flush), waited for; the intent follows
+    /// what the daemon accepted.
+    async fn set_weight(&mut self, m: intent::Member, weight: u8, kind: &'static str) {
+        let (frontend, pool, backend) = m;
+        let ok = self
+            .op(kind, move |mut c| async move {
+                c.set_frontend_pool_backend_weight(proto::SetWeightRequest {
+                    frontend: frontend.to_owned(),
+                    pool: pool.to_owned(),
+                    backend: world::backend_name(backend),
+                    weight: u32::from(weight),
+                    flush: false,
+                })
+                .await
+                .is_ok()
+            })
+            .await;
+        if ok {
+            self.intent.set(m, weight);
+        }
     }
 
     /// Whether every backend's state agrees with its mode (operator
@@ -641,9 +979,9 @@ impl Soak {
         })
     }
 
-    /// A daemon restart (with or without the state file) after a quiet
-    /// phase: through the warm-up that follows, no weight VPP held may be
-    /// lowered (invariant 3).
+    /// A daemon restart (with the state file kept, or lost) in an intent
+    /// episode: through the warm-up that follows, no weight VPP held may
+    /// be lowered (invariant 3), except weights an operator set.
     async fn restart(&mut self, with_state: bool) -> anyhow::Result<()> {
         *self.report.faults.entry("daemon-restart").or_default() += 1;
         if with_state {
@@ -651,7 +989,21 @@ impl Soak {
         } else {
             self.report.restarts.1 += 1;
         }
-        let before = invariants::weights(&invariants::observed(&self.vpp.sim));
+        let mut before = invariants::weights(&invariants::observed(&self.vpp.sim));
+        // A weight an operator set is invariant 6's (kept with the state
+        // file, legitimately lost without it), not warm-up's.
+        let config = self.handle().config();
+        before.retain(|(key, address), _| {
+            !config.frontends().iter().any(|(name, fe)| {
+                fe.vip_key() == *key
+                    && (0..self.backends.len()).any(|i| {
+                        self.intent.touches(name, i)
+                            && config
+                                .backend(&world::backend_name(i))
+                                .is_some_and(|b| b.address == *address)
+                    })
+            })
+        });
         self.stop_daemon().await;
         self.start_daemon(with_state).await?;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -661,7 +1013,7 @@ impl Soak {
             let lowered = invariants::lowered(&before, &invariants::observed(&self.vpp.sim));
             if !lowered.is_empty() && !reported {
                 reported = true;
-                self.violation(format!(
+                self.violation(3, format!(
                     "invariant 3: weights lowered during warm-up after a restart {} a state file: {}",
                     if with_state { "with" } else { "without" },
                     lowered
@@ -678,16 +1030,20 @@ impl Soak {
 
     /// The end: resources against the baseline, panics, totals.
     async fn finish(&mut self, panics_before: u64) {
+        self.join_background().await;
         self.report.rss.1 = invariants::rss_kib();
         let (base, end) = self.report.rss;
         if base > 0 && end * 10 > base * 12 {
-            self.violation(format!(
-                "invariant 4: RSS grew from {base} KiB after warm-up to {end} KiB (over 1.2x)"
-            ));
+            self.violation(
+                4,
+                format!(
+                    "invariant 4: RSS grew from {base} KiB after warm-up to {end} KiB (over 1.2x)"
+                ),
+            );
         }
         let panics = PANICS.load(Ordering::Relaxed) - panics_before;
         if panics > 0 {
-            self.violation(format!("invariant 4: {panics} panics"));
+            self.violation(4, format!("invariant 4: {panics} panics"));
         }
         self.check_sessions();
         self.stop_daemon().await;
