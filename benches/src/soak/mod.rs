@@ -113,6 +113,10 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a quiet phase waits for convergence before it gives up.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
+/// How long after the last flood or storm ended the daemon's tasks and
+/// memory are sampled again (its connections take a moment to end).
+const BACKGROUND_LINGER: Duration = Duration::from_secs(2);
+
 /// How long an operator's call in an intent episode may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -179,6 +183,8 @@ struct Soak {
     background: JoinSet<Background>,
     /// Ends them (at the next quiet phase).
     background_stop: CancellationToken,
+    /// When the last of them was joined.
+    background_ended: Instant,
     /// Where the daemon listens.
     targets: Option<Targets>,
     /// Invariant 5's reader of the daemon's transitions.
@@ -228,6 +234,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         calls: JoinSet::new(),
         background: JoinSet::new(),
         background_stop: CancellationToken::new(),
+        background_ended: now,
         targets: None,
         steady: None,
         intent: Intent::default(),
@@ -246,6 +253,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     };
     soak.write_config(false);
     soak.start_daemon(true).await?;
+    soak.prime().await;
     soak.quiet().await?;
     let total = Duration::from_secs(soak.opts.seconds);
     let mut last_progress = Duration::ZERO;
@@ -606,7 +614,12 @@ impl Soak {
         }
         // Invariant 4: sessions, tasks, memory.
         self.check_sessions();
-        if now.duration_since(self.last_resource_sample) >= Duration::from_secs(1) {
+        // Connections a flood or a storm holds are tasks and memory of the
+        // daemon's for as long as they last: sampled only once they have
+        // been closed for a while.
+        let calm = self.background.is_empty()
+            && now.duration_since(self.background_ended) >= BACKGROUND_LINGER;
+        if calm && now.duration_since(self.last_resource_sample) >= Duration::from_secs(1) {
             self.last_resource_sample = now;
             let tasks = self.runtime.tasks();
             if self.report.tasks.0 == 0 {
@@ -743,6 +756,9 @@ impl Soak {
     /// Ends the floods and storms of the last chaos window and adds up
     /// what they did.
     async fn join_background(&mut self) {
+        if self.background.is_empty() {
+            return;
+        }
         self.background_stop.cancel();
         while let Some(r) = self.background.join_next().await {
             match r {
@@ -759,6 +775,33 @@ impl Soak {
             }
         }
         self.background_stop = CancellationToken::new();
+        self.background_ended = Instant::now();
+    }
+
+    /// Before the baseline of invariant 4: a flood of every listener at
+    /// once (as large as the budget allows) and a storm of 12 readers, so
+    /// that the baseline's memory includes what the largest of them
+    /// costs (freed memory the allocator keeps is not growth).
+    async fn prime(&mut self) {
+        let Some(t) = self.targets else { return };
+        self.note("priming: a flood of every listener and a reader storm");
+        let stop = self.background_stop.clone();
+        for addr in [Some(t.grpc), t.metrics, t.http].into_iter().flatten() {
+            let conns = flood::budget(flood::MAX_FLOOD);
+            let stop = stop.clone();
+            self.background.spawn(async move {
+                Background::Flood(flood::flood(addr, conns, Duration::from_secs(1), stop).await)
+            });
+        }
+        self.background.spawn(async move {
+            Background::Storm(storm::storm(t, 12, Duration::from_secs(2), stop).await)
+        });
+        while let Some(r) = self.background.join_next().await {
+            if let Ok(Background::Flood(f)) = r {
+                self.note(format!("priming flood: {f:?}"));
+            }
+        }
+        self.background_ended = Instant::now();
     }
 
     /// Invariant 5: the transitions away from `up` read since the last
