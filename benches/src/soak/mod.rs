@@ -117,6 +117,10 @@ const GIVE_UP: Duration = Duration::from_secs(60);
 /// memory are sampled again (its connections take a moment to end).
 const BACKGROUND_LINGER: Duration = Duration::from_secs(2);
 
+/// How long the priming flood holds its connections (long enough for the
+/// daemon to accept them all).
+const PRIME_HOLD: Duration = Duration::from_secs(3);
+
 /// How long an operator's call in an intent episode may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -790,18 +794,19 @@ impl Soak {
             let conns = flood::budget(flood::MAX_FLOOD);
             let stop = stop.clone();
             self.background.spawn(async move {
-                Background::Flood(flood::flood(addr, conns, Duration::from_secs(1), stop).await)
+                Background::Flood(flood::flood(addr, conns, PRIME_HOLD, stop).await)
             });
         }
-        self.background.spawn(async move {
-            Background::Storm(storm::storm(t, 12, Duration::from_secs(2), stop).await)
-        });
+        self.background
+            .spawn(async move { Background::Storm(storm::storm(t, 12, PRIME_HOLD, stop).await) });
         while let Some(r) = self.background.join_next().await {
             if let Ok(Background::Flood(f)) = r {
                 self.note(format!("priming flood: {f:?}"));
             }
         }
         self.background_ended = Instant::now();
+        let rss = invariants::rss_kib();
+        self.note(format!("primed: {rss} KiB RSS"));
     }
 
     /// Invariant 5: the transitions away from `up` read since the last
@@ -1074,6 +1079,8 @@ impl Soak {
     /// The end: resources against the baseline, panics, totals.
     async fn finish(&mut self, panics_before: u64) {
         self.join_background().await;
+        // The connections of the last flood take a moment to end.
+        self.sample_for(BACKGROUND_LINGER).await;
         self.report.rss.1 = invariants::rss_kib();
         let (base, end) = self.report.rss;
         if base > 0 && end * 10 > base * 12 {
