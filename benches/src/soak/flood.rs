@@ -92,6 +92,22 @@ pub async fn flood(
     hold: Duration,
     stop: CancellationToken,
 ) -> FloodOutcome {
+    let (conns, out) = open(addr, count, &stop).await;
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = tokio::time::sleep(hold) => {}
+    }
+    close(conns);
+    out
+}
+
+/// Opens up to `count` idle connections to `addr`, [`BATCH`] at a time
+/// (no new batch once `stop`).
+pub async fn open(
+    addr: SocketAddr,
+    count: u32,
+    stop: &CancellationToken,
+) -> (Vec<TcpStream>, FloodOutcome) {
     let mut out = FloodOutcome::default();
     let mut conns = Vec::with_capacity(count as usize);
     let mut left = count;
@@ -115,10 +131,11 @@ pub async fn flood(
             }
         }
     }
-    tokio::select! {
-        () = stop.cancelled() => {}
-        () = tokio::time::sleep(hold) => {}
-    }
+    (conns, out)
+}
+
+/// Closes the connections of a flood, every other one with a reset.
+pub fn close(conns: Vec<TcpStream>) {
     for (i, conn) in conns.iter().enumerate() {
         if i % 2 == 0 {
             // A reset instead of a FIN (and no TIME_WAIT left behind).
@@ -126,7 +143,6 @@ pub async fn flood(
         }
     }
     drop(conns);
-    out
 }
 
 #[cfg(test)]

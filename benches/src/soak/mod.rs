@@ -39,7 +39,7 @@ pub mod world;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -117,9 +117,12 @@ const GIVE_UP: Duration = Duration::from_secs(60);
 /// memory are sampled again (its connections take a moment to end).
 const BACKGROUND_LINGER: Duration = Duration::from_secs(2);
 
-/// How long the priming flood holds its connections (long enough for the
-/// daemon to accept them all).
-const PRIME_HOLD: Duration = Duration::from_secs(3);
+/// The longest a priming flood is held waiting for the daemon to take
+/// its connections.
+const PRIME_WAIT: Duration = Duration::from_secs(5);
+
+/// How long the priming storm lasts.
+const PRIME_STORM: Duration = Duration::from_secs(2);
 
 /// How long an operator's call in an intent episode may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -189,6 +192,10 @@ struct Soak {
     background_stop: CancellationToken,
     /// When the last of them was joined.
     background_ended: Instant,
+    /// A flood is running.
+    flooding: Arc<AtomicBool>,
+    /// The most RSS (KiB) seen while a priming flood held its connections.
+    prime_peak: u64,
     /// Where the daemon listens.
     targets: Option<Targets>,
     /// Invariant 5's reader of the daemon's transitions.
@@ -239,6 +246,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         background: JoinSet::new(),
         background_stop: CancellationToken::new(),
         background_ended: now,
+        flooding: Arc::new(AtomicBool::new(false)),
+        prime_peak: 0,
         targets: None,
         steady: None,
         intent: Intent::default(),
@@ -258,6 +267,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     soak.write_config(false);
     soak.start_daemon(true).await?;
     soak.prime().await;
+    soak.quiet().await?;
+    // Every run has at least one restart with the state file.
+    soak.episode(Episode::Restart(true)).await?;
     soak.quiet().await?;
     let total = Duration::from_secs(soak.opts.seconds);
     let mut last_progress = Duration::ZERO;
@@ -456,11 +468,21 @@ impl Soak {
                     Listener::Metrics => t.metrics,
                     Listener::Dashboard => t.http,
                 };
+                // One flood at a time: no more than the priming flood
+                // (invariant 4's baseline) ever held at once.
+                if self.flooding.load(Ordering::Relaxed) {
+                    self.note("flood skipped: one is running");
+                    return Ok(());
+                }
                 let conns = flood::budget(conns);
                 if let (Some(addr), true) = (addr, conns > 0) {
                     let stop = self.background_stop.clone();
+                    let flooding = self.flooding.clone();
+                    flooding.store(true, Ordering::Relaxed);
                     self.background.spawn(async move {
-                        Background::Flood(flood::flood(addr, conns, hold, stop).await)
+                        let f = flood::flood(addr, conns, hold, stop).await;
+                        flooding.store(false, Ordering::Relaxed);
+                        Background::Flood(f)
                     });
                     self.report.floods.0 += u64::from(conns);
                 }
@@ -629,7 +651,9 @@ impl Soak {
             if self.report.tasks.0 == 0 {
                 if self.at() >= self.baseline_at {
                     self.report.tasks.0 = tasks;
-                    self.report.rss.0 = invariants::rss_kib();
+                    // The allocator may keep what a flood's connections
+                    // freed, up to what the largest flood needed.
+                    self.report.rss.0 = invariants::rss_kib().max(self.prime_peak);
                     self.note(format!(
                         "baseline: {tasks} daemon tasks, {} KiB RSS",
                         self.report.rss.0
@@ -686,7 +710,11 @@ impl Soak {
             .collect();
         self.vpp.sim.clear_faults();
         let t0 = Instant::now();
-        self.note("quiet: faults stop");
+        self.note(format!(
+            "quiet: faults stop ({} KiB RSS, {} daemon tasks)",
+            invariants::rss_kib(),
+            self.runtime.tasks()
+        ));
         self.join_background().await;
         for (b, m) in self.backends.clone().iter().zip(&modes) {
             if let Err(e) = b.set(*m).await {
@@ -782,31 +810,49 @@ impl Soak {
         self.background_ended = Instant::now();
     }
 
-    /// Before the baseline of invariant 4: a flood of every listener at
-    /// once (as large as the budget allows) and a storm of 12 readers, so
-    /// that the baseline's memory includes what the largest of them
-    /// costs (freed memory the allocator keeps is not growth).
+    /// Before the baseline of invariant 4: the largest flood the budget
+    /// allows on each listener in turn, held until the daemon has taken
+    /// what it will of it (its task count stops growing), then a storm of
+    /// 12 readers, so that the baseline's memory includes what the largest
+    /// of them costs (freed memory the allocator keeps is not growth).
     async fn prime(&mut self) {
         let Some(t) = self.targets else { return };
-        self.note("priming: a flood of every listener and a reader storm");
-        let stop = self.background_stop.clone();
         for addr in [Some(t.grpc), t.metrics, t.http].into_iter().flatten() {
-            let conns = flood::budget(flood::MAX_FLOOD);
-            let stop = stop.clone();
-            self.background.spawn(async move {
-                Background::Flood(flood::flood(addr, conns, PRIME_HOLD, stop).await)
-            });
+            let stop = CancellationToken::new();
+            let (conns, f) = flood::open(addr, flood::budget(flood::MAX_FLOOD), &stop).await;
+            self.tasks_settle().await;
+            self.prime_peak = self.prime_peak.max(invariants::rss_kib());
+            flood::close(conns);
+            self.note(format!("priming flood of {addr}: {f:?}"));
+            self.report.floods.0 += u64::from(f.opened + f.failed);
+            self.report.floods.1 += f.opened;
+            self.report.floods.2 += f.failed;
         }
-        self.background
-            .spawn(async move { Background::Storm(storm::storm(t, 12, PRIME_HOLD, stop).await) });
-        while let Some(r) = self.background.join_next().await {
-            if let Ok(Background::Flood(f)) = r {
-                self.note(format!("priming flood: {f:?}"));
-            }
-        }
+        let s = storm::storm(t, 12, PRIME_STORM, CancellationToken::new()).await;
+        self.note(format!("priming storm: {s:?}"));
+        self.report.storms.0 += s.answered;
+        self.report.storms.1 += s.failed;
+        self.report.storms.2 = self.report.storms.2.max(s.slowest);
         self.background_ended = Instant::now();
         let rss = invariants::rss_kib();
-        self.note(format!("primed: {rss} KiB RSS"));
+        self.note(format!(
+            "primed: {rss} KiB RSS, {} KiB at the floods' peak",
+            self.prime_peak
+        ));
+    }
+
+    /// Waits (polling, at most [`PRIME_WAIT`]) until the daemon's task
+    /// count has not changed for half a second.
+    async fn tasks_settle(&mut self) {
+        let deadline = Instant::now() + PRIME_WAIT;
+        let mut last = self.runtime.tasks();
+        let mut same = 0;
+        while same < 5 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let n = self.runtime.tasks();
+            same = if n == last { same + 1 } else { 0 };
+            last = n;
+        }
     }
 
     /// Invariant 5: the transitions away from `up` read since the last

@@ -80,8 +80,9 @@ pub struct Report {
     /// Time from the end of a chaos window to VPP holding the desired
     /// state, in milliseconds.
     pub convergence: Histogram<u64>,
-    /// Resident memory (KiB) after the first minute (or quarter of the run)
-    /// and at the end.
+    /// Resident memory (KiB) after the first minute (or quarter of the
+    /// run; at least what it was at the priming floods' peak) and at the
+    /// end.
     pub rss: (u64, u64),
     /// The most tokio tasks alive on the daemon's runtimes, at the first
     /// sample after the baseline and over the run.
@@ -90,10 +91,12 @@ pub struct Report {
     pub max_sessions: usize,
     /// Events read by the `WatchEvents` subscribers.
     pub watched: u64,
-    /// Descriptor floods: connections asked for (after the budget),
-    /// opened, and failed (refused or not answered in time).
+    /// Descriptor floods (the priming ones included): connections asked
+    /// for (after the budget), opened, and failed (refused or not
+    /// answered in time).
     pub floods: (u64, u64, u64),
-    /// Reader storms: reads answered, reads failed, the slowest read.
+    /// Reader storms (the priming one included): reads answered, reads
+    /// failed, the slowest read.
     pub storms: (u64, u64, Duration),
     /// Transitions away from `up` that invariant 5 examined.
     pub left_up: u64,
