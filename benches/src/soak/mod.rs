@@ -943,21 +943,43 @@ impl Soak {
             }
             Episode::Reload(b) => {
                 *self.report.actions.entry("intent-reload").or_default() += 1;
+                let was_b = self.variant_b;
                 let from = self.file_config();
                 self.write_config(b);
                 let to = self.file_config();
-                self.intent.reloaded(&from, &to);
-                let ok = match self.client.clone() {
+                let answer = match self.client.clone() {
                     Some(mut c) => tokio::time::timeout(
                         CALL_TIMEOUT,
                         c.reload_config(proto::ReloadConfigRequest {}),
                     )
                     .await
-                    .is_ok_and(|r| r.is_ok_and(|r| r.into_inner().ok)),
-                    None => false,
+                    .map_err(|_| "no answer in time".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map(tonic::Response::into_inner),
+                    None => Err("no client".to_owned()),
                 };
-                if !ok {
-                    self.violation(0, "a reload of a valid config was refused".to_owned());
+                match answer {
+                    Ok(r) if r.ok => self.intent.reloaded(&from, &to),
+                    refused => {
+                        // A reload to the other variant deletes a VIP, which
+                        // a guard against deleting reloads may refuse; a
+                        // reload of the same variant deletes nothing.
+                        self.report.refused += 1;
+                        let why = match refused {
+                            Ok(r) => format!("{}{}", r.parse_error, r.semantic_error),
+                            Err(e) => e,
+                        };
+                        self.write_config(was_b);
+                        if b == was_b {
+                            self.violation(
+                                0,
+                                format!("a reload of the running config was refused: {why}"),
+                            );
+                        } else {
+                            self.note(format!("reload to the other variant refused: {why}"));
+                        }
+                        return Ok(());
+                    }
                 }
                 "a reload"
             }
