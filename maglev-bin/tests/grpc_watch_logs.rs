@@ -22,7 +22,7 @@ async fn each_subscriber_gets_logs_at_its_own_level() {
     world.write_config(&grpc_common::config(51));
     let parts = Parts::default();
     tracing_subscriber::registry()
-        .with(LogLayer::new(parts.hub.clone(), parts.clock))
+        .with(LogLayer::new(parts.hub.clone(), parts.clock.clone()))
         .try_init()
         .unwrap();
     let hub: EventHub = parts.hub.clone();
