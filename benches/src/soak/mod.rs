@@ -403,7 +403,7 @@ impl Soak {
             Action::Reload(b) => {
                 self.write_config(b);
                 self.call(client, |mut c| async move {
-                    c.reload_config(proto::ReloadConfigRequest {})
+                    c.reload_config(proto::ReloadConfigRequest::default())
                         .await
                         .is_ok_and(|r| r.into_inner().ok)
                 });
@@ -413,7 +413,7 @@ impl Soak {
                 let mut c = client;
                 let r = tokio::time::timeout(
                     Duration::from_secs(10),
-                    c.reload_config(proto::ReloadConfigRequest {}),
+                    c.reload_config(proto::ReloadConfigRequest::default()),
                 )
                 .await;
                 let b = self.variant_b;
@@ -567,7 +567,7 @@ impl Soak {
         self.join_calls().await;
         if before_restart && let Some(mut c) = self.client.clone() {
             let ok = c
-                .reload_config(proto::ReloadConfigRequest {})
+                .reload_config(proto::ReloadConfigRequest::default())
                 .await
                 .is_ok_and(|r| r.into_inner().ok);
             if !ok {

@@ -657,10 +657,17 @@ impl Session {
             CommandId::ConfigReload => {
                 let r = self
                     .client
-                    .reload_config(proto::ReloadConfigRequest {})
+                    .reload_config(proto::ReloadConfigRequest {
+                        force: inv.flag("force"),
+                    })
                     .await
                     .map_err(|s| self.status(s))?
                     .into_inner();
+                let mut done = "is loaded".to_owned();
+                for line in &r.deleted {
+                    done.push_str("\n  ");
+                    done.push_str(line);
+                }
                 self.config_result(
                     json,
                     &r,
@@ -668,7 +675,7 @@ impl Session {
                     &r.path,
                     &r.parse_error,
                     &r.semantic_error,
-                    "is loaded",
+                    &done,
                     out,
                 )
             }

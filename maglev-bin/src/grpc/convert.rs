@@ -460,6 +460,7 @@ pub fn reload_report(r: &ConfigReport) -> proto::ReloadConfigResponse {
         parse_error: r.parse_error.clone().unwrap_or_default(),
         semantic_error: r.semantic_error.clone().unwrap_or_default(),
         path: r.path.clone(),
+        deleted: r.deleted.clone(),
     }
 }
 
