@@ -482,6 +482,9 @@ impl Handle {
             .keys()
             .filter(|f| new.frontend(f).is_none())
             .collect();
+        for f in &removed {
+            self.shared.metrics.forget_frontend(f);
+        }
         lock(&self.shared.frontend_states).retain(|f| new.frontend(f).is_some());
         self.shared.pools.retain(&new);
         self.shared

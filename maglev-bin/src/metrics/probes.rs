@@ -117,6 +117,14 @@ impl ProbeStats {
         s
     }
 
+    /// Forgets the series of `backend` (a reload removed it).
+    pub(super) fn forget(&self, backend: &str) {
+        self.series
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(backend);
+    }
+
     /// Counts one probe.
     pub(super) fn record(&self, r: &ProbeRecord<'_>) {
         let nanos = u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX);
