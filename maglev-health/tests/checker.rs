@@ -946,13 +946,15 @@ async fn seeded_backends_start_in_their_restored_state_and_probes_confirm_it() {
         "a seed for another address is ignored"
     );
     assert_eq!(world.count(), 0);
-    // The first failed probe takes a restored up backend down.
+    // A restored up needs `fall` (3) failures to go down, as it would
+    // have while running: a restart changes no hysteresis.
+    assert_eq!(a.counter, 4, "rise + fall - 1, as after a steady up");
     world.fail("127.0.0.1", Code::L4Con);
     assert_eq!(
         next_transition_of(&mut events, "a").await,
         BackendState::Down
     );
-    assert_eq!(world.times("127.0.0.1").len(), 1);
+    assert_eq!(world.times("127.0.0.1").len(), 3);
 }
 
 #[tokio::test(start_paused = true)]
