@@ -289,13 +289,15 @@ impl Machine {
         self.checking != Checking::Static && self.state.is_probed()
     }
 
-    /// Feeds one probe result. Ignored (returns `None`) unless the backend
-    /// is probed and in `unknown`, `up` or `down`.
+    /// Feeds one probe result. Ignored (returns `None`, nothing changes)
+    /// unless the backend is probed and in `unknown`, `up` or `down`, and
+    /// unless the code is evidence about the backend: a `SOCKERR` (the
+    /// probe could not run) leaves counter, state and history as they are.
     pub fn record(&mut self, code: Code, detail: &str, now: Instant) -> Option<Transition> {
         let Checking::Probed { rise, fall } = self.checking else {
             return None;
         };
-        if !self.state.is_probed() {
+        if !self.state.is_probed() || !code.is_evidence() {
             return None;
         }
         let max = rise + fall - 1;

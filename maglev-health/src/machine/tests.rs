@@ -134,6 +134,22 @@ fn in_state_with(rise: u32, fall: u32, state: BackendState) -> Machine {
 }
 
 #[test]
+fn a_probe_that_could_not_run_changes_nothing() {
+    for state in [Unknown, Up, Down] {
+        let mut m = in_state(state);
+        // Part way: an up backend that has seen one failure.
+        if state == Up {
+            run(&mut m, &[false]);
+        }
+        let before = m.clone();
+        for _ in 0..10 {
+            assert_eq!(m.record(Code::SockErr, "create socket: EMFILE", now()), None);
+        }
+        assert_eq!(m, before, "{state}: counter, state and history unchanged");
+    }
+}
+
+#[test]
 fn results_are_ignored_when_not_probed() {
     for state in [Paused, Disabled, Removed] {
         let mut m = in_state(state);
