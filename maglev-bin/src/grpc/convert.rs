@@ -265,6 +265,15 @@ pub fn backend(
                     step: u32::from(step),
                 })
             }),
+        probe_blocked: status
+            .probe_blocked
+            .as_ref()
+            .map(|b| proto::ProbeBlocked {
+                reason: b.reason.as_str().to_owned(),
+                detail: b.detail.clone(),
+                since_unix_nanos: clock.unix_nanos(b.since),
+                count: b.count,
+            }),
     }
 }
 
