@@ -57,11 +57,14 @@ async fn probes_that_cannot_open_a_socket_leave_every_backend_and_weight_alone()
             .ok()
             .and_then(|s| s.probe_blocked.clone())
     };
-    until("both backends' probes failed locally, again and again", || {
-        ["a", "b"]
-            .iter()
-            .all(|b| blocked(b).is_some_and(|p| p.count >= BLOCKED_PROBES))
-    })
+    until(
+        "both backends' probes failed locally, again and again",
+        || {
+            ["a", "b"]
+                .iter()
+                .all(|b| blocked(b).is_some_and(|p| p.count >= BLOCKED_PROBES))
+        },
+    )
     .await;
     // Seen while still out of descriptors.
     let during = world.handle().backends();
@@ -78,7 +81,9 @@ async fn probes_that_cannot_open_a_socket_leave_every_backend_and_weight_alone()
         assert_eq!(p.reason, LocalCause::FdLimit, "{b}: {p:?}");
         assert!(p.detail.contains("create socket"), "{b}: {p:?}");
         assert!(
-            metrics.contains(&format!("maglev_backend_probe_blocked{{backend=\"{b}\"}} 1")),
+            metrics.contains(&format!(
+                "maglev_backend_probe_blocked{{backend=\"{b}\"}} 1"
+            )),
             "{metrics}"
         );
     }

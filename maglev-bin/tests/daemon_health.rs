@@ -16,10 +16,10 @@ use maglev_bin::daemon::Parts;
 use maglev_bin::events::{EventHub, EventKind, Received, Subscription};
 use maglev_core::state::BackendState;
 use maglev_core::warmup::Phase;
+use maglev_health::Code;
 use maglev_health::checker::ProbeFactory;
 use maglev_health::persist;
 use maglev_health::probe::{ProbeEnv, ProbeResult, Prober};
-use maglev_health::Code;
 use maglev_health::status::Change;
 
 /// The head of these tests' configs, with the warm-up delays and the
@@ -636,14 +636,21 @@ async fn a_restored_up_needs_fall_failures_to_go_down_as_before_the_restart() {
         script.push(addr, Code::L7Ok);
         script.push(addr, Code::L7Ok);
     }
-    until("both up and programmed", || world.weights("192.0.2.76") == both).await;
+    until("both up and programmed", || {
+        world.weights("192.0.2.76") == both
+    })
+    .await;
     world.daemon.take().unwrap().shutdown().await;
 
     // Restarted: both restored up, VPP as it was.
     let script = start_scripted(&mut world, &state).await;
     let a = |world: &World| world.handle().backend("a").unwrap();
     assert_eq!(a(&world).state, BackendState::Up);
-    assert_eq!(a(&world).counter, 3, "rise + fall - 1, as before the restart");
+    assert_eq!(
+        a(&world).counter,
+        3,
+        "rise + fall - 1, as before the restart"
+    );
     until("warm-up finished", || {
         world.handle().warmup_phase() == Phase::Finished
     })
@@ -661,7 +668,11 @@ async fn a_restored_up_needs_fall_failures_to_go_down_as_before_the_restart() {
     .await;
     assert_eq!(a(&world).state, BackendState::Up, "one failure of fall 2");
     assert_eq!(a(&world).counter, 2);
-    assert_eq!(world.handle().sync(None).await.unwrap().ops, [], "nothing to change");
+    assert_eq!(
+        world.handle().sync(None).await.unwrap().ops,
+        [],
+        "nothing to change"
+    );
     assert_eq!(world.weights("192.0.2.76"), both, "weight unchanged");
 
     // The second in a row: down, and drained in the simulator.

@@ -1066,8 +1066,14 @@ async fn a_probe_that_could_not_run_moves_nothing_and_is_retried_counted_and_log
     assert_eq!(during.state, BackendState::Up, "no evidence, no change");
     assert_eq!(during.counter, before.counter, "the counter is untouched");
     assert_eq!(during.history, before.history);
-    assert_eq!(during.last_probe, before.last_probe, "the last evidence stays");
-    assert!(drain(&mut events).iter().all(|e| e.0 != "a"), "no transition of a");
+    assert_eq!(
+        during.last_probe, before.last_probe,
+        "the last evidence stays"
+    );
+    assert!(
+        drain(&mut events).iter().all(|e| e.0 != "a"),
+        "no transition of a"
+    );
     // Retried at the interval of a fully up backend, as if nothing happened.
     let tries: Vec<Instant> = world
         .times("127.0.0.1")
@@ -1115,7 +1121,10 @@ async fn probes_that_could_not_run_hold_a_down_and_an_unknown_backend_too() {
     // b is down, a never got a result.
     world.fail("127.0.0.2", Code::L7Sts);
     world.fail("127.0.0.1", Code::SockErr);
-    assert_eq!(next_transition_of(&mut events, "b").await, BackendState::Down);
+    assert_eq!(
+        next_transition_of(&mut events, "b").await,
+        BackendState::Down
+    );
     world.fail("127.0.0.2", Code::SockErr);
     run_for(Duration::from_secs(60)).await;
     let a = checker.backend("a").unwrap();

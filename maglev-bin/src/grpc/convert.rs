@@ -265,15 +265,12 @@ pub fn backend(
                     step: u32::from(step),
                 })
             }),
-        probe_blocked: status
-            .probe_blocked
-            .as_ref()
-            .map(|b| proto::ProbeBlocked {
-                reason: b.reason.as_str().to_owned(),
-                detail: b.detail.clone(),
-                since_unix_nanos: clock.unix_nanos(b.since),
-                count: b.count,
-            }),
+        probe_blocked: status.probe_blocked.as_ref().map(|b| proto::ProbeBlocked {
+            reason: b.reason.as_str().to_owned(),
+            detail: b.detail.clone(),
+            since_unix_nanos: clock.unix_nanos(b.since),
+            count: b.count,
+        }),
     }
 }
 

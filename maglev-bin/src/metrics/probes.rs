@@ -287,7 +287,10 @@ mod tests {
         let mut out = String::new();
         stats.encode(&mut out, Format::OpenMetrics);
         let has = |line: &str| out.lines().any(|l| l == line);
-        assert!(has(r#"maglev_probe_errors_total{reason="fd_limit"} 2"#), "{out}");
+        assert!(
+            has(r#"maglev_probe_errors_total{reason="fd_limit"} 2"#),
+            "{out}"
+        );
         assert!(has(r#"maglev_probe_errors_total{reason="netns"} 0"#));
         assert!(has(
             r#"maglev_probe_total{backend="a",type="http",result="error",code="SOCKERR"} 1"#

@@ -143,7 +143,10 @@ fn a_probe_that_could_not_run_changes_nothing() {
         }
         let before = m.clone();
         for _ in 0..10 {
-            assert_eq!(m.record(Code::SockErr, "create socket: EMFILE", now()), None);
+            assert_eq!(
+                m.record(Code::SockErr, "create socket: EMFILE", now()),
+                None
+            );
         }
         assert_eq!(m, before, "{state}: counter, state and history unchanged");
     }

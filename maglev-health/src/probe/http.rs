@@ -109,8 +109,9 @@ impl HttpProber {
                     IpAddr::V4(a) => a.to_string(),
                     IpAddr::V6(a) => format!("[{a}]"),
                 };
-                HeaderValue::from_str(&host_port(&name, self.port, self.tls.is_some()))
-                    .map_err(|e| Fail::local(LocalCause::LocalSocket, format!("Host header: {e}")))?
+                HeaderValue::from_str(&host_port(&name, self.port, self.tls.is_some())).map_err(
+                    |e| Fail::local(LocalCause::LocalSocket, format!("Host header: {e}")),
+                )?
             }
         };
         Request::builder()
