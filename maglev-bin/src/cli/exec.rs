@@ -396,6 +396,14 @@ impl Session {
                         .as_ref()
                         .map(|p| format!("{} {}", p.code, dur(&p.duration)))
                         .unwrap_or_else(|| "-".to_owned());
+                    // Probes that cannot run (ours): the state is held.
+                    let probe = match &b.probe_blocked {
+                        Some(pb) => Cell {
+                            text: format!("blocked ({})", pb.reason),
+                            paint: Paint::Yellow,
+                        },
+                        None => probe.into(),
+                    };
                     let since = b.transitions.last().map(|x| render::age(x.unix_nanos, now));
                     t.row(vec![
                         b.name.clone().into(),
@@ -407,7 +415,7 @@ impl Session {
                         } else {
                             b.healthcheck.clone().into()
                         },
-                        probe.into(),
+                        probe,
                         since.unwrap_or_else(|| "-".to_owned()).into(),
                     ]);
                 }
