@@ -556,6 +556,51 @@ mod tests {
     }
 
     #[test]
+    fn a_backend_whose_probes_cannot_run_says_why_since_when_and_how_often() {
+        use maglev_health::probe::LocalCause;
+        use maglev_health::status::ProbeBlocked;
+        let clock = WallClock::new();
+        let since = Instant::now();
+        let status = BackendStatus {
+            name: "a".into(),
+            address: "10.0.0.1".parse().unwrap(),
+            state: BackendState::Up,
+            enabled: true,
+            healthcheck: Some("web".into()),
+            counter: 4,
+            rise: 2,
+            fall: 3,
+            last_probe: None,
+            history: std::sync::Arc::from([]),
+            damping: None,
+            flaps: 0,
+            ramp: None,
+            probe_blocked: Some(ProbeBlocked {
+                reason: LocalCause::FdLimit,
+                detail: "create socket: Too many open files".into(),
+                since,
+                count: 3,
+            }),
+        };
+        let info = backend(&status, vec![], &clock);
+        assert_eq!(info.state, "up");
+        assert_eq!(
+            info.probe_blocked,
+            Some(proto::ProbeBlocked {
+                reason: "fd_limit".into(),
+                detail: "create socket: Too many open files".into(),
+                since_unix_nanos: clock.unix_nanos(since),
+                count: 3,
+            })
+        );
+        let unblocked = BackendStatus {
+            probe_blocked: None,
+            ..status
+        };
+        assert_eq!(backend(&unblocked, vec![], &clock).probe_blocked, None);
+    }
+
+    #[test]
     fn prefixes_read_as_vpp_prints_them() {
         let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);
         assert_eq!(prefix(&key), "192.0.2.1/32");
