@@ -261,6 +261,7 @@ const SHAPE: &str = "\
 # TYPE maglev_backend_enabled gauge
 # TYPE maglev_backend_flaps counter
 # TYPE maglev_backend_health gauge
+# TYPE maglev_backend_probe_blocked gauge
 # TYPE maglev_backend_state gauge
 # TYPE maglev_backend_suppressed gauge
 # TYPE maglev_backend_transitions counter
@@ -272,6 +273,7 @@ const SHAPE: &str = "\
 # TYPE maglev_grpc_writes counter
 # TYPE maglev_probe counter
 # TYPE maglev_probe_duration_seconds histogram
+# TYPE maglev_probe_errors counter
 # TYPE maglev_reconcile_errors counter
 # TYPE maglev_vpp_api counter
 # TYPE maglev_vpp_connected gauge
@@ -289,6 +291,7 @@ const SHAPE: &str = "\
 maglev_backend_enabled{backend}
 maglev_backend_flaps_total{backend}
 maglev_backend_health{backend}
+maglev_backend_probe_blocked{backend}
 maglev_backend_state{backend,state}
 maglev_backend_suppressed{backend}
 maglev_backend_transitions_total{backend,from,to}
@@ -301,6 +304,7 @@ maglev_grpc_writes_total{identity,result,rpc}
 maglev_probe_duration_seconds_bucket{backend,type}
 maglev_probe_duration_seconds_count{backend,type}
 maglev_probe_duration_seconds_sum{backend,type}
+maglev_probe_errors_total{reason}
 maglev_probe_total{backend,code,result,type}
 maglev_reconcile_errors_total{scope}
 maglev_vpp_api_total{direction,msg,result}
