@@ -541,7 +541,7 @@ impl Soak {
                 let to = self.file_config();
                 self.intent.reloaded(&from, &to);
                 self.call(client, |mut c| async move {
-                    c.reload_config(proto::ReloadConfigRequest {})
+                    c.reload_config(proto::ReloadConfigRequest::default())
                         .await
                         .is_ok_and(|r| r.into_inner().ok)
                 });
@@ -551,7 +551,7 @@ impl Soak {
                 let mut c = client;
                 let r = tokio::time::timeout(
                     Duration::from_secs(10),
-                    c.reload_config(proto::ReloadConfigRequest {}),
+                    c.reload_config(proto::ReloadConfigRequest::default()),
                 )
                 .await;
                 let b = self.variant_b;
@@ -950,7 +950,7 @@ impl Soak {
                 let answer = match self.client.clone() {
                     Some(mut c) => tokio::time::timeout(
                         CALL_TIMEOUT,
-                        c.reload_config(proto::ReloadConfigRequest {}),
+                        c.reload_config(proto::ReloadConfigRequest::default()),
                     )
                     .await
                     .map_err(|_| "no answer in time".to_owned())
