@@ -66,7 +66,11 @@ fn soft_nofile(limits: &str) -> Option<u64> {
 /// How many connections a flood may open now: an eighth of the free
 /// descriptors (two per connection), at most `wanted` and [`MAX_FLOOD`].
 pub fn budget(wanted: u32) -> u32 {
-    let Some(fds) = fd_use() else { return 0 };
+    fd_use().map_or(0, |fds| budget_for(fds, wanted))
+}
+
+/// [`budget`] for a given descriptor use.
+fn budget_for(fds: FdUse, wanted: u32) -> u32 {
     let free = fds.soft.saturating_sub(fds.open);
     u32::try_from(free / 8)
         .unwrap_or(u32::MAX)
@@ -166,11 +170,15 @@ mod tests {
 
     #[test]
     fn a_flood_stays_well_below_the_limit() {
-        let fds = fd_use().expect("/proc/self says");
-        let n = budget(u32::MAX);
-        assert!(u64::from(n) * 2 <= fds.soft.saturating_sub(fds.open) / 4 + 2);
-        assert!(n <= MAX_FLOOD);
-        assert_eq!(budget(3).min(3), budget(3));
+        let fds = |soft, open| FdUse { soft, open };
+        // Two descriptors a connection: a quarter of what is free.
+        assert_eq!(budget_for(fds(1024, 104), u32::MAX), 115);
+        assert_eq!(budget_for(fds(20_000, 300), u32::MAX), MAX_FLOOD);
+        assert_eq!(budget_for(fds(20_000, 300), 200), 200);
+        assert_eq!(budget_for(fds(u64::MAX, 10), u32::MAX), MAX_FLOOD);
+        assert_eq!(budget_for(fds(100, 200), u32::MAX), 0);
+        let now = fd_use().expect("/proc/self says");
+        assert!(now.open > 0 && now.soft >= now.open);
     }
 
     #[tokio::test]
