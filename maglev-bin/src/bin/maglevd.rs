@@ -212,6 +212,12 @@ fn main() -> ExitCode {
         eprintln!("maglevd: {e}");
         return ExitCode::from(2);
     }
+    // Descriptors: the soft limit up to the hard one (as Go's runtime does
+    // for the original); the listeners' caps leave a reserve of it for
+    // probes and VPP (maglev_bin::transport::budget).
+    if let Err(e) = maglev_bin::transport::budget::raise_nofile() {
+        tracing::warn!(error = %e, "cannot read the descriptor limit (RLIMIT_NOFILE)");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("maglevd")

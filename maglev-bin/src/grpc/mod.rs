@@ -17,6 +17,16 @@
 //! `""`, reported `SERVING` until the daemon stops) and, unless
 //! `--reflection=false`, server reflection v1 and v1alpha (for older
 //! `grpcurl`).
+//!
+//! The server's limits: at most [`STREAMS_PER_CONNECTION`] streams and
+//! [`REQUESTS_PER_CONNECTION`] requests in progress per connection, an
+//! HTTP/2 ping every [`KEEPALIVE_INTERVAL`] (a peer that does not answer
+//! within [`KEEPALIVE_TIMEOUT`] is dropped, and the pings keep a live
+//! connection clear of the idle timeout), and [`REQUEST_TIMEOUT`] for a
+//! reply to start. The timeout bounds the wait for a reply's headers, not
+//! a stream's life: `WatchEvents` answers at once and streams for as long
+//! as its client reads. Connections are capped and timed out by
+//! [`transport::conn`].
 
 pub mod access;
 pub mod audit;
@@ -28,6 +38,8 @@ pub mod service;
 pub mod status;
 pub mod watch;
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -38,6 +50,19 @@ use crate::grpc::metered::Metered;
 use crate::grpc::proto::maglev_server::MaglevServer;
 use crate::grpc::service::MaglevService;
 use crate::transport::{self, Alpn, Conn};
+
+/// The most HTTP/2 streams a connection may have open.
+pub const STREAMS_PER_CONNECTION: u32 = 64;
+/// The most requests a connection may have in progress (waiting for their
+/// reply to start).
+pub const REQUESTS_PER_CONNECTION: usize = 32;
+/// How often an HTTP/2 ping goes to each connection.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping's answer may take before the connection is dropped.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a request may wait for its reply to start (a client's shorter
+/// `grpc-timeout` wins).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves gRPC on `listeners` until the daemon stops, then drains: open
 /// streams end (the event streams close themselves) and the server
@@ -52,6 +77,14 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
         tls.as_ref()
             .is_some_and(|t| t.requires_client_certificates()),
     );
+    if policy == Policy::Open
+        && let Some(warning) = crate::daemon::listen::open_writes_warning(
+            &crate::daemon::listen::local_addrs(&listeners),
+            tls.is_some(),
+        )
+    {
+        tracing::warn!(addrs = ?crate::daemon::listen::local_addrs(&listeners), "{warning}");
+    }
     let maglev = Metered::new(
         Guarded::new(
             MaglevServer::new(MaglevService::new(handle.clone())),
@@ -85,15 +118,23 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
                 .ok()
         });
     let router = tonic::transport::Server::builder()
+        .max_concurrent_streams(STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .timeout(REQUEST_TIMEOUT)
         .add_service(health)
         .add_service(maglev)
         .add_optional_service(v1)
         .add_optional_service(v1alpha);
+    let cap = transport::conn::caps(&handle).grpc;
     let incoming = ReceiverStream::new(transport::accept(
         &handle,
         listeners,
-        tls.map(|t| (t, Alpn::H2)),
+        tls,
+        Alpn::H2,
         "gRPC",
+        cap,
     ))
     .map(Ok::<Conn, std::io::Error>);
     let shutdown = {
