@@ -92,7 +92,7 @@ struct Args {
     http_tls: bool,
 
     /// Prometheus /metrics listen address; empty turns it off.
-    #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = ":9091")]
+    #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = "localhost:9091")]
     metrics_addr: String,
 
     /// VPP binary API socket; empty turns VPP integration off (a pure

@@ -446,3 +446,109 @@ impl axum::serve::Listener for Incoming {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server side connection (and its client) with a place in `gate`.
+    async fn pair(gate: &Arc<Gate>, proto: Alpn) -> (Conn, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, addr) = listener.accept().await.unwrap();
+        let ticket = gate.admit(addr.ip()).unwrap();
+        let conn = Conn {
+            io: Io::Plain(server),
+            peer: Peer::default(),
+            watch: Watch::new(ticket, proto, Instant::now()),
+        };
+        (conn, client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_request_headers_is_closed_at_the_header_timeout() {
+        let gate = Gate::new("test", 8);
+        let (mut conn, mut client) = pair(&gate, Alpn::Http1).await;
+        // Bytes, but never a whole header block.
+        client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 256];
+        assert!(conn.read(&mut buf).await.unwrap() > 0);
+        let e = loop {
+            match conn.read(&mut buf).await {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(start.elapsed() <= HEADER_TIMEOUT);
+        assert!(conn.watch.ticket.pending());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_serving_connection_is_closed_after_the_idle_timeout_of_silence() {
+        let gate = Gate::new("test", 8);
+        let (mut conn, mut client) = pair(&gate, Alpn::Http1).await;
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let mut got = 0;
+        while got < 27 {
+            got += conn.read(&mut buf).await.unwrap();
+        }
+        assert!(!conn.watch.ticket.pending());
+        // Past the header timeout, writing keeps it open.
+        tokio::time::sleep(HEADER_TIMEOUT * 2).await;
+        conn.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        let last = Instant::now();
+        let e = conn.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert_eq!(last.elapsed(), IDLE_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_ends_its_reads() {
+        let gate = Gate::new("test", 1);
+        let (mut conn, _client) = pair(&gate, Alpn::H2).await;
+        let reading = tokio::spawn(async move {
+            let mut buf = [0u8; 16];
+            conn.read(&mut buf).await
+        });
+        tokio::task::yield_now().await;
+        // The gate is full; a newcomer sheds the pending one.
+        assert!(gate.admit("127.0.0.1".parse().unwrap()).is_some());
+        let e = reading.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted, "{e}");
+    }
+
+    #[test]
+    fn the_first_request_is_found_across_reads() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let gate = Gate::new("test", 8);
+            let ticket = gate.admit("127.0.0.1".parse().unwrap()).unwrap();
+            let mut w = Watch::new(ticket, Alpn::Http1, Instant::now());
+            w.read(b"GET / HTTP/1.1\r\nA: b\r");
+            w.read(b"\n\r");
+            assert!(w.ticket.pending());
+            w.read(b"\nrest");
+            assert!(!w.ticket.pending());
+            let ticket = gate.admit("127.0.0.1".parse().unwrap()).unwrap();
+            let mut w = Watch::new(ticket, Alpn::H2, Instant::now());
+            w.read(&[0; H2_PREFACE - 1]);
+            assert!(w.ticket.pending());
+            w.read(&[0]);
+            assert!(!w.ticket.pending());
+        });
+    }
+}
