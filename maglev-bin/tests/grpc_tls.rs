@@ -3,7 +3,8 @@
 //! certificates made by rcgen at test time: who is refused at the
 //! handshake, which calls a reader and an admin may make (every write RPC
 //! listed from the proto), certificates reloaded under an open stream,
-//! and `/metrics` behind the same TLS.
+//! `/metrics` behind the same TLS, and silent sockets that cannot lock a
+//! client out.
 
 mod common;
 mod grpc_common;
@@ -548,4 +549,51 @@ fn maglevd_names_the_tls_file_it_cannot_use() {
     let out = run(&["--metrics-tls".as_ref()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--grpc-tls-cert"));
+}
+
+/// Silent sockets (connected, never a TLS byte) beyond the pending cap,
+/// from one address and from many, do not lock a real client out of the
+/// mTLS port: accepting never stops, the oldest silent ones are closed to
+/// make room, and the client is answered well before they would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_do_not_lock_a_client_out_of_the_mtls_port() {
+    use maglev_bin::transport::conn::HEADER_TIMEOUT;
+    use maglev_bin::transport::gate::MAX_PENDING;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    let (world, pki) = start_mtls(172).await;
+    let to = addr(&world);
+    let mut silent = Vec::new();
+    for i in 0..MAX_PENDING + 50 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // Half from this client's own address, half from many others.
+        let from = if i % 2 == 0 {
+            Ipv4Addr::LOCALHOST
+        } else {
+            Ipv4Addr::new(127, 2, 0, (i % 250 + 1) as u8)
+        };
+        socket.bind(SocketAddr::new(from.into(), 0)).unwrap();
+        silent.push(socket.connect(to).await.unwrap());
+    }
+    let closed = |s: &tokio::net::TcpStream| {
+        let mut buf = [0u8; 1];
+        matches!(s.try_read(&mut buf), Ok(0))
+            || matches!(s.try_read(&mut buf), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
+    };
+    until("the oldest silent sockets are shed", || {
+        silent.iter().filter(|s| closed(s)).count() >= 50
+    })
+    .await;
+    // The client, from the same address as half the flood: answered
+    // before any silent socket's handshake time is up.
+    let mut alice = client(&pki, to, Some("alice"));
+    let answered = tokio::time::timeout(
+        HEADER_TIMEOUT / 2,
+        alice.list_backends(proto::ListBackendsRequest {}),
+    )
+    .await
+    .expect("answered while the silent sockets hold their places");
+    assert!(!answered.unwrap().into_inner().backends.is_empty());
+    drop(silent);
+    world.stop().await;
 }
