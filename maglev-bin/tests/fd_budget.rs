@@ -130,7 +130,7 @@ async fn idle_floods_on_every_listener_move_no_backend() {
     // This process holds the flood.
     maglev_bin::transport::budget::raise_nofile().unwrap();
     let net = 170;
-    let mut world = World::new(net, 3).await;
+    let world = World::new(net, 3).await;
     world.write_config(
         &CONFIG
             .replace("{net}", &net.to_string())
@@ -192,13 +192,20 @@ async fn idle_floods_on_every_listener_move_no_backend() {
 
     let vip = format!("192.0.2.{net}");
     let be = |i: u8| format!("127.0.{net}.{i}");
-    until("the VIP is programmed with its primary pool serving", || {
-        world.weights(&vip) == common::w(&[(&be(1), 100), (&be(2), 100), (&be(3), 0)])
-    })
+    until(
+        "the VIP is programmed with its primary pool serving",
+        || world.weights(&vip) == common::w(&[(&be(1), 100), (&be(2), 100), (&be(3), 0)]),
+    )
     .await;
     let held = world.vips();
     let grpc = format!("http://{}", started.addrs["grpc"]);
-    let mut client = MaglevClient::new(Channel::from_shared(grpc.clone()).unwrap().connect().await.unwrap());
+    let mut client = MaglevClient::new(
+        Channel::from_shared(grpc.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let before = loop {
         let now = states(&mut client).await;
@@ -243,8 +250,7 @@ async fn idle_floods_on_every_listener_move_no_backend() {
     .await;
 
     // A fresh gRPC client is answered during the flood.
-    let mut fresh =
-        MaglevClient::new(Channel::from_shared(grpc).unwrap().connect().await.unwrap());
+    let mut fresh = MaglevClient::new(Channel::from_shared(grpc).unwrap().connect().await.unwrap());
     assert_eq!(states(&mut fresh).await, before);
     // Probes go on during the flood: twenty more rounds, all passing.
     let ran = probes(&metrics(started.addrs["metrics"]).await);

@@ -43,7 +43,9 @@ async fn read_until(
 }
 
 fn is_log(block: &str) -> bool {
-    block.lines().any(|l| l.trim() == "event: log" || l.trim() == "event:log")
+    block
+        .lines()
+        .any(|l| l.trim() == "event: log" || l.trim() == "event:log")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

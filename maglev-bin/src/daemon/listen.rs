@@ -109,7 +109,10 @@ mod tests {
         let w = open_writes_warning(&[lo, any], false).unwrap();
         assert!(w.starts_with("gRPC on [::]:9090 is plain gRPC"), "{w}");
         assert!(!w.contains("127.0.0.1"), "{w}");
-        assert!(w.contains("--grpc-client-ca") && w.contains("--grpc-read-only"), "{w}");
+        assert!(
+            w.contains("--grpc-client-ca") && w.contains("--grpc-read-only"),
+            "{w}"
+        );
         let w = open_writes_warning(&[any], true).unwrap();
         assert!(w.contains("TLS without --grpc-client-ca"), "{w}");
     }

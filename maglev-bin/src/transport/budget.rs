@@ -65,7 +65,12 @@ pub fn raise_nofile() -> std::io::Result<Raised> {
             ),
         }
     }
-    tracing::info!(before = soft, soft = now, hard, "descriptor limit (RLIMIT_NOFILE)");
+    tracing::info!(
+        before = soft,
+        soft = now,
+        hard,
+        "descriptor limit (RLIMIT_NOFILE)"
+    );
     Ok(Raised {
         before: soft,
         now,
@@ -160,10 +165,7 @@ mod tests {
         assert_eq!((c.grpc, c.metrics, c.http), (342, 171, 342));
         assert!(c.grpc + c.metrics + c.http + c.reserve as usize <= 1024);
         // Only gRPC and /metrics: 2:1.
-        let on = Listeners {
-            http: false,
-            ..ALL
-        };
+        let on = Listeners { http: false, ..ALL };
         let c = Caps::new(1024, 10, on);
         assert_eq!((c.grpc, c.metrics, c.http), (570, 285, 0));
         assert_eq!(c.of("gRPC"), 570);

@@ -474,7 +474,10 @@ mod tests {
         let gate = Gate::new("test", 8);
         let (mut conn, mut client) = pair(&gate, Alpn::Http1).await;
         // Bytes, but never a whole header block.
-        client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         let start = Instant::now();
         let mut buf = [0u8; 256];
         assert!(conn.read(&mut buf).await.unwrap() > 0);

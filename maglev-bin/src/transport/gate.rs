@@ -167,7 +167,9 @@ impl Gate {
         }
         let now = Instant::now();
         if (st.shed > 0 || st.refused > 0)
-            && st.warned.is_none_or(|w| now.duration_since(w) >= WARN_EVERY)
+            && st
+                .warned
+                .is_none_or(|w| now.duration_since(w) >= WARN_EVERY)
         {
             tracing::warn!(
                 server = self.server,

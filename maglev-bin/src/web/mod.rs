@@ -145,7 +145,8 @@ impl FromRequestParts<App> for Visitor {
             .get::<ConnectInfo<Peer>>()
             .map(|c| c.0.clone())
             .unwrap_or_default();
-        let session = auth::session(&app.handle, app.passwords.as_ref(), &parts.headers, &peer).await;
+        let session =
+            auth::session(&app.handle, app.passwords.as_ref(), &parts.headers, &peer).await;
         Ok(Visitor {
             session,
             addr: peer.addr,
