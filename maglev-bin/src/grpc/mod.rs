@@ -117,12 +117,7 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
             r.map_err(|e| tracing::error!(error = %e, "gRPC reflection v1alpha is off"))
                 .ok()
         });
-    let router = tonic::transport::Server::builder()
-        .max_concurrent_streams(STREAMS_PER_CONNECTION)
-        .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION)
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .timeout(REQUEST_TIMEOUT)
+    let router = server(REQUEST_TIMEOUT)
         .add_service(health)
         .add_service(maglev)
         .add_optional_service(v1)
@@ -152,6 +147,17 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     transport::serve::until_stopped(&handle, server, "gRPC").await;
 }
 
+/// A tonic server with the limits of the module doc and `timeout` for a
+/// reply to start.
+fn server(timeout: Duration) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .timeout(timeout)
+}
+
 /// A reflection builder over `maglev.proto` and the health service's
 /// descriptors. Each build adds its own version's descriptors; the caller
 /// adds the other's, so both versions list every service served.
@@ -159,4 +165,52 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+    use super::*;
+
+    /// The request timeout bounds the wait for a reply to start, not a
+    /// stream's life: a stream outlives it many times over and still
+    /// delivers.
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_outlives_the_request_timeout() {
+        let timeout = Duration::from_secs(1);
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("s", tonic_health::ServingStatus::Serving)
+            .await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(
+            server(timeout)
+                .add_service(health)
+                .serve_with_incoming(incoming),
+        );
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut stream = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: "s".to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert_eq!(first.status(), ServingStatus::Serving);
+        tokio::time::sleep(timeout * 10).await;
+        reporter
+            .set_service_status("s", tonic_health::ServingStatus::NotServing)
+            .await;
+        let next = stream.message().await.unwrap().unwrap();
+        assert_eq!(next.status(), ServingStatus::NotServing);
+    }
 }
