@@ -290,9 +290,19 @@ async fn idle_floods_on_every_listener_move_no_backend() {
     assert_eq!(world.vips(), held, "what VPP holds changed");
     assert_eq!(states(&mut fresh).await, before);
 
-    // The flood goes; /metrics answers.
+    // The flood goes; /metrics answers, and says what was shed.
     drop(flood);
-    assert!(metrics(started.addrs["metrics"]).await.contains("maglev_"));
+    let text = metrics(started.addrs["metrics"]).await;
+    let shed: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("maglev_listener_dropped_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(shed >= (3 * BEYOND) as f64, "{text}");
+    for (server, cap) in &started.caps {
+        let line = format!(r#"maglev_listener_connection_limit{{server="{server}"}} {cap}"#);
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
     eprintln!("flood of {total} connections, caps {:?}", started.caps);
 
     let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);

@@ -424,6 +424,13 @@ async fn failed_logins_are_limited_per_peer() {
             .0,
         303
     );
+    let text = maglev_bin::metrics::render(world.handle());
+    for line in [
+        r#"maglev_http_login_failures_total{reason="wrong"} 5"#,
+        r#"maglev_http_login_failures_total{reason="limited"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in the metrics");
+    }
     world.stop().await;
 }
 

@@ -296,7 +296,7 @@ pub fn accept(
     cap: usize,
 ) -> mpsc::Receiver<Conn> {
     let (tx, rx) = mpsc::channel(16);
-    let gate = Gate::new(server, cap);
+    let gate = Gate::new(server, cap, Some(handle.metrics().listeners().clone()));
     tracing::info!(server, cap, "{server} connection cap");
     for listener in listeners {
         let tx = tx.clone();
@@ -471,7 +471,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_without_request_headers_is_closed_at_the_header_timeout() {
-        let gate = Gate::new("test", 8);
+        let gate = Gate::new("test", 8, None);
         let (mut conn, mut client) = pair(&gate, Alpn::Http1).await;
         // Bytes, but never a whole header block.
         client
@@ -494,7 +494,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_serving_connection_is_closed_after_the_idle_timeout_of_silence() {
-        let gate = Gate::new("test", 8);
+        let gate = Gate::new("test", 8, None);
         let (mut conn, mut client) = pair(&gate, Alpn::Http1).await;
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -517,7 +517,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_shed_connection_ends_its_reads() {
-        let gate = Gate::new("test", 1);
+        let gate = Gate::new("test", 1, None);
         let (mut conn, _client) = pair(&gate, Alpn::H2).await;
         let reading = tokio::spawn(async move {
             let mut buf = [0u8; 16];
@@ -538,7 +538,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let gate = Gate::new("test", 8);
+            let gate = Gate::new("test", 8, None);
             let ticket = gate.admit("127.0.0.1".parse().unwrap()).unwrap();
             let mut w = Watch::new(ticket, Alpn::Http1, Instant::now());
             w.read(b"GET / HTTP/1.1\r\nA: b\r");

@@ -30,6 +30,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::listeners::ListenerMetrics;
+
 /// How many pending connections (TLS handshakes, first requests) one
 /// server holds at once.
 pub const MAX_PENDING: usize = 64;
@@ -44,6 +46,7 @@ pub struct Gate {
     server: &'static str,
     cap: usize,
     state: Mutex<State>,
+    metrics: Option<ListenerMetrics>,
 }
 
 #[derive(Debug, Default)]
@@ -92,18 +95,31 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.gate.state().open.remove(&self.id);
+        let mut st = self.gate.state();
+        if st.open.remove(&self.id).is_some() {
+            self.gate.count(st.open.len());
+        }
     }
 }
 
 impl Gate {
-    /// A gate of `cap` connections (at least 1) for `server` (named in logs).
-    pub fn new(server: &'static str, cap: usize) -> Arc<Gate> {
-        Arc::new(Gate {
+    /// A gate of `cap` connections (at least 1) for `server` (named in
+    /// logs and in `metrics`' series, when given).
+    pub fn new(server: &'static str, cap: usize, metrics: Option<ListenerMetrics>) -> Arc<Gate> {
+        let gate = Gate {
             server,
             cap: cap.max(1),
             state: Mutex::default(),
-        })
+            metrics,
+        };
+        gate.count(0);
+        Arc::new(gate)
+    }
+
+    fn count(&self, open: usize) {
+        if let Some(m) = &self.metrics {
+            m.connections(self.server, open, self.cap);
+        }
     }
 
     /// The cap.
@@ -155,15 +171,21 @@ impl Gate {
         {
             shed.push(id);
         }
+        let mut dropped = 0;
         for id in &shed {
             if let Some(slot) = st.open.remove(id) {
                 slot.shed.cancel();
                 st.shed += 1;
+                dropped += 1;
             }
         }
         let admitted = st.open.len() < self.cap;
         if !admitted {
             st.refused += 1;
+        }
+        if let Some(m) = &self.metrics {
+            m.dropped(self.server, "shed", dropped);
+            m.dropped(self.server, "refused", u64::from(!admitted));
         }
         let now = Instant::now();
         if (st.shed > 0 || st.refused > 0)
@@ -184,6 +206,7 @@ impl Gate {
             st.refused = 0;
         }
         if !admitted {
+            self.count(st.open.len());
             return None;
         }
         let id = st.next;
@@ -198,6 +221,7 @@ impl Gate {
                 shed: token.clone(),
             },
         );
+        self.count(st.open.len());
         Some(Ticket {
             gate: self.clone(),
             id,
@@ -217,7 +241,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_gate_sheds_the_oldest_pending_then_refuses() {
-        let gate = Gate::new("test", 3);
+        let gate = Gate::new("test", 3, None);
         let a = gate.admit(ip(1)).unwrap();
         let b = gate.admit(ip(2)).unwrap();
         let c = gate.admit(ip(3)).unwrap();
@@ -241,7 +265,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn pending_connections_are_capped_per_server_and_per_peer() {
-        let gate = Gate::new("test", 1000);
+        let gate = Gate::new("test", 1000, None);
         // One peer: its oldest goes beyond PER_PEER_PENDING.
         let flood: Vec<Ticket> = (0..PER_PEER_PENDING + 1)
             .map(|_| gate.admit(ip(1)).unwrap())

@@ -241,7 +241,16 @@ pub async fn session(
     }
     let sent = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let check = match (passwords, sent) {
-        (Some(p), Some(v)) => p.check(v, peer.addr.map(|a| a.ip())).await,
+        (Some(p), Some(v)) => {
+            let check = p.check(v, peer.addr.map(|a| a.ip())).await;
+            let logins = handle.metrics().listeners();
+            match check {
+                Check::Wrong => logins.login_failure("wrong"),
+                Check::Limited => logins.login_failure("limited"),
+                Check::User(_) => {}
+            }
+            check
+        }
         _ => Check::Wrong,
     };
     match check {
