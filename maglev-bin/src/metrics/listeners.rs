@@ -2,7 +2,7 @@
 //! now), `maglev_listener_connection_limit{server}` (the cap from the
 //! descriptor budget), `maglev_listener_dropped_total{server,reason}`
 //! (connections maglevd closed to stay within it: `shed`, an old pending
-//! one closed to make room; `refused`, a new one closed at once because
+//! one, or a serving one quiet for 45 s, closed to make room; `refused`, a new one closed at once because
 //! every place was serving), and the dashboard's
 //! `maglev_http_login_failures_total{reason}` (`wrong` credentials, or
 //! `limited`: not checked, the address failed too often).
@@ -42,7 +42,9 @@ impl ListenerMetrics {
     /// `server` holds `open` connections of at most `limit`.
     pub fn connections(&self, server: &'static str, open: usize, limit: usize) {
         let g = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.open.get_or_create(&ServerLabels { server }).set(g(open));
+        self.open
+            .get_or_create(&ServerLabels { server })
+            .set(g(open));
         self.limit
             .get_or_create(&ServerLabels { server })
             .set(g(limit));
@@ -75,7 +77,7 @@ impl ListenerMetrics {
         );
         registry.register(
             "maglev_listener_dropped",
-            "Connections closed to stay within the limit: shed (an old pending one, to make room) or refused (a new one, every place serving)",
+            "Connections closed to stay within the limit: shed (an old pending one, or a long-quiet one, to make room) or refused (a new one, every place busy)",
             self.dropped.clone(),
         );
         registry.register(

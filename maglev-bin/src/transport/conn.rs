@@ -140,6 +140,7 @@ impl Watch {
             return;
         }
         self.last = Instant::now();
+        self.ticket.active(self.last);
         if !self.ticket.pending() {
             return;
         }
@@ -173,6 +174,7 @@ impl Watch {
     fn wrote(&mut self, n: usize) {
         if n > 0 {
             self.last = Instant::now();
+            self.ticket.active(self.last);
         }
     }
 }

@@ -10,8 +10,10 @@
 //!   of them is shed;
 //! - if the server has [`MAX_PENDING`] pending, the oldest pending one is
 //!   shed;
-//! - if the server is at its cap, the oldest pending one is shed, and when
-//!   every open connection is serving the new one is closed at once.
+//! - if the server is at its cap, the oldest pending one is shed; when
+//!   every open connection is serving, the one quiet the longest is shed
+//!   if it has been quiet for [`QUIET_TO_SHED`], and otherwise the new one
+//!   is closed at once.
 //!
 //! Closing at once (rather than leaving it in the kernel's backlog) keeps
 //! the process's descriptors bounded *and* the backlog empty, so a client
@@ -19,11 +21,14 @@
 //! sees its connection closed, not a hang. Shedding the oldest pending
 //! one means a flood of silent sockets cannot keep a real client out: the
 //! real client is the newest, and it is pending only for as long as its
-//! handshake takes.
+//! handshake takes. [`QUIET_TO_SHED`] is longer than gRPC's keepalive
+//! interval and the event stream's ping, so a live gRPC connection or an
+//! open event stream is never shed; a keep-alive HTTP connection between
+//! two scrapes may be (its client reconnects).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +42,9 @@ use crate::metrics::listeners::ListenerMetrics;
 pub const MAX_PENDING: usize = 64;
 /// How many of them one client address may hold.
 pub const PER_PEER_PENDING: usize = 16;
+/// How long a serving connection must have been quiet (no byte either
+/// way) to be shed for a newcomer when the server is full.
+pub const QUIET_TO_SHED: Duration = Duration::from_secs(45);
 /// How often at most a server logs that it shed or refused connections.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -45,6 +53,8 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 pub struct Gate {
     server: &'static str,
     cap: usize,
+    /// What the connections' last-activity times count from.
+    born: Instant,
     state: Mutex<State>,
     metrics: Option<ListenerMetrics>,
 }
@@ -63,6 +73,8 @@ struct State {
 struct Slot {
     ip: IpAddr,
     pending: Arc<AtomicBool>,
+    /// Milliseconds after the gate's birth of its last byte.
+    last: Arc<AtomicU64>,
     shed: CancellationToken,
 }
 
@@ -73,6 +85,7 @@ pub struct Ticket {
     gate: Arc<Gate>,
     id: u64,
     pending: Arc<AtomicBool>,
+    last: Arc<AtomicU64>,
     shed: CancellationToken,
 }
 
@@ -85,6 +98,11 @@ impl Ticket {
     /// Whether it is still pending.
     pub fn pending(&self) -> bool {
         self.pending.load(Ordering::Relaxed)
+    }
+
+    /// A byte went either way at `now`.
+    pub fn active(&self, now: Instant) {
+        self.last.store(self.gate.millis(now), Ordering::Relaxed);
     }
 
     /// Cancelled when the connection is shed to make room.
@@ -109,11 +127,16 @@ impl Gate {
         let gate = Gate {
             server,
             cap: cap.max(1),
+            born: Instant::now(),
             state: Mutex::default(),
             metrics,
         };
         gate.count(0);
         Arc::new(gate)
+    }
+
+    fn millis(&self, now: Instant) -> u64 {
+        u64::try_from(now.duration_since(self.born).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn count(&self, open: usize) {
@@ -166,10 +189,25 @@ impl Gate {
         {
             shed.push(id);
         }
-        if st.open.len() - shed.len() >= self.cap
-            && let Some(id) = oldest.next()
-        {
-            shed.push(id);
+        let now = Instant::now();
+        if st.open.len() - shed.len() >= self.cap {
+            if let Some(id) = oldest.next() {
+                shed.push(id);
+            } else {
+                // Every one serves: the quietest, if quiet for long enough.
+                let now_ms = self.millis(now);
+                let quietest = st
+                    .open
+                    .iter()
+                    .filter(|(id, _)| !shed.contains(id))
+                    .map(|(id, s)| (s.last.load(Ordering::Relaxed), *id))
+                    .min();
+                if let Some((last, id)) = quietest
+                    && Duration::from_millis(now_ms.saturating_sub(last)) >= QUIET_TO_SHED
+                {
+                    shed.push(id);
+                }
+            }
         }
         let mut dropped = 0;
         for id in &shed {
@@ -187,7 +225,6 @@ impl Gate {
             m.dropped(self.server, "shed", dropped);
             m.dropped(self.server, "refused", u64::from(!admitted));
         }
-        let now = Instant::now();
         if (st.shed > 0 || st.refused > 0)
             && st
                 .warned
@@ -198,7 +235,7 @@ impl Gate {
                 cap = self.cap,
                 shed = st.shed,
                 refused = st.refused,
-                "{} connections at their limit: oldest pending ones shed, new ones refused while every one is serving",
+                "{} connections at their limit: oldest pending or long-quiet ones shed, new ones refused while every one is busy",
                 self.server
             );
             st.warned = Some(now);
@@ -212,12 +249,14 @@ impl Gate {
         let id = st.next;
         st.next += 1;
         let pending = Arc::new(AtomicBool::new(true));
+        let last = Arc::new(AtomicU64::new(self.millis(now)));
         let token = CancellationToken::new();
         st.open.insert(
             id,
             Slot {
                 ip,
                 pending: pending.clone(),
+                last: last.clone(),
                 shed: token.clone(),
             },
         );
@@ -226,6 +265,7 @@ impl Gate {
             gate: self.clone(),
             id,
             pending,
+            last,
             shed: token,
         })
     }
@@ -261,6 +301,27 @@ mod tests {
         assert_eq!(gate.open(), 3);
         drop(b);
         assert!(gate.admit(ip(5)).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_gate_of_serving_connections_sheds_the_quietest_once_quiet_long_enough() {
+        let gate = Gate::new("test", 2, None);
+        let a = gate.admit(ip(1)).unwrap();
+        let b = gate.admit(ip(2)).unwrap();
+        a.serving();
+        b.serving();
+        tokio::time::advance(QUIET_TO_SHED - Duration::from_secs(1)).await;
+        b.active(Instant::now());
+        // Nobody quiet for long enough yet.
+        assert!(gate.admit(ip(3)).is_none());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // a has been quiet for QUIET_TO_SHED: it goes, b (active since) stays.
+        let c = gate.admit(ip(3)).unwrap();
+        assert!(a.shed().is_cancelled());
+        assert!(!b.shed().is_cancelled() && !c.shed().is_cancelled());
+        c.serving();
+        // b and c were both active less than QUIET_TO_SHED ago.
+        assert!(gate.admit(ip(4)).is_none());
     }
 
     #[tokio::test(start_paused = true)]
