@@ -11,7 +11,13 @@
 //! request's headers (after the TLS handshake) within [`HEADER_TIMEOUT`]
 //! of its accept, and then no [`IDLE_TIMEOUT`] without a byte either way
 //! (gRPC's keepalive pings and the event streams' pings keep a live
-//! connection busy). A failed handshake (no client certificate, an
+//! connection busy). On HTTP/1.1 every later request's headers too must be
+//! complete within [`HEADER_TIMEOUT`] of their first byte (a request
+//! starts with the first byte read after a response was written), so a
+//! client trickling a header cannot hold its place. (A client that sends
+//! its body only after a `100 Continue` has that body taken for a header:
+//! its connection is closed [`HEADER_TIMEOUT`] later, between requests or
+//! during a slow one; our endpoints' bodies are small and none is slow.) A failed handshake (no client certificate, an
 //! expired or foreign one, not TLS at all) is logged with the peer and
 //! the reason, and the connection closed.
 
@@ -75,10 +81,13 @@ impl std::fmt::Debug for Conn {
 struct Watch {
     ticket: Ticket,
     proto: Alpn,
-    /// How far the first request's headers are: bytes of the preface
-    /// (HTTP/2), or of `\r\n\r\n` matched (HTTP/1.1).
+    /// How far the request's headers are: bytes of the preface (HTTP/2),
+    /// or of `\r\n\r\n` matched (HTTP/1.1).
     progress: usize,
-    header_due: Instant,
+    /// While a request's headers are being read, when they are due.
+    head_due: Option<Instant>,
+    /// A response was written since the last headers were complete.
+    wrote_since_head: bool,
     last: Instant,
     timer: Pin<Box<Sleep>>,
     shed: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -92,7 +101,8 @@ impl Watch {
             ticket,
             proto,
             progress: 0,
-            header_due,
+            head_due: Some(header_due),
+            wrote_since_head: false,
             last: accepted,
             timer: Box::pin(tokio::time::sleep_until(header_due)),
             shed,
@@ -101,11 +111,7 @@ impl Watch {
 
     /// When the connection is due to close now.
     fn due(&self) -> Instant {
-        if self.ticket.pending() {
-            self.header_due
-        } else {
-            self.last + IDLE_TIMEOUT
-        }
+        self.head_due.unwrap_or(self.last + IDLE_TIMEOUT)
     }
 
     /// An error when the connection was shed or is past a deadline;
@@ -117,12 +123,12 @@ impl Watch {
                 "shed to make room for a new connection",
             ));
         }
-        // The deadline only moves later, so the timer is moved only when
-        // it fires.
+        // The deadline moves later as bytes go, so the timer is moved only
+        // when it fires (or when a request starts: see `read`).
         while self.timer.as_mut().poll(cx).is_ready() {
             let due = self.due();
             if Instant::now() >= due {
-                let what = if self.ticket.pending() {
+                let what = if self.head_due.is_some() {
                     "no request headers within the header timeout"
                 } else {
                     "idle for the idle timeout"
@@ -141,8 +147,16 @@ impl Watch {
         }
         self.last = Instant::now();
         self.ticket.active(self.last);
-        if !self.ticket.pending() {
-            return;
+        if self.head_due.is_none() {
+            if self.proto != Alpn::Http1 || !self.wrote_since_head {
+                return;
+            }
+            // The next request starts: its headers are due.
+            let due = self.last + HEADER_TIMEOUT;
+            self.head_due = Some(due);
+            self.progress = 0;
+            self.wrote_since_head = false;
+            self.timer.as_mut().reset(due);
         }
         match self.proto {
             Alpn::H2 => self.progress += bytes.len(),
@@ -167,6 +181,7 @@ impl Watch {
             Alpn::Http1 => 4,
         };
         if self.progress >= done {
+            self.head_due = None;
             self.ticket.serving();
         }
     }
@@ -175,6 +190,9 @@ impl Watch {
         if n > 0 {
             self.last = Instant::now();
             self.ticket.active(self.last);
+            if self.head_due.is_none() {
+                self.wrote_since_head = true;
+            }
         }
     }
 }
@@ -515,6 +533,46 @@ mod tests {
         let e = conn.read(&mut buf).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
         assert_eq!(last.elapsed(), IDLE_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_request_trickled_byte_by_byte_is_closed_at_the_header_timeout() {
+        let gate = Gate::new("test", 8, None);
+        let (mut conn, mut client) = pair(&gate, Alpn::Http1).await;
+        let mut buf = [0u8; 256];
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = 0;
+        while got < 27 {
+            got += conn.read(&mut buf).await.unwrap();
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        // The next request, a byte every second: each byte is activity,
+        // but its headers never complete.
+        let started = Instant::now();
+        let trickle = tokio::spawn(async move {
+            for b in b"GET / HTTP/1.1\r\nX: ".iter().cycle() {
+                if client.write_all(&[*b]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let e = loop {
+            match conn.read(&mut buf).await {
+                Ok(0) => panic!("closed by the client"),
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(started.elapsed() <= HEADER_TIMEOUT + Duration::from_secs(1));
+        drop(conn);
+        trickle.abort();
     }
 
     #[tokio::test(start_paused = true)]
