@@ -3,8 +3,9 @@
 //! certificates made by rcgen at test time: who is refused at the
 //! handshake, which calls a reader and an admin may make (every write RPC
 //! listed from the proto), certificates reloaded under an open stream,
-//! `/metrics` behind the same TLS, and silent sockets that cannot lock a
-//! client out.
+//! `/metrics` behind the same TLS, silent sockets that cannot lock a
+//! client out, and the warning at start for writable plain gRPC off
+//! loopback.
 
 mod common;
 mod grpc_common;
@@ -596,4 +597,78 @@ async fn silent_sockets_do_not_lock_a_client_out_of_the_mtls_port() {
     assert!(!answered.unwrap().into_inner().backends.is_empty());
     drop(silent);
     world.stop().await;
+}
+
+/// The real maglevd warns at start when plain gRPC with writes allowed
+/// listens beyond loopback, naming the address and the fixes; not when it
+/// is read-only or on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writable_plain_grpc_off_loopback_is_warned_about_at_start() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("maglev.yaml");
+    std::fs::write(
+        &config,
+        "maglev:\n  backends:\n    s: { address: 127.0.0.9 }\n",
+    )
+    .unwrap();
+    // The WARN records a start logs until the gRPC server's cap (logged
+    // by the server's task after its warning).
+    let warnings = |grpc: &'static str, read_only: bool| {
+        let config = config.clone();
+        async move {
+            let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevd"))
+                .arg("--config")
+                .arg(&config)
+                .args([
+                    "--grpc-addr",
+                    grpc,
+                    "--metrics-addr",
+                    "",
+                    "--vpp-api-addr",
+                    "",
+                ])
+                .args(["--state-file", "", "--log-format", "json"])
+                .arg(format!("--grpc-read-only={read_only}"))
+                .env_remove("MAGLEV_GRPC_READ_ONLY")
+                .stdout(std::process::Stdio::piped())
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut lines = tokio::io::BufReader::new(daemon.stdout.take().unwrap()).lines();
+            let mut warned = Vec::new();
+            loop {
+                let line = tokio::time::timeout(common::PATIENCE, lines.next_line())
+                    .await
+                    .expect("maglevd logs its gRPC cap")
+                    .unwrap()
+                    .expect("maglevd runs");
+                let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+                if record["message"] == "gRPC connection cap" {
+                    break;
+                }
+                if record["level"] == "WARN" {
+                    warned.push(record["message"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            daemon.kill().await.unwrap();
+            warned
+        }
+    };
+    // Every interface: only a bind, no traffic.
+    let open = warnings("0.0.0.0:0", false).await;
+    assert!(
+        open.iter().any(|w| w.starts_with("gRPC on 0.0.0.0:")
+            && w.contains("plain gRPC with writes allowed")
+            && w.contains("--grpc-read-only")
+            && w.contains("--grpc-client-ca")),
+        "{open:?}"
+    );
+    let quiet = |w: &Vec<String>| !w.iter().any(|w| w.contains("with writes allowed"));
+    let read_only = warnings("0.0.0.0:0", true).await;
+    assert!(quiet(&read_only), "{read_only:?}");
+    let local = warnings("127.0.0.1:0", false).await;
+    assert!(quiet(&local), "{local:?}");
 }
