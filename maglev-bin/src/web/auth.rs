@@ -141,20 +141,24 @@ impl Passwords {
         {
             return Check::Limited;
         }
-        let right = match self.users.get(&user) {
-            Some(hash) => {
-                let Ok(_permit) = self.checks.acquire().await else {
-                    return Check::Wrong;
-                };
-                let hash = hash.clone();
-                tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(false)
-            }
-            None => false,
+        // An unknown user is checked against another user's hash, so the
+        // answer takes as long and says nothing about who exists.
+        let (known, hash) = match self.users.get(&user) {
+            Some(hash) => (true, hash.clone()),
+            None => match self.users.values().next() {
+                Some(hash) => (false, hash.clone()),
+                None => return Check::Wrong,
+            },
         };
+        let Ok(_permit) = self.checks.acquire().await else {
+            return Check::Wrong;
+        };
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false);
+        let right = known && matches;
         if !right {
             return Check::Wrong;
         }
