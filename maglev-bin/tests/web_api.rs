@@ -446,7 +446,7 @@ async fn password_checks_do_not_hold_up_grpc() {
         serve_runtime: Some(serve.handle()),
         ..maglev_bin::daemon::Parts::default()
     };
-    let world = web_common::start_with(162, 12, parts).await;
+    let world = web_common::start_with(162, 10, parts).await;
     let addr = web(&world);
     let mut grpc = grpc_common::client(&world).await;
     let done = Arc::new(AtomicUsize::new(0));
