@@ -25,12 +25,15 @@
 //! # Module map
 //!
 //! - `labels`: the registry families' label sets.
+//! - [`listeners`]: connections per server, their limit and drops, and
+//!   failed dashboard logins.
 //! - `probes`: the probe counters and duration histograms.
 //! - [`scrape`]: the scrape-time gauges.
 //! - `text`: hand-written exposition text.
 //! - [`server`]: the HTTP endpoint.
 
 mod labels;
+pub mod listeners;
 mod probes;
 pub mod scrape;
 pub mod server;
@@ -134,6 +137,7 @@ pub struct Metrics {
     /// [`MAX_WRITE_IDENTITIES`]).
     write_identities: Mutex<BTreeSet<String>>,
     buckets_moved: Family<FrontendLabels, Counter>,
+    listeners: listeners::ListenerMetrics,
     probes: Arc<ProbeStats>,
     /// The registry of the families above (the families are shared with
     /// it, so it sees every increment).
@@ -161,6 +165,7 @@ impl Metrics {
             writes: Family::default(),
             write_identities: Mutex::default(),
             buckets_moved: Family::default(),
+            listeners: listeners::ListenerMetrics::default(),
             probes: Arc::default(),
             registry: Registry::default(),
             last_size: AtomicUsize::new(0),
@@ -212,6 +217,11 @@ impl Metrics {
                 frontend: frontend.to_owned(),
             })
             .inc_by(buckets);
+    }
+
+    /// The listeners' and logins' series.
+    pub fn listeners(&self) -> &listeners::ListenerMetrics {
+        &self.listeners
     }
 
     /// One reload, accepted (`success`) or refused (`failure`).
@@ -332,6 +342,7 @@ impl Metrics {
             "Write RPCs (the audit trail), by RPC, caller identity and result",
             self.writes.clone(),
         );
+        self.listeners.register(&mut registry);
         registry
     }
 }
