@@ -266,7 +266,7 @@ async fn idle_floods_on_every_listener_move_no_backend() {
     }
     // Nothing moved: a reload marks the end of what the stream saw.
     fresh
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap();
     loop {
