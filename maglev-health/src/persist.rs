@@ -386,6 +386,10 @@ pub enum Loaded {
     Ignored {
         /// Why, for the log.
         why: String,
+        /// The operators' overrides of a valid file ignored only for its
+        /// age (too old, or from the future): operator intent outlives the
+        /// health states. Empty otherwise.
+        overrides: SavedOverrides,
     },
 }
 
@@ -530,11 +534,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// [`Loaded::Missing`] when there is none, [`Loaded::Fresh`] when it is
 /// valid and at most `max_age` old, otherwise [`Loaded::Ignored`] with why
 /// (unreadable, not a regular file, larger than [`MAX_STATE_FILE_BYTES`],
-/// invalid, written more than a minute in the future, or too old).
+/// invalid, written more than a minute in the future, or too old; for the
+/// last two, with the file's overrides, which still hold).
 pub fn load(path: &Path, now_unix_ms: i64, max_age: Duration) -> Loaded {
     let shown = path.display();
     let ignored = |why: String| Loaded::Ignored {
         why: format!("{why}: cold start"),
+        overrides: SavedOverrides::default(),
     };
     // Non-blocking so that a FIFO put in the file's place cannot hang the
     // start; it has no effect on regular files.
@@ -577,20 +583,30 @@ pub fn load(path: &Path, now_unix_ms: i64, max_age: Duration) -> Loaded {
         Err(e) => return ignored(e.to_string()),
     };
     let written = state.written_unix_ms;
+    let aged = |why: String, state: SavedState| Loaded::Ignored {
+        why: format!("{why}: cold start"),
+        overrides: state.overrides,
+    };
     if written > now_unix_ms.saturating_add(FUTURE_SLACK_MS) {
         let ahead = ms_to_duration(i128::from(written) - i128::from(now_unix_ms));
-        return ignored(format!(
-            "state file {shown} was written {} in the future (was the clock stepped back?)",
-            format_duration(ahead)
-        ));
+        return aged(
+            format!(
+                "state file {shown} was written {} in the future (was the clock stepped back?)",
+                format_duration(ahead)
+            ),
+            state,
+        );
     }
     let age_ms = i128::from(now_unix_ms) - i128::from(written);
     if ms_dur(age_ms) > max_age {
-        return ignored(format!(
-            "state file {shown} was written {} ago, more than state-max-age {}",
-            format_duration(ms_to_duration(age_ms)),
-            format_duration(max_age)
-        ));
+        return aged(
+            format!(
+                "state file {shown} was written {} ago, more than state-max-age {}",
+                format_duration(ms_to_duration(age_ms)),
+                format_duration(max_age)
+            ),
+            state,
+        );
     }
     Loaded::Fresh(state)
 }

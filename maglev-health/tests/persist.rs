@@ -901,7 +901,7 @@ fn with_file(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn why(loaded: Loaded) -> String {
     match loaded {
-        Loaded::Ignored { why } => why,
+        Loaded::Ignored { why, .. } => why,
         other => panic!("expected Ignored, got {other:?}"),
     }
 }
@@ -945,6 +945,24 @@ fn load_a_fresh_file() {
     // Written up to a minute ahead of our clock (clocks of two machines, a
     // small step back) is fine.
     assert_eq!(load(&path, WRITTEN - MINUTE, max), Loaded::Fresh(example()));
+}
+
+#[test]
+fn an_old_or_future_file_still_gives_its_overrides() {
+    let (_dir, path) = with_file(&encode(&example_v2()));
+    let max = Duration::from_secs(300);
+    for now in [WRITTEN + 60 * MINUTE, WRITTEN - 10 * MINUTE] {
+        match load(&path, now, max) {
+            Loaded::Ignored { overrides, .. } => assert_eq!(overrides, example_v2().overrides),
+            other => panic!("expected Ignored, got {other:?}"),
+        }
+    }
+    // An invalid file gives none.
+    let (_dir, bad) = with_file(b"{}");
+    assert!(matches!(
+        load(&bad, WRITTEN, max),
+        Loaded::Ignored { overrides, .. } if overrides.is_empty()
+    ));
 }
 
 #[test]
