@@ -9,9 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::{World, until, w};
-use maglev_bin::demo::SimVpp;
 use maglev_bin::daemon::Parts;
 use maglev_bin::daemon::overrides::{Override, OverrideKey};
+use maglev_bin::demo::SimVpp;
 use maglev_bin::events::{EventHub, EventKind, Received, Subscription};
 use maglev_core::state::BackendState;
 use maglev_health::persist::{self, Intent};
@@ -101,9 +101,8 @@ async fn pause_disable_and_weight_survive_a_restart_and_vpp_never_sees_the_file_
     let key = ("web".to_owned(), "primary".to_owned(), "c".to_owned());
     let c = &saved.overrides.weights[&key];
     assert_eq!((c.weight, c.file_weight, c.by.as_str()), (10, 100, "alice"));
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&state).unwrap().permissions(),
-    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
     // The same file, the same config: a restart.
@@ -216,7 +215,11 @@ async fn a_reload_with_enabled_false_disables_and_drains_the_backend() {
     world.handle().reload().await;
     until("a is back", || {
         world.weights("192.0.2.83")
-            == w(&[("127.0.83.1", 100), ("127.0.83.2", 100), ("127.0.83.3", 100)])
+            == w(&[
+                ("127.0.83.1", 100),
+                ("127.0.83.2", 100),
+                ("127.0.83.3", 100),
+            ])
     })
     .await;
     world.stop().await;
@@ -248,7 +251,10 @@ async fn an_override_holds_until_the_file_changes_the_same_key_or_it_is_cleared(
     .await;
     assert_eq!(h.backend_state("a"), BackendState::Disabled);
     let (weight, file) = h.weight_override("web", "primary", "c").unwrap();
-    assert_eq!((weight.weight, weight.by.as_str(), file), (10, "alice", Some(100)));
+    assert_eq!(
+        (weight.weight, weight.by.as_str(), file),
+        (10, "alice", Some(100))
+    );
 
     // The file changes c's weight (100 → 50): the file's value replaces
     // the override.
@@ -297,7 +303,11 @@ async fn clearing_a_weight_override_returns_to_the_files_weight() {
     h.clear_override(&key, "bob").await.unwrap();
     until("b back at the file's 100", || {
         world.weights("192.0.2.85")
-            == w(&[("127.0.85.1", 100), ("127.0.85.2", 100), ("127.0.85.3", 100)])
+            == w(&[
+                ("127.0.85.1", 100),
+                ("127.0.85.2", 100),
+                ("127.0.85.3", 100),
+            ])
     })
     .await;
     assert!(h.overrides().is_empty());

@@ -69,7 +69,11 @@ fn example_v2() -> SavedState {
         },
     );
     state.overrides.weights.insert(
-        ("web".to_owned(), "primary".to_owned(), "nginx0-ams".to_owned()),
+        (
+            "web".to_owned(),
+            "primary".to_owned(),
+            "nginx0-ams".to_owned(),
+        ),
         SavedWeight {
             weight: 10,
             file_weight: 100,
@@ -246,8 +250,9 @@ fn every_bad_override_is_refused_naming_it() {
         assert_eq!(refusal(&text), format!("state file {ORIGIN}: {why}"), "{to}");
     }
     // A member given twice.
-    let entry = &EXAMPLE_V2_JSON[EXAMPLE_V2_JSON.find("      {\n        \"frontend\"").unwrap()
-        ..EXAMPLE_V2_JSON.find("\n    ]").unwrap()];
+    let entry = &EXAMPLE_V2_JSON[EXAMPLE_V2_JSON
+        .find("      {\n        \"frontend\"")
+        .unwrap()..EXAMPLE_V2_JSON.find("\n    ]").unwrap()];
     let twice = EXAMPLE_V2_JSON.replacen(entry, &format!("{entry},\n{entry}"), 1);
     assert_eq!(
         refusal(&twice),

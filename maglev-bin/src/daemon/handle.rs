@@ -609,12 +609,8 @@ impl Handle {
         let guard = self.shared.reload_lock.lock().await;
         let current = self.config();
         let updated = current.with_pool_weight(frontend, pool, backend, weight)?;
-        let file_weight = overrides::file_weight(
-            &self.shared.file_config.load(),
-            frontend,
-            pool,
-            backend,
-        );
+        let file_weight =
+            overrides::file_weight(&self.shared.file_config.load(), frontend, pool, backend);
         {
             let key = (frontend.to_owned(), pool.to_owned(), backend.to_owned());
             let mut set = lock(&self.shared.overrides);
@@ -637,7 +633,15 @@ impl Handle {
         }
         self.shared.overrides_changed.notify_one();
         self.shared.config.store(Arc::new(updated));
-        tracing::info!(frontend, pool, backend, weight, flush, by = by.unwrap_or(LOCAL), "weight-change");
+        tracing::info!(
+            frontend,
+            pool,
+            backend,
+            weight,
+            flush,
+            by = by.unwrap_or(LOCAL),
+            "weight-change"
+        );
         let flush_address = flush
             .then(|| current.backend(backend).map(|b| b.address))
             .flatten();

@@ -23,7 +23,12 @@ use maglev_core::config::Config;
 use maglev_health::persist::{Intent, SavedIntent, SavedOverrides, SavedWeight, WeightKey};
 
 /// The file's weight of pool member `backend` of `frontend`'s `pool`.
-pub(crate) fn file_weight(config: &Config, frontend: &str, pool: &str, backend: &str) -> Option<u8> {
+pub(crate) fn file_weight(
+    config: &Config,
+    frontend: &str,
+    pool: &str,
+    backend: &str,
+) -> Option<u8> {
     config
         .frontend(frontend)?
         .pools

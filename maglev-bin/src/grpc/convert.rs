@@ -269,6 +269,7 @@ pub fn backend(
             }),
         // Filled by the service, which knows the overrides.
         operator_override: None,
+        weight_overrides: Vec::new(),
     }
 }
 

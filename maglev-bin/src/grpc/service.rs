@@ -6,10 +6,10 @@ use tonic::{Request, Response, Status};
 
 use crate::daemon::Handle;
 use crate::daemon::overrides::{Override, OverrideKey};
-use crate::transport::Peer;
 use crate::grpc::proto::maglev_server::Maglev;
 use crate::grpc::status::{required, status};
 use crate::grpc::{convert, proto, watch};
+use crate::transport::Peer;
 
 /// The service implementation.
 #[derive(Debug, Clone)]
@@ -33,6 +33,24 @@ impl MaglevService {
             };
             convert::operator_override(&o, None)
         });
+        info.weight_overrides = self
+            .handle
+            .overrides()
+            .iter()
+            .filter_map(|o| match o {
+                Override::Weight {
+                    key: (frontend, pool, backend),
+                    ..
+                } if *backend == *status.name => {
+                    let file = self
+                        .handle
+                        .weight_override(frontend, pool, backend)
+                        .and_then(|(_, file)| file);
+                    Some(convert::operator_override(o, file))
+                }
+                _ => None,
+            })
+            .collect();
         info
     }
 
@@ -152,7 +170,10 @@ impl Maglev for MaglevService {
         req: Request<proto::BackendRequest>,
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
-        let s = self.handle.disable_by(name, &caller(&req)).map_err(status)?;
+        let s = self
+            .handle
+            .disable_by(name, &caller(&req))
+            .map_err(status)?;
         Ok(Response::new(self.backend_info(&s)))
     }
 
