@@ -953,7 +953,7 @@ mod tests {
         // The cursor decides, not the end of the line.
         assert_eq!(
             context("show vpp", 5).unwrap().choices().len(),
-            8,
+            9,
             "the words after `show `"
         );
     }
