@@ -111,6 +111,11 @@ function updateCard(c, fe, infos, ov, animate, now) {
     r.state.dataset.state = st;
     setText(r.state, st, animate);
     setText(r.weight, b.weight, animate);
+    // Operator overrides: a marker (CSS) and who/when/what the file says.
+    marker(r.weight, b.weight_override, (o) =>
+      `weight ${o.weight} set by ${o.by} at ${stamp(ms(o.at_unix_nanos))}; file says ${o.file_weight}`);
+    marker(r.state, info && info.operator_override, (o) =>
+      `${o.kind} by ${o.by} at ${stamp(ms(o.at_unix_nanos))} (an override of the config file)`);
     let eff = String(b.effective_weight);
     if (b.slow_start_step !== undefined && b.slow_start_step !== null) eff += ` ↗${b.slow_start_step + 1}/10`;
     if (b.suppressed) eff += ' (damped)';
@@ -238,6 +243,18 @@ function drawSpark(name) {
     (r.drops ? `; ${r.drops} dropped for want of a backend` : '');
 }
 
+// Marks `el` as overridden by `o` (an OperatorOverride, or none), with
+// `text(o)` as its tooltip.
+function marker(el, o, text) {
+  if (o) {
+    el.dataset.override = o.kind;
+    el.title = text(o);
+  } else if (el.dataset.override) {
+    delete el.dataset.override;
+    el.title = '';
+  }
+}
+
 // Fills the detail dialog from a BackendInfo.
 export function renderDetail(b) {
   $('#detail-title').textContent = b.name;
@@ -256,6 +273,12 @@ export function renderDetail(b) {
     const d = b.damping;
     facts.push(['damping', `${d.suppressed ? 'suppressed' : 'not suppressed'}, penalty ${Number(d.penalty).toFixed(2)}` +
       (d.suppressed && d.release_unix_nanos ? `, released at ${stamp(ms(d.release_unix_nanos))}` : '')]);
+  }
+  const so = b.operator_override;
+  if (so) facts.push(['override', `${so.kind} (by ${so.by} at ${stamp(ms(so.at_unix_nanos))})`]);
+  for (const wo of b.weight_overrides || []) {
+    facts.push(['override', `${wo.frontend}/${wo.pool}: weight ${wo.weight} (set by ${wo.by} at ` +
+      `${stamp(ms(wo.at_unix_nanos))}; file says ${wo.file_weight})`]);
   }
   if (b.slow_start) facts.push(['slow start', `step ${b.slow_start.step + 1} of 10 since ${stamp(ms(b.slow_start.since_unix_nanos))}`]);
   const p = b.last_probe;
