@@ -439,11 +439,15 @@ async fn overrides_are_shown_listed_and_cleared() {
     let b = ok(s, "show backend b").await;
     let o = kv(&b, "override");
     assert!(
-        o.starts_with("web/primary: weight 10 (set by 127.0.0.1 ") && o.ends_with("; file says 100)"),
+        o.starts_with("web/primary: weight 10 (set by 127.0.0.1 ")
+            && o.ends_with("; file says 100)"),
         "{o}"
     );
     let list = ok(s, "show overrides").await;
-    let rows: Vec<Vec<&str>> = list.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows[0], ["WHAT", "OVERRIDE", "BY", "AGO", "FILE", "SAYS"]);
     assert_eq!(rows[1][..3], ["a", "disabled", "127.0.0.1"]);
     assert_eq!(rows[1][4..], ["enabled"]);
@@ -459,7 +463,10 @@ async fn overrides_are_shown_listed_and_cleared() {
     assert_eq!(kinds, ["disabled", "weight"]);
 
     let out = ok(s, "clear override frontend web pool primary backend b").await;
-    assert!(out.starts_with("cleared: frontend web pool primary backend b weight 10"), "{out}");
+    assert!(
+        out.starts_with("cleared: frontend web pool primary backend b weight 10"),
+        "{out}"
+    );
     ok(s, "clear override backend a").await;
     until("back to the file", || world.weights("192.0.2.86") == all_up).await;
     assert_eq!(

@@ -551,12 +551,14 @@ impl Handle {
         }
     }
 
-    /// Applies the rule of [`overrides`] to a config file just read,
-    /// returning the running config for it and the overrides that hold.
-    fn rebased(&self, file: &Config) -> (Config, SavedOverrides) {
+    /// The running config for a config file just read: the file with
+    /// the weight overrides that hold for it by the rule of [`overrides`]
+    /// (weights change only under the reload lock, which the caller
+    /// holds).
+    fn rebased(&self, file: &Config) -> Config {
         let mut set = lock(&self.shared.overrides).clone();
-        overrides::rebase(&mut set, file, "reload");
-        (overrides::apply_weights(file, &set.weights), set)
+        overrides::rebase_quietly(&mut set, file, None);
+        overrides::apply_weights(file, &set.weights)
     }
 
     // ------------------------------------------------------------- weights
@@ -694,7 +696,7 @@ impl Handle {
         // The operators' overrides that hold for this file, and the running
         // config with them.
         let file = new;
-        let (new, kept) = self.rebased(&file);
+        let new = self.rebased(&file);
         if let Err(e) = self.shared.checker.reload(&new) {
             let report = ConfigReport {
                 path: path.display().to_string(),
@@ -706,9 +708,15 @@ impl Handle {
             return report;
         }
         let old = self.shared.config.swap(Arc::new(new.clone()));
+        // The rule, on the overrides as they are now (an operator may have
+        // paused a backend meanwhile), logging each one the file replaces.
+        let changed = {
+            let mut set = lock(&self.shared.overrides);
+            let before = set.clone();
+            overrides::rebase(&mut set, &file, "reload");
+            *set != before
+        };
         self.shared.file_config.store(Arc::new(file));
-        let changed = *lock(&self.shared.overrides) != kept;
-        *lock(&self.shared.overrides) = kept;
         if changed {
             self.shared.overrides_changed.notify_one();
         }

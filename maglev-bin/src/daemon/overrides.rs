@@ -56,9 +56,19 @@ pub(crate) fn apply_weights(file: &Config, weights: &BTreeMap<WeightKey, SavedWe
 /// the file no longer has or whose file value changed since it was set,
 /// logging each at INFO with both values.
 pub(crate) fn rebase(set: &mut SavedOverrides, file: &Config, when: &str) {
+    rebase_quietly(set, file, Some(when));
+}
+
+/// [`rebase`], logging only with `when`.
+pub(crate) fn rebase_quietly(set: &mut SavedOverrides, file: &Config, when: Option<&str>) {
+    let log = when.is_some();
+    let when = when.unwrap_or("");
     set.weights.retain(|(frontend, pool, backend), w| {
         match file_weight(file, frontend, pool, backend) {
             None => {
+                if !log {
+                    return false;
+                }
                 tracing::info!(
                     frontend, pool, backend, weight = w.weight, by = %w.by,
                     "override-dropped: the member left the config file at {when}; its weight override set by {} goes",
@@ -67,6 +77,9 @@ pub(crate) fn rebase(set: &mut SavedOverrides, file: &Config, when: &str) {
                 false
             }
             Some(now) if now != w.file_weight => {
+                if !log {
+                    return false;
+                }
                 tracing::info!(
                     frontend, pool, backend, override_weight = w.weight, by = %w.by,
                     file_weight_was = w.file_weight, file_weight = now,
@@ -80,6 +93,9 @@ pub(crate) fn rebase(set: &mut SavedOverrides, file: &Config, when: &str) {
     });
     set.backends.retain(|backend, i| match file.backend(backend) {
         None => {
+            if !log {
+                return false;
+            }
             tracing::info!(
                 backend, intent = %i.intent, by = %i.by,
                 "override-dropped: the backend left the config file at {when}"
@@ -87,6 +103,9 @@ pub(crate) fn rebase(set: &mut SavedOverrides, file: &Config, when: &str) {
             false
         }
         Some(b) if b.enabled != i.file_enabled => {
+            if !log {
+                return false;
+            }
             tracing::info!(
                 backend, intent = %i.intent, by = %i.by, file_enabled = b.enabled,
                 "override-replaced: the config file changed enabled from {} to {} at {when}; it replaces {} by {}",

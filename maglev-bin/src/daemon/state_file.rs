@@ -302,8 +302,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let subscriber = tracing_subscriber::registry().with(Levels(seen.clone()));
         tracing::subscriber::with_default(subscriber, f);
-        let levels = seen.lock().unwrap().clone();
-        levels
+        seen.lock().unwrap().clone()
     }
 
     #[test]
