@@ -325,15 +325,50 @@ fn arb_state() -> impl Strategy<Value = SavedState> {
             });
         let frontend =
             proptest::option::of(arb_name()).prop_map(|active_pool| SavedFrontend { active_pool });
+        let at = prop_oneof![Just(0u64), 0..100_000_000_000u64, any::<u64>()]
+            .prop_map(move |before| written.saturating_sub_unsigned(before));
+        let by =
+            || arb_name().prop_filter("identities fit", |s| s.len() <= persist::MAX_IDENTITY_BYTES);
+        let intent = (
+            prop_oneof![
+                Just(Intent::Paused),
+                Just(Intent::Disabled),
+                Just(Intent::Enabled)
+            ],
+            by(),
+            at.clone(),
+            any::<bool>(),
+        )
+            .prop_map(|(intent, by, at_unix_ms, file_enabled)| SavedIntent {
+                intent,
+                by,
+                at_unix_ms,
+                file_enabled,
+            });
+        let weight =
+            (0u8..=100, 0u8..=100, by(), at).prop_map(|(weight, file_weight, by, at_unix_ms)| {
+                SavedWeight {
+                    weight,
+                    file_weight,
+                    by,
+                    at_unix_ms,
+                }
+            });
+        let overrides = (
+            proptest::collection::btree_map(arb_name(), intent, 0..4),
+            proptest::collection::btree_map((arb_name(), arb_name(), arb_name()), weight, 0..4),
+        )
+            .prop_map(|(backends, weights)| SavedOverrides { backends, weights });
         (
             proptest::collection::btree_map(arb_name(), backend, 0..12),
             proptest::collection::btree_map(arb_name(), frontend, 0..6),
+            overrides,
         )
-            .prop_map(move |(backends, frontends)| SavedState {
+            .prop_map(move |(backends, frontends, overrides)| SavedState {
                 written_unix_ms: written,
                 backends,
                 frontends,
-                overrides: SavedOverrides::default(),
+                overrides,
             })
     })
 }
