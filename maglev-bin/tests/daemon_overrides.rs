@@ -77,7 +77,7 @@ async fn started(net: u8, state: Option<std::path::PathBuf>) -> World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_disable_and_weight_survive_a_restart_and_vpp_never_sees_the_file_weight() {
-    let mut world = started(81, None).await;
+    let mut world = started(131, None).await;
     let state = world.dir.path().join("state.json");
     let h = world.handle();
     h.disable_by("a", "bob").unwrap();
@@ -86,8 +86,8 @@ async fn pause_disable_and_weight_survive_a_restart_and_vpp_never_sees_the_file_
         .await
         .unwrap();
     until("a and b drained, c at 10", || {
-        world.weights("192.0.2.81")
-            == w(&[("127.0.81.1", 0), ("127.0.81.2", 0), ("127.0.81.3", 10)])
+        world.weights("192.0.2.131")
+            == w(&[("127.0.131.1", 0), ("127.0.131.2", 0), ("127.0.131.3", 10)])
     })
     .await;
     world.daemon.take().unwrap().shutdown().await;
@@ -138,8 +138,8 @@ async fn pause_disable_and_weight_survive_a_restart_and_vpp_never_sees_the_file_
     // A full sync finds nothing to do: VPP holds the overrides.
     assert_eq!(h.sync(None).await.unwrap().ops, []);
     assert_eq!(
-        world.weights("192.0.2.81"),
-        w(&[("127.0.81.1", 0), ("127.0.81.2", 0), ("127.0.81.3", 10)])
+        world.weights("192.0.2.131"),
+        w(&[("127.0.131.1", 0), ("127.0.131.2", 0), ("127.0.131.3", 10)])
     );
     // No op ever raised a, b or c back to the file's weight.
     let ops = vpp_ops(&mut events);
@@ -154,7 +154,7 @@ async fn pause_disable_and_weight_survive_a_restart_and_vpp_never_sees_the_file_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_plan_into_an_empty_vpp_has_the_restored_weight() {
-    let mut world = started(82, None).await;
+    let mut world = started(132, None).await;
     let state = world.dir.path().join("state.json");
     world
         .handle()
@@ -176,20 +176,20 @@ async fn the_first_plan_into_an_empty_vpp_has_the_restored_weight() {
     world.start_with(settings, parts).await;
     until("c is in VPP", || {
         world
-            .weights("192.0.2.82")
+            .weights("192.0.2.132")
             .iter()
-            .any(|(a, _)| a == "127.0.82.3")
+            .any(|(a, _)| a == "127.0.132.3")
     })
     .await;
     until("every backend is in VPP", || {
-        world.weights("192.0.2.82").len() == 3
+        world.weights("192.0.2.132").len() == 3
     })
     .await;
     let ops = vpp_ops(&mut events);
-    let c_ops: Vec<_> = ops.iter().filter(|op| op.contains("127.0.82.3")).collect();
+    let c_ops: Vec<_> = ops.iter().filter(|op| op.contains("127.0.132.3")).collect();
     assert_eq!(c_ops.len(), 1, "{ops:?}");
     assert!(
-        c_ops[0].starts_with("add as 127.0.82.3 weight 10 to "),
+        c_ops[0].starts_with("add as 127.0.132.3 weight 10 to "),
         "{ops:?}"
     );
     world.stop().await;
@@ -197,28 +197,32 @@ async fn the_first_plan_into_an_empty_vpp_has_the_restored_weight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_with_enabled_false_disables_and_drains_the_backend() {
-    let world = started(83, None).await;
-    world.write_body(&body(83, ", enabled: false", ""));
+    let world = started(133, None).await;
+    world.write_body(&body(133, ", enabled: false", ""));
     let report = world.handle().reload().await;
     assert!(report.semantic_error.is_none(), "{report:?}");
     assert_eq!(world.handle().backend_state("a"), BackendState::Disabled);
     until("a is drained with a flush", || {
-        world.weights("192.0.2.83")
-            == w(&[("127.0.83.1", 0), ("127.0.83.2", 100), ("127.0.83.3", 100)])
+        world.weights("192.0.2.133")
+            == w(&[
+                ("127.0.133.1", 0),
+                ("127.0.133.2", 100),
+                ("127.0.133.3", 100),
+            ])
             && world
                 .flushes()
-                .contains(&("192.0.2.83".into(), "127.0.83.1".into()))
+                .contains(&("192.0.2.133".into(), "127.0.133.1".into()))
     })
     .await;
     // Back to enabled in the file: a comes back.
-    world.write_body(&body(83, "", ""));
+    world.write_body(&body(133, "", ""));
     world.handle().reload().await;
     until("a is back", || {
-        world.weights("192.0.2.83")
+        world.weights("192.0.2.133")
             == w(&[
-                ("127.0.83.1", 100),
-                ("127.0.83.2", 100),
-                ("127.0.83.3", 100),
+                ("127.0.133.1", 100),
+                ("127.0.133.2", 100),
+                ("127.0.133.3", 100),
             ])
     })
     .await;
@@ -227,26 +231,30 @@ async fn a_reload_with_enabled_false_disables_and_drains_the_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_override_holds_until_the_file_changes_the_same_key_or_it_is_cleared() {
-    let world = started(84, None).await;
+    let world = started(134, None).await;
     let h = world.handle();
     h.set_weight_by("web", "primary", "c", 10, false, "alice")
         .await
         .unwrap();
     h.disable_by("a", "bob").unwrap();
     until("c at 10, a drained", || {
-        world.weights("192.0.2.84")
-            == w(&[("127.0.84.1", 0), ("127.0.84.2", 100), ("127.0.84.3", 10)])
+        world.weights("192.0.2.134")
+            == w(&[
+                ("127.0.134.1", 0),
+                ("127.0.134.2", 100),
+                ("127.0.134.3", 10),
+            ])
     })
     .await;
 
     // A reload that changes other things (b's weight) keeps both
     // overrides: the file still says what it said when they were set.
-    let other = body(84, "", "").replace("b: {}", "b: { weight: 60 }");
+    let other = body(134, "", "").replace("b: {}", "b: { weight: 60 }");
     world.write_body(&other);
     h.reload().await;
     until("b follows the file, the overrides hold", || {
-        world.weights("192.0.2.84")
-            == w(&[("127.0.84.1", 0), ("127.0.84.2", 60), ("127.0.84.3", 10)])
+        world.weights("192.0.2.134")
+            == w(&[("127.0.134.1", 0), ("127.0.134.2", 60), ("127.0.134.3", 10)])
     })
     .await;
     assert_eq!(h.backend_state("a"), BackendState::Disabled);
@@ -261,8 +269,8 @@ async fn an_override_holds_until_the_file_changes_the_same_key_or_it_is_cleared(
     world.write_body(&other.replace("c: {}", "c: { weight: 50 }"));
     h.reload().await;
     until("c follows the file", || {
-        world.weights("192.0.2.84")
-            == w(&[("127.0.84.1", 0), ("127.0.84.2", 60), ("127.0.84.3", 50)])
+        world.weights("192.0.2.134")
+            == w(&[("127.0.134.1", 0), ("127.0.134.2", 60), ("127.0.134.3", 50)])
     })
     .await;
     assert!(h.weight_override("web", "primary", "c").is_none());
@@ -275,8 +283,12 @@ async fn an_override_holds_until_the_file_changes_the_same_key_or_it_is_cleared(
         .unwrap();
     assert!(matches!(cleared, Override::Backend { ref backend, .. } if backend == "a"));
     until("a is back", || {
-        world.weights("192.0.2.84")
-            == w(&[("127.0.84.1", 100), ("127.0.84.2", 60), ("127.0.84.3", 50)])
+        world.weights("192.0.2.134")
+            == w(&[
+                ("127.0.134.1", 100),
+                ("127.0.134.2", 60),
+                ("127.0.134.3", 50),
+            ])
     })
     .await;
     assert!(h.overrides().is_empty());
@@ -289,24 +301,28 @@ async fn an_override_holds_until_the_file_changes_the_same_key_or_it_is_cleared(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clearing_a_weight_override_returns_to_the_files_weight() {
-    let world = started(85, None).await;
+    let world = started(135, None).await;
     let h = world.handle();
     h.set_weight_by("web", "primary", "b", 20, false, "alice")
         .await
         .unwrap();
     until("b at 20", || {
-        world.weights("192.0.2.85")
-            == w(&[("127.0.85.1", 100), ("127.0.85.2", 20), ("127.0.85.3", 100)])
+        world.weights("192.0.2.135")
+            == w(&[
+                ("127.0.135.1", 100),
+                ("127.0.135.2", 20),
+                ("127.0.135.3", 100),
+            ])
     })
     .await;
     let key = OverrideKey::Weight("web".into(), "primary".into(), "b".into());
     h.clear_override(&key, "bob").await.unwrap();
     until("b back at the file's 100", || {
-        world.weights("192.0.2.85")
+        world.weights("192.0.2.135")
             == w(&[
-                ("127.0.85.1", 100),
-                ("127.0.85.2", 100),
-                ("127.0.85.3", 100),
+                ("127.0.135.1", 100),
+                ("127.0.135.2", 100),
+                ("127.0.135.3", 100),
             ])
     })
     .await;

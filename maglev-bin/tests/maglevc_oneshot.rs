@@ -403,20 +403,24 @@ fn generated_completions_and_man_page_come_from_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_are_shown_listed_and_cleared() {
-    let mut world = World::new(86, 3).await;
+    let mut world = World::new(136, 3).await;
     world.write_config(
         &CONFIG
-            .replace("127.0.41.", "127.0.86.")
-            .replace("192.0.2.10", "192.0.2.86"),
+            .replace("127.0.41.", "127.0.136.")
+            .replace("192.0.2.10", "192.0.2.136"),
     );
     let mut settings = world.settings();
     settings.grpc_addr = Some("127.0.0.1:0".into());
     world.start(settings).await;
     let server = world.daemon().grpc_addrs()[0].to_string();
     let s = server.as_str();
-    let all_up = w(&[("127.0.86.1", 100), ("127.0.86.2", 100), ("127.0.86.3", 0)]);
+    let all_up = w(&[
+        ("127.0.136.1", 100),
+        ("127.0.136.2", 100),
+        ("127.0.136.3", 0),
+    ]);
     until("the primary pool carries the traffic", || {
-        world.weights("192.0.2.86") == all_up
+        world.weights("192.0.2.136") == all_up
     })
     .await;
     assert_eq!(
@@ -427,8 +431,8 @@ async fn overrides_are_shown_listed_and_cleared() {
     ok(s, "set backend a disable").await;
     ok(s, "set frontend web pool primary backend b weight 10").await;
     until("a drained, b at 10", || {
-        world.weights("192.0.2.86")
-            == w(&[("127.0.86.1", 0), ("127.0.86.2", 10), ("127.0.86.3", 0)])
+        world.weights("192.0.2.136")
+            == w(&[("127.0.136.1", 0), ("127.0.136.2", 10), ("127.0.136.3", 0)])
     })
     .await;
 
@@ -468,7 +472,10 @@ async fn overrides_are_shown_listed_and_cleared() {
         "{out}"
     );
     ok(s, "clear override backend a").await;
-    until("back to the file", || world.weights("192.0.2.86") == all_up).await;
+    until("back to the file", || {
+        world.weights("192.0.2.136") == all_up
+    })
+    .await;
     assert_eq!(
         ok(s, "show overrides").await,
         "no overrides: everything is as the config file says\n"

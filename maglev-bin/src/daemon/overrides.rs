@@ -196,6 +196,55 @@ maglev:
         ("f".into(), "p".into(), b.into())
     }
 
+    /// The messages logged while `f` runs.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+        struct Messages(Arc<Mutex<Vec<String>>>);
+        struct Visit<'a>(&'a mut String);
+        impl tracing::field::Visit for Visit<'_> {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    *self.0 = format!("{v:?}");
+                }
+            }
+        }
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Messages {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let mut text = String::new();
+                e.record(&mut Visit(&mut text));
+                self.0.lock().unwrap().push(text);
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Messages(seen.clone()));
+        tracing::subscriber::with_default(subscriber, f);
+        seen.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_replaced_override_is_logged_naming_both_values() {
+        let file = Config::from_yaml(FILE, "t.yaml").unwrap();
+        let mut set = SavedOverrides::default();
+        set.weights.insert(key("b"), weight(20, 40));
+        let lines = logged(|| rebase(&mut set, &file, "reload"));
+        assert_eq!(
+            lines,
+            [
+                "override-replaced: the config file changed the weight from 40 to 50 at reload; it replaces the weight 20 set by alice"
+            ]
+        );
+        // Quietly: the same outcome, nothing logged.
+        let mut set = SavedOverrides::default();
+        set.weights.insert(key("b"), weight(20, 40));
+        assert!(logged(|| rebase_quietly(&mut set, &file, None)).is_empty());
+        assert!(set.weights.is_empty());
+    }
+
     #[test]
     fn a_file_change_of_the_same_key_replaces_the_override_and_others_stay() {
         let file = Config::from_yaml(FILE, "t.yaml").unwrap();
