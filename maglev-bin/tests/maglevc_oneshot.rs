@@ -447,6 +447,18 @@ async fn overrides_are_shown_listed_and_cleared() {
             && o.ends_with("; file says 100)"),
         "{o}"
     );
+    let fe = ok(s, "show frontend web").await;
+    let b_row: Vec<&str> = fe
+        .lines()
+        .find(|l| l.trim_start().starts_with("b "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(b_row[3], "10*", "{fe}");
+    assert!(
+        fe.contains("  * b: weight 10 set by 127.0.0.1 (file says 100; see show overrides)"),
+        "{fe}"
+    );
     let list = ok(s, "show overrides").await;
     let rows: Vec<Vec<&str>> = list
         .lines()

@@ -1057,7 +1057,12 @@ pub fn frontend_text(
                 m.name.clone().into(),
                 m.address.clone().into(),
                 member_state(&m.state, m.suppressed, m.slow_start_step),
-                m.weight.to_string().into(),
+                // `*`: an operator's runtime weight (noted below the table).
+                if m.weight_override.is_some() {
+                    format!("{}*", m.weight).into()
+                } else {
+                    m.weight.to_string().into()
+                },
                 m.effective_weight.to_string().into(),
                 bk.into(),
                 share.into(),
@@ -1065,6 +1070,12 @@ pub fn frontend_text(
             ]);
         }
         s.push_str(&t.render(st));
+        for o in p.backends.iter().filter_map(|m| m.weight_override.as_ref()) {
+            s.push_str(&format!(
+                "  * {}: weight {} set by {} (file says {}; see show overrides)\n",
+                o.backend, o.weight, o.by, o.file_weight
+            ));
+        }
     }
     s
 }
