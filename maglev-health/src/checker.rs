@@ -697,10 +697,15 @@ impl Inner {
             Start::Initial(_, intent) => intent,
             Start::Reload => None,
         };
+        // A backend an operator paused or disabled is not seeded (its
+        // intent applies instead); one an operator enabled against the
+        // file is, as if the file enabled it.
+        let enabled = match intent {
+            None => w.enabled,
+            Some(i) => i == Intent::Enabled,
+        };
         let seed = match start {
-            // A backend an operator paused or disabled is not seeded: its
-            // intent applies instead.
-            Start::Initial(Some(seed), None) if w.enabled && seed.address == w.address => {
+            Start::Initial(Some(seed), _) if enabled && seed.address == w.address => {
                 Machine::seeded(checking, seed.state, history_len, seed.since)
                     .map(|(m, t)| (m, t, seed))
             }

@@ -1048,3 +1048,30 @@ async fn a_reload_applies_the_files_changed_enabled_and_keeps_operator_state_oth
     assert!(checker.backend("a").unwrap().enabled);
     checker.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_enabled_against_the_file_is_seeded_like_any_other() {
+    use maglev_health::checker::{Intent, Seed};
+    let now = Instant::now();
+    let file = BASE.replace(
+        "a: { address: 127.0.0.1, healthcheck: web }",
+        "a: { address: 127.0.0.1, healthcheck: web, enabled: false }",
+    );
+    let seed = Seed {
+        address: "127.0.0.1".parse().unwrap(),
+        state: BackendState::Up,
+        since: now - Duration::from_secs(60),
+        penalty: 0.0,
+        penalty_at: now,
+    };
+    let checker = Checker::builder()
+        .probes(Arc::new(FakeProbes(Arc::new(World::default()))))
+        .seed([("a".to_owned(), seed)].into())
+        .intents([("a".to_owned(), Intent::Enabled)].into())
+        .start(&config(&file))
+        .unwrap();
+    let a = checker.backend("a").unwrap();
+    assert_eq!((a.state, a.enabled), (BackendState::Up, true));
+    assert_eq!(a.history.last().unwrap().code, Code::Restored);
+    checker.shutdown().await;
+}
