@@ -400,3 +400,99 @@ fn generated_completions_and_man_page_come_from_the_binary() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_are_shown_listed_and_cleared() {
+    let mut world = World::new(136, 3).await;
+    world.write_config(
+        &CONFIG
+            .replace("127.0.41.", "127.0.136.")
+            .replace("192.0.2.10", "192.0.2.136"),
+    );
+    let mut settings = world.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    world.start(settings).await;
+    let server = world.daemon().grpc_addrs()[0].to_string();
+    let s = server.as_str();
+    let all_up = w(&[
+        ("127.0.136.1", 100),
+        ("127.0.136.2", 100),
+        ("127.0.136.3", 0),
+    ]);
+    until("the primary pool carries the traffic", || {
+        world.weights("192.0.2.136") == all_up
+    })
+    .await;
+    assert_eq!(
+        ok(s, "show overrides").await,
+        "no overrides: everything is as the config file says\n"
+    );
+
+    ok(s, "set backend a disable").await;
+    ok(s, "set frontend web pool primary backend b weight 10").await;
+    until("a drained, b at 10", || {
+        world.weights("192.0.2.136")
+            == w(&[("127.0.136.1", 0), ("127.0.136.2", 10), ("127.0.136.3", 0)])
+    })
+    .await;
+
+    // Who: the caller's audited identity (its address on plain gRPC).
+    let a = ok(s, "show backend a").await;
+    let o = kv(&a, "override");
+    assert!(o.starts_with("disabled (by 127.0.0.1 "), "{o}");
+    let b = ok(s, "show backend b").await;
+    let o = kv(&b, "override");
+    assert!(
+        o.starts_with("web/primary: weight 10 (set by 127.0.0.1 ")
+            && o.ends_with("; file says 100)"),
+        "{o}"
+    );
+    let fe = ok(s, "show frontend web").await;
+    let b_row: Vec<&str> = fe
+        .lines()
+        .find(|l| l.trim_start().starts_with("b "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(b_row[3], "10*", "{fe}");
+    assert!(
+        fe.contains("  * b: weight 10 set by 127.0.0.1 (file says 100; see show overrides)"),
+        "{fe}"
+    );
+    let list = ok(s, "show overrides").await;
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["WHAT", "OVERRIDE", "BY", "AGO", "FILE", "SAYS"]);
+    assert_eq!(rows[1][..3], ["a", "disabled", "127.0.0.1"]);
+    assert_eq!(rows[1][4..], ["enabled"]);
+    assert_eq!(rows[2][..4], ["web/primary/b", "weight", "10", "127.0.0.1"]);
+    assert_eq!(rows[2][5..], ["weight", "100"]);
+    let j = json(s, "show overrides").await;
+    let kinds: Vec<&str> = j["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["disabled", "weight"]);
+
+    let out = ok(s, "clear override frontend web pool primary backend b").await;
+    assert!(
+        out.starts_with("cleared: frontend web pool primary backend b weight 10"),
+        "{out}"
+    );
+    ok(s, "clear override backend a").await;
+    until("back to the file", || {
+        world.weights("192.0.2.136") == all_up
+    })
+    .await;
+    assert_eq!(
+        ok(s, "show overrides").await,
+        "no overrides: everything is as the config file says\n"
+    );
+    let err = fails(s, "clear override backend a", 1).await;
+    assert!(err.contains(r#"no override of backend named "a""#), "{err}");
+    world.stop().await;
+}

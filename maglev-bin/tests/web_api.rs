@@ -151,6 +151,18 @@ async fn only_an_admin_with_the_csrf_token_acts() {
             == w(&[("127.0.92.1", 0), ("127.0.92.2", 30), ("127.0.92.3", 0)])
     })
     .await;
+    // Both are overrides by the dashboard's user, and the dashboard's
+    // state carries them for its markers.
+    assert_eq!(world.handle().backend_override("a").unwrap().by, "alice");
+    let (weight, _) = world
+        .handle()
+        .weight_override("web", "primary", "b")
+        .unwrap();
+    assert_eq!((weight.weight, weight.by.as_str()), (30, "alice"));
+    let (_, body) = call(addr, "GET", "/api/backends/a", &[], "").await;
+    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(a["operator_override"]["kind"], "paused");
+    assert_eq!(a["operator_override"]["by"], "alice");
     // Refusals say why, with the daemon's status as HTTP.
     let (status, body) = call(addr, "POST", "/api/backends/nope/pause", &admin, "").await;
     assert_eq!(status, 404, "{body}");

@@ -129,6 +129,10 @@ struct Core {
     initial: bool,
     /// Set while its probes cannot run for a reason of ours.
     blocked: Option<ProbeBlocked>,
+    /// The config file's `enabled` at the last (re)load: a reload applies
+    /// `enabled` only when the file changed it, so an operator's disable
+    /// or enable holds until then.
+    file_enabled: bool,
 }
 
 impl Slot {
@@ -248,8 +252,8 @@ impl Core {
 /// Why a slot is made.
 #[derive(Clone, Copy)]
 enum Start<'a> {
-    /// At the checker's start, maybe with a seed.
-    Initial(Option<&'a Seed>),
+    /// At the checker's start, maybe with a seed and an operator's intent.
+    Initial(Option<&'a Seed>, Option<Intent>),
     /// By a reload: a backend new to the config.
     Reload,
 }
@@ -323,6 +327,10 @@ pub struct Seed {
     pub penalty_at: Instant,
 }
 
+/// An operator's intent restored from a state file, applied at start
+/// after the config's `enabled` (see [`CheckerBuilder::intents`]).
+pub use crate::persist::Intent;
+
 /// Sets up a [`Checker`]: the real probes, the default environment and
 /// no observer unless told otherwise.
 ///
@@ -341,6 +349,7 @@ pub struct CheckerBuilder {
     env: ProbeEnv,
     observer: Option<Arc<dyn ProbeObserver>>,
     seeds: BTreeMap<String, Seed>,
+    intents: BTreeMap<String, Intent>,
 }
 
 impl std::fmt::Debug for CheckerBuilder {
@@ -381,6 +390,17 @@ impl CheckerBuilder {
         self
     }
 
+    /// Start backends as operators left them, by name: [`Intent::Paused`]
+    /// starts paused (no probe is sent), [`Intent::Disabled`] disabled,
+    /// [`Intent::Enabled`] enabled although the config disables it. The
+    /// caller decides which intents still hold (the file may have changed
+    /// since); an intent the state refuses (pausing a disabled backend) is
+    /// ignored.
+    pub fn intents(mut self, intents: BTreeMap<String, Intent>) -> CheckerBuilder {
+        self.intents = intents;
+        self
+    }
+
     /// Starts checking every backend of `config`. Must be called inside a
     /// tokio runtime ([`Error::NoRuntime`] otherwise), on which the probe
     /// tasks run.
@@ -390,6 +410,7 @@ impl CheckerBuilder {
             env,
             observer,
             seeds,
+            intents,
         } = self;
         let hc = config.healthchecker();
         let env = match &hc.netns {
@@ -418,8 +439,8 @@ impl CheckerBuilder {
         let new: Vec<_> = wanted
             .into_iter()
             .map(|(name, w)| {
-                let seed = seeds.get(&name);
-                inner.new_slot(&name, w, hc.transition_history, now, Start::Initial(seed))
+                let start = Start::Initial(seeds.get(&name), intents.get(&name).copied());
+                inner.new_slot(&name, w, hc.transition_history, now, start)
             })
             .collect();
         let slots = new
@@ -460,6 +481,7 @@ impl Checker {
             env: ProbeEnv::new(),
             observer: None,
             seeds: BTreeMap::new(),
+            intents: BTreeMap::new(),
         }
     }
 
@@ -559,10 +581,14 @@ impl Checker {
     /// - the probe changed (type, port, params, namespace, or the check
     ///   came or went): the state, and so the weight, is kept until the new
     ///   probe's results move it with the usual hysteresis
-    ///   ([`Machine::reprobe`]); the file's `enabled` applies;
+    ///   ([`Machine::reprobe`]); a paused or disabled backend stays so;
     /// - the address changed: a new target, it starts over from `unknown`
     ///   (weight 0 until a probe passes; [`Machine::retarget`]), and no
     ///   result of a probe to the old address is recorded.
+    ///
+    /// The file's `enabled` applies when the file changed it since the last
+    /// (re)load ([`Machine::configure_enabled`]), replacing an operator's
+    /// disable or enable; unchanged, the operator's state holds.
     ///
     /// On error nothing changes.
     pub fn reload(&self, config: &Config) -> Result<(), Error> {
@@ -590,11 +616,11 @@ impl Checker {
         let mut new = Vec::new();
         for (name, w) in wanted {
             let Some(slot) = old.get(name.as_str()) else {
-                let (slot, t) =
+                let (slot, ts) =
                     self.inner
                         .new_slot(&name, w, hc.transition_history, now, Start::Reload);
                 slots.insert(slot.name.clone(), slot.clone());
-                new.push((slot, t));
+                new.push((slot, ts));
                 continue;
             };
             let mut core = slot.lock();
@@ -607,7 +633,9 @@ impl Checker {
             let readdressed = core.address != w.address;
             let reprobed = netns_changed || probe_of(&core.check) != probe_of(&w.check);
             let retimed = timing_of(&core.check) != timing_of(&w.check);
-            if !(readdressed || reprobed || retimed) {
+            let enabled_changed = core.file_enabled != w.enabled;
+            core.file_enabled = w.enabled;
+            if !(readdressed || reprobed || retimed || enabled_changed) {
                 // Nothing changed: the running task goes on.
                 core.check = w.check;
                 slot.publish(&core);
@@ -624,10 +652,23 @@ impl Checker {
             core.prober = w.prober;
             core.address = w.address;
             let mut transitions = Vec::new();
-            if reprobed {
+            if enabled_changed {
+                transitions.extend(core.machine.configure_enabled(w.enabled, now));
+            }
+            // What an operator made of it (paused, disabled) holds across a
+            // new probe; only the file's changed `enabled` moves it.
+            let held = matches!(
+                core.machine.state(),
+                BackendState::Paused | BackendState::Disabled
+            );
+            if reprobed && !held {
                 core.last_probe = None;
-                transitions.extend(core.machine.reprobe(checking, w.enabled, now));
+                let enabled = core.machine.enabled();
+                transitions.extend(core.machine.reprobe(checking, enabled, now));
             } else {
+                if reprobed {
+                    core.last_probe = None;
+                }
                 core.machine.retime(checking);
             }
             if readdressed {
@@ -695,17 +736,28 @@ impl Inner {
         history_len: usize,
         now: Instant,
         start: Start<'_>,
-    ) -> (Arc<Slot>, Option<Transition>) {
+    ) -> (Arc<Slot>, Vec<Transition>) {
         let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
+        let intent = match start {
+            Start::Initial(_, intent) => intent,
+            Start::Reload => None,
+        };
+        // A backend an operator paused or disabled is not seeded (its
+        // intent applies instead); one an operator enabled against the
+        // file is, as if the file enabled it.
+        let enabled = match intent {
+            None => w.enabled,
+            Some(i) => i == Intent::Enabled,
+        };
         let seed = match start {
-            Start::Initial(Some(seed)) if w.enabled && seed.address == w.address => {
+            Start::Initial(Some(seed), _) if enabled && seed.address == w.address => {
                 Machine::seeded(checking, seed.state, history_len, seed.since)
                     .map(|(m, t)| (m, t, seed))
             }
             _ => None,
         };
         let damping = w.check.as_ref().and_then(|c| c.damping);
-        let (machine, t, damper) = match seed {
+        let (mut machine, t, damper) = match seed {
             Some((m, t, seed)) => {
                 let damper = damping.map(|d| {
                     let mut damper = Damper::with_penalty(d, seed.penalty, seed.penalty_at);
@@ -719,9 +771,24 @@ impl Inner {
                 (m, t, damping.map(|d| Damper::new(d, now)))
             }
         };
+        let mut transitions: Vec<Transition> = t.into_iter().collect();
+        let operated = match intent {
+            Some(Intent::Paused) => machine.pause(now).ok().flatten(),
+            Some(Intent::Disabled) => machine.disable(now).ok().flatten(),
+            Some(Intent::Enabled) => machine.enable(now).ok().flatten(),
+            None => None,
+        };
+        if let Some(intent) = intent.filter(|_| operated.is_some()) {
+            tracing::info!(
+                backend = name,
+                %intent,
+                "operator-intent-restored: {intent} as an operator left it (state file)"
+            );
+        }
+        transitions.extend(operated);
         // A seeded backend is past its initial unknown.
         let initial =
-            matches!(start, Start::Initial(_)) && machine.state() == BackendState::Unknown;
+            matches!(start, Start::Initial(..)) && machine.state() == BackendState::Unknown;
         let core = Core {
             damper,
             release: None,
@@ -729,6 +796,7 @@ impl Inner {
             ramp: None,
             initial,
             blocked: None,
+            file_enabled: w.enabled,
             address: w.address,
             healthcheck: w.healthcheck,
             check: w.check,
@@ -760,16 +828,21 @@ impl Inner {
             name,
             core: Mutex::new(core),
         });
-        (slot, t)
+        (slot, transitions)
     }
 
     /// Settles slots made by [`Inner::new_slot`] once they are in the map,
     /// so that a subscriber sees a backend in the snapshot by the time it
     /// hears of it.
-    fn settle_new(self: &Arc<Self>, new: Vec<(Arc<Slot>, Option<Transition>)>) {
-        for (slot, t) in new {
+    fn settle_new(self: &Arc<Self>, new: Vec<(Arc<Slot>, Vec<Transition>)>) {
+        for (slot, ts) in new {
             let mut core = slot.lock();
-            self.settle(&slot, &mut core, t.as_ref());
+            if ts.is_empty() {
+                self.settle(&slot, &mut core, None);
+            }
+            for t in &ts {
+                self.settle(&slot, &mut core, Some(t));
+            }
         }
     }
 

@@ -390,6 +390,28 @@ impl Machine {
         }
     }
 
+    /// A reload changed the file's `enabled` for the backend: the file's
+    /// value applies, whatever an operator did before (`enabled: false`:
+    /// any state but `removed` → `disabled`, code `disabled`, "disabled in
+    /// config"; `enabled: true`: `disabled` → `unknown`, or `up` if static,
+    /// code `enabled`, "enabled in config"; a paused backend stays paused).
+    pub fn configure_enabled(&mut self, enabled: bool, now: Instant) -> Option<Transition> {
+        self.enabled = enabled;
+        match (enabled, self.state) {
+            (_, BackendState::Removed) => None,
+            (false, _) => self.go(
+                BackendState::Disabled,
+                Code::Disabled,
+                "disabled in config",
+                now,
+            ),
+            (true, BackendState::Disabled) => {
+                self.enter_unknown(Code::Enabled, "enabled in config", now)
+            }
+            (true, _) => None,
+        }
+    }
+
     /// The backend left the config: any state → `removed` (final).
     pub fn remove(&mut self, now: Instant) -> Option<Transition> {
         self.go(

@@ -1,13 +1,17 @@
-//! The state file: the last health state of every backend, written by
-//! `maglevd` atomically and read back at start so that a quick restart is
-//! invisible.
+//! The state file: the last health state of every backend and the
+//! operators' overrides (pause, disable or enable, runtime weights, each
+//! with who and when), written by `maglevd` atomically and read back at
+//! start so that a quick restart is invisible and operator intent survives
+//! it.
 //!
-//! The format is JSON, keys sorted, one format name and version:
+//! The format is JSON, keys sorted, one format name and version. Version 2
+//! adds `overrides`; a version 1 file (without it) is still read, as a file
+//! with no overrides.
 //!
 //! ```json
 //! {
 //!   "format": "vpp-maglev-state",
-//!   "version": 1,
+//!   "version": 2,
 //!   "written-unix-ms": 1764670000123,
 //!   "backends": {
 //!     "nginx0-ams": {
@@ -21,9 +25,34 @@
 //!     "web": {
 //!       "active-pool": "primary"
 //!     }
+//!   },
+//!   "overrides": {
+//!     "backends": {
+//!       "nginx1-ams": {
+//!         "state": "disabled",
+//!         "by": "bob",
+//!         "at-unix-ms": 1764669000000,
+//!         "file-enabled": true
+//!       }
+//!     },
+//!     "weights": [
+//!       {
+//!         "frontend": "web",
+//!         "pool": "primary",
+//!         "backend": "nginx0-ams",
+//!         "weight": 10,
+//!         "file-weight": 100,
+//!         "by": "alice",
+//!         "at-unix-ms": 1764668000000
+//!       }
+//!     ]
 //!   }
 //! }
 //! ```
+//!
+//! An override remembers what the config file said when it was set
+//! (`file-enabled`, `file-weight`): the daemon drops it when the file has
+//! changed that same key since (the rule in docs/user-guide.md).
 //!
 //! [`decode`] is strict: a file of another format says so before anything
 //! else, a newer version is refused, unknown and duplicate keys are errors,
@@ -72,8 +101,14 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "vpp-maglev-state";
 
 /// The version this code writes and reads. A higher version was written by
-/// a newer `maglevd` and is refused.
-pub const VERSION: u32 = 1;
+/// a newer `maglevd` and is refused; [`OLDEST_VERSION`] and later are read.
+pub const VERSION: u32 = 2;
+
+/// The oldest version this code reads (version 1 has no `overrides`).
+pub const OLDEST_VERSION: u32 = 1;
+
+/// The longest identity (`by`) an override may name, in bytes.
+pub const MAX_IDENTITY_BYTES: usize = 1024;
 
 /// Files larger than this are refused before they are read.
 pub const MAX_STATE_FILE_BYTES: u64 = 64 << 20;
@@ -97,6 +132,91 @@ pub struct SavedState {
     pub backends: BTreeMap<String, SavedBackend>,
     /// By frontend name.
     pub frontends: BTreeMap<String, SavedFrontend>,
+    /// The operators' overrides.
+    pub overrides: SavedOverrides,
+}
+
+/// The operators' overrides a state file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedOverrides {
+    /// A backend's operator state (paused, disabled, enabled), by backend.
+    pub backends: BTreeMap<String, SavedIntent>,
+    /// Runtime weights, by (frontend, pool, backend).
+    pub weights: BTreeMap<WeightKey, SavedWeight>,
+}
+
+impl SavedOverrides {
+    /// Whether there is no override.
+    pub fn is_empty(&self) -> bool {
+        self.backends.is_empty() && self.weights.is_empty()
+    }
+}
+
+/// A pool member: (frontend, pool, backend).
+pub type WeightKey = (String, String, String);
+
+/// What an operator made of a backend, against the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Intent {
+    /// Paused: no probes, weight 0 without flush.
+    Paused,
+    /// Disabled while the file has it enabled.
+    Disabled,
+    /// Enabled while the file has it disabled (`enabled: false`).
+    Enabled,
+}
+
+impl Intent {
+    /// `paused`, `disabled` or `enabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Paused => "paused",
+            Intent::Disabled => "disabled",
+            Intent::Enabled => "enabled",
+        }
+    }
+
+    /// The intent named `s`, if any.
+    pub fn parse(s: &str) -> Option<Intent> {
+        match s {
+            "paused" => Some(Intent::Paused),
+            "disabled" => Some(Intent::Disabled),
+            "enabled" => Some(Intent::Enabled),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A backend's operator override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedIntent {
+    /// What the operator made of it.
+    pub intent: Intent,
+    /// Who (the audited identity).
+    pub by: String,
+    /// When, Unix ms (at or before [`SavedState::written_unix_ms`]).
+    pub at_unix_ms: i64,
+    /// The config file's `enabled` for the backend when it was set.
+    pub file_enabled: bool,
+}
+
+/// A pool member's runtime weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedWeight {
+    /// The weight set, `0..=100`.
+    pub weight: u8,
+    /// The config file's weight for the member when it was set, `0..=100`.
+    pub file_weight: u8,
+    /// Who (the audited identity).
+    pub by: String,
+    /// When, Unix ms (at or before [`SavedState::written_unix_ms`]).
+    pub at_unix_ms: i64,
 }
 
 /// The saved state of one backend.
@@ -158,7 +278,8 @@ pub enum StateFileError {
     },
     /// Written by a newer `maglevd`, in a version this one does not read.
     #[error(
-        "state file {origin}: written by a newer maglevd (version {version}, this one reads {})",
+        "state file {origin}: written by a newer maglevd (version {version}, this one reads {} to {})",
+        OLDEST_VERSION,
         VERSION
     )]
     Newer {
@@ -175,7 +296,8 @@ pub enum StateFileError {
     },
     /// The `version` field is not a whole number, or is 0.
     #[error(
-        "state file {origin}: version {version} is not one this maglevd reads (it reads {})",
+        "state file {origin}: version {version} is not one this maglevd reads (it reads {} to {})",
+        OLDEST_VERSION,
         VERSION
     )]
     BadVersion {
@@ -240,6 +362,16 @@ pub enum StateFileError {
         /// The file's `written-unix-ms`.
         written_unix_ms: i64,
     },
+    /// An override is malformed: an identity empty or too long, a weight
+    /// above 100, a time after the file's writing, a member given twice,
+    /// or `overrides` in a version 1 file or missing from a newer one.
+    #[error("state file {origin}: {what}")]
+    BadOverride {
+        /// Where the bytes came from.
+        origin: String,
+        /// What is wrong, naming the override.
+        what: String,
+    },
 }
 
 /// What [`load`] found.
@@ -254,6 +386,10 @@ pub enum Loaded {
     Ignored {
         /// Why, for the log.
         why: String,
+        /// The operators' overrides of a valid file ignored only for its
+        /// age (too old, or from the future): operator intent outlives the
+        /// health states. Empty otherwise.
+        overrides: SavedOverrides,
     },
 }
 
@@ -270,6 +406,23 @@ pub fn encode(state: &SavedState) -> Vec<u8> {
         written_unix_ms: state.written_unix_ms,
         backends: BackendsOut(&state.backends),
         frontends: FrontendsOut(&state.frontends),
+        overrides: OverridesOut {
+            backends: IntentsOut(&state.overrides.backends),
+            weights: state
+                .overrides
+                .weights
+                .iter()
+                .map(|((frontend, pool, backend), w)| WeightOut {
+                    frontend,
+                    pool,
+                    backend,
+                    weight: w.weight,
+                    file_weight: w.file_weight,
+                    by: &w.by,
+                    at_unix_ms: w.at_unix_ms,
+                })
+                .collect(),
+        },
     };
     // Serializing into a Vec cannot fail with an I/O error, and these types
     // (string keys, numbers, strings) cannot fail to serialize.
@@ -321,8 +474,8 @@ pub fn decode(bytes: &[u8], origin: &str) -> Result<SavedState, StateFileError> 
             origin: origin.to_owned(),
         });
     };
-    match version.as_u64() {
-        Some(v) if v == u64::from(VERSION) => {}
+    let version = match version.as_u64() {
+        Some(v) if (u64::from(OLDEST_VERSION)..=u64::from(VERSION)).contains(&v) => v,
         Some(v) if v > u64::from(VERSION) => {
             return Err(StateFileError::Newer {
                 origin: origin.to_owned(),
@@ -335,14 +488,15 @@ pub fn decode(bytes: &[u8], origin: &str) -> Result<SavedState, StateFileError> 
                 version: shortened(&version),
             });
         }
-    }
+    };
 
     let Obj(wire): Obj<WireIn> = serde_json::from_slice(bytes).map_err(json_err)?;
-    validate(wire, origin)
+    validate(wire, version, origin)
 }
 
 /// Replaces the file at `path` with `bytes`, atomically: a temporary file in
-/// the same directory is written, flushed to disk, given mode 0644 and
+/// the same directory is written (mode 0600 from its creation: the file
+/// names who overrode what), flushed to disk, given mode 0600 and
 /// renamed over `path`, then the directory is flushed. A reader (or a crash)
 /// sees the old content or the new, never a part; on error the temporary
 /// file is removed and `path` is untouched (unless only the final directory
@@ -364,10 +518,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))?;
+        .set_permissions(fs::Permissions::from_mode(0o600))?;
     tmp.as_file().sync_all()?;
     // On failure the PersistError holds the temporary file, and dropping it
     // removes it.
@@ -379,11 +534,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// [`Loaded::Missing`] when there is none, [`Loaded::Fresh`] when it is
 /// valid and at most `max_age` old, otherwise [`Loaded::Ignored`] with why
 /// (unreadable, not a regular file, larger than [`MAX_STATE_FILE_BYTES`],
-/// invalid, written more than a minute in the future, or too old).
+/// invalid, written more than a minute in the future, or too old; for the
+/// last two, with the file's overrides, which still hold).
 pub fn load(path: &Path, now_unix_ms: i64, max_age: Duration) -> Loaded {
     let shown = path.display();
     let ignored = |why: String| Loaded::Ignored {
         why: format!("{why}: cold start"),
+        overrides: SavedOverrides::default(),
     };
     // Non-blocking so that a FIFO put in the file's place cannot hang the
     // start; it has no effect on regular files.
@@ -426,20 +583,30 @@ pub fn load(path: &Path, now_unix_ms: i64, max_age: Duration) -> Loaded {
         Err(e) => return ignored(e.to_string()),
     };
     let written = state.written_unix_ms;
+    let aged = |why: String, state: SavedState| Loaded::Ignored {
+        why: format!("{why}: cold start"),
+        overrides: state.overrides,
+    };
     if written > now_unix_ms.saturating_add(FUTURE_SLACK_MS) {
         let ahead = ms_to_duration(i128::from(written) - i128::from(now_unix_ms));
-        return ignored(format!(
-            "state file {shown} was written {} in the future (was the clock stepped back?)",
-            format_duration(ahead)
-        ));
+        return aged(
+            format!(
+                "state file {shown} was written {} in the future (was the clock stepped back?)",
+                format_duration(ahead)
+            ),
+            state,
+        );
     }
     let age_ms = i128::from(now_unix_ms) - i128::from(written);
     if ms_dur(age_ms) > max_age {
-        return ignored(format!(
-            "state file {shown} was written {} ago, more than state-max-age {}",
-            format_duration(ms_to_duration(age_ms)),
-            format_duration(max_age)
-        ));
+        return aged(
+            format!(
+                "state file {shown} was written {} ago, more than state-max-age {}",
+                format_duration(ms_to_duration(age_ms)),
+                format_duration(max_age)
+            ),
+            state,
+        );
     }
     Loaded::Fresh(state)
 }
@@ -484,7 +651,23 @@ fn shortened(v: &serde_json::Value) -> String {
 }
 
 /// Checks every value of a strictly parsed file.
-fn validate(wire: WireIn, origin: &str) -> Result<SavedState, StateFileError> {
+fn validate(wire: WireIn, version: u64, origin: &str) -> Result<SavedState, StateFileError> {
+    let overrides = match (version, wire.overrides) {
+        (1, None) => SavedOverrides::default(),
+        (1, Some(_)) => {
+            return Err(StateFileError::BadOverride {
+                origin: origin.to_owned(),
+                what: "\"overrides\" in a version 1 file".to_owned(),
+            });
+        }
+        (_, None) => {
+            return Err(StateFileError::BadOverride {
+                origin: origin.to_owned(),
+                what: "no \"overrides\" field".to_owned(),
+            });
+        }
+        (_, Some(Obj(o))) => validate_overrides(o, wire.written_unix_ms, origin)?,
+    };
     let origin = || origin.to_owned();
     let written_unix_ms = wire.written_unix_ms;
     let mut backends = BTreeMap::new();
@@ -563,7 +746,92 @@ fn validate(wire: WireIn, origin: &str) -> Result<SavedState, StateFileError> {
         written_unix_ms,
         backends,
         frontends,
+        overrides,
     })
+}
+
+/// Checks the overrides of a strictly parsed file.
+fn validate_overrides(
+    o: OverridesIn,
+    written_unix_ms: i64,
+    origin: &str,
+) -> Result<SavedOverrides, StateFileError> {
+    let bad = |what: String| StateFileError::BadOverride {
+        origin: origin.to_owned(),
+        what,
+    };
+    let check_common = |what: &str, by: &str, at: i64| -> Result<(), StateFileError> {
+        if by.is_empty() {
+            return Err(bad(format!("{what}: \"by\" is empty")));
+        }
+        if by.len() > MAX_IDENTITY_BYTES {
+            return Err(bad(format!(
+                "{what}: \"by\" is {} bytes, more than {MAX_IDENTITY_BYTES}",
+                by.len()
+            )));
+        }
+        if at > written_unix_ms {
+            return Err(bad(format!(
+                "{what}: at-unix-ms {at} is after written-unix-ms {written_unix_ms}"
+            )));
+        }
+        Ok(())
+    };
+    let mut out = SavedOverrides::default();
+    for (name, Obj(b)) in o.backends.0 {
+        let what = format!("override of backend {name:?}");
+        if name.is_empty() {
+            return Err(bad("override of a backend with an empty name".to_owned()));
+        }
+        let Some(intent) = Intent::parse(&b.state) else {
+            return Err(bad(format!(
+                "{what}: state {:?} is not paused, disabled or enabled",
+                b.state
+            )));
+        };
+        check_common(&what, &b.by, b.at_unix_ms)?;
+        out.backends.insert(
+            name,
+            SavedIntent {
+                intent,
+                by: b.by,
+                at_unix_ms: b.at_unix_ms,
+                file_enabled: b.file_enabled,
+            },
+        );
+    }
+    for Obj(w) in o.weights {
+        let what = format!(
+            "weight override of frontend {:?} pool {:?} backend {:?}",
+            w.frontend, w.pool, w.backend
+        );
+        if w.frontend.is_empty() || w.pool.is_empty() || w.backend.is_empty() {
+            return Err(bad(format!("{what}: an empty name")));
+        }
+        for (field, v) in [("weight", w.weight), ("file-weight", w.file_weight)] {
+            if v > 100 {
+                return Err(bad(format!("{what}: {field} {v} is above 100")));
+            }
+        }
+        check_common(&what, &w.by, w.at_unix_ms)?;
+        if out.weights.len() == MAX_ENTRIES {
+            return Err(bad(format!("more than {MAX_ENTRIES} weight overrides")));
+        }
+        let key = (w.frontend, w.pool, w.backend);
+        if out.weights.contains_key(&key) {
+            return Err(bad(format!("{what}: given twice")));
+        }
+        out.weights.insert(
+            key,
+            SavedWeight {
+                weight: u8::try_from(w.weight).unwrap_or(100),
+                file_weight: u8::try_from(w.file_weight).unwrap_or(100),
+                by: w.by,
+                at_unix_ms: w.at_unix_ms,
+            },
+        );
+    }
+    Ok(out)
 }
 
 // ---- Writing ----------------------------------------------------------
@@ -576,6 +844,55 @@ struct WireOut<'a> {
     written_unix_ms: i64,
     backends: BackendsOut<'a>,
     frontends: FrontendsOut<'a>,
+    overrides: OverridesOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct OverridesOut<'a> {
+    backends: IntentsOut<'a>,
+    weights: Vec<WeightOut<'a>>,
+}
+
+struct IntentsOut<'a>(&'a BTreeMap<String, SavedIntent>);
+
+impl Serialize for IntentsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, i) in self.0 {
+            map.serialize_entry(
+                name,
+                &IntentOut {
+                    state: i.intent.as_str(),
+                    by: &i.by,
+                    at_unix_ms: i.at_unix_ms,
+                    file_enabled: i.file_enabled,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct IntentOut<'a> {
+    state: &'static str,
+    by: &'a str,
+    at_unix_ms: i64,
+    file_enabled: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct WeightOut<'a> {
+    frontend: &'a str,
+    pool: &'a str,
+    backend: &'a str,
+    weight: u8,
+    file_weight: u8,
+    by: &'a str,
+    at_unix_ms: i64,
 }
 
 struct BackendsOut<'a>(&'a BTreeMap<String, SavedBackend>);
@@ -709,6 +1026,37 @@ struct WireIn {
     written_unix_ms: i64,
     backends: UniqueMap<BackendNoun, Obj<BackendIn>>,
     frontends: UniqueMap<FrontendNoun, Obj<FrontendIn>>,
+    /// Version 2 on (checked by [`validate`]).
+    #[serde(default)]
+    overrides: Option<Obj<OverridesIn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct OverridesIn {
+    backends: UniqueMap<OverrideNoun, Obj<IntentIn>>,
+    weights: Vec<Obj<WeightIn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct IntentIn {
+    state: String,
+    by: String,
+    at_unix_ms: i64,
+    file_enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct WeightIn {
+    frontend: String,
+    pool: String,
+    backend: String,
+    weight: u32,
+    file_weight: u32,
+    by: String,
+    at_unix_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -759,6 +1107,11 @@ impl Noun for BackendNoun {
 struct FrontendNoun;
 impl Noun for FrontendNoun {
     const NOUN: &'static str = "frontend";
+}
+
+struct OverrideNoun;
+impl Noun for OverrideNoun {
+    const NOUN: &'static str = "backend override";
 }
 
 /// A map by name that refuses a name given twice and more than

@@ -434,14 +434,22 @@ maglev:
 ";
     checker.reload(&config(only_s)).unwrap();
     let mut removed = Vec::new();
+    let mut disabled = Vec::new();
     while let Ok(e) = events.try_recv() {
-        assert_eq!(
-            (e.transition().unwrap().to, e.transition().unwrap().code),
-            (BackendState::Removed, Code::Removed)
-        );
-        removed.push(e.backend.to_string());
+        let t = e.transition().unwrap();
+        match (t.to, t.code) {
+            (BackendState::Removed, Code::Removed) => removed.push(e.backend.to_string()),
+            (BackendState::Disabled, Code::Disabled) => {
+                assert_eq!(t.detail, "disabled in config");
+                disabled.push(e.backend.to_string());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
     assert_eq!(removed, ["a", "b", "c"]);
+    // s's file now says `enabled: false` (it said true): the file's change
+    // applies, although the check did not change.
+    assert_eq!(disabled, ["s"]);
     assert_eq!(
         checker
             .snapshot()
@@ -450,21 +458,11 @@ maglev:
             .collect::<Vec<_>>(),
         ["s"]
     );
-    // s's check did not change: its enabled state (true, up) survives the
-    // file's `enabled: false`.
-    assert_eq!(checker.state("s"), Up);
+    assert_eq!(checker.state("s"), BackendState::Disabled);
     let n = world.count();
     run_for(Duration::from_secs(10)).await;
-    let after: Vec<_> = world.probes.lock().unwrap()[n..]
-        .iter()
-        .map(|p| p.0)
-        .collect();
-    assert!(
-        after
-            .iter()
-            .all(|a| *a == "127.0.0.9".parse::<IpAddr>().unwrap()),
-        "{after:?}"
-    );
+    // Nothing is probed any more: a, b, c are gone and s is disabled.
+    assert_eq!(world.count(), n);
     checker.shutdown().await;
 }
 
@@ -1135,4 +1133,97 @@ async fn probes_that_could_not_run_hold_a_down_and_an_unknown_backend_too() {
     assert_eq!(b.counter, 0);
     assert!(b.probe_blocked.is_some());
     assert!(drain(&mut events).is_empty(), "nothing moved");
+}
+
+#[tokio::test(start_paused = true)]
+async fn restored_intents_start_paused_or_disabled_without_probe_traffic() {
+    use maglev_health::checker::Intent;
+    let world = Arc::new(World::default());
+    let file = BASE.replace(
+        "s: { address: 127.0.0.9 }",
+        "s: { address: 127.0.0.9, enabled: false }",
+    );
+    let checker = Checker::builder()
+        .probes(Arc::new(FakeProbes(world.clone())))
+        .intents(
+            [
+                ("a".to_owned(), Intent::Paused),
+                ("b".to_owned(), Intent::Disabled),
+                ("s".to_owned(), Intent::Enabled),
+            ]
+            .into(),
+        )
+        .start(&config(&file))
+        .unwrap();
+    assert_eq!(checker.state("a"), BackendState::Paused);
+    assert_eq!(checker.state("b"), BackendState::Disabled);
+    assert!(!checker.backend("b").unwrap().enabled);
+    // s: static, disabled in the file, enabled by an operator.
+    assert_eq!(checker.state("s"), BackendState::Up);
+    run_for(Duration::from_secs(60)).await;
+    assert_eq!(world.count(), 0, "no probe to a paused or disabled backend");
+    checker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_applies_the_files_changed_enabled_and_keeps_operator_state_otherwise() {
+    let (checker, world) = start(BASE);
+    run_for(Duration::from_secs(9)).await;
+    assert_eq!(checker.state("a"), BackendState::Up);
+    // b paused by an operator; its check changes: it stays paused.
+    checker.pause("b").unwrap();
+    let next = BASE
+        .replace(
+            "a: { address: 127.0.0.1, healthcheck: web }",
+            "a: { address: 127.0.0.1, healthcheck: web, enabled: false }",
+        )
+        .replace(
+            "b: { address: 127.0.0.2, healthcheck: web }",
+            "b: { address: 127.0.0.2, healthcheck: other }",
+        );
+    checker.reload(&config(&next)).unwrap();
+    let a = checker.backend("a").unwrap();
+    assert_eq!((a.state, a.enabled), (BackendState::Disabled, false));
+    assert_eq!(a.history.last().unwrap().detail, "disabled in config");
+    assert_eq!(checker.state("b"), BackendState::Paused);
+    let n = world.count();
+    run_for(Duration::from_secs(30)).await;
+    assert_eq!(world.count(), n, "neither a nor b is probed");
+
+    // An operator enables a against the file; a reload that does not
+    // change a's `enabled` keeps it enabled.
+    checker.enable("a").unwrap();
+    checker.reload(&config(&next)).unwrap();
+    assert!(checker.backend("a").unwrap().enabled);
+    // The file changes it back to enabled: nothing to do, a is enabled.
+    checker.reload(&config(BASE)).unwrap();
+    assert!(checker.backend("a").unwrap().enabled);
+    checker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_enabled_against_the_file_is_seeded_like_any_other() {
+    use maglev_health::checker::{Intent, Seed};
+    let now = Instant::now();
+    let file = BASE.replace(
+        "a: { address: 127.0.0.1, healthcheck: web }",
+        "a: { address: 127.0.0.1, healthcheck: web, enabled: false }",
+    );
+    let seed = Seed {
+        address: "127.0.0.1".parse().unwrap(),
+        state: BackendState::Up,
+        since: now - Duration::from_secs(60),
+        penalty: 0.0,
+        penalty_at: now,
+    };
+    let checker = Checker::builder()
+        .probes(Arc::new(FakeProbes(Arc::new(World::default()))))
+        .seed([("a".to_owned(), seed)].into())
+        .intents([("a".to_owned(), Intent::Enabled)].into())
+        .start(&config(&file))
+        .unwrap();
+    let a = checker.backend("a").unwrap();
+    assert_eq!((a.state, a.enabled), (BackendState::Up, true));
+    assert_eq!(a.history.last().unwrap().code, Code::Restored);
+    checker.shutdown().await;
 }

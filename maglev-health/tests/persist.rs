@@ -11,8 +11,9 @@ use std::time::Duration;
 use maglev_core::state::BackendState;
 use maglev_health::fuzzing;
 use maglev_health::persist::{
-    self, FORMAT, Loaded, MAX_ENTRIES, MAX_STATE_FILE_BYTES, SavedBackend, SavedFrontend,
-    SavedState, StateFileError, VERSION, decode, encode, load, write_atomic,
+    self, FORMAT, Intent, Loaded, MAX_ENTRIES, MAX_STATE_FILE_BYTES, SavedBackend, SavedFrontend,
+    SavedIntent, SavedOverrides, SavedState, SavedWeight, StateFileError, VERSION, decode, encode,
+    load, write_atomic,
 };
 use proptest::prelude::*;
 
@@ -51,7 +52,36 @@ fn example() -> SavedState {
             ),
             ("dns".to_owned(), SavedFrontend { active_pool: None }),
         ]),
+        overrides: SavedOverrides::default(),
     }
+}
+
+/// The example with overrides: what version 2 adds.
+fn example_v2() -> SavedState {
+    let mut state = example();
+    state.overrides.backends.insert(
+        "nginx1-fra".to_owned(),
+        SavedIntent {
+            intent: Intent::Disabled,
+            by: "bob".to_owned(),
+            at_unix_ms: WRITTEN - 300_000,
+            file_enabled: true,
+        },
+    );
+    state.overrides.weights.insert(
+        (
+            "web".to_owned(),
+            "primary".to_owned(),
+            "nginx0-ams".to_owned(),
+        ),
+        SavedWeight {
+            weight: 10,
+            file_weight: 100,
+            by: "CN=alice".to_owned(),
+            at_unix_ms: WRITTEN - 7_200_000,
+        },
+    );
+    state
 }
 
 const EXAMPLE_JSON: &str = r#"{
@@ -83,6 +113,57 @@ const EXAMPLE_JSON: &str = r#"{
 }
 "#;
 
+/// The example with overrides as version 2 writes it.
+const EXAMPLE_V2_JSON: &str = r#"{
+  "format": "vpp-maglev-state",
+  "version": 2,
+  "written-unix-ms": 1764670000123,
+  "backends": {
+    "nginx0-ams": {
+      "address": "10.0.0.2",
+      "state": "up",
+      "since-unix-ms": 1764660000000,
+      "penalty": 0.0
+    },
+    "nginx1-fra": {
+      "address": "2001:db8::7",
+      "state": "down",
+      "since-unix-ms": 1764670000123,
+      "penalty": 1.5
+    }
+  },
+  "frontends": {
+    "dns": {
+      "active-pool": null
+    },
+    "web": {
+      "active-pool": "primary"
+    }
+  },
+  "overrides": {
+    "backends": {
+      "nginx1-fra": {
+        "state": "disabled",
+        "by": "bob",
+        "at-unix-ms": 1764669700123,
+        "file-enabled": true
+      }
+    },
+    "weights": [
+      {
+        "frontend": "web",
+        "pool": "primary",
+        "backend": "nginx0-ams",
+        "weight": 10,
+        "file-weight": 100,
+        "by": "CN=alice",
+        "at-unix-ms": 1764662800123
+      }
+    ]
+  }
+}
+"#;
+
 /// The message of refusing `text`.
 fn refusal(text: &str) -> String {
     match decode(text.as_bytes(), ORIGIN) {
@@ -104,9 +185,79 @@ fn edited(from: &str, to: &str) -> String {
 
 #[test]
 fn encode_writes_the_documented_layout() {
-    let bytes = encode(&example());
-    assert_eq!(std::str::from_utf8(&bytes).unwrap(), EXAMPLE_JSON);
-    assert_eq!(decode(&bytes, ORIGIN), Ok(example()));
+    let bytes = encode(&example_v2());
+    assert_eq!(std::str::from_utf8(&bytes).unwrap(), EXAMPLE_V2_JSON);
+    assert_eq!(decode(&bytes, ORIGIN), Ok(example_v2()));
+}
+
+#[test]
+fn a_version_1_file_is_read_as_one_without_overrides() {
+    assert_eq!(decode(EXAMPLE_JSON.as_bytes(), ORIGIN), Ok(example()));
+}
+
+#[test]
+fn overrides_are_refused_in_version_1_and_required_from_version_2() {
+    let v1_with = EXAMPLE_V2_JSON.replacen(r#""version": 2"#, r#""version": 1"#, 1);
+    assert_eq!(
+        refusal(&v1_with),
+        format!(r#"state file {ORIGIN}: "overrides" in a version 1 file"#)
+    );
+    let v2_without = EXAMPLE_JSON.replacen(r#""version": 1"#, r#""version": 2"#, 1);
+    assert_eq!(
+        refusal(&v2_without),
+        format!(r#"state file {ORIGIN}: no "overrides" field"#)
+    );
+}
+
+#[test]
+fn every_bad_override_is_refused_naming_it() {
+    let weight = r#"weight override of frontend "web" pool "primary" backend "nginx0-ams""#;
+    for (from, to, why) in [
+        (
+            r#""state": "disabled""#,
+            r#""state": "drained""#,
+            r#"override of backend "nginx1-fra": state "drained" is not paused, disabled or enabled"#
+                .to_owned(),
+        ),
+        (
+            r#""by": "bob""#,
+            r#""by": """#,
+            r#"override of backend "nginx1-fra": "by" is empty"#.to_owned(),
+        ),
+        (
+            r#""weight": 10"#,
+            r#""weight": 101"#,
+            format!("{weight}: weight 101 is above 100"),
+        ),
+        (
+            r#""file-weight": 100"#,
+            r#""file-weight": 255"#,
+            format!("{weight}: file-weight 255 is above 100"),
+        ),
+        (
+            r#""at-unix-ms": 1764662800123"#,
+            r#""at-unix-ms": 1764670000124"#,
+            format!("{weight}: at-unix-ms 1764670000124 is after written-unix-ms 1764670000123"),
+        ),
+        (
+            r#""by": "CN=alice""#,
+            &format!(r#""by": "{}""#, "x".repeat(persist::MAX_IDENTITY_BYTES + 1)),
+            format!("{weight}: \"by\" is 1025 bytes, more than 1024"),
+        ),
+    ] {
+        assert!(EXAMPLE_V2_JSON.contains(from), "{from}");
+        let text = EXAMPLE_V2_JSON.replacen(from, to, 1);
+        assert_eq!(refusal(&text), format!("state file {ORIGIN}: {why}"), "{to}");
+    }
+    // A member given twice.
+    let entry = &EXAMPLE_V2_JSON[EXAMPLE_V2_JSON
+        .find("      {\n        \"frontend\"")
+        .unwrap()..EXAMPLE_V2_JSON.find("\n    ]").unwrap()];
+    let twice = EXAMPLE_V2_JSON.replacen(entry, &format!("{entry},\n{entry}"), 1);
+    assert_eq!(
+        refusal(&twice),
+        format!("state file {ORIGIN}: {weight}: given twice")
+    );
 }
 
 #[test]
@@ -133,7 +284,8 @@ fn compact_json_and_a_missing_active_pool_are_read() {
 #[test]
 fn constants_are_the_documented_ones() {
     assert_eq!(FORMAT, "vpp-maglev-state");
-    assert_eq!(VERSION, 1);
+    assert_eq!(VERSION, 2);
+    assert_eq!(persist::OLDEST_VERSION, 1);
     assert_eq!(MAX_STATE_FILE_BYTES, 64 * 1024 * 1024);
     assert_eq!(MAX_ENTRIES, 1_000_000);
 }
@@ -173,14 +325,50 @@ fn arb_state() -> impl Strategy<Value = SavedState> {
             });
         let frontend =
             proptest::option::of(arb_name()).prop_map(|active_pool| SavedFrontend { active_pool });
+        let at = prop_oneof![Just(0u64), 0..100_000_000_000u64, any::<u64>()]
+            .prop_map(move |before| written.saturating_sub_unsigned(before));
+        let by =
+            || arb_name().prop_filter("identities fit", |s| s.len() <= persist::MAX_IDENTITY_BYTES);
+        let intent = (
+            prop_oneof![
+                Just(Intent::Paused),
+                Just(Intent::Disabled),
+                Just(Intent::Enabled)
+            ],
+            by(),
+            at.clone(),
+            any::<bool>(),
+        )
+            .prop_map(|(intent, by, at_unix_ms, file_enabled)| SavedIntent {
+                intent,
+                by,
+                at_unix_ms,
+                file_enabled,
+            });
+        let weight =
+            (0u8..=100, 0u8..=100, by(), at).prop_map(|(weight, file_weight, by, at_unix_ms)| {
+                SavedWeight {
+                    weight,
+                    file_weight,
+                    by,
+                    at_unix_ms,
+                }
+            });
+        let overrides = (
+            proptest::collection::btree_map(arb_name(), intent, 0..4),
+            proptest::collection::btree_map((arb_name(), arb_name(), arb_name()), weight, 0..4),
+        )
+            .prop_map(|(backends, weights)| SavedOverrides { backends, weights });
         (
             proptest::collection::btree_map(arb_name(), backend, 0..12),
             proptest::collection::btree_map(arb_name(), frontend, 0..6),
+            overrides,
         )
-            .prop_map(move |(backends, frontends)| SavedState {
+            .prop_map(move |(backends, frontends, overrides)| SavedState {
                 written_unix_ms: written,
                 backends,
                 frontends,
+                overrides,
             })
     })
 }
@@ -348,16 +536,18 @@ fn the_format_is_checked_before_the_layout() {
 
 #[test]
 fn a_newer_version_is_refused() {
-    let text = edited(r#""version": 1"#, r#""version": 2"#);
+    let text = edited(r#""version": 1"#, r#""version": 3"#);
     assert_eq!(
         refusal(&text),
-        format!("state file {ORIGIN}: written by a newer maglevd (version 2, this one reads 1)")
+        format!(
+            "state file {ORIGIN}: written by a newer maglevd (version 3, this one reads 1 to 2)"
+        )
     );
     assert_eq!(
         decode(text.as_bytes(), ORIGIN),
         Err(StateFileError::Newer {
             origin: ORIGIN.into(),
-            version: 2
+            version: 3
         })
     );
     // A newer version may have any layout: it is refused as newer, not as
@@ -365,7 +555,7 @@ fn a_newer_version_is_refused() {
     assert_eq!(
         refusal(r#"{"format": "vpp-maglev-state", "version": 18446744073709551615, "shards": []}"#),
         format!(
-            "state file {ORIGIN}: written by a newer maglevd (version 18446744073709551615, this one reads 1)"
+            "state file {ORIGIN}: written by a newer maglevd (version 18446744073709551615, this one reads 1 to 2)"
         )
     );
 }
@@ -389,7 +579,7 @@ fn a_missing_or_odd_version_is_refused() {
                 &format!(r#""version": {version}"#)
             )),
             format!(
-                "state file {ORIGIN}: version {shown} is not one this maglevd reads (it reads 1)"
+                "state file {ORIGIN}: version {shown} is not one this maglevd reads (it reads 1 to 2)"
             )
         );
     }
@@ -404,7 +594,7 @@ fn unknown_fields_are_refused_everywhere() {
         )),
         format!(
             "state file {ORIGIN}: line 3 column 26: unknown field `checksum`, expected one of \
-             `format`, `version`, `written-unix-ms`, `backends`, `frontends`"
+             `format`, `version`, `written-unix-ms`, `backends`, `frontends`, `overrides`"
         )
     );
     assert_eq!(
@@ -709,8 +899,9 @@ fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
     write_atomic(&path, b"").unwrap();
     assert_eq!(fs::read(&path).unwrap(), b"");
     assert_eq!(names_in(dir.path()), ["state.json"]);
+    // Only the daemon's user reads it: it names who overrode what.
     let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o644);
+    assert_eq!(mode, 0o600);
 }
 
 #[test]
@@ -750,7 +941,7 @@ fn with_file(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn why(loaded: Loaded) -> String {
     match loaded {
-        Loaded::Ignored { why } => why,
+        Loaded::Ignored { why, .. } => why,
         other => panic!("expected Ignored, got {other:?}"),
     }
 }
@@ -794,6 +985,24 @@ fn load_a_fresh_file() {
     // Written up to a minute ahead of our clock (clocks of two machines, a
     // small step back) is fine.
     assert_eq!(load(&path, WRITTEN - MINUTE, max), Loaded::Fresh(example()));
+}
+
+#[test]
+fn an_old_or_future_file_still_gives_its_overrides() {
+    let (_dir, path) = with_file(&encode(&example_v2()));
+    let max = Duration::from_secs(300);
+    for now in [WRITTEN + 60 * MINUTE, WRITTEN - 10 * MINUTE] {
+        match load(&path, now, max) {
+            Loaded::Ignored { overrides, .. } => assert_eq!(overrides, example_v2().overrides),
+            other => panic!("expected Ignored, got {other:?}"),
+        }
+    }
+    // An invalid file gives none.
+    let (_dir, bad) = with_file(b"{}");
+    assert!(matches!(
+        load(&bad, WRITTEN, max),
+        Loaded::Ignored { overrides, .. } if overrides.is_empty()
+    ));
 }
 
 #[test]

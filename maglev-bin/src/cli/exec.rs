@@ -588,6 +588,47 @@ impl Session {
                     st.paint(&b.state, Paint::state(&b.state))
                 )))
             }
+            CommandId::ShowOverrides => {
+                let r = self
+                    .client
+                    .list_overrides(proto::ListOverridesRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&r);
+                }
+                Ok(Some(overrides_text(&r.overrides, self.now(), st)))
+            }
+            CommandId::ClearBackendOverride | CommandId::ClearWeightOverride => {
+                let weight = inv.id == CommandId::ClearWeightOverride;
+                let req = proto::ClearOverrideRequest {
+                    backend: req_arg(inv, Slot::Backend),
+                    frontend: if weight {
+                        req_arg(inv, Slot::Frontend)
+                    } else {
+                        String::new()
+                    },
+                    pool: if weight {
+                        req_arg(inv, Slot::Pool)
+                    } else {
+                        String::new()
+                    },
+                };
+                let o = self
+                    .client
+                    .clear_override(req)
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&o);
+                }
+                Ok(Some(format!(
+                    "cleared: {}; back to the config file\n",
+                    override_text(&o, self.now())
+                )))
+            }
             CommandId::SetWeight => {
                 let req = proto::SetWeightRequest {
                     frontend: req_arg(inv, Slot::Frontend),
@@ -1047,7 +1088,12 @@ pub fn frontend_text(
                 m.name.clone().into(),
                 m.address.clone().into(),
                 member_state(&m.state, m.suppressed, m.slow_start_step),
-                m.weight.to_string().into(),
+                // `*`: an operator's runtime weight (noted below the table).
+                if m.weight_override.is_some() {
+                    format!("{}*", m.weight).into()
+                } else {
+                    m.weight.to_string().into()
+                },
                 m.effective_weight.to_string().into(),
                 bk.into(),
                 share.into(),
@@ -1055,8 +1101,92 @@ pub fn frontend_text(
             ]);
         }
         s.push_str(&t.render(st));
+        for o in p.backends.iter().filter_map(|m| m.weight_override.as_ref()) {
+            s.push_str(&format!(
+                "  * {}: weight {} set by {} (file says {}; see show overrides)\n",
+                o.backend, o.weight, o.by, o.file_weight
+            ));
+        }
     }
     s
+}
+
+/// One override in words: "backend b1 disabled (by bob 5m ago)",
+/// "frontend web pool primary backend b2 weight 10 (set by alice 2h ago;
+/// file says 100)".
+pub fn override_text(o: &proto::OperatorOverride, now: i64) -> String {
+    if o.kind == "weight" {
+        format!(
+            "frontend {} pool {} backend {} {}",
+            o.frontend,
+            o.pool,
+            o.backend,
+            weight_override_text(o, now)
+        )
+    } else {
+        format!("backend {} {}", o.backend, intent_text(o, now))
+    }
+}
+
+/// "disabled (by bob 5m ago)".
+pub fn intent_text(o: &proto::OperatorOverride, now: i64) -> String {
+    let file = if o.file_enabled {
+        ""
+    } else {
+        "; file says enabled: false"
+    };
+    format!(
+        "{} (by {} {} ago{file})",
+        o.kind,
+        o.by,
+        render::age(o.at_unix_nanos, now)
+    )
+}
+
+/// "weight 10 (set by alice 2h ago; file says 100)".
+pub fn weight_override_text(o: &proto::OperatorOverride, now: i64) -> String {
+    format!(
+        "weight {} (set by {} {} ago; file says {})",
+        o.weight,
+        o.by,
+        render::age(o.at_unix_nanos, now),
+        o.file_weight
+    )
+}
+
+/// `show overrides`: one line per override, or a word that there is none.
+pub fn overrides_text(overrides: &[proto::OperatorOverride], now: i64, st: Style) -> String {
+    if overrides.is_empty() {
+        return "no overrides: everything is as the config file says\n".to_owned();
+    }
+    let mut t = Table::new(&["WHAT", "OVERRIDE", "BY", "AGO", "FILE SAYS"]);
+    for o in overrides {
+        let (what, value, file) = if o.kind == "weight" {
+            (
+                format!("{}/{}/{}", o.frontend, o.pool, o.backend),
+                format!("weight {}", o.weight),
+                format!("weight {}", o.file_weight),
+            )
+        } else {
+            (
+                o.backend.clone(),
+                o.kind.clone(),
+                if o.file_enabled {
+                    "enabled".to_owned()
+                } else {
+                    "enabled: false".to_owned()
+                },
+            )
+        };
+        t.row(vec![
+            what.into(),
+            value.into(),
+            o.by.clone().into(),
+            render::age(o.at_unix_nanos, now).into(),
+            file.into(),
+        ]);
+    }
+    t.render(st)
 }
 
 /// `show backend`: health, the last probe and the transitions.
@@ -1080,6 +1210,20 @@ pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
             format!("{} (rise {}, fall {})", health(b), b.rise, b.fall),
         )
         .kv("flaps", b.flaps.to_string());
+    }
+    if let Some(o) = &b.operator_override {
+        k.kv("override", intent_text(o, now));
+    }
+    for o in &b.weight_overrides {
+        k.kv(
+            "override",
+            format!(
+                "{}/{}: {}",
+                o.frontend,
+                o.pool,
+                weight_override_text(o, now)
+            ),
+        );
     }
     if let Some(d) = &b.damping {
         k.kv("damping", damping_cell(d, now));

@@ -766,7 +766,12 @@ mod tests {
         assert_eq!(p("sy v l s").unwrap().0, CommandId::SyncVppLbState);
         assert_eq!(p("se b nginx0 p").unwrap().0, CommandId::PauseBackend);
         assert_eq!(p("se b nginx0 d").unwrap().0, CommandId::DisableBackend);
-        assert_eq!(p("c r").unwrap().0, CommandId::ConfigReload);
+        assert_eq!(p("co r").unwrap().0, CommandId::ConfigReload);
+        assert_eq!(
+            p("cl o b nginx0").unwrap().0,
+            CommandId::ClearBackendOverride
+        );
+        assert_eq!(p("sh o").unwrap().0, CommandId::ShowOverrides);
         assert_eq!(p("q").unwrap().0, CommandId::Quit);
         assert_eq!(p("e").unwrap().0, CommandId::Quit);
         // An exact keyword wins over a longer one it is a prefix of.
@@ -832,7 +837,7 @@ mod tests {
         let e = parse("shwo frontends").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown word \"shwo\": expected show, sync, set, watch, config, help, quit or exit"
+            "unknown word \"shwo\": expected show, sync, set, clear, watch, config, help, quit or exit"
         );
         let e = parse("show frontends extra").unwrap_err();
         assert_eq!(
@@ -891,7 +896,7 @@ mod tests {
         assert_eq!(
             next(""),
             [
-                "show", "sync", "set", "watch", "config", "help", "quit", "exit"
+                "show", "sync", "set", "clear", "watch", "config", "help", "quit", "exit"
             ]
         );
         assert_eq!(next("s"), ["show", "sync", "set"]);
@@ -903,6 +908,7 @@ mod tests {
                 "frontend",
                 "backends",
                 "backend",
+                "overrides",
                 "healthchecks",
                 "healthcheck",
                 "vpp"
@@ -947,7 +953,7 @@ mod tests {
         // The cursor decides, not the end of the line.
         assert_eq!(
             context("show vpp", 5).unwrap().choices().len(),
-            8,
+            9,
             "the words after `show `"
         );
     }

@@ -141,6 +141,12 @@ pub enum CommandId {
     DisableBackend,
     /// `set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush] [dry-run]`
     SetWeight,
+    /// `show overrides`
+    ShowOverrides,
+    /// `clear override backend <backend>`
+    ClearBackendOverride,
+    /// `clear override frontend <frontend> pool <pool> backend <backend>`
+    ClearWeightOverride,
     /// `watch events ...`
     WatchEvents,
     /// `config check`
@@ -350,6 +356,12 @@ pub const ROOT: &[Node] = &[
                 None,
             ),
             key(
+                "overrides",
+                "operators' overrides of the config file, with who and when",
+                &[],
+                cmd(CommandId::ShowOverrides, SHOW_OPTS),
+            ),
+            key(
                 "healthchecks",
                 "every health check",
                 &[],
@@ -488,7 +500,7 @@ pub const ROOT: &[Node] = &[
                                     "the backend",
                                     &[key(
                                         "weight",
-                                        "set its configured weight (running config only)",
+                                        "set its weight (an override of the file's, kept across restarts)",
                                         &[slot(
                                             Slot::Weight,
                                             "the new weight",
@@ -510,6 +522,60 @@ pub const ROOT: &[Node] = &[
                 None,
             ),
         ],
+        None,
+    ),
+    key(
+        "clear",
+        "undo an operator's change",
+        &[key(
+            "override",
+            "back to what the config file says",
+            &[
+                key(
+                    "backend",
+                    "a backend's state (resumed, enabled or disabled as the file says)",
+                    &[slot(
+                        Slot::Backend,
+                        "the backend",
+                        &[],
+                        cmd(CommandId::ClearBackendOverride, SHOW_OPTS),
+                    )],
+                    None,
+                ),
+                key(
+                    "frontend",
+                    "a pool member's runtime weight (the file's weight, synced at once)",
+                    &[slot(
+                        Slot::Frontend,
+                        "the frontend",
+                        &[key(
+                            "pool",
+                            "one of its pools",
+                            &[slot(
+                                Slot::Pool,
+                                "the pool",
+                                &[key(
+                                    "backend",
+                                    "one of the pool's backends",
+                                    &[slot(
+                                        Slot::Backend,
+                                        "the backend",
+                                        &[],
+                                        cmd(CommandId::ClearWeightOverride, SHOW_OPTS),
+                                    )],
+                                    None,
+                                )],
+                                None,
+                            )],
+                            None,
+                        )],
+                        None,
+                    )],
+                    None,
+                ),
+            ],
+            None,
+        )],
         None,
     ),
     key(
@@ -650,6 +716,9 @@ mod tests {
             "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [--json]",
             "config check [--json]",
             "config reload [force] [--json]",
+            "show overrides [--json]",
+            "clear override backend <backend> [--json]",
+            "clear override frontend <frontend> pool <pool> backend <backend> [--json]",
             "help [<word>...]",
             "quit",
             "exit",
@@ -659,7 +728,7 @@ mod tests {
                 "missing {want}: {lines:#?}"
             );
         }
-        assert_eq!(lines.len(), 24);
+        assert_eq!(lines.len(), 27);
     }
 
     #[test]

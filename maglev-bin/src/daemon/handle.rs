@@ -19,6 +19,7 @@ use maglev_core::state::{BackendState, FrontendState};
 use maglev_core::warmup::Phase;
 use maglev_core::weights::Serving;
 use maglev_health::Checker;
+use maglev_health::persist::{Intent, SavedIntent, SavedOverrides, SavedWeight};
 use maglev_health::status::BackendStatus;
 use maglev_vpp::lb::ops::LbSnapshot;
 use tokio::sync::oneshot;
@@ -30,6 +31,7 @@ use crate::daemon::Parts;
 use crate::daemon::beats::{Beat, Observers};
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::error::DaemonError;
+use crate::daemon::overrides::{self, Override, OverrideKey};
 use crate::daemon::pools::PoolChoices;
 use crate::daemon::reconciler::{Control, SyncReport, SyncScope, plan_batch};
 use crate::daemon::reload::{self, ConfigReport};
@@ -82,6 +84,13 @@ pub(crate) struct Shared {
     pub(crate) server_tls: Option<Arc<ServerTls>>,
     /// Probe heartbeats, sent while someone listens.
     pub(crate) beats: tokio::sync::broadcast::Sender<Beat>,
+    /// The config as its file says (the running config is this with the
+    /// operators' weight overrides applied).
+    pub(crate) file_config: ArcSwap<Config>,
+    /// The operators' overrides ([`overrides`](crate::daemon::overrides)).
+    pub(crate) overrides: Mutex<SavedOverrides>,
+    /// Woken when an override changes (the state file writer listens).
+    pub(crate) overrides_changed: tokio::sync::Notify,
 }
 
 /// An operator's change of a pool member's weight.
@@ -111,6 +120,10 @@ fn checked_weight(weight: u32, backend: &str) -> Result<u8, DaemonError> {
             ))
         })
 }
+
+/// Who an operator action is by when the caller names no one (an embedder
+/// calling the handle directly).
+pub const LOCAL: &str = "local";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent before it could
@@ -142,6 +155,11 @@ impl Handle {
             Some(path) => crate::daemon::state_file::restore(path, &config, &parts.clock),
             None => Default::default(),
         };
+        // The file as read, and the running config with the restored weight
+        // overrides: the first plan already has them, so VPP never sees the
+        // file's weight in between.
+        let file_config = config.clone();
+        let config = overrides::apply_weights(&file_config, &restored.overrides.weights);
         let beats = crate::daemon::beats::channel();
         let checker = {
             // The checker spawns its probe tasks on the runtime it starts in.
@@ -153,6 +171,7 @@ impl Handle {
                     beats: beats.clone(),
                 }))
                 .seed(restored.seeds)
+                .intents(overrides::intents(&restored.overrides))
                 .start(&config)?
         };
         crate::grpc::access::warn_about(&config, &settings);
@@ -176,6 +195,9 @@ impl Handle {
                 pools: PoolChoices::new(restored.pools),
                 server_tls,
                 beats,
+                file_config: ArcSwap::from_pointee(file_config),
+                overrides: Mutex::new(restored.overrides),
+                overrides_changed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -349,41 +371,202 @@ impl Handle {
             .collect()
     }
 
-    /// Pauses probing `name` (weight 0, no flush).
+    /// Pauses probing `name` (weight 0, no flush), as [`LOCAL`].
     pub fn pause(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
-        self.operator(name, Checker::pause)
+        self.pause_by(name, LOCAL)
     }
 
-    /// Resumes probing `name` from `unknown`.
+    /// Resumes probing `name` from `unknown`, as [`LOCAL`].
     pub fn resume(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
-        self.operator(name, Checker::resume)
+        self.resume_by(name, LOCAL)
     }
 
-    /// Re-enables `name`.
+    /// Re-enables `name`, as [`LOCAL`].
     pub fn enable(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
-        self.operator(name, Checker::enable)
+        self.enable_by(name, LOCAL)
     }
 
-    /// Disables `name` (weight 0 with flush).
+    /// Disables `name` (weight 0 with flush), as [`LOCAL`].
     pub fn disable(&self, name: &str) -> Result<Arc<BackendStatus>, DaemonError> {
-        self.operator(name, Checker::disable)
+        self.disable_by(name, LOCAL)
+    }
+
+    /// Pauses probing `name` for operator `by` (an audited identity): an
+    /// override until resumed or cleared, kept across restarts.
+    pub fn pause_by(&self, name: &str, by: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, by, Checker::pause)
+    }
+
+    /// Resumes probing `name` for operator `by`.
+    pub fn resume_by(&self, name: &str, by: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, by, Checker::resume)
+    }
+
+    /// Re-enables `name` for operator `by` (an override while the file
+    /// says `enabled: false`).
+    pub fn enable_by(&self, name: &str, by: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, by, Checker::enable)
+    }
+
+    /// Disables `name` for operator `by` (an override while the file says
+    /// enabled), weight 0 with flush.
+    pub fn disable_by(&self, name: &str, by: &str) -> Result<Arc<BackendStatus>, DaemonError> {
+        self.operator(name, by, Checker::disable)
     }
 
     fn operator<T>(
         &self,
         name: &str,
+        by: &str,
         action: impl Fn(&Checker, &str) -> Result<T, maglev_health::Error>,
     ) -> Result<Arc<BackendStatus>, DaemonError> {
         // The transition, if any, reaches the reconciler as an event.
         action(&self.shared.checker, name)?;
-        self.backend(name)
+        let status = self.backend(name)?;
+        self.note_intent(name, &status, by);
+        Ok(status)
+    }
+
+    /// Records what an operator made of backend `name` (now `status`)
+    /// against the file: paused, disabled or enabled against it, or no
+    /// override when it is as the file says.
+    fn note_intent(&self, name: &str, status: &BackendStatus, by: &str) {
+        let file_enabled = self
+            .shared
+            .file_config
+            .load()
+            .backend(name)
+            .is_none_or(|b| b.enabled);
+        let intent = match status.state {
+            BackendState::Paused => Some(Intent::Paused),
+            BackendState::Disabled if file_enabled => Some(Intent::Disabled),
+            BackendState::Disabled => None,
+            _ if !file_enabled && status.enabled => Some(Intent::Enabled),
+            _ => None,
+        };
+        let mut set = lock(&self.shared.overrides);
+        let changed = match intent {
+            // The same intent again keeps who set it first, and when.
+            Some(i) if set.backends.get(name).is_some_and(|s| s.intent == i) => false,
+            Some(intent) => {
+                set.backends.insert(
+                    name.to_owned(),
+                    SavedIntent {
+                        intent,
+                        by: by.to_owned(),
+                        at_unix_ms: self.now_unix_ms(),
+                        file_enabled,
+                    },
+                );
+                true
+            }
+            None => set.backends.remove(name).is_some(),
+        };
+        drop(set);
+        if changed {
+            self.shared.overrides_changed.notify_one();
+        }
+    }
+
+    fn now_unix_ms(&self) -> i64 {
+        self.shared.clock.now_unix_nanos() / 1_000_000
+    }
+
+    // ----------------------------------------------------------- overrides
+
+    /// Every operator override: backends' states, then pool members'
+    /// weights, each sorted by name.
+    pub fn overrides(&self) -> Vec<Override> {
+        overrides::list(&lock(&self.shared.overrides))
+    }
+
+    /// The operator override of backend `name`'s state, if any.
+    pub fn backend_override(&self, name: &str) -> Option<SavedIntent> {
+        lock(&self.shared.overrides).backends.get(name).cloned()
+    }
+
+    /// The operator's runtime weight of a pool member, if any, with what
+    /// the config file says now.
+    pub fn weight_override(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+    ) -> Option<(SavedWeight, Option<u8>)> {
+        let key = (frontend.to_owned(), pool.to_owned(), backend.to_owned());
+        let w = lock(&self.shared.overrides).weights.get(&key).cloned()?;
+        let file = overrides::file_weight(&self.shared.file_config.load(), frontend, pool, backend);
+        Some((w, file))
+    }
+
+    /// Clears an override for operator `by`: the backend or member goes
+    /// back to what the config file says (a paused backend resumes, a
+    /// disabled one is enabled, a weight returns to the file's, synced at
+    /// once). `NOT_FOUND` when there is no such override. Returns what was
+    /// cleared.
+    pub async fn clear_override(
+        &self,
+        key: &OverrideKey,
+        by: &str,
+    ) -> Result<Override, DaemonError> {
+        match key {
+            OverrideKey::Backend(name) => {
+                let intent = self
+                    .backend_override(name)
+                    .ok_or_else(|| DaemonError::not_found("override of backend", name))?;
+                let checker = &self.shared.checker;
+                match intent.intent {
+                    Intent::Paused => checker.resume(name).map(drop)?,
+                    Intent::Disabled => checker.enable(name).map(drop)?,
+                    Intent::Enabled => checker.disable(name).map(drop)?,
+                }
+                lock(&self.shared.overrides).backends.remove(name);
+                self.shared.overrides_changed.notify_one();
+                tracing::info!(backend = %name, intent = %intent.intent, set_by = %intent.by, by, "override-cleared");
+                Ok(Override::Backend {
+                    backend: name.clone(),
+                    intent,
+                })
+            }
+            OverrideKey::Weight(frontend, pool, backend) => {
+                let key = (frontend.clone(), pool.clone(), backend.clone());
+                let weight = lock(&self.shared.overrides)
+                    .weights
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(|| {
+                        DaemonError::not_found(
+                            "weight override of",
+                            format!("{frontend}/{pool}/{backend}"),
+                        )
+                    })?;
+                let file = self.shared.file_config.load_full();
+                let to = overrides::file_weight(&file, frontend, pool, backend)
+                    .unwrap_or(weight.file_weight);
+                tracing::info!(frontend, pool, backend, weight = weight.weight, set_by = %weight.by, by, file_weight = to, "override-cleared");
+                self.change_weight(frontend, pool, backend, to, false, None)
+                    .await?;
+                Ok(Override::Weight { key, weight })
+            }
+        }
+    }
+
+    /// The running config for a config file just read: the file with
+    /// the weight overrides that hold for it by the rule of [`overrides`]
+    /// (weights change only under the reload lock, which the caller
+    /// holds).
+    fn rebased(&self, file: &Config) -> Config {
+        let mut set = lock(&self.shared.overrides).clone();
+        overrides::rebase_quietly(&mut set, file, None);
+        overrides::apply_weights(file, &set.weights)
     }
 
     // ------------------------------------------------------------- weights
 
     /// Sets a pool member's configured weight in the running config and
-    /// syncs the frontend at once, flushing the backend's flows if asked.
-    /// Returns once the sync ran (or was held by warm-up or VPP's absence).
+    /// syncs the frontend at once, flushing the backend's flows if asked,
+    /// as [`LOCAL`]. Returns once the sync ran (or was held by warm-up or
+    /// VPP's absence).
     pub async fn set_weight(
         &self,
         frontend: &str,
@@ -392,12 +575,75 @@ impl Handle {
         weight: u32,
         flush: bool,
     ) -> Result<FrontendView, DaemonError> {
+        self.set_weight_by(frontend, pool, backend, weight, flush, LOCAL)
+            .await
+    }
+
+    /// [`set_weight`](Handle::set_weight) for operator `by` (an audited
+    /// identity): a weight other than the file's is an override, kept
+    /// across restarts and reloads by the rule of [`overrides`]; the
+    /// file's weight clears it.
+    pub async fn set_weight_by(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+        weight: u32,
+        flush: bool,
+        by: &str,
+    ) -> Result<FrontendView, DaemonError> {
         let weight = checked_weight(weight, backend)?;
+        self.change_weight(frontend, pool, backend, weight, flush, Some(by))
+            .await
+    }
+
+    /// Sets a pool member's weight in the running config, recording (with
+    /// `by`) or, without, dropping its override, and syncs the frontend.
+    async fn change_weight(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+        weight: u8,
+        flush: bool,
+        by: Option<&str>,
+    ) -> Result<FrontendView, DaemonError> {
         let guard = self.shared.reload_lock.lock().await;
         let current = self.config();
         let updated = current.with_pool_weight(frontend, pool, backend, weight)?;
+        let file_weight =
+            overrides::file_weight(&self.shared.file_config.load(), frontend, pool, backend);
+        {
+            let key = (frontend.to_owned(), pool.to_owned(), backend.to_owned());
+            let mut set = lock(&self.shared.overrides);
+            match (by, file_weight) {
+                (Some(by), Some(file_weight)) if file_weight != weight => {
+                    set.weights.insert(
+                        key,
+                        SavedWeight {
+                            weight,
+                            file_weight,
+                            by: by.to_owned(),
+                            at_unix_ms: self.now_unix_ms(),
+                        },
+                    );
+                }
+                _ => {
+                    set.weights.remove(&key);
+                }
+            }
+        }
+        self.shared.overrides_changed.notify_one();
         self.shared.config.store(Arc::new(updated));
-        tracing::info!(frontend, pool, backend, weight, flush, "weight-change");
+        tracing::info!(
+            frontend,
+            pool,
+            backend,
+            weight,
+            flush,
+            by = by.unwrap_or(LOCAL),
+            "weight-change"
+        );
         let flush_address = flush
             .then(|| current.backend(backend).map(|b| b.address))
             .flatten();
@@ -465,6 +711,10 @@ impl Handle {
                 return report;
             }
         };
+        // The operators' overrides that hold for this file, and the running
+        // config with them.
+        let file = new;
+        let new = self.rebased(&file);
         if let Err(e) = self.shared.checker.reload(&new) {
             let report = ConfigReport {
                 path: path.display().to_string(),
@@ -477,6 +727,18 @@ impl Handle {
             return report;
         }
         let old = self.shared.config.swap(Arc::new(new.clone()));
+        // The rule, on the overrides as they are now (an operator may have
+        // paused a backend meanwhile), logging each one the file replaces.
+        let changed = {
+            let mut set = lock(&self.shared.overrides);
+            let before = set.clone();
+            overrides::rebase(&mut set, &file, "reload");
+            *set != before
+        };
+        self.shared.file_config.store(Arc::new(file));
+        if changed {
+            self.shared.overrides_changed.notify_one();
+        }
         let removed: Vec<&String> = old
             .frontends()
             .keys()

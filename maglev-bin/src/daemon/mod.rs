@@ -33,6 +33,7 @@ pub mod counters;
 pub mod error;
 pub mod handle;
 pub mod listen;
+pub mod overrides;
 pub(crate) mod pools;
 pub mod reconciler;
 pub mod reload;

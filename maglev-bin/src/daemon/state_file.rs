@@ -1,7 +1,9 @@
 //! The state file (`--state-file`): the last state of every backend,
-//! with when it was reached, its damping penalty and every frontend's
-//! active pool, written atomically ([`maglev_health::persist`]) so that a
-//! quick restart is invisible.
+//! with when it was reached, its damping penalty, every frontend's
+//! active pool and the operators' overrides (pause, disable or enable,
+//! runtime weights, with who and when), written atomically and readable
+//! only by the daemon's user ([`maglev_health::persist`]) so that a quick
+//! restart is invisible and operator intent survives any restart.
 //!
 //! At start, [`restore`] reads it: if it is younger than
 //! `healthchecker.state-max-age`, its states seed the checker (a restored
@@ -14,10 +16,20 @@
 //! warning that says why. Nothing in it can reach VPP: it only seeds the
 //! checker, and warm-up still decides when the reconciler runs.
 //!
+//! The overrides are restored whatever the file's age (a future or stale
+//! file loses only its health states): a paused backend starts paused, a
+//! disabled one disabled, and a weight override is in the running config
+//! before the first plan, so VPP never sees the file's weight in between.
+//! Each is first checked against the config file the daemon starts with
+//! ([`overrides::rebase`]): one whose key the file changed since is
+//! replaced by the file's value.
+//!
 //! While running, [`run`] writes it a second after any change (changes in
 //! that second are coalesced), every [`HEARTBEAT`] (so that its age says
 //! how long ago the daemon last stood behind it), and once more at
-//! shutdown.
+//! shutdown. A write that keeps failing is logged once per cause (the
+//! error's kind and the path, not its text, which names a random
+//! temporary file), and once more when writing works again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,11 +38,14 @@ use std::time::Duration;
 use maglev_core::config::Config;
 use maglev_core::state::BackendState;
 use maglev_health::checker::Seed;
-use maglev_health::persist::{self, Loaded, SavedBackend, SavedFrontend, SavedState};
+use maglev_health::persist::{
+    self, Loaded, SavedBackend, SavedFrontend, SavedOverrides, SavedState,
+};
 use tokio::time::Instant;
 
 use crate::clock::WallClock;
 use crate::daemon::handle::Handle;
+use crate::daemon::overrides;
 
 /// How long after a change the file is written (changes in between are
 /// written together).
@@ -46,29 +61,52 @@ pub(crate) struct Restored {
     pub(crate) seeds: BTreeMap<String, Seed>,
     /// Active pools, by frontend.
     pub(crate) pools: BTreeMap<String, String>,
+    /// The operators' overrides that hold for the config started with.
+    pub(crate) overrides: SavedOverrides,
 }
 
 /// Reads `path` for `config` (see the module doc); never fails: what it
 /// cannot use it logs and ignores.
 pub(crate) fn restore(path: &Path, config: &Config, clock: &WallClock) -> Restored {
     let max_age = config.healthchecker().state_max_age;
-    if max_age.is_zero() {
-        tracing::info!(path = %path.display(), "state-max-age is 0: the state file is not read");
-        return Restored::default();
-    }
     let now = Instant::now();
     let now_ms = clock.unix_nanos(now) / 1_000_000;
+    let only_overrides = |mut overrides: SavedOverrides| {
+        overrides::rebase(&mut overrides, config, "start");
+        if !overrides.is_empty() {
+            tracing::info!(
+                path = %path.display(),
+                overrides = overrides.backends.len() + overrides.weights.len(),
+                "restored operator overrides from the state file"
+            );
+        }
+        Restored {
+            overrides,
+            ..Restored::default()
+        }
+    };
     let saved = match persist::load(path, now_ms, max_age) {
         Loaded::Missing => {
             tracing::info!(path = %path.display(), "no state file: a cold start");
             return Restored::default();
         }
-        Loaded::Ignored { why } => {
+        Loaded::Ignored { why, overrides } if max_age.is_zero() => {
+            tracing::info!(path = %path.display(), "state-max-age is 0: the backend states of the state file are not used");
+            tracing::debug!("{why}");
+            return only_overrides(overrides);
+        }
+        Loaded::Ignored { why, overrides } => {
             tracing::warn!("{why}");
-            return Restored::default();
+            return only_overrides(overrides);
+        }
+        Loaded::Fresh(saved) if max_age.is_zero() => {
+            tracing::info!(path = %path.display(), "state-max-age is 0: the backend states of the state file are not used");
+            return only_overrides(saved.overrides);
         }
         Loaded::Fresh(saved) => saved,
     };
+    let mut overrides = saved.overrides;
+    overrides::rebase(&mut overrides, config, "start");
     let ago =
         |ms: i64| Duration::from_millis(u64::try_from(now_ms.saturating_sub(ms)).unwrap_or(0));
     let age = ago(saved.written_unix_ms);
@@ -97,10 +135,15 @@ pub(crate) fn restore(path: &Path, config: &Config, clock: &WallClock) -> Restor
     tracing::info!(
         path = %path.display(),
         backends = seeds.len(),
+        overrides = overrides.backends.len() + overrides.weights.len(),
         age = %maglev_core::config::format_duration(age),
         "restored backend states from the state file; probes confirm them"
     );
-    Restored { seeds, pools }
+    Restored {
+        seeds,
+        pools,
+        overrides,
+    }
 }
 
 /// What the daemon would write now.
@@ -138,34 +181,74 @@ fn snapshot(handle: &Handle) -> SavedState {
             )
         })
         .collect();
+    let mut overrides = handle
+        .shared
+        .overrides
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Never stamped after the file (a clock stepped back since).
+    for i in overrides.backends.values_mut() {
+        i.at_unix_ms = i.at_unix_ms.min(written_unix_ms);
+    }
+    for w in overrides.weights.values_mut() {
+        w.at_unix_ms = w.at_unix_ms.min(written_unix_ms);
+    }
     SavedState {
         written_unix_ms,
         backends,
         frontends,
+        overrides,
+    }
+}
+
+/// A write failure's cause, for logging it once: its kind and the path,
+/// never its text (which names the random temporary file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cause {
+    kind: std::io::ErrorKind,
+    raw: Option<i32>,
+}
+
+impl Cause {
+    fn of(e: &std::io::Error) -> Cause {
+        Cause {
+            kind: e.kind(),
+            raw: e.raw_os_error(),
+        }
     }
 }
 
 /// Writes the file once, off the async workers; a failure is logged when
-/// it differs from the last one.
-async fn write(handle: &Handle, path: &Path, last_error: &mut Option<String>) {
+/// its cause differs from the last one's ([`Cause`]).
+async fn write(handle: &Handle, path: &Path, last_error: &mut Option<Cause>) {
     let bytes = persist::encode(&snapshot(handle));
     let target = path.to_path_buf();
     let result = tokio::task::spawn_blocking(move || persist::write_atomic(&target, &bytes)).await;
-    let error = match result {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(e) => Some(e.to_string()),
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => Err(std::io::Error::other(e.to_string())),
     };
-    match (&error, &*last_error) {
-        (Some(e), last) if last.as_deref() != Some(e.as_str()) => {
-            tracing::warn!(path = %path.display(), error = %e, "writing the state file failed; a restart will be a cold start");
+    note_result(path, &result, last_error);
+}
+
+/// Logs a write's `result` unless its cause is the last one's.
+pub(crate) fn note_result(
+    path: &Path,
+    result: &std::io::Result<()>,
+    last_error: &mut Option<Cause>,
+) {
+    let cause = result.as_ref().err().map(Cause::of);
+    match (result, &*last_error) {
+        (Err(e), last) if last.as_ref() != cause.as_ref() => {
+            tracing::warn!(path = %path.display(), error = %e, "writing the state file failed; a restart will be a cold start (logged again only for another cause)");
         }
-        (None, Some(_)) => {
+        (Ok(()), Some(_)) => {
             tracing::info!(path = %path.display(), "the state file is written again")
         }
         _ => {}
     }
-    *last_error = error;
+    *last_error = cause;
 }
 
 /// Writes the state file at `path` until the daemon stops, then once more.
@@ -179,6 +262,9 @@ pub(crate) async fn run(handle: Handle, path: PathBuf) {
         let wake = due.map_or(heartbeat, |d| d.min(heartbeat));
         tokio::select! {
             _ = handle.stopping() => break,
+            () = handle.shared.overrides_changed.notified() => {
+                due.get_or_insert_with(|| Instant::now() + WRITE_DELAY);
+            }
             e = events.recv() => {
                 if let Err(tokio::sync::broadcast::error::RecvError::Closed) = e {
                     break;
@@ -199,6 +285,57 @@ pub(crate) async fn run(handle: Handle, path: PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The levels of the events logged while `f` runs.
+    fn levels_logged(f: impl FnOnce()) -> Vec<tracing::Level> {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+        struct Levels(Arc<Mutex<Vec<tracing::Level>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Levels {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0.lock().unwrap().push(*e.metadata().level());
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Levels(seen.clone()));
+        tracing::subscriber::with_default(subscriber, f);
+        seen.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_failing_write_is_logged_once_per_cause_not_per_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory that does not exist: every write fails, and each
+        // error's text names another random temporary file.
+        let path = dir.path().join("gone").join("state.json");
+        let errors: Vec<_> = (0..3)
+            .map(|_| persist::write_atomic(&path, b"{}"))
+            .collect();
+        let texts: Vec<String> = errors
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().to_string())
+            .collect();
+        assert_ne!(texts[0], texts[1], "the texts differ: {texts:?}");
+        let mut last = None;
+        let levels = levels_logged(|| {
+            for r in &errors {
+                note_result(&path, r, &mut last);
+            }
+        });
+        assert_eq!(levels, [tracing::Level::WARN]);
+        // Back to working: one INFO; failing again: one WARN.
+        let levels = levels_logged(|| {
+            note_result(&path, &Ok(()), &mut last);
+            note_result(&path, &Ok(()), &mut last);
+            note_result(&path, &errors[0], &mut last);
+            note_result(&path, &errors[1], &mut last);
+        });
+        assert_eq!(levels, [tracing::Level::INFO, tracing::Level::WARN]);
+    }
 
     const CONFIG: &str = "
 maglev:
@@ -250,6 +387,7 @@ maglev:
                 },
             )]
             .into(),
+            overrides: SavedOverrides::default(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");

@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn every_rpc_says_whether_it_reads_or_writes() {
         let access = rpc_access("maglev.Maglev");
-        assert_eq!(access.len(), 19);
+        assert_eq!(access.len(), 21);
         let unmarked: Vec<_> = access
             .iter()
             .filter(|(_, a)| **a == Access::Unspecified)
@@ -254,6 +254,7 @@ mod tests {
         assert_eq!(
             write_rpcs(),
             [
+                "ClearOverride",
                 "DisableBackend",
                 "EnableBackend",
                 "PauseBackend",
@@ -267,6 +268,7 @@ mod tests {
         assert_eq!(access["PlanSync"], Access::Read);
         assert_eq!(access["CheckConfig"], Access::Read);
         assert_eq!(access["WatchEvents"], Access::Read);
+        assert_eq!(access["ListOverrides"], Access::Read);
     }
 
     fn peer(cn: Option<&str>) -> Peer {

@@ -55,6 +55,8 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
                         share: table.map_or(0.0, |t| t.share(m.address)),
                         suppressed: m.suppressed,
                         slow_start_step: m.ramp.map(u32::from),
+                        // Filled by the service, which knows the overrides.
+                        weight_override: None,
                     }
                 })
                 .collect();
@@ -271,6 +273,43 @@ pub fn backend(
             since_unix_nanos: clock.unix_nanos(b.since),
             count: b.count,
         }),
+        // Filled by the service, which knows the overrides.
+        operator_override: None,
+        weight_overrides: Vec::new(),
+    }
+}
+
+/// An operator override as gRPC says it; `file_weight` is what the config
+/// file says now for a weight (the override's own record otherwise).
+pub fn operator_override(
+    o: &crate::daemon::overrides::Override,
+    file_weight: Option<u8>,
+) -> proto::OperatorOverride {
+    use crate::daemon::overrides::Override;
+    let ns = |ms: i64| ms.saturating_mul(1_000_000);
+    match o {
+        Override::Backend { backend, intent } => proto::OperatorOverride {
+            kind: intent.intent.as_str().to_owned(),
+            backend: backend.clone(),
+            file_enabled: intent.file_enabled,
+            by: intent.by.clone(),
+            at_unix_nanos: ns(intent.at_unix_ms),
+            ..Default::default()
+        },
+        Override::Weight {
+            key: (frontend, pool, backend),
+            weight,
+        } => proto::OperatorOverride {
+            kind: "weight".to_owned(),
+            backend: backend.clone(),
+            frontend: frontend.clone(),
+            pool: pool.clone(),
+            weight: u32::from(weight.weight),
+            file_weight: u32::from(file_weight.unwrap_or(weight.file_weight)),
+            by: weight.by.clone(),
+            at_unix_nanos: ns(weight.at_unix_ms),
+            ..Default::default()
+        },
     }
 }
 

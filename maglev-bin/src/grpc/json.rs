@@ -39,6 +39,8 @@ replies!(
     VpplbState = "maglev.VPPLBState",
     SyncVpplbStateResponse = "maglev.SyncVPPLBStateResponse",
     VpplbCounters = "maglev.VPPLBCounters",
+    ListOverridesResponse = "maglev.ListOverridesResponse",
+    OperatorOverride = "maglev.OperatorOverride",
 );
 
 /// `msg` as a JSON value.

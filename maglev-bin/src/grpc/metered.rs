@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn every_rpc_of_the_proto_is_known() {
         let names = rpc_names("maglev.Maglev");
-        assert_eq!(names.len(), 19, "{names:?}");
+        assert_eq!(names.len(), 21, "{names:?}");
         assert!(names.contains("ListFrontends"));
         assert!(names.contains("GetVPPLBCounters"));
         assert!(rpc_names("maglev.Other").is_empty());

@@ -5,9 +5,11 @@
 use tonic::{Request, Response, Status};
 
 use crate::daemon::Handle;
+use crate::daemon::overrides::{Override, OverrideKey};
 use crate::grpc::proto::maglev_server::Maglev;
 use crate::grpc::status::{required, status};
 use crate::grpc::{convert, proto, watch};
+use crate::transport::Peer;
 
 /// The service implementation.
 #[derive(Debug, Clone)]
@@ -23,8 +25,67 @@ impl MaglevService {
 
     fn backend_info(&self, status: &maglev_health::status::BackendStatus) -> proto::BackendInfo {
         let frontends = self.handle.frontends_using(&status.name);
-        convert::backend(status, frontends, self.handle.clock())
+        let mut info = convert::backend(status, frontends, self.handle.clock());
+        info.operator_override = self.handle.backend_override(&status.name).map(|intent| {
+            let o = Override::Backend {
+                backend: status.name.to_string(),
+                intent,
+            };
+            convert::operator_override(&o, None)
+        });
+        info.weight_overrides = self
+            .handle
+            .overrides()
+            .iter()
+            .filter_map(|o| match o {
+                Override::Weight {
+                    key: (frontend, pool, backend),
+                    ..
+                } if *backend == *status.name => {
+                    let file = self
+                        .handle
+                        .weight_override(frontend, pool, backend)
+                        .and_then(|(_, file)| file);
+                    Some(convert::operator_override(o, file))
+                }
+                _ => None,
+            })
+            .collect();
+        info
     }
+
+    /// A frontend with its members' weight overrides.
+    fn frontend_info(&self, view: &crate::daemon::views::FrontendView) -> proto::FrontendInfo {
+        let mut info = convert::frontend(view);
+        for pool in &mut info.pools {
+            for b in &mut pool.backends {
+                b.weight_override = self
+                    .handle
+                    .weight_override(&info.name, &pool.name, &b.name)
+                    .map(|(weight, file)| {
+                        let key = (info.name.clone(), pool.name.clone(), b.name.clone());
+                        convert::operator_override(&Override::Weight { key, weight }, file)
+                    });
+            }
+        }
+        info
+    }
+}
+
+/// Who an operator action is by, as a caller inside the daemon names it
+/// (the dashboard puts its session's user here); without it, the gRPC
+/// peer's audited identity.
+#[derive(Debug, Clone)]
+pub struct Operator(pub String);
+
+/// The audited identity of `req`'s caller ([`Operator`], else the peer).
+fn caller<T>(req: &Request<T>) -> String {
+    if let Some(Operator(name)) = req.extensions().get::<Operator>() {
+        return name.clone();
+    }
+    req.extensions()
+        .get::<Peer>()
+        .map_or_else(|| "unknown".to_owned(), Peer::identity)
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -40,7 +101,7 @@ impl Maglev for MaglevService {
             .handle
             .frontends()
             .iter()
-            .map(convert::frontend)
+            .map(|v| self.frontend_info(v))
             .collect();
         Ok(Response::new(proto::ListFrontendsResponse { frontends }))
     }
@@ -51,7 +112,7 @@ impl Maglev for MaglevService {
     ) -> Reply<proto::FrontendInfo> {
         let name = required("name", &req.get_ref().name)?;
         let view = self.handle.frontend(name).map_err(status)?;
-        Ok(Response::new(convert::frontend(&view)))
+        Ok(Response::new(self.frontend_info(&view)))
     }
 
     async fn list_backends(
@@ -82,7 +143,7 @@ impl Maglev for MaglevService {
         req: Request<proto::BackendRequest>,
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
-        let s = self.handle.pause(name).map_err(status)?;
+        let s = self.handle.pause_by(name, &caller(&req)).map_err(status)?;
         Ok(Response::new(self.backend_info(&s)))
     }
 
@@ -91,7 +152,7 @@ impl Maglev for MaglevService {
         req: Request<proto::BackendRequest>,
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
-        let s = self.handle.resume(name).map_err(status)?;
+        let s = self.handle.resume_by(name, &caller(&req)).map_err(status)?;
         Ok(Response::new(self.backend_info(&s)))
     }
 
@@ -100,7 +161,7 @@ impl Maglev for MaglevService {
         req: Request<proto::BackendRequest>,
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
-        let s = self.handle.enable(name).map_err(status)?;
+        let s = self.handle.enable_by(name, &caller(&req)).map_err(status)?;
         Ok(Response::new(self.backend_info(&s)))
     }
 
@@ -109,7 +170,10 @@ impl Maglev for MaglevService {
         req: Request<proto::BackendRequest>,
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
-        let s = self.handle.disable(name).map_err(status)?;
+        let s = self
+            .handle
+            .disable_by(name, &caller(&req))
+            .map_err(status)?;
         Ok(Response::new(self.backend_info(&s)))
     }
 
@@ -150,10 +214,10 @@ impl Maglev for MaglevService {
         let backend = required("backend", &r.backend)?;
         let view = self
             .handle
-            .set_weight(frontend, pool, backend, r.weight, r.flush)
+            .set_weight_by(frontend, pool, backend, r.weight, r.flush, &caller(&req))
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::frontend(&view)))
+        Ok(Response::new(self.frontend_info(&view)))
     }
 
     type WatchEventsStream = watch::EventStream;
@@ -260,5 +324,52 @@ impl Maglev for MaglevService {
         Ok(Response::new(convert::counters(
             self.handle.counters().as_deref(),
         )))
+    }
+
+    async fn list_overrides(
+        &self,
+        _: Request<proto::ListOverridesRequest>,
+    ) -> Reply<proto::ListOverridesResponse> {
+        let overrides = self
+            .handle
+            .overrides()
+            .iter()
+            .map(|o| {
+                let file = match o {
+                    Override::Weight {
+                        key: (frontend, pool, backend),
+                        ..
+                    } => self
+                        .handle
+                        .weight_override(frontend, pool, backend)
+                        .and_then(|(_, file)| file),
+                    Override::Backend { .. } => None,
+                };
+                convert::operator_override(o, file)
+            })
+            .collect();
+        Ok(Response::new(proto::ListOverridesResponse { overrides }))
+    }
+
+    async fn clear_override(
+        &self,
+        req: Request<proto::ClearOverrideRequest>,
+    ) -> Reply<proto::OperatorOverride> {
+        let r = req.get_ref();
+        let backend = required("backend", &r.backend)?;
+        let key = match (r.frontend.as_str(), r.pool.as_str()) {
+            ("", "") => OverrideKey::Backend(backend.to_owned()),
+            ("", _) => return Err(Status::invalid_argument("pool given without frontend")),
+            (_, "") => return Err(Status::invalid_argument("frontend given without pool")),
+            (frontend, pool) => {
+                OverrideKey::Weight(frontend.to_owned(), pool.to_owned(), backend.to_owned())
+            }
+        };
+        let cleared = self
+            .handle
+            .clear_override(&key, &caller(&req))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(convert::operator_override(&cleared, None)))
     }
 }

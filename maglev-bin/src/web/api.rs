@@ -14,6 +14,7 @@ use tonic::Request;
 use crate::grpc::audit::{self, Outcome};
 use crate::grpc::json::{self, Reply};
 use crate::grpc::proto::{self, maglev_server::Maglev};
+use crate::grpc::service::Operator;
 use crate::web::auth::{self, Session};
 use crate::web::{App, Visitor};
 
@@ -259,7 +260,13 @@ pub async fn backend_action(
     if let Err(e) = may_write(&app, &visitor, &headers, rpc, &args) {
         return e.into_response();
     }
-    let req = || Request::new(proto::BackendRequest { name: name.clone() });
+    let req = || {
+        let mut r = Request::new(proto::BackendRequest { name: name.clone() });
+        // The override's "by": the dashboard's user.
+        r.extensions_mut()
+            .insert(Operator(visitor.session.identity.clone()));
+        r
+    };
     let svc = &app.service;
     let r = match action.as_str() {
         "pause" => svc.pause_backend(req()).await,
@@ -297,9 +304,9 @@ pub async fn weight(
         weight: body.weight,
         flush: body.flush,
     };
-    let r = app
-        .service
-        .set_frontend_pool_backend_weight(Request::new(req))
-        .await;
+    let mut req = Request::new(req);
+    req.extensions_mut()
+        .insert(Operator(visitor.session.identity.clone()));
+    let r = app.service.set_frontend_pool_backend_weight(req).await;
     audited(&app, &visitor, rpc, &args, r)
 }

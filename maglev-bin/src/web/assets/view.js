@@ -116,6 +116,11 @@ function updateCard(c, fe, infos, ov, animate, now) {
       ? `probes cannot run (${blocked.reason}) since ${stamp(ms(blocked.since_unix_nanos))}: state held, unconfirmed`
       : '';
     setText(r.weight, b.weight, animate);
+    // Operator overrides: a marker (CSS) and who/when/what the file says.
+    marker(r.weight, b.weight_override, (o) =>
+      `weight ${o.weight} set by ${o.by} at ${stamp(ms(o.at_unix_nanos))}; file says ${o.file_weight}`);
+    marker(r.state, info && info.operator_override, (o) =>
+      `${o.kind} by ${o.by} at ${stamp(ms(o.at_unix_nanos))} (an override of the config file)`);
     let eff = String(b.effective_weight);
     if (b.slow_start_step !== undefined && b.slow_start_step !== null) eff += ` ↗${b.slow_start_step + 1}/10`;
     if (b.suppressed) eff += ' (damped)';
@@ -243,6 +248,18 @@ function drawSpark(name) {
     (r.drops ? `; ${r.drops} dropped for want of a backend` : '');
 }
 
+// Marks `el` as overridden by `o` (an OperatorOverride, or none), with
+// `text(o)` as its tooltip.
+function marker(el, o, text) {
+  if (o) {
+    el.dataset.override = o.kind;
+    el.title = text(o);
+  } else if (el.dataset.override) {
+    delete el.dataset.override;
+    el.title = '';
+  }
+}
+
 // Fills the detail dialog from a BackendInfo.
 export function renderDetail(b) {
   $('#detail-title').textContent = b.name;
@@ -267,6 +284,12 @@ export function renderDetail(b) {
     facts.push(['probes', h('span', {class: 'warn'},
       `blocked (${pb.reason}) since ${stamp(ms(pb.since_unix_nanos))}, ${pb.count} in a row: ${pb.detail}; ` +
       'the state is held until a probe can run')]);
+  }
+  const so = b.operator_override;
+  if (so) facts.push(['override', `${so.kind} (by ${so.by} at ${stamp(ms(so.at_unix_nanos))})`]);
+  for (const wo of b.weight_overrides || []) {
+    facts.push(['override', `${wo.frontend}/${wo.pool}: weight ${wo.weight} (set by ${wo.by} at ` +
+      `${stamp(ms(wo.at_unix_nanos))}; file says ${wo.file_weight})`]);
   }
   if (b.slow_start) facts.push(['slow start', `step ${b.slow_start.step + 1} of 10 since ${stamp(ms(b.slow_start.since_unix_nanos))}`]);
   const p = b.last_probe;
