@@ -52,7 +52,7 @@ fn is_log(block: &str) -> bool {
 async fn anonymous_viewers_get_states_but_no_log_or_audit_records() {
     let parts = Parts::default();
     tracing_subscriber::registry()
-        .with(LogLayer::new(parts.hub.clone(), parts.clock))
+        .with(LogLayer::new(parts.hub.clone(), parts.clock.clone()))
         .try_init()
         .unwrap();
     let world = web_common::start_with(160, 4, parts).await;

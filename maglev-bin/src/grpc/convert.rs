@@ -599,8 +599,10 @@ mod tests {
     fn a_backend_whose_probes_cannot_run_says_why_since_when_and_how_often() {
         use maglev_health::probe::LocalCause;
         use maglev_health::status::ProbeBlocked;
-        let clock = WallClock::new();
+        // A paired clock: each conversion of `since` gives the same time
+        // (the system clock, read at each stamp, moves between two).
         let since = Instant::now();
+        let clock = WallClock::at(since, std::time::Duration::from_secs(1_800_000_000));
         let status = BackendStatus {
             name: "a".into(),
             address: "10.0.0.1".parse().unwrap(),
