@@ -24,7 +24,9 @@
 //!   retry is offered to the caller's `drain` test: a change that lowers a
 //!   weight, removes an AS or flushes skips the delay and is synced at
 //!   once ([`Schedule::expedite`] does the same for an operator's explicit
-//!   ask). A pending full sync waiting for its retry does not hold the
+//!   ask). A drain VPP refused is retried after [`RETRY_MIN`], never
+//!   longer, so it reaches VPP within a second of VPP accepting again. A
+//!   pending full sync waiting for its retry does not hold the
 //!   per-frontend syncs either.
 //!
 //! Time is the caller's instant type, so the schedule is driven by paused
@@ -66,6 +68,9 @@ struct Retry<I> {
     at: I,
     delay: Duration,
     cause: Cause,
+    /// What failed would drain: retried after [`RETRY_MIN`] until it is
+    /// done or known to be no drain.
+    drain: bool,
 }
 
 /// The schedule. `I` is the caller's instant type.
@@ -134,6 +139,13 @@ where
         for f in frontends {
             self.mark(f);
         }
+    }
+
+    /// Everything needs a sync at the next chance (an operator asked): a
+    /// full sync that waits for its retry runs at once.
+    pub fn expedite_all(&mut self) {
+        self.full = true;
+        self.full_retry = None;
     }
 
     /// Forgets a frontend that left the config.
@@ -254,15 +266,24 @@ where
     }
 
     /// Reports how `batch` ended at `now`: `failed` lists the frontends
-    /// whose ops VPP refused or that could not be synced at all; with
-    /// `all_failed` the whole batch failed (VPP unreachable, observe
+    /// whose ops VPP refused or that could not be synced at all, and
+    /// `drains` those of them whose refused ops would have lowered a
+    /// weight, removed an AS or flushed (their retry does not back off);
+    /// with `all_failed` the whole batch failed (VPP unreachable, observe
     /// failed), so every frontend of it is retried, and a full batch stays
     /// a full one.
-    pub fn finished(&mut self, batch: &Batch, failed: &BTreeSet<String>, all_failed: bool, now: I) {
+    pub fn finished(
+        &mut self,
+        batch: &Batch,
+        failed: &BTreeSet<String>,
+        drains: &BTreeSet<String>,
+        all_failed: bool,
+        now: I,
+    ) {
         self.in_flight = false;
         if all_failed && batch.full {
             self.full = true;
-            self.full_retry = Some(backoff(self.full_retry, now, Cause::Batch));
+            self.full_retry = Some(backoff(self.full_retry, now, Cause::Batch, None));
             return;
         }
         if !all_failed {
@@ -279,7 +300,11 @@ where
             if all_failed || failed.contains(f) {
                 self.dirty.insert(f.clone());
                 let before = self.retry.get(f).copied();
-                self.retry.insert(f.clone(), backoff(before, now, cause));
+                // A whole batch failing says nothing of what the frontend
+                // wanted: it keeps what its last refusal was.
+                let drain = (!all_failed).then(|| drains.contains(f));
+                self.retry
+                    .insert(f.clone(), backoff(before, now, cause, drain));
             } else {
                 self.retry.remove(f);
             }
@@ -298,12 +323,17 @@ where
     }
 }
 
+/// The next retry after a failure at `now`; `drain` says whether what
+/// failed would drain (`None`: unknown, as before).
 fn backoff<I: Copy + Add<Duration, Output = I>>(
     before: Option<Retry<I>>,
     now: I,
     cause: Cause,
+    drain: Option<bool>,
 ) -> Retry<I> {
+    let drain = drain.unwrap_or(before.is_some_and(|r| r.drain));
     let delay = match before {
+        _ if drain => RETRY_MIN,
         None => RETRY_MIN,
         Some(r) => (r.delay * 2).min(RETRY_MAX),
     };
@@ -311,6 +341,7 @@ fn backoff<I: Copy + Add<Duration, Output = I>>(
         at: now + delay,
         delay,
         cause,
+        drain,
     }
 }
 
@@ -346,14 +377,14 @@ mod tests {
             None,
             "one batch at a time"
         );
-        q.finished(&first, &BTreeSet::new(), false, s(0));
+        q.finished(&first, &BTreeSet::new(), &BTreeSet::new(), false, s(0));
         let second = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
         assert_eq!(
             names(&second),
             ["a"],
             "one more run for the triggers in flight"
         );
-        q.finished(&second, &BTreeSet::new(), false, s(0));
+        q.finished(&second, &BTreeSet::new(), &BTreeSet::new(), false, s(0));
         assert_eq!(q.next(s(0), true, ALL, |_| true, |_| false), None);
         assert!(q.is_idle());
     }
@@ -368,12 +399,12 @@ mod tests {
         let b = q.next(s(5), false, ALL, |f| f == "b", |_| false).unwrap();
         assert!(!b.full);
         assert_eq!(names(&b), ["b"]);
-        q.finished(&b, &BTreeSet::new(), false, s(5));
+        q.finished(&b, &BTreeSet::new(), &BTreeSet::new(), false, s(5));
         // The watchdog: a full sync covers everything still waiting.
         let full = q.next(s(30), true, ALL, |_| false, |_| false).unwrap();
         assert!(full.full);
         assert_eq!(names(&full), ALL);
-        q.finished(&full, &BTreeSet::new(), false, s(30));
+        q.finished(&full, &BTreeSet::new(), &BTreeSet::new(), false, s(30));
         assert!(q.is_idle());
     }
 
@@ -384,7 +415,7 @@ mod tests {
         q.mark("b");
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
         let failed: BTreeSet<String> = ["a".to_owned()].into();
-        q.finished(&batch, &failed, false, s(0));
+        q.finished(&batch, &failed, &BTreeSet::new(), false, s(0));
         assert_eq!(q.next_retry(), Some(s(1)));
         assert_eq!(
             q.next(s(0), true, ALL, |_| true, |_| false),
@@ -393,10 +424,10 @@ mod tests {
         );
         let retry = q.next(s(1), true, ALL, |_| true, |_| false).unwrap();
         assert_eq!(names(&retry), ["a"]);
-        q.finished(&retry, &failed, false, s(1));
+        q.finished(&retry, &failed, &BTreeSet::new(), false, s(1));
         assert_eq!(q.next_retry(), Some(s(3)), "the delay doubles");
         let retry = q.next(s(3), true, ALL, |_| true, |_| false).unwrap();
-        q.finished(&retry, &BTreeSet::new(), false, s(3));
+        q.finished(&retry, &BTreeSet::new(), &BTreeSet::new(), false, s(3));
         assert_eq!(q.next_retry(), None);
         q.mark("a");
         let again = q.next(s(3), true, ALL, |_| true, |_| false).unwrap();
@@ -412,7 +443,7 @@ mod tests {
         for _ in 0..8 {
             let batch = q.next(now, true, ALL, |_| true, |_| false).unwrap();
             assert!(batch.full);
-            q.finished(&batch, &BTreeSet::new(), true, now);
+            q.finished(&batch, &BTreeSet::new(), &BTreeSet::new(), true, now);
             let at = q.next_retry().unwrap();
             delays.push((at - now).as_secs());
             now = at;
@@ -425,7 +456,7 @@ mod tests {
         let mut q = Schedule::<T>::new();
         q.mark_all(ALL);
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
-        q.finished(&batch, &BTreeSet::new(), true, s(0));
+        q.finished(&batch, &BTreeSet::new(), &BTreeSet::new(), true, s(0));
         assert_eq!(q.next(s(0), true, ALL, |_| true, |_| false), None);
         q.reset_backoff();
         assert!(q.next(s(0), true, ALL, |_| true, |_| false).unwrap().full);
@@ -447,7 +478,7 @@ mod tests {
         q.mark(frontend);
         for _ in 0..n {
             let batch = q.next(now, true, ALL, |_| true, |_| false).unwrap();
-            q.finished(&batch, &failed, false, now);
+            q.finished(&batch, &failed, &BTreeSet::new(), false, now);
             now = q.retry_at(frontend).unwrap();
         }
         now
@@ -462,21 +493,71 @@ mod tests {
         // the refused op keeps its delay.
         q.mark("a");
         let mut asked = Vec::new();
-        let none = q.next(now, true, ALL, |_| true, |f| {
-            asked.push(f.to_owned());
-            false
-        });
+        let none = q.next(
+            now,
+            true,
+            ALL,
+            |_| true,
+            |f| {
+                asked.push(f.to_owned());
+                false
+            },
+        );
         assert_eq!(none, None, "not a drain: it waits");
         assert_eq!(asked, ["a"], "the drain test sees each new mark once");
-        assert_eq!(q.next(now, true, ALL, |_| true, |_| panic!("asked twice")), None);
+        assert_eq!(
+            q.next(now, true, ALL, |_| true, |_| panic!("asked twice")),
+            None
+        );
         // A backend of it dies: a drain skips the delay.
         q.mark("a");
         let batch = q.next(now, true, ALL, |_| true, |_| true).unwrap();
         assert_eq!(names(&batch), ["a"]);
-        // The drain was refused too: its retry waits, with a longer delay.
+        // The drain was refused too: its retry does not back off.
         let failed: BTreeSet<String> = ["a".to_owned()].into();
-        q.finished(&batch, &failed, false, now);
-        assert_eq!(q.retry_at("a"), Some(now + RETRY_MAX));
+        q.finished(&batch, &failed, &failed, false, now);
+        assert_eq!(q.retry_at("a"), Some(now + RETRY_MIN));
+        let batch = q
+            .next(now + RETRY_MIN, true, ALL, |_| true, |_| false)
+            .unwrap();
+        q.finished(&batch, &failed, &failed, false, now + RETRY_MIN);
+        assert_eq!(q.retry_at("a"), Some(now + RETRY_MIN * 2));
+        // VPP refuses the whole batch: still a drain.
+        let batch = q
+            .next(now + RETRY_MIN * 2, true, ALL, |_| true, |_| false)
+            .unwrap();
+        q.finished(
+            &batch,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+            true,
+            now + RETRY_MIN * 2,
+        );
+        assert_eq!(q.retry_at("a"), Some(now + RETRY_MIN * 3));
+        // The backend came back: what fails now is no drain, and backs off
+        // (from the start: VPP answering reset the batch failure's delay).
+        let batch = q
+            .next(now + RETRY_MIN * 3, true, ALL, |_| true, |_| false)
+            .unwrap();
+        q.finished(
+            &batch,
+            &failed,
+            &BTreeSet::new(),
+            false,
+            now + RETRY_MIN * 3,
+        );
+        assert_eq!(q.retry_at("a"), Some(now + RETRY_MIN * 4));
+        let batch = q
+            .next(now + RETRY_MIN * 4, true, ALL, |_| true, |_| false)
+            .unwrap();
+        q.finished(
+            &batch,
+            &failed,
+            &BTreeSet::new(),
+            false,
+            now + RETRY_MIN * 4,
+        );
+        assert_eq!(q.retry_at("a"), Some(now + RETRY_MIN * 6));
     }
 
     #[test]
@@ -488,7 +569,7 @@ mod tests {
         assert_eq!(q.retry_at("a"), None, "ready now");
         let batch = q.next(now, true, ALL, |_| true, |_| false).unwrap();
         let failed: BTreeSet<String> = ["a".to_owned()].into();
-        q.finished(&batch, &failed, false, now);
+        q.finished(&batch, &failed, &BTreeSet::new(), false, now);
         assert_eq!(q.next(now, true, ALL, |_| true, |_| false), None);
         assert_eq!(q.retry_at("a"), Some(now + s(8)));
     }
@@ -498,14 +579,14 @@ mod tests {
         let mut q = Schedule::<T>::new();
         q.mark_all(ALL);
         let full = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
-        q.finished(&full, &BTreeSet::new(), true, s(0));
+        q.finished(&full, &BTreeSet::new(), &BTreeSet::new(), true, s(0));
         assert!(q.full_pending());
         q.mark("b");
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
         assert!(!batch.full);
         assert_eq!(names(&batch), ["b"]);
         // The first success resets the full sync's delay: it runs next.
-        q.finished(&batch, &BTreeSet::new(), false, s(0));
+        q.finished(&batch, &BTreeSet::new(), &BTreeSet::new(), false, s(0));
         assert!(q.next(s(0), true, ALL, |_| true, |_| false).unwrap().full);
     }
 
@@ -516,15 +597,15 @@ mod tests {
         let failed: BTreeSet<String> = ["a".to_owned()].into();
         q.mark("a");
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
-        q.finished(&batch, &failed, false, s(0));
+        q.finished(&batch, &failed, &BTreeSet::new(), false, s(0));
         q.mark("b");
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
-        q.finished(&batch, &BTreeSet::new(), true, s(0));
+        q.finished(&batch, &BTreeSet::new(), &BTreeSet::new(), true, s(0));
         assert_eq!(q.retry_at("b"), Some(s(1)));
         // "c" succeeds: VPP answers again.
         q.mark("c");
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();
-        q.finished(&batch, &BTreeSet::new(), false, s(0));
+        q.finished(&batch, &BTreeSet::new(), &BTreeSet::new(), false, s(0));
         assert_eq!(q.retry_at("b"), None, "b may run at once");
         assert_eq!(q.retry_at("a"), Some(s(1)), "a's refusal keeps its delay");
         let batch = q.next(s(0), true, ALL, |_| true, |_| false).unwrap();

@@ -1,10 +1,11 @@
 //! Properties of the reconciler's schedule: a drain is never delayed by a
-//! retry's backoff, and a frontend is never synced twice at once.
+//! retry's backoff (neither when marked nor when VPP refused it), and one
+//! batch runs at a time.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use maglev_core::schedule::{RETRY_MAX, Schedule};
+use maglev_core::schedule::{RETRY_MAX, RETRY_MIN, Schedule};
 use proptest::prelude::*;
 
 const ALL: [&str; 3] = ["a", "b", "c"];
@@ -20,7 +21,10 @@ enum Step {
     Wait(u64),
     /// The reconciler takes the next batch and VPP answers: `refuse` lists
     /// the frontends whose ops it refuses; `unreachable` fails it all.
-    Run { refuse: [bool; 3], unreachable: bool },
+    Run {
+        refuse: [bool; 3],
+        unreachable: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -28,8 +32,12 @@ fn step() -> impl Strategy<Value = Step> {
         (0..3usize, any::<bool>()).prop_map(|(frontend, drain)| Step::Mark { frontend, drain }),
         Just(Step::MarkAll),
         (0..40u64).prop_map(Step::Wait),
-        (any::<[bool; 3]>(), proptest::bool::weighted(0.2))
-            .prop_map(|(refuse, unreachable)| Step::Run { refuse, unreachable }),
+        (any::<[bool; 3]>(), proptest::bool::weighted(0.2)).prop_map(|(refuse, unreachable)| {
+            Step::Run {
+                refuse,
+                unreachable,
+            }
+        }),
     ]
 }
 
@@ -66,6 +74,8 @@ proptest! {
                     }
                     let Some(batch) = batch else { continue };
                     prop_assert!(q.next(now, true, ALL, |_| true, |_| true).is_none());
+                    let batch_drains: BTreeSet<String> =
+                        drains.iter().map(|f| f.to_string()).collect();
                     drains.clear();
                     let failed: BTreeSet<String> = ALL
                         .iter()
@@ -73,10 +83,18 @@ proptest! {
                         .filter(|(_, r)| *r)
                         .map(|(f, _)| f.to_string())
                         .collect();
-                    q.finished(&batch, &failed, unreachable, now);
+                    let drained: BTreeSet<String> =
+                        failed.intersection(&batch_drains).cloned().collect();
+                    q.finished(&batch, &failed, &drained, unreachable, now);
                     for f in ALL {
                         if let Some(at) = q.retry_at(f) {
                             prop_assert!(at <= now + RETRY_MAX);
+                        }
+                    }
+                    if !unreachable {
+                        // A refused drain is retried within a second.
+                        for f in &drained {
+                            prop_assert_eq!(q.retry_at(f), Some(now + RETRY_MIN));
                         }
                     }
                 }

@@ -22,6 +22,8 @@
 //! - `tables` ([`tables`]): the prediction of every VIP's new-flow table
 //!   and how VPP's buckets compare with it, built from the reconciler's
 //!   updates off its path.
+//! - `sync_health` ([`sync_health`]): whether the reconciler keeps up
+//!   (pending frontends, read errors, failures, the last full success).
 //! - the gRPC, metrics and web servers ([`crate::grpc`], [`crate::metrics`],
 //!   [`crate::web`]).
 //!
@@ -40,6 +42,7 @@ pub mod runtime;
 pub mod settings;
 pub mod signals;
 pub mod state_file;
+pub mod sync_health;
 pub mod tables;
 pub mod views;
 pub mod vpp;
