@@ -437,6 +437,13 @@ impl Handle {
     /// Reloads the config file (SPEC §2.8). On an error the running config
     /// stays and every problem is logged.
     pub async fn reload(&self) -> ConfigReport {
+        self.reload_with(false).await
+    }
+
+    /// [`reload`](Handle::reload); with `force`, a change that resets
+    /// state VPP keeps for established flows (a new
+    /// `vpp.lb.sticky-buckets-per-core`) is applied instead of refused.
+    pub async fn reload_with(&self, force: bool) -> ConfigReport {
         let _guard = self.shared.reload_lock.lock().await;
         let path = &self.shared.settings.config_path;
         let new = match reload::load(path) {
@@ -447,6 +454,20 @@ impl Handle {
                 return report;
             }
         };
+        // `vpp.lb` is applied now or the reload is refused, never deferred.
+        let current = self.config();
+        if let Err(reason) =
+            crate::daemon::lb_conf::apply_on_reload(self, &current, &new, force).await
+        {
+            let report = ConfigReport {
+                path: path.display().to_string(),
+                parse_error: None,
+                semantic_error: Some(reason),
+            };
+            reload::log_refusal(&report);
+            self.shared.metrics.reload(false);
+            return report;
+        }
         if let Err(e) = self.shared.checker.reload(&new) {
             let report = ConfigReport {
                 path: path.display().to_string(),
