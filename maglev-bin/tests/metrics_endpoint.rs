@@ -662,8 +662,8 @@ async fn the_endpoint_speaks_http_as_scrapers_expect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_health_shows_pending_frontends_and_the_last_full_sync() {
     use maglev_vpp::sim::{Fault, FaultAction};
-    let mut world = World::new(46, 3).await;
-    world.write_config(&CONFIG.replace("127.0.41.", "127.0.46."));
+    let mut world = World::new(63, 3).await;
+    world.write_config(&CONFIG.replace("127.0.41.", "127.0.63."));
     let mut settings = world.settings();
     settings.metrics_addr = Some("127.0.0.1:0".to_owned());
     world.start(settings).await;
@@ -712,9 +712,9 @@ async fn sync_health_shows_pending_frontends_and_the_last_full_sync() {
     assert_eq!(
         world.weights("192.0.2.41"),
         vec![
-            ("127.0.46.1".to_owned(), 0),
-            ("127.0.46.2".to_owned(), 40),
-            ("127.0.46.3".to_owned(), 0)
+            ("127.0.63.1".to_owned(), 0),
+            ("127.0.63.2".to_owned(), 40),
+            ("127.0.63.3".to_owned(), 0)
         ]
     );
     world.stop().await;
