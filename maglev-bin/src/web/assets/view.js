@@ -180,7 +180,34 @@ export function renderVpp(vpp, animate) {
     el.dataset.since = ms(t);
     el.title = t ? stamp(ms(t)) : '';
   }
+  renderSync(connected ? vpp : null, animate);
   tick(Date.now());
+}
+
+// The sync-health line: frontends waiting for a sync (and the oldest
+// wait), the last full sync, and in the tooltip the failures.
+function renderSync(vpp, animate) {
+  const el = $('#vpp-sync');
+  if (!vpp) {
+    setText(el, '—', animate);
+    setData(el, 'stuck', false, false);
+    el.title = '';
+    return;
+  }
+  const pending = vpp.sync_pending || [];
+  const last = Number(vpp.last_full_sync_ns) > 0
+    ? `full sync ${age(Date.now() - ms(vpp.last_full_sync_ns))} ago`
+    : 'no full sync yet';
+  const oldest = vpp.sync_oldest_pending ? age(parseFloat(vpp.sync_oldest_pending) * 1000) : 'now';
+  const text = pending.length
+    ? `${pending.length} pending (oldest ${oldest}) · ${last}`
+    : `in step · ${last}`;
+  setText(el, text, animate);
+  setData(el, 'stuck', pending.length > 0, false);
+  const names = pending.slice(0, 8).map((p) => p.frontend).join(', ');
+  el.title = `${names ? `pending: ${names}${pending.length > 8 ? ', …' : ''}\n` : ''}`
+    + `read errors ${vpp.read_errors}; failed syncs: refused ${vpp.sync_failures_refused}, `
+    + `read ${vpp.sync_failures_read}, unavailable ${vpp.sync_failures_unavailable}`;
 }
 
 // Counts every `[data-since]` age on the page up to `now`.
