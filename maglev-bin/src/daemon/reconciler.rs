@@ -896,3 +896,61 @@ fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
         tracing::debug!(error = %e, full = batch.full, "sync deferred");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use maglev_core::dataplane::{Encap, ObservedVip, Protocol};
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_drain_is_a_lower_weight_a_removal_or_a_flush() {
+        let vip = VipKey::host(ip("192.0.2.1"), Some(Protocol::Tcp), 80);
+        let before: ObservedState = [(
+            vip,
+            ObservedVip {
+                key: vip,
+                encap: Encap::Gre4,
+                table_len: 1024,
+                src_ip_sticky: false,
+                ases: [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 0)].into(),
+            },
+        )]
+        .into();
+        let set = |address: &str, weight: u8, flush: bool| Op::SetWeight {
+            vip,
+            address: ip(address),
+            weight,
+            flush,
+        };
+        assert!(drains_flows(&set("10.0.0.1", 50, false), &before));
+        assert!(!drains_flows(&set("10.0.0.2", 50, false), &before));
+        assert!(drains_flows(&set("10.0.0.2", 0, true), &before));
+        let delete = Op::DeleteAs {
+            vip,
+            address: ip("10.0.0.2"),
+            flush: false,
+        };
+        assert!(drains_flows(&delete, &before));
+        assert!(drains_flows(&Op::DeleteVip { key: vip }, &before));
+        let add = Op::AddAs {
+            vip,
+            address: ip("10.0.0.3"),
+            weight: 100,
+        };
+        assert!(!drains_flows(&add, &before));
+
+        let weights: Weights = [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 50)].into();
+        let raised: Weights = [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100)].into();
+        let lowered: Weights = [(ip("10.0.0.1"), 0), (ip("10.0.0.2"), 100)].into();
+        let removed: Weights = [(ip("10.0.0.2"), 100)].into();
+        assert!(!lowers_a_weight(&weights, &raised));
+        assert!(lowers_a_weight(&weights, &lowered));
+        assert!(lowers_a_weight(&weights, &removed));
+        assert!(!lowers_a_weight(&Weights::new(), &raised));
+    }
+}
