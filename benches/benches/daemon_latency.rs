@@ -87,6 +87,7 @@ impl Prober for FakeProber {
             code: if pass { Code::L7Ok } else { Code::L7Sts },
             detail: String::new(),
             duration: Duration::ZERO,
+            local: None,
         }
     }
 }

@@ -121,7 +121,7 @@ pub fn daemon_logging(parts: &maglev_bin::daemon::Parts) {
         .with(output)
         .with(maglev_bin::events::LogLayer::new(
             parts.hub.clone(),
-            parts.clock,
+            parts.clock.clone(),
         ))
         .try_init();
 }

@@ -1,13 +1,21 @@
 //! The short chaos soak of the test suite: a fixed seed, 40 seconds of
-//! faults and operator actions against the real daemon, every invariant of
-//! `maglev_benches::soak` checked (the 30-minute run is in
-//! docs/reliability.md).
+//! faults (descriptor floods and reader storms included), operator actions
+//! and intent episodes (restarts and reloads) against the real daemon,
+//! every invariant of `maglev_benches::soak` checked (the 30-minute run is
+//! in docs/reliability.md).
 
 use maglev_benches::soak::{self, Options};
 
 /// The seed of the suite's soak; a failure prints it with the events that
 /// led there.
 const SEED: u64 = 17;
+
+/// Invariant 6 (operator intent across restarts and reloads) is checked
+/// and reported, but not asserted here yet.
+// Once intent is persisted (issue 24: pause, disable and runtime weights
+// in the state file, a reload keeping them), assert invariant 6 too: drop
+// this constant and its filter below.
+const REPORTED_ONLY: u8 = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_converges_under_random_faults() {
@@ -20,12 +28,33 @@ async fn the_daemon_converges_under_random_faults() {
     .await
     .expect("the soak's world starts");
     let summary = report.summary();
-    assert!(
-        report.violations.is_empty(),
-        "{}\n{summary}",
-        report.details()
-    );
+    for v in report.violations_of(REPORTED_ONLY) {
+        eprintln!("reported, not asserted: {}", v.line(report.seed));
+    }
+    let asserted = report
+        .violations
+        .iter()
+        .filter(|v| v.invariant != REPORTED_ONLY)
+        .count();
+    assert_eq!(asserted, 0, "{}\n{summary}", report.details());
     assert!(report.fault_count() > 20, "{summary}");
     assert!(report.transitions > 0, "{summary}");
     assert!(!report.convergence.is_empty(), "{summary}");
+    // The new faults ran: floods opened connections, storms read, and
+    // intent was checked after a restart or a reload.
+    assert!(
+        report.floods.1 > 0,
+        "no flood opened a connection\n{}",
+        report.details()
+    );
+    assert!(
+        report.storms.0 > 0,
+        "no storm read anything\n{}",
+        report.details()
+    );
+    assert!(
+        report.intent_checks > 0,
+        "no intent episode\n{}",
+        report.details()
+    );
 }

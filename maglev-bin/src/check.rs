@@ -1,13 +1,16 @@
 //! `maglevd --check`: validate a config file and report every error; and,
-//! when a daemon is running, warn of every frontend whose VIP a reload of
-//! this file would recreate (a new table length or stickiness: VPP cannot
-//! change either in place, so every flow of the VIP re-hashes).
+//! when a daemon is running, warn of every VIP a reload of this file would
+//! delete (its flows are dropped) or recreate (a new table length or
+//! stickiness: VPP cannot change either in place, so every flow of the VIP
+//! re-hashes).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use maglev_core::config::{Config, ConfigError};
+use maglev_core::dataplane::VipKey;
+use maglev_core::reload::{DeleteLimit, VipSpec, vip_changes};
 
 /// The outcome of checking a config file, with the exit codes of the
 /// original: 0 valid, 1 read or parse error, 2 semantic error.
@@ -60,10 +63,12 @@ pub fn check_file(path: &Path) -> CheckOutcome {
 const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs `--check`: errors to stderr one per line, a summary line to stdout
-/// when valid, and the exit code. With `daemon` (the gRPC address of a
-/// running maglevd), a valid file is also compared with what it runs: a
-/// warning on stderr per frontend a reload would recreate (the exit code
-/// stays 0), or a note on stdout when no daemon answers.
+/// when valid, and the exit code. A valid file without frontends is
+/// warned about (reloaded, it deletes every VIP). With `daemon` (the gRPC
+/// address of a running maglevd), a valid file is also compared with what
+/// it runs: a warning on stderr per VIP a reload would delete or recreate,
+/// and a summary of the deletions (the exit code stays 0), or a note on
+/// stdout when no daemon answers.
 pub fn run(path: &Path, daemon: Option<&str>) -> ExitCode {
     let outcome = check_file(path);
     match &outcome {
@@ -78,18 +83,24 @@ pub fn run(path: &Path, daemon: Option<&str>) -> ExitCode {
                 config.backends().len(),
                 config.healthchecks().len()
             );
+            let mut err = std::io::stderr().lock();
+            if config.frontends().is_empty() {
+                let _ = writeln!(
+                    err,
+                    "warning: the file has no frontends: a reload of it deletes every VIP the daemon runs"
+                );
+            }
             if let Some(addr) = daemon {
                 match running_frontends(addr) {
                     Ok(running) => {
-                        let mut err = std::io::stderr().lock();
-                        for w in recreations(config, &running) {
+                        for w in reload_warnings(config, &running) {
                             let _ = writeln!(err, "warning: {w}");
                         }
                     }
                     Err(why) => {
                         let _ = writeln!(
                             out,
-                            "(no running maglevd answered at {addr}: {why}; VIP recreations not checked)"
+                            "(no running maglevd answered at {addr}: {why}; VIP deletions and recreations not checked)"
                         );
                     }
                 }
@@ -105,37 +116,42 @@ pub fn run(path: &Path, daemon: Option<&str>) -> ExitCode {
     ExitCode::from(outcome.exit_code())
 }
 
-/// Per frontend of `config` that a daemon running `running` would recreate
-/// on reload, a line saying why.
-pub fn recreations(config: &Config, running: &[crate::grpc::proto::FrontendInfo]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for r in running {
-        let Some(fe) = config.frontend(&r.name) else {
-            continue;
-        };
-        let mut why = Vec::new();
-        if fe.table_len() != r.table_length {
-            why.push(format!(
-                "its new-flow table goes from {} to {} buckets",
-                r.table_length,
-                fe.table_len()
-            ));
-        }
-        if fe.src_ip_sticky != r.src_ip_sticky {
-            why.push(format!(
-                "src-ip-sticky goes from {} to {}",
-                r.src_ip_sticky, fe.src_ip_sticky
-            ));
-        }
-        if !why.is_empty() {
-            lines.push(format!(
-                "frontend {}: {}: a reload recreates its VIP, so every flow re-hashes and established flows lose their sticky entries",
-                r.name,
-                why.join(" and ")
-            ));
-        }
+/// What a reload of `config` would do to a daemon running `running`: a
+/// line per VIP it deletes or recreates, then a summary of the deletions.
+pub fn reload_warnings(
+    config: &Config,
+    running: &[crate::grpc::proto::FrontendInfo],
+) -> Vec<String> {
+    let running: Vec<VipSpec> = running.iter().filter_map(running_spec).collect();
+    let changes = vip_changes(&running, &VipSpec::of_config(config));
+    let mut lines = changes.deletion_lines();
+    lines.extend(changes.recreation_lines());
+    if !changes.deleted.is_empty() {
+        lines.push(format!(
+            "a reload deletes {} of the {} VIPs the daemon runs; the daemon refuses one that deletes more than its --reload-delete-limit (default {}%) unless forced",
+            changes.deleted.len(),
+            changes.running,
+            DeleteLimit::DEFAULT.0
+        ));
     }
     lines
+}
+
+/// A running frontend as the reload comparison needs it; `None` for one
+/// whose address or protocol does not parse (not a maglevd's answer).
+fn running_spec(r: &crate::grpc::proto::FrontendInfo) -> Option<VipSpec> {
+    let address = r.address.parse().ok()?;
+    let protocol = match r.protocol.as_str() {
+        "" => None,
+        p => Some(p.parse().ok()?),
+    };
+    let port = u16::try_from(r.port).ok()?;
+    Some(VipSpec {
+        frontend: r.name.clone(),
+        key: VipKey::host(address, protocol, port),
+        table_len: r.table_length,
+        src_ip_sticky: r.src_ip_sticky,
+    })
 }
 
 /// The frontends the daemon at `addr` (a listen address: `:port` means

@@ -36,7 +36,7 @@ pub fn init_logging(level: &str, format: LogFormat, parts: &Parts) -> anyhow::Re
     tracing_subscriber::registry()
         .with(output.with_filter(filter))
         .with(
-            LogLayer::new(parts.hub.clone(), parts.clock)
+            LogLayer::new(parts.hub.clone(), parts.clock.clone())
                 .with_filter(LogLayer::filter(parts.hub.clone())),
         )
         .try_init()

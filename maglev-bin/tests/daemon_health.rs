@@ -7,14 +7,19 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use common::{World, until, w};
 use maglev_bin::daemon::Parts;
 use maglev_bin::events::{EventHub, EventKind, Received, Subscription};
 use maglev_core::state::BackendState;
 use maglev_core::warmup::Phase;
+use maglev_health::Code;
+use maglev_health::checker::ProbeFactory;
 use maglev_health::persist;
+use maglev_health::probe::{ProbeEnv, ProbeResult, Prober};
 use maglev_health::status::Change;
 
 /// The head of these tests' configs, with the warm-up delays and the
@@ -157,12 +162,12 @@ fn weights(primary: u8, fallback: u8) -> Vec<(String, u8)> {
     let mut v: Vec<(&str, u8)> = PRIMARY.iter().map(|a| (*a, primary)).collect();
     v.push(("127.0.71.11", fallback));
     let mut v = w(&v);
-    v.sort_by_key(|(a, _)| a.parse::<std::net::IpAddr>().unwrap());
+    v.sort_by_key(|(a, _)| a.parse::<IpAddr>().unwrap());
     v
 }
 
 fn sorted(mut v: Vec<(String, u8)>) -> Vec<(String, u8)> {
-    v.sort_by_key(|(a, _)| a.parse::<std::net::IpAddr>().unwrap());
+    v.sort_by_key(|(a, _)| a.parse::<IpAddr>().unwrap());
     v
 }
 
@@ -509,6 +514,172 @@ async fn without_vpp_the_pool_choice_keeps_its_hysteresis() {
     world.backends[4].set_healthy(true);
     until("five up: the primary is back", || {
         up(&world, 5) && active(&world) == Some(0)
+    })
+    .await;
+    world.stop().await;
+}
+
+/// Probe results the test hands out one by one: a probe of an address
+/// with nothing queued waits until the test queues a result for it.
+#[derive(Debug, Default)]
+struct Script {
+    queued: Mutex<HashMap<IpAddr, VecDeque<Code>>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Script {
+    fn push(&self, addr: &str, code: Code) {
+        let addr: IpAddr = addr.parse().unwrap();
+        self.queued
+            .lock()
+            .unwrap()
+            .entry(addr)
+            .or_default()
+            .push_back(code);
+        self.changed.notify_waiters();
+    }
+
+    fn pop(&self, addr: IpAddr) -> Option<Code> {
+        self.queued.lock().unwrap().get_mut(&addr)?.pop_front()
+    }
+}
+
+#[derive(Debug)]
+struct Scripted(Arc<Script>);
+
+#[async_trait::async_trait]
+impl Prober for Scripted {
+    async fn probe(&self, target: IpAddr) -> ProbeResult {
+        loop {
+            // Armed before the look, so a push in between is not missed.
+            let changed = self.0.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(code) = self.0.pop(target) {
+                return ProbeResult {
+                    code,
+                    detail: format!("scripted {code}"),
+                    duration: std::time::Duration::from_millis(1),
+                    local: None,
+                };
+            }
+            changed.await;
+        }
+    }
+}
+
+struct ScriptedProbes(Arc<Script>);
+
+impl ProbeFactory for ScriptedProbes {
+    fn build(
+        &self,
+        _check: &maglev_core::config::HealthCheck,
+        _env: &ProbeEnv,
+    ) -> Result<Arc<dyn Prober>, maglev_health::Error> {
+        Ok(Arc::new(Scripted(self.0.clone())))
+    }
+}
+
+/// `rise: 2, fall: 2`, quick probes, warm-up off.
+const FALL_TWO: &str = r#"
+maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.254
+      ipv6-src-address: 2001:db8::fe
+      startup-min-delay: 0s
+      startup-max-delay: 0s
+  healthchecks:
+    web:
+      type: http
+      port: {port}
+      interval: 50ms
+      fast-interval: 20ms
+      timeout: 10ms
+      rise: 2
+      fall: 2
+  backends:
+    a: { address: 127.0.76.1, healthcheck: web }
+    b: { address: 127.0.76.2, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.76
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {}, b: {} }
+"#;
+
+/// A daemon started with scripted probes.
+async fn start_scripted(world: &mut World, state: &std::path::Path) -> Arc<Script> {
+    let script = Arc::new(Script::default());
+    let parts = Parts {
+        probes: Arc::new(ScriptedProbes(script.clone())),
+        ..Parts::default()
+    };
+    let mut settings = world.settings();
+    settings.state_file = Some(state.to_owned());
+    world.start_with(settings, parts).await;
+    script
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_up_needs_fall_failures_to_go_down_as_before_the_restart() {
+    let mut world = World::new(76, 2).await;
+    let state = world.dir.path().join("state.json");
+    world.write_config(FALL_TWO);
+    let both = w(&[("127.0.76.1", 100), ("127.0.76.2", 100)]);
+    // A first daemon brings both up (rise 2) and leaves its state file.
+    let script = start_scripted(&mut world, &state).await;
+    for addr in ["127.0.76.1", "127.0.76.2"] {
+        script.push(addr, Code::L7Ok);
+        script.push(addr, Code::L7Ok);
+    }
+    until("both up and programmed", || {
+        world.weights("192.0.2.76") == both
+    })
+    .await;
+    world.daemon.take().unwrap().shutdown().await;
+
+    // Restarted: both restored up, VPP as it was.
+    let script = start_scripted(&mut world, &state).await;
+    let a = |world: &World| world.handle().backend("a").unwrap();
+    assert_eq!(a(&world).state, BackendState::Up);
+    assert_eq!(
+        a(&world).counter,
+        3,
+        "rise + fall - 1, as before the restart"
+    );
+    until("warm-up finished", || {
+        world.handle().warmup_phase() == Phase::Finished
+    })
+    .await;
+    assert_eq!(world.weights("192.0.2.76"), both);
+
+    // One 503 right after the restart: as while running, nothing moves.
+    script.push("127.0.76.1", Code::L7Sts);
+    until("a's failed probe is recorded", || {
+        a(&world)
+            .last_probe
+            .as_ref()
+            .is_some_and(|p| p.code == Code::L7Sts)
+    })
+    .await;
+    assert_eq!(a(&world).state, BackendState::Up, "one failure of fall 2");
+    assert_eq!(a(&world).counter, 2);
+    assert_eq!(
+        world.handle().sync(None).await.unwrap().ops,
+        [],
+        "nothing to change"
+    );
+    assert_eq!(world.weights("192.0.2.76"), both, "weight unchanged");
+
+    // The second in a row: down, and drained in the simulator.
+    script.push("127.0.76.1", Code::L7Sts);
+    until("a down and drained", || {
+        a(&world).state == BackendState::Down
+            && world.weights("192.0.2.76") == w(&[("127.0.76.1", 0), ("127.0.76.2", 100)])
     })
     .await;
     world.stop().await;

@@ -117,6 +117,56 @@ async fn reload_adds_removes_and_recreates() {
     world.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_deletes_most_vips_is_refused_unless_forced() {
+    let mut world = World::new(4, 3).await;
+    let two = TWO
+        .replace("127.0.3.", "127.0.4.")
+        .replace("192.0.2.3", "192.0.2.4");
+    world.add_backend("::1").await;
+    world.write_config(&config(&two));
+    world.start(world.settings()).await;
+    until("web and api are programmed", || {
+        world.vips().len() == 2 && world.vips().iter().all(|v| !v.ases.is_empty())
+    })
+    .await;
+    let before = world.vips();
+
+    // The file lost its frontends: valid, and it would delete every VIP.
+    let no_frontends = "  backends:\n    a: { address: 127.0.4.1, healthcheck: web }\n";
+    world.write_config(&config(no_frontends));
+    let report = world.handle().reload().await;
+    assert!(!report.ok());
+    assert_eq!(
+        report.semantic_error.as_deref(),
+        Some(
+            "reload refused: it deletes 2 of 2 VIPs (more than 50%): frontends api, web; \
+             reload with force to apply"
+        )
+    );
+    assert_eq!(
+        world.handle().config().frontends().len(),
+        2,
+        "the running config stays"
+    );
+    // Nothing moved in VPP: a sync finds nothing to do.
+    assert_eq!(world.handle().sync(None).await.unwrap().ops, []);
+    assert_eq!(world.vips(), before);
+
+    // Forced, it applies and names what it deleted.
+    let report = world.handle().reload_with(true).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(
+        report.deleted,
+        [
+            "frontend api: VIP 192.0.2.41/32 tcp/443 is deleted: its flows are dropped",
+            "frontend web: VIP 192.0.2.40/32 tcp/80 is deleted: its flows are dropped",
+        ]
+    );
+    until("every VIP is gone", || world.vips().is_empty()).await;
+    world.stop().await;
+}
+
 /// [`ONE`] under a head with `vpp.lb` extended by `lb` (indented lines).
 fn with_lb(lb: &str) -> String {
     let head = HEAD.replace(

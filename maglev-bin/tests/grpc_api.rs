@@ -491,7 +491,7 @@ async fn check_and_reload_keep_the_running_config_on_error() {
     assert!(!check.ok);
     assert!(check.parse_error.contains("maglev.yaml"), "{check:?}");
     let reload = c
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -507,7 +507,7 @@ async fn check_and_reload_keep_the_running_config_on_error() {
         .replace("backends: { c: {} }", "backends: { ghost: {} }");
     std::fs::write(world.config_path(), broken).unwrap();
     let reload = c
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -531,7 +531,7 @@ async fn check_and_reload_keep_the_running_config_on_error() {
     );
     world.write_config(&grown);
     let reload = c
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap()
         .into_inner();

@@ -30,7 +30,7 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
     ));
     let parts = Parts::default();
     tracing_subscriber::registry()
-        .with(LogLayer::new(parts.hub.clone(), parts.clock))
+        .with(LogLayer::new(parts.hub.clone(), parts.clock.clone()))
         .try_init()
         .unwrap();
     let mut settings = world.settings();
@@ -70,7 +70,7 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
         .await
         .unwrap();
     alice
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap();
     let missing = alice.pause_backend(name("nope")).await.unwrap_err();

@@ -22,7 +22,7 @@ async fn each_subscriber_gets_logs_at_its_own_level() {
     world.write_config(&grpc_common::config(51));
     let parts = Parts::default();
     tracing_subscriber::registry()
-        .with(LogLayer::new(parts.hub.clone(), parts.clock))
+        .with(LogLayer::new(parts.hub.clone(), parts.clock.clone()))
         .try_init()
         .unwrap();
     let hub: EventHub = parts.hub.clone();
@@ -38,13 +38,13 @@ async fn each_subscriber_gets_logs_at_its_own_level() {
 
     // A reload that works (INFO), then one that does not (ERROR).
     let ok = c
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap();
     assert!(ok.into_inner().ok);
     std::fs::write(world.config_path(), "maglev: [unclosed\n").unwrap();
     let refused = c
-        .reload_config(proto::ReloadConfigRequest {})
+        .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap();
     assert!(!refused.into_inner().ok);

@@ -261,6 +261,7 @@ const SHAPE: &str = "\
 # TYPE maglev_backend_enabled gauge
 # TYPE maglev_backend_flaps counter
 # TYPE maglev_backend_health gauge
+# TYPE maglev_backend_probe_blocked gauge
 # TYPE maglev_backend_state gauge
 # TYPE maglev_backend_suppressed gauge
 # TYPE maglev_backend_transitions counter
@@ -272,6 +273,7 @@ const SHAPE: &str = "\
 # TYPE maglev_grpc_writes counter
 # TYPE maglev_probe counter
 # TYPE maglev_probe_duration_seconds histogram
+# TYPE maglev_probe_errors counter
 # TYPE maglev_reconcile_errors counter
 # TYPE maglev_sync_failures counter
 # TYPE maglev_sync_full_pending gauge
@@ -295,6 +297,7 @@ const SHAPE: &str = "\
 maglev_backend_enabled{backend}
 maglev_backend_flaps_total{backend}
 maglev_backend_health{backend}
+maglev_backend_probe_blocked{backend}
 maglev_backend_state{backend,state}
 maglev_backend_suppressed{backend}
 maglev_backend_transitions_total{backend,from,to}
@@ -307,6 +310,7 @@ maglev_grpc_writes_total{identity,result,rpc}
 maglev_probe_duration_seconds_bucket{backend,type}
 maglev_probe_duration_seconds_count{backend,type}
 maglev_probe_duration_seconds_sum{backend,type}
+maglev_probe_errors_total{reason}
 maglev_probe_total{backend,code,result,type}
 maglev_reconcile_errors_total{scope}
 maglev_sync_failures_total{kind}
@@ -656,6 +660,57 @@ async fn the_endpoint_speaks_http_as_scrapers_expect() {
     let daemon = world.daemon.take().unwrap();
     daemon.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    world.stop().await;
+}
+
+/// Every sample with a label `key` of value `value`, by name.
+fn labelled(s: &Scrape, key: &str, value: &str) -> BTreeSet<String> {
+    s.samples
+        .iter()
+        .filter(|x| x.labels.get(key).map(String::as_str) == Some(value))
+        .map(|x| x.name.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_forgets_the_series_of_what_it_removed() {
+    let mut world = World::new(44, 3).await;
+    let config = CONFIG.replace("127.0.41.", "127.0.44.");
+    let api = r#"    api:
+      address: 192.0.2.45
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { c: {} }
+"#;
+    world.write_config(&format!("{config}{api}"));
+    let mut settings = world.settings();
+    settings.metrics_addr = Some("127.0.0.1:0".to_owned());
+    world.start(settings).await;
+    let addr = world.daemon().metrics_addrs()[0];
+    let s = scrape_until(addr, "every backend is up, c's transition counted", |s| {
+        all_up(s) && labelled(s, "backend", "c").contains("maglev_backend_transitions_total")
+    })
+    .await;
+    assert!(labelled(&s, "backend", "c").contains("maglev_probe_total"));
+    assert!(!labelled(&s, "frontend", "api").is_empty());
+
+    // c and api go; nothing of theirs is exported any more.
+    let without_c = config
+        .replace("    c: { address: 127.0.44.3, healthcheck: web }\n", "")
+        .replace(
+            "        - name: fallback\n          backends: { c: {} }\n",
+            "",
+        );
+    world.write_config(&without_c);
+    let report = world.daemon().handle().reload().await;
+    assert!(report.ok(), "{report:?}");
+    let s = scrape_until(addr, "c's and api's series are gone", |s| {
+        labelled(s, "backend", "c").is_empty() && labelled(s, "frontend", "api").is_empty()
+    })
+    .await;
+    assert!(!labelled(&s, "backend", "a").is_empty(), "a stays");
     world.stop().await;
 }
 

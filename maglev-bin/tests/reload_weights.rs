@@ -68,6 +68,7 @@ impl Prober for GatedProber {
             code: Code::L7Ok,
             detail: format!("fake :{}", self.port),
             duration: Duration::from_millis(1),
+            local: None,
         }
     }
 }

@@ -252,11 +252,23 @@ async fn check_warns_of_a_reload_that_recreates_a_vip() {
         "warning: frontend web: its new-flow table goes from 2048 to 4096 buckets: a reload \
          recreates its VIP, so every flow re-hashes and established flows lose their sticky entries\n"
     );
+    // A file without the frontend: the deletion is named, with the limit.
+    let none = check("  backends:\n    a: { address: 127.0.53.1 }\n")
+        .await
+        .unwrap();
+    assert!(none.status.success(), "a warning, not an error");
+    assert_eq!(
+        String::from_utf8(none.stderr).unwrap(),
+        "warning: the file has no frontends: a reload of it deletes every VIP the daemon runs\n\
+         warning: frontend web: VIP 192.0.2.53/32 tcp/80 is deleted: its flows are dropped\n\
+         warning: a reload deletes 1 of the 1 VIPs the daemon runs; the daemon refuses one that \
+         deletes more than its --reload-delete-limit (default 50%) unless forced\n"
+    );
     // No daemon: the check says it could not compare.
     world.daemon.take().unwrap().shutdown().await;
     let out = check(&config.replace("{len}", "4096")).await.unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("VIP recreations not checked"), "{stdout}");
+    assert!(stdout.contains("recreations not checked"), "{stdout}");
     world.stop().await;
 }

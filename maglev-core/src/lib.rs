@@ -23,6 +23,8 @@
 //! - [`prediction`]: what a plan does to each VIP's table (the movement a
 //!   dry run shows and a sync counts).
 //! - [`warmup`]: the restart-neutral start-up policy.
+//! - [`reload`]: what a reload does to VPP's VIPs (deleted, recreated)
+//!   and the share of deletions allowed without force.
 //! - [`schedule`]: which frontends the reconciler syncs next: coalescing,
 //!   batching, warm-up gating and retry backoff.
 #![forbid(unsafe_code)]
@@ -34,6 +36,7 @@ pub mod frontend;
 pub mod maglev;
 pub mod plan;
 pub mod prediction;
+pub mod reload;
 pub mod schedule;
 pub mod slow_start;
 pub mod state;

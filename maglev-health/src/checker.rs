@@ -27,8 +27,10 @@ use crate::error::Error;
 use crate::machine::{Action, Checking, Machine, Refusal, Transition, jittered};
 use crate::netns::Sockets;
 use crate::observe::{ProbeObserver, ProbeRecord};
-use crate::probe::{self, ProbeEnv, Prober};
-use crate::status::{BackendEvent, BackendStatus, Change, DampingChange, LastProbe, Ramp};
+use crate::probe::{self, LocalCause, ProbeEnv, Prober};
+use crate::status::{
+    BackendEvent, BackendStatus, Change, DampingChange, LastProbe, ProbeBlocked, Ramp,
+};
 
 /// How many events a subscriber may fall behind before it sees
 /// [`broadcast::error::RecvError::Lagged`] (and should re-read the snapshot).
@@ -125,6 +127,8 @@ struct Core {
     /// Still in the `unknown` it started in at the checker's start: its
     /// first `up` gets no slow start (warm-up covers a start).
     initial: bool,
+    /// Set while its probes cannot run for a reason of ours.
+    blocked: Option<ProbeBlocked>,
 }
 
 impl Slot {
@@ -153,6 +157,7 @@ impl Slot {
             damping: core.damper.clone(),
             flaps: core.flaps,
             ramp: core.ramp,
+            probe_blocked: core.blocked.clone(),
         }));
     }
 }
@@ -167,6 +172,46 @@ impl Core {
                 since: now,
                 length: slow_start,
             });
+        }
+    }
+
+    /// A probe could not run because of `cause` (ours, not the
+    /// backend's): the machine is left alone; the spell is counted, and
+    /// logged once when it starts and once per change of cause.
+    fn probe_blocked(&mut self, backend: &str, cause: LocalCause, detail: &str, now: Instant) {
+        let logged = self.blocked.as_ref().map(|b| b.reason);
+        let b = self.blocked.get_or_insert_with(|| ProbeBlocked {
+            reason: cause,
+            detail: String::new(),
+            since: now,
+            count: 0,
+        });
+        b.reason = cause;
+        b.count += 1;
+        if b.detail != detail {
+            detail.clone_into(&mut b.detail);
+        }
+        if logged != Some(cause) {
+            tracing::warn!(
+                backend,
+                reason = %cause,
+                detail,
+                state = %self.machine.state(),
+                "probe-blocked: the probe could not run for a reason of ours; the backend keeps its state"
+            );
+        }
+    }
+
+    /// A probe ran: a spell of blocked probes, if any, is over.
+    fn probe_ran(&mut self, backend: &str, now: Instant) {
+        if let Some(b) = self.blocked.take() {
+            tracing::warn!(
+                backend,
+                reason = %b.reason,
+                blocked = b.count,
+                after = ?now.saturating_duration_since(b.since),
+                "probe-unblocked: probes run again"
+            );
         }
     }
 
@@ -683,6 +728,7 @@ impl Inner {
             flaps: 0,
             ramp: None,
             initial,
+            blocked: None,
             address: w.address,
             healthcheck: w.healthcheck,
             check: w.check,
@@ -709,6 +755,7 @@ impl Inner {
                 damping: None,
                 flaps: 0,
                 ramp: None,
+                probe_blocked: None,
             }),
             name,
             core: Mutex::new(core),
@@ -970,6 +1017,7 @@ impl ProbeTask {
             let Some(inner) = self.inner.upgrade() else {
                 return;
             };
+            let blocked = result.could_not_run();
             if let Some(observer) = &inner.observer {
                 observer.probe_ended(&ProbeRecord {
                     backend: &self.slot.name,
@@ -978,12 +1026,23 @@ impl ProbeTask {
                     code: result.code,
                     duration: result.duration,
                 });
+                if let Some(cause) = blocked {
+                    observer.probe_could_not_run(&self.slot.name, cause);
+                }
             }
             let mut core = self.slot.lock();
             if core.generation != self.generation {
                 return;
             }
             let now = Instant::now();
+            if let Some(cause) = blocked {
+                // No evidence: state, counter, history and last probe stay;
+                // the next probe comes at this state's usual interval.
+                core.probe_blocked(&self.slot.name, cause, &result.detail, now);
+                self.slot.publish(&core);
+                continue;
+            }
+            core.probe_ran(&self.slot.name, now);
             let t = core.machine.record(result.code, &result.detail, now);
             core.last_probe = Some(Arc::new(LastProbe {
                 code: result.code,

@@ -30,8 +30,11 @@ pub enum Code {
     L7Rsp,
     /// Layer 7 status: the HTTP status is not in `response-code`.
     L7Sts,
-    /// A local error before anything was sent: entering the network
-    /// namespace, creating the socket, permissions.
+    /// The probe could not run: a local error (out of descriptors,
+    /// buffers or memory, no free local port, entering the network
+    /// namespace, creating the socket, permissions). It says nothing about
+    /// the backend, so it never moves the rise/fall counter (see
+    /// [`crate::probe::local`]); unlike HAProxy's, it is not a failure.
     SockErr,
     /// An operator paused health checking.
     Paused,
@@ -102,6 +105,12 @@ impl Code {
             Code::Static => "static",
             Code::Restored => "restored",
         }
+    }
+
+    /// Whether this probe code is evidence about the backend, as opposed
+    /// to `SOCKERR` (the probe could not run) or an operator code.
+    pub fn is_evidence(self) -> bool {
+        self.is_probe() && self != Code::SockErr
     }
 
     /// Whether this probe code is a pass (`L4OK`, `L6OK`, `L7OK`).

@@ -9,7 +9,9 @@
 //! - [`damping`]: the pure flap damping of one backend (penalty, suppress,
 //!   release).
 //! - [`probe`]: the [`Prober`](probe::Prober) trait and the HTTP(S), TCP and
-//!   ICMP probes, built from a health check by [`probe::build`].
+//!   ICMP probes, built from a health check by [`probe::build`];
+//!   [`probe::local`] says which errors are evidence about the backend and
+//!   which mean the probe could not run (`SOCKERR`, never a failure).
 //! - [`netns`]: creating sockets inside a network namespace from a
 //!   dedicated thread.
 //! - [`checker`]: the [`Checker`], which runs one probe

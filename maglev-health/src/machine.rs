@@ -148,9 +148,12 @@ impl Machine {
     }
 
     /// A probed, enabled backend whose state was restored from a state
-    /// file: `up` with the counter at `rise` (so the first failed probe
-    /// takes it down: the probes confirm what was restored) or `down` with
-    /// the counter at 0 (`rise` passes bring it up), reached at `since`.
+    /// file, reached at `since`, with the counter where a running daemon
+    /// would have it after a steady period in that state: `up` at its
+    /// fullest (`rise + fall - 1`, so `fall` consecutive failures take it
+    /// down, exactly as before the restart) or `down` at 0 (`rise` passes
+    /// bring it up). A restart is no evidence about the backend, so it
+    /// changes no hysteresis.
     /// Returns the transition `unknown → state` (code `restored`), also in
     /// the history; `None` for a static backend or a state other than `up`
     /// or `down` (use [`Machine::new`]).
@@ -160,11 +163,11 @@ impl Machine {
         history_len: usize,
         since: Instant,
     ) -> Option<(Machine, Transition)> {
-        let Checking::Probed { rise, .. } = sanitize(checking) else {
+        let Checking::Probed { rise, fall } = sanitize(checking) else {
             return None;
         };
         let counter = match state {
-            BackendState::Up => rise,
+            BackendState::Up => rise + fall - 1,
             BackendState::Down => 0,
             _ => return None,
         };
@@ -286,13 +289,15 @@ impl Machine {
         self.checking != Checking::Static && self.state.is_probed()
     }
 
-    /// Feeds one probe result. Ignored (returns `None`) unless the backend
-    /// is probed and in `unknown`, `up` or `down`.
+    /// Feeds one probe result. Ignored (returns `None`, nothing changes)
+    /// unless the backend is probed and in `unknown`, `up` or `down`, and
+    /// unless the code is evidence about the backend: a `SOCKERR` (the
+    /// probe could not run) leaves counter, state and history as they are.
     pub fn record(&mut self, code: Code, detail: &str, now: Instant) -> Option<Transition> {
         let Checking::Probed { rise, fall } = self.checking else {
             return None;
         };
-        if !self.state.is_probed() {
+        if !self.state.is_probed() || !code.is_evidence() {
             return None;
         }
         let max = rise + fall - 1;

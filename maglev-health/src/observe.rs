@@ -13,6 +13,7 @@ use std::time::Duration;
 use maglev_core::config::ProbeKind;
 
 use crate::code::Code;
+use crate::probe::LocalCause;
 
 /// One probe that ended, as an observer sees it. Borrowed: copy out what
 /// you keep.
@@ -36,9 +37,16 @@ impl ProbeRecord<'_> {
         self.code.is_pass()
     }
 
-    /// The `result` label: `pass` or `fail`.
+    /// The `result` label: `pass`, `fail`, or `error` for a probe that
+    /// could not run (`SOCKERR`: no evidence either way).
     pub fn result(&self) -> &'static str {
-        if self.passed() { "pass" } else { "fail" }
+        if self.passed() {
+            "pass"
+        } else if self.code == Code::SockErr {
+            "error"
+        } else {
+            "fail"
+        }
     }
 }
 
@@ -55,4 +63,11 @@ pub trait ProbeObserver: Send + Sync + fmt::Debug {
 
     /// One probe ended with `record`.
     fn probe_ended(&self, record: &ProbeRecord<'_>);
+
+    /// The probe of `backend` that just ended (`probe_ended` was called
+    /// for it, with `SOCKERR`) could not run, because of `cause`: ours,
+    /// not the backend's (nothing by default).
+    fn probe_could_not_run(&self, backend: &str, cause: LocalCause) {
+        let _ = (backend, cause);
+    }
 }

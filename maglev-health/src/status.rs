@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::code::Code;
 use crate::damping::{self, Damper};
 use crate::machine::Transition;
+use crate::probe::LocalCause;
 
 /// The last probe of a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,24 @@ pub struct BackendStatus {
     /// The slow-start ramp of the current `up` period, if one applies
     /// (it stays here after it is over; [`slow_start::step`] says so).
     pub ramp: Option<Ramp>,
+    /// Set while the backend's probes cannot run for a reason of ours
+    /// (out of descriptors, ...): the backend keeps its last state until a
+    /// probe runs again. Cleared by the first probe that runs.
+    pub probe_blocked: Option<ProbeBlocked>,
+}
+
+/// Probes of a backend that keep failing locally: they say nothing about
+/// it, so its state is held, and this says since when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeBlocked {
+    /// Why the last probe could not run.
+    pub reason: LocalCause,
+    /// The last such probe's detail (`create socket: Too many open files`).
+    pub detail: String,
+    /// When the first probe of this spell could not run.
+    pub since: Instant,
+    /// How many probes in a row could not run.
+    pub count: u64,
 }
 
 impl BackendStatus {

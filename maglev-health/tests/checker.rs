@@ -12,7 +12,7 @@ use std::time::Duration;
 use maglev_core::config::{Config, HealthCheck, Probe, ProbeKind};
 use maglev_core::state::BackendState;
 use maglev_health::checker::{Checker, ProbeFactory};
-use maglev_health::probe::{ProbeEnv, ProbeResult, Prober};
+use maglev_health::probe::{LocalCause, ProbeEnv, ProbeResult, Prober};
 use maglev_health::status::BackendEvent;
 use maglev_health::{Code, Error, ProbeObserver, ProbeRecord};
 use tokio::sync::broadcast;
@@ -85,10 +85,13 @@ impl Prober for FakeProber {
             .get(&target)
             .copied()
             .unwrap_or(if port_fails { Code::L7Sts } else { Code::L7Ok });
+        // A SOCKERR is a probe that could not run: out of descriptors.
+        let local = (code == Code::SockErr).then_some(LocalCause::FdLimit);
         ProbeResult {
             code,
             detail: format!("fake :{} {code}", self.1),
             duration: FAKE_DURATION,
+            local,
         }
     }
 }
@@ -946,13 +949,15 @@ async fn seeded_backends_start_in_their_restored_state_and_probes_confirm_it() {
         "a seed for another address is ignored"
     );
     assert_eq!(world.count(), 0);
-    // The first failed probe takes a restored up backend down.
+    // A restored up needs `fall` (3) failures to go down, as it would
+    // have while running: a restart changes no hysteresis.
+    assert_eq!(a.counter, 4, "rise + fall - 1, as after a steady up");
     world.fail("127.0.0.1", Code::L4Con);
     assert_eq!(
         next_transition_of(&mut events, "a").await,
         BackendState::Down
     );
-    assert_eq!(world.times("127.0.0.1").len(), 1);
+    assert_eq!(world.times("127.0.0.1").len(), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -983,4 +988,151 @@ async fn a_seeded_penalty_decays_from_when_it_was_saved() {
     let a = free.backend("a").unwrap();
     assert!(!a.serving(now).suppressed);
     assert!((a.damping.as_ref().unwrap().penalty(now) - 0.5).abs() < 1e-9);
+}
+
+/// Log lines written while a capture is installed (on this thread: the
+/// paused-time tests run every task on it).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// Installs a subscriber writing here for as long as the guard lives.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || logs.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// The lines holding every one of `words`.
+    fn lines_with(&self, words: &[&str]) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Counts what `probe_could_not_run` hears.
+#[derive(Debug, Default)]
+struct Blocked(Mutex<Vec<(String, LocalCause)>>);
+
+impl ProbeObserver for Blocked {
+    fn probe_ended(&self, _: &ProbeRecord<'_>) {}
+    fn probe_could_not_run(&self, backend: &str, cause: LocalCause) {
+        self.0.lock().unwrap().push((backend.to_owned(), cause));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_could_not_run_moves_nothing_and_is_retried_counted_and_logged_once() {
+    let logs = Logs::default();
+    let _capture = logs.capture();
+    let world = Arc::new(World::default());
+    let heard = Arc::new(Blocked::default());
+    let checker = Checker::builder()
+        .probes(Arc::new(FakeProbes(world.clone())))
+        .observer(heard.clone())
+        .start(&config(BASE))
+        .unwrap();
+    let mut events = checker.subscribe();
+    assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
+    // Fully up (interval 2s) before our trouble starts.
+    run_for(Duration::from_secs(10)).await;
+    let before = checker.backend("a").unwrap();
+    assert_eq!(before.counter, 4);
+    let _ = drain(&mut events);
+
+    // Out of descriptors: every probe of a fails locally, for 30s.
+    let t0 = Instant::now();
+    world.fail("127.0.0.1", Code::SockErr);
+    run_for(Duration::from_secs(30)).await;
+    let during = checker.backend("a").unwrap();
+    assert_eq!(during.state, BackendState::Up, "no evidence, no change");
+    assert_eq!(during.counter, before.counter, "the counter is untouched");
+    assert_eq!(during.history, before.history);
+    assert_eq!(
+        during.last_probe, before.last_probe,
+        "the last evidence stays"
+    );
+    assert!(
+        drain(&mut events).iter().all(|e| e.0 != "a"),
+        "no transition of a"
+    );
+    // Retried at the interval of a fully up backend, as if nothing happened.
+    let tries: Vec<Instant> = world
+        .times("127.0.0.1")
+        .into_iter()
+        .filter(|t| *t > t0)
+        .collect();
+    assert!(tries.len() >= 13, "{} probes in 30s", tries.len());
+    for gap in gaps(&tries) {
+        assert!(within(gap, Duration::from_secs(2)), "{gap:?}");
+    }
+    let blocked = during.probe_blocked.clone().expect("shown as blocked");
+    assert_eq!(blocked.reason, LocalCause::FdLimit);
+    assert_eq!(blocked.since, tries[0]);
+    assert_eq!(blocked.count, tries.len() as u64, "every one counted");
+    assert_eq!(
+        *heard.0.lock().unwrap(),
+        vec![("a".to_owned(), LocalCause::FdLimit); tries.len()],
+        "the observer heard each, and only a's"
+    );
+    assert_eq!(
+        logs.lines_with(&["probe-blocked", "backend=\"a\""]).len(),
+        1,
+        "logged once, not per probe: {:?}",
+        logs.lines_with(&["probe-blocked"])
+    );
+    assert!(checker.backend("b").unwrap().probe_blocked.is_none());
+
+    // Descriptors again: the next probe runs, and the spell is over.
+    world.heal("127.0.0.1");
+    run_for(Duration::from_secs(3)).await;
+    let after = checker.backend("a").unwrap();
+    assert_eq!(after.probe_blocked, None);
+    assert_eq!(after.state, BackendState::Up);
+    assert_eq!(after.last_probe.as_ref().unwrap().code, Code::L7Ok);
+    let cleared = logs.lines_with(&["probe-unblocked"]);
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert!(cleared[0].contains("blocked="), "{}", cleared[0]);
+    assert_eq!(logs.lines_with(&["probe-blocked"]).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn probes_that_could_not_run_hold_a_down_and_an_unknown_backend_too() {
+    let (checker, world) = start(BASE);
+    let mut events = checker.subscribe();
+    // b is down, a never got a result.
+    world.fail("127.0.0.2", Code::L7Sts);
+    world.fail("127.0.0.1", Code::SockErr);
+    assert_eq!(
+        next_transition_of(&mut events, "b").await,
+        BackendState::Down
+    );
+    world.fail("127.0.0.2", Code::SockErr);
+    run_for(Duration::from_secs(60)).await;
+    let a = checker.backend("a").unwrap();
+    assert_eq!(a.state, BackendState::Unknown);
+    assert!(a.probe_blocked.as_ref().unwrap().count > 10);
+    let b = checker.backend("b").unwrap();
+    assert_eq!(b.state, BackendState::Down);
+    assert_eq!(b.counter, 0);
+    assert!(b.probe_blocked.is_some());
+    assert!(drain(&mut events).is_empty(), "nothing moved");
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use maglev_health::Code;
 use maglev_health::netns::Sockets;
-use maglev_health::probe::{self, ProbeEnv};
+use maglev_health::probe::{self, LocalCause, ProbeEnv};
 use socket2::{Domain, Protocol, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -223,6 +223,8 @@ async fn a_namespace_that_cannot_be_entered_is_sockerr_with_the_reason() {
     ] {
         let r = probe::build(&check, &env).unwrap().probe(target).await;
         assert_eq!(r.code, Code::SockErr, "{r}");
+        // Ours, not the backend's: the checker holds its state.
+        assert_eq!(r.could_not_run(), Some(LocalCause::Netns), "{r}");
         assert!(
             r.detail
                 .contains("enter netns \"maglev-test-no-such-netns\": No such file or directory"),

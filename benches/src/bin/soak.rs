@@ -4,9 +4,11 @@
 //! cargo run --release -p maglev-benches --bin soak -- --seconds 1800 --seed 1
 //! ```
 //!
-//! Prints a progress line a minute, then the details (faults and actions by
-//! kind, resources, every violation with the events before it) and the one
-//! summary line; exits 1 on any violation.
+//! Prints a progress line a minute and each violation on one line as it
+//! happens (time, seed, invariant, what), then the details (faults and
+//! actions by kind, floods, storms, resources, violations by invariant,
+//! every violation with the events before it) and the one summary line;
+//! exits 1 on any violation.
 
 use std::process::ExitCode;
 use std::sync::Arc;

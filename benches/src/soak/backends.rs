@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How a backend behaves.
@@ -36,6 +37,9 @@ pub enum Mode {
 pub struct Backend {
     addr: SocketAddr,
     mode: watch::Sender<Mode>,
+    /// Since when it has been [`Mode::Healthy`] without a break (`None`
+    /// while it is in another mode).
+    healthy_since: Mutex<Option<Instant>>,
     /// The accept loop while listening: its stop token and its task.
     listener: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
 }
@@ -47,6 +51,7 @@ impl Backend {
         let b = Arc::new(Backend {
             addr: listener.local_addr()?,
             mode: watch::Sender::new(Mode::Healthy),
+            healthy_since: Mutex::new(Some(Instant::now())),
             listener: Mutex::new(None),
         });
         b.serve(listener);
@@ -63,10 +68,34 @@ impl Backend {
         *self.mode.borrow()
     }
 
+    /// Since when it has answered `200 OK` at once without a break, if it
+    /// does now: set once a switch to [`Mode::Healthy`] is complete (the
+    /// listener open again), kept by a switch from healthy to healthy.
+    pub fn healthy_since(&self) -> Option<Instant> {
+        *self.healthy_since.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Switches its behaviour; `Refuse` closes the listener and anything
     /// else opens it again (on the same address).
     pub async fn set(self: &Arc<Self>, mode: Mode) -> std::io::Result<()> {
-        self.mode.send_replace(mode);
+        let r = self.switch(mode).await;
+        let mut since = self.healthy_since.lock().unwrap_or_else(|e| e.into_inner());
+        match (mode, r.is_ok()) {
+            (Mode::Healthy, true) => {
+                since.get_or_insert_with(Instant::now);
+            }
+            _ => *since = None,
+        }
+        r
+    }
+
+    async fn switch(self: &Arc<Self>, mode: Mode) -> std::io::Result<()> {
+        let old = self.mode.send_replace(mode);
+        if mode != Mode::Healthy || old != Mode::Healthy {
+            // Not healthy (without a break) from now until a switch to
+            // healthy is complete.
+            *self.healthy_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         let listening = self.lock().is_some();
         match (mode, listening) {
             (Mode::Refuse, true) => {

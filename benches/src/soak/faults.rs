@@ -1,6 +1,7 @@
 //! What the soak does to the world, drawn from the seeded RNG: backend
-//! behaviour, simulator faults and operator actions. The draw depends on
-//! nothing but the RNG, so a seed replays the same sequence.
+//! behaviour, simulator faults, descriptor floods and reader storms, and
+//! operator actions. The draw depends on nothing but the RNG, so a seed
+//! replays the same sequence.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,7 +11,19 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::backends::Mode;
+use super::intent::Member;
 use super::world::BACKENDS;
+
+/// A listener of the daemon a flood can aim at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// gRPC.
+    Grpc,
+    /// `/metrics`.
+    Metrics,
+    /// The web dashboard.
+    Dashboard,
+}
 
 /// Messages the daemon sends that a fault can hit (`None`: any message).
 const MESSAGES: &[Option<&str>] = &[
@@ -34,7 +47,7 @@ const RETVALS: &[i32] = &[-1, -3, -6, -7, -99];
 /// The frontends and pools an operator's weight change may name, with
 /// their members (variant A of the config; against variant B some of them
 /// are refused, which is exercised too).
-const POOL_MEMBERS: &[(&str, &str, usize)] = &[
+pub const POOL_MEMBERS: &[Member] = &[
     ("web", "pool0", 0),
     ("web", "pool0", 1),
     ("web", "pool1", 3),
@@ -62,6 +75,25 @@ pub enum Action {
     /// Replaces the stats segment and closes the API connection, so the
     /// daemon reconnects onto the new segment.
     StatsReplaced,
+    /// A descriptor flood: this many idle connections to a listener, held
+    /// this long (see [`flood`](super::flood); the count is bounded by the
+    /// descriptors free when it starts).
+    Flood {
+        /// The listener.
+        listener: Listener,
+        /// Connections wanted.
+        conns: u32,
+        /// How long they are held.
+        hold: Duration,
+    },
+    /// A reader storm: this many concurrent readers for this long (see
+    /// [`storm`](super::storm)).
+    Storm {
+        /// Readers.
+        readers: u32,
+        /// How long.
+        lasting: Duration,
+    },
     /// An operator's pause (gRPC `PauseBackend`).
     Pause(usize),
     /// `ResumeBackend`.
@@ -111,6 +143,19 @@ impl Action {
             },
             Action::VppRestart => "vpp-restart",
             Action::StatsReplaced => "stats-replaced",
+            Action::Flood {
+                listener: Listener::Grpc,
+                ..
+            } => "flood-grpc",
+            Action::Flood {
+                listener: Listener::Metrics,
+                ..
+            } => "flood-metrics",
+            Action::Flood {
+                listener: Listener::Dashboard,
+                ..
+            } => "flood-dashboard",
+            Action::Storm { .. } => "reader-storm",
             Action::Pause(_) => "op-pause",
             Action::Resume(_) => "op-resume",
             Action::Disable(_) => "op-disable",
@@ -127,7 +172,12 @@ impl Action {
     pub fn is_fault(&self) -> bool {
         matches!(
             self,
-            Action::Backend(..) | Action::Vpp { .. } | Action::VppRestart | Action::StatsReplaced
+            Action::Backend(..)
+                | Action::Vpp { .. }
+                | Action::VppRestart
+                | Action::StatsReplaced
+                | Action::Flood { .. }
+                | Action::Storm { .. }
         )
     }
 
@@ -164,8 +214,8 @@ impl fmt::Display for Action {
     }
 }
 
-/// The next action of a chaos window. Weights: backends 40 %, VPP 25 %,
-/// operators 35 %.
+/// The next action of a chaos window. Weights: backends 40 %, VPP 21 %,
+/// floods and storms 6 %, operators 33 %.
 pub fn draw(rng: &mut StdRng) -> Action {
     let b = rng.random_range(0..BACKENDS);
     match rng.random_range(0..100u32) {
@@ -185,7 +235,7 @@ pub fn draw(rng: &mut StdRng) -> Action {
         ),
         28..34 => Action::Backend(b, Mode::Refuse),
         34..40 => Action::Backend(b, Mode::Healthy),
-        40..60 => {
+        40..56 => {
             let message = MESSAGES[rng.random_range(0..MESSAGES.len())];
             let action = match rng.random_range(0..4u32) {
                 0 => FaultAction::DropReply,
@@ -195,17 +245,27 @@ pub fn draw(rng: &mut StdRng) -> Action {
             };
             Action::Vpp { message, action }
         }
-        60..62 => Action::Vpp {
+        56..58 => Action::Vpp {
             message: Some(DUMPS[rng.random_range(0..DUMPS.len())]),
             action: FaultAction::CloseMidDump,
         },
-        62..64 => Action::VppRestart,
-        64..65 => Action::StatsReplaced,
-        65..71 => Action::Pause(b),
-        71..77 => Action::Resume(b),
-        77..81 => Action::Disable(b),
-        81..86 => Action::Enable(b),
-        86..92 => {
+        58..60 => Action::VppRestart,
+        60..61 => Action::StatsReplaced,
+        61..64 => Action::Flood {
+            listener: [Listener::Grpc, Listener::Metrics, Listener::Dashboard]
+                [rng.random_range(0..3)],
+            conns: rng.random_range(200..=super::flood::MAX_FLOOD),
+            hold: Duration::from_millis(rng.random_range(1000..4000)),
+        },
+        64..67 => Action::Storm {
+            readers: rng.random_range(4..=12),
+            lasting: Duration::from_millis(rng.random_range(1000..4000)),
+        },
+        67..72 => Action::Pause(b),
+        72..77 => Action::Resume(b),
+        77..80 => Action::Disable(b),
+        80..84 => Action::Enable(b),
+        84..90 => {
             let (frontend, pool, backend) = POOL_MEMBERS[rng.random_range(0..POOL_MEMBERS.len())];
             Action::Weight {
                 frontend,
@@ -220,12 +280,12 @@ pub fn draw(rng: &mut StdRng) -> Action {
                 flush: rng.random_bool(0.4),
             }
         }
-        92..95 => Action::Sync(if rng.random_bool(0.5) {
+        90..93 => Action::Sync(if rng.random_bool(0.5) {
             None
         } else {
             Some(["web", "api", "dns", "all", "extra"][rng.random_range(0..5)])
         }),
-        95..98 => Action::Reload(rng.random_bool(0.5)),
+        93..97 => Action::Reload(rng.random_bool(0.5)),
         _ => Action::ReloadInvalid(rng.random_range(0..super::world::INVALID_CONFIGS.len())),
     }
 }
@@ -246,6 +306,6 @@ mod tests {
         let b: Vec<Action> = (0..500).map(|_| draw(&mut rng)).collect();
         assert_eq!(a, b);
         let kinds: std::collections::BTreeSet<_> = a.iter().map(Action::kind).collect();
-        assert!(kinds.len() >= 18, "{kinds:?}");
+        assert!(kinds.len() >= 22, "{kinds:?}");
     }
 }

@@ -38,10 +38,25 @@ impl Journal {
 pub struct Violation {
     /// When (seconds into the run).
     pub at: Duration,
+    /// Which invariant (1 to 6, as in docs/reliability.md); 0 for
+    /// anything else that must not happen (an invalid config accepted, a
+    /// valid one refused, calls that never end).
+    pub invariant: u8,
     /// What was wrong.
     pub what: String,
     /// The events before it.
     pub before: Vec<String>,
+}
+
+impl Violation {
+    /// The one line that reports it: when, the seed, and what.
+    pub fn line(&self, seed: u64) -> String {
+        format!(
+            "VIOLATION at {:.3} s (seed {seed}): {}",
+            self.at.as_secs_f64(),
+            self.what
+        )
+    }
 }
 
 /// The outcome of a run.
@@ -65,8 +80,9 @@ pub struct Report {
     /// Time from the end of a chaos window to VPP holding the desired
     /// state, in milliseconds.
     pub convergence: Histogram<u64>,
-    /// Resident memory (KiB) after the first minute (or quarter of the run)
-    /// and at the end.
+    /// Resident memory (KiB) after the first minute (or quarter of the
+    /// run; at least what it was at the priming floods' peak) and at the
+    /// end.
     pub rss: (u64, u64),
     /// The most tokio tasks alive on the daemon's runtimes, at the first
     /// sample after the baseline and over the run.
@@ -75,6 +91,20 @@ pub struct Report {
     pub max_sessions: usize,
     /// Events read by the `WatchEvents` subscribers.
     pub watched: u64,
+    /// Descriptor floods (the priming ones included): connections asked
+    /// for (after the budget), opened, and failed (refused or not
+    /// answered in time).
+    pub floods: (u64, u64, u64),
+    /// Reader storms (the priming one included): reads answered, reads
+    /// failed, the slowest read.
+    pub storms: (u64, u64, Duration),
+    /// Transitions away from `up` that invariant 5 examined.
+    pub left_up: u64,
+    /// Events invariant 5's reader lost (it fell behind).
+    pub lost_events: u64,
+    /// Restarts (with the state file) and reloads after which operator
+    /// intent was checked (invariant 6).
+    pub intent_checks: u64,
     /// What went wrong.
     pub violations: Vec<Violation>,
 }
@@ -95,6 +125,11 @@ impl Report {
             tasks: (0, 0),
             max_sessions: 0,
             watched: 0,
+            floods: (0, 0, 0),
+            storms: (0, 0, Duration::ZERO),
+            left_up: 0,
+            lost_events: 0,
+            intent_checks: 0,
             violations: Vec::new(),
         }
     }
@@ -102,6 +137,14 @@ impl Report {
     /// Faults injected in all.
     pub fn fault_count(&self) -> u64 {
         self.faults.values().sum()
+    }
+
+    /// The violations of one invariant (0: the others that are not
+    /// numbered).
+    pub fn violations_of(&self, invariant: u8) -> impl Iterator<Item = &Violation> {
+        self.violations
+            .iter()
+            .filter(move |v| v.invariant == invariant)
     }
 
     fn quantile(&self, q: f64) -> String {
@@ -159,14 +202,48 @@ impl Report {
             self.max_sessions,
             self.watched
         );
+        let _ = writeln!(
+            s,
+            "descriptor floods: {} connections asked, {} opened, {} failed; reader storms: \
+             {} reads answered, {} failed, slowest {} ms",
+            self.floods.0,
+            self.floods.1,
+            self.floods.2,
+            self.storms.0,
+            self.storms.1,
+            self.storms.2.as_millis()
+        );
+        let _ = writeln!(
+            s,
+            "transitions away from up examined: {} ({} events lost); intent checked after {} \
+             restarts and reloads",
+            self.left_up, self.lost_events, self.intent_checks
+        );
+        let mut by_invariant = BTreeMap::<u8, usize>::new();
         for v in &self.violations {
-            let _ = writeln!(
-                s,
-                "VIOLATION at {:.3} s (seed {}): {}",
-                v.at.as_secs_f64(),
-                self.seed,
-                v.what
-            );
+            *by_invariant.entry(v.invariant).or_default() += 1;
+        }
+        let _ = writeln!(
+            s,
+            "violations by invariant: {}",
+            if by_invariant.is_empty() {
+                "none".to_owned()
+            } else {
+                by_invariant
+                    .iter()
+                    .map(|(i, n)| {
+                        if *i == 0 {
+                            format!("other {n}")
+                        } else {
+                            format!("{i}: {n}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        for v in &self.violations {
+            let _ = writeln!(s, "{}", v.line(self.seed));
             let _ = writeln!(s, "  last events before it:");
             for l in &v.before {
                 let _ = writeln!(s, "    {l}");

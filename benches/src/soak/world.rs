@@ -2,7 +2,8 @@
 //! that can be replaced), the loopback backends, the config files, and the
 //! real daemon on a runtime of its own (two workers, plus the checker's
 //! and the servers' threads, as `maglevd` runs), restartable, driven over
-//! gRPC.
+//! gRPC, with `/metrics` and the dashboard on loopback for floods and
+//! reader storms.
 
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -104,6 +105,12 @@ pub fn config_yaml(port: u16, net: u8, b: bool) -> String {
         }
     }
     y
+}
+
+/// The config of variant `b`, as the daemon reads it from the file.
+pub fn file_config(port: u16, net: u8, b: bool) -> maglev_core::config::Config {
+    maglev_core::config::Config::from_yaml(&config_yaml(port, net, b), "soak")
+        .unwrap_or_else(|e| panic!("the soak's config is invalid: {}", e.lines().join("\n")))
 }
 
 /// Configs a reload must refuse: a YAML error, an unknown backend, an
@@ -260,12 +267,14 @@ impl Drop for DaemonRuntime {
     }
 }
 
-/// The daemon's settings in the soak: gRPC on an ephemeral loopback port,
-/// no metrics listener, quick reconnects and scrapes, a state file or not.
+/// The daemon's settings in the soak: gRPC, `/metrics` and the dashboard
+/// (anonymous viewers only) on ephemeral loopback ports, quick reconnects
+/// and scrapes, a state file or not.
 pub fn settings(config: &Path, vpp: VppSockets, state_file: Option<PathBuf>) -> Settings {
     let mut s = Settings::new(config);
     s.grpc_addr = Some("127.0.0.1:0".to_owned());
-    s.metrics_addr = None;
+    s.metrics_addr = Some("127.0.0.1:0".to_owned());
+    s.http_addr = Some("127.0.0.1:0".to_owned());
     s.vpp = Some(vpp);
     s.reconnect_interval = Duration::from_millis(200);
     s.ping_interval = Duration::from_secs(1);

@@ -105,6 +105,13 @@ struct Args {
     #[arg(long, env = "MAGLEV_STATE_FILE")]
     state_file: Option<String>,
 
+    /// A reload that deletes more than this share of the running VIPs, in
+    /// percent, is refused unless forced (`maglevc config reload force`):
+    /// a file that lost its frontends must not black-hole every VIP.
+    #[arg(long, env = "MAGLEV_RELOAD_DELETE_LIMIT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    reload_delete_limit: u8,
+
     /// VPP stats socket; empty reads no counters.
     #[arg(
         long,
@@ -290,6 +297,7 @@ fn settings(args: &Args) -> Settings {
         api: PathBuf::from(api),
         stats: non_empty(&args.vpp_stats_addr).map(PathBuf::from),
     });
+    s.reload_delete_limit = maglev_core::reload::DeleteLimit(args.reload_delete_limit);
     s.state_file = match &args.state_file {
         Some(path) => non_empty(path).map(PathBuf::from),
         None if args.demo => None,

@@ -396,6 +396,14 @@ impl Session {
                         .as_ref()
                         .map(|p| format!("{} {}", p.code, dur(&p.duration)))
                         .unwrap_or_else(|| "-".to_owned());
+                    // Probes that cannot run (ours): the state is held.
+                    let probe = match &b.probe_blocked {
+                        Some(pb) => Cell {
+                            text: format!("blocked ({})", pb.reason),
+                            paint: Paint::Yellow,
+                        },
+                        None => probe.into(),
+                    };
                     let since = b.transitions.last().map(|x| render::age(x.unix_nanos, now));
                     t.row(vec![
                         b.name.clone().into(),
@@ -407,7 +415,7 @@ impl Session {
                         } else {
                             b.healthcheck.clone().into()
                         },
-                        probe.into(),
+                        probe,
                         since.unwrap_or_else(|| "-".to_owned()).into(),
                     ]);
                 }
@@ -658,10 +666,17 @@ impl Session {
             CommandId::ConfigReload => {
                 let r = self
                     .client
-                    .reload_config(proto::ReloadConfigRequest {})
+                    .reload_config(proto::ReloadConfigRequest {
+                        force: inv.flag("force"),
+                    })
                     .await
                     .map_err(|s| self.status(s))?
                     .into_inner();
+                let mut done = "is loaded".to_owned();
+                for line in &r.deleted {
+                    done.push_str("\n  ");
+                    done.push_str(line);
+                }
                 self.config_result(
                     json,
                     &r,
@@ -669,7 +684,7 @@ impl Session {
                     &r.path,
                     &r.parse_error,
                     &r.semantic_error,
-                    "is loaded",
+                    &done,
                     out,
                 )
             }
@@ -879,6 +894,22 @@ fn damping_cell(d: &proto::Damping, now: i64) -> Cell {
     }
 }
 
+/// `show backend`'s line while probes cannot run for a reason of ours:
+/// `blocked (fd_limit) for 2m, 37 probes, state held: <detail>`, yellow.
+fn probe_blocked_cell(pb: &proto::ProbeBlocked, now: i64) -> Cell {
+    Cell {
+        text: format!(
+            "blocked ({}) for {}, {} probe{}, state held: {}",
+            pb.reason,
+            render::age(pb.since_unix_nanos, now),
+            pb.count,
+            if pb.count == 1 { "" } else { "s" },
+            pb.detail
+        ),
+        paint: Paint::Yellow,
+    }
+}
+
 /// `show backend`'s slow-start line: `step 4/10 since 12s (of 30s)`.
 fn slow_start_text(s: &proto::SlowStart, now: i64) -> String {
     format!(
@@ -1056,6 +1087,9 @@ pub fn backend_text(b: &proto::BackendInfo, now: i64, st: Style) -> String {
     }
     if let Some(ss) = &b.slow_start {
         k.kv("slow-start", slow_start_text(ss, now));
+    }
+    if let Some(pb) = &b.probe_blocked {
+        k.kv("probes", probe_blocked_cell(pb, now));
     }
     let probe = b
         .last_probe
@@ -1433,6 +1467,41 @@ mod tests {
         // Only the state is painted: the damping line is not alarming.
         assert!(
             colored.contains("\x1b[34mdamping\x1b[0m      penalty 0.80 ("),
+            "{colored}"
+        );
+    }
+
+    #[test]
+    fn a_backend_whose_probes_cannot_run_says_so_and_that_its_state_is_held() {
+        let b = proto::BackendInfo {
+            probe_blocked: Some(proto::ProbeBlocked {
+                reason: "fd_limit".into(),
+                detail: "create socket: Too many open files (os error 24)".into(),
+                since_unix_nanos: NOW - 125 * NS,
+                count: 13,
+            }),
+            transitions: Vec::new(),
+            ..backend()
+        };
+        let plain = backend_text(&b, NOW, PLAIN);
+        assert_eq!(
+            plain,
+            "name         nginx0\n\
+             address      10.0.0.1\n\
+             state        up\n\
+             enabled      yes\n\
+             healthcheck  http\n\
+             health       4/4 (rise 2, fall 3)\n\
+             flaps        7\n\
+             probes       blocked (fd_limit) for 2m5s, 13 probes, state held: \
+             create socket: Too many open files (os error 24)\n\
+             last-probe   -\n\
+             frontends    web\n"
+        );
+        let colored = backend_text(&b, NOW, COLOR);
+        assert_eq!(strip(&colored), plain);
+        assert!(
+            colored.contains("\x1b[33mblocked (fd_limit) for 2m5s"),
             "{colored}"
         );
     }

@@ -145,7 +145,7 @@ pub enum CommandId {
     WatchEvents,
     /// `config check`
     ConfigCheck,
-    /// `config reload`
+    /// `config reload [force]`
     ConfigReload,
     /// `help [<word>...]`
     Help,
@@ -243,6 +243,15 @@ const DRY_RUN: Opt = Opt {
 };
 
 const SYNC_OPTS: &[Opt] = &[DRY_RUN, JSON];
+
+const RELOAD_OPTS: &[Opt] = &[
+    Opt {
+        word: "force",
+        arg: None,
+        help: "apply even if it deletes more VIPs than the daemon's --reload-delete-limit allows",
+    },
+    JSON,
+];
 
 const FLUSH_OPTS: &[Opt] = &[
     Opt {
@@ -528,7 +537,7 @@ pub const ROOT: &[Node] = &[
                 "reload",
                 "validate and load the file (as SIGHUP does)",
                 &[],
-                cmd(CommandId::ConfigReload, SHOW_OPTS),
+                cmd(CommandId::ConfigReload, RELOAD_OPTS),
             ),
         ],
         None,
@@ -640,7 +649,7 @@ mod tests {
             "set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush] [dry-run] [--json]",
             "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [--json]",
             "config check [--json]",
-            "config reload [--json]",
+            "config reload [force] [--json]",
             "help [<word>...]",
             "quit",
             "exit",

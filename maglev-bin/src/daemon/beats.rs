@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use maglev_health::observe::{ProbeObserver, ProbeRecord};
+use maglev_health::probe::LocalCause;
 use tokio::sync::broadcast;
 
 /// How many heartbeats a listener may fall behind; it loses the oldest.
@@ -54,5 +55,9 @@ impl ProbeObserver for Observers {
     fn probe_ended(&self, record: &ProbeRecord<'_>) {
         self.metrics.probe_ended(record);
         self.beat(record.backend, false);
+    }
+
+    fn probe_could_not_run(&self, backend: &str, cause: LocalCause) {
+        self.metrics.probe_could_not_run(backend, cause);
     }
 }

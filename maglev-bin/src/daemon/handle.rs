@@ -434,15 +434,19 @@ impl Handle {
         &self.shared.settings.config_path
     }
 
-    /// Reloads the config file (SPEC §2.8). On an error the running config
-    /// stays and every problem is logged.
+    /// Reloads the config file (SPEC §2.8), unforced: see
+    /// [`reload_with`](Self::reload_with).
     pub async fn reload(&self) -> ConfigReport {
         self.reload_with(false).await
     }
 
-    /// [`reload`](Handle::reload); with `force`, a change that resets
+    /// Reloads the config file (SPEC §2.8). On an error the running config
+    /// stays and every problem is logged. A file that deletes more of the
+    /// running VIPs than `--reload-delete-limit` allows is refused unless
+    /// `force`; each VIP it deletes is logged. So is a change that resets
     /// state VPP keeps for established flows (a new
-    /// `vpp.lb.sticky-buckets-per-core`) is applied instead of refused.
+    /// `vpp.lb.sticky-buckets-per-core`); the rest of `vpp.lb` is sent to
+    /// VPP before the reload answers.
     pub async fn reload_with(&self, force: bool) -> ConfigReport {
         let _guard = self.shared.reload_lock.lock().await;
         let path = &self.shared.settings.config_path;
@@ -454,15 +458,25 @@ impl Handle {
                 return report;
             }
         };
+        let limit = self.shared.settings.reload_delete_limit;
+        let running = self.shared.config.load_full();
+        let deletions = match reload::check_deletions(path, &running, &new, limit, force) {
+            Ok(changes) => changes,
+            Err(report) => {
+                reload::log_refusal(&report);
+                self.shared.metrics.reload(false);
+                return report;
+            }
+        };
         // `vpp.lb` is applied now or the reload is refused, never deferred.
-        let current = self.config();
         if let Err(reason) =
-            crate::daemon::lb_conf::apply_on_reload(self, &current, &new, force).await
+            crate::daemon::lb_conf::apply_on_reload(self, &running, &new, force).await
         {
             let report = ConfigReport {
                 path: path.display().to_string(),
                 parse_error: None,
                 semantic_error: Some(reason),
+                deleted: Vec::new(),
             };
             reload::log_refusal(&report);
             self.shared.metrics.reload(false);
@@ -473,6 +487,7 @@ impl Handle {
                 path: path.display().to_string(),
                 parse_error: None,
                 semantic_error: Some(e.to_string()),
+                deleted: Vec::new(),
             };
             reload::log_refusal(&report);
             self.shared.metrics.reload(false);
@@ -484,6 +499,9 @@ impl Handle {
             .keys()
             .filter(|f| new.frontend(f).is_none())
             .collect();
+        for f in &removed {
+            self.shared.metrics.forget_frontend(f);
+        }
         lock(&self.shared.frontend_states).retain(|f| new.frontend(f).is_some());
         self.shared.pools.retain(&new);
         self.shared
@@ -495,11 +513,17 @@ impl Handle {
             backends = new.backends().len(),
             "config-reloaded"
         );
+        for line in deletions.deletion_lines() {
+            tracing::warn!(path = %path.display(), force, "config-reload-deletes {line}");
+        }
         self.shared.metrics.reload(true);
         crate::grpc::access::warn_about(&new, &self.shared.settings);
         // Frontends whose state the new config changes (weights, pools).
         crate::daemon::watch::refresh_frontends(self);
-        reload::check(path)
+        ConfigReport {
+            deleted: deletions.deletion_lines(),
+            ..reload::check(path)
+        }
     }
 
     // ----------------------------------------------------------------- VPP

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use maglev_core::config::Config;
+use maglev_core::reload::{DeleteLimit, VipChanges, VipSpec};
 
 use crate::check::{CheckOutcome, check_file};
 
@@ -17,8 +18,11 @@ pub struct ConfigReport {
     pub path: String,
     /// The read or parse error, if any.
     pub parse_error: Option<String>,
-    /// The semantic errors, one per line, if any.
+    /// The semantic errors, one per line, if any (a reload refused for the
+    /// VIPs it deletes says so here).
     pub semantic_error: Option<String>,
+    /// The VIPs a reload deleted, one line each.
+    pub deleted: Vec<String>,
 }
 
 impl ConfigReport {
@@ -48,6 +52,7 @@ impl ConfigReport {
             path: path.display().to_string(),
             parse_error,
             semantic_error,
+            deleted: Vec::new(),
         }
     }
 }
@@ -61,6 +66,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigReport> {
         CheckOutcome::Valid(config) => Ok(config),
         _ => Err(report),
     }
+}
+
+/// Checks the VIPs a reload from `running` to `new` deletes against
+/// `limit`: what it deletes, or the report of the refusal.
+pub fn check_deletions(
+    path: &Path,
+    running: &Config,
+    new: &Config,
+    limit: DeleteLimit,
+    force: bool,
+) -> Result<VipChanges, ConfigReport> {
+    maglev_core::reload::check_deletions(
+        &VipSpec::of_config(running),
+        &VipSpec::of_config(new),
+        limit,
+        force,
+    )
+    .map_err(|refused| ConfigReport {
+        path: path.display().to_string(),
+        parse_error: None,
+        semantic_error: Some(refused.to_string()),
+        deleted: Vec::new(),
+    })
 }
 
 /// Validates the file at `path` without loading it, logging nothing.

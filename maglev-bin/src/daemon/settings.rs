@@ -79,6 +79,9 @@ pub struct Settings {
     /// Where the last backend states are kept across restarts
     /// (`--state-file`); `None` keeps none.
     pub state_file: Option<PathBuf>,
+    /// The share of running VIPs a reload may delete without being forced
+    /// (`--reload-delete-limit`).
+    pub reload_delete_limit: maglev_core::reload::DeleteLimit,
 }
 
 /// `maglevd`'s default `--state-file`.
@@ -109,6 +112,7 @@ impl Settings {
             // An embedder or a test opts in; the maglevd binary defaults
             // to DEFAULT_STATE_FILE.
             state_file: None,
+            reload_delete_limit: maglev_core::reload::DeleteLimit::DEFAULT,
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! At start, [`restore`] reads it: if it is younger than
 //! `healthchecker.state-max-age`, its states seed the checker (a restored
-//! `up` goes down on the first failed probe: the probes confirm it) and its
+//! `up` goes down after `fall` failed probes, as before the restart: the
+//! probes confirm it) and its
 //! pool choices seed [`PoolChoices`](crate::daemon::pools::PoolChoices), so
 //! warm-up releases every frontend without waiting for probes and the first
 //! sync finds VPP already as it should be. A missing file is a first

@@ -164,7 +164,7 @@ mod tests {
             arguments(
                 "maglev.Maglev",
                 "ReloadConfig",
-                &frame(&proto::ReloadConfigRequest {})
+                &frame(&proto::ReloadConfigRequest::default())
             ),
             "{}"
         );

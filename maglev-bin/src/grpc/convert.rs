@@ -266,6 +266,12 @@ pub fn backend(
                     step: u32::from(step),
                 })
             }),
+        probe_blocked: status.probe_blocked.as_ref().map(|b| proto::ProbeBlocked {
+            reason: b.reason.as_str().to_owned(),
+            detail: b.detail.clone(),
+            since_unix_nanos: clock.unix_nanos(b.since),
+            count: b.count,
+        }),
     }
 }
 
@@ -484,6 +490,7 @@ pub fn reload_report(r: &ConfigReport) -> proto::ReloadConfigResponse {
         parse_error: r.parse_error.clone().unwrap_or_default(),
         semantic_error: r.semantic_error.clone().unwrap_or_default(),
         path: r.path.clone(),
+        deleted: r.deleted.clone(),
     }
 }
 
@@ -571,6 +578,51 @@ mod tests {
     fn durations_keep_their_nanoseconds() {
         let d = duration(Duration::from_millis(1500));
         assert_eq!((d.seconds, d.nanos), (1, 500_000_000));
+    }
+
+    #[test]
+    fn a_backend_whose_probes_cannot_run_says_why_since_when_and_how_often() {
+        use maglev_health::probe::LocalCause;
+        use maglev_health::status::ProbeBlocked;
+        let clock = WallClock::new();
+        let since = Instant::now();
+        let status = BackendStatus {
+            name: "a".into(),
+            address: "10.0.0.1".parse().unwrap(),
+            state: BackendState::Up,
+            enabled: true,
+            healthcheck: Some("web".into()),
+            counter: 4,
+            rise: 2,
+            fall: 3,
+            last_probe: None,
+            history: std::sync::Arc::from([]),
+            damping: None,
+            flaps: 0,
+            ramp: None,
+            probe_blocked: Some(ProbeBlocked {
+                reason: LocalCause::FdLimit,
+                detail: "create socket: Too many open files".into(),
+                since,
+                count: 3,
+            }),
+        };
+        let info = backend(&status, vec![], &clock);
+        assert_eq!(info.state, "up");
+        assert_eq!(
+            info.probe_blocked,
+            Some(proto::ProbeBlocked {
+                reason: "fd_limit".into(),
+                detail: "create socket: Too many open files".into(),
+                since_unix_nanos: clock.unix_nanos(since),
+                count: 3,
+            })
+        );
+        let unblocked = BackendStatus {
+            probe_blocked: None,
+            ..status
+        };
+        assert_eq!(backend(&unblocked, vec![], &clock).probe_blocked, None);
     }
 
     #[test]

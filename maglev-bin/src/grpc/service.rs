@@ -180,9 +180,9 @@ impl Maglev for MaglevService {
 
     async fn reload_config(
         &self,
-        _: Request<proto::ReloadConfigRequest>,
+        request: Request<proto::ReloadConfigRequest>,
     ) -> Reply<proto::ReloadConfigResponse> {
-        let report = self.handle.reload().await;
+        let report = self.handle.reload_with(request.get_ref().force).await;
         Ok(Response::new(convert::reload_report(&report)))
     }
 

@@ -185,7 +185,7 @@ async fn forward(handle: Handle, filter: Filter, mut sub: Subscription, tx: Send
             sent = tx.send(Ok(event)) => if sent.is_err() { return },
         }
     }
-    let clock = *handle.clock();
+    let clock = handle.clock().clone();
     let mut lost: u64 = 0;
     loop {
         tokio::select! {

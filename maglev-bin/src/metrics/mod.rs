@@ -43,6 +43,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use maglev_core::state::BackendState;
 use maglev_health::observe::ProbeObserver;
 use maglev_vpp::api::observer::{ApiEvent, ApiObserver};
 use prometheus_client::metrics::counter::Counter;
@@ -184,6 +185,28 @@ impl Metrics {
             .inc();
     }
 
+    /// Forgets every series labelled with `backend` (transitions, probes).
+    pub fn forget_backend(&self, backend: &str) {
+        for from in BackendState::ALL {
+            for to in BackendState::ALL {
+                self.transitions.remove(&TransitionLabels {
+                    backend: backend.to_owned(),
+                    from: from.as_str(),
+                    to: to.as_str(),
+                });
+            }
+        }
+        self.probes.forget(backend);
+    }
+
+    /// Forgets every series labelled with `frontend`: called when a reload
+    /// removes it.
+    pub fn forget_frontend(&self, frontend: &str) {
+        self.buckets_moved.remove(&FrontendLabels {
+            frontend: frontend.to_owned(),
+        });
+    }
+
     /// `buckets` new-flow buckets of `frontend`'s VIP moved to another AS
     /// by applied ops.
     pub fn buckets_moved(&self, frontend: &str, buckets: u64) {
@@ -242,8 +265,14 @@ impl Metrics {
             .inc();
     }
 
-    /// One backend transition.
+    /// One backend transition. A removal (a reload took the backend out of
+    /// the config) forgets every series of the backend instead, so
+    /// `/metrics` does not export it until the next restart.
     pub fn backend_transition(&self, backend: &str, from: &'static str, to: &'static str) {
+        if to == BackendState::Removed.as_str() {
+            self.forget_backend(backend);
+            return;
+        }
         self.transitions
             .get_or_create(&TransitionLabels {
                 backend: backend.to_owned(),

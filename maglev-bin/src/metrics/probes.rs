@@ -1,7 +1,10 @@
 //! `maglev_probe_total{backend,type,result,code}` and
 //! `maglev_probe_duration_seconds{backend,type}`: one series set per
 //! backend and probe type, kept in atomics and encoded by hand (these are
-//! the largest families: about twenty lines per backend).
+//! the largest families: about twenty lines per backend). And
+//! `maglev_probe_errors_total{reason}`: probes that could not run for a
+//! reason of ours (`fd_limit`, `no_buffers`, ...), one series per reason,
+//! every one written from 0 so that `increase()` sees the first.
 //!
 //! A probe of a backend already seen costs a read lock, a map lookup by
 //! `&str` and a few atomic adds: no allocation. Durations are summed in
@@ -13,6 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use maglev_health::Code;
 use maglev_health::observe::{ProbeObserver, ProbeRecord};
+use maglev_health::probe::LocalCause;
 
 use super::Format;
 use super::text::{self, Kind};
@@ -97,6 +101,8 @@ impl Series {
 #[derive(Debug, Default)]
 pub(super) struct ProbeStats {
     series: RwLock<BTreeMap<Arc<str>, Vec<Arc<Series>>>>,
+    /// Probes that could not run, indexed like [`LocalCause::ALL`].
+    errors: [AtomicU64; LocalCause::ALL.len()],
 }
 
 impl ProbeStats {
@@ -117,6 +123,14 @@ impl ProbeStats {
         s
     }
 
+    /// Forgets the series of `backend` (a reload removed it).
+    pub(super) fn forget(&self, backend: &str) {
+        self.series
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(backend);
+    }
+
     /// Counts one probe.
     pub(super) fn record(&self, r: &ProbeRecord<'_>) {
         let nanos = u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX);
@@ -124,8 +138,27 @@ impl ProbeStats {
             .record(r.code, nanos);
     }
 
-    /// Writes both families.
+    /// Counts one probe that could not run.
+    pub(super) fn could_not_run(&self, cause: LocalCause) {
+        if let Some(i) = LocalCause::ALL.iter().position(|c| *c == cause) {
+            self.errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes the three families.
     pub(super) fn encode(&self, out: &mut String, format: Format) {
+        text::header(
+            out,
+            format,
+            "maglev_probe_errors",
+            "Probes that could not run for a reason of ours (no evidence about the backend), by reason",
+            Kind::Counter,
+        );
+        for (cause, n) in LocalCause::ALL.iter().zip(&self.errors) {
+            let labels = [("reason", cause.as_str())];
+            let n = n.load(Ordering::Relaxed);
+            text::sample(out, "maglev_probe_errors_total", &labels, n);
+        }
         let map = self.series.read().unwrap_or_else(|e| e.into_inner());
         text::header(
             out,
@@ -141,7 +174,12 @@ impl ProbeStats {
                     if n == 0 {
                         continue;
                     }
-                    let result = if code.is_pass() { "pass" } else { "fail" };
+                    let result = match code {
+                        c if c.is_pass() => "pass",
+                        // Could not run: neither pass nor fail.
+                        Code::SockErr => "error",
+                        _ => "fail",
+                    };
                     let labels = [
                         ("backend", backend.as_ref()),
                         ("type", s.kind),
@@ -187,6 +225,10 @@ pub(super) struct ProbeCounter(pub(super) Arc<ProbeStats>);
 impl ProbeObserver for ProbeCounter {
     fn probe_ended(&self, r: &ProbeRecord<'_>) {
         self.0.record(r);
+    }
+
+    fn probe_could_not_run(&self, _backend: &str, cause: LocalCause) {
+        self.0.could_not_run(cause);
     }
 }
 
@@ -241,6 +283,25 @@ mod tests {
         ));
         assert!(has(
             r#"maglev_probe_duration_seconds_count{backend="a",type="http"} 3"#
+        ));
+    }
+
+    #[test]
+    fn probes_that_could_not_run_are_counted_by_reason_from_zero() {
+        let stats = ProbeStats::default();
+        probe(&stats, "a", Code::SockErr, 0);
+        stats.could_not_run(LocalCause::FdLimit);
+        stats.could_not_run(LocalCause::FdLimit);
+        let mut out = String::new();
+        stats.encode(&mut out, Format::OpenMetrics);
+        let has = |line: &str| out.lines().any(|l| l == line);
+        assert!(
+            has(r#"maglev_probe_errors_total{reason="fd_limit"} 2"#),
+            "{out}"
+        );
+        assert!(has(r#"maglev_probe_errors_total{reason="netns"} 0"#));
+        assert!(has(
+            r#"maglev_probe_total{backend="a",type="http",result="error",code="SOCKERR"} 1"#
         ));
     }
 

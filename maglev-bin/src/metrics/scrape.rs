@@ -140,6 +140,24 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
         );
     }
 
+    gauge_header(
+        out,
+        format,
+        "maglev_backend_probe_blocked",
+        "1 while the backend's probes cannot run for a reason of ours (out of \
+         descriptors, ...): its state is held, unconfirmed",
+    );
+    for (name, status) in &backends {
+        let labels = [("backend", name.as_ref())];
+        let blocked = status.probe_blocked.is_some();
+        text::sample(
+            out,
+            "maglev_backend_probe_blocked",
+            &labels,
+            u64::from(blocked),
+        );
+    }
+
     // --------------------------------------------------------- frontends
     gauge_header(
         out,

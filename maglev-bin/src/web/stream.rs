@@ -218,7 +218,7 @@ impl Broker {
 pub async fn pump(handle: Handle, broker: Arc<Broker>) {
     let mut sub = handle.subscribe(Some(tracing::Level::INFO));
     let mut beats = handle.probe_beats();
-    let clock = *handle.clock();
+    let clock = handle.clock().clone();
     loop {
         let received = tokio::select! {
             _ = handle.stopping() => return,

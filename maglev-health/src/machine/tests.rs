@@ -107,6 +107,52 @@ fn one_pass_restores_a_degraded_backend_and_one_failure_resets_a_rising_one() {
 }
 
 #[test]
+fn a_restored_up_needs_fall_failures_like_a_running_one() {
+    let checking = Checking::Probed { rise: 2, fall: 2 };
+    let (mut m, t) = Machine::seeded(checking, Up, 5, now()).unwrap();
+    assert_eq!((t.from, t.to, t.code), (Unknown, Up, Code::Restored));
+    // As a backend that has been up a while: counter at rise + fall - 1.
+    assert_eq!(m.counter(), 3);
+    assert_eq!(m.counter(), in_state_with(2, 2, Up).counter());
+    assert_eq!(run(&mut m, &[false]), [(Up, 2)], "one failure: still up");
+    assert_eq!(run(&mut m, &[false]), [(Down, 0)], "the second: down");
+    // A restored down needs rise passes.
+    let (mut m, _) = Machine::seeded(checking, Down, 5, now()).unwrap();
+    assert_eq!(run(&mut m, &[true, true]), [(Down, 1), (Up, 3)]);
+    // fall 1: the first failure, as while running.
+    let (mut m, _) = Machine::seeded(Checking::Probed { rise: 3, fall: 1 }, Up, 5, now()).unwrap();
+    assert_eq!(run(&mut m, &[false]), [(Down, 0)]);
+}
+
+/// A machine with `rise`/`fall` that reached `state` while running and
+/// then saw nothing but confirming results.
+fn in_state_with(rise: u32, fall: u32, state: BackendState) -> Machine {
+    let mut m = probed(rise, fall);
+    run(&mut m, &[state == Up; 8]);
+    assert_eq!(m.state(), state);
+    m
+}
+
+#[test]
+fn a_probe_that_could_not_run_changes_nothing() {
+    for state in [Unknown, Up, Down] {
+        let mut m = in_state(state);
+        // Part way: an up backend that has seen one failure.
+        if state == Up {
+            run(&mut m, &[false]);
+        }
+        let before = m.clone();
+        for _ in 0..10 {
+            assert_eq!(
+                m.record(Code::SockErr, "create socket: EMFILE", now()),
+                None
+            );
+        }
+        assert_eq!(m, before, "{state}: counter, state and history unchanged");
+    }
+}
+
+#[test]
 fn results_are_ignored_when_not_probed() {
     for state in [Paused, Disabled, Removed] {
         let mut m = in_state(state);

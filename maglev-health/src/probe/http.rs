@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::tcp::{Use, connect};
 use super::tls::TlsClient;
-use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, timed};
+use super::{Fail, LocalCause, Phase, ProbeEnv, ProbeResult, Prober, timed};
 use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
@@ -109,8 +109,9 @@ impl HttpProber {
                     IpAddr::V4(a) => a.to_string(),
                     IpAddr::V6(a) => format!("[{a}]"),
                 };
-                HeaderValue::from_str(&host_port(&name, self.port, self.tls.is_some()))
-                    .map_err(|e| Fail::new(Code::SockErr, format!("Host header: {e}")))?
+                HeaderValue::from_str(&host_port(&name, self.port, self.tls.is_some())).map_err(
+                    |e| Fail::local(LocalCause::LocalSocket, format!("Host header: {e}")),
+                )?
             }
         };
         Request::builder()
@@ -120,7 +121,7 @@ impl HttpProber {
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .header(CONNECTION, HeaderValue::from_static("close"))
             .body(Empty::new())
-            .map_err(|e| Fail::new(Code::SockErr, format!("build request: {e}")))
+            .map_err(|e| Fail::local(LocalCause::LocalSocket, format!("build request: {e}")))
     }
 
     async fn run(&self, addr: SocketAddr, phase: &Phase) -> Result<(Code, String), Fail> {

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{Fail, ProbeEnv, ProbeResult, Prober, finish, human};
+use super::{Fail, LocalCause, ProbeEnv, ProbeResult, Prober, finish, human};
 use crate::code::Code;
 use crate::netns::{SocketError, Sockets};
 
@@ -50,7 +50,8 @@ const MODE_DGRAM: u8 = 1;
 const MODE_RAW: u8 = 2;
 
 /// Probes with one ICMP or ICMPv6 echo request (`L4OK`, `L4TOUT`, `L4CON`
-/// on an ICMP error, `SOCKERR` when no ICMP socket can be opened).
+/// on an ICMP error, `SOCKERR` when no ICMP socket can be opened: then the
+/// probe could not run, which says nothing about the backend).
 #[derive(Debug)]
 pub struct IcmpProber {
     timeout: Duration,
@@ -162,8 +163,11 @@ impl IcmpProber {
         let raw = match self.raw_socket(target).await {
             Ok(raw) => raw,
             Err(e) => {
-                return Err(Fail::new(
-                    Code::SockErr,
+                // Neither kind of ICMP socket could be opened (EPERM or
+                // EACCES for the raw one without CAP_NET_RAW, or out of
+                // descriptors): ours, not the backend's.
+                return Err(Fail::local(
+                    LocalCause::of_socket(&e),
                     match dgram_err {
                         Some(d) => format!("ICMP datagram socket: {d}; raw socket: {e}"),
                         None => format!("ICMP raw socket: {e}"),
@@ -215,17 +219,15 @@ async fn probe_dgram(socket: UdpSocket, target: IpAddr) -> Result<(Code, String)
     // is its local port; checked again below all the same.
     let ident = socket
         .local_addr()
-        .map_err(|e| Fail::new(Code::SockErr, format!("ICMP socket: {e}")))?
+        .map_err(|e| Fail::local(LocalCause::of_io(&e), format!("ICMP socket: {e}")))?
         .port();
     let want = Echo { ident, ..echo };
     let mut buf = vec![0u8; RECV_BUF];
     loop {
-        let (n, from) = socket.recv_from(&mut buf).await.map_err(|e| {
-            Fail::new(
-                super::connect_code(&e),
-                format!("ICMP echo to {target}: {e}"),
-            )
-        })?;
+        let (n, from) = socket
+            .recv_from(&mut buf)
+            .await
+            .map_err(|e| Fail::io(&e, format!("ICMP echo to {target}: {e}")))?;
         if let Some(r) = verdict(target, &buf[..n], from.ip(), want, "datagram") {
             return r;
         }
@@ -265,8 +267,8 @@ async fn probe_raw(raw: &RawSocket, target: IpAddr) -> Result<(Code, String), Fa
     };
     send(&raw.socket, target, Echo { ident, seq, cookie }).await?;
     let r = rx.await.unwrap_or_else(|_| {
-        Err(Fail::new(
-            Code::SockErr,
+        Err(Fail::local(
+            LocalCause::LocalSocket,
             "ICMP raw socket: receive task stopped",
         ))
     });
@@ -280,12 +282,7 @@ async fn send(socket: &UdpSocket, target: IpAddr, echo: Echo) -> Result<(), Fail
         .send_to(&packet, SocketAddr::new(target, 0))
         .await
         .map(|_| ())
-        .map_err(|e| {
-            Fail::new(
-                super::connect_code(&e),
-                format!("ICMP echo to {target}: {e}"),
-            )
-        })
+        .map_err(|e| Fail::io(&e, format!("ICMP echo to {target}: {e}")))
 }
 
 /// What a received message means for the echo `want` to `target`, if it
@@ -348,8 +345,8 @@ async fn receive(raw: Weak<RawSocket>, socket: Arc<UdpSocket>, v4: bool, stop: C
                 // socket.
                 raw.alive.store(false, Ordering::Relaxed);
                 for (_, w) in raw.waiting().drain() {
-                    let _ = w.reply.send(Err(Fail::new(
-                        Code::SockErr,
+                    let _ = w.reply.send(Err(Fail::local(
+                        LocalCause::of_io(&e),
                         format!("ICMP raw socket: {e}"),
                     )));
                 }
@@ -390,7 +387,8 @@ fn denied(e: &SocketError) -> bool {
 /// A datagram-style tokio socket over an ICMP socket (`sendto`/`recvfrom`
 /// work on any datagram socket).
 fn tokio_socket(s: socket2::Socket) -> Result<UdpSocket, Fail> {
-    UdpSocket::from_std(s.into()).map_err(|e| Fail::new(Code::SockErr, format!("ICMP socket: {e}")))
+    UdpSocket::from_std(s.into())
+        .map_err(|e| Fail::local(LocalCause::of_io(&e), format!("ICMP socket: {e}")))
 }
 
 /// The echo request: header, then the tag and the cookie.

@@ -6,9 +6,14 @@
 //! address, so backends sharing a check share its compiled regex and TLS
 //! configuration. Every probe ends within the check's `timeout`, whatever
 //! the peer does, and reads a bounded number of bytes.
+//!
+//! A probe that could not run for a reason of ours ([`local`]) has the
+//! code `SOCKERR` and a [`LocalCause`]: it is no evidence about the
+//! backend.
 
 mod http;
 mod icmp;
+pub mod local;
 mod tcp;
 mod tls;
 
@@ -25,6 +30,7 @@ use tokio::time::Instant;
 
 pub use http::{HttpProber, MAX_HEAD, USER_AGENT_VALUE};
 pub use icmp::IcmpProber;
+pub use local::LocalCause;
 pub use tcp::TcpProber;
 pub use tls::TlsClient;
 
@@ -41,12 +47,22 @@ pub struct ProbeResult {
     pub detail: String,
     /// How long the probe took.
     pub duration: Duration,
+    /// Why the probe could not run, when `code` is `SOCKERR` (a fake
+    /// prober may leave it `None`: [`LocalCause::LocalSocket`] is assumed).
+    pub local: Option<LocalCause>,
 }
 
 impl ProbeResult {
     /// Whether the probe passed.
     pub fn passed(&self) -> bool {
         self.code.is_pass()
+    }
+
+    /// Why the probe could not run, if it could not: then it says nothing
+    /// about the backend and must not move its state. Every `SOCKERR` is
+    /// such a result.
+    pub fn could_not_run(&self) -> Option<LocalCause> {
+        (self.code == Code::SockErr).then(|| self.local.unwrap_or(LocalCause::LocalSocket))
     }
 }
 
@@ -107,23 +123,47 @@ pub fn build(check: &HealthCheck, env: &ProbeEnv) -> Result<Arc<dyn Prober>, Err
     })
 }
 
-/// A failed probe phase: its code and detail.
+/// A failed probe phase: its code and detail, and for `SOCKERR` why the
+/// probe could not run.
 #[derive(Debug)]
 struct Fail {
     code: Code,
     detail: String,
+    local: Option<LocalCause>,
 }
 
 impl Fail {
+    /// A failure that is evidence about the backend (never `SOCKERR`).
     fn new(code: Code, detail: impl Into<String>) -> Fail {
+        debug_assert!(code != Code::SockErr, "a SOCKERR needs its cause");
         Fail {
             code,
             detail: detail.into(),
+            local: None,
+        }
+    }
+
+    /// The probe could not run, because of `cause`.
+    fn local(cause: LocalCause, detail: impl Into<String>) -> Fail {
+        Fail {
+            code: Code::SockErr,
+            detail: detail.into(),
+            local: Some(cause),
         }
     }
 
     fn socket(e: &SocketError) -> Fail {
-        Fail::new(Code::SockErr, e.to_string())
+        Fail::local(LocalCause::of_socket(e), e.to_string())
+    }
+
+    /// A connect, send or receive error: evidence if it says something
+    /// about the target ([`local::evidence`]), else the probe could not
+    /// run.
+    fn io(e: &io::Error, detail: String) -> Fail {
+        match local::evidence(e) {
+            Some(code) => Fail::new(code, detail),
+            None => Fail::local(LocalCause::of_io(e), detail),
+        }
     }
 }
 
@@ -178,30 +218,15 @@ async fn timed(
 }
 
 fn finish(start: Instant, r: Result<(Code, String), Fail>) -> ProbeResult {
-    let (code, detail) = match r {
-        Ok(ok) => ok,
-        Err(f) => (f.code, f.detail),
+    let (code, detail, local) = match r {
+        Ok((code, detail)) => (code, detail, None),
+        Err(f) => (f.code, f.detail, f.local),
     };
     ProbeResult {
         code,
         detail,
         duration: start.elapsed(),
-    }
-}
-
-/// Code of a failed TCP connect: refused or unreachable is `L4CON`, a
-/// kernel timeout `L4TOUT`, anything local `SOCKERR`.
-fn connect_code(e: &io::Error) -> Code {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::ConnectionRefused
-        | K::ConnectionReset
-        | K::ConnectionAborted
-        | K::HostUnreachable
-        | K::NetworkUnreachable
-        | K::NetworkDown => Code::L4Con,
-        K::TimedOut => Code::L4Tout,
-        _ => Code::SockErr,
+        local,
     }
 }
 

@@ -9,7 +9,7 @@ use socket2::{Domain, Protocol, Type};
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::tls::TlsClient;
-use super::{Fail, Phase, ProbeEnv, ProbeResult, Prober, connect_code, timed};
+use super::{Fail, LocalCause, Phase, ProbeEnv, ProbeResult, Prober, timed};
 use crate::code::Code;
 use crate::error::Error;
 use crate::netns::Sockets;
@@ -27,8 +27,9 @@ pub(super) struct Use {
     pub(super) sends_first: bool,
 }
 
-/// Connects to `addr`: `L4CON` or `SOCKERR` on failure (the caller's
-/// timer makes `L4TOUT`).
+/// Connects to `addr`: `L4CON` on failure, or `SOCKERR` when the probe
+/// could not run (no socket, a local connect error); the caller's timer
+/// makes `L4TOUT`.
 pub(super) async fn connect(
     sockets: &Sockets,
     addr: SocketAddr,
@@ -39,7 +40,7 @@ pub(super) async fn connect(
         .await
         .map_err(|e| Fail::socket(&e))?;
     let option = |what: &str, r: std::io::Result<()>| {
-        r.map_err(|e| Fail::new(Code::SockErr, format!("set {what}: {e}")))
+        r.map_err(|e| Fail::local(LocalCause::of_io(&e), format!("set {what}: {e}")))
     };
     if how.reset_on_close {
         option("SO_LINGER", socket.set_linger(Some(Duration::ZERO)))?;
@@ -51,7 +52,7 @@ pub(super) async fn connect(
     socket
         .connect(addr)
         .await
-        .map_err(|e| Fail::new(connect_code(&e), format!("connect to {addr}: {e}")))
+        .map_err(|e| Fail::io(&e, format!("connect to {addr}: {e}")))
 }
 
 /// Probes by connecting over TCP and, with `tls`, completing a TLS

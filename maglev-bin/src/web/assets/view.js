@@ -109,7 +109,12 @@ function updateCard(c, fe, infos, ov, animate, now) {
     const st = (o && o.state) || b.state;
     setData(r.tr, 'state', st, false);
     r.state.dataset.state = st;
-    setText(r.state, st, animate);
+    // Probes that cannot run for a reason of ours hold the state.
+    const blocked = info && info.probe_blocked;
+    setText(r.state, blocked ? `${st} (held)` : st, animate);
+    r.state.title = blocked
+      ? `probes cannot run (${blocked.reason}) since ${stamp(ms(blocked.since_unix_nanos))}: state held, unconfirmed`
+      : '';
     setText(r.weight, b.weight, animate);
     let eff = String(b.effective_weight);
     if (b.slow_start_step !== undefined && b.slow_start_step !== null) eff += ` ↗${b.slow_start_step + 1}/10`;
@@ -287,6 +292,12 @@ export function renderDetail(b) {
     const d = b.damping;
     facts.push(['damping', `${d.suppressed ? 'suppressed' : 'not suppressed'}, penalty ${Number(d.penalty).toFixed(2)}` +
       (d.suppressed && d.release_unix_nanos ? `, released at ${stamp(ms(d.release_unix_nanos))}` : '')]);
+  }
+  if (b.probe_blocked) {
+    const pb = b.probe_blocked;
+    facts.push(['probes', h('span', {class: 'warn'},
+      `blocked (${pb.reason}) since ${stamp(ms(pb.since_unix_nanos))}, ${pb.count} in a row: ${pb.detail}; ` +
+      'the state is held until a probe can run')]);
   }
   if (b.slow_start) facts.push(['slow start', `step ${b.slow_start.step + 1} of 10 since ${stamp(ms(b.slow_start.since_unix_nanos))}`]);
   const p = b.last_probe;
