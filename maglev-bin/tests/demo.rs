@@ -2,7 +2,7 @@
 //! programs every demo VIP into the simulator with the primary pools
 //! serving, counters reach the daemon, a taken port is named, and the
 //! script plays on tokio time; its dataplane keeps a paused backend's
-//! flows and cuts a disabled one's.
+//! flows and cuts a disabled one's; its admin's password file is private.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -209,6 +209,27 @@ async fn the_demo_programs_every_vip_and_counters_reach_the_daemon() {
     let dir = demo.dir().to_path_buf();
     demo.shutdown().await;
     assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_its_user_can_read_the_demo_admins_password_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = settings();
+    s.http_addr = Some("127.0.0.1:0".to_owned());
+    let demo = demo::start(s, Parts::default(), quiet_options())
+        .await
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let file = demo
+        .handle()
+        .settings()
+        .http_password_file
+        .clone()
+        .expect("the demo makes an admin");
+    assert!(file.starts_with(demo.dir()));
+    assert_eq!(mode(demo.dir()), 0o700, "{}", demo.dir().display());
+    assert_eq!(mode(&file), 0o600, "{}", file.display());
+    demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

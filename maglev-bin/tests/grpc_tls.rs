@@ -3,7 +3,9 @@
 //! certificates made by rcgen at test time: who is refused at the
 //! handshake, which calls a reader and an admin may make (every write RPC
 //! listed from the proto), certificates reloaded under an open stream,
-//! and `/metrics` behind the same TLS.
+//! `/metrics` behind the same TLS, silent sockets that cannot lock a
+//! client out, and the warning at start for writable plain gRPC off
+//! loopback.
 
 mod common;
 mod grpc_common;
@@ -548,4 +550,125 @@ fn maglevd_names_the_tls_file_it_cannot_use() {
     let out = run(&["--metrics-tls".as_ref()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--grpc-tls-cert"));
+}
+
+/// Silent sockets (connected, never a TLS byte) beyond the pending cap,
+/// from one address and from many, do not lock a real client out of the
+/// mTLS port: accepting never stops, the oldest silent ones are closed to
+/// make room, and the client is answered well before they would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_do_not_lock_a_client_out_of_the_mtls_port() {
+    use maglev_bin::transport::conn::HEADER_TIMEOUT;
+    use maglev_bin::transport::gate::MAX_PENDING;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    let (world, pki) = start_mtls(172).await;
+    let to = addr(&world);
+    let mut silent = Vec::new();
+    for i in 0..MAX_PENDING + 50 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // Half from this client's own address, half from many others.
+        let from = if i % 2 == 0 {
+            Ipv4Addr::LOCALHOST
+        } else {
+            Ipv4Addr::new(127, 2, 0, (i % 250 + 1) as u8)
+        };
+        socket.bind(SocketAddr::new(from.into(), 0)).unwrap();
+        silent.push(socket.connect(to).await.unwrap());
+    }
+    let closed = |s: &tokio::net::TcpStream| {
+        let mut buf = [0u8; 1];
+        matches!(s.try_read(&mut buf), Ok(0))
+            || matches!(s.try_read(&mut buf), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
+    };
+    until("the oldest silent sockets are shed", || {
+        silent.iter().filter(|s| closed(s)).count() >= 50
+    })
+    .await;
+    // The client, from the same address as half the flood: answered
+    // before any silent socket's handshake time is up.
+    let mut alice = client(&pki, to, Some("alice"));
+    let answered = tokio::time::timeout(
+        HEADER_TIMEOUT / 2,
+        alice.list_backends(proto::ListBackendsRequest {}),
+    )
+    .await
+    .expect("answered while the silent sockets hold their places");
+    assert!(!answered.unwrap().into_inner().backends.is_empty());
+    drop(silent);
+    world.stop().await;
+}
+
+/// The real maglevd warns at start when plain gRPC with writes allowed
+/// listens beyond loopback, naming the address and the fixes; not when it
+/// is read-only or on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writable_plain_grpc_off_loopback_is_warned_about_at_start() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("maglev.yaml");
+    std::fs::write(
+        &config,
+        "maglev:\n  backends:\n    s: { address: 127.0.0.9 }\n",
+    )
+    .unwrap();
+    // The WARN records a start logs until the gRPC server's cap (logged
+    // by the server's task after its warning).
+    let warnings = |grpc: &'static str, read_only: bool| {
+        let config = config.clone();
+        async move {
+            let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevd"))
+                .arg("--config")
+                .arg(&config)
+                .args([
+                    "--grpc-addr",
+                    grpc,
+                    "--metrics-addr",
+                    "",
+                    "--vpp-api-addr",
+                    "",
+                ])
+                .args(["--state-file", "", "--log-format", "json"])
+                .arg(format!("--grpc-read-only={read_only}"))
+                .env_remove("MAGLEV_GRPC_READ_ONLY")
+                .stdout(std::process::Stdio::piped())
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut lines = tokio::io::BufReader::new(daemon.stdout.take().unwrap()).lines();
+            let mut warned = Vec::new();
+            loop {
+                let line = tokio::time::timeout(common::PATIENCE, lines.next_line())
+                    .await
+                    .expect("maglevd logs its gRPC cap")
+                    .unwrap()
+                    .expect("maglevd runs");
+                let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+                if record["message"] == "gRPC connection cap" {
+                    break;
+                }
+                if record["level"] == "WARN" {
+                    warned.push(record["message"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            daemon.kill().await.unwrap();
+            warned
+        }
+    };
+    // Every interface: only a bind, no traffic.
+    let open = warnings("0.0.0.0:0", false).await;
+    assert!(
+        open.iter().any(|w| w.starts_with("gRPC on 0.0.0.0:")
+            && w.contains("plain gRPC with writes allowed")
+            && w.contains("--grpc-read-only")
+            && w.contains("--grpc-client-ca")),
+        "{open:?}"
+    );
+    let quiet = |w: &Vec<String>| !w.iter().any(|w| w.contains("with writes allowed"));
+    let read_only = warnings("0.0.0.0:0", true).await;
+    assert!(quiet(&read_only), "{read_only:?}");
+    let local = warnings("127.0.0.1:0", false).await;
+    assert!(quiet(&local), "{local:?}");
 }

@@ -271,6 +271,8 @@ const SHAPE: &str = "\
 # TYPE maglev_frontend_state gauge
 # TYPE maglev_grpc_requests counter
 # TYPE maglev_grpc_writes counter
+# TYPE maglev_listener_connection_limit gauge
+# TYPE maglev_listener_connections gauge
 # TYPE maglev_probe counter
 # TYPE maglev_probe_duration_seconds histogram
 # TYPE maglev_probe_errors counter
@@ -307,6 +309,8 @@ maglev_frontend_pool_backend_weight{backend,frontend,pool}
 maglev_frontend_state{frontend}
 maglev_grpc_requests_total{code,method}
 maglev_grpc_writes_total{identity,result,rpc}
+maglev_listener_connection_limit{server}
+maglev_listener_connections{server}
 maglev_probe_duration_seconds_bucket{backend,type}
 maglev_probe_duration_seconds_count{backend,type}
 maglev_probe_duration_seconds_sum{backend,type}

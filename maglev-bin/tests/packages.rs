@@ -1,7 +1,8 @@
 //! The Debian packages as an operator receives them: `ci/package.sh` builds
 //! both from this build's binaries (dev profile, `--no-build`), and the test
 //! reads the `.deb`s back with `dpkg-deb`: every file at its path with its
-//! mode, the conffiles marked, the unit passing `systemd-analyze verify`,
+//! mode, the conffiles marked, the unit passing `systemd-analyze verify`
+//! (and, from the source, setting `LimitNOFILE` and `time-sync.target`),
 //! the packaged config accepted by the packaged `maglevd --check`; then, as
 //! root, installs, purges and reinstalls both into a throwaway root
 //! (`dpkg --root`, maintainer scripts run chrootless with `DPKG_ROOT`) and
@@ -372,4 +373,23 @@ fn install_purge_and_reinstall_in_a_throwaway_root_leave_nothing_behind() {
     assert!(tree(r).1.contains("\nmaglevd:x:"));
     dpkg(r, &["--purge", "vpp-maglevd", "vpp-maglev"], &[]);
     assert_eq!(tree(r), before);
+}
+
+/// The unit (as committed; no packaging tools needed) gives maglevd its
+/// descriptor budget and starts it once the clock is set.
+#[test]
+fn the_unit_sets_the_descriptor_limit_and_waits_for_time_sync() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/vpp-maglevd.service"),
+    )
+    .unwrap();
+    let values = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .flat_map(|v| v.split_whitespace().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(values("LimitNOFILE"), ["65536"]);
+    assert!(values("After").contains(&"time-sync.target".to_owned()));
+    assert!(values("Wants").contains(&"time-sync.target".to_owned()));
 }

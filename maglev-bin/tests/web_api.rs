@@ -3,7 +3,8 @@
 //! and without the CSRF token, changing nothing; an admin's actions reach
 //! the simulator and the audit counter); the login challenge; and the
 //! event stream (a reconnect with `Last-Event-ID` gets exactly the events
-//! it missed; an id of another epoch gets `resync`).
+//! it missed; an id of another epoch gets `resync`); failed logins are
+//! limited per peer, and password checks do not hold up gRPC.
 
 mod common;
 mod grpc_common;
@@ -400,4 +401,100 @@ async fn a_reconnect_gets_exactly_the_events_it_missed() {
         last.split_once('-').unwrap().0
     );
     world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_limited_per_peer() {
+    use std::net::Ipv4Addr;
+    let world = web_common::start(161).await;
+    let addr = web(&world);
+    let login = |from: Ipv4Addr, auth: String| async move {
+        let r = web_common::send_from(
+            from,
+            addr,
+            web_common::request("GET", "/login", &[("authorization", &auth)], ""),
+        )
+        .await;
+        (r.status().as_u16(), r.headers().get("retry-after").cloned())
+    };
+    let attacker = Ipv4Addr::new(127, 0, 0, 2);
+    for _ in 0..maglev_bin::web::throttle::BURST {
+        assert_eq!(login(attacker, basic(ADMIN.0, "guess")).await.0, 401);
+    }
+    let (status, retry) = login(attacker, basic(ADMIN.0, "guess")).await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some());
+    // Not checked at all now, even when right.
+    assert_eq!(login(attacker, basic(ADMIN.0, ADMIN.1)).await.0, 429);
+    // Another peer logs in.
+    assert_eq!(
+        login(Ipv4Addr::new(127, 0, 0, 3), basic(ADMIN.0, ADMIN.1))
+            .await
+            .0,
+        303
+    );
+    let text = maglev_bin::metrics::render(world.handle());
+    for line in [
+        r#"maglev_http_login_failures_total{reason="wrong"} 5"#,
+        r#"maglev_http_login_failures_total{reason="limited"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in the metrics");
+    }
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_checks_do_not_hold_up_grpc() {
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The servers on a thread of their own, as in maglevd, and a hash
+    // slow enough that 20 checks, two at a time, take a while.
+    let serve = maglev_bin::daemon::runtime::RuntimeThread::start("test-serve").unwrap();
+    let parts = maglev_bin::daemon::Parts {
+        serve_runtime: Some(serve.handle()),
+        ..maglev_bin::daemon::Parts::default()
+    };
+    let world = web_common::start_with(162, 10, parts).await;
+    let addr = web(&world);
+    let mut grpc = grpc_common::client(&world).await;
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut logins = Vec::new();
+    for i in 0..20u8 {
+        let done = done.clone();
+        // Four peers, five each: within every peer's burst, so each runs
+        // bcrypt.
+        let from = Ipv4Addr::new(127, 0, 0, 2 + i % 4);
+        logins.push(tokio::spawn(async move {
+            let r = web_common::send_from(
+                from,
+                addr,
+                web_common::request(
+                    "GET",
+                    "/login",
+                    &[("authorization", &basic(ADMIN.0, &format!("guess{i}")))],
+                    "",
+                ),
+            )
+            .await;
+            done.fetch_add(1, Ordering::SeqCst);
+            r.status().as_u16()
+        }));
+    }
+    let backends = grpc
+        .list_backends(maglev_bin::grpc::proto::ListBackendsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let finished = done.load(Ordering::SeqCst);
+    assert!(!backends.backends.is_empty());
+    assert!(
+        finished < 20,
+        "gRPC answered only after every password check ({finished} of 20)"
+    );
+    for l in logins {
+        assert_eq!(l.await.unwrap(), 401);
+    }
+    world.stop().await;
+    drop(serve);
 }

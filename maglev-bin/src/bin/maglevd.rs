@@ -92,7 +92,7 @@ struct Args {
     http_tls: bool,
 
     /// Prometheus /metrics listen address; empty turns it off.
-    #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = ":9091")]
+    #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = "localhost:9091")]
     metrics_addr: String,
 
     /// VPP binary API socket; empty turns VPP integration off (a pure
@@ -218,6 +218,12 @@ fn main() -> ExitCode {
     if let Err(e) = init_logging(&log_level, log_format, &parts) {
         eprintln!("maglevd: {e}");
         return ExitCode::from(2);
+    }
+    // Descriptors: the soft limit up to the hard one (as Go's runtime does
+    // for the original); the listeners' caps leave a reserve of it for
+    // probes and VPP (maglev_bin::transport::budget).
+    if let Err(e) = maglev_bin::transport::budget::raise_nofile() {
+        tracing::warn!(error = %e, "cannot read the descriptor limit (RLIMIT_NOFILE)");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

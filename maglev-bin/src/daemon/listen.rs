@@ -53,6 +53,33 @@ pub fn local_addrs(listeners: &[TcpListener]) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The warning a gRPC server that lets anyone write (plain, or TLS
+/// without client certificates, and not `--grpc-read-only`) deserves when
+/// it listens on `addrs`: `None` when every one is a loopback address
+/// (only local users reach it), else the addresses and how to close it.
+pub fn open_writes_warning(addrs: &[SocketAddr], tls: bool) -> Option<String> {
+    let exposed: Vec<String> = addrs
+        .iter()
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    if exposed.is_empty() {
+        return None;
+    }
+    let how = if tls {
+        "TLS without --grpc-client-ca"
+    } else {
+        "plain gRPC"
+    };
+    Some(format!(
+        "gRPC on {} is {how} with writes allowed: anyone who reaches it may pause, disable, \
+         reweight and reload; require client certificates (--grpc-tls-cert, --grpc-tls-key \
+         and --grpc-client-ca with maglev.access.admins), or pass --grpc-read-only, or \
+         listen on localhost",
+        exposed.join(", ")
+    ))
+}
+
 fn invalid(addr: &str) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
@@ -71,6 +98,23 @@ mod tests {
         assert!(!addrs.is_empty());
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
         assert!(addrs.iter().all(|a| a.port() == addrs[0].port()));
+    }
+
+    #[test]
+    fn writable_grpc_off_loopback_is_named_with_the_fix() {
+        let lo: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:9090".parse().unwrap();
+        let any: SocketAddr = "[::]:9090".parse().unwrap();
+        assert_eq!(open_writes_warning(&[lo, lo6], false), None);
+        let w = open_writes_warning(&[lo, any], false).unwrap();
+        assert!(w.starts_with("gRPC on [::]:9090 is plain gRPC"), "{w}");
+        assert!(!w.contains("127.0.0.1"), "{w}");
+        assert!(
+            w.contains("--grpc-client-ca") && w.contains("--grpc-read-only"),
+            "{w}"
+        );
+        let w = open_writes_warning(&[any], true).unwrap();
+        assert!(w.contains("TLS without --grpc-client-ca"), "{w}");
     }
 
     #[tokio::test]

@@ -97,7 +97,7 @@ impl Settings {
             grpc_tls: None,
             grpc_read_only: false,
             metrics_tls: false,
-            metrics_addr: Some(":9091".to_owned()),
+            metrics_addr: Some("localhost:9091".to_owned()),
             http_addr: None,
             http_password_file: None,
             http_tls: false,

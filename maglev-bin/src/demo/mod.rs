@@ -136,7 +136,13 @@ pub async fn start(
         }
     };
 
-    let dir = match tempfile::Builder::new().prefix("maglev-demo-").tempdir() {
+    // Private to this user: it holds the demo admin's password file and
+    // the simulated VPP's sockets.
+    let dir = match tempfile::Builder::new()
+        .prefix("maglev-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+    {
         Ok(d) => d,
         Err(e) => {
             stop_backends(&backends);
@@ -177,7 +183,7 @@ pub async fn start(
         let line = bcrypt::hash(&password, 8)
             .map(|h| format!("demo:{h}\n"))
             .map_err(anyhow::Error::from);
-        match line.and_then(|l| std::fs::write(&path, l).map_err(anyhow::Error::from)) {
+        match line.and_then(|l| write_private(&path, &l).map_err(anyhow::Error::from)) {
             Ok(()) => {
                 settings.http_password_file = Some(path);
                 Some(("demo".to_owned(), password))
@@ -429,6 +435,18 @@ impl Demo {
 
 /// How a client on this host reaches the first of `addrs`: `localhost:port`
 /// for a loopback or every-interface listener.
+/// Writes `text` to a new file at `path` only its owner may read (0600).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
 fn dial(addrs: &[SocketAddr]) -> Option<String> {
     let first = addrs.first()?;
     Some(if first.ip().is_loopback() || first.ip().is_unspecified() {

@@ -17,6 +17,16 @@
 //! `""`, reported `SERVING` until the daemon stops) and, unless
 //! `--reflection=false`, server reflection v1 and v1alpha (for older
 //! `grpcurl`).
+//!
+//! The server's limits: at most [`STREAMS_PER_CONNECTION`] streams and
+//! [`REQUESTS_PER_CONNECTION`] requests in progress per connection, an
+//! HTTP/2 ping every [`KEEPALIVE_INTERVAL`] (a peer that does not answer
+//! within [`KEEPALIVE_TIMEOUT`] is dropped, and the pings keep a live
+//! connection clear of the idle timeout), and [`REQUEST_TIMEOUT`] for a
+//! reply to start. The timeout bounds the wait for a reply's headers, not
+//! a stream's life: `WatchEvents` answers at once and streams for as long
+//! as its client reads. Connections are capped and timed out by
+//! [`transport::conn`].
 
 pub mod access;
 pub mod audit;
@@ -28,6 +38,8 @@ pub mod service;
 pub mod status;
 pub mod watch;
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -38,6 +50,19 @@ use crate::grpc::metered::Metered;
 use crate::grpc::proto::maglev_server::MaglevServer;
 use crate::grpc::service::MaglevService;
 use crate::transport::{self, Alpn, Conn};
+
+/// The most HTTP/2 streams a connection may have open.
+pub const STREAMS_PER_CONNECTION: u32 = 64;
+/// The most requests a connection may have in progress (waiting for their
+/// reply to start).
+pub const REQUESTS_PER_CONNECTION: usize = 32;
+/// How often an HTTP/2 ping goes to each connection.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping's answer may take before the connection is dropped.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a request may wait for its reply to start (a client's shorter
+/// `grpc-timeout` wins).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves gRPC on `listeners` until the daemon stops, then drains: open
 /// streams end (the event streams close themselves) and the server
@@ -52,6 +77,14 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
         tls.as_ref()
             .is_some_and(|t| t.requires_client_certificates()),
     );
+    if policy == Policy::Open
+        && let Some(warning) = crate::daemon::listen::open_writes_warning(
+            &crate::daemon::listen::local_addrs(&listeners),
+            tls.is_some(),
+        )
+    {
+        tracing::warn!(addrs = ?crate::daemon::listen::local_addrs(&listeners), "{warning}");
+    }
     let maglev = Metered::new(
         Guarded::new(
             MaglevServer::new(MaglevService::new(handle.clone())),
@@ -84,16 +117,19 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
             r.map_err(|e| tracing::error!(error = %e, "gRPC reflection v1alpha is off"))
                 .ok()
         });
-    let router = tonic::transport::Server::builder()
+    let router = server(REQUEST_TIMEOUT)
         .add_service(health)
         .add_service(maglev)
         .add_optional_service(v1)
         .add_optional_service(v1alpha);
+    let cap = transport::conn::caps(&handle).grpc;
     let incoming = ReceiverStream::new(transport::accept(
         &handle,
         listeners,
-        tls.map(|t| (t, Alpn::H2)),
+        tls,
+        Alpn::H2,
         "gRPC",
+        cap,
     ))
     .map(Ok::<Conn, std::io::Error>);
     let shutdown = {
@@ -111,6 +147,17 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     transport::serve::until_stopped(&handle, server, "gRPC").await;
 }
 
+/// A tonic server with the limits of the module doc and `timeout` for a
+/// reply to start.
+fn server(timeout: Duration) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .timeout(timeout)
+}
+
 /// A reflection builder over `maglev.proto` and the health service's
 /// descriptors. Each build adds its own version's descriptors; the caller
 /// adds the other's, so both versions list every service served.
@@ -118,4 +165,52 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+    use super::*;
+
+    /// The request timeout bounds the wait for a reply to start, not a
+    /// stream's life: a stream outlives it many times over and still
+    /// delivers.
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_outlives_the_request_timeout() {
+        let timeout = Duration::from_secs(1);
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("s", tonic_health::ServingStatus::Serving)
+            .await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(
+            server(timeout)
+                .add_service(health)
+                .serve_with_incoming(incoming),
+        );
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut stream = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: "s".to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert_eq!(first.status(), ServingStatus::Serving);
+        tokio::time::sleep(timeout * 10).await;
+        reporter
+            .set_service_status("s", tonic_health::ServingStatus::NotServing)
+            .await;
+        let next = stream.message().await.unwrap().unwrap();
+        assert_eq!(next.status(), ServingStatus::NotServing);
+    }
 }

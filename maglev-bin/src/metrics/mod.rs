@@ -25,6 +25,8 @@
 //! # Module map
 //!
 //! - `labels`: the registry families' label sets.
+//! - [`listeners`]: connections per server, their limit and drops, and
+//!   failed dashboard logins.
 //! - `probes`: the probe counters and duration histograms.
 //! - [`scrape`]: the scrape-time gauges.
 //! - `sync`: the sync-health families (pending frontends, read errors,
@@ -33,6 +35,7 @@
 //! - [`server`]: the HTTP endpoint.
 
 mod labels;
+pub mod listeners;
 mod probes;
 pub mod scrape;
 pub mod server;
@@ -137,6 +140,7 @@ pub struct Metrics {
     /// [`MAX_WRITE_IDENTITIES`]).
     write_identities: Mutex<BTreeSet<String>>,
     buckets_moved: Family<FrontendLabels, Counter>,
+    listeners: listeners::ListenerMetrics,
     probes: Arc<ProbeStats>,
     /// The registry of the families above (the families are shared with
     /// it, so it sees every increment).
@@ -164,6 +168,7 @@ impl Metrics {
             writes: Family::default(),
             write_identities: Mutex::default(),
             buckets_moved: Family::default(),
+            listeners: listeners::ListenerMetrics::default(),
             probes: Arc::default(),
             registry: Registry::default(),
             last_size: AtomicUsize::new(0),
@@ -215,6 +220,11 @@ impl Metrics {
                 frontend: frontend.to_owned(),
             })
             .inc_by(buckets);
+    }
+
+    /// The listeners' and logins' series.
+    pub fn listeners(&self) -> &listeners::ListenerMetrics {
+        &self.listeners
     }
 
     /// One reload, accepted (`success`) or refused (`failure`).
@@ -335,6 +345,7 @@ impl Metrics {
             "Write RPCs (the audit trail), by RPC, caller identity and result",
             self.writes.clone(),
         );
+        self.listeners.register(&mut registry);
         registry
     }
 }

@@ -8,15 +8,21 @@
 //!   theirs.
 //! - [`peer`]: who is at the other end (address, certificate names), the
 //!   identity access checks and the audit trail use.
-//! - [`conn`]: an accepted connection and the accept loop (bounded,
-//!   time-limited handshakes off the accept path).
+//! - [`conn`]: an accepted connection and the accept loop (handshakes
+//!   off the accept path; header and idle timeouts on every connection).
+//! - [`gate`]: each server's connection cap, and which pending
+//!   connection is shed to make room.
+//! - [`budget`]: the descriptor limit raised at start, and the reserve
+//!   for probes and VPP the listeners' caps leave.
 //! - [`serve`]: running a server until the daemon stops, with a grace
 //!   for open connections; the HTTP servers over [`conn`]'s connections.
 //! - [`client`]: maglevc's side: TLS to maglevd, trusting a CA file or the
 //!   system's, with a client certificate.
 
+pub mod budget;
 pub mod client;
 pub mod conn;
+pub mod gate;
 pub mod peer;
 pub mod pem;
 pub mod serve;

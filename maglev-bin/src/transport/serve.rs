@@ -45,11 +45,12 @@ pub async fn serve_http(
     router: Router,
 ) {
     let local = listeners.first().and_then(|l| l.local_addr().ok());
-    let tls = handle
-        .server_tls()
-        .filter(|_| tls)
-        .map(|t| (t, Alpn::Http1));
-    let incoming = Incoming::new(accept(&handle, listeners, tls, name), local);
+    let tls = handle.server_tls().filter(|_| tls);
+    let cap = crate::transport::conn::caps(&handle).of(name);
+    let incoming = Incoming::new(
+        accept(&handle, listeners, tls, Alpn::Http1, name, cap),
+        local,
+    );
     let stop = handle.clone();
     let server = axum::serve(
         incoming,

@@ -10,20 +10,30 @@
 //! Mutations also need the session's CSRF token in an `X-CSRF-Token`
 //! header: a header a cross-site form cannot send, holding a secret a
 //! cross-site script cannot read.
+//!
+//! bcrypt is slow on purpose, so a password check runs on the blocking
+//! pool (never on the runtime that serves gRPC and the page), at most
+//! [`CHECKS_AT_ONCE`] at a time, with no lock held while it runs; failed
+//! checks are rate limited per peer ([`LoginThrottle`]).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 
 use crate::daemon::Handle;
 use crate::transport::Peer;
+use crate::web::throttle::LoginThrottle;
 
 /// The most verified credentials remembered (bcrypt is slow on purpose;
 /// the page sends its credentials with every request).
 const VERIFIED_CACHE: usize = 64;
+/// How many bcrypt checks run at once (each takes a blocking thread and
+/// a core for as long as the hash's cost says).
+pub const CHECKS_AT_ONCE: usize = 2;
 
 /// A password file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +59,23 @@ pub enum PasswordFileError {
 }
 
 /// The admins of a password file: user name → bcrypt hash.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Passwords {
     users: HashMap<String, String>,
     verified: Mutex<HashMap<String, String>>,
+    throttle: LoginThrottle,
+    checks: tokio::sync::Semaphore,
+}
+
+/// What a password check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// The credentials of this user.
+    User(String),
+    /// Wrong (or unreadable) credentials.
+    Wrong,
+    /// Not checked: the peer failed too often; it may try again later.
+    Limited,
 }
 
 impl Passwords {
@@ -97,26 +120,62 @@ impl Passwords {
         Ok(Passwords {
             users,
             verified: Mutex::default(),
+            throttle: LoginThrottle::default(),
+            checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
         })
     }
 
-    /// The user whose basic credentials `authorization` (the header's
-    /// value) carries, if they are right.
-    pub fn verify(&self, authorization: &str) -> Option<String> {
+    /// Checks the basic credentials `authorization` (the header's value)
+    /// sent from `peer`: credentials verified before answer at once; others
+    /// take one of the peer's attempts and run bcrypt on the blocking pool.
+    pub async fn check(self: &Arc<Self>, authorization: &str, peer: Option<IpAddr>) -> Check {
+        if let Some(user) = self.cached(authorization) {
+            return Check::User(user);
+        }
+        let Some((user, password)) = basic_credentials(authorization) else {
+            return Check::Wrong;
+        };
+        let now = tokio::time::Instant::now();
+        if let Some(ip) = peer
+            && !self.throttle.take(ip, now)
+        {
+            return Check::Limited;
+        }
+        // An unknown user is checked against another user's hash, so the
+        // answer takes as long and says nothing about who exists.
+        let (known, hash) = match self.users.get(&user) {
+            Some(hash) => (true, hash.clone()),
+            None => match self.users.values().next() {
+                Some(hash) => (false, hash.clone()),
+                None => return Check::Wrong,
+            },
+        };
+        let Ok(_permit) = self.checks.acquire().await else {
+            return Check::Wrong;
+        };
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false);
+        let right = known && matches;
+        if !right {
+            return Check::Wrong;
+        }
+        if let Some(ip) = peer {
+            self.throttle.give_back(ip);
+        }
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(user) = verified.get(authorization) {
-            return Some(user.clone());
-        }
-        let (user, password) = basic_credentials(authorization)?;
-        let hash = self.users.get(&user)?;
-        if !bcrypt::verify(&password, hash).unwrap_or(false) {
-            return None;
-        }
         if verified.len() >= VERIFIED_CACHE {
             verified.clear();
         }
         verified.insert(authorization.to_owned(), user.clone());
-        Some(user)
+        Check::User(user)
+    }
+
+    fn cached(&self, authorization: &str) -> Option<String> {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified.get(authorization).cloned()
     }
 }
 
@@ -156,12 +215,22 @@ pub struct Session {
     pub identity: String,
     /// How the identity was established.
     pub auth: AuthKind,
+    /// Credentials were sent and not checked: the peer failed too often.
+    pub limited: bool,
+}
+
+impl Session {
+    /// Whether the visitor is known (logged in or by certificate): only
+    /// they see log and audit records.
+    pub fn known(&self) -> bool {
+        self.auth != AuthKind::None
+    }
 }
 
 /// The session of a request with `headers` from `peer`.
-pub fn session(
+pub async fn session(
     handle: &Handle,
-    passwords: Option<&Passwords>,
+    passwords: Option<&Arc<Passwords>>,
     headers: &HeaderMap,
     peer: &Peer,
 ) -> Session {
@@ -171,24 +240,35 @@ pub fn session(
             admin: !read_only && handle.config().access().is_admin(peer.names()),
             identity: peer.identity(),
             auth: AuthKind::Certificate,
+            limited: false,
         };
     }
-    let user = passwords.and_then(|p| {
-        headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| p.verify(v))
-    });
-    match user {
-        Some(user) => Session {
+    let sent = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let check = match (passwords, sent) {
+        (Some(p), Some(v)) => {
+            let check = p.check(v, peer.addr.map(|a| a.ip())).await;
+            let logins = handle.metrics().listeners();
+            match check {
+                Check::Wrong => logins.login_failure("wrong"),
+                Check::Limited => logins.login_failure("limited"),
+                Check::User(_) => {}
+            }
+            check
+        }
+        _ => Check::Wrong,
+    };
+    match check {
+        Check::User(user) => Session {
             admin: !read_only,
             identity: user,
             auth: AuthKind::Basic,
+            limited: false,
         },
-        None => Session {
+        Check::Wrong | Check::Limited => Session {
             admin: false,
             identity: peer.identity(),
             auth: AuthKind::None,
+            limited: check == Check::Limited,
         },
     }
 }
@@ -216,10 +296,21 @@ pub fn csrf_ok(token: &str, sent: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_password_file_is_read_and_its_mistakes_named() {
+    #[tokio::test]
+    async fn a_password_file_is_read_and_its_mistakes_named() {
         let hash = bcrypt::hash("secret", 4).unwrap();
-        let p = Passwords::parse(&format!("# admins\n\nalice:{hash}\n"), Path::new("pw")).unwrap();
+        let p = Arc::new(
+            Passwords::parse(&format!("# admins\n\nalice:{hash}\n"), Path::new("pw")).unwrap(),
+        );
+        let verify = |h: String| {
+            let p = p.clone();
+            async move {
+                match p.check(&h, None).await {
+                    Check::User(u) => Some(u),
+                    _ => None,
+                }
+            }
+        };
         use base64::Engine;
         let header = |u: &str, pw: &str| {
             format!(
@@ -228,17 +319,17 @@ mod tests {
             )
         };
         assert_eq!(
-            p.verify(&header("alice", "secret")).as_deref(),
+            verify(header("alice", "secret")).await.as_deref(),
             Some("alice")
         );
         // Cached, and still right.
         assert_eq!(
-            p.verify(&header("alice", "secret")).as_deref(),
+            verify(header("alice", "secret")).await.as_deref(),
             Some("alice")
         );
-        assert_eq!(p.verify(&header("alice", "wrong")), None);
-        assert_eq!(p.verify(&header("bob", "secret")), None);
-        assert_eq!(p.verify("Bearer x"), None);
+        assert_eq!(verify(header("alice", "wrong")).await, None);
+        assert_eq!(verify(header("bob", "secret")).await, None);
+        assert_eq!(verify("Bearer x".to_owned()).await, None);
 
         let e = Passwords::parse("alice\n", Path::new("pw"))
             .unwrap_err()

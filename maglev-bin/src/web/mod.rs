@@ -8,6 +8,7 @@
 //! - [`stream`]: the event broker (ids, replay ring, resync) and the SSE
 //!   response.
 //! - [`auth`]: sessions (password file, client certificate), CSRF.
+//! - [`throttle`]: failed logins rate limited per peer.
 //!
 //! Paths: `/` (the page), `/assets/{file}`, `/favicon.svg`, `/healthz`,
 //! `/login` (basic auth challenge), `GET /api/state`,
@@ -20,6 +21,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod stream;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -143,7 +145,8 @@ impl FromRequestParts<App> for Visitor {
             .get::<ConnectInfo<Peer>>()
             .map(|c| c.0.clone())
             .unwrap_or_default();
-        let session = auth::session(&app.handle, app.passwords.as_deref(), &parts.headers, &peer);
+        let session =
+            auth::session(&app.handle, app.passwords.as_ref(), &parts.headers, &peer).await;
         Ok(Visitor {
             session,
             addr: peer.addr,
@@ -163,6 +166,15 @@ async fn login(State(app): State<App>, visitor: Visitor) -> Response {
     if visitor.session.auth == auth::AuthKind::Basic {
         return Redirect::to("/").into_response();
     }
+    if visitor.session.limited {
+        let wait = throttle::REFILL.as_secs().to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait)],
+            "too many failed logins from your address: try again later\n",
+        )
+            .into_response();
+    }
     (
         StatusCode::UNAUTHORIZED,
         [(
@@ -180,9 +192,11 @@ struct EventsQuery {
 }
 
 /// `GET /api/events`: the SSE stream, resuming after `Last-Event-ID` (a
-/// reconnect) or `?since=` (the id `/api/state` returned).
+/// reconnect) or `?since=` (the id `/api/state` returned). Log records
+/// (the audit trail among them) go only to known visitors.
 async fn events(
     State(app): State<App>,
+    visitor: Visitor,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Response {
@@ -191,7 +205,8 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(query.since);
-    let sse = stream::respond(app.handle.clone(), app.broker.clone(), since);
+    let logs = visitor.session.known();
+    let sse = stream::respond(app.handle.clone(), app.broker.clone(), since, logs);
     (
         [
             (header::CACHE_CONTROL, "no-cache"),

@@ -15,6 +15,10 @@
 //! go out as `probe` events without an id: a heartbeat, not worth
 //! replaying.
 //!
+//! Log records (`log` events, the audit trail among them: identities,
+//! peers, RPCs) go only to known visitors (logged in, or by client
+//! certificate); an anonymous viewer sees states and transitions.
+//!
 //! The stream: a `retry` hint first, a `: ping` comment every
 //! [`PING_INTERVAL`], `Cache-Control: no-cache`, `X-Accel-Buffering: no`,
 //! never compressed; it ends when the client goes or the daemon stops.
@@ -270,12 +274,15 @@ fn sse_event(broker: &Broker, entry: &Entry) -> SseEvent {
         .data(&*entry.data)
 }
 
-/// The SSE response for a client that last saw `since`.
+/// The SSE response for a client that last saw `since`; `logs` when it
+/// may see log records.
 pub fn respond(
     handle: Handle,
     broker: Arc<Broker>,
     since: Option<String>,
+    logs: bool,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let shown = move |entry: &Entry| logs || entry.kind != "log";
     // Subscribed before the ring is read: nothing falls between the two.
     let mut live = broker.live.subscribe();
     let resume = broker.resume(since.as_deref(), Instant::now());
@@ -289,7 +296,7 @@ pub fn respond(
         }
         let mut last = match resume {
             Resume::Replay { missed, last } => {
-                for entry in &missed {
+                for entry in missed.iter().filter(|e| shown(e)) {
                     if !send(sse_event(&broker, entry)).await {
                         return;
                     }
@@ -311,6 +318,10 @@ pub fn respond(
             };
             let event = match next {
                 Ok(Live::Event(entry)) if entry.seq <= last => continue,
+                Ok(Live::Event(entry)) if !shown(&entry) => {
+                    last = entry.seq;
+                    continue;
+                }
                 Ok(Live::Event(entry)) => {
                     last = entry.seq;
                     if entry.kind == "resync" {

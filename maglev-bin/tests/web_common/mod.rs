@@ -21,16 +21,22 @@ pub const ADMIN: (&str, &str) = ("alice", "secret");
 /// dashboard (and gRPC) on 127.0.0.1, every backend up and both VIPs
 /// programmed.
 pub async fn start(net: u8) -> World {
+    start_with(net, 4, maglev_bin::daemon::Parts::default()).await
+}
+
+/// As [`start`], the password hashed at bcrypt `cost`, the daemon started
+/// with `parts`.
+pub async fn start_with(net: u8, cost: u32, parts: maglev_bin::daemon::Parts) -> World {
     let mut world = World::new(net, 3).await;
     world.write_config(&crate::grpc_common::config(net));
     let password_file = world.dir.path().join("htpasswd");
-    let hash = bcrypt::hash(ADMIN.1, 4).unwrap();
+    let hash = bcrypt::hash(ADMIN.1, cost).unwrap();
     std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
     let mut settings = world.settings();
     settings.http_addr = Some("127.0.0.1:0".into());
     settings.grpc_addr = Some("127.0.0.1:0".into());
     settings.http_password_file = Some(password_file);
-    world.start(settings).await;
+    world.start_with(settings, parts).await;
     let be = |i: u8| format!("127.0.{net}.{i}");
     until("both VIPs are programmed", || {
         world.weights(&format!("192.0.2.{net}")) == w(&[(&be(1), 100), (&be(2), 100), (&be(3), 0)])
@@ -57,6 +63,23 @@ pub fn basic(user: &str, password: &str) -> String {
 /// Sends `request` on a new connection to `addr`.
 pub async fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Response<Incoming> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender.send_request(request).await.unwrap()
+}
+
+/// Sends `request` on a new connection to `addr` from the loopback
+/// address `from` (another peer, as far as the daemon can tell).
+pub async fn send_from(
+    from: std::net::Ipv4Addr,
+    addr: SocketAddr,
+    request: Request<Full<Bytes>>,
+) -> Response<Incoming> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from.into(), 0)).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
         .unwrap();
