@@ -600,10 +600,11 @@ async fn vpp_info_shows_sync_health() {
 
     // VPP accepts again: nothing is pending.
     world.vpp.sim.clear_faults();
+    until("a is drained in VPP", || {
+        world.weights("192.0.2.62")
+            == w(&[("127.0.62.1", 0), ("127.0.62.2", 100), ("127.0.62.3", 0)])
+    })
+    .await;
     eventually("web is synced", info(|i| i.sync_pending.is_empty())).await;
-    assert_eq!(
-        world.weights("192.0.2.62"),
-        w(&[("127.0.62.1", 0), ("127.0.62.2", 100), ("127.0.62.3", 0)])
-    );
     world.stop().await;
 }

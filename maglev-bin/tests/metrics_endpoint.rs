@@ -763,18 +763,19 @@ async fn sync_health_shows_pending_frontends_and_the_last_full_sync() {
 
     // VPP accepts again: web is synced and nothing is pending.
     world.vpp.sim.clear_faults();
+    common::until("a is drained in VPP", || {
+        world.weights("192.0.2.41")
+            == vec![
+                ("127.0.63.1".to_owned(), 0),
+                ("127.0.63.2".to_owned(), 40),
+                ("127.0.63.3".to_owned(), 0),
+            ]
+    })
+    .await;
     scrape_until(addr, "web is synced", |s| {
         s.value("maglev_sync_pending_frontends", &[]) == Some(0.0)
             && s.value("maglev_sync_oldest_pending_seconds", &[]) == Some(0.0)
     })
     .await;
-    assert_eq!(
-        world.weights("192.0.2.41"),
-        vec![
-            ("127.0.63.1".to_owned(), 0),
-            ("127.0.63.2".to_owned(), 40),
-            ("127.0.63.3".to_owned(), 0)
-        ]
-    );
     world.stop().await;
 }
