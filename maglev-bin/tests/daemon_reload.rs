@@ -166,3 +166,76 @@ async fn a_reload_that_deletes_most_vips_is_refused_unless_forced() {
     until("every VIP is gone", || world.vips().is_empty()).await;
     world.stop().await;
 }
+
+/// [`ONE`] under a head with `vpp.lb` extended by `lb` (indented lines).
+fn with_lb(lb: &str) -> String {
+    let head = HEAD.replace(
+        "      startup-min-delay: 0s",
+        &format!("{lb}      startup-min-delay: 0s"),
+    );
+    format!("{head}{ONE}")
+}
+
+/// What the simulator holds of `lb_conf`: (sticky buckets, flow timeout,
+/// sticky table resets).
+fn sim_conf(world: &World) -> (u32, u32, u64) {
+    world.vpp.sim.with_model(|m| {
+        (
+            m.conf.sticky_buckets_per_core,
+            m.conf.flow_timeout,
+            m.sticky_resets(),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vpp_lb_reload_reaches_vpp_at_once() {
+    let mut world = World::new(3, 2).await;
+    let lb = "      sticky-buckets-per-core: 1024\n";
+    world.write_config(&with_lb(&format!("{lb}      flow-timeout: 40s\n")));
+    world.start(world.settings()).await;
+    until("web is programmed", || {
+        world.weights("192.0.2.30") == w(&[("127.0.3.1", 100), ("127.0.3.2", 100)])
+    })
+    .await;
+    assert_eq!(sim_conf(&world), (1024, 40, 0));
+    // A new flow timeout: sent before the reload answers.
+    world.write_config(&with_lb(&format!("{lb}      flow-timeout: 77s\n")));
+    let report = world.handle().reload().await;
+    assert!(report.ok(), "{}", report.message());
+    assert_eq!(sim_conf(&world), (1024, 77, 0));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_table_resize_is_refused_unless_forced() {
+    let mut world = World::new(3, 2).await;
+    world.write_config(&with_lb("      sticky-buckets-per-core: 1024\n"));
+    world.start(world.settings()).await;
+    until("web is programmed", || {
+        world.weights("192.0.2.30") == w(&[("127.0.3.1", 100), ("127.0.3.2", 100)])
+    })
+    .await;
+    world.write_config(&with_lb(
+        "      sticky-buckets-per-core: 2048\n      flow-timeout: 77s\n",
+    ));
+    let report = world.handle().reload().await;
+    assert!(!report.ok());
+    assert_eq!(
+        report.message(),
+        "vpp.lb.sticky-buckets-per-core 1024 -> 2048 resets VPP's sticky table: every \
+         established flow of every VIP may move; reload with force to apply"
+    );
+    // Nothing of the file was applied: not the timeout either.
+    assert_eq!(sim_conf(&world), (1024, 40, 0));
+    let running = world.handle().config();
+    assert_eq!(
+        running.vpp().unwrap().lb.sticky_buckets_per_core,
+        Some(1024)
+    );
+    // Forced: applied at once, and VPP resets its sticky tables once.
+    let report = world.handle().reload_with(true).await;
+    assert!(report.ok(), "{}", report.message());
+    assert_eq!(sim_conf(&world), (2048, 77, 1));
+    world.stop().await;
+}

@@ -161,3 +161,108 @@ async fn an_operator_sync_of_one_frontend_repairs_drift() {
     );
     world.stop().await;
 }
+
+/// One frontend of two backends, with the periodic full sync out of the way
+/// (it would retry everything at once and hide the schedule's own choice).
+const DRAIN_CONFIG: &str = r#"
+  backends:
+    a: { address: 127.0.24.1, healthcheck: web }
+    b: { address: 127.0.24.2, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.124
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {}, b: {} }
+"#;
+
+/// When `frontend`'s retry is due, if it waits for one.
+fn retry_in(world: &World, frontend: &str) -> Option<std::time::Duration> {
+    world
+        .handle()
+        .sync_health()
+        .pending
+        .into_iter()
+        .find(|p| p.frontend == frontend)
+        .and_then(|p| p.retry_in)
+}
+
+/// Syncs of frontends VPP refused so far.
+fn refused(world: &World) -> u64 {
+    world
+        .handle()
+        .sync_health()
+        .failures
+        .iter()
+        .find(|(k, _)| k.as_str() == "refused")
+        .map_or(0, |(_, n)| *n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_while_vpp_refuses_ops_does_not_wait_for_the_backoff() {
+    use maglev_core::schedule::RETRY_MIN;
+    let mut world = World::new(24, 2).await;
+    let head = common::HEAD.replace(
+        "startup-min-delay: 0s",
+        "sync-interval: 1h\n      startup-min-delay: 0s",
+    );
+    world.write_config(&format!("{head}{DRAIN_CONFIG}"));
+    world.start(world.settings()).await;
+    until("web is programmed", || {
+        world.weights("192.0.2.124") == w(&[("127.0.24.1", 100), ("127.0.24.2", 100)])
+    })
+    .await;
+    let handle = world.handle().clone();
+    handle
+        .set_weight("web", "primary", "a", 50, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.weights("192.0.2.124"),
+        w(&[("127.0.24.1", 50), ("127.0.24.2", 100)])
+    );
+    // VPP refuses every weight change from now on. Raising a back is no
+    // drain: its retries back off (an operator's sync runs at once, and
+    // each refusal doubles the delay: 1, 2, 4, 8, 16 s).
+    world.vpp.sim.inject(Fault {
+        message: Some("lb_as_set_weight"),
+        action: FaultAction::Retval(-1),
+        times: usize::MAX,
+    });
+    handle
+        .set_weight("web", "primary", "a", 100, false)
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert!(handle.sync(Some("web")).await.is_err(), "VPP refuses");
+    }
+    let backoff = retry_in(&world, "web").expect("web waits for its retry");
+    assert!(
+        backoff > RETRY_MIN * 8,
+        "the refused raise backs off: retry in {backoff:?}"
+    );
+    // b dies while VPP still refuses: its drain is tried at once, and its
+    // refusal is retried after RETRY_MIN, not after the backoff.
+    let before = refused(&world);
+    world.backends[1].set_healthy(false);
+    until("the drain of b was tried (and refused)", || {
+        refused(&world) > before
+    })
+    .await;
+    let retry = retry_in(&world, "web").expect("the refused drain waits for a retry");
+    assert!(
+        retry <= RETRY_MIN,
+        "a refused drain is retried within {RETRY_MIN:?}, not in {retry:?}"
+    );
+    // VPP accepts again: the drain (and the raise with it) lands at the
+    // next retry.
+    world.vpp.sim.clear_faults();
+    until("b is drained", || {
+        world.weights("192.0.2.124") == w(&[("127.0.24.1", 100), ("127.0.24.2", 0)])
+    })
+    .await;
+    assert_eq!(retry_in(&world, "web"), None);
+    world.stop().await;
+}

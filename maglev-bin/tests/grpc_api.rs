@@ -548,3 +548,63 @@ async fn check_and_reload_keep_the_running_config_on_error() {
     .await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vpp_info_shows_sync_health() {
+    use maglev_vpp::sim::{Fault, FaultAction};
+    let (world, c) = start(62, |_| {}).await;
+    let info = |pred: fn(&proto::VppInfo) -> bool| {
+        let c = c.clone();
+        move || {
+            let mut c = c.clone();
+            async move {
+                let i = c
+                    .get_vpp_info(proto::GetVppInfoRequest {})
+                    .await
+                    .ok()?
+                    .into_inner();
+                pred(&i).then_some(i)
+            }
+        }
+    };
+    let done = eventually(
+        "a full sync succeeded",
+        info(|i| i.last_full_sync_ns > 0 && i.sync_pending.is_empty()),
+    )
+    .await;
+    assert!(!done.sync_full_pending);
+    assert_eq!(done.read_errors, 0);
+
+    // VPP refuses every weight change; a (only in web) goes down.
+    world.vpp.sim.inject(Fault {
+        message: Some("lb_as_set_weight"),
+        action: FaultAction::Retval(-1),
+        times: usize::MAX,
+    });
+    world.backends[0].set_healthy(false);
+    let stuck = eventually(
+        "web is pending after a refusal",
+        info(|i| {
+            i.sync_pending.iter().any(|p| p.frontend == "web") && i.sync_failures_refused >= 1
+        }),
+    )
+    .await;
+    let web = stuck
+        .sync_pending
+        .iter()
+        .find(|p| p.frontend == "web")
+        .unwrap();
+    assert!(web.waited.is_some());
+    assert!(stuck.sync_oldest_pending.is_some());
+    assert_eq!(stuck.last_full_sync_ns, done.last_full_sync_ns);
+
+    // VPP accepts again: nothing is pending.
+    world.vpp.sim.clear_faults();
+    until("a is drained in VPP", || {
+        world.weights("192.0.2.62")
+            == w(&[("127.0.62.1", 0), ("127.0.62.2", 100), ("127.0.62.3", 0)])
+    })
+    .await;
+    eventually("web is synced", info(|i| i.sync_pending.is_empty())).await;
+    world.stop().await;
+}

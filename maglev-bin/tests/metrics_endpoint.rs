@@ -277,6 +277,11 @@ const SHAPE: &str = "\
 # TYPE maglev_probe_duration_seconds histogram
 # TYPE maglev_probe_errors counter
 # TYPE maglev_reconcile_errors counter
+# TYPE maglev_sync_failures counter
+# TYPE maglev_sync_full_pending gauge
+# TYPE maglev_sync_last_full_success_timestamp_seconds gauge
+# TYPE maglev_sync_oldest_pending_seconds gauge
+# TYPE maglev_sync_pending_frontends gauge
 # TYPE maglev_vpp_api counter
 # TYPE maglev_vpp_connected gauge
 # TYPE maglev_vpp_connected_seconds gauge
@@ -288,6 +293,7 @@ const SHAPE: &str = "\
 # TYPE maglev_vpp_lb_vip_route_bytes counter
 # TYPE maglev_vpp_lb_vip_route_packets counter
 # TYPE maglev_vpp_lbsync counter
+# TYPE maglev_vpp_read_errors counter
 # TYPE maglev_vpp_uptime_seconds gauge
 # TYPE maglev_warmup_phase gauge
 maglev_backend_enabled{backend}
@@ -311,6 +317,11 @@ maglev_probe_duration_seconds_sum{backend,type}
 maglev_probe_errors_total{reason}
 maglev_probe_total{backend,code,result,type}
 maglev_reconcile_errors_total{scope}
+maglev_sync_failures_total{kind}
+maglev_sync_full_pending{}
+maglev_sync_last_full_success_timestamp_seconds{}
+maglev_sync_oldest_pending_seconds{}
+maglev_sync_pending_frontends{}
 maglev_vpp_api_total{direction,msg,result}
 maglev_vpp_connected_seconds{}
 maglev_vpp_connected{}
@@ -322,6 +333,7 @@ maglev_vpp_lb_vip_packets_total{frontend,kind}
 maglev_vpp_lb_vip_route_bytes_total{frontend}
 maglev_vpp_lb_vip_route_packets_total{frontend}
 maglev_vpp_lbsync_total{kind,scope}
+maglev_vpp_read_errors_total{}
 maglev_vpp_uptime_seconds{}
 maglev_warmup_phase{}";
 
@@ -703,5 +715,67 @@ async fn a_reload_forgets_the_series_of_what_it_removed() {
     })
     .await;
     assert!(!labelled(&s, "backend", "a").is_empty(), "a stays");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_health_shows_pending_frontends_and_the_last_full_sync() {
+    use maglev_vpp::sim::{Fault, FaultAction};
+    let mut world = World::new(63, 3).await;
+    world.write_config(&CONFIG.replace("127.0.41.", "127.0.63."));
+    let mut settings = world.settings();
+    settings.metrics_addr = Some("127.0.0.1:0".to_owned());
+    world.start(settings).await;
+    let addr = world.daemon().metrics_addrs()[0];
+    let last_full = |s: &Scrape| {
+        s.value("maglev_sync_last_full_success_timestamp_seconds", &[])
+            .unwrap_or_default()
+    };
+    let s = scrape_until(addr, "a full sync succeeded", |s| {
+        all_up(s) && last_full(s) > 0.0
+    })
+    .await;
+    // A wall time (after 2020), not an uptime.
+    assert!(last_full(&s) > 1.6e9, "{}", last_full(&s));
+    assert_eq!(s.value("maglev_vpp_read_errors_total", &[]), Some(0.0));
+
+    // VPP refuses every weight change; a goes down: web stays pending.
+    world.vpp.sim.inject(Fault {
+        message: Some("lb_as_set_weight"),
+        action: FaultAction::Retval(-1),
+        times: usize::MAX,
+    });
+    world.backends[0].set_healthy(false);
+    let refused = |s: &Scrape| {
+        s.value("maglev_sync_failures_total", &[("kind", "refused")])
+            .unwrap_or_default()
+    };
+    let s = scrape_until(addr, "web is pending after a refusal", |s| {
+        s.value("maglev_sync_pending_frontends", &[]) == Some(1.0) && refused(s) >= 1.0
+    })
+    .await;
+    assert!(
+        s.value("maglev_sync_oldest_pending_seconds", &[])
+            .is_some_and(|v| v >= 0.0)
+    );
+    let pending = world.handle().sync_health().pending;
+    assert!(pending.iter().all(|p| p.frontend == "web"), "{pending:?}");
+
+    // VPP accepts again: web is synced and nothing is pending.
+    world.vpp.sim.clear_faults();
+    common::until("a is drained in VPP", || {
+        world.weights("192.0.2.41")
+            == vec![
+                ("127.0.63.1".to_owned(), 0),
+                ("127.0.63.2".to_owned(), 40),
+                ("127.0.63.3".to_owned(), 0),
+            ]
+    })
+    .await;
+    scrape_until(addr, "web is synced", |s| {
+        s.value("maglev_sync_pending_frontends", &[]) == Some(0.0)
+            && s.value("maglev_sync_oldest_pending_seconds", &[]) == Some(0.0)
+    })
+    .await;
     world.stop().await;
 }

@@ -71,6 +71,15 @@ async fn the_page_and_its_files_are_served_with_a_strict_policy() {
     assert_eq!(s["session"]["admin"], false);
     assert_eq!(s["session"]["login"], true);
     assert!(s["vpp"]["version"].is_string(), "{}", s["vpp"]);
+    // The dashboard's sync-health line reads these.
+    for field in [
+        "sync_pending",
+        "read_errors",
+        "sync_failures_refused",
+        "last_full_sync_ns",
+    ] {
+        assert!(!s["vpp"][field].is_null(), "{field} in {}", s["vpp"]);
+    }
     let (status, body) = call(addr, "GET", "/api/backends/a", &[], "").await;
     assert_eq!(status, 200);
     assert!(body.contains(r#""name":"a""#), "{body}");

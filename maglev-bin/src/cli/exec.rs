@@ -508,6 +508,7 @@ impl Session {
                     .kv("vpp-pid", v.pid.to_string())
                     .kv("vpp-boottime", when(v.boottime_ns))
                     .kv("connected", when(v.connecttime_ns));
+                super::sync_health::lines(&mut b, &v, now);
                 Ok(Some(b.render(st)))
             }
             CommandId::ShowVppLbState => {

@@ -10,6 +10,7 @@
 //! - [`exec`]: running a command against maglevd and printing the reply.
 //! - [`plan`]: sync results and dry runs (ops, bucket movement), share bars.
 //! - [`watch`]: `watch events`.
+//! - `sync_health`: the sync-health lines of `show vpp info`.
 //! - [`shell`]: the interactive shell (rustyline: history, Tab, `?`).
 //! - [`generate`]: shell completions and the `maglevc(1)` man page.
 //!
@@ -23,6 +24,7 @@ pub mod parse;
 pub mod plan;
 pub mod render;
 pub mod shell;
+mod sync_health;
 pub mod tree;
 pub mod watch;
 

@@ -689,7 +689,10 @@ impl Handle {
     /// Reloads the config file (SPEC §2.8). On an error the running config
     /// stays and every problem is logged. A file that deletes more of the
     /// running VIPs than `--reload-delete-limit` allows is refused unless
-    /// `force`; each VIP it deletes is logged.
+    /// `force`; each VIP it deletes is logged. So is a change that resets
+    /// state VPP keeps for established flows (a new
+    /// `vpp.lb.sticky-buckets-per-core`); the rest of `vpp.lb` is sent to
+    /// VPP before the reload answers.
     pub async fn reload_with(&self, force: bool) -> ConfigReport {
         let _guard = self.shared.reload_lock.lock().await;
         let path = &self.shared.settings.config_path;
@@ -711,6 +714,20 @@ impl Handle {
                 return report;
             }
         };
+        // `vpp.lb` is applied now or the reload is refused, never deferred.
+        if let Err(reason) =
+            crate::daemon::lb_conf::apply_on_reload(self, &running, &new, force).await
+        {
+            let report = ConfigReport {
+                path: path.display().to_string(),
+                parse_error: None,
+                semantic_error: Some(reason),
+                deleted: Vec::new(),
+            };
+            reload::log_refusal(&report);
+            self.shared.metrics.reload(false);
+            return report;
+        }
         // The operators' overrides that hold for this file, and the running
         // config with them.
         let file = new;

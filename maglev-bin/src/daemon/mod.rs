@@ -22,6 +22,10 @@
 //! - `tables` ([`tables`]): the prediction of every VIP's new-flow table
 //!   and how VPP's buckets compare with it, built from the reconciler's
 //!   updates off its path.
+//! - `lb_conf` ([`lb_conf`]): `vpp.lb` on reload, sent at once (a
+//!   sticky-table resize only when forced).
+//! - `sync_health` ([`sync_health`]): whether the reconciler keeps up
+//!   (pending frontends, read errors, failures, the last full success).
 //! - the gRPC, metrics and web servers ([`crate::grpc`], [`crate::metrics`],
 //!   [`crate::web`]).
 //!
@@ -32,6 +36,7 @@ pub mod beats;
 pub mod counters;
 pub mod error;
 pub mod handle;
+pub mod lb_conf;
 pub mod listen;
 pub mod overrides;
 pub(crate) mod pools;
@@ -41,6 +46,7 @@ pub mod runtime;
 pub mod settings;
 pub mod signals;
 pub mod state_file;
+pub mod sync_health;
 pub mod tables;
 pub mod views;
 pub mod vpp;

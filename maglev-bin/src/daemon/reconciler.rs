@@ -15,6 +15,17 @@
 //! ([`simulate`](maglev_core::plan::simulate)). Any failed op, any op the
 //! model cannot play and any reconnect drops the belief, so the next batch
 //! reads VPP again: the daemon never believes VPP holds what it does not.
+//!
+//! **Drains never wait.** A frontend whose sync failed waits for its retry
+//! (the schedule's backoff), unless it is marked again by a change that
+//! lowers a weight, removes an AS or flushes: the reconciler compares the
+//! frontend's desired weights now with those it last planned (or last
+//! judged), and a drain skips the delay. An operator's sync of one
+//! frontend skips it too.
+//!
+//! **Sync health** ([`crate::daemon::sync_health`]): pending frontends and
+//! since when, read errors, failures by kind and the last full success are
+//! recorded here for `/metrics`, `show vpp info` and the dashboard.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -35,6 +46,7 @@ use tokio::time::Instant;
 
 use crate::daemon::error::DaemonError;
 use crate::daemon::handle::Handle;
+use crate::daemon::sync_health::{FailureKind, Health, SyncHealth};
 use crate::daemon::tables::Update;
 use crate::events::{EventKind, VppChange};
 
@@ -107,6 +119,25 @@ struct ControlState {
     /// Slow-starting backends and when their next step begins: each step
     /// marks the frontends using them.
     ramps: BTreeMap<String, Instant>,
+    /// Per frontend, the AS weights of its VIP it was last planned (or
+    /// judged) with: a new mark that lowers one of them is a drain.
+    planned: BTreeMap<String, Weights>,
+    /// Sync health, for readers.
+    health: Health,
+}
+
+/// The AS weights of one VIP (empty: the VIP is not wanted).
+type Weights = BTreeMap<IpAddr, u8>;
+
+fn weights_of(desired: Option<&maglev_core::dataplane::DesiredVip>) -> Weights {
+    desired.map_or_else(BTreeMap::new, |d| {
+        d.ases.iter().map(|(a, x)| (*a, x.weight)).collect()
+    })
+}
+
+/// Whether `now` lowers a weight of `before` or removes one of its ASes.
+fn lowers_a_weight(before: &Weights, now: &Weights) -> bool {
+    before.iter().any(|(a, w)| now.get(a).is_none_or(|n| n < w))
 }
 
 impl Control {
@@ -130,6 +161,8 @@ impl Control {
                 started: 0,
                 next_periodic: start + interval.max(std::time::Duration::from_secs(1)),
                 ramps: BTreeMap::new(),
+                planned: BTreeMap::new(),
+                health: Health::default(),
             }),
             wake: Notify::new(),
             stale: AtomicU64::new(0),
@@ -195,6 +228,7 @@ impl Control {
         let mut s = self.lock();
         for f in removed {
             s.schedule.forget(f);
+            s.planned.remove(f);
         }
         s.schedule
             .mark_all(config.frontends().keys().map(String::as_str));
@@ -224,9 +258,10 @@ impl Control {
         if let Some((vip, address)) = flush {
             s.flushes.request(vip, address);
         }
+        // An operator's ask is no retry: it runs at the next chance.
         match &scope {
-            SyncScope::All => s.schedule.mark_all(std::iter::empty()),
-            SyncScope::Frontend(f) => s.schedule.mark(f),
+            SyncScope::All => s.schedule.expedite_all(),
+            SyncScope::Frontend(f) => s.schedule.expedite(f),
         }
         let after = s.started;
         s.waiters.push((scope, after, tx));
@@ -289,6 +324,16 @@ impl Control {
     pub(crate) fn phase(&self, now: Instant) -> Phase {
         self.lock().warmup.phase(now)
     }
+
+    /// The sync health at `now`.
+    pub(crate) fn sync_health(&self, now: Instant) -> SyncHealth {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        s.health
+            .note_pending(s.schedule.pending().map(|(f, _)| f), now);
+        s.health
+            .view(now, s.schedule.pending(), s.schedule.full_pending())
+    }
 }
 
 /// What the reconciler believes VPP holds.
@@ -313,6 +358,7 @@ pub(crate) async fn run(handle: Handle) {
             // RETRY_MAX after many; see docs/performance.md). Whoever waits
             // for a sync hears now; the reconnect marks everything.
             shared.control.fail_waiters(&e);
+            shared.control.sync_health(Instant::now());
             tokio::select! {
                 _ = shared.cancel.cancelled() => return,
                 _ = shared.control.wake.notified() => {}
@@ -382,14 +428,29 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
         s.schedule.mark_all(frontends());
     }
     let full_allowed = s.warmup.may_sync_all(now);
+    s.health
+        .note_pending(s.schedule.pending().map(|(f, _)| f), now);
     let warmup = &mut s.warmup;
-    let batch = s.schedule.next(now, full_allowed, frontends(), |f| {
-        let released = warmup.release_frontend(now, f, all_backends_known(handle, config, f));
-        if !released {
-            tracing::debug!(frontend = f, "warm-up holds the sync");
-        }
-        released
-    });
+    let planned = &mut s.planned;
+    let batch = s.schedule.next(
+        now,
+        full_allowed,
+        frontends(),
+        |f| {
+            let released = warmup.release_frontend(now, f, all_backends_known(handle, config, f));
+            if !released {
+                tracing::debug!(frontend = f, "warm-up holds the sync");
+            }
+            released
+        },
+        |f| {
+            let drain = is_drain(handle, config, f, now, planned);
+            if drain {
+                tracing::debug!(frontend = f, "a drain skips the retry delay");
+            }
+            drain
+        },
+    );
     if batch.is_some() {
         s.started += 1;
         return (batch, None);
@@ -406,6 +467,31 @@ fn next_batch(handle: &Handle, config: &Config, now: Instant) -> (Option<Batch>,
     (None, deadline)
 }
 
+/// Whether `frontend`, marked again while it waits for a retry, now wants
+/// a lower weight for an AS (or no longer wants it) than when it was last
+/// planned or judged; the weights seen now become the reference, so the
+/// same change is judged once. A frontend never planned counts as a drain.
+fn is_drain(
+    handle: &Handle,
+    config: &Config,
+    frontend: &str,
+    now: Instant,
+    planned: &mut BTreeMap<String, Weights>,
+) -> bool {
+    let Some(fe) = config.frontend(frontend) else {
+        return false;
+    };
+    let serving_of = |b: &str| handle.serving(b, now);
+    let active = handle.active_pool(frontend, fe, serving_of);
+    let desired = desired_frontend(config, frontend, serving_of, active);
+    let weights = weights_of(desired.as_ref());
+    let drain = planned
+        .get(frontend)
+        .is_none_or(|before| lowers_a_weight(before, &weights));
+    planned.insert(frontend.to_owned(), weights);
+    drain
+}
+
 /// Whether none of `frontend`'s backends is `unknown`.
 pub(crate) fn all_backends_known(handle: &Handle, config: &Config, frontend: &str) -> bool {
     config.frontend(frontend).is_some_and(|fe| {
@@ -420,6 +506,8 @@ struct Outcome {
     done: SyncReport,
     /// Per frontend: the error of its first failed op.
     failed: BTreeMap<String, String>,
+    /// The failed frontends whose failed (or skipped) ops would drain.
+    drains: BTreeSet<String>,
     /// Everything failed (VPP away, the read failed): the error.
     all_failed: Option<DaemonError>,
 }
@@ -434,11 +522,19 @@ async fn sync_batch(
     let failed_all = |e: DaemonError| Outcome {
         done: SyncReport::default(),
         failed: BTreeMap::new(),
+        drains: BTreeSet::new(),
         all_failed: Some(e),
     };
     let link = match handle.vpp() {
         Ok(link) => link,
-        Err(e) => return failed_all(e),
+        Err(e) => {
+            shared
+                .control
+                .lock()
+                .health
+                .failed(FailureKind::Unavailable);
+            return failed_all(e);
+        }
     };
     let stale = shared.control.stale.load(Ordering::Relaxed);
     if batch.full || belief.stale_seen != stale || belief.state.is_none() {
@@ -457,6 +553,7 @@ async fn sync_batch(
             }
             Err(e) => {
                 belief.state = None;
+                shared.control.lock().health.read_failed();
                 tracing::warn!(error = %e, "reading VPP's LB state failed");
                 return failed_all(DaemonError::Vpp(e.to_string()));
             }
@@ -473,12 +570,19 @@ async fn sync_batch(
         if batch.full {
             s.flushes.retain_desired(&desired);
         }
+        for f in &batch.frontends {
+            if let Some(fe) = config.frontend(f) {
+                let weights = weights_of(desired.get(&fe.vip_key()));
+                s.planned.insert(f.clone(), weights);
+            }
+        }
         ops
     };
     if ops.is_empty() {
         return Outcome {
             done: SyncReport::default(),
             failed: BTreeMap::new(),
+            drains: BTreeSet::new(),
             all_failed: None,
         };
     }
@@ -493,6 +597,15 @@ async fn sync_batch(
         .collect();
     let scope = if batch.full { "all" } else { "vip" };
     let report = link.dataplane.apply(&ops).await;
+    let mut drains = BTreeSet::new();
+    let failed_ops = report.failed.iter().map(|f| &f.op).chain(&report.skipped);
+    for op in failed_ops {
+        if drains_flows(op, &before)
+            && let Some(name) = crate::daemon::views::frontend_of(config, &op.vip())
+        {
+            drains.insert(name.to_string());
+        }
+    }
     let mut believable = report.failed.is_empty();
     for op in &report.done {
         if simulate(observed, op).is_err() {
@@ -590,7 +703,29 @@ async fn sync_batch(
             tables,
         },
         failed,
+        drains,
         all_failed: None,
+    }
+}
+
+/// Whether `op` lowers a weight, removes an AS or a VIP, or flushes, as
+/// against `before` (what VPP held before the batch): a drain.
+fn drains_flows(op: &Op, before: &ObservedState) -> bool {
+    match *op {
+        Op::DeleteVip { .. } | Op::DeleteAs { .. } => true,
+        Op::SetWeight {
+            vip,
+            address,
+            weight,
+            flush,
+        } => {
+            flush
+                || before
+                    .get(&vip)
+                    .and_then(|v| v.ases.get(&address))
+                    .is_none_or(|w| weight < *w)
+        }
+        Op::CreateVip { .. } | Op::AddAs { .. } => false,
     }
 }
 
@@ -700,9 +835,27 @@ fn plan_frontends(
 fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
     let now = Instant::now();
     let failed: BTreeSet<String> = outcome.failed.keys().cloned().collect();
+    let unix_now = handle.clock().now_unix_nanos();
     let mut s = handle.shared.control.lock();
-    s.schedule
-        .finished(batch, &failed, outcome.all_failed.is_some(), now);
+    s.schedule.finished(
+        batch,
+        &failed,
+        &outcome.drains,
+        outcome.all_failed.is_some(),
+        now,
+    );
+    if outcome.all_failed.is_none() {
+        for f in &batch.frontends {
+            if failed.contains(f) {
+                s.health.failed(FailureKind::Refused);
+            } else {
+                s.health.synced(f);
+            }
+        }
+        if batch.full && failed.is_empty() {
+            s.health.full_succeeded(unix_now);
+        }
+    }
     let waiters = std::mem::take(&mut s.waiters);
     let this_batch = s.started;
     for (scope, after, tx) in waiters {
@@ -741,5 +894,63 @@ fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
     drop(s);
     if let Some(e) = &outcome.all_failed {
         tracing::debug!(error = %e, full = batch.full, "sync deferred");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use maglev_core::dataplane::{Encap, ObservedVip, Protocol};
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_drain_is_a_lower_weight_a_removal_or_a_flush() {
+        let vip = VipKey::host(ip("192.0.2.1"), Some(Protocol::Tcp), 80);
+        let before: ObservedState = [(
+            vip,
+            ObservedVip {
+                key: vip,
+                encap: Encap::Gre4,
+                table_len: 1024,
+                src_ip_sticky: false,
+                ases: [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 0)].into(),
+            },
+        )]
+        .into();
+        let set = |address: &str, weight: u8, flush: bool| Op::SetWeight {
+            vip,
+            address: ip(address),
+            weight,
+            flush,
+        };
+        assert!(drains_flows(&set("10.0.0.1", 50, false), &before));
+        assert!(!drains_flows(&set("10.0.0.2", 50, false), &before));
+        assert!(drains_flows(&set("10.0.0.2", 0, true), &before));
+        let delete = Op::DeleteAs {
+            vip,
+            address: ip("10.0.0.2"),
+            flush: false,
+        };
+        assert!(drains_flows(&delete, &before));
+        assert!(drains_flows(&Op::DeleteVip { key: vip }, &before));
+        let add = Op::AddAs {
+            vip,
+            address: ip("10.0.0.3"),
+            weight: 100,
+        };
+        assert!(!drains_flows(&add, &before));
+
+        let weights: Weights = [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 50)].into();
+        let raised: Weights = [(ip("10.0.0.1"), 100), (ip("10.0.0.2"), 100)].into();
+        let lowered: Weights = [(ip("10.0.0.1"), 0), (ip("10.0.0.2"), 100)].into();
+        let removed: Weights = [(ip("10.0.0.2"), 100)].into();
+        assert!(!lowers_a_weight(&weights, &raised));
+        assert!(lowers_a_weight(&weights, &lowered));
+        assert!(lowers_a_weight(&weights, &removed));
+        assert!(!lowers_a_weight(&Weights::new(), &raised));
     }
 }

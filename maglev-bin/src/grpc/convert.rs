@@ -19,6 +19,7 @@ use crate::clock::WallClock;
 use crate::daemon::SyncReport;
 use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::reload::ConfigReport;
+use crate::daemon::sync_health::{FailureKind, SyncHealth};
 use crate::daemon::views::{FrontendView, frontend_of};
 use crate::daemon::vpp::VppLink;
 use crate::events::{Event, EventKind, LogRecord, VppChange};
@@ -382,9 +383,16 @@ pub fn healthcheck(name: &str, hc: &HealthCheck, config: &Config) -> proto::Heal
     info
 }
 
-/// The connected VPP's identity.
-pub fn vpp_info(link: &VppLink) -> proto::VppInfo {
+/// The connected VPP's identity and the reconciler's sync health.
+pub fn vpp_info(link: &VppLink, health: &SyncHealth) -> proto::VppInfo {
     let i = &link.info;
+    let failures = |kind: FailureKind| {
+        health
+            .failures
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    };
     proto::VppInfo {
         version: i.version.clone(),
         build_date: i.build_date.clone(),
@@ -392,6 +400,22 @@ pub fn vpp_info(link: &VppLink) -> proto::VppInfo {
         pid: i.pid,
         boottime_ns: i.boottime_unix_nanos.unwrap_or(0),
         connecttime_ns: link.connected_unix_nanos,
+        sync_pending: health
+            .pending
+            .iter()
+            .map(|p| proto::PendingSync {
+                frontend: p.frontend.clone(),
+                waited: Some(duration(p.waited)),
+                retry_in: p.retry_in.map(duration),
+            })
+            .collect(),
+        sync_oldest_pending: health.oldest_pending.map(duration),
+        sync_full_pending: health.full_pending,
+        read_errors: health.read_errors,
+        sync_failures_refused: failures(FailureKind::Refused),
+        sync_failures_read: failures(FailureKind::Read),
+        sync_failures_unavailable: failures(FailureKind::Unavailable),
+        last_full_sync_ns: health.last_full_success_unix_nanos.unwrap_or(0),
     }
 }
 

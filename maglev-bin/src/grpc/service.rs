@@ -252,7 +252,8 @@ impl Maglev for MaglevService {
 
     async fn get_vpp_info(&self, _: Request<proto::GetVppInfoRequest>) -> Reply<proto::VppInfo> {
         let link = self.handle.vpp().map_err(status)?;
-        Ok(Response::new(convert::vpp_info(&link)))
+        let health = self.handle.sync_health();
+        Ok(Response::new(convert::vpp_info(&link, &health)))
     }
 
     async fn get_vpplb_state(

@@ -29,6 +29,8 @@
 //!   failed dashboard logins.
 //! - `probes`: the probe counters and duration histograms.
 //! - [`scrape`]: the scrape-time gauges.
+//! - `sync`: the sync-health families (pending frontends, read errors,
+//!   failures, the last full success).
 //! - `text`: hand-written exposition text.
 //! - [`server`]: the HTTP endpoint.
 
@@ -37,6 +39,7 @@ pub mod listeners;
 mod probes;
 pub mod scrape;
 pub mod server;
+mod sync;
 mod text;
 
 use std::collections::BTreeSet;
@@ -390,6 +393,7 @@ pub fn render_as(handle: &Handle, format: Format) -> String {
     }
     metrics.probes.encode(&mut out, format);
     scrape::encode(&mut out, format, handle);
+    sync::encode(&mut out, format, handle);
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }

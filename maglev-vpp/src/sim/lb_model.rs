@@ -154,6 +154,7 @@ pub struct LbModel {
     next_dpo: u32,
     events: Vec<ModelEvent>,
     flushes: Vec<(VipKey, IpAddr)>,
+    sticky_resets: u64,
 }
 
 impl Default for LbModel {
@@ -180,7 +181,15 @@ impl LbModel {
             next_route: FIRST_ROUTE_STATS_INDEX,
             next_dpo: 9,
             events: Vec::new(),
+            sticky_resets: 0,
         }
+    }
+
+    /// How often `lb_conf` changed `sticky_buckets_per_core`: each time
+    /// every worker of VPP drops its sticky table at its next packet
+    /// (node.c `lb_get_sticky_table`), so every established flow may move.
+    pub fn sticky_resets(&self) -> u64 {
+        self.sticky_resets
     }
 
     /// Takes the events produced since the last call.
@@ -287,6 +296,11 @@ impl LbModel {
         );
         if sticky & sticky.wrapping_sub(1) != 0 {
             return Retval::INVALID_MEMORY_SIZE.0;
+        }
+        // VPP takes the new size with VIPs present; its workers then
+        // regenerate their sticky tables, empty.
+        if sticky != self.conf.sticky_buckets_per_core {
+            self.sticky_resets += 1;
         }
         self.conf = LbConf {
             sticky_buckets_per_core: sticky,

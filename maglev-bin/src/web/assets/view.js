@@ -185,12 +185,43 @@ export function renderVpp(vpp, animate) {
   setText($('#vpp-version'), connected ? vpp.version : '—', animate);
   $('#vpp-version').title = connected ? `built ${vpp.build_date} in ${vpp.build_directory}` : '';
   setText($('#vpp-pid'), connected ? vpp.pid : '—', animate);
-  for (const [id, t] of [['#vpp-uptime', connected && vpp.boottime_ns], ['#vpp-since', connected && vpp.connecttime_ns]]) {
+  const times = [
+    ['#vpp-uptime', connected && vpp.boottime_ns],
+    ['#vpp-since', connected && vpp.connecttime_ns],
+    ['#vpp-full-sync', connected && Number(vpp.last_full_sync_ns) > 0 && vpp.last_full_sync_ns],
+  ];
+  for (const [id, t] of times) {
     const el = $(id);
     el.dataset.since = ms(t);
     el.title = t ? stamp(ms(t)) : '';
   }
+  renderSync(connected ? vpp : null, animate);
   tick(Date.now());
+}
+
+// The sync-health line: frontends waiting for a sync (and the oldest
+// wait), and in the tooltip the failures. The last full sync's age is a
+// `[data-since]` of its own.
+function renderSync(vpp, animate) {
+  const el = $('#vpp-sync');
+  if (!vpp) {
+    setText(el, '—', animate);
+    setData(el, 'stuck', false, false);
+    el.title = '';
+    return;
+  }
+  const pending = vpp.sync_pending || [];
+  const oldest = vpp.sync_oldest_pending ? age(parseFloat(vpp.sync_oldest_pending) * 1000) : 'now';
+  const full = vpp.sync_full_pending ? ' · full sync pending' : '';
+  const text = pending.length
+    ? `${pending.length} pending (oldest ${oldest})${full}`
+    : `in step${full}`;
+  setText(el, text, animate);
+  setData(el, 'stuck', pending.length > 0, false);
+  const names = pending.slice(0, 8).map((p) => p.frontend).join(', ');
+  el.title = `${names ? `pending: ${names}${pending.length > 8 ? ', …' : ''}\n` : ''}`
+    + `read errors ${vpp.read_errors}; failed syncs: refused ${vpp.sync_failures_refused}, `
+    + `read ${vpp.sync_failures_read}, unavailable ${vpp.sync_failures_unavailable}`;
 }
 
 // Counts every `[data-since]` age on the page up to `now`.
