@@ -626,7 +626,7 @@ mod tests {
         // A paired clock: each conversion of `since` gives the same time
         // (the system clock, read at each stamp, moves between two).
         let since = Instant::now();
-        let clock = WallClock::at(since, std::time::Duration::from_secs(1_800_000_000));
+        let clock = WallClock::at(since, Duration::from_secs(1_800_000_000));
         let status = BackendStatus {
             name: "a".into(),
             address: "10.0.0.1".parse().unwrap(),
