@@ -118,12 +118,35 @@ pub fn daemon_logging(parts: &maglev_bin::daemon::Parts) {
         .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     // A second install (a second bench in one process) keeps the first.
     let _ = tracing_subscriber::registry()
+        .with(LineCount)
         .with(output)
         .with(maglev_bin::events::LogLayer::new(
             parts.hub.clone(),
             parts.clock,
         ))
         .try_init();
+}
+
+/// Log records at INFO or above that [`daemon_logging`] wrote (lines of
+/// `maglevd`'s log), and the WARN or ERROR ones among them.
+pub static LOG_LINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// See [`LOG_LINES`].
+pub static LOG_WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts into [`LOG_LINES`] and [`LOG_WARNINGS`].
+struct LineCount;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineCount {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let level = *event.metadata().level();
+        if level <= tracing::Level::INFO {
+            LOG_LINES.fetch_add(1, Relaxed);
+        }
+        if level <= tracing::Level::WARN {
+            LOG_WARNINGS.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// The machine's load averages (`/proc/loadavg`: 1, 5 and 15 minutes),

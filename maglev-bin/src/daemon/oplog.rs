@@ -17,7 +17,7 @@ use maglev_vpp::lb::apply::ApplyReport;
 
 /// Above this many ops (done and failed), a plan's ops are logged as a
 /// summary.
-pub const PER_OP_LINES: usize = 20;
+pub(crate) const PER_OP_LINES: usize = 20;
 
 /// The op kinds, in the order their totals are logged.
 const KINDS: [&str; 5] = [
