@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Each daemon run also counts the log lines the daemon wrote (INFO and
-//! above) and its warnings: a timed-out or refused op is a warning, so 0
-//! warnings means no op timed out.
+//! above, by module) and its warnings: a timed-out or refused op is a
+//! warning, so 0 warnings means no op timed out.
 //!
 //! Each iteration gets a fresh simulator (`maglev_vpp::sim::Sim`, API
 //! socket only, on a runtime of its own with one worker thread, as VPP is
@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode};
 use maglev_benches::{
-    LOG_LINES, LOG_WARNINGS, daemon_logging, daemon_yaml, load_average, model_address,
+    LOG_LINES, LOG_TARGETS, LOG_WARNINGS, daemon_logging, daemon_yaml, load_average, model_address,
     under_cargo_bench,
 };
 use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
@@ -178,6 +178,7 @@ fn daemon_run(rt: &Runtime, config: &Config, want: u64) -> (Duration, Vec<(Strin
         LOG_LINES.load(Ordering::Relaxed),
         LOG_WARNINGS.load(Ordering::Relaxed),
     );
+    LOG_TARGETS.lock().unwrap().clear();
     let t0 = Instant::now();
     sim_rt.block_on(sim.resume()).unwrap();
     let done = rt.block_on(wait_done(&progress));
@@ -188,6 +189,7 @@ fn daemon_run(rt: &Runtime, config: &Config, want: u64) -> (Duration, Vec<(Strin
         LOG_LINES.load(Ordering::Relaxed) - lines,
         LOG_WARNINGS.load(Ordering::Relaxed) - warnings
     );
+    println!("    by module: {:?}", LOG_TARGETS.lock().unwrap());
     let held = holdings(&sim);
     rt.block_on(daemon.shutdown());
     sim_rt.block_on(sim.stop());

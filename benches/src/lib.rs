@@ -127,25 +127,32 @@ pub fn daemon_logging(parts: &maglev_bin::daemon::Parts) {
         .try_init();
 }
 
-/// Log records at INFO or above that [`daemon_logging`] wrote (lines of
-/// `maglevd`'s log), and the WARN or ERROR ones among them.
+/// Log records of the daemon (targets `maglev_bin::*`, not the
+/// simulator's) at INFO or above that [`daemon_logging`] wrote: lines of
+/// `maglevd`'s log.
 pub static LOG_LINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// See [`LOG_LINES`].
+/// The WARN or ERROR ones among [`LOG_LINES`].
 pub static LOG_WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// [`LOG_LINES`] by target (module), for the breakdown of a count.
+pub static LOG_TARGETS: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
-/// Counts into [`LOG_LINES`] and [`LOG_WARNINGS`].
+/// Counts into [`LOG_LINES`], [`LOG_WARNINGS`] and [`LOG_TARGETS`].
 struct LineCount;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineCount {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         use std::sync::atomic::Ordering::Relaxed;
-        let level = *event.metadata().level();
-        if level <= tracing::Level::INFO {
-            LOG_LINES.fetch_add(1, Relaxed);
+        let meta = event.metadata();
+        if *meta.level() > tracing::Level::INFO || !meta.target().starts_with("maglev_bin") {
+            return;
         }
-        if level <= tracing::Level::WARN {
+        LOG_LINES.fetch_add(1, Relaxed);
+        if *meta.level() <= tracing::Level::WARN {
             LOG_WARNINGS.fetch_add(1, Relaxed);
         }
+        let mut targets = LOG_TARGETS.lock().unwrap_or_else(|e| e.into_inner());
+        *targets.entry(meta.target()).or_default() += 1;
     }
 }
 

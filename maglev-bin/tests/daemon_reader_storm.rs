@@ -33,6 +33,9 @@ fn hub() -> EventHub {
     .clone()
 }
 
+/// The tests of this binary share the hub: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Every log record of the daemon (not the simulator's) read so far.
 fn daemon_logs(events: &mut Subscription) -> Vec<maglev_bin::events::LogRecord> {
     let mut out = Vec::new();
@@ -73,6 +76,7 @@ const STORM: &str = r#"
 /// is never dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_storm_never_holds_up_a_weight_change_or_the_keepalive() {
+    let _serial = SERIAL.lock().await;
     let hub = hub();
     let mut events = hub.subscribe(Some(tracing::Level::INFO));
     let mut world = World::new(24, 2).await;
@@ -172,5 +176,84 @@ async fn a_reader_storm_never_holds_up_a_weight_change_or_the_keepalive() {
         world.vpp.sim.clients().live,
         ["vpp-maglev", "vpp-maglev-reads"]
     );
+    world.stop().await;
+}
+
+/// A sync of more than [`PER_OP_LINES`] ops (a cold start into an empty
+/// VPP: 40 VIPs × 4 ASes) logs one summary line, not a line per op; the
+/// per-op events still reach watchers; and a single change afterwards
+/// still logs its own line.
+///
+/// [`PER_OP_LINES`]: 20
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_sync_logs_a_summary_and_a_single_change_its_line() {
+    let _serial = SERIAL.lock().await;
+    let hub = hub();
+    let mut events = hub.subscribe(Some(tracing::Level::INFO));
+    let mut world = World::new(25, 1).await;
+    let mut body = String::from("  backends:\n");
+    for f in 0..40 {
+        for b in 0..4 {
+            body += &format!("    f{f}b{b}: {{ address: 10.25.{f}.{} }}\n", b + 1);
+        }
+    }
+    body += "  frontends:\n";
+    for f in 0..40 {
+        body += &format!(
+            "    f{f}:\n      address: 192.0.2.{}\n      protocol: tcp\n      port: 80\n      \
+             pools:\n        - name: primary\n          backends: {{ f{f}b0: {{}}, f{f}b1: {{}}, f{f}b2: {{}}, f{f}b3: {{}} }}\n",
+            100 + f
+        );
+    }
+    world.write_body(&body);
+    world
+        .start_with(
+            world.settings(),
+            Parts {
+                hub,
+                ..Parts::default()
+            },
+        )
+        .await;
+    until("every VIP is programmed", || {
+        let vips = world.vips();
+        vips.len() == 40 && vips.iter().all(|v| v.ases.len() == 4)
+    })
+    .await;
+    let logs = daemon_logs(&mut events);
+    let lbsync: Vec<_> = logs
+        .iter()
+        .filter(|l| l.message.starts_with("vpp-lbsync"))
+        .collect();
+    assert_eq!(lbsync.len(), 1, "one summary line: {lbsync:?}");
+    assert_eq!(lbsync[0].fields.get("ops").map(String::as_str), Some("200"));
+    assert_eq!(
+        lbsync[0].fields.get("as_added").map(String::as_str),
+        Some("160")
+    );
+    // Per frontend, its first transition and its active pool; nothing
+    // per op.
+    assert!(
+        logs.len() <= 2 * 40 + 10,
+        "{} log lines for a sync of 200 ops: {logs:?}",
+        logs.len()
+    );
+
+    world
+        .handle()
+        .set_weight("f7", "primary", "f7b2", 10, false)
+        .await
+        .unwrap();
+    let logs = daemon_logs(&mut events);
+    let lbsync: Vec<_> = logs
+        .iter()
+        .filter(|l| l.message.starts_with("vpp-lbsync"))
+        .collect();
+    assert_eq!(lbsync.len(), 1, "{lbsync:?}");
+    assert_eq!(
+        lbsync[0].fields.get("frontend").map(String::as_str),
+        Some("f7")
+    );
+    assert!(lbsync[0].fields.contains_key("op"), "{lbsync:?}");
     world.stop().await;
 }
