@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Each daemon run also counts the log lines the daemon wrote (INFO and
-//! above, by module) and its warnings: a timed-out or refused op is a
-//! warning, so 0 warnings means no op timed out.
+//! above, by module) and its warnings, until a `Handle::sync` queued
+//! after the full sync returns (after the clock): a timed-out or refused
+//! op is a warning, so 0 warnings means no op timed out.
 //!
 //! Each iteration gets a fresh simulator (`maglev_vpp::sim::Sim`, API
 //! socket only, on a runtime of its own with one worker thread, as VPP is
@@ -183,6 +184,9 @@ fn daemon_run(rt: &Runtime, config: &Config, want: u64) -> (Duration, Vec<(Strin
     sim_rt.block_on(sim.resume()).unwrap();
     let done = rt.block_on(wait_done(&progress));
     let took = done.duration_since(t0);
+    // The sync logs after its last reply: an operator's sync queues
+    // behind it, so once that returns every line of the first is written.
+    rt.block_on(daemon.handle().sync(None)).unwrap();
     println!(
         "  daemon run: {:.1} ms, {} log lines, {} warnings",
         took.as_secs_f64() * 1e3,
