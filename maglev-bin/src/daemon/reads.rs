@@ -9,13 +9,25 @@
 //! vpp lb state` then cost VPP one dump at a time, at most one a second
 //! once they keep coming.
 //!
-//! **Invariant:** a reader gets a snapshot that finished after it asked,
-//! or one at most [`FRESH`] old; a reader that must see what VPP holds
+//! Our own changes are never hidden: the writer's dataplane is wrapped in
+//! [`Invalidating`], which starts a new generation whenever a plan was
+//! applied (or `lb_conf` sent); a snapshot is reused only within the
+//! generation its dump started in.
+//!
+//! **Invariant:** a reader gets a snapshot whose dump started after the
+//! last change maglev made, and that finished after it asked or is at
+//! most [`FRESH`] old; a reader that must see what VPP holds
 //! now ([`SharedReads::snapshot_started_after`]: the counter scrape after
 //! VIPs changed) gets one whose dump started after it asked.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use maglev_core::dataplane::ObservedState;
+use maglev_core::plan::Op;
+use maglev_vpp::api::messages::LbConf;
+use maglev_vpp::lb::apply::ApplyReport;
 
 use maglev_vpp::lb::dataplane::Dataplane;
 use maglev_vpp::lb::error::LbError;
@@ -28,6 +40,7 @@ pub const FRESH: Duration = Duration::from_secs(1);
 /// One finished read.
 #[derive(Debug)]
 struct Read {
+    generation: u64,
     started: Instant,
     finished: Instant,
     snapshot: Arc<LbSnapshot>,
@@ -38,6 +51,8 @@ struct Read {
 pub struct SharedReads {
     /// The last read; locked while a dump runs (FIFO: readers queue).
     slot: tokio::sync::Mutex<Option<Read>>,
+    /// Bumped by every change maglev makes ([`SharedReads::invalidate`]).
+    generation: AtomicU64,
 }
 
 impl SharedReads {
@@ -61,6 +76,11 @@ impl SharedReads {
         self.read(dataplane, |read| read.started >= asked).await
     }
 
+    /// Forgets every snapshot: maglev changed VPP (or is changing it).
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     async fn read(
         &self,
         dataplane: &dyn Dataplane,
@@ -68,13 +88,16 @@ impl SharedReads {
     ) -> Result<Arc<LbSnapshot>, LbError> {
         let mut slot = self.slot.lock().await;
         if let Some(read) = &*slot
+            && read.generation == self.generation.load(Ordering::SeqCst)
             && reusable(read)
         {
             return Ok(read.snapshot.clone());
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let started = Instant::now();
         let snapshot = Arc::new(dataplane.snapshot().await?);
         *slot = Some(Read {
+            generation,
             started,
             finished: Instant::now(),
             snapshot: snapshot.clone(),
@@ -83,13 +106,44 @@ impl SharedReads {
     }
 }
 
+/// The writer's dataplane: everything passes through, and every change
+/// invalidates the readers' snapshots.
+pub struct Invalidating {
+    /// The dataplane changes go to.
+    pub inner: Arc<dyn Dataplane>,
+    /// The snapshots a change makes stale.
+    pub reads: Arc<SharedReads>,
+}
+
+#[async_trait::async_trait]
+impl Dataplane for Invalidating {
+    async fn snapshot(&self) -> Result<LbSnapshot, LbError> {
+        self.inner.snapshot().await
+    }
+
+    async fn observe(&self) -> Result<ObservedState, LbError> {
+        self.inner.observe().await
+    }
+
+    async fn apply(&self, ops: &[Op]) -> ApplyReport {
+        let report = self.inner.apply(ops).await;
+        if !ops.is_empty() {
+            self.reads.invalidate();
+        }
+        report
+    }
+
+    async fn ensure_lb_conf(&self, want: &LbConf) -> Result<bool, LbError> {
+        let sent = self.inner.ensure_lb_conf(want).await;
+        self.reads.invalidate();
+        sent
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use maglev_core::plan::Op;
-    use maglev_vpp::api::messages::LbConf;
-    use maglev_vpp::lb::apply::ApplyReport;
     use tokio::sync::Semaphore;
 
     use super::*;
@@ -164,5 +218,25 @@ mod tests {
         dp.gate.add_permits(1);
         reads.snapshot(&*dp).await.unwrap();
         assert_eq!(dp.dumps.load(Ordering::SeqCst), 2);
+        // Fresh, but maglev changed VPP since: dumped again.
+        let writer = Invalidating {
+            inner: dp.clone(),
+            reads: reads.clone(),
+        };
+        writer.apply(&[Op::DeleteVip { key: key() }]).await;
+        dp.gate.add_permits(1);
+        reads.snapshot(&*dp).await.unwrap();
+        assert_eq!(dp.dumps.load(Ordering::SeqCst), 3);
+        reads.snapshot(&*dp).await.unwrap();
+        assert_eq!(dp.dumps.load(Ordering::SeqCst), 3);
+    }
+
+    fn key() -> maglev_core::dataplane::VipKey {
+        maglev_core::dataplane::VipKey {
+            address: [192, 0, 2, 1].into(),
+            prefix_len: 32,
+            protocol: 6,
+            port: 80,
+        }
     }
 }

@@ -31,12 +31,12 @@ use tokio::sync::Notify;
 
 use crate::daemon::counters::StatsConn;
 use crate::daemon::handle::Handle;
-use crate::daemon::reads::SharedReads;
+use crate::daemon::reads::{Invalidating, SharedReads};
 use crate::daemon::settings::VppSockets;
 
 /// A connected VPP.
 pub struct VppLink {
-    /// What the reconciler programs.
+    /// What the reconciler programs (wrapped in [`Invalidating`]).
     pub dataplane: Arc<dyn Dataplane>,
     /// The API client, when connected over the socket: the reconciler's
     /// and the keepalive's alone.
@@ -47,8 +47,9 @@ pub struct VppLink {
     /// The readers' API client (`vpp-maglev-reads`), when connected over
     /// the socket.
     pub reader_client: Option<Client>,
-    /// The readers' dumps, shared (one in flight).
-    pub reads: SharedReads,
+    /// The readers' dumps, shared (one in flight); [`VppLink::dataplane`]
+    /// invalidates them with every change.
+    pub reads: Arc<SharedReads>,
     /// The stats segment, when connected.
     pub stats: Option<tokio::sync::Mutex<StatsConn>>,
     /// VPP's identity.
@@ -88,12 +89,16 @@ pub(crate) async fn run(handle: Handle) {
     let shared = &handle.shared;
     if let Some(dataplane) = shared.fixed_dataplane.clone() {
         // An embedded dataplane is always there.
+        let reads = Arc::new(SharedReads::default());
         shared.vpp.store(Some(Arc::new(VppLink {
             reader: dataplane.clone(),
-            dataplane,
+            dataplane: Arc::new(Invalidating {
+                inner: dataplane,
+                reads: reads.clone(),
+            }),
             client: None,
             reader_client: None,
-            reads: SharedReads::default(),
+            reads,
             stats: None,
             info: VppInfo {
                 version: "embedded".to_owned(),
@@ -211,12 +216,16 @@ async fn finish_connect(
         }
         None => (None, None),
     };
+    let reads = Arc::new(SharedReads::default());
     Ok(VppLink {
-        dataplane: Arc::new(client.clone()),
+        dataplane: Arc::new(Invalidating {
+            inner: Arc::new(client.clone()),
+            reads: reads.clone(),
+        }),
         client: Some(client.clone()),
         reader: Arc::new(reader.clone()),
         reader_client: Some(reader.clone()),
-        reads: SharedReads::default(),
+        reads,
         stats,
         info: VppInfo {
             version: version.version,
