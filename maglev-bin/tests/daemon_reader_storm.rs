@@ -257,3 +257,54 @@ async fn a_big_sync_logs_a_summary_and_a_single_change_its_line() {
     assert!(lbsync[0].fields.contains_key("op"), "{lbsync:?}");
     world.stop().await;
 }
+
+/// VPP closing the readers' connection costs a reader its answer, never
+/// the writer's link: the readers' connection is opened again (after its
+/// goodbye) and the link stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_readers_connection_is_reopened_without_touching_the_writer() {
+    let _serial = SERIAL.lock().await;
+    let mut world = World::new(26, 2).await;
+    world.write_body(&STORM.replace("127.0.24.", "127.0.26."));
+    world.start(world.settings()).await;
+    until("everything is programmed", || {
+        world.weights("192.0.2.24") == w(&[("127.0.26.1", 100), ("127.0.26.2", 100)])
+    })
+    .await;
+    let handle = world.handle().clone();
+    let connected = handle.vpp().unwrap().connected_unix_nanos;
+    world
+        .vpp
+        .sim
+        .inject(Fault::once("lb_as_v2_dump", FaultAction::CloseSocket));
+    assert!(handle.lb_state().await.is_err(), "the cut dump fails");
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let state = loop {
+        if let Ok(s) = handle.lb_state().await {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "readers recover");
+        tick.tick().await;
+    };
+    assert_eq!(state.vips.len(), 1);
+    assert_eq!(
+        handle.vpp().unwrap().connected_unix_nanos,
+        connected,
+        "the writer's link was kept"
+    );
+    until("both connections are registered again", || {
+        world.vpp.sim.clients().live == ["vpp-maglev", "vpp-maglev-reads"]
+    })
+    .await;
+    assert!(world.vpp.sim.clients().dead.is_empty());
+    handle
+        .set_weight("web", "primary", "a", 30, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.weights("192.0.2.24"),
+        w(&[("127.0.26.1", 30), ("127.0.26.2", 100)])
+    );
+    world.stop().await;
+}
