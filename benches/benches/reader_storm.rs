@@ -90,7 +90,7 @@ fn changes(
     let backend = config.backend("f0b0").unwrap().address;
     (0..changes)
         .map(|i| {
-            let weight = if (first as usize + i) % 2 == 0 {
+            let weight = if (first as usize + i).is_multiple_of(2) {
                 50
             } else {
                 100
