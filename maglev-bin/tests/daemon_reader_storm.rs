@@ -179,12 +179,9 @@ async fn a_reader_storm_never_holds_up_a_weight_change_or_the_keepalive() {
     world.stop().await;
 }
 
-/// A sync of more than [`PER_OP_LINES`] ops (a cold start into an empty
-/// VPP: 40 VIPs × 4 ASes) logs one summary line, not a line per op; the
-/// per-op events still reach watchers; and a single change afterwards
-/// still logs its own line.
-///
-/// [`PER_OP_LINES`]: 20
+/// A sync of more than 20 ops (`daemon::oplog`; a cold start into an
+/// empty VPP: 40 VIPs × 4 ASes) logs one summary line, not a line per
+/// op, and a single change afterwards still logs its own line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_sync_logs_a_summary_and_a_single_change_its_line() {
     let _serial = SERIAL.lock().await;
