@@ -550,7 +550,8 @@ impl Handle {
 
     /// A dry run of [`sync`](Handle::sync): the ops it would send now and
     /// what they would do to each table, planned by the reconciler's own
-    /// planning step on a fresh read of VPP (a reader's read, shared: see
+    /// planning step on a fresh read of VPP (on the readers' connection,
+    /// started after this call and shared with concurrent dry runs: see
     /// [`crate::daemon::reads`]), with nothing sent. With
     /// `weight`, as if that change (and its flush) were made first: the
     /// dry run of [`set_weight`](Handle::set_weight), for its frontend.
@@ -586,9 +587,11 @@ impl Handle {
                 None => config.frontends().keys().cloned().collect(),
             },
         };
+        // A dry run plans on VPP as it is now: a dump started after this
+        // call, shared with every dry run that asked before it started.
         let observed = link
             .reads
-            .snapshot(&*link.reader)
+            .snapshot_started_after(&*link.reader)
             .await
             .map_err(|e| DaemonError::Vpp(e.to_string()))?
             .observed();

@@ -17,8 +17,11 @@
 //! **Invariant:** a reader gets a snapshot whose dump started after the
 //! last change maglev made, and that finished after it asked or is at
 //! most [`FRESH`] old; a reader that must see what VPP holds
-//! now ([`SharedReads::snapshot_started_after`]: the counter scrape after
-//! VIPs changed) gets one whose dump started after it asked.
+//! now ([`SharedReads::snapshot_started_after`]: dry runs, the counter
+//! scrape after VIPs changed) gets one whose dump started after it asked.
+//! Readers wait in line (FIFO) for the one dump in flight, so everyone who
+//! asked while one ran shares the next: a storm costs VPP one dump at a
+//! time whatever its size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -229,6 +232,35 @@ mod tests {
         assert_eq!(dp.dumps.load(Ordering::SeqCst), 3);
         reads.snapshot(&*dp).await.unwrap();
         assert_eq!(dp.dumps.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readers_who_need_now_share_the_next_dump() {
+        let dp = Arc::new(Counting::default());
+        let reads = Arc::new(SharedReads::default());
+        let spawn = |reads: &Arc<SharedReads>| {
+            let (dp, reads) = (dp.clone(), reads.clone());
+            tokio::spawn(async move { reads.snapshot_started_after(&*dp).await.map(|_| ()) })
+        };
+        // The first dump is held; ten more readers arrive meanwhile.
+        let first = spawn(&reads);
+        while dp.in_flight.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let waiting: Vec<_> = (0..10).map(|_| spawn(&reads)).collect();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        dp.gate.add_permits(2);
+        first.await.unwrap().unwrap();
+        for w in waiting {
+            w.await.unwrap().unwrap();
+        }
+        // They asked after the first dump started: not that one, but all
+        // of them the next.
+        assert_eq!(dp.dumps.load(Ordering::SeqCst), 2);
+        assert_eq!(dp.most_in_flight.load(Ordering::SeqCst), 1);
     }
 
     fn key() -> maglev_core::dataplane::VipKey {
