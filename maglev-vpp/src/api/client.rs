@@ -899,6 +899,13 @@ async fn read_loop(
             }
         }
         let deadline = shared.lock().matcher.poll_timeout();
+        // A deadline already past is handled now: while replies keep
+        // coming, the read below is always ready first and would starve
+        // the timer.
+        if deadline.is_some_and(|d| d <= Instant::now().into_std()) {
+            expire(&shared);
+            continue;
+        }
         tokio::select! {
             biased;
             _ = shared.gone.cancelled() => break None,
