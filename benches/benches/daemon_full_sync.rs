@@ -1,10 +1,16 @@
-//! Full sync of 1,000 frontends × 16 backends into an empty simulated VPP:
-//! the daemon, and the raw pipelined client issuing the same ops, in the
-//! same run.
+//! Full sync of 1,000 frontends × 16 backends (`MAGLEV_BENCH_FRONTENDS`
+//! picks another count) into an empty simulated VPP: the daemon, and the
+//! raw pipelined client issuing the same ops, in the same run.
 //!
 //! ```text
 //! cargo bench -p maglev-benches --bench daemon_full_sync
+//! MAGLEV_BENCH_FRONTENDS=10000 cargo bench -p maglev-benches --bench daemon_full_sync
 //! ```
+//!
+//! Each daemon run also counts the log lines the daemon wrote (INFO and
+//! above, by module) and its warnings, until a `Handle::sync` queued
+//! after the full sync returns (after the clock): a timed-out or refused
+//! op is a warning, so 0 warnings means no op timed out.
 //!
 //! Each iteration gets a fresh simulator (`maglev_vpp::sim::Sim`, API
 //! socket only, on a runtime of its own with one worker thread, as VPP is
@@ -31,7 +37,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode};
-use maglev_benches::{daemon_logging, daemon_yaml, load_average, model_address, under_cargo_bench};
+use maglev_benches::{
+    LOG_LINES, LOG_TARGETS, LOG_WARNINGS, daemon_logging, daemon_yaml, load_average, model_address,
+    under_cargo_bench,
+};
 use maglev_bin::daemon::{Daemon, Parts, Settings, VppSockets};
 use maglev_core::config::Config;
 use maglev_core::dataplane::ObservedState;
@@ -45,6 +54,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Frontends by default (`MAGLEV_BENCH_FRONTENDS`).
 const FRONTENDS: usize = 1000;
 const BACKENDS: usize = 16;
 /// Bounds a hang; nothing is timed against it.
@@ -165,10 +175,25 @@ fn daemon_run(rt: &Runtime, config: &Config, want: u64) -> (Duration, Vec<(Strin
             tick.tick().await;
         }
     });
+    let (lines, warnings) = (
+        LOG_LINES.load(Ordering::Relaxed),
+        LOG_WARNINGS.load(Ordering::Relaxed),
+    );
+    LOG_TARGETS.lock().unwrap().clear();
     let t0 = Instant::now();
     sim_rt.block_on(sim.resume()).unwrap();
     let done = rt.block_on(wait_done(&progress));
     let took = done.duration_since(t0);
+    // The sync logs after its last reply: an operator's sync queues
+    // behind it, so once that returns every line of the first is written.
+    rt.block_on(daemon.handle().sync(None)).unwrap();
+    println!(
+        "  daemon run: {:.1} ms, {} log lines, {} warnings",
+        took.as_secs_f64() * 1e3,
+        LOG_LINES.load(Ordering::Relaxed) - lines,
+        LOG_WARNINGS.load(Ordering::Relaxed) - warnings
+    );
+    println!("    by module: {:?}", LOG_TARGETS.lock().unwrap());
     let held = holdings(&sim);
     rt.block_on(daemon.shutdown());
     sim_rt.block_on(sim.stop());
@@ -209,13 +234,17 @@ fn full_sync(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let yaml = daemon_yaml(FRONTENDS, BACKENDS, None, model_address);
+    let frontends: usize = std::env::var("MAGLEV_BENCH_FRONTENDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FRONTENDS);
+    let yaml = daemon_yaml(frontends, BACKENDS, None, model_address);
     let config = Config::from_yaml(&yaml, "bench").unwrap();
     let desired = desired_all(&config, |_| BackendState::Up.into(), |_| None);
     let ops = plan_all(&desired, &ObservedState::new(), &PendingFlushes::new());
     let want = ops.len() as u64;
     println!(
-        "full sync {FRONTENDS}x{BACKENDS}: {} ops; load average {} at the start",
+        "full sync {frontends}x{BACKENDS}: {} ops; load average {} at the start",
         ops.len(),
         load_average()
     );
@@ -223,15 +252,29 @@ fn full_sync(c: &mut Criterion) {
     // The two end states must agree before anything is timed.
     let (_, daemon_held) = daemon_run(&rt, &config, want);
     let (_, raw_held) = raw_run(&rt, &config, &ops, want);
-    assert_eq!(daemon_held.len(), FRONTENDS * BACKENDS);
+    assert_eq!(daemon_held.len(), frontends * BACKENDS);
     assert!(
         daemon_held == raw_held,
         "the daemon and the raw client agree"
     );
 
+    if let Some(runs) = std::env::var("MAGLEV_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        // A few plain runs of each, alternating (criterion's ten samples
+        // of each take too long at 10,000 frontends on a shared machine).
+        let (mut d, mut r) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            d.push(daemon_run(&rt, &config, want).0);
+            r.push(raw_run(&rt, &config, &ops, want).0);
+        }
+        report(frontends, &mut d, &mut r);
+        return;
+    }
     let daemon_times = Mutex::new(Vec::new());
     let raw_times = Mutex::new(Vec::new());
-    let mut g = c.benchmark_group(format!("full sync {FRONTENDS}x{BACKENDS}"));
+    let mut g = c.benchmark_group(format!("full sync {frontends}x{BACKENDS}"));
     g.sampling_mode(SamplingMode::Flat);
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(1));
@@ -261,9 +304,13 @@ fn full_sync(c: &mut Criterion) {
     g.finish();
     let mut d = daemon_times.into_inner().unwrap();
     let mut r = raw_times.into_inner().unwrap();
-    let (dm, rm) = (median(&mut d), median(&mut r));
+    report(frontends, &mut d, &mut r);
+}
+
+fn report(frontends: usize, d: &mut [Duration], r: &mut [Duration]) {
+    let (dm, rm) = (median(d), median(r));
     println!(
-        "full sync {FRONTENDS}x{BACKENDS}: daemon median {:.1} ms (min {:.1}, {} runs), \
+        "full sync {frontends}x{BACKENDS}: daemon median {:.1} ms (min {:.1}, {} runs), \
          raw client median {:.1} ms (min {:.1}, {} runs), daemon / raw {:.2}; load average {}",
         dm.as_secs_f64() * 1e3,
         d.first().copied().unwrap_or_default().as_secs_f64() * 1e3,

@@ -118,12 +118,42 @@ pub fn daemon_logging(parts: &maglev_bin::daemon::Parts) {
         .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     // A second install (a second bench in one process) keeps the first.
     let _ = tracing_subscriber::registry()
+        .with(LineCount)
         .with(output)
         .with(maglev_bin::events::LogLayer::new(
             parts.hub.clone(),
             parts.clock.clone(),
         ))
         .try_init();
+}
+
+/// Log records of the daemon (targets `maglev_bin::*`, not the
+/// simulator's) at INFO or above that [`daemon_logging`] wrote: lines of
+/// `maglevd`'s log.
+pub static LOG_LINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The WARN or ERROR ones among [`LOG_LINES`].
+pub static LOG_WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// [`LOG_LINES`] by target (module), for the breakdown of a count.
+pub static LOG_TARGETS: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Counts into [`LOG_LINES`], [`LOG_WARNINGS`] and [`LOG_TARGETS`].
+struct LineCount;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineCount {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let meta = event.metadata();
+        if *meta.level() > tracing::Level::INFO || !meta.target().starts_with("maglev_bin") {
+            return;
+        }
+        LOG_LINES.fetch_add(1, Relaxed);
+        if *meta.level() <= tracing::Level::WARN {
+            LOG_WARNINGS.fetch_add(1, Relaxed);
+        }
+        let mut targets = LOG_TARGETS.lock().unwrap_or_else(|e| e.into_inner());
+        *targets.entry(meta.target()).or_default() += 1;
+    }
 }
 
 /// The machine's load averages (`/proc/loadavg`: 1, 5 and 15 minutes),

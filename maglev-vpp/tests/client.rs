@@ -550,3 +550,42 @@ async fn reconnect_says_goodbye_on_the_old_connection() {
     assert_eq!(c.live, [CLIENT_NAME]);
     assert!(vpp.ping().await.is_ok());
 }
+
+/// A request's reply deadline starts when it is written, not when it is
+/// started: three requests through room for one, each taking VPP 800 ms,
+/// with a 1 s timeout. The third waits 1.6 s for room and still gets its
+/// answer; only a request that VPP itself keeps longer than the timeout
+/// times out.
+#[tokio::test(start_paused = true)]
+async fn time_waiting_for_room_is_not_counted_against_vpp() {
+    let sim = sim("deadline-at-send").await;
+    let vpp = Client::connect_with(
+        sim.api_socket(),
+        ClientConfig {
+            max_in_flight: 1,
+            timeout: Duration::from_secs(1),
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    sim.inject(Fault {
+        message: Some("show_version"),
+        action: FaultAction::Delay(Duration::from_millis(800)),
+        times: 3,
+    });
+    let t0 = Instant::now();
+    let pending: Vec<_> = (0..3).map(|_| vpp.start(&ShowVersion).unwrap()).collect();
+    for p in pending {
+        assert!(p.wait().await.is_ok(), "answered within 1 s of being sent");
+    }
+    assert!(t0.elapsed() >= Duration::from_millis(2400));
+    sim.inject(Fault::once(
+        "show_version",
+        FaultAction::Delay(Duration::from_millis(1500)),
+    ));
+    assert!(matches!(
+        vpp.call(&ShowVersion).await,
+        Err(Error::Timeout { .. })
+    ));
+}

@@ -471,3 +471,56 @@ async fn bucket_counts_follow_the_maglev_model() {
         .collect();
     assert_eq!(got, model.counts());
 }
+
+/// A plan far bigger than the client's in-flight bound, into an empty VPP
+/// that takes 1 ms per AS op, with a 500 ms reply timeout: the plan takes
+/// seconds, yet no op times out, because each op's deadline starts when it
+/// is written and the plan is sent through a window
+/// ([`maglev_vpp::lb::apply::MAX_OUTSTANDING`]) instead of all at once.
+#[tokio::test(start_paused = true)]
+async fn a_large_plan_never_times_out_against_its_own_queue() {
+    let sim = Sim::start(SimConfig::new(common::sock_path("large-plan")))
+        .await
+        .unwrap();
+    let timeout = std::time::Duration::from_millis(500);
+    let vpp = Client::connect_with(
+        sim.api_socket(),
+        maglev_vpp::ClientConfig {
+            timeout,
+            ..maglev_vpp::ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    const VIPS: u8 = 100;
+    const ASES: u8 = 20;
+    let desired: DesiredState = (0..VIPS)
+        .map(|v| {
+            let k = key(&format!("192.0.2.{}", v + 1), 80);
+            let ases: Vec<(String, u8)> = (0..ASES)
+                .map(|a| (format!("10.1.{v}.{}", a + 1), 100))
+                .collect();
+            let ases: Vec<(&str, u8)> = ases.iter().map(|(a, w)| (a.as_str(), *w)).collect();
+            (k, desired_vip(k, false, &ases))
+        })
+        .collect();
+    let ops = plan_all(&desired, &Default::default(), &PendingFlushes::new());
+    let as_ops = usize::from(VIPS) * usize::from(ASES);
+    assert_eq!(ops.len(), usize::from(VIPS) + as_ops);
+    sim.inject(Fault {
+        message: Some("lb_add_del_as_v2"),
+        action: FaultAction::Delay(std::time::Duration::from_millis(1)),
+        times: as_ops,
+    });
+    let t0 = tokio::time::Instant::now();
+    let report = apply(&vpp, &ops).await;
+    assert!(
+        t0.elapsed() > timeout * 3,
+        "VPP's pace makes the plan outlast the timeout several times over"
+    );
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(sim.pending_faults(), 0);
+    let held = vpp.observe().await.unwrap();
+    assert_eq!(held.len(), usize::from(VIPS));
+    assert!(held.values().all(|v| v.ases.len() == usize::from(ASES)));
+}

@@ -109,14 +109,17 @@ pub(crate) async fn scrape(handle: &Handle, link: &VppLink) -> anyhow::Result<Co
     let generation = handle.shared.control.vip_generation.load(Ordering::Relaxed);
     let config = handle.config();
     if conn.mapped_at != Some(generation) {
-        let snapshot = link.dataplane.snapshot().await?;
+        // A reader's read, on the readers' connection: never in the
+        // reconciler's way (see daemon::reads).
+        // It must see the VIPs as they are since the change.
+        let snapshot = link.reads.snapshot_started_after(&*link.reader).await?;
         let mut mapping = Vec::new();
         for fe in config.frontends().values() {
             let key = fe.vip_key();
             let Some(pool_index) = snapshot.pool_index(&key) else {
                 continue;
             };
-            let route_stats_index = match &link.client {
+            let route_stats_index = match &link.reader_client {
                 Some(client) => client.route_stats_index(wire_key(&key).0).await.ok(),
                 None => None,
             };

@@ -805,19 +805,23 @@ impl Handle {
         })
     }
 
-    /// A live dump of VPP's LB state.
+    /// A live dump of VPP's LB state, on the readers' connection, shared
+    /// with concurrent readers (at most [`FRESH`](crate::daemon::reads::FRESH)
+    /// old; see [`crate::daemon::reads`]).
     pub async fn lb_state(&self) -> Result<LbSnapshot, DaemonError> {
         let link = self.vpp()?;
-        link.dataplane
-            .snapshot()
+        let snapshot = link
+            .reads
+            .snapshot(&*link.reader)
             .await
-            .map_err(|e| DaemonError::Vpp(e.to_string()))
+            .map_err(|e| DaemonError::Vpp(e.to_string()))?;
+        Ok(LbSnapshot::clone(&snapshot))
     }
 
     /// VPP's global LB conf (`lb_conf_get`), where the link can read it.
     pub async fn lb_conf(&self) -> Result<Option<maglev_vpp::api::messages::LbConf>, DaemonError> {
         let link = self.vpp()?;
-        match &link.client {
+        match &link.reader_client {
             Some(client) => client
                 .lb_conf_get()
                 .await
@@ -853,7 +857,9 @@ impl Handle {
 
     /// A dry run of [`sync`](Handle::sync): the ops it would send now and
     /// what they would do to each table, planned by the reconciler's own
-    /// planning step on a fresh read of VPP, with nothing sent. With
+    /// planning step on a fresh read of VPP (on the readers' connection,
+    /// started after this call and shared with concurrent dry runs: see
+    /// [`crate::daemon::reads`]), with nothing sent. With
     /// `weight`, as if that change (and its flush) were made first: the
     /// dry run of [`set_weight`](Handle::set_weight), for its frontend.
     pub async fn plan_sync(
@@ -888,11 +894,14 @@ impl Handle {
                 None => config.frontends().keys().cloned().collect(),
             },
         };
+        // A dry run plans on VPP as it is now: a dump started after this
+        // call, shared with every dry run that asked before it started.
         let observed = link
-            .dataplane
-            .observe()
+            .reads
+            .snapshot_started_after(&*link.reader)
             .await
-            .map_err(|e| DaemonError::Vpp(e.to_string()))?;
+            .map_err(|e| DaemonError::Vpp(e.to_string()))?
+            .observed();
         let now = Instant::now();
         let serving_of = |b: &str| self.serving(b, now);
         let active_of =

@@ -638,14 +638,9 @@ async fn sync_batch(
         })
         .await;
     let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(config, key);
+    crate::daemon::oplog::log(&report, scope, &frontend_of);
     for op in &report.done {
         let frontend = frontend_of(&op.vip());
-        tracing::info!(
-            op = %op,
-            frontend = frontend.as_deref().unwrap_or(""),
-            scope,
-            "vpp-lbsync"
-        );
         shared.metrics.lbsync(scope, op.kind());
         handle.publish(EventKind::Vpp(VppChange {
             frontend,
@@ -658,13 +653,6 @@ async fn sync_batch(
     let mut failed = BTreeMap::new();
     for f in &report.failed {
         let frontend = frontend_of(&f.op.vip());
-        tracing::warn!(
-            op = %f.op,
-            frontend = frontend.as_deref().unwrap_or(""),
-            error = %f.error,
-            scope,
-            "VPP refused an op; the frontend stays dirty"
-        );
         shared.metrics.reconcile_error(scope);
         handle.publish(EventKind::Vpp(VppChange {
             frontend: frontend.clone(),

@@ -2,13 +2,24 @@
 //! one unit.
 //!
 //! Connect the API (registering as `vpp-maglev`), read the version, set
-//! `lb_conf` only where it differs from VPP's, connect the stats segment
-//! and read VPP's boot time; publish the [`VppLink`] and ask for a full
-//! resync (which waits for warm-up). Then `control_ping` every
-//! `ping_interval`. On any failure (a failed ping, the API socket closing,
-//! the counter scrape losing the segment) both are closed, the link and the
+//! `lb_conf` only where it differs from VPP's, connect the readers' API
+//! connection (`vpp-maglev-reads`), connect the stats segment and read
+//! VPP's boot time; publish the [`VppLink`] and ask for a full resync
+//! (which waits for warm-up). Then `control_ping` every `ping_interval`.
+//! On any failure (a failed ping, the API socket closing, the counter
+//! scrape losing the segment) everything is closed, the link and the
 //! counter snapshot are cleared, and the supervisor tries again after
 //! `reconnect_interval`.
+//!
+//! **The writer first:** the reconciler and the keepalive have the first
+//! API connection to themselves. Readers (`GetVPPLBState`, `PlanSync`,
+//! the dashboard's plan, `lb_conf_get`, the counter scrape's re-mapping)
+//! use the second, through [`SharedReads`] (one dump in flight, shared),
+//! so no reader request ever waits in the writer's queue. If VPP closes
+//! the readers' connection, it is closed (with its goodbye) and opened
+//! again; only if that fails is the link given up. Every connection says
+//! goodbye (`sockclnt_delete`) on every way out: VPP 26.10 leaks clients
+//! that vanish without one after a large reply (docs/operations.md).
 
 use std::sync::Arc;
 
@@ -20,14 +31,25 @@ use tokio::sync::Notify;
 
 use crate::daemon::counters::StatsConn;
 use crate::daemon::handle::Handle;
+use crate::daemon::reads::{Invalidating, SharedReads};
 use crate::daemon::settings::VppSockets;
 
 /// A connected VPP.
 pub struct VppLink {
-    /// What the reconciler programs.
+    /// What the reconciler programs (wrapped in [`Invalidating`]).
     pub dataplane: Arc<dyn Dataplane>,
-    /// The API client, when connected over the socket.
+    /// The API client, when connected over the socket: the reconciler's
+    /// and the keepalive's alone.
     pub client: Option<Client>,
+    /// What readers dump (the readers' connection, or the embedded
+    /// dataplane); read it through [`VppLink::reads`].
+    pub reader: Arc<dyn Dataplane>,
+    /// The readers' API client (`vpp-maglev-reads`), when connected over
+    /// the socket.
+    pub reader_client: Option<Client>,
+    /// The readers' dumps, shared (one in flight); [`VppLink::dataplane`]
+    /// invalidates them with every change.
+    pub reads: Arc<SharedReads>,
     /// The stats segment, when connected.
     pub stats: Option<tokio::sync::Mutex<StatsConn>>,
     /// VPP's identity.
@@ -67,9 +89,16 @@ pub(crate) async fn run(handle: Handle) {
     let shared = &handle.shared;
     if let Some(dataplane) = shared.fixed_dataplane.clone() {
         // An embedded dataplane is always there.
+        let reads = Arc::new(SharedReads::default());
         shared.vpp.store(Some(Arc::new(VppLink {
-            dataplane,
+            reader: dataplane.clone(),
+            dataplane: Arc::new(Invalidating {
+                inner: dataplane,
+                reads: reads.clone(),
+            }),
             client: None,
+            reader_client: None,
+            reads,
             stats: None,
             info: VppInfo {
                 version: "embedded".to_owned(),
@@ -99,9 +128,12 @@ pub(crate) async fn run(handle: Handle) {
                 let why = supervise(&handle, &link).await;
                 shared.vpp.store(None);
                 shared.counters.store(None);
+                // Goodbye to VPP on every way out (VPP leaks clients that
+                // vanish without one; see docs/operations.md).
                 if let Some(client) = &link.client {
-                    // Goodbye to VPP on every way out (VPP leaks clients
-                    // that vanish without one; see docs/operations.md).
+                    let _ = client.close().await;
+                }
+                if let Some(client) = &link.reader_client {
                     let _ = client.close().await;
                 }
                 match why {
@@ -127,20 +159,40 @@ async fn connect(handle: &Handle, sockets: &VppSockets) -> anyhow::Result<VppLin
         observer: Some(shared.metrics.api_observer()),
         ..ClientConfig::default()
     };
-    let client = Client::connect_with(&sockets.api, config).await?;
-    match finish_connect(handle, sockets, &client).await {
+    let client = Client::connect_with(&sockets.api, config.clone()).await?;
+    let reader = match Client::connect_with(
+        &sockets.api,
+        ClientConfig {
+            name: READER_NAME.to_owned(),
+            ..config
+        },
+    )
+    .await
+    {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ = client.close().await;
+            return Err(anyhow::Error::new(e).context("the readers' API connection"));
+        }
+    };
+    match finish_connect(handle, sockets, &client, &reader).await {
         Ok(link) => Ok(link),
         Err(e) => {
             let _ = client.close().await;
+            let _ = reader.close().await;
             Err(e)
         }
     }
 }
 
+/// The name the readers' connection registers under (`show api clients`).
+pub const READER_NAME: &str = "vpp-maglev-reads";
+
 async fn finish_connect(
     handle: &Handle,
     sockets: &VppSockets,
     client: &Client,
+    reader: &Client,
 ) -> anyhow::Result<VppLink> {
     use anyhow::Context;
     let shared = &handle.shared;
@@ -164,9 +216,16 @@ async fn finish_connect(
         }
         None => (None, None),
     };
+    let reads = Arc::new(SharedReads::default());
     Ok(VppLink {
-        dataplane: Arc::new(client.clone()),
+        dataplane: Arc::new(Invalidating {
+            inner: Arc::new(client.clone()),
+            reads: reads.clone(),
+        }),
         client: Some(client.clone()),
+        reader: Arc::new(reader.clone()),
+        reader_client: Some(reader.clone()),
+        reads,
         stats,
         info: VppInfo {
             version: version.version,
@@ -186,6 +245,7 @@ async fn supervise(handle: &Handle, link: &VppLink) -> Option<String> {
     let client = link.client.as_ref()?;
     let closed = client.closed();
     tokio::pin!(closed);
+    let mut reader_closed = link.reader_client.as_ref().map(|r| Box::pin(r.closed()));
     let mut ping = tokio::time::interval(shared.settings.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
@@ -193,6 +253,19 @@ async fn supervise(handle: &Handle, link: &VppLink) -> Option<String> {
         tokio::select! {
             _ = shared.cancel.cancelled() => return None,
             reason = &mut closed => return Some(format!("API socket closed: {reason}")),
+            reason = async { reader_closed.as_mut().expect("guarded").await },
+                if reader_closed.is_some() =>
+            {
+                let reader = link.reader_client.as_ref().expect("with its closed()");
+                tracing::warn!(%reason, "the readers' API connection closed; opening it again");
+                // Goodbye first (if VPP still listens), then a fresh one:
+                // never two readers' registrations at once.
+                let _ = reader.close().await;
+                if let Err(e) = reader.reconnect().await {
+                    return Some(format!("readers' API connection lost: {e}"));
+                }
+                reader_closed = Some(Box::pin(reader.closed()));
+            }
             _ = link.failed.notified() => return Some("stats segment lost".to_owned()),
             _ = ping.tick() => {
                 if let Err(e) = client.ping().await {

@@ -3,7 +3,9 @@
 //!
 //! The protocol state is the sans-IO [`Matcher`]: contexts, admission
 //! (at most [`ClientConfig::max_in_flight`] requests in flight; later ones
-//! wait in start order), deadlines and the frames to write. A connection
+//! wait in start order), deadlines (a reply's from the moment the writer
+//! takes its frame, so time queued behind other requests never counts
+//! against VPP) and the frames to write. A connection
 //! adds two small tasks that only move bytes and time: a writer that takes
 //! the matcher's frames (so frames never interleave) and a reader that
 //! cuts the byte stream into frames ([`decode_frame`]), feeds them to the
@@ -34,7 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use super::error::{DisconnectReason, Error, HandshakeProblem, Retval};
 use super::frame::{decode_frame, encode_frame};
-use super::matcher::{Completion, Expect, MAX_DUMP_BYTES, Matcher, Mismatch, Outcome};
+use super::matcher::{Completion, Expect, Expiry, MAX_DUMP_BYTES, Matcher, Mismatch, Outcome};
 use super::messages::{
     ControlPing, ControlPingReply, Dump, Envelope, Message, MsgId, Reply, Request,
     SOCKCLNT_CREATE_ID, SOCKCLNT_CREATE_REPLY_ID, ShowVersion, SockclntCreate, SockclntCreateReply,
@@ -60,10 +62,15 @@ pub struct ClientConfig {
     /// The name registered with `sockclnt_create` (shown by `show api
     /// clients`); [`CLIENT_NAME`] by default.
     pub name: String,
-    /// How long to wait for any one reply, counted from the request's
-    /// start, room-waiting included (VPP drops bad requests without
-    /// answering, so every request needs one).
+    /// How long to wait for any one reply, counted from the moment the
+    /// request is written (VPP drops bad requests without answering, so
+    /// every request needs one). Time spent waiting for room is not
+    /// counted: that is our queue, not VPP.
     pub timeout: Duration,
+    /// How long a request may wait to be written (for room under
+    /// `max_in_flight`, or behind a write VPP does not read) before it
+    /// fails unsent with [`Error::NotSent`].
+    pub queue_timeout: Duration,
     /// The most requests sent and not yet answered (at least 1). Requests
     /// started beyond it wait, in start order, until earlier ones finish:
     /// neither the client's buffers nor VPP's queue grow without bound.
@@ -80,6 +87,7 @@ impl Default for ClientConfig {
         ClientConfig {
             name: CLIENT_NAME.to_owned(),
             timeout: Duration::from_secs(5),
+            queue_timeout: Duration::from_secs(60),
             max_in_flight: 256,
             goodbye_timeout: Duration::from_millis(500),
             observer: None,
@@ -92,6 +100,7 @@ impl std::fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("name", &self.name)
             .field("timeout", &self.timeout)
+            .field("queue_timeout", &self.queue_timeout)
             .field("max_in_flight", &self.max_in_flight)
             .field("goodbye_timeout", &self.goodbye_timeout)
             .field("observer", &self.observer.is_some())
@@ -103,7 +112,7 @@ impl std::fmt::Debug for ClientConfig {
 #[derive(Debug)]
 enum Failure {
     Closed(DisconnectReason),
-    Timeout,
+    Timeout(Expiry),
     Mismatch(Mismatch),
 }
 
@@ -207,6 +216,7 @@ struct Connection {
     ids: MessageIds,
     client_index: u32,
     vpe_pid: u32,
+    queue_timeout: Duration,
 }
 
 impl Drop for Connection {
@@ -241,15 +251,15 @@ impl Connection {
         encode: impl FnOnce(u32) -> Bytes,
     ) -> Result<Pending, Error> {
         let (tx, rx) = oneshot::channel();
-        let deadline = (Instant::now() + timeout).into_std();
+        let now = Instant::now().into_std();
         let (context, rearm) = {
             let mut st = self.shared.lock();
             if let Some(reason) = st.closed.clone() {
                 return Err(Error::Disconnected { message, reason });
             }
             let earliest = st.matcher.poll_timeout();
-            let context = st.matcher.start(expect, tx, deadline, message, encode);
-            (context, earliest.is_none_or(|e| deadline < e))
+            let context = st.matcher.start(expect, tx, now, timeout, message, encode);
+            (context, st.matcher.poll_timeout() != earliest)
         };
         self.shared.writable.notify_one();
         if rearm {
@@ -263,6 +273,7 @@ impl Connection {
             message,
             answer,
             timeout,
+            queue_timeout: self.queue_timeout,
             done: false,
         })
     }
@@ -528,6 +539,7 @@ struct Pending {
     message: &'static str,
     answer: &'static str,
     timeout: Duration,
+    queue_timeout: Duration,
     done: bool,
 }
 
@@ -539,9 +551,13 @@ impl Pending {
         match result {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(Failure::Closed(reason))) => Err(Error::Disconnected { message, reason }),
-            Ok(Err(Failure::Timeout)) => Err(Error::Timeout {
+            Ok(Err(Failure::Timeout(Expiry::Reply))) => Err(Error::Timeout {
                 message,
                 after: self.timeout,
+            }),
+            Ok(Err(Failure::Timeout(Expiry::Unsent))) => Err(Error::NotSent {
+                message,
+                after: self.queue_timeout,
             }),
             Ok(Err(Failure::Mismatch(Mismatch::UnexpectedId { msg_id }))) => {
                 Err(Error::UnexpectedReply { message, msg_id })
@@ -570,7 +586,7 @@ impl Pending {
                 0 => ApiResult::Ok,
                 rv => ApiResult::Retval(Retval(rv)),
             },
-            Err(Error::Timeout { .. }) => ApiResult::Timeout,
+            Err(Error::Timeout { .. } | Error::NotSent { .. }) => ApiResult::Timeout,
             Err(Error::Disconnected { .. }) => ApiResult::Closed,
             Err(_) => ApiResult::Invalid,
         };
@@ -741,7 +757,7 @@ async fn open(path: &Path, config: &ClientConfig) -> Result<Connection, Error> {
     let (read, write) = stream.into_split();
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            matcher: Matcher::new(ping_reply_id, config.max_in_flight),
+            matcher: Matcher::new(ping_reply_id, config.max_in_flight, config.queue_timeout),
             closed: None,
             goodbye: None,
         }),
@@ -765,6 +781,7 @@ async fn open(path: &Path, config: &ClientConfig) -> Result<Connection, Error> {
         ids,
         client_index,
         vpe_pid: 0,
+        queue_timeout: config.queue_timeout,
     };
     if !problems.is_empty() {
         let usable = [MsgId::ShowVersion, MsgId::ShowVersionReply]
@@ -857,9 +874,9 @@ fn expire(shared: &Shared) {
     if expired.is_empty() {
         return;
     }
-    for (context, w) in expired {
-        tracing::debug!(context, "request timed out");
-        let _ = w.send(Err(Failure::Timeout));
+    for (context, w, why) in expired {
+        tracing::debug!(context, ?why, "request timed out");
+        let _ = w.send(Err(Failure::Timeout(why)));
     }
     drop(st);
     shared.writable.notify_one();
@@ -882,6 +899,13 @@ async fn read_loop(
             }
         }
         let deadline = shared.lock().matcher.poll_timeout();
+        // A deadline already past is handled now: while replies keep
+        // coming, the read below is always ready first and would starve
+        // the timer.
+        if deadline.is_some_and(|d| d <= Instant::now().into_std()) {
+            expire(&shared);
+            continue;
+        }
         tokio::select! {
             biased;
             _ = shared.gone.cancelled() => break None,
@@ -989,14 +1013,20 @@ async fn write_loop(mut write: OwnedWriteHalf, shared: Arc<Shared>, goodbye: Byt
             if st.closed.is_some() {
                 break;
             }
+            // Reply deadlines start now, as the frames go out.
+            let now = Instant::now().into_std();
+            let earliest = st.matcher.poll_timeout();
             while batch.len() < WRITE_BATCH {
-                let Some(t) = st.matcher.poll_transmit() else {
+                let Some(t) = st.matcher.poll_transmit(now) else {
                     break;
                 };
                 batch.extend_from_slice(&t.frame);
                 if shared.observer.is_some() {
                     names.push(t.message);
                 }
+            }
+            if st.matcher.poll_timeout() != earliest {
+                shared.rearm.notify_one();
             }
         }
         if batch.is_empty() {

@@ -126,6 +126,15 @@ pub enum Error {
         /// The timeout.
         after: Duration,
     },
+    /// The request could not be written in time (our own queue, or a
+    /// socket VPP does not read): it was never sent.
+    #[error("{message}: not sent to VPP within {after:?} (client queue full)")]
+    NotSent {
+        /// The request.
+        message: &'static str,
+        /// The queue timeout.
+        after: Duration,
+    },
     /// VPP answered with an error code.
     #[error("{message}: VPP returned {retval}")]
     Retval {

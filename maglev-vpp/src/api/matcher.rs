@@ -16,10 +16,16 @@
 //! - **Admission:** at most `max_in_flight` requests are handed out for
 //!   writing and await their reply; later ones wait in start order (their
 //!   frames held here) and are admitted as earlier ones finish.
-//! - **Deadlines:** each request has one, counted from its start, whether
-//!   it is still waiting for room or already sent; an expired request is
-//!   forgotten (a late reply is then unsolicited), a waiting one is never
-//!   sent.
+//! - **Deadlines:** a request's reply deadline is counted from the moment
+//!   its frame is handed out for writing ([`poll_transmit`] with the time),
+//!   never from its start: time spent waiting for room behind other
+//!   requests is ours, not VPP's. Until it is handed out, a request has a
+//!   send deadline instead (its start plus the matcher's `queue_limit`),
+//!   so a request stuck behind a writer that cannot write still ends. An
+//!   expired request is forgotten (a late reply is then unsolicited); one
+//!   never handed out is never sent.
+//!
+//! [`poll_transmit`]: Matcher::poll_transmit
 //! - **Cancellation:** [`cancel`](Matcher::cancel) forgets a request; if
 //!   its frame was not handed out yet it is withdrawn.
 //! - **Dumps are bounded:** a dump whose details exceed
@@ -29,7 +35,7 @@
 //! channel sender); tests use `W = ()` or a number.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -120,15 +126,29 @@ enum Kind {
 enum Stage {
     /// Waiting for room; the frame is written once admitted.
     Queued(Transmit),
-    /// Admitted: handed out for writing (or about to be) and counted
-    /// against the in-flight limit.
-    InFlight,
+    /// Admitted (counted against the in-flight limit), its frame waiting
+    /// in `transmits` to be handed out.
+    Admitted,
+    /// Handed out for writing: its reply deadline runs.
+    Sent,
+}
+
+/// Why a request expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// It was sent and no answer came within its reply timeout.
+    Reply,
+    /// It was never handed out for writing within the queue limit.
+    Unsent,
 }
 
 #[derive(Debug)]
 struct Entry<W> {
     waiter: W,
     kind: Kind,
+    /// The reply timeout, started when the frame is handed out.
+    timeout: Duration,
+    /// The send deadline until handed out, then the reply deadline.
     deadline: Instant,
     stage: Stage,
 }
@@ -139,6 +159,7 @@ pub struct Matcher<W> {
     next_context: u32,
     control_ping_reply_id: u16,
     max_in_flight: usize,
+    queue_limit: Duration,
     in_flight: usize,
     pending: HashMap<u32, Entry<W>>,
     /// Contexts waiting for room, in start order.
@@ -151,12 +172,18 @@ pub struct Matcher<W> {
 impl<W> Matcher<W> {
     /// A matcher for a connection whose `control_ping_reply` has the id
     /// `control_ping_reply_id`, with at most `max_in_flight` requests
-    /// admitted at once (at least 1).
-    pub fn new(control_ping_reply_id: u16, max_in_flight: usize) -> Matcher<W> {
+    /// admitted at once (at least 1), where a request not handed out for
+    /// writing within `queue_limit` of its start expires unsent.
+    pub fn new(
+        control_ping_reply_id: u16,
+        max_in_flight: usize,
+        queue_limit: Duration,
+    ) -> Matcher<W> {
         Matcher {
             next_context: 1,
             control_ping_reply_id,
             max_in_flight: max_in_flight.max(1),
+            queue_limit,
             in_flight: 0,
             pending: HashMap::new(),
             queue: VecDeque::new(),
@@ -196,16 +223,17 @@ impl<W> Matcher<W> {
         }
     }
 
-    /// Registers a request expecting `expect`, to be answered by
-    /// `deadline`; `encode` builds its frame(s) for the context it is
-    /// given. Returns that context. The frame is handed out by
-    /// [`Matcher::poll_transmit`] at once if there is room, otherwise when
-    /// earlier requests finish.
+    /// Registers a request expecting `expect`, started at `now`, to be
+    /// answered within `timeout` of being handed out for writing; `encode`
+    /// builds its frame(s) for the context it is given. Returns that
+    /// context. The frame is handed out by [`Matcher::poll_transmit`] at
+    /// once if there is room, otherwise when earlier requests finish.
     pub fn start(
         &mut self,
         expect: Expect,
         waiter: W,
-        deadline: Instant,
+        now: Instant,
+        timeout: Duration,
         message: &'static str,
         encode: impl FnOnce(u32) -> Bytes,
     ) -> u32 {
@@ -223,11 +251,13 @@ impl<W> Matcher<W> {
             message,
             frame: encode(context),
         };
+        let deadline = now + self.queue_limit;
         self.pending.insert(
             context,
             Entry {
                 waiter,
                 kind,
+                timeout,
                 deadline,
                 stage: Stage::Queued(transmit),
             },
@@ -247,16 +277,24 @@ impl<W> Matcher<W> {
             let Some(entry) = self.pending.get_mut(&context) else {
                 continue;
             };
-            if let Stage::Queued(t) = std::mem::replace(&mut entry.stage, Stage::InFlight) {
+            if let Stage::Queued(t) = std::mem::replace(&mut entry.stage, Stage::Admitted) {
                 self.transmits.push_back(t);
                 self.in_flight += 1;
             }
         }
     }
 
-    /// The next frame to write, if any.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+    /// The next frame to write, if any, handed out at `now`: its reply
+    /// deadline starts here.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let t = self.transmits.pop_front()?;
+        if let Some(entry) = self.pending.get_mut(&t.context) {
+            self.deadlines.remove(&(entry.deadline, t.context));
+            entry.deadline = now + entry.timeout;
+            entry.stage = Stage::Sent;
+            self.deadlines.insert((entry.deadline, t.context));
+        }
+        Some(t)
     }
 
     /// The earliest deadline of a pending request: when
@@ -266,15 +304,20 @@ impl<W> Matcher<W> {
     }
 
     /// Forgets every request whose deadline is at or before `now` and
-    /// returns their contexts and waiters (to be failed with a timeout).
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(u32, W)> {
+    /// returns their contexts, waiters and why they expired (to be failed
+    /// with a timeout).
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(u32, W, Expiry)> {
         let mut expired = Vec::new();
         while let Some(&(deadline, context)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
+            let why = match self.pending.get(&context).map(|e| &e.stage) {
+                Some(Stage::Sent) => Expiry::Reply,
+                _ => Expiry::Unsent,
+            };
             if let Some(w) = self.cancel(context) {
-                expired.push((context, w));
+                expired.push((context, w, why));
             } else {
                 self.deadlines.remove(&(deadline, context));
             }
@@ -289,9 +332,13 @@ impl<W> Matcher<W> {
         self.deadlines.remove(&(entry.deadline, context));
         match entry.stage {
             Stage::Queued(_) => self.queue.retain(|&c| c != context),
-            Stage::InFlight => {
+            Stage::Admitted => {
                 self.in_flight -= 1;
                 self.transmits.retain(|t| t.context != context);
+                self.admit();
+            }
+            Stage::Sent => {
+                self.in_flight -= 1;
                 self.admit();
             }
         }
@@ -307,7 +354,7 @@ impl<W> Matcher<W> {
         let Some(entry) = self.pending.get_mut(&context) else {
             return Outcome::Unsolicited { msg_id, context };
         };
-        if matches!(entry.stage, Stage::Queued(_)) {
+        if !matches!(entry.stage, Stage::Sent) {
             // Not sent yet, so this cannot be its answer.
             return Outcome::Unsolicited { msg_id, context };
         }
@@ -379,23 +426,36 @@ mod tests {
         t0() + Duration::from_millis(ms)
     }
 
+    const SECOND: Duration = Duration::from_secs(1);
+    const QUEUE_LIMIT: Duration = Duration::from_secs(60);
+
+    fn matcher<W>(max_in_flight: usize) -> Matcher<W> {
+        Matcher::new(PING_REPLY, max_in_flight, QUEUE_LIMIT)
+    }
+
     fn req<W>(m: &mut Matcher<W>, reply_id: u16, w: W) -> u32 {
-        m.start(Expect::Reply(reply_id), w, at(1000), "req", |c| {
+        m.start(Expect::Reply(reply_id), w, at(0), SECOND, "req", |c| {
             Bytes::from(c.to_be_bytes().to_vec())
         })
     }
 
     fn dump<W>(m: &mut Matcher<W>, details_id: u16, w: W) -> u32 {
-        m.start(Expect::Dump(details_id), w, at(1000), "dump", |_| {
+        m.start(Expect::Dump(details_id), w, at(0), SECOND, "dump", |_| {
             Bytes::new()
         })
     }
 
+    /// Hands out every frame there is room for at `now`: their contexts.
+    fn send_all<W>(m: &mut Matcher<W>, now: Instant) -> Vec<u32> {
+        std::iter::from_fn(|| m.poll_transmit(now).map(|t| t.context)).collect()
+    }
+
     #[test]
     fn replies_match_by_context_in_any_order() {
-        let mut m = Matcher::new(PING_REPLY, 8);
+        let mut m = matcher(8);
         let a = req(&mut m, 102, "a");
         let b = req(&mut m, 102, "b");
+        assert_eq!(send_all(&mut m, at(0)), [a, b]);
         assert_ne!(a, b);
         assert!(a != 0 && b != 0);
         match m.on_frame(frame(102, b, &[0, 0, 0, 0])) {
@@ -412,8 +472,9 @@ mod tests {
 
     #[test]
     fn dump_ends_at_the_ping_reply() {
-        let mut m = Matcher::new(PING_REPLY, 8);
+        let mut m = matcher(8);
         let c = dump(&mut m, 110, ());
+        send_all(&mut m, at(0));
         assert!(matches!(m.on_frame(frame(110, c, &[1])), Outcome::Progress));
         assert!(matches!(m.on_frame(frame(110, c, &[2])), Outcome::Progress));
         match m.on_frame(frame(PING_REPLY, c, &[0; 12])) {
@@ -426,8 +487,9 @@ mod tests {
 
     #[test]
     fn a_dump_that_never_ends_is_bounded() {
-        let mut m = Matcher::new(PING_REPLY, 8);
+        let mut m = matcher(8);
         let c = dump(&mut m, 110, ());
+        send_all(&mut m, at(0));
         let big = frame(110, c, &vec![0; 1 << 20]);
         let mut n = 0;
         let outcome = loop {
@@ -446,8 +508,9 @@ mod tests {
 
     #[test]
     fn wrong_ids_late_replies_and_short_frames() {
-        let mut m = Matcher::new(PING_REPLY, 8);
+        let mut m = matcher(8);
         let c = req(&mut m, 102, 1);
+        send_all(&mut m, at(0));
         assert!(matches!(
             m.on_frame(frame(999, c, &[])),
             Outcome::Done(1, Err(Mismatch::UnexpectedId { msg_id: 999 }))
@@ -467,13 +530,13 @@ mod tests {
         let mut drained = m.drain();
         drained.sort();
         assert_eq!(drained, [3, 4]);
-        assert_eq!(m.poll_transmit(), None);
+        assert_eq!(m.poll_transmit(at(0)), None);
         assert_eq!(m.poll_timeout(), None);
     }
 
     #[test]
     fn contexts_skip_zero_and_pending_ones() {
-        let mut m = Matcher::new(PING_REPLY, 8);
+        let mut m = matcher(8);
         m.next_context = u32::MAX;
         let a = req(&mut m, 1, ());
         let b = req(&mut m, 1, ());
@@ -484,9 +547,9 @@ mod tests {
 
     #[test]
     fn admission_is_bounded_and_in_start_order() {
-        let mut m = Matcher::new(PING_REPLY, 2);
+        let mut m = matcher(2);
         let cs: Vec<u32> = (0..5).map(|i| req(&mut m, 102, i)).collect();
-        let sent: Vec<u32> = std::iter::from_fn(|| m.poll_transmit().map(|t| t.context)).collect();
+        let sent = send_all(&mut m, at(0));
         assert_eq!(sent, cs[..2]);
         assert_eq!((m.in_flight(), m.queued()), (2, 3));
         // A reply for a request that was never sent is not its answer.
@@ -500,43 +563,81 @@ mod tests {
             m.on_frame(frame(102, cs[0], &[])),
             Outcome::Done(0, Ok(_))
         ));
-        assert_eq!(m.poll_transmit().map(|t| t.context), Some(cs[3]));
-        assert_eq!(m.poll_transmit(), None);
+        assert_eq!(m.poll_transmit(at(0)).map(|t| t.context), Some(cs[3]));
+        assert_eq!(m.poll_transmit(at(0)), None);
         // Cancelling an admitted request frees its room.
         assert_eq!(m.cancel(cs[1]), Some(1));
-        assert_eq!(m.poll_transmit().map(|t| t.context), Some(cs[4]));
+        assert_eq!(m.poll_transmit(at(0)).map(|t| t.context), Some(cs[4]));
         assert_eq!((m.in_flight(), m.queued()), (2, 0));
     }
 
     #[test]
     fn a_cancelled_request_not_yet_written_is_withdrawn() {
-        let mut m = Matcher::new(PING_REPLY, 4);
+        let mut m = matcher(4);
         let a = req(&mut m, 102, ());
         let b = req(&mut m, 102, ());
         m.cancel(a);
-        assert_eq!(m.poll_transmit().map(|t| t.context), Some(b));
-        assert_eq!(m.poll_transmit(), None);
+        assert_eq!(m.poll_transmit(at(0)).map(|t| t.context), Some(b));
+        assert_eq!(m.poll_transmit(at(0)), None);
     }
 
     #[test]
-    fn deadlines_expire_in_order_whether_sent_or_queued() {
-        let mut m = Matcher::new(PING_REPLY, 1);
+    fn reply_deadlines_start_when_sent_not_when_queued() {
+        let mut m = matcher(1);
         let enc = |c: u32| Bytes::from(c.to_be_bytes().to_vec());
-        let a = m.start(Expect::Reply(102), 'a', at(300), "a", enc);
-        let b = m.start(Expect::Reply(102), 'b', at(100), "b", enc);
-        let c = m.start(Expect::Reply(102), 'c', at(200), "c", enc);
-        assert_eq!(m.poll_timeout(), Some(at(100)));
-        assert_eq!(m.handle_timeout(at(99)), []);
-        assert_eq!(m.handle_timeout(at(200)), [(b, 'b'), (c, 'c')]);
-        assert_eq!(m.poll_timeout(), Some(at(300)));
-        assert_eq!(m.poll_transmit().map(|t| t.context), Some(a));
+        let ms = Duration::from_millis;
+        // Three requests started at 0 with a 100 ms reply timeout, room
+        // for one at a time.
+        let a = m.start(Expect::Reply(102), 'a', at(0), ms(100), "a", enc);
+        let b = m.start(Expect::Reply(102), 'b', at(0), ms(100), "b", enc);
+        let c = m.start(Expect::Reply(102), 'c', at(0), ms(100), "c", enc);
+        // Not sent yet: only the queue limit bounds them.
+        assert_eq!(m.poll_timeout(), Some(at(0) + QUEUE_LIMIT));
+        assert_eq!(send_all(&mut m, at(10)), [a]);
+        assert_eq!(m.poll_timeout(), Some(at(110)));
+        // `a` is answered at 90; `b` is handed out at 95, long after it
+        // was started.
+        assert!(matches!(
+            m.on_frame(frame(102, a, &[])),
+            Outcome::Done('a', Ok(_))
+        ));
+        assert_eq!(send_all(&mut m, at(95)), [b]);
+        // At 150 (150 ms after its start, 55 ms after it was sent) `b` is
+        // still waiting for VPP: time queued is not VPP's.
+        assert_eq!(m.handle_timeout(at(150)), []);
+        assert_eq!(m.poll_timeout(), Some(at(195)));
+        assert_eq!(m.handle_timeout(at(195)), [(b, 'b', Expiry::Reply)]);
+        // `c` is handed out once `b` is gone, its deadline from then.
+        assert_eq!(send_all(&mut m, at(196)), [c]);
+        assert_eq!(m.poll_timeout(), Some(at(296)));
+        assert!(matches!(
+            m.on_frame(frame(102, c, &[])),
+            Outcome::Done('c', Ok(_))
+        ));
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_request_never_sent_expires_at_the_queue_limit() {
+        let mut m = matcher(1);
+        let enc = |c: u32| Bytes::from(c.to_be_bytes().to_vec());
+        let a = m.start(Expect::Reply(102), 'a', at(0), SECOND, "a", enc);
+        let b = m.start(Expect::Reply(102), 'b', at(5), SECOND, "b", enc);
+        // Nothing is handed out (a writer that cannot write): both end at
+        // their queue limit, unsent, in start order.
         assert_eq!(
-            m.poll_transmit(),
-            None,
-            "expired queued requests are never sent"
+            m.handle_timeout(at(0) + QUEUE_LIMIT),
+            [(a, 'a', Expiry::Unsent)]
         );
-        assert_eq!(m.handle_timeout(at(300)), [(a, 'a')]);
-        assert_eq!(m.poll_timeout(), None);
+        assert_eq!(
+            m.handle_timeout(at(5) + QUEUE_LIMIT),
+            [(b, 'b', Expiry::Unsent)]
+        );
+        assert_eq!(
+            m.poll_transmit(at(0)),
+            None,
+            "expired requests are never sent"
+        );
         assert!(m.is_empty());
         assert_eq!(m.in_flight(), 0);
     }

@@ -8,7 +8,16 @@
 //! before it is, and a VIP on the prefix is deleted before another is
 //! created); the AS ops between two barriers touch distinct ASes and form
 //! one [`Stage`], sent together. Every round sends the next stage of every
-//! chain at once, then waits for all their replies.
+//! chain, then waits for all their replies.
+//!
+//! A round is sent through a window of at most [`MAX_OUTSTANDING`] ops
+//! started and not yet answered: the next op is started as the oldest one
+//! is answered. A cold sync of thousands of VIPs is tens of thousands of
+//! ops in one round; started at once, they would wait in the client's
+//! queue, and the client's own bound (`ClientConfig::max_in_flight`)
+//! would leave the keepalive and any other request behind all of them.
+//! With the window, an op's reply deadline (counted from its write)
+//! measures VPP, and room is left for others.
 //!
 //! A failed op ends its own chain: that prefix's later stages are skipped
 //! (they depend on it), every other prefix goes on, so one VIP that VPP
@@ -18,7 +27,7 @@
 //! **Invariant:** a skipped op belongs to a prefix with a failed op
 //! earlier in the plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
 
@@ -28,6 +37,13 @@ use maglev_core::plan::Op;
 use crate::api::client::Client;
 use crate::api::types::Prefix;
 use crate::lb::error::LbError;
+
+/// The most ops of a plan started and not yet answered: half of the
+/// client's default [`ClientConfig::max_in_flight`], so the keepalive and
+/// other requests always find room on the connection.
+///
+/// [`ClientConfig::max_in_flight`]: crate::ClientConfig::max_in_flight
+pub const MAX_OUTSTANDING: usize = 128;
 
 /// The op that failed and why.
 #[derive(Debug)]
@@ -177,9 +193,10 @@ pub async fn apply(client: &Client, ops: &[Op]) -> ApplyReport {
     .await
 }
 
-/// The one scheduler behind every dataplane: `start` sends an op (every op
-/// of a round is started before any is waited for, in plan order), `wait`
-/// turns what `start` returned into the op's result.
+/// The one scheduler behind every dataplane: `start` sends an op (the ops
+/// of a round are started in plan order, at most [`MAX_OUTSTANDING`]
+/// ahead of the oldest one not yet answered), `wait` turns what `start`
+/// returned into the op's result.
 pub(crate) async fn run<P, F>(
     ops: &[Op],
     mut start: impl FnMut(&Op) -> P,
@@ -202,15 +219,21 @@ where
             .flat_map(|(c, stage)| stage.0.iter().map(move |&i| (c, i)))
             .collect();
         batch.sort_unstable_by_key(|&(_, i)| i);
-        let pending: Vec<(usize, usize, P)> = batch
-            .into_iter()
-            .map(|(c, i)| (c, i, start(&ops[i])))
-            .collect();
-        for (c, i, p) in pending {
+        let mut next = batch.into_iter();
+        let mut pending: VecDeque<(usize, usize, P)> = VecDeque::new();
+        loop {
+            while pending.len() < MAX_OUTSTANDING {
+                let Some((c, i)) = next.next() else { break };
+                pending.push_back((c, i, start(&ops[i])));
+            }
+            let Some((c, i, p)) = pending.pop_front() else {
+                break;
+            };
             match wait(p).await {
                 Ok(()) => done[i] = true,
                 Err(error) => {
-                    tracing::warn!(op = %ops[i], %error, "op failed; later ops on its prefix skipped");
+                    // The caller reports failures (aggregated when many).
+                    tracing::debug!(op = %ops[i], %error, "op failed; later ops on its prefix skipped");
                     broken[c] = true;
                     failed.push(ApplyError {
                         index: i,
