@@ -239,3 +239,38 @@ async fn a_sticky_table_resize_is_refused_unless_forced() {
     assert_eq!(sim_conf(&world), (2048, 77, 1));
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_does_not_resize_the_sticky_table_of_a_serving_vpp() {
+    let mut world = World::new(5, 2).await;
+    let one = |lb: &str| {
+        with_lb(lb)
+            .replace("127.0.3.", "127.0.5.")
+            .replace("192.0.2.30", "192.0.2.50")
+    };
+    world.write_config(&one("      sticky-buckets-per-core: 1024\n"));
+    world.start(world.settings()).await;
+    until("web is programmed", || {
+        world.weights("192.0.2.50") == w(&[("127.0.5.1", 100), ("127.0.5.2", 100)])
+    })
+    .await;
+    world.daemon.take().unwrap().shutdown().await;
+
+    // The file now asks for 2048; maglevd restarts against the VPP that
+    // still serves the VIP: VPP's 1024 is kept, no sticky flow moves.
+    world.write_config(&one(
+        "      sticky-buckets-per-core: 2048\n      flow-timeout: 77s\n",
+    ));
+    world.start(world.settings()).await;
+    until("VPP is connected", || world.handle().vpp().is_ok()).await;
+    assert_eq!(
+        sim_conf(&world),
+        (1024, 77, 0),
+        "the rest of vpp.lb is applied"
+    );
+    // A forced reload is the operator's way to apply it.
+    let report = world.handle().reload_with(true).await;
+    assert!(report.ok(), "{}", report.message());
+    assert_eq!(sim_conf(&world), (2048, 77, 1));
+    world.stop().await;
+}

@@ -23,9 +23,10 @@
 
 use std::sync::Arc;
 
+use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::api::messages::{ShowVersion, ShowVersionReply};
 use maglev_vpp::lb::dataplane::Dataplane;
-use maglev_vpp::lb::ops::lb_conf_for;
+use maglev_vpp::lb::ops::{LB_CONF_KEEP, lb_conf_for};
 use maglev_vpp::{Client, ClientConfig};
 use tokio::sync::Notify;
 
@@ -185,6 +186,37 @@ async fn connect(handle: &Handle, sockets: &VppSockets) -> anyhow::Result<VppLin
     }
 }
 
+/// At connect, keeps VPP's `sticky_buckets_per_core` when it differs from
+/// `want`'s and VPP holds VIPs: changing it resets every worker's sticky
+/// table, so every established flow of every VIP may move. A reload
+/// refuses that change unless forced; a restart (of maglevd, or a
+/// reconnect) must not make it silently either. A VPP without VIPs (new,
+/// or restarted) takes the file's value, as no flow can move.
+async fn keep_sticky_of_serving_vpp(client: &Client, want: &mut LbConf) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if want.sticky_buckets_per_core == LB_CONF_KEEP {
+        return Ok(());
+    }
+    let current = client.lb_conf_get().await.context("lb_conf_get")?;
+    if current.sticky_buckets_per_core == want.sticky_buckets_per_core {
+        return Ok(());
+    }
+    let vips = client.lb_vips().await.context("lb_vip_dump")?;
+    if vips.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        vpp = current.sticky_buckets_per_core,
+        file = want.sticky_buckets_per_core,
+        vips = vips.len(),
+        "vpp.lb.sticky-buckets-per-core differs from VPP's, which holds VIPs: VPP's is kept, \
+         since changing it resets VPP's sticky table (every established flow of every VIP may \
+         move); `maglevc config reload force` applies the file's"
+    );
+    want.sticky_buckets_per_core = LB_CONF_KEEP;
+    Ok(())
+}
+
 /// The name the readers' connection registers under (`show api clients`).
 pub const READER_NAME: &str = "vpp-maglev-reads";
 
@@ -198,10 +230,9 @@ async fn finish_connect(
     let shared = &handle.shared;
     let version: ShowVersionReply = client.call(&ShowVersion {}).await.context("show_version")?;
     if let Some(vpp) = handle.config().vpp() {
-        let sent = client
-            .ensure_lb_conf(&lb_conf_for(&vpp.lb))
-            .await
-            .context("lb_conf")?;
+        let mut want = lb_conf_for(&vpp.lb);
+        keep_sticky_of_serving_vpp(client, &mut want).await?;
+        let sent = client.ensure_lb_conf(&want).await.context("lb_conf")?;
         if sent {
             tracing::info!("lb_conf set from the config");
         }
