@@ -20,7 +20,7 @@ use maglev_vpp::api::messages::{
 };
 use maglev_vpp::api::table::MessageIds;
 use maglev_vpp::lb::ops::{as_request, vip_request};
-use maglev_vpp::sim::{Sim, SimClients, SimConfig};
+use maglev_vpp::sim::{Fault, FaultAction, Sim, SimClients, SimConfig};
 use maglev_vpp::{CLIENT_NAME, Client, ClientConfig, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -241,4 +241,35 @@ async fn a_client_killed_mid_request_still_leaves_vpp_answering() {
     assert!(ping.wait().await.unwrap_err().is_disconnected());
     let c = until(&sim, "said goodbye", |c| c.deleted == 1).await;
     assert!(c.dead.is_empty(), "{c:?}");
+}
+
+#[tokio::test]
+async fn closing_while_vpp_is_slow_with_a_large_reply_waits_for_it_then_says_goodbye() {
+    // VPP takes longer than the goodbye timeout for a large reply in
+    // flight: leaving must not close the socket under that reply (the leak
+    // above); the goodbye waits behind it, up to the reply timeout.
+    let sim = big_sim("slow-mid-request").await;
+    let vpp = Client::connect(sim.api_socket()).await.unwrap();
+    sim.inject(Fault::once(
+        "cli_inband",
+        FaultAction::Delay(Duration::from_millis(1500)),
+    ));
+    let pending = vpp
+        .start(&CliInband {
+            cmd: VERBOSE.to_owned(),
+        })
+        .unwrap();
+    // The request is out before we leave.
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    for _ in 0..2000 {
+        if sim.pending_faults() == 0 {
+            break;
+        }
+        tick.tick().await;
+    }
+    assert_eq!(sim.pending_faults(), 0, "the request never reached VPP");
+    assert!(vpp.close().await.is_ok(), "VPP answered the goodbye");
+    assert!(pending.wait().await.unwrap_err().is_disconnected());
+    let c = until(&sim, "said goodbye", |c| c.deleted == 1).await;
+    assert!(c.dead.is_empty() && c.live.is_empty(), "{c:?}");
 }

@@ -76,7 +76,10 @@ pub struct ClientConfig {
     /// neither the client's buffers nor VPP's queue grow without bound.
     pub max_in_flight: usize,
     /// How long leaving a connection may take: writing `sockclnt_delete`
-    /// and waiting for its reply (GoVPP waits 100 ms).
+    /// and waiting for its reply (GoVPP waits 100 ms). With requests in
+    /// flight, VPP answers them first, so the wait is [`timeout`](Self::timeout)
+    /// longer: closing the socket under a large reply VPP is still writing
+    /// is how VPP 26.10 comes to leak the registration.
     pub goodbye_timeout: Duration,
     /// Told about every message sent and every answer (`None`: no cost).
     pub observer: Option<Arc<dyn ApiObserver>>,
@@ -149,6 +152,11 @@ struct Shared {
     tasks: TaskTracker,
     observer: Option<Arc<dyn ApiObserver>>,
     goodbye_timeout: Duration,
+    /// How long VPP may take for one reply ([`ClientConfig::timeout`]).
+    reply_timeout: Duration,
+    /// Whether requests were in flight when the connection closed: VPP
+    /// answers them before our goodbye, so leaving waits for them too.
+    busy_at_close: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -182,6 +190,10 @@ impl Shared {
                 return;
             }
             st.closed = Some(reason.clone());
+            self.busy_at_close.store(
+                st.matcher.in_flight() > 0,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             st.matcher.drain()
         };
         tracing::debug!(%reason, pending = waiters.len(), "VPP API connection closed");
@@ -767,6 +779,8 @@ async fn open(path: &Path, config: &ClientConfig) -> Result<Connection, Error> {
         tasks: TaskTracker::new(),
         observer: config.observer.clone(),
         goodbye_timeout: config.goodbye_timeout,
+        reply_timeout: config.timeout,
+        busy_at_close: std::sync::atomic::AtomicBool::new(false),
     });
     shared
         .tasks
@@ -955,7 +969,18 @@ async fn read_loop(
             }
         }
     };
-    let outcome = tokio::time::timeout(shared.goodbye_timeout, wait)
+    // VPP answers what was in flight before our delete: leaving earlier
+    // (closing the socket under a large reply VPP is still writing) is
+    // how VPP 26.10 comes to leak the registration.
+    let patience = if shared
+        .busy_at_close
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        shared.reply_timeout + shared.goodbye_timeout
+    } else {
+        shared.goodbye_timeout
+    };
+    let outcome = tokio::time::timeout(patience, wait)
         .await
         .unwrap_or(Goodbye::Timeout);
     shared.observe(
