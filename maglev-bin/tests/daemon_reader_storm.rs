@@ -54,6 +54,34 @@ fn daemon_logs(events: &mut Subscription) -> Vec<maglev_bin::events::LogRecord> 
     out
 }
 
+/// The daemon's log records from now on, until `done` holds of them all:
+/// the simulator holds an op's result before the daemon has its reply and
+/// logs it, so a wait on the simulator does not mean the line is written.
+async fn daemon_logs_until(
+    events: &mut Subscription,
+    what: &str,
+    done: impl Fn(&[maglev_bin::events::LogRecord]) -> bool,
+) -> Vec<maglev_bin::events::LogRecord> {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut logs = Vec::new();
+    loop {
+        logs.extend(daemon_logs(events));
+        if done(&logs) {
+            return logs;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting until {what}: {logs:?}");
+        }
+        tick.tick().await;
+    }
+}
+
+/// Whether `logs` hold a `vpp-lbsync` line.
+fn has_lbsync(logs: &[maglev_bin::events::LogRecord]) -> bool {
+    logs.iter().any(|l| l.message.starts_with("vpp-lbsync"))
+}
+
 const STORM: &str = r#"
   backends:
     a: { address: 127.0.24.1, healthcheck: web }
@@ -217,7 +245,7 @@ async fn a_big_sync_logs_a_summary_and_a_single_change_its_line() {
         vips.len() == 40 && vips.iter().all(|v| v.ases.len() == 4)
     })
     .await;
-    let logs = daemon_logs(&mut events);
+    let logs = daemon_logs_until(&mut events, "the sync's summary is logged", has_lbsync).await;
     let lbsync: Vec<_> = logs
         .iter()
         .filter(|l| l.message.starts_with("vpp-lbsync"))
@@ -241,7 +269,7 @@ async fn a_big_sync_logs_a_summary_and_a_single_change_its_line() {
         .set_weight("f7", "primary", "f7b2", 10, false)
         .await
         .unwrap();
-    let logs = daemon_logs(&mut events);
+    let logs = daemon_logs_until(&mut events, "the change is logged", has_lbsync).await;
     let lbsync: Vec<_> = logs
         .iter()
         .filter(|l| l.message.starts_with("vpp-lbsync"))
