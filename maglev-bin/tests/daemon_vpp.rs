@@ -280,3 +280,120 @@ async fn a_drain_while_vpp_refuses_ops_does_not_wait_for_the_backoff() {
     assert_eq!(retry_in(&world, "web"), None);
     world.stop().await;
 }
+
+/// Ten frontends of four static backends (no health check: up from the
+/// start), and a periodic full sync every second.
+fn periodic_config() -> String {
+    let mut y = common::HEAD.replace(
+        "startup-min-delay: 0s",
+        "sync-interval: 1s\n      startup-min-delay: 0s",
+    );
+    y += "  backends:\n";
+    for f in 0..10 {
+        for b in 1..=4 {
+            y += &format!("    f{f}b{b}: {{ address: 10.34.{f}.{b} }}\n");
+        }
+    }
+    y += "  frontends:\n";
+    for f in 0..10 {
+        y += &format!(
+            "    f{f}:\n      address: 192.0.2.{}\n      protocol: tcp\n      port: 80\n      \
+             pools:\n        - name: primary\n          backends: {{ f{f}b1: {{}}, f{f}b2: {{}}, f{f}b3: {{}}, f{f}b4: {{}} }}\n",
+            140 + f
+        );
+    }
+    y
+}
+
+/// A periodic full sync that takes longer than its interval (VPP slowed
+/// per op, 36 weights to repair) does not hold a transition marked during
+/// it behind a second round: the frontend's own sync (scope `vip`) runs
+/// right after the round's ops, not inside the next full round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_during_a_long_full_sync_is_synced_right_after_it() {
+    let mut world = World::new(34, 1).await;
+    world.write_config(&periodic_config());
+    world.start(world.settings()).await;
+    let all = |world: &World, weight: u8| {
+        (0..10).all(|f| {
+            let ws = world.weights(&format!("192.0.2.{}", 140 + f));
+            ws.len() == 4 && ws.iter().all(|(_, w)| *w == weight)
+        })
+    };
+    until("everything is programmed", || all(&world, 100)).await;
+    let mut events = world.handle().subscribe(None);
+
+    // Every set-weight takes VPP 50 ms; then someone else changes the
+    // weights of f1..f9 behind the daemon's back: the next full sync
+    // repairs 36 of them, one after the other, for more than its 1 s
+    // interval.
+    world.vpp.sim.inject(Fault {
+        message: Some("lb_as_set_weight"),
+        action: FaultAction::Delay(std::time::Duration::from_millis(50)),
+        times: 36,
+    });
+    world.vpp.sim.with_model(|m| {
+        for f in 1..10u8 {
+            let key = maglev_core::dataplane::VipKey::host(
+                std::net::IpAddr::from([192, 0, 2, 140 + f]),
+                Some(maglev_core::dataplane::Protocol::Tcp),
+                80,
+            );
+            for b in 1..=4u8 {
+                let drift = maglev_vpp::lb::ops::weight_request(
+                    &key,
+                    std::net::IpAddr::from([10, 34, f, b]),
+                    7,
+                    false,
+                );
+                assert_eq!(m.set_weight(&drift), 0);
+            }
+        }
+    });
+    let repaired = |world: &World| {
+        (1..10)
+            .flat_map(|f| world.weights(&format!("192.0.2.{}", 140 + f)))
+            .filter(|(_, w)| *w == 100)
+            .count()
+    };
+    until("the full sync's repair is under way", || {
+        repaired(&world) > 0
+    })
+    .await;
+    assert!(repaired(&world) < 36, "the round is still running");
+    // A transition of f0 during the round.
+    world.handle().disable("f0b1").unwrap();
+    until("f0b1 is drained", || {
+        !world
+            .weights("192.0.2.140")
+            .contains(&("10.34.0.1".to_owned(), 100))
+    })
+    .await;
+    assert_eq!(repaired(&world), 36, "the round finished first");
+
+    // The order of the ops as the daemon applied them.
+    let mut ops = Vec::new();
+    while let Some(r) = events.try_recv() {
+        if let Received::Event(e) = r
+            && let EventKind::Vpp(v) = &e.kind
+        {
+            ops.push((v.frontend.as_deref().unwrap_or("").to_owned(), v.scope));
+        }
+    }
+    let f0: Vec<_> = ops.iter().filter(|(f, _)| f == "f0").collect();
+    assert!(!f0.is_empty(), "{ops:?}");
+    assert!(
+        f0.iter().all(|(_, scope)| *scope == "vip"),
+        "f0 was synced on its own, not inside a second full round: {ops:?}"
+    );
+    let first_f0 = ops.iter().position(|(f, _)| f == "f0").unwrap();
+    assert_eq!(
+        ops[..first_f0]
+            .iter()
+            .filter(|(_, scope)| *scope == "all")
+            .count(),
+        36,
+        "the round's repairs came first: {ops:?}"
+    );
+    world.stop().await;
+}

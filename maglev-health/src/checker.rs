@@ -31,6 +31,7 @@ use crate::probe::{self, LocalCause, ProbeEnv, Prober};
 use crate::status::{
     BackendEvent, BackendStatus, Change, DampingChange, LastProbe, ProbeBlocked, Ramp,
 };
+use crate::transition_log::{self, TransitionLog};
 
 /// How many events a subscriber may fall behind before it sees
 /// [`broadcast::error::RecvError::Lagged`] (and should re-read the snapshot).
@@ -448,7 +449,9 @@ impl CheckerBuilder {
             .map(|(s, _)| (s.name.clone(), s.clone()))
             .collect();
         inner.slots.store(Arc::new(slots));
-        inner.settle_new(new);
+        let mut log = TransitionLog::default();
+        inner.settle_new(new, &mut log);
+        log.finish("start");
         Ok(Checker { inner })
     }
 }
@@ -614,6 +617,7 @@ impl Checker {
         let old = self.inner.slots.load_full();
         let mut slots = BTreeMap::new();
         let mut new = Vec::new();
+        let mut log = TransitionLog::default();
         for (name, w) in wanted {
             let Some(slot) = old.get(name.as_str()) else {
                 let (slot, ts) =
@@ -676,10 +680,12 @@ impl Checker {
                 transitions.extend(core.machine.retarget(now));
             }
             if transitions.is_empty() {
-                self.inner.settle(slot, &mut core, None);
+                self.inner
+                    .settle_logged(slot, &mut core, None, Some(&mut log));
             }
             for t in &transitions {
-                self.inner.settle(slot, &mut core, Some(t));
+                self.inner
+                    .settle_logged(slot, &mut core, Some(t), Some(&mut log));
             }
             self.inner.damping_event(slot, &mut core, damping);
             drop(core);
@@ -689,11 +695,13 @@ impl Checker {
             if !slots.contains_key(name) {
                 let mut core = slot.lock();
                 let t = core.machine.remove(now);
-                self.inner.settle(slot, &mut core, t.as_ref());
+                self.inner
+                    .settle_logged(slot, &mut core, t.as_ref(), Some(&mut log));
             }
         }
         self.inner.slots.store(Arc::new(slots));
-        self.inner.settle_new(new);
+        self.inner.settle_new(new, &mut log);
+        log.finish("reload");
         Ok(())
     }
 
@@ -834,14 +842,20 @@ impl Inner {
     /// Settles slots made by [`Inner::new_slot`] once they are in the map,
     /// so that a subscriber sees a backend in the snapshot by the time it
     /// hears of it.
-    fn settle_new(self: &Arc<Self>, new: Vec<(Arc<Slot>, Vec<Transition>)>) {
+    /// Their transitions are logged through `log` (aggregated above a
+    /// count, [`TransitionLog`]).
+    fn settle_new(
+        self: &Arc<Self>,
+        new: Vec<(Arc<Slot>, Vec<Transition>)>,
+        log: &mut TransitionLog,
+    ) {
         for (slot, ts) in new {
             let mut core = slot.lock();
             if ts.is_empty() {
-                self.settle(&slot, &mut core, None);
+                self.settle_logged(&slot, &mut core, None, Some(log));
             }
             for t in &ts {
-                self.settle(&slot, &mut core, Some(t));
+                self.settle_logged(&slot, &mut core, Some(t), Some(log));
             }
         }
     }
@@ -849,6 +863,18 @@ impl Inner {
     /// After a possible transition: log and broadcast it, start or stop
     /// the probe task to match the state, and publish the status.
     fn settle(self: &Arc<Self>, slot: &Arc<Slot>, core: &mut Core, t: Option<&Transition>) {
+        self.settle_logged(slot, core, t, None);
+    }
+
+    /// [`Inner::settle`], its transition's line noted in `log` (a start or
+    /// reload) or, without one, written at once.
+    fn settle_logged(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        core: &mut Core,
+        t: Option<&Transition>,
+        log: Option<&mut TransitionLog>,
+    ) {
         let damped = t.and_then(|t| core.follow(t));
         if t.is_some() {
             core.history = core.machine.history().iter().cloned().collect();
@@ -866,14 +892,10 @@ impl Inner {
         // snapshot on an event sees the new state.
         slot.publish(core);
         if let Some(t) = t {
-            tracing::info!(
-                backend = %slot.name,
-                from = %t.from,
-                to = %t.to,
-                code = %t.code,
-                detail = %t.detail,
-                "backend-transition"
-            );
+            match log {
+                Some(log) => log.note(&slot.name, t),
+                None => transition_log::log_one(&slot.name, t),
+            }
             // No subscriber is not an error.
             let _ = self.events.send(BackendEvent {
                 backend: slot.name.clone(),

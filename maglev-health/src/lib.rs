@@ -67,6 +67,7 @@ pub mod observe;
 pub mod persist;
 pub mod probe;
 pub mod status;
+pub mod transition_log;
 
 pub use checker::{Checker, CheckerBuilder};
 pub use code::Code;

@@ -8,7 +8,13 @@
 //!
 //! **Invariant:** every plan writes at most `PER_OP_LINES` per-op lines,
 //! or one summary line for its done ops and one for its failed ops.
+//!
+//! [`Aggregate`] does the same for the per-frontend lines of one pass
+//! (`frontend-transition` of daemon::watch, `active-pool` of
+//! daemon::pools): each its own line up to [`PER_OP_LINES`], else one
+//! summary with totals.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use maglev_core::dataplane::VipKey;
@@ -27,6 +33,55 @@ const KINDS: [&str; 5] = [
     "as_removed",
     "as_weight_updated",
 ];
+
+/// The lines of one pass over many frontends: held while few, counted by
+/// a key (e.g. `up->down`) once there are more than [`PER_OP_LINES`].
+#[derive(Debug)]
+pub(crate) struct Aggregate<T> {
+    held: Vec<T>,
+    totals: BTreeMap<String, usize>,
+    count: usize,
+}
+
+impl<T> Default for Aggregate<T> {
+    fn default() -> Self {
+        Aggregate {
+            held: Vec::new(),
+            totals: BTreeMap::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<T> Aggregate<T> {
+    /// Notes one line's `item`, counted under `key`.
+    pub(crate) fn note(&mut self, item: T, key: impl FnOnce(&T) -> String) {
+        self.count += 1;
+        *self.totals.entry(key(&item)).or_default() += 1;
+        if self.count <= PER_OP_LINES {
+            self.held.push(item);
+        } else {
+            self.held = Vec::new();
+        }
+    }
+
+    /// Writes the lines: `each` for every item while there are at most
+    /// [`PER_OP_LINES`], else `summary(count, totals)` once, the totals
+    /// as `key: n, ...`.
+    pub(crate) fn finish(self, each: impl Fn(&T), summary: impl FnOnce(usize, &str)) {
+        if self.count <= PER_OP_LINES {
+            self.held.iter().for_each(each);
+            return;
+        }
+        let totals = self
+            .totals
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        summary(self.count, &totals);
+    }
+}
 
 /// Totals per op kind, in [`KINDS`] order.
 fn totals<'a>(ops: impl Iterator<Item = &'a Op>) -> [usize; 5] {

@@ -17,6 +17,8 @@ use std::sync::{Mutex, MutexGuard};
 use maglev_core::config::{Config, Frontend};
 use maglev_core::weights::{Serving, choose_pool};
 
+use crate::daemon::oplog::{Aggregate, PER_OP_LINES};
+
 /// The active pool of every frontend, by frontend name.
 #[derive(Debug, Default)]
 pub(crate) struct PoolChoices {
@@ -53,33 +55,31 @@ impl PoolChoices {
         choose_pool(fe, serving_of, previous)
     }
 
-    /// Chooses the pool of frontend `name` and remembers it. The
-    /// reconciler's alone.
+    /// Chooses the pool of frontend `name` and remembers it; a change is
+    /// noted in `log` (written when the caller's pass
+    /// [`finish`](PoolLog::finish)es). The reconciler's alone.
     pub(crate) fn choose(
         &self,
         name: &str,
         fe: &Frontend,
         serving_of: impl Fn(&str) -> Serving,
+        log: &PoolLog,
     ) -> Option<usize> {
         let mut chosen = self.lock();
         let previous = Self::previous(&chosen, name, fe);
         let choice = choose_pool(fe, serving_of, previous);
         if choice != previous {
-            match choice {
-                Some(i) => {
-                    tracing::info!(
-                        frontend = name,
-                        pool = %fe.pools[i].name,
-                        from = previous.map_or("", |p| fe.pools[p].name.as_str()),
-                        "active-pool"
-                    );
-                    chosen.insert(name.to_owned(), fe.pools[i].name.clone());
-                }
-                None => {
-                    tracing::info!(frontend = name, "active-pool: none serves");
-                    chosen.remove(name);
-                }
-            }
+            let from = previous.map_or(String::new(), |p| fe.pools[p].name.clone());
+            let pool = choice.map(|i| fe.pools[i].name.clone());
+            match &pool {
+                Some(pool) => chosen.insert(name.to_owned(), pool.clone()),
+                None => chosen.remove(name),
+            };
+            log.note(PoolChange {
+                frontend: name.to_owned(),
+                from,
+                pool,
+            });
         }
         choice
     }
@@ -93,5 +93,59 @@ impl PoolChoices {
     pub(crate) fn retain(&self, config: &Config) {
         self.lock()
             .retain(|name, _| config.frontend(name).is_some());
+    }
+}
+
+/// One frontend's new active pool, for its log line.
+#[derive(Debug)]
+pub(crate) struct PoolChange {
+    frontend: String,
+    /// The pool before (empty: none).
+    from: String,
+    /// The pool now (none serves: `None`).
+    pool: Option<String>,
+}
+
+/// The `active-pool` lines of one pass (a sync batch, a refresh): each
+/// change its own line while few, else one summary with totals per new
+/// pool (the first full sync of 10,000 frontends wrote 10,000 of them).
+#[derive(Debug, Default)]
+pub(crate) struct PoolLog(Mutex<Aggregate<PoolChange>>);
+
+impl PoolLog {
+    fn note(&self, change: PoolChange) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .note(change, |c| {
+                c.pool.clone().unwrap_or_else(|| "none serves".to_owned())
+            });
+    }
+
+    /// Writes the noted changes' lines.
+    pub(crate) fn finish(self) {
+        self.0
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .finish(
+                |c| match &c.pool {
+                    Some(pool) => tracing::info!(
+                        frontend = c.frontend.as_str(),
+                        pool = pool.as_str(),
+                        from = c.from.as_str(),
+                        "active-pool"
+                    ),
+                    None => {
+                        tracing::info!(frontend = c.frontend.as_str(), "active-pool: none serves")
+                    }
+                },
+                |frontends, by_pool| {
+                    tracing::info!(
+                        frontends,
+                        by_pool,
+                        "active-pools (summary: more than {PER_OP_LINES})"
+                    )
+                },
+            );
     }
 }

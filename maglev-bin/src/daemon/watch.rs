@@ -10,6 +10,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use crate::daemon::handle::Handle;
+use crate::daemon::oplog::{Aggregate, PER_OP_LINES};
+use crate::daemon::pools::PoolLog;
 use crate::events::EventKind;
 
 /// Runs until the daemon stops.
@@ -88,8 +90,14 @@ pub(crate) fn refresh_frontends(handle: &Handle) {
 }
 
 /// Recomputes the state of the frontends `names` and publishes the changes.
+///
+/// Above a count the `frontend-transition` (and `active-pool`) lines of
+/// one pass are one summary each (`daemon::oplog::Aggregate`): the start
+/// of 10,000 frontends wrote 10,000 of them; each event is still
+/// published.
 fn refresh<'a>(handle: &Handle, config: &'a Config, names: impl Iterator<Item = &'a str>) {
     let mut changes = Vec::new();
+    let pool_log = PoolLog::default();
     {
         let mut states = handle
             .shared
@@ -104,7 +112,7 @@ fn refresh<'a>(handle: &Handle, config: &'a Config, names: impl Iterator<Item = 
             let active = if handle.vpp_enabled() {
                 handle.active_pool(name, fe, serving_of)
             } else {
-                handle.shared.pools.choose(name, fe, serving_of)
+                handle.shared.pools.choose(name, fe, serving_of, &pool_log)
             };
             let state = maglev_core::frontend::frontend_state(fe, serving_of, active);
             if let Some(t) = states.update(name, state) {
@@ -112,8 +120,22 @@ fn refresh<'a>(handle: &Handle, config: &'a Config, names: impl Iterator<Item = 
             }
         }
     }
+    pool_log.finish();
+    let mut lines = Aggregate::default();
+    for t in &changes {
+        lines.note(t, |t| format!("{}->{}", t.from, t.to));
+    }
+    lines.finish(
+        |t| tracing::info!(frontend = %t.frontend, from = %t.from, to = %t.to, "frontend-transition"),
+        |frontends, by_change| {
+            tracing::info!(
+                frontends,
+                by_change,
+                "frontend-transitions (summary: more than {PER_OP_LINES})"
+            )
+        },
+    );
     for t in changes {
-        tracing::info!(frontend = %t.frontend, from = %t.from, to = %t.to, "frontend-transition");
         handle.publish(EventKind::Frontend {
             frontend: t.frontend.as_str().into(),
             from: t.from,
