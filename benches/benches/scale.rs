@@ -188,6 +188,9 @@ struct LogState {
     ases_added: u64,
     /// When the sync reached `want`, and the lines written by then.
     synced: Option<(Instant, u64, u64)>,
+    /// When each message (its first 40 characters) was first seen, in
+    /// order: the daemon's timeline.
+    first_seen: Vec<(Instant, String)>,
     /// The per-op `vpp-lbsync` lines: (when, frontend, op).
     ops: Vec<(Instant, String, String)>,
 }
@@ -226,7 +229,11 @@ impl LogWatch {
                     }
                 }
                 let key: String = message.chars().take(40).collect();
-                *s.by_message.entry(key).or_default() += 1;
+                let n = s.by_message.entry(key.clone()).or_default();
+                *n += 1;
+                if *n == 1 && s.first_seen.len() < 40 {
+                    s.first_seen.push((at, key));
+                }
                 if message.starts_with("vpp-lbsync") {
                     if let Some(op) = v["op"].as_str() {
                         let frontend = v["frontend"].as_str().unwrap_or("").to_owned();
@@ -288,7 +295,10 @@ enum Outcome {
 impl Outcome {
     fn cell(&self) -> String {
         match self {
-            Outcome::Ok { took, .. } => secs(*took),
+            Outcome::Ok { took, bytes: 0 } => secs(*took),
+            Outcome::Ok { took, bytes } => {
+                format!("{} ({:.2} MB out)", secs(*took), *bytes as f64 / 1e6)
+            }
             Outcome::Failed { took, why } => format!("fails after {}: {why}", secs(*took)),
         }
     }
@@ -422,6 +432,8 @@ struct Figures {
     weight_change: Option<Outcome>,
     reader_dumps: u64,
     reader_failures: u64,
+    /// The first failed reader's first line of error.
+    reader_failure: Option<String>,
     cpu_after: Option<f64>,
     log_lines: Option<u64>,
     by_message: Vec<(String, u64)>,
@@ -523,6 +535,13 @@ fn daemon_run(
         figures.first_warnings,
         load_average()
     );
+    let timeline = log.with(|s| {
+        s.first_seen
+            .iter()
+            .map(|(at, m)| format!("{:.2}s {m}", at.duration_since(t0).as_secs_f64()))
+            .collect::<Vec<_>>()
+    });
+    println!("    timeline (first of each message): {timeline:?}");
     if !full {
         return;
     }
@@ -545,10 +564,17 @@ fn daemon_run(
     // The weight change while readers loop.
     let stop = Arc::new(AtomicBool::new(false));
     let (dumps, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let why = Arc::new(Mutex::new(None::<String>));
     let readers: Vec<_> = (0..READERS)
-        .map(|_| {
-            let (stop, dumps, failures, bins) =
-                (stop.clone(), dumps.clone(), failures.clone(), bins.clone());
+        .map(|i| {
+            let (stop, dumps, failures, bins, why) = (
+                stop.clone(),
+                dumps.clone(),
+                failures.clone(),
+                bins.clone(),
+                why.clone(),
+            );
+            let err_path = dir.join(format!("reader{i}.err"));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(mut c) = Command::new(bins.bin("maglevc"))
@@ -557,7 +583,11 @@ fn daemon_run(
                         .args(["show", "vpp", "lb", "state"])
                         .stdin(Stdio::null())
                         .stdout(Stdio::null())
-                        .stderr(Stdio::null())
+                        .stderr(
+                            std::fs::File::create(&err_path)
+                                .map(Stdio::from)
+                                .unwrap_or_else(|_| Stdio::null()),
+                        )
                         .spawn()
                     else {
                         failures.fetch_add(1, Ordering::Relaxed);
@@ -577,7 +607,15 @@ fn daemon_run(
                     };
                     match status {
                         Some(s) if s.success() => dumps.fetch_add(1, Ordering::Relaxed),
-                        Some(_) => failures.fetch_add(1, Ordering::Relaxed),
+                        Some(_) => {
+                            let mut why = why.lock().unwrap();
+                            if why.is_none() {
+                                *why = std::fs::read_to_string(&err_path)
+                                    .ok()
+                                    .and_then(|e| e.lines().next().map(str::to_owned));
+                            }
+                            failures.fetch_add(1, Ordering::Relaxed)
+                        }
                         None => 0,
                     };
                 }
@@ -625,6 +663,7 @@ fn daemon_run(
     }
     figures.reader_dumps = dumps.load(Ordering::Relaxed);
     figures.reader_failures = failures.load(Ordering::Relaxed);
+    figures.reader_failure = why.lock().unwrap().take();
     let cpu0 = usage(pid).map(|u| u.0);
     std::thread::sleep(Duration::from_secs(10));
     let cpu1 = usage(pid).map(|u| u.0);
@@ -796,7 +835,13 @@ fn table(sizes: &[usize], results: &[(BinSet, Vec<Figures>)]) -> String {
     ));
     rows.push((
         "readers' dumps done / failed meanwhile".into(),
-        Box::new(|f: &Figures| (format!("{} / {}", f.reader_dumps, f.reader_failures), None)),
+        Box::new(|f: &Figures| {
+            let mut cell = format!("{} / {}", f.reader_dumps, f.reader_failures);
+            if let Some(why) = &f.reader_failure {
+                cell += &format!(" (first: {})", why.chars().take(100).collect::<String>());
+            }
+            (cell, None)
+        }),
     ));
     rows.push((
         "daemon CPU in the 10 s after the readers stop".into(),

@@ -603,6 +603,8 @@ async fn sync_batch(
     let report = link.dataplane.apply(&ops).await;
     let names = FrontendNames::new(config, ops.len());
     let frontend_of = |key: &VipKey| names.get(config, key);
+    // Logged as soon as VPP answered: the line says when VPP held it all.
+    crate::daemon::oplog::log(&report, scope, &frontend_of);
     let mut drains = BTreeSet::new();
     let failed_ops = report.failed.iter().map(|f| &f.op).chain(&report.skipped);
     for op in failed_ops {
@@ -643,7 +645,6 @@ async fn sync_batch(
             after,
         })
         .await;
-    crate::daemon::oplog::log(&report, scope, &frontend_of);
     for op in &report.done {
         let frontend = frontend_of(&op.vip());
         shared.metrics.lbsync(scope, op.kind());
