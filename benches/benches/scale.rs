@@ -421,6 +421,14 @@ fn holdings(rt: &tokio::runtime::Runtime, sock: &Path) -> Result<(usize, usize),
 #[derive(Debug, Default, Clone)]
 struct Figures {
     sync: Vec<Option<Duration>>,
+    /// CPU seconds of maglevd from exec through the sync, and of its
+    /// simulator meanwhile (the last run).
+    daemon_cpu_sync: Option<f64>,
+    sim_cpu_sync: Option<f64>,
+    /// The simulator's CPU seconds during the raw client's run (the last).
+    raw_sim_cpu: Option<f64>,
+    /// The raw client's own CPU seconds (the last).
+    raw_cpu: Option<f64>,
     raw: Vec<Duration>,
     sync_warnings: u64,
     first_warnings: Vec<String>,
@@ -446,10 +454,18 @@ fn median(v: &[Duration]) -> Option<Duration> {
 }
 
 /// The raw pipelined client into a fresh simulator process.
-fn raw_run(rt: &tokio::runtime::Runtime, bins: &BinSet, config: &Config, dir: &Path) -> Duration {
+/// The raw client's time, the simulator's CPU seconds meanwhile and this
+/// process's (the raw client's).
+fn raw_run(
+    rt: &tokio::runtime::Runtime,
+    bins: &BinSet,
+    config: &Config,
+    dir: &Path,
+) -> (Duration, f64, f64) {
     let desired = desired_all(config, |_| BackendState::Up.into(), |_| None);
     let ops = plan_all(&desired, &ObservedState::new(), &PendingFlushes::new());
-    let (_sim, sock) = start_sim(bins, dir, "raw");
+    let (sim, sock) = start_sim(bins, dir, "raw");
+    let sim_pid = sim.0.id();
     let lb = &config.vpp().expect("a vpp section").lb;
     rt.block_on(async {
         let client = Client::connect(&sock)
@@ -459,12 +475,16 @@ fn raw_run(rt: &tokio::runtime::Runtime, bins: &BinSet, config: &Config, dir: &P
             .ensure_lb_conf(&lb_conf_for(lb))
             .await
             .expect("lb_conf");
+        let cpu0 = usage(sim_pid).map_or(0.0, |u| u.0);
+        let own0 = usage(std::process::id()).map_or(0.0, |u| u.0);
         let t0 = Instant::now();
         let report = maglev_vpp::lb::apply::apply(&client, &ops).await;
         let took = t0.elapsed();
+        let cpu = usage(sim_pid).map_or(0.0, |u| u.0) - cpu0;
+        let own = usage(std::process::id()).map_or(0.0, |u| u.0) - own0;
         assert!(report.is_complete(), "the raw client's ops all succeeded");
         let _ = client.close().await;
-        took
+        (took, cpu, own)
     })
 }
 
@@ -480,7 +500,9 @@ fn daemon_run(
 ) {
     let patience = Duration::from_secs(env_usize("MAGLEV_BENCH_CMD_TIMEOUT", 60) as u64);
     let sync_patience = patience.max(Duration::from_secs(180));
-    let (_sim, sock) = start_sim(bins, dir, "sim");
+    let (sim, sock) = start_sim(bins, dir, "sim");
+    let sim_pid = sim.0.id();
+    let sim_cpu0 = usage(sim_pid).map_or(0.0, |u| u.0);
     let (grpc, metrics) = (
         SocketAddr::from(([127, 0, 0, 1], free_port())),
         SocketAddr::from(([127, 0, 0, 1], free_port())),
@@ -511,6 +533,10 @@ fn daemon_run(
     let synced = log.wait(sync_patience, |s| s.synced);
     let sync = synced.map(|(at, _, _)| at.duration_since(t0));
     figures.sync.push(sync);
+    if synced.is_some() {
+        figures.daemon_cpu_sync = usage(pid).map(|u| u.0);
+        figures.sim_cpu_sync = usage(sim_pid).map(|u| u.0 - sim_cpu0);
+    }
     match synced {
         Some((_, lines, warnings)) => {
             figures.log_lines = Some(lines);
@@ -694,7 +720,9 @@ fn measure(bins: &BinSet, frontends: usize, runs: usize) -> Figures {
             last,
             &mut figures,
         );
-        let raw = raw_run(&rt, bins, &config, dir.path());
+        let (raw, raw_sim_cpu, raw_cpu) = raw_run(&rt, bins, &config, dir.path());
+        figures.raw_sim_cpu = Some(raw_sim_cpu);
+        figures.raw_cpu = Some(raw_cpu);
         println!("  {} {frontends}: raw client {}", bins.label, secs(raw));
         figures.raw.push(raw);
     }
@@ -772,6 +800,23 @@ fn table(sizes: &[usize], results: &[(BinSet, Vec<Figures>)]) -> String {
                     }
                     _ => ("–".into(), None),
                 }
+            }),
+        ),
+        (
+            "CPU s: maglevd exec through the sync / its simulator; the raw client / its simulator"
+                .into(),
+            Box::new(|f: &Figures| {
+                let c = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+                (
+                    format!(
+                        "{} / {}; {} / {}",
+                        c(f.daemon_cpu_sync),
+                        c(f.sim_cpu_sync),
+                        c(f.raw_cpu),
+                        c(f.raw_sim_cpu)
+                    ),
+                    f.daemon_cpu_sync,
+                )
             }),
         ),
         (

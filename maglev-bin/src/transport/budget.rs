@@ -6,7 +6,7 @@
 //! kept that no listener can take:
 //!
 //! ```text
-//! reserve   = RESERVE_BASE + RESERVE_PER_BACKEND × backends of the config
+//! reserve   = RESERVE_BASE + RESERVE_PER_BACKEND × probed backends of the config
 //! listeners = RLIMIT_NOFILE − reserve (at least MIN_PER_LISTENER each)
 //! ```
 //!
