@@ -42,6 +42,12 @@
 //! - the INFO-or-above lines `maglevd` wrote from exec through the sync,
 //!   and the WARN-or-above ones among them (a timeout or a refusal).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench of real processes driven from plain threads: it waits on \
+              and measures the wall clock, with no tokio time to pause"
+)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -576,7 +582,7 @@ fn daemon_run(
     }
     figures.by_message = log.with(|s| {
         let mut v: Vec<_> = s.by_message.iter().map(|(k, n)| (k.clone(), *n)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
         v.truncate(6);
         v
     });
@@ -898,7 +904,7 @@ fn table(sizes: &[usize], results: &[(BinSet, Vec<Figures>)]) -> String {
     for (name, row) in &rows {
         out += &format!("| {name} |");
         for (_, figures) in results {
-            let cells: Vec<_> = figures.iter().map(|f| row(f)).collect();
+            let cells: Vec<_> = figures.iter().map(row).collect();
             for (cell, _) in &cells {
                 out += &format!(" {} |", cell.replace('|', "\\|"));
             }
