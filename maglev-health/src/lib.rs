@@ -18,6 +18,8 @@
 //!   task per backend, publishes transitions and keeps a lock-free snapshot.
 //! - [`observe`]: the per-probe hook ([`ProbeObserver`]) for metrics.
 //! - [`status`]: the published per-backend status and transition events.
+//! - [`transition_log`]: the `backend-transition` lines of a start or
+//!   reload, one summary with totals above a count.
 //! - [`persist`]: the state file (the last state of every backend, read
 //!   back at start): its JSON format, atomic write and checked load.
 //! - [`error`]: the crate's error type.
