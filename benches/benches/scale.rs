@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p maglev-bin --bins
-//! MAGLEV_BENCH_BIN_DIR=before=/work/before-bin,after=target/release \
+//! MAGLEV_BENCH_BIN_DIR=before=/work/before-bin,after=$PWD/target/release \
 //!     cargo bench -p maglev-benches --bench scale
 //! ```
 //!
@@ -12,7 +12,8 @@
 //! - `MAGLEV_BENCH_BIN_DIR`: the directories holding `maglevd`, `maglevc`
 //!   and `maglev-vppsim`, comma-separated, each optionally `label=dir`
 //!   (default: the release directory this bench was built into). Each set
-//!   is measured at every size, in one table.
+//!   is measured at every size, in one table. `cargo bench` runs the
+//!   bench in `benches/`: give absolute directories.
 //! - `MAGLEV_BENCH_SIZES`: frontend counts (default `1000,10000`).
 //! - `MAGLEV_BENCH_RUNS`: full syncs per size and set (default 1); the
 //!   sync figures are medians, the rest are of the last run.
