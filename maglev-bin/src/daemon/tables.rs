@@ -12,6 +12,7 @@
 //! warns when VPP's buckets differ from the prediction.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use maglev_core::dataplane::{ObservedState, ObservedVip, VipKey};
@@ -40,7 +41,7 @@ pub(crate) enum Update {
     },
 }
 
-/// One VIP's table.
+/// One VIP's table, as readers get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VipTable {
     /// The prediction from the ASes and weights VPP holds.
@@ -48,14 +49,79 @@ pub struct VipTable {
     /// At the last read of VPP: the sum over its ASes of |predicted −
     /// reported buckets|; `None` before the first read of this VIP.
     pub drift: Option<u32>,
-    /// The VIP the prediction was built from, to skip unchanged ones.
-    source: ObservedVip,
+}
+
+/// One VIP's table as kept: what [`VipTable`] says, with the AS weights it
+/// was built from (to skip unchanged VIPs), in one boxed slice. At 16 ASes
+/// that is about 430 bytes a VIP, where a [`TableSummary`] and the
+/// [`ObservedVip`] it came from, kept whole, took about 1,600 (two
+/// `BTreeMap`s; issue 25).
+#[derive(Debug)]
+struct Kept {
+    len: u32,
+    fingerprint: u64,
+    drift: Option<u32>,
+    /// Every AS of the VIP, in address order.
+    ases: Box<[KeptAs]>,
+}
+
+/// One AS of a [`Kept`] table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeptAs {
+    address: IpAddr,
+    /// Its weight in VPP: the prediction's input.
+    weight: u8,
+    /// Its buckets in the prediction.
+    buckets: u32,
+}
+
+impl Kept {
+    /// `summary`, predicted from `vip`, and the drift of the last read.
+    fn new(summary: &TableSummary, vip: &ObservedVip, drift: Option<u32>) -> Kept {
+        Kept {
+            len: summary.len,
+            fingerprint: summary.fingerprint,
+            drift,
+            ases: vip
+                .ases
+                .iter()
+                .map(|(&address, &weight)| KeptAs {
+                    address,
+                    weight,
+                    buckets: summary.buckets.get(&address).copied().unwrap_or(0),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the prediction was built from what `vip` holds (the table
+    /// depends on nothing else: its length and the ASes' weights).
+    fn built_from(&self, vip: &ObservedVip) -> bool {
+        self.len == vip.table_len
+            && self.ases.len() == vip.ases.len()
+            && self
+                .ases
+                .iter()
+                .zip(&vip.ases)
+                .all(|(k, (a, w))| k.address == *a && k.weight == *w)
+    }
+
+    fn view(&self) -> VipTable {
+        VipTable {
+            summary: TableSummary {
+                len: self.len,
+                fingerprint: self.fingerprint,
+                buckets: self.ases.iter().map(|a| (a.address, a.buckets)).collect(),
+            },
+            drift: self.drift,
+        }
+    }
 }
 
 /// Every VIP's table.
 #[derive(Debug)]
 pub struct Tables {
-    vips: Mutex<BTreeMap<VipKey, VipTable>>,
+    vips: Mutex<BTreeMap<VipKey, Kept>>,
     queue: mpsc::Sender<Update>,
     pending: Mutex<Option<mpsc::Receiver<Update>>>,
 }
@@ -135,7 +201,7 @@ impl Tables {
         let _ = self.queue.send(update).await;
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<VipKey, VipTable>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<VipKey, Kept>> {
         self.vips.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -148,17 +214,11 @@ impl Tables {
         for (key, vip) in observed {
             let drift = drift.get(key).copied();
             match vips.get_mut(key) {
-                Some(t) if t.source == *vip => t.drift = drift,
+                Some(t) if t.built_from(vip) => t.drift = drift,
                 _ => {
                     if let Ok(table) = vip.table() {
-                        vips.insert(
-                            *key,
-                            VipTable {
-                                summary: TableSummary::of(vip, &table),
-                                drift,
-                                source: vip.clone(),
-                            },
-                        );
+                        let summary = TableSummary::of(vip, &table);
+                        vips.insert(*key, Kept::new(&summary, vip, drift));
                     }
                 }
             }
@@ -172,16 +232,9 @@ impl Tables {
         for change in changes {
             match (&change.after, observed.get(&change.key)) {
                 (Some(summary), Some(vip)) => {
+                    // Not re-read yet: what the last read said.
                     let drift = vips.get(&change.key).and_then(|t| t.drift);
-                    vips.insert(
-                        change.key,
-                        VipTable {
-                            summary: summary.clone(),
-                            // Not re-read yet: what the last read said.
-                            drift,
-                            source: vip.clone(),
-                        },
-                    );
+                    vips.insert(change.key, Kept::new(summary, vip, drift));
                 }
                 _ => {
                     vips.remove(&change.key);
@@ -192,14 +245,74 @@ impl Tables {
 
     /// One VIP's table, if VPP holds it.
     pub fn get(&self, key: &VipKey) -> Option<VipTable> {
-        self.lock().get(key).cloned()
+        self.lock().get(key).map(Kept::view)
     }
 
     /// Per VIP: its fingerprint and last drift, in key order.
     pub fn fingerprints(&self) -> Vec<(VipKey, u64, Option<u32>)> {
         self.lock()
             .iter()
-            .map(|(k, t)| (*k, t.summary.fingerprint, t.drift))
+            .map(|(k, t)| (*k, t.fingerprint, t.drift))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maglev_core::dataplane::Encap;
+
+    fn vip(weights: &[u8]) -> ObservedVip {
+        ObservedVip {
+            key: VipKey::host("192.0.2.1".parse().unwrap(), None, 0),
+            encap: Encap::Gre4,
+            table_len: 1024,
+            src_ip_sticky: false,
+            ases: weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (IpAddr::from([10, 0, 0, i as u8 + 1]), *w))
+                .collect(),
+        }
+    }
+
+    fn kept(v: &ObservedVip) -> Kept {
+        let summary = TableSummary::of(v, &v.table().unwrap());
+        Kept::new(&summary, v, Some(3))
+    }
+
+    #[test]
+    fn a_kept_table_reads_back_as_its_summary() {
+        let v = vip(&[100, 100, 100, 100, 100, 100, 100, 100, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let summary = TableSummary::of(&v, &v.table().unwrap());
+        let t = kept(&v).view();
+        assert_eq!(t.summary, summary);
+        assert_eq!(t.drift, Some(3));
+        assert_eq!(t.summary.buckets.len(), 16);
+        assert_eq!(t.summary.buckets.values().sum::<u32>(), 1024);
+    }
+
+    #[test]
+    fn a_table_is_kept_while_the_weights_it_came_from_hold() {
+        let v = vip(&[100, 100, 0]);
+        let t = kept(&v);
+        assert!(t.built_from(&v));
+        let mut other_encap = v.clone();
+        other_encap.encap = Encap::Gre6;
+        assert!(t.built_from(&other_encap), "the table does not depend on it");
+        assert!(!t.built_from(&vip(&[100, 50, 0])));
+        assert!(!t.built_from(&vip(&[100, 100])));
+        let mut longer = v.clone();
+        longer.table_len = 2048;
+        assert!(!t.built_from(&longer));
+    }
+
+    /// The budget of `docs/performance.md` (Memory): an AS of a kept table
+    /// is 24 bytes, a VIP's entry without its ASes at most 48.
+    #[test]
+    fn a_kept_table_is_compact() {
+        assert_eq!(size_of::<KeptAs>(), 24);
+        assert!(size_of::<Kept>() <= 48);
+        assert!(size_of::<(VipKey, Kept)>() <= 72);
     }
 }
