@@ -283,7 +283,9 @@ mod tests {
 
     #[test]
     fn a_kept_table_reads_back_as_its_summary() {
-        let v = vip(&[100, 100, 100, 100, 100, 100, 100, 100, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let v = vip(&[
+            100, 100, 100, 100, 100, 100, 100, 100, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
         let summary = TableSummary::of(&v, &v.table().unwrap());
         let t = kept(&v).view();
         assert_eq!(t.summary, summary);
@@ -299,7 +301,10 @@ mod tests {
         assert!(t.built_from(&v));
         let mut other_encap = v.clone();
         other_encap.encap = Encap::Gre6;
-        assert!(t.built_from(&other_encap), "the table does not depend on it");
+        assert!(
+            t.built_from(&other_encap),
+            "the table does not depend on it"
+        );
         assert!(!t.built_from(&vip(&[100, 50, 0])));
         assert!(!t.built_from(&vip(&[100, 100])));
         let mut longer = v.clone();
