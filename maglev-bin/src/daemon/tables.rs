@@ -61,7 +61,8 @@ struct Kept {
     len: u32,
     fingerprint: u64,
     drift: Option<u32>,
-    /// Every AS of the VIP, in address order.
+    /// Every AS of the VIP, in address order (`IpAddr`'s, as the
+    /// `BTreeMap` of an [`ObservedVip`]).
     ases: Box<[KeptAs]>,
 }
 
@@ -104,6 +105,13 @@ impl Kept {
                 .iter()
                 .zip(&vip.ases)
                 .all(|(k, (a, w))| k.address == *a && k.weight == *w)
+    }
+
+    /// The buckets the prediction gives `address` (0 if it is no AS).
+    fn buckets_of(&self, address: IpAddr) -> u32 {
+        self.ases
+            .binary_search_by_key(&address, |a| a.address)
+            .map_or(0, |i| self.ases[i].buckets)
     }
 
     fn view(&self) -> VipTable {
@@ -161,7 +169,7 @@ pub(crate) async fn run(handle: Handle) {
         let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(&config, key);
         match update {
             Update::Read(snapshot) => {
-                let drift = snapshot.bucket_drift();
+                let drift = shared.tables.read(&snapshot);
                 for (key, off) in drift.iter().filter(|(_, off)| **off > 0) {
                     let frontend = frontend_of(key);
                     tracing::warn!(
@@ -171,7 +179,6 @@ pub(crate) async fn run(handle: Handle) {
                         "VPP's new-flow table differs from the prediction"
                     );
                 }
-                shared.tables.read(&snapshot.observed(), &drift);
             }
             Update::Applied {
                 before,
@@ -205,24 +212,45 @@ impl Tables {
         self.vips.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// After a read of VPP: `observed` is everything VPP holds and `drift`
-    /// what its buckets said of the prediction. VIPs VPP no longer holds
-    /// are forgotten.
-    pub(crate) fn read(&self, observed: &ObservedState, drift: &BTreeMap<VipKey, u32>) {
+    /// After a read of VPP (`snapshot`): VIPs VPP no longer holds are
+    /// forgotten, a table is predicted again only where the ASes' weights
+    /// or the length changed, and each VIP's drift is what VPP's buckets
+    /// say of the prediction ([`LbSnapshot::bucket_drift`], from the kept
+    /// predictions: a periodic read of 10,000 VIPs builds no table).
+    /// Returns the drift per VIP.
+    pub(crate) fn read(&self, snapshot: &LbSnapshot) -> BTreeMap<VipKey, u32> {
+        let observed = snapshot.observed();
+        let mut reported: BTreeMap<VipKey, Vec<(IpAddr, u32)>> = BTreeMap::new();
+        for a in &snapshot.ases {
+            reported
+                .entry(a.vip)
+                .or_default()
+                .push((a.address, a.num_buckets));
+        }
+        let mut drifts = BTreeMap::new();
         let mut vips = self.lock();
         vips.retain(|k, _| observed.contains_key(k));
-        for (key, vip) in observed {
-            let drift = drift.get(key).copied();
-            match vips.get_mut(key) {
-                Some(t) if t.built_from(vip) => t.drift = drift,
-                _ => {
-                    if let Ok(table) = vip.table() {
-                        let summary = TableSummary::of(vip, &table);
-                        vips.insert(*key, Kept::new(&summary, vip, drift));
-                    }
-                }
+        for (key, vip) in &observed {
+            if !vips.get(key).is_some_and(|t| t.built_from(vip)) {
+                let Ok(table) = vip.table() else {
+                    continue;
+                };
+                let summary = TableSummary::of(vip, &table);
+                vips.insert(*key, Kept::new(&summary, vip, None));
             }
+            let Some(t) = vips.get_mut(key) else {
+                continue;
+            };
+            let drift = reported
+                .get(key)
+                .into_iter()
+                .flatten()
+                .map(|(address, buckets)| t.buckets_of(*address).abs_diff(*buckets))
+                .sum();
+            t.drift = Some(drift);
+            drifts.insert(*key, drift);
         }
+        drifts
     }
 
     /// After applied ops: `changes` are their table changes and `observed`
@@ -310,6 +338,68 @@ mod tests {
         let mut longer = v.clone();
         longer.table_len = 2048;
         assert!(!t.built_from(&longer));
+    }
+
+    fn snapshot(vips: &[(ObservedVip, &[i64])]) -> LbSnapshot {
+        use maglev_vpp::lb::ops::{AsInfo, VipInfo};
+        let mut snap = LbSnapshot::default();
+        for (v, off) in vips {
+            snap.vips.push(VipInfo {
+                key: v.key,
+                encap: v.encap,
+                src_ip_sticky: v.src_ip_sticky,
+                pool_index: 0,
+                table_len: v.table_len,
+                counters: Default::default(),
+            });
+            let counts = v.table().unwrap().counts();
+            for (i, (a, w)) in v.ases.iter().enumerate() {
+                let n = i64::from(counts.get(a).copied().unwrap_or(0));
+                snap.ases.push(AsInfo {
+                    vip: v.key,
+                    address: *a,
+                    weight: *w,
+                    num_buckets: (n + off.get(i).copied().unwrap_or(0)) as u32,
+                });
+            }
+        }
+        snap
+    }
+
+    /// A read finds the drift `LbSnapshot::bucket_drift` finds, from the
+    /// kept predictions, and builds tables only for changed VIPs.
+    #[test]
+    fn a_read_finds_the_drift_of_the_kept_predictions() {
+        let tables = Tables::default();
+        let mut other = vip(&[100, 100, 100]);
+        other.key = VipKey::host("192.0.2.2".parse().unwrap(), None, 0);
+        let exact = snapshot(&[(vip(&[100, 100, 0]), &[]), (other.clone(), &[])]);
+        let drift = tables.read(&exact);
+        assert_eq!(drift, exact.bucket_drift());
+        assert_eq!(drift.values().copied().collect::<Vec<_>>(), [0, 0]);
+        let key = vip(&[]).key;
+        assert_eq!(tables.get(&key).unwrap().drift, Some(0));
+
+        // VPP moved 5 buckets from the first AS to the second.
+        let off = snapshot(&[(vip(&[100, 100, 0]), &[-5, 5]), (other.clone(), &[])]);
+        let drift = tables.read(&off);
+        assert_eq!(drift, off.bucket_drift());
+        assert_eq!(drift[&key], 10);
+        assert_eq!(tables.get(&key).unwrap().drift, Some(10));
+
+        // A weight changed: a new prediction, no drift against it.
+        let changed = snapshot(&[(vip(&[100, 50, 0]), &[]), (other.clone(), &[])]);
+        assert_eq!(tables.read(&changed), changed.bucket_drift());
+        let t = tables.get(&key).unwrap();
+        let v = vip(&[100, 50, 0]);
+        assert_eq!(t.summary, TableSummary::of(&v, &v.table().unwrap()));
+        assert_eq!(t.drift, Some(0));
+
+        // A VIP VPP no longer holds is forgotten.
+        let gone = snapshot(&[(other.clone(), &[])]);
+        assert_eq!(tables.read(&gone), gone.bucket_drift());
+        assert!(tables.get(&key).is_none());
+        assert_eq!(tables.fingerprints().len(), 1);
     }
 
     /// The budget of `docs/performance.md` (Memory): an AS of a kept table
