@@ -127,18 +127,23 @@ struct ControlState {
     health: Health,
 }
 
-/// The AS weights of one VIP (empty: the VIP is not wanted).
-type Weights = BTreeMap<IpAddr, u8>;
+/// The AS weights of one VIP in address order (empty: the VIP is not
+/// wanted). A boxed slice, not a map: one is kept per frontend, and at
+/// 16 ASes it is 290 bytes against a `BTreeMap`'s 720 (issue 25).
+type Weights = Box<[(IpAddr, u8)]>;
 
 fn weights_of(desired: Option<&maglev_core::dataplane::DesiredVip>) -> Weights {
-    desired.map_or_else(BTreeMap::new, |d| {
+    desired.map_or_else(Box::default, |d| {
         d.ases.iter().map(|(a, x)| (*a, x.weight)).collect()
     })
 }
 
 /// Whether `now` lowers a weight of `before` or removes one of its ASes.
 fn lowers_a_weight(before: &Weights, now: &Weights) -> bool {
-    before.iter().any(|(a, w)| now.get(a).is_none_or(|n| n < w))
+    before.iter().any(|(a, w)| {
+        now.binary_search_by_key(a, |(b, _)| *b)
+            .map_or(true, |i| now[i].1 < *w)
+    })
 }
 
 impl Control {
@@ -983,6 +988,6 @@ mod tests {
         assert!(!lowers_a_weight(&weights, &raised));
         assert!(lowers_a_weight(&weights, &lowered));
         assert!(lowers_a_weight(&weights, &removed));
-        assert!(!lowers_a_weight(&Weights::new(), &raised));
+        assert!(!lowers_a_weight(&Weights::default(), &raised));
     }
 }

@@ -122,13 +122,20 @@ impl LbSnapshot {
     /// out.
     pub fn bucket_drift(&self) -> BTreeMap<VipKey, u32> {
         let observed = self.observed();
+        // VPP's buckets per VIP, gathered in one pass: a scan of every AS
+        // per VIP was 1.6e9 comparisons per read at 10,000 VIPs × 16
+        // (issue 25).
+        let mut reported: BTreeMap<VipKey, Vec<&AsInfo>> = BTreeMap::new();
+        for a in &self.ases {
+            reported.entry(a.vip).or_default().push(a);
+        }
         let mut drift = BTreeMap::new();
         for (key, vip) in &observed {
             let Ok(table) = vip.table() else {
                 continue;
             };
             let predicted = table.counts();
-            let reported = self.ases.iter().filter(|a| a.vip == *key);
+            let reported = reported.get(key).into_iter().flatten();
             let off = reported
                 .map(|a| {
                     let p = predicted.get(&a.address).copied().unwrap_or(0);
