@@ -279,9 +279,9 @@ async fn a_reader_sees_the_config_and_a_failure_live() {
         .await;
     eprintln!("page timing (ms from navigation start; bytes of HTML, CSS and JS): {timing}");
     assert_eq!(
-        b.js("return document.querySelectorAll('.changed').length")
+        b.js("return [...document.querySelectorAll('.changed')].map(e => e.outerHTML)")
             .await,
-        0,
+        json!([]),
         "something flashed on first load"
     );
 
@@ -634,4 +634,42 @@ async fn restart(world: &mut World, addr: SocketAddr) {
     settings.http_password_file = Some(world.dir.path().join("htpasswd"));
     world.start(settings).await;
     assert_eq!(web(world), addr);
+}
+
+/// Not a test: the first-render figures of docs/performance.md, against
+/// a dashboard already running at `MAGLEV_MEASURE_URL` (e.g. a release
+/// maglevd with 10,000 frontends on the release simulator). Run with
+/// `MAGLEV_MEASURE_URL=http://127.0.0.1:8080 cargo test -p maglev-bin
+/// --test web_browser -- --ignored --nocapture first_render_figures`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement against a running maglevd, not a test"]
+async fn first_render_figures() {
+    let Ok(url) = std::env::var("MAGLEV_MEASURE_URL") else {
+        return eprintln!("MAGLEV_MEASURE_URL is not set");
+    };
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    for run in 0..3 {
+        let Some(b) = browser(addr).await else { return };
+        b.client.goto(&format!("{}/", b.base)).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while b.js("return document.body.dataset.ready === 'true'").await != Value::Bool(true) {
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let timing = b
+            .js("const ready = performance.getEntriesByName('maglev-ready')[0];
+                 const api = performance.getEntriesByType('resource').filter(r => r.name.includes('/api/'));
+                 return { ready_ms: ready && Math.round(ready.startTime),
+                          api: api.map(r => [r.name.replace(location.origin, ''), r.encodedBodySize,
+                                             Math.round(r.responseEnd - r.startTime)]),
+                          frontend_elements: document.querySelectorAll('[data-frontend]').length,
+                          rows: document.querySelectorAll('tr').length }")
+            .await;
+        eprintln!("run {run}: {timing}");
+        b.close().await;
+    }
 }
