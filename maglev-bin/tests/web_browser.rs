@@ -663,7 +663,7 @@ const CARDS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_frontends_render_filter_and_follow_a_transition() {
-    let mut world = World::new(94, 1).await;
+    let mut world = World::new(163, 1).await;
     // The warm-up's hands-off window holds VPP untouched for the test:
     // the page is what is under test, and a debug build's sync of 10,000
     // VIPs would only load the machine (and the shutdown).

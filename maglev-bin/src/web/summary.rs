@@ -9,18 +9,21 @@
 //! description). The VPP panel's pending-sync list is cut to its first
 //! [`PENDING_SHOWN`] names, with the count beside it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use tokio::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use maglev_core::config::Frontend;
+use maglev_core::desired::member_weights;
+use maglev_core::frontend::frontend_state;
 use maglev_core::state::BackendState;
+use maglev_core::weights::Serving;
 use serde::Serialize;
 use tonic::Request;
 
-use crate::daemon::views::FrontendView;
 use crate::grpc::json;
 use crate::grpc::proto::{self, maglev_server::Maglev};
 use crate::web::api::{self, error};
@@ -52,33 +55,50 @@ struct FrontendSummary {
 }
 
 impl FrontendSummary {
-    fn of(view: &FrontendView) -> FrontendSummary {
-        let fe = &view.frontend;
-        let active = view.active_pool;
+    /// Frontend `name` (`fe`), its backends' conditions from `serving_of`.
+    fn of(
+        handle: &crate::daemon::Handle,
+        name: &str,
+        fe: &Frontend,
+        serving_of: impl Fn(&str) -> Serving + Copy,
+    ) -> FrontendSummary {
+        let active = handle.active_pool(name, fe, serving_of);
+        let members = member_weights(fe, serving_of, active);
         FrontendSummary {
-            name: view.name.clone(),
+            name: name.to_owned(),
             address: fe.address.to_string(),
             protocol: fe.protocol.map_or("", |p| p.as_str()),
             port: fe.port,
-            state: view.state.as_str(),
+            state: frontend_state(fe, serving_of, active).as_str(),
             active_pool: active
                 .and_then(|i| fe.pools.get(i))
                 .map(|p| p.name.clone())
                 .unwrap_or_default(),
             serving: active.map_or(0, |i| {
-                view.pool_members(i)
-                    .filter(|m| m.effective_weight > 0)
+                members
+                    .iter()
+                    .filter(|m| m.pool == i && m.effective.weight > 0)
                     .count()
             }),
-            up: view
-                .members
+            up: members
                 .iter()
-                .filter(|m| m.state == BackendState::Up)
+                .filter(|m| serving_of(m.backend).state == BackendState::Up)
                 .count(),
-            backends: view.members.len(),
+            backends: members.len(),
             pools: fe.pools.len(),
         }
     }
+}
+
+/// The answer of `GET /api/summary`.
+#[derive(Debug, Serialize)]
+struct Summary {
+    version: &'static str,
+    session: serde_json::Value,
+    total: usize,
+    frontends: Vec<FrontendSummary>,
+    vpp: serde_json::Value,
+    event_id: String,
 }
 
 /// `GET /api/summary`: every frontend in brief (by name), the VPP panel,
@@ -102,30 +122,37 @@ pub async fn summary(State(app): State<App>, visitor: Visitor) -> Response {
         },
         Err(_) => serde_json::Value::Null,
     };
-    Json(serde_json::json!({
-        "version": crate::VERSION_LINE,
-        "session": api::session_json(&app, &visitor.session),
-        "total": frontends.len(),
-        "frontends": frontends,
-        "vpp": vpp,
-        "event_id": event_id,
-    }))
+    Json(Summary {
+        version: crate::VERSION_LINE,
+        session: api::session_json(&app, &visitor.session),
+        total: frontends.len(),
+        frontends,
+        vpp,
+        event_id,
+    })
     .into_response()
 }
 
-/// Every frontend's summary, by name.
+/// Every frontend's summary, by name: one read of every backend's
+/// condition, shared by all.
 fn frontends(handle: &crate::daemon::Handle) -> Vec<FrontendSummary> {
     let config = handle.config();
     let now = Instant::now();
-    let serving_of = |b: &str| handle.serving(b, now);
+    let snapshot = handle.backends();
+    let serving: HashMap<&str, Serving> = snapshot
+        .iter()
+        .map(|(name, s)| (&**name, s.serving(now)))
+        .collect();
+    let serving_of = |b: &str| {
+        serving
+            .get(b)
+            .copied()
+            .unwrap_or_else(|| BackendState::Removed.into())
+    };
     config
         .frontends()
         .iter()
-        .filter_map(|(name, fe)| {
-            let active = handle.active_pool(name, fe, serving_of);
-            FrontendView::build(&config, name, serving_of, active, false)
-        })
-        .map(|v| FrontendSummary::of(&v))
+        .map(|(name, fe)| FrontendSummary::of(handle, name, fe, serving_of))
         .collect()
 }
 

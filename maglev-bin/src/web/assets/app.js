@@ -29,7 +29,8 @@ const ov = {backends: new Map(), frontends: new Map()};
 
 const log = new EventLog($('#events'), $('#events-pause'), $('#events-filter'));
 const stream = new Stream(onEvent, onLive);
-const list = new FrontendList(ov, (name) => void loadFrontend(name, false));
+let loading = false; // in loadState, which loads every open card's pools
+const list = new FrontendList(ov, (name) => loading || void loadFrontend(name, false));
 
 // The page's own origin, never its URL: that may hold `user:password@`,
 // which fetch refuses.
@@ -75,7 +76,12 @@ async function loadState() {
     for (const [k, v] of m) if (v.epoch !== epoch || v.seq <= upTo) m.delete(k);
   }
   state = st;
-  list.load(st, !first);
+  loading = true;
+  try {
+    list.load(st, !first);
+  } finally {
+    loading = false;
+  }
   // The open cards' pools, before the first render counts as done.
   await Promise.all(list.openOnPage().map((n) => loadFrontend(n, !first)));
   show();
