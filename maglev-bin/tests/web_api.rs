@@ -1,5 +1,6 @@
 //! The dashboard's HTTP side against a daemon on the simulator: the page
-//! and its files; who may act (every mutating endpoint 403 for a reader
+//! and its files; the summary the page loads first, a frontend's detail,
+//! the counters of chosen frontends (and bad queries refused); who may act (every mutating endpoint 403 for a reader
 //! and without the CSRF token, changing nothing; an admin's actions reach
 //! the simulator and the audit counter); the login challenge; and the
 //! event stream (a reconnect with `Last-Event-ID` gets exactly the events
@@ -87,7 +88,138 @@ async fn the_page_and_its_files_are_served_with_a_strict_policy() {
         call(addr, "GET", "/api/backends/nope", &[], "").await.0,
         404
     );
+    summary_and_detail(addr).await;
     world.stop().await;
+}
+
+/// What the page loads first: every frontend in brief (a fixed set of
+/// fields, no members), one frontend's pools and backends on demand, and
+/// the counters of the frontends it names; bad input is said.
+async fn summary_and_detail(addr: std::net::SocketAddr) {
+    let (status, body) = call(addr, "GET", "/api/summary", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["total"], 2);
+    assert_eq!(s["session"]["admin"], false);
+    assert!(s["event_id"].is_string());
+    assert_eq!(s["vpp"]["sync_pending_count"], 0, "{}", s["vpp"]);
+    let web = &s["frontends"][1];
+    let keys: Vec<&str> = web
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "active_pool",
+            "address",
+            "backends",
+            "name",
+            "pools",
+            "port",
+            "protocol",
+            "serving",
+            "state",
+            "up"
+        ]
+    );
+    assert_eq!(
+        (
+            &web["name"],
+            &web["address"],
+            &web["protocol"],
+            &web["port"]
+        ),
+        (
+            &serde_json::json!("web"),
+            &serde_json::json!("192.0.2.91"),
+            &serde_json::json!("tcp"),
+            &serde_json::json!(80)
+        )
+    );
+    assert_eq!(
+        (
+            &web["active_pool"],
+            &web["serving"],
+            &web["up"],
+            &web["backends"],
+            &web["pools"]
+        ),
+        (
+            &serde_json::json!("primary"),
+            &serde_json::json!(2),
+            &serde_json::json!(3),
+            &serde_json::json!(3),
+            &serde_json::json!(2)
+        ),
+        "{web}"
+    );
+
+    let (status, body) = call(addr, "GET", "/api/frontends/web", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let d: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(d["frontend"]["name"], "web");
+    assert_eq!(d["frontend"]["pools"].as_array().unwrap().len(), 2);
+    let names: Vec<&str> = d["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let (status, body) = call(addr, "GET", "/api/frontends/nope", &[], "").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("nope"), "{body}");
+
+    // Counters: only the frontends named (none known: none).
+    until_counters(addr).await;
+    let (status, body) = call(addr, "GET", "/api/counters?frontend=web", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let c: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let vips: Vec<&str> = c["vips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["frontend"].as_str().unwrap())
+        .collect();
+    assert_eq!(vips, ["web"]);
+    let (status, body) = call(addr, "GET", "/api/counters?frontend=nope", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["vips"],
+        serde_json::json!([])
+    );
+    // Bad input: a parameter it does not know, too many frontends.
+    let (status, body) = call(addr, "GET", "/api/counters?frontends=web", &[], "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"error":"the query of /api/counters: no parameter \"frontends\" (only frontend=NAME)"}"#
+        )
+    );
+    let many = (0..=maglev_bin::web::api::COUNTERS_FRONTENDS_MAX)
+        .map(|i| format!("frontend=f{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, body) = call(addr, "GET", &format!("/api/counters?{many}"), &[], "").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("more than 1000 frontends"), "{body}");
+}
+
+/// Waits until the daemon's counter snapshot has `web`'s VIP.
+async fn until_counters(addr: std::net::SocketAddr) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, body) = call(addr, "GET", "/api/counters", &[], "").await;
+        if body.contains(r#""frontend":"web""#) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no counters");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Every mutating endpoint, as (path, body).

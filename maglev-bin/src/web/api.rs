@@ -4,8 +4,8 @@
 //! an admin session and the CSRF token, and go to the audit trail.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -47,6 +47,11 @@ fn http_status(code: tonic::Code) -> StatusCode {
 
 fn refused(status: &tonic::Status) -> ApiError {
     ApiError(http_status(status.code()), status.message().to_owned())
+}
+
+/// A gRPC refusal as the answer: its HTTP status and message.
+pub(super) fn refusal(status: &tonic::Status) -> Response {
+    refused(status).into_response()
 }
 
 fn to_json<M: Reply>(m: &M) -> Result<serde_json::Value, ApiError> {
@@ -105,7 +110,8 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
     }))
 }
 
-fn session_json(app: &App, s: &Session) -> serde_json::Value {
+/// The page's view of its session (and the CSRF token writes need).
+pub(super) fn session_json(app: &App, s: &Session) -> serde_json::Value {
     serde_json::json!({
         "admin": s.admin,
         "identity": s.identity,
@@ -124,16 +130,66 @@ pub async fn backend(State(app): State<App>, Path(name): Path<String>) -> Respon
     )
 }
 
-/// `GET /api/counters`: the latest counter snapshot, `null` without one.
-pub async fn counters(State(app): State<App>) -> Response {
+/// How many frontends one `GET /api/counters` may name.
+pub const COUNTERS_FRONTENDS_MAX: usize = 1000;
+
+/// `GET /api/counters`: the latest counter snapshot, `null` without one;
+/// with `?frontend=NAME` (repeated, at most [`COUNTERS_FRONTENDS_MAX`]),
+/// only those frontends' VIPs.
+pub async fn counters(
+    State(app): State<App>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let only = match counters_query(query) {
+        Ok(only) => only,
+        Err(e) => return e.into_response(),
+    };
     match app
         .service
-        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest {}))
+        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest::default()))
         .await
     {
-        Ok(r) => reply::<proto::VpplbCounters>(Ok(r)),
+        Ok(mut r) => {
+            if let Some(only) = only {
+                r.get_mut().vips.retain(|v| only.contains(&v.frontend));
+            }
+            reply::<proto::VpplbCounters>(Ok(r))
+        }
         Err(_) => Json(serde_json::Value::Null).into_response(),
     }
+}
+
+/// The frontends `?frontend=` names (`None`: every one), or why the
+/// query is refused.
+fn counters_query(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Option<std::collections::HashSet<String>>, ApiError> {
+    let Query(pairs) = query.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the query of /api/counters: {}", e.body_text()),
+        )
+    })?;
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut only = std::collections::HashSet::new();
+    for (key, value) in pairs {
+        if key != "frontend" {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the query of /api/counters: no parameter {key:?} (only frontend=NAME)"),
+            ));
+        }
+        only.insert(value);
+        if only.len() > COUNTERS_FRONTENDS_MAX {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the query of /api/counters: more than {COUNTERS_FRONTENDS_MAX} frontends"),
+            ));
+        }
+    }
+    Ok(Some(only))
 }
 
 /// A request body that is not the JSON expected, said as the error.

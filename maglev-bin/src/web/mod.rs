@@ -5,14 +5,17 @@
 //!
 //! - [`assets`]: the page's files, embedded at build time.
 //! - [`api`]: the JSON API, over the gRPC service's own methods.
+//! - [`summary`]: the page's first load (every frontend in brief) and a
+//!   frontend's detail.
 //! - [`stream`]: the event broker (ids, replay ring, resync) and the SSE
 //!   response.
 //! - [`auth`]: sessions (password file, client certificate), CSRF.
 //! - [`throttle`]: failed logins rate limited per peer.
 //!
 //! Paths: `/` (the page), `/assets/{file}`, `/favicon.svg`, `/healthz`,
-//! `/login` (basic auth challenge), `GET /api/state`,
-//! `GET /api/backends/{name}`, `GET /api/counters`, `GET /api/events`
+//! `/login` (basic auth challenge), `GET /api/state`, `GET /api/summary`,
+//! `GET /api/frontends/{name}`, `GET /api/backends/{name}`,
+//! `GET /api/counters` (`?frontend=` to choose), `GET /api/events`
 //! (SSE; `Last-Event-ID` or `?since=`), `POST /api/plan` (a dry run),
 //! and for admins `POST /api/backends/{name}/{pause|resume|enable|disable}`
 //! and `POST /api/weight`.
@@ -21,6 +24,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod stream;
+pub mod summary;
 pub mod throttle;
 
 use std::net::SocketAddr;
@@ -114,6 +118,8 @@ fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/login", get(login))
         .route("/api/state", get(api::state))
+        .route("/api/summary", get(summary::summary))
+        .route("/api/frontends/{name}", get(summary::frontend))
         .route("/api/backends/{name}", get(api::backend))
         .route("/api/backends/{name}/{action}", post(api::backend_action))
         .route("/api/counters", get(api::counters))

@@ -1,28 +1,36 @@
-// maglev dashboard, the entry point: loads /api/state, keeps it current
-// from the /api/events stream (a debounced reload after events, with the
-// states events carry shown at once), polls the counters, watches for a
-// dead stream or a clock jump, and runs operator actions behind a
-// confirmation dialog. Modules: util.js (helpers), view.js (rendering),
-// log.js (the event log), stream.js (the SSE reader).
+// maglev dashboard, the entry point: loads /api/summary (every frontend
+// in brief) and the pools of the cards that are open
+// (/api/frontends/{name}), keeps them current from the /api/events
+// stream (a debounced reload after events, with the states events carry
+// shown at once on the cards they touch), polls the counters of the
+// cards on the page, watches for a dead stream or a clock jump, and runs
+// operator actions behind a confirmation dialog. Modules: util.js
+// (helpers), list.js (the frontend list, its filter and window), view.js
+// (rendering), log.js (the event log), stream.js (the SSE reader).
 
 import {$, h, seqOf, epochOf, ms} from './util.js';
-import {render, renderVpp, tick, heartbeat, counters, renderDetail} from './view.js';
+import {renderVpp, tick, heartbeat, counters, renderDetail, renderPools, cardOf} from './view.js';
+import {FrontendList} from './list.js';
 import {EventLog, describe} from './log.js';
 import {Stream} from './stream.js';
 
-const REFRESH_DELAY = 250; // after events, coalesced
+const REFRESH_DELAY = 250; // after events, coalesced (longer for big sites)
+const COUNTERS_MAX = 1000; // frontends per counters request (the server's bound)
+const DRAIN_FRONTENDS_MAX = 32; // frontends a pause's dry run looks at
 const COUNTERS_EVERY = 5000;
 const FULL_REFRESH_EVERY = 30000; // in case anything was missed
 const SILENCE = 45000; // the server pings every 15 s
 const BEAT_MIN = 300; // a heartbeat stays visible at least this long
 
-let state = null; // the last /api/state
+let state = null; // the last /api/summary
 let first = true;
 // States from events newer than `state`: name → {state, since, seq}.
 const ov = {backends: new Map(), frontends: new Map()};
 
 const log = new EventLog($('#events'), $('#events-pause'), $('#events-filter'));
 const stream = new Stream(onEvent, onLive);
+let loading = false; // in loadState, which loads every open card's pools
+const list = new FrontendList(ov, (name) => loading || void loadFrontend(name, false));
 
 // The page's own origin, never its URL: that may hold `user:password@`,
 // which fetch refuses.
@@ -61,23 +69,56 @@ function notice(text) {
 // ------------------------------------------------------------------ state
 
 async function loadState() {
-  const st = await getJSON('/api/state');
+  const st = await getJSON('/api/summary');
   const epoch = epochOf(st.event_id);
   const upTo = seqOf(st.event_id, epoch);
   for (const m of [ov.backends, ov.frontends]) {
     for (const [k, v] of m) if (v.epoch !== epoch || v.seq <= upTo) m.delete(k);
   }
   state = st;
+  loading = true;
+  try {
+    list.load(st, !first);
+  } finally {
+    loading = false;
+  }
+  // The open cards' pools, before the first render counts as done.
+  await Promise.all(list.openOnPage().map((n) => loadFrontend(n, !first)));
   show();
-  counters(st.counters);
+  if (first) loadCounters();
   if (detailName) loadDetail(detailName).catch(() => {});
   return st;
+}
+
+// The pools of frontend `name`'s card, if it is on the page and open.
+async function loadFrontend(name, animate) {
+  let d;
+  try {
+    d = await getJSON(`/api/frontends/${encodeURIComponent(name)}`);
+  } catch (e) {
+    // Gone by a reload: the next summary drops it.
+    if (!/no frontend|not found/i.test(e.message)) notice(`Frontend ${name}: ${e.message}`);
+    return;
+  }
+  const c = cardOf(name);
+  if (c && list.isOpen(name) && state) renderPools(c, d, ov, state.session.admin, animate && c.shape !== null);
+}
+
+// The counters of the VIPs whose cards are on the page.
+async function loadCounters() {
+  const names = list.pageNames().slice(0, COUNTERS_MAX);
+  if (!names.length) return;
+  const q = names.map((n) => `frontend=${encodeURIComponent(n)}`).join('&');
+  try {
+    counters(await getJSON(`/api/counters?${q}`));
+  } catch {
+    // The stream notices a daemon that went away.
+  }
 }
 
 function show() {
   if (!state) return;
   const ses = state.session;
-  render(state, ov, ses.admin, !first);
   renderVpp(state.vpp, !first);
   $('#version').textContent = state.version;
   $('#who').textContent = `${ses.identity} (${ses.admin ? 'admin' : 'read-only'})`;
@@ -96,8 +137,9 @@ let refreshTimer = null;
 let refreshing = false;
 let again = false;
 
-// Reloads the state soon; events within the delay share one reload.
-function refreshSoon(delay = REFRESH_DELAY) {
+// Reloads the state soon; events within the delay share one reload (a
+// longer delay for a big site: its summary is bigger).
+function refreshSoon(delay = Math.max(REFRESH_DELAY, Math.min(2000, list.order.length / 10))) {
   if (refreshing) {
     again = true;
   } else if (!refreshTimer) {
@@ -179,10 +221,10 @@ function onEvent(type, data, id) {
   if (ev.backend && ev.backend.transition) {
     const t = ev.backend.transition;
     ov.backends.set(ev.backend.backend, {state: t.to, since: ms(t.unix_nanos), epoch, seq});
-    show();
+    list.backendChanged(ev.backend.backend);
   } else if (ev.frontend) {
     ov.frontends.set(ev.frontend.frontend, {state: ev.frontend.to, epoch, seq});
-    show();
+    list.frontendChanged(ev.frontend.frontend);
   } else if (ev.vpp) {
     const api = $('#vpp-api');
     api.classList.remove('pulse');
@@ -245,7 +287,8 @@ const ACTIONS = {
 };
 
 function configuredWeight(d) {
-  const fe = state && state.frontends.find((f) => f.name === d.frontend);
+  const c = cardOf(d.frontend);
+  const fe = c && c.detail && c.detail.frontend;
   const pool = fe && fe.pools.find((p) => p.name === d.pool);
   const b = pool && pool.backends.find((x) => x.name === d.backend);
   return b ? b.weight : 0;
@@ -277,14 +320,22 @@ function ask(d) {
 
 // A pause or disable drains the backend from every pool it is in: the
 // dry run of weight 0 there (with flush for disable) shows what moves.
+// The pools of the frontends using it come from the server: the page
+// holds only the open cards' pools.
 async function planDrain(d) {
   const mine = ++planSeq;
-  const members = (state ? state.frontends : []).flatMap((fe) => fe.pools
-    .filter((p) => p.backends.some((b) => b.name === d.backend))
-    .map((p) => ({frontend: fe.name, pool: p.name, backend: d.backend, weight: 0, flush: d.action === 'disable'})));
-  if (!members.length) return;
   planEl.replaceChildren(h('p', {class: 'muted'}, 'Planning…'));
   try {
+    const info = await getJSON(`/api/backends/${encodeURIComponent(d.backend)}`);
+    const fes = await Promise.all(info.frontends.slice(0, DRAIN_FRONTENDS_MAX)
+      .map((f) => getJSON(`/api/frontends/${encodeURIComponent(f)}`)));
+    const members = fes.flatMap(({frontend: fe}) => fe.pools
+      .filter((p) => p.backends.some((b) => b.name === d.backend))
+      .map((p) => ({frontend: fe.name, pool: p.name, backend: d.backend, weight: 0, flush: d.action === 'disable'})));
+    if (!members.length) {
+      if (mine === planSeq) planEl.replaceChildren();
+      return;
+    }
     const plans = await Promise.all(members.map((m) => post('/api/plan', m)));
     if (mine === planSeq) {
       planEl.replaceChildren(...plans.flatMap((r, i) =>
@@ -410,13 +461,12 @@ setInterval(() => {
   }
 }, 1000);
 
-setInterval(async () => {
+// With the counters, the open cards' pools: what VPP holds (buckets) has
+// no event of its own.
+setInterval(() => {
   if (!stream.live) return;
-  try {
-    counters(await getJSON('/api/counters'));
-  } catch {
-    // The stream notices a daemon that went away.
-  }
+  loadCounters();
+  for (const n of list.openOnPage()) loadFrontend(n, true);
 }, COUNTERS_EVERY);
 
 setInterval(() => stream.live && refreshSoon(0), FULL_REFRESH_EVERY);

@@ -1,7 +1,9 @@
-// maglev dashboard, the view: frontend cards with a table per pool, the
-// VPP panel, per-VIP packet-rate sparklines and the backend detail. Each
-// render compares with what is on screen and changes (and flashes) only
-// what changed, so a refresh after every event is cheap and quiet.
+// maglev dashboard, the view: frontend cards (a summary line, and a
+// table per pool once opened), the VPP panel, per-VIP packet-rate
+// sparklines and the backend detail. Each update compares with what is
+// on screen and changes (and flashes) only what changed, so a refresh
+// after events is cheap and quiet. Which cards are on the page is
+// list.js's business.
 
 import {h, s, $, $$, setText, setData, age, ms, stamp, duration, si} from './util.js';
 
@@ -22,12 +24,19 @@ function lastTransition(info) {
   return t && t.length ? ms(t[t.length - 1].unix_nanos) : 0;
 }
 
-function buildCard(fe, admin) {
-  const c = {rows: [], pools: []};
+// A frontend's card from its summary entry (of /api/summary): the header
+// (name, state, VIP, packet rate), the active pool and serving counts,
+// and a button that shows or hides its pools (filled by renderPools).
+function buildCard(fe) {
+  const c = {name: fe.name, rows: [], pools: [], shape: null};
   c.badge = h('span', {class: 'badge'});
   c.vip = h('span', {class: 'vip'});
   c.active = h('span', {class: 'muted'});
-  c.desc = h('p', {class: 'desc'});
+  c.counts = h('span', {class: 'muted counts'});
+  c.toggle = h('button', {type: 'button', class: 'expand', 'aria-expanded': 'false',
+    dataset: {expand: fe.name}}, 'Backends');
+  c.desc = h('p', {class: 'desc', hidden: true});
+  c.body = h('div', {class: 'pools'});
   c.line = s('polyline', {class: 'line', points: ''});
   c.area = s('polygon', {class: 'area', points: ''});
   const svg = s('svg', {class: 'spark', viewBox: '0 0 100 24', preserveAspectRatio: 'none', 'aria-hidden': 'true'});
@@ -37,8 +46,60 @@ function buildCard(fe, admin) {
     h('header', {},
       h('h2', {}, fe.name), c.badge, c.vip,
       h('span', {class: 'traffic'}, svg, c.rate)),
-    h('p', {class: 'meta'}, c.active),
-    c.desc);
+    h('p', {class: 'meta'}, c.active, ' · ', c.counts, ' ', c.toggle),
+    c.desc, c.body);
+  return c;
+}
+
+// The card of `fe` (a summary entry), made if there is none yet.
+export function cardFor(fe, ov) {
+  let c = cards.get(fe.name);
+  if (!c) {
+    c = buildCard(fe);
+    cards.set(fe.name, c);
+    updateSummary(c, fe, ov, false);
+    drawSpark(fe.name);
+  }
+  return c;
+}
+
+// The card of frontend `name`, if the page has one.
+export const cardOf = (name) => cards.get(name);
+
+// Forgets the card of frontend `name` (no longer on the page).
+export function dropCard(name) {
+  cards.delete(name);
+}
+
+// Brings a card's header up to its summary entry and `ov`'s newer state.
+export function updateSummary(c, fe, ov, animate) {
+  const f = ov.frontends.get(fe.name);
+  const state = (f && f.state) || fe.state;
+  setData(c.el, 'state', state, false);
+  c.badge.dataset.state = state;
+  setText(c.badge, state, animate);
+  setText(c.vip, vipText(fe), animate);
+  setText(c.active, fe.active_pool ? `active pool: ${fe.active_pool}` : 'no active pool', animate);
+  setText(c.counts, `${fe.serving} serving, ${fe.up} of ${fe.backends} up`, animate);
+}
+
+// Shows the card's pools open or closed; closed, they are dropped.
+export function setOpen(c, open) {
+  c.toggle.setAttribute('aria-expanded', open);
+  c.el.dataset.open = open;
+  if (!open && c.shape !== null) {
+    c.body.replaceChildren();
+    c.rows = [];
+    c.pools = [];
+    c.shape = null;
+    c.detail = null;
+  }
+}
+
+function buildPools(c, fe, admin) {
+  c.rows = [];
+  c.pools = [];
+  const els = [];
   for (const pool of fe.pools) {
     const p = {name: pool.name, tag: h('span', {class: 'tag'}, 'active'), info: h('small', {class: 'muted'})};
     const head = h('tr', {},
@@ -69,9 +130,9 @@ function buildCard(fe, admin) {
       h('h3', {}, pool.name, ' ', p.tag, ' ', p.info),
       h('div', {class: 'scroll'}, h('table', {}, h('thead', {}, head), body)));
     c.pools.push(p);
-    c.el.append(p.el);
+    els.push(p.el);
   }
-  return c;
+  c.body.replaceChildren(...els);
 }
 
 function actionButtons(r, frontend, mode) {
@@ -84,14 +145,24 @@ function actionButtons(r, frontend, mode) {
   r.actions.dataset.mode = mode;
 }
 
-function updateCard(c, fe, infos, ov, animate, now) {
-  const f = ov.frontends.get(fe.name);
-  const state = (f && f.state) || fe.state;
-  setData(c.el, 'state', state, false);
-  c.badge.dataset.state = state;
-  setText(c.badge, state, animate);
-  setText(c.vip, vipText(fe), animate);
-  setText(c.active, fe.active_pool ? `active pool: ${fe.active_pool}` : 'no active pool', animate);
+// Fills an open card's pools from `detail` (of /api/frontends/{name}:
+// the frontend's FrontendInfo and its backends' BackendInfo), or with
+// `detail` null from the one it has, with `ov`'s newer states. Only what
+// changed is touched (and flashed when `animate`).
+export function renderPools(c, detail, ov, admin, animate) {
+  if (detail) c.detail = detail;
+  const d = c.detail;
+  if (!d) return;
+  const fe = d.frontend;
+  const shape = JSON.stringify([admin, fe.pools.map((p) => [p.name, p.backends.map((b) => b.name)])]);
+  const fresh = c.shape !== shape;
+  if (fresh) {
+    buildPools(c, fe, admin);
+    c.shape = shape;
+  }
+  animate = animate && !fresh;
+  const infos = new Map(d.backends.map((b) => [b.name, b]));
+  const now = Date.now();
   setText(c.desc, fe.description, false);
   c.desc.hidden = !fe.description;
   const pools = new Map(fe.pools.map((p) => [p.name, p]));
@@ -140,41 +211,8 @@ function updateCard(c, fe, infos, ov, animate, now) {
   }
 }
 
-// Renders every frontend of `state` (from /api/state), with `ov`'s
-// states from events newer than it ({backends: Map name → {state,
-// since}, frontends: Map name → state}). `animate`: flash what changed.
-export function render(state, ov, admin, animate) {
-  const root = $('#frontends');
-  const infos = new Map(state.backends.map((b) => [b.name, b]));
-  const now = Date.now();
-  const order = [];
-  for (const fe of state.frontends) {
-    const shape = JSON.stringify([admin, fe.pools.map((p) => [p.name, p.backends.map((b) => b.name)])]);
-    let c = cards.get(fe.name);
-    let fresh = false;
-    if (!c || c.shape !== shape) {
-      const old = c;
-      c = buildCard(fe, admin);
-      c.shape = shape;
-      if (old) old.el.replaceWith(c.el);
-      cards.set(fe.name, c);
-      fresh = true;
-    }
-    updateCard(c, fe, infos, ov, animate && !fresh, now);
-    if (fresh) drawSpark(fe.name);
-    order.push(c.el);
-  }
-  const names = new Set(state.frontends.map((f) => f.name));
-  for (const [name, c] of cards) {
-    if (!names.has(name)) {
-      c.el.remove();
-      cards.delete(name);
-    }
-  }
-  // Reorder only when needed: moving a node would lose the focus in it.
-  if (order.some((el, i) => root.children[i] !== el)) root.replaceChildren(...order);
-  $('#empty').hidden = order.length > 0;
-}
+// Whether an open card's pools hold `backend`.
+export const holds = (c, backend) => c.rows.some((r) => r.name === backend);
 
 // The VPP panel: `vpp` is VPPInfo or null (disconnected).
 export function renderVpp(vpp, animate) {
@@ -211,15 +249,16 @@ function renderSync(vpp, animate) {
     return;
   }
   const pending = vpp.sync_pending || [];
+  const count = vpp.sync_pending_count ?? pending.length;
   const oldest = vpp.sync_oldest_pending ? age(parseFloat(vpp.sync_oldest_pending) * 1000) : 'now';
   const full = vpp.sync_full_pending ? ' · full sync pending' : '';
-  const text = pending.length
-    ? `${pending.length} pending (oldest ${oldest})${full}`
+  const text = count
+    ? `${count} pending (oldest ${oldest})${full}`
     : `in step${full}`;
   setText(el, text, animate);
-  setData(el, 'stuck', pending.length > 0, false);
+  setData(el, 'stuck', count > 0, false);
   const names = pending.slice(0, 8).map((p) => p.frontend).join(', ');
-  el.title = `${names ? `pending: ${names}${pending.length > 8 ? ', …' : ''}\n` : ''}`
+  el.title = `${names ? `pending: ${names}${count > 8 ? ', …' : ''}\n` : ''}`
     + `read errors ${vpp.read_errors}; failed syncs: refused ${vpp.sync_failures_refused}, `
     + `read ${vpp.sync_failures_read}, unavailable ${vpp.sync_failures_unavailable}`;
 }
