@@ -107,7 +107,11 @@ pub fn line(e: &proto::Event, st: Style) -> String {
             } else {
                 format!(" {}", st.error(&format!("failed: {}", v.error)))
             };
-            format!("vpp {fe} {} ({}) {}{err}", v.kind, v.scope, v.op)
+            match &v.summary {
+                // A large plan's totals, from the numbers (not `op`).
+                Some(t) => format!("vpp plan ({}) {}{err}", v.scope, summary(t)),
+                None => format!("vpp {fe} {} ({}) {}{err}", v.kind, v.scope, v.op),
+            }
         }
         Some(Kind::Lag(l)) => st.paint(
             &format!("lag: this watch fell behind and lost {} events", l.lost),
@@ -115,6 +119,24 @@ pub fn line(e: &proto::Event, st: Style) -> String {
         ),
     };
     format!("{t} {body}\n")
+}
+
+/// A plan's totals: `4150 ops: 245 vip_added, 3905 as_added`, the kinds
+/// with none left out.
+fn summary(t: &proto::VppChangeSummary) -> String {
+    let kinds: Vec<String> = [
+        ("vip_added", t.vip_added),
+        ("vip_removed", t.vip_removed),
+        ("as_added", t.as_added),
+        ("as_removed", t.as_removed),
+        ("as_weight_updated", t.as_weight_updated),
+        ("skipped", t.skipped),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{n} {k}"))
+    .collect();
+    format!("{} ops: {}", t.ops, kinds.join(", "))
 }
 
 /// Cbreak mode on a terminal's stdin for as long as it lives.
@@ -323,6 +345,36 @@ mod tests {
         let colored = line(&released, Style { color: true });
         assert_eq!(strip(&colored), plain);
         assert!(colored.contains(" \x1b[32mreleased\x1b[0m by"), "{colored}");
+    }
+
+    #[test]
+    fn a_large_plan_reads_as_its_totals() {
+        let summary = |error: &str, skipped| proto::Event {
+            unix_nanos: AT,
+            kind: Some(proto::event::Kind::Vpp(proto::VppChangeEvent {
+                frontend: String::new(),
+                kind: "summary".into(),
+                op: "ignored: the numbers are rendered".into(),
+                scope: "all".into(),
+                error: error.into(),
+                summary: Some(proto::VppChangeSummary {
+                    ops: 4150,
+                    vip_added: 245,
+                    as_added: 3905,
+                    skipped,
+                    ..Default::default()
+                }),
+            })),
+        };
+        assert_eq!(
+            line(&summary("", 0), Style { color: false }),
+            "21:00:58.123 vpp plan (all) 4150 ops: 245 vip_added, 3905 as_added\n"
+        );
+        assert_eq!(
+            line(&summary("100 ops refused", 7), Style { color: false }),
+            "21:00:58.123 vpp plan (all) 4150 ops: 245 vip_added, 3905 as_added, 7 skipped \
+             failed: 100 ops refused\n"
+        );
     }
 
     #[test]

@@ -564,6 +564,15 @@ fn vpp_change(c: &VppChange) -> proto::VppChangeEvent {
         op: c.op.clone(),
         scope: c.scope.to_owned(),
         error: c.error.clone().unwrap_or_default(),
+        summary: c.summary.map(|t| proto::VppChangeSummary {
+            ops: t.ops,
+            vip_added: t.vip_added,
+            vip_removed: t.vip_removed,
+            as_added: t.as_added,
+            as_removed: t.as_removed,
+            as_weight_updated: t.as_weight_updated,
+            skipped: t.skipped,
+        }),
     }
 }
 
