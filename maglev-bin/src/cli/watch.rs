@@ -88,7 +88,31 @@ pub fn line(e: &proto::Event, st: Style) -> String {
                     d.penalty
                 )
             }
-            (None, None) => format!("backend {} ({})", b.backend, b.address),
+            (None, None) => match &b.probe_blocked {
+                Some(p) => {
+                    let spell = p.spell.clone().unwrap_or_default();
+                    if p.blocked {
+                        format!(
+                            "backend {} ({}) {} ({}): {}; state held",
+                            b.backend,
+                            b.address,
+                            st.paint("probe-blocked", Paint::Yellow),
+                            spell.reason,
+                            spell.detail
+                        )
+                    } else {
+                        format!(
+                            "backend {} ({}) {}: probes run again after {} that could not ({})",
+                            b.backend,
+                            b.address,
+                            st.paint("probe-unblocked", Paint::state("up")),
+                            spell.count,
+                            spell.reason
+                        )
+                    }
+                }
+                None => format!("backend {} ({})", b.backend, b.address),
+            },
         },
         Some(Kind::Frontend(f)) => format!(
             "frontend {} {} -> {}",
@@ -303,8 +327,40 @@ mod tests {
                 address: "10.0.0.1".into(),
                 transition,
                 damping,
+                probe_blocked: None,
             })),
         }
+    }
+
+    #[test]
+    fn probes_that_could_not_run_say_why_and_when_they_run_again() {
+        let blocked = |blocked| proto::Event {
+            unix_nanos: AT,
+            kind: Some(proto::event::Kind::Backend(proto::BackendEvent {
+                backend: "nginx0".into(),
+                address: "10.0.0.1".into(),
+                probe_blocked: Some(proto::ProbeBlockedEvent {
+                    blocked,
+                    spell: Some(proto::ProbeBlocked {
+                        reason: "fd_limit".into(),
+                        detail: "create socket: Too many open files".into(),
+                        since_unix_nanos: AT,
+                        count: 12,
+                    }),
+                }),
+                ..Default::default()
+            })),
+        };
+        assert_eq!(
+            line(&blocked(true), Style { color: false }),
+            "21:00:58.123 backend nginx0 (10.0.0.1) probe-blocked (fd_limit): \
+             create socket: Too many open files; state held\n"
+        );
+        assert_eq!(
+            line(&blocked(false), Style { color: false }),
+            "21:00:58.123 backend nginx0 (10.0.0.1) probe-unblocked: probes run again \
+             after 12 that could not (fd_limit)\n"
+        );
     }
 
     #[test]
