@@ -807,7 +807,7 @@ async fn next_damping_of(
 ) -> maglev_health::status::DampingChange {
     loop {
         let e = next_event_of(rx, backend).await;
-        if let maglev_health::status::Change::Damping(d) = e.change {
+        if let Change::Damping(d) = e.change {
             return d;
         }
     }
