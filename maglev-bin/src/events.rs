@@ -8,14 +8,22 @@
 //! [`EVENT_CAPACITY`] events behind is told how many it lost
 //! ([`Received::Lost`]) and goes on from the oldest event still held.
 //!
+//! Each event is encoded to protobuf at most once, however many streams
+//! send it: the first reader that needs the bytes builds them
+//! ([`Published::encoded`]) and every other reader shares them (an event
+//! nobody wants is never encoded). [`EventHub::encodings`] counts the
+//! encodings made, for tests and benches.
+//!
 //! Log records reach the hub through [`LogLayer`], a `tracing` layer whose
 //! level follows the most verbose current log subscriber, independently of
 //! the daemon's own `--log-level`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use maglev_core::state::FrontendState;
 use maglev_health::status::Change;
@@ -23,6 +31,10 @@ use tokio::sync::broadcast;
 use tracing::field::{Field, Visit};
 use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
+
+use crate::clock::WallClock;
+
+pub mod plan;
 
 /// How many events a reader may fall behind before it loses some.
 pub const EVENT_CAPACITY: usize = 8192;
@@ -83,8 +95,8 @@ pub struct VppChange {
     /// The configured frontend it was for; `None` for a VIP not in the
     /// config.
     pub frontend: Option<Arc<str>>,
-    /// `vip_added`, `vip_removed`, `as_added`, `as_removed` or
-    /// `as_weight_updated`.
+    /// `vip_added`, `vip_removed`, `as_added`, `as_removed`,
+    /// `as_weight_updated`, or `summary` for the totals of a large plan.
     pub kind: &'static str,
     /// The op as logged.
     pub op: String,
@@ -92,13 +104,52 @@ pub struct VppChange {
     pub scope: &'static str,
     /// VPP's (or the connection's) error; `None` on success.
     pub error: Option<String>,
+    /// For a plan too large for an event per op (`kind` `summary`, no
+    /// frontend): its totals per op kind ([`plan`]).
+    pub summary: Option<plan::OpTotals>,
+}
+
+/// An event as the hub holds it: shared by every reader, with its
+/// protobuf encoding made once, on first use. Reads as the [`Event`] it
+/// holds.
+#[derive(Debug)]
+pub struct Published {
+    event: Event,
+    encoded: OnceLock<Bytes>,
+    encodings: Arc<AtomicU64>,
+}
+
+impl Published {
+    /// The event as an encoded `maglev.Event` (what `WatchEvents` sends),
+    /// built by the first caller, with `clock` for its instants; every
+    /// later call shares those bytes.
+    pub fn encoded(&self, clock: &WallClock) -> &Bytes {
+        self.encoded.get_or_init(|| {
+            self.encodings.fetch_add(1, Ordering::Relaxed);
+            let proto = crate::grpc::convert::event(&self.event, clock);
+            Bytes::from(prost::Message::encode_to_vec(&proto))
+        })
+    }
+
+    /// The event itself.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
 }
 
 /// What a reader got.
 #[derive(Debug, Clone)]
 pub enum Received {
     /// The next event, shared with every other reader.
-    Event(Arc<Event>),
+    Event(Arc<Published>),
     /// The reader was too slow and this many events were dropped for it.
     Lost(u64),
 }
@@ -111,9 +162,11 @@ pub struct EventHub {
 
 #[derive(Debug)]
 struct HubInner {
-    sender: broadcast::Sender<Arc<Event>>,
+    sender: broadcast::Sender<Arc<Published>>,
     /// Log subscribers per level index (0 = error … 4 = trace).
     log_levels: [AtomicUsize; 5],
+    /// Events encoded so far (shared with each [`Published`]).
+    encodings: Arc<AtomicU64>,
 }
 
 impl Default for EventHub {
@@ -130,6 +183,7 @@ impl EventHub {
             inner: Arc::new(HubInner {
                 sender,
                 log_levels: Default::default(),
+                encodings: Arc::default(),
             }),
         }
     }
@@ -138,7 +192,17 @@ impl EventHub {
     /// are dropped.
     pub fn publish(&self, event: Event) {
         // An error only means nobody is listening.
-        let _ = self.inner.sender.send(Arc::new(event));
+        let _ = self.inner.sender.send(Arc::new(Published {
+            event,
+            encoded: OnceLock::new(),
+            encodings: self.inner.encodings.clone(),
+        }));
+    }
+
+    /// How many events have been encoded to protobuf so far: at most one
+    /// encoding per event published, however many streams sent it.
+    pub fn encodings(&self) -> u64 {
+        self.inner.encodings.load(Ordering::Relaxed)
     }
 
     /// Whether anyone is reading.
@@ -194,7 +258,7 @@ fn level_of_index(i: usize) -> Level {
 /// One reader of the hub.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<Arc<Event>>,
+    receiver: broadcast::Receiver<Arc<Published>>,
     hub: EventHub,
     log_slot: Option<usize>,
 }
@@ -236,12 +300,12 @@ impl Drop for Subscription {
 #[derive(Debug, Clone)]
 pub struct LogLayer {
     hub: EventHub,
-    clock: crate::clock::WallClock,
+    clock: WallClock,
 }
 
 impl LogLayer {
     /// A layer publishing to `hub`, timestamping with `clock`.
-    pub fn new(hub: EventHub, clock: crate::clock::WallClock) -> LogLayer {
+    pub fn new(hub: EventHub, clock: WallClock) -> LogLayer {
         LogLayer { hub, clock }
     }
 
@@ -357,7 +421,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(Count(seen.clone()))
             .with(
-                LogLayer::new(hub.clone(), crate::clock::WallClock::new())
+                LogLayer::new(hub.clone(), WallClock::new())
                     .with_filter(LogLayer::filter(hub.clone())),
             );
         tracing::subscriber::with_default(subscriber, || {
@@ -385,6 +449,33 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         });
+    }
+
+    #[tokio::test]
+    async fn an_event_is_encoded_once_for_every_reader() {
+        use prost::Message;
+        let hub = EventHub::new();
+        let clock = WallClock::new();
+        let mut readers: Vec<Subscription> = (0..10).map(|_| hub.subscribe(None)).collect();
+        hub.publish(frontend_event(1));
+        hub.publish(frontend_event(2));
+        let mut sent = Vec::new();
+        for reader in &mut readers {
+            for _ in 0..2 {
+                match reader.recv().await {
+                    Some(Received::Event(e)) => sent.push(e.encoded(&clock).clone()),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(hub.encodings(), 2, "one encoding per event");
+        // And each is the event's own encoding.
+        let first = crate::grpc::proto::Event::decode(sent[0].clone()).unwrap();
+        assert_eq!(first.unix_nanos, 1);
+        assert!(sent.chunks(2).all(|pair| pair == &sent[..2]));
+        // An event nobody sends is never encoded.
+        hub.publish(frontend_event(3));
+        assert_eq!(hub.encodings(), 2);
     }
 
     #[test]

@@ -98,6 +98,13 @@ async fn python_grpc_lists_services_and_frontends_through_reflection() {
         ["api 198.51.100.54", "web 192.0.2.54"],
         "{stdout}"
     );
+    // WatchEvents' pre-encoded bytes, as another protobuf runtime reads
+    // them: the frontend snapshot.
+    assert_eq!(
+        lines("event"),
+        ["frontend api same", "frontend web same"],
+        "{stdout}"
+    );
     let fields = lines("field");
     for f in ["name", "pools", "state", "active_pool", "released"] {
         assert!(fields.iter().any(|x| x == f), "{f} not in {stdout}");

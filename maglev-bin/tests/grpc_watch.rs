@@ -309,3 +309,72 @@ async fn a_client_that_stopped_reading_cannot_hold_up_shutdown() {
     drop(stuck);
     world.stop().await;
 }
+
+/// A frontend event numbered `n`, for a frontend the config does not have.
+fn numbered_event(name: &str, n: i64) -> Event {
+    Event {
+        unix_nanos: n,
+        ..frontend_event(name)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_sends_an_event_encoded_once() {
+    const STREAMS: usize = 8;
+    const EVENTS: i64 = 50;
+    let (world, c) = start(147, |_| {}).await;
+    until("web is programmed (the daemon is quiet)", || {
+        world.weights("192.0.2.147")
+            == w(&[
+                ("127.0.147.1", 100),
+                ("127.0.147.2", 100),
+                ("127.0.147.3", 0),
+            ])
+    })
+    .await;
+    // Streams that want only `enc`'s events (no snapshot: the config has
+    // no such frontend), so nothing else the daemon publishes meanwhile is
+    // encoded: nobody sends it.
+    let mut streams = Vec::new();
+    for _ in 0..STREAMS {
+        let mut c = c.clone();
+        streams.push(
+            c.watch_events(proto::WatchRequest {
+                frontend: true,
+                frontends: vec!["enc".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+        );
+    }
+    let hub = world.daemon().handle().events().clone();
+    let before = hub.encodings();
+    for n in 1..=EVENTS {
+        hub.publish(numbered_event("enc", n));
+    }
+    for stream in &mut streams {
+        for n in 1..=EVENTS {
+            let event = tokio::time::timeout(common::PATIENCE, stream.message())
+                .await
+                .expect("an event in time")
+                .expect("the stream is open")
+                .expect("an event");
+            assert_eq!(event.unix_nanos, n, "every event, in order");
+            match event.kind {
+                Some(Kind::Frontend(f)) => assert_eq!(
+                    (f.frontend.as_str(), f.from.as_str(), f.to.as_str()),
+                    ("enc", "unknown", "up")
+                ),
+                other => panic!("expected enc's event, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        hub.encodings() - before,
+        EVENTS as u64,
+        "{STREAMS} streams, one encoding per event"
+    );
+    world.stop().await;
+}

@@ -29,7 +29,8 @@ use crate::netns::Sockets;
 use crate::observe::{ProbeObserver, ProbeRecord};
 use crate::probe::{self, LocalCause, ProbeEnv, Prober};
 use crate::status::{
-    BackendEvent, BackendStatus, Change, DampingChange, LastProbe, ProbeBlocked, Ramp,
+    BackendEvent, BackendStatus, BlockedChange, Change, DampingChange, LastProbe, ProbeBlocked,
+    Ramp,
 };
 use crate::transition_log::{self, TransitionLog};
 
@@ -182,8 +183,15 @@ impl Core {
 
     /// A probe could not run because of `cause` (ours, not the
     /// backend's): the machine is left alone; the spell is counted, and
-    /// logged once when it starts and once per change of cause.
-    fn probe_blocked(&mut self, backend: &str, cause: LocalCause, detail: &str, now: Instant) {
+    /// logged once when it starts and once per change of cause (then the
+    /// spell is returned, for watchers).
+    fn probe_blocked(
+        &mut self,
+        backend: &str,
+        cause: LocalCause,
+        detail: &str,
+        now: Instant,
+    ) -> Option<ProbeBlocked> {
         let logged = self.blocked.as_ref().map(|b| b.reason);
         let b = self.blocked.get_or_insert_with(|| ProbeBlocked {
             reason: cause,
@@ -204,12 +212,16 @@ impl Core {
                 state = %self.machine.state(),
                 "probe-blocked: the probe could not run for a reason of ours; the backend keeps its state"
             );
+            return Some(b.clone());
         }
+        None
     }
 
-    /// A probe ran: a spell of blocked probes, if any, is over.
-    fn probe_ran(&mut self, backend: &str, now: Instant) {
-        if let Some(b) = self.blocked.take() {
+    /// A probe ran: a spell of blocked probes, if any, is over (and
+    /// returned, for watchers).
+    fn probe_ran(&mut self, backend: &str, now: Instant) -> Option<ProbeBlocked> {
+        let ended = self.blocked.take();
+        if let Some(b) = &ended {
             tracing::warn!(
                 backend,
                 reason = %b.reason,
@@ -218,6 +230,7 @@ impl Core {
                 "probe-unblocked: probes run again"
             );
         }
+        ended
     }
 
     /// The slow start of the backend's health check (zero without one).
@@ -906,6 +919,25 @@ impl Inner {
         self.damping_event(slot, core, damped);
     }
 
+    /// Broadcasts that `slot`'s probes could not run (`blocked`), or run
+    /// again, when `spell` says a spell began, changed cause or ended.
+    fn probe_blocked_event(
+        &self,
+        slot: &Slot,
+        core: &Core,
+        spell: Option<ProbeBlocked>,
+        blocked: bool,
+    ) {
+        if let Some(spell) = spell {
+            // No subscriber is not an error.
+            let _ = self.events.send(BackendEvent {
+                backend: slot.name.clone(),
+                address: core.address,
+                change: Change::ProbeBlocked(BlockedChange { blocked, spell }),
+            });
+        }
+    }
+
     /// After the damping of a backend changed (published already): log and
     /// broadcast it, and arm the release of a suppressed backend.
     fn damping_event(
@@ -1133,11 +1165,13 @@ impl ProbeTask {
             if let Some(cause) = blocked {
                 // No evidence: state, counter, history and last probe stay;
                 // the next probe comes at this state's usual interval.
-                core.probe_blocked(&self.slot.name, cause, &result.detail, now);
+                let spell = core.probe_blocked(&self.slot.name, cause, &result.detail, now);
                 self.slot.publish(&core);
+                inner.probe_blocked_event(&self.slot, &core, spell, true);
                 continue;
             }
-            core.probe_ran(&self.slot.name, now);
+            let ended = core.probe_ran(&self.slot.name, now);
+            inner.probe_blocked_event(&self.slot, &core, ended, false);
             let t = core.machine.record(result.code, &result.detail, now);
             core.last_probe = Some(Arc::new(LastProbe {
                 code: result.code,

@@ -135,6 +135,20 @@ pub enum Change {
     Transition(Transition),
     /// Flap damping suppressed or released it.
     Damping(DampingChange),
+    /// Its probes could not run for a reason of ours (a spell began, or
+    /// its cause changed), or run again; its state is held meanwhile.
+    ProbeBlocked(BlockedChange),
+}
+
+/// A backend's probes could not run for a reason of ours, or run again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockedChange {
+    /// True when its probes could not run (from now, or for a new cause),
+    /// false when they run again.
+    pub blocked: bool,
+    /// The spell: its cause, the last detail, since when, and how many
+    /// probes in a row could not run.
+    pub spell: ProbeBlocked,
 }
 
 /// Flap damping suppressed or released a backend.
@@ -156,7 +170,7 @@ impl BackendEvent {
     pub fn transition(&self) -> Option<&Transition> {
         match &self.change {
             Change::Transition(t) => Some(t),
-            Change::Damping(_) => None,
+            Change::Damping(_) | Change::ProbeBlocked(_) => None,
         }
     }
 }

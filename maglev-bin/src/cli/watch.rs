@@ -88,7 +88,31 @@ pub fn line(e: &proto::Event, st: Style) -> String {
                     d.penalty
                 )
             }
-            (None, None) => format!("backend {} ({})", b.backend, b.address),
+            (None, None) => match &b.probe_blocked {
+                Some(p) => {
+                    let spell = p.spell.clone().unwrap_or_default();
+                    if p.blocked {
+                        format!(
+                            "backend {} ({}) {} ({}): {}; state held",
+                            b.backend,
+                            b.address,
+                            st.paint("probe-blocked", Paint::Yellow),
+                            spell.reason,
+                            spell.detail
+                        )
+                    } else {
+                        format!(
+                            "backend {} ({}) {}: probes run again after {} that could not ({})",
+                            b.backend,
+                            b.address,
+                            st.paint("probe-unblocked", Paint::state("up")),
+                            spell.count,
+                            spell.reason
+                        )
+                    }
+                }
+                None => format!("backend {} ({})", b.backend, b.address),
+            },
         },
         Some(Kind::Frontend(f)) => format!(
             "frontend {} {} -> {}",
@@ -107,7 +131,11 @@ pub fn line(e: &proto::Event, st: Style) -> String {
             } else {
                 format!(" {}", st.error(&format!("failed: {}", v.error)))
             };
-            format!("vpp {fe} {} ({}) {}{err}", v.kind, v.scope, v.op)
+            match &v.summary {
+                // A large plan's totals, from the numbers (not `op`).
+                Some(t) => format!("vpp plan ({}) {}{err}", v.scope, summary(t)),
+                None => format!("vpp {fe} {} ({}) {}{err}", v.kind, v.scope, v.op),
+            }
         }
         Some(Kind::Lag(l)) => st.paint(
             &format!("lag: this watch fell behind and lost {} events", l.lost),
@@ -115,6 +143,24 @@ pub fn line(e: &proto::Event, st: Style) -> String {
         ),
     };
     format!("{t} {body}\n")
+}
+
+/// A plan's totals: `4150 ops: 245 vip_added, 3905 as_added`, the kinds
+/// with none left out.
+fn summary(t: &proto::VppChangeSummary) -> String {
+    let kinds: Vec<String> = [
+        ("vip_added", t.vip_added),
+        ("vip_removed", t.vip_removed),
+        ("as_added", t.as_added),
+        ("as_removed", t.as_removed),
+        ("as_weight_updated", t.as_weight_updated),
+        ("skipped", t.skipped),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{n} {k}"))
+    .collect();
+    format!("{} ops: {}", t.ops, kinds.join(", "))
 }
 
 /// Cbreak mode on a terminal's stdin for as long as it lives.
@@ -281,8 +327,40 @@ mod tests {
                 address: "10.0.0.1".into(),
                 transition,
                 damping,
+                probe_blocked: None,
             })),
         }
+    }
+
+    #[test]
+    fn probes_that_could_not_run_say_why_and_when_they_run_again() {
+        let blocked = |blocked| proto::Event {
+            unix_nanos: AT,
+            kind: Some(proto::event::Kind::Backend(proto::BackendEvent {
+                backend: "nginx0".into(),
+                address: "10.0.0.1".into(),
+                probe_blocked: Some(proto::ProbeBlockedEvent {
+                    blocked,
+                    spell: Some(proto::ProbeBlocked {
+                        reason: "fd_limit".into(),
+                        detail: "create socket: Too many open files".into(),
+                        since_unix_nanos: AT,
+                        count: 12,
+                    }),
+                }),
+                ..Default::default()
+            })),
+        };
+        assert_eq!(
+            line(&blocked(true), Style { color: false }),
+            "21:00:58.123 backend nginx0 (10.0.0.1) probe-blocked (fd_limit): \
+             create socket: Too many open files; state held\n"
+        );
+        assert_eq!(
+            line(&blocked(false), Style { color: false }),
+            "21:00:58.123 backend nginx0 (10.0.0.1) probe-unblocked: probes run again \
+             after 12 that could not (fd_limit)\n"
+        );
     }
 
     #[test]
@@ -323,6 +401,36 @@ mod tests {
         let colored = line(&released, Style { color: true });
         assert_eq!(strip(&colored), plain);
         assert!(colored.contains(" \x1b[32mreleased\x1b[0m by"), "{colored}");
+    }
+
+    #[test]
+    fn a_large_plan_reads_as_its_totals() {
+        let summary = |error: &str, skipped| proto::Event {
+            unix_nanos: AT,
+            kind: Some(proto::event::Kind::Vpp(proto::VppChangeEvent {
+                frontend: String::new(),
+                kind: "summary".into(),
+                op: "ignored: the numbers are rendered".into(),
+                scope: "all".into(),
+                error: error.into(),
+                summary: Some(proto::VppChangeSummary {
+                    ops: 4150,
+                    vip_added: 245,
+                    as_added: 3905,
+                    skipped,
+                    ..Default::default()
+                }),
+            })),
+        };
+        assert_eq!(
+            line(&summary("", 0), Style { color: false }),
+            "21:00:58.123 vpp plan (all) 4150 ops: 245 vip_added, 3905 as_added\n"
+        );
+        assert_eq!(
+            line(&summary("100 ops refused", 7), Style { color: false }),
+            "21:00:58.123 vpp plan (all) 4150 ops: 245 vip_added, 3905 as_added, 7 skipped \
+             failed: 100 ops refused\n"
+        );
     }
 
     #[test]

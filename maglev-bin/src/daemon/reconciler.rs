@@ -49,7 +49,7 @@ use crate::daemon::handle::Handle;
 use crate::daemon::pools::PoolLog;
 use crate::daemon::sync_health::{FailureKind, Health, SyncHealth};
 use crate::daemon::tables::Update;
-use crate::events::{EventKind, VppChange};
+use crate::events::EventKind;
 
 /// What an operator asked to sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -650,28 +650,17 @@ async fn sync_batch(
             after,
         })
         .await;
+    // One event per op, or the totals of a large plan (events::plan).
+    for change in crate::events::plan::changes(&report, scope, &frontend_of) {
+        handle.publish(EventKind::Vpp(change));
+    }
     for op in &report.done {
-        let frontend = frontend_of(&op.vip());
         shared.metrics.lbsync(scope, op.kind());
-        handle.publish(EventKind::Vpp(VppChange {
-            frontend,
-            kind: op.kind(),
-            op: op.to_string(),
-            scope,
-            error: None,
-        }));
     }
     let mut failed = BTreeMap::new();
     for f in &report.failed {
         let frontend = frontend_of(&f.op.vip());
         shared.metrics.reconcile_error(scope);
-        handle.publish(EventKind::Vpp(VppChange {
-            frontend: frontend.clone(),
-            kind: f.op.kind(),
-            op: f.op.to_string(),
-            scope,
-            error: Some(f.error.to_string()),
-        }));
         if let Some(name) = frontend {
             failed
                 .entry(name.to_string())

@@ -67,6 +67,9 @@ fn on_backend_event(handle: &Handle, event: BackendEvent) {
             let ramp = handle.next_ramp_step(&event.backend, d.at);
             handle.shared.control.ramp(&event.backend, ramp);
         }
+        // Probes that could not run (or run again): no evidence, no
+        // weight change; only watchers hear of it.
+        Change::ProbeBlocked(_) => {}
     }
     handle.publish(EventKind::Backend {
         backend: event.backend.clone(),

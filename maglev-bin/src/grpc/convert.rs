@@ -10,7 +10,7 @@ use maglev_core::prediction::TableChange;
 use maglev_core::state::BackendState;
 use maglev_health::damping;
 use maglev_health::machine::Transition;
-use maglev_health::status::{BackendStatus, Change, DampingChange, LastProbe};
+use maglev_health::status::{BackendStatus, Change, DampingChange, LastProbe, ProbeBlocked};
 use maglev_vpp::api::messages::LbConf;
 use maglev_vpp::lb::ops::LbSnapshot;
 use tokio::time::Instant;
@@ -314,6 +314,16 @@ pub fn operator_override(
     }
 }
 
+/// A spell of probes that could not run (a probe-blocked event's).
+fn probe_blocked(b: &ProbeBlocked, clock: &WallClock) -> proto::ProbeBlocked {
+    proto::ProbeBlocked {
+        reason: b.reason.as_str().to_owned(),
+        detail: b.detail.clone(),
+        since_unix_nanos: clock.unix_nanos(b.since),
+        count: b.count,
+    }
+}
+
 fn damping_event(d: &DampingChange, clock: &WallClock) -> proto::DampingEvent {
     proto::DampingEvent {
         suppressed: d.change == damping::Change::Suppressed,
@@ -564,6 +574,15 @@ fn vpp_change(c: &VppChange) -> proto::VppChangeEvent {
         op: c.op.clone(),
         scope: c.scope.to_owned(),
         error: c.error.clone().unwrap_or_default(),
+        summary: c.summary.map(|t| proto::VppChangeSummary {
+            ops: t.ops,
+            vip_added: t.vip_added,
+            vip_removed: t.vip_removed,
+            as_added: t.as_added,
+            as_removed: t.as_removed,
+            as_weight_updated: t.as_weight_updated,
+            skipped: t.skipped,
+        }),
     }
 }
 
@@ -581,11 +600,18 @@ pub fn event(e: &Event, clock: &WallClock) -> proto::Event {
             address: address.to_string(),
             transition: match change {
                 Change::Transition(t) => Some(transition(t, clock)),
-                Change::Damping(_) => None,
+                _ => None,
             },
             damping: match change {
-                Change::Transition(_) => None,
                 Change::Damping(d) => Some(damping_event(d, clock)),
+                _ => None,
+            },
+            probe_blocked: match change {
+                Change::ProbeBlocked(b) => Some(proto::ProbeBlockedEvent {
+                    blocked: b.blocked,
+                    spell: Some(probe_blocked(&b.spell, clock)),
+                }),
+                _ => None,
             },
         }),
         EventKind::Frontend { frontend, from, to } => Kind::Frontend(proto::FrontendEvent {

@@ -45,10 +45,16 @@ replies!(
 
 /// `msg` as a JSON value.
 pub fn value<M: Reply>(msg: &M) -> Result<serde_json::Value, String> {
+    value_of_encoded::<M>(&msg.encode_to_vec())
+}
+
+/// An `M` already encoded (e.g. an event the hub encoded once) as a JSON
+/// value.
+pub fn value_of_encoded<M: Reply>(encoded: &[u8]) -> Result<serde_json::Value, String> {
     let desc = proto::descriptors()?
         .get_message_by_name(M::NAME)
         .ok_or_else(|| format!("no message {} in the descriptor set", M::NAME))?;
-    let dynamic = DynamicMessage::decode(desc, msg.encode_to_vec().as_slice())
+    let dynamic = DynamicMessage::decode(desc, encoded)
         .map_err(|e| format!("{} does not decode: {e}", M::NAME))?;
     let options = SerializeOptions::new()
         .use_proto_field_name(true)

@@ -5,6 +5,7 @@
 //! - [`convert`]: the daemon's types as proto messages.
 //! - [`status`]: refusals as gRPC status codes, request checks.
 //! - [`watch`]: `WatchEvents` streams, their filters and lag notices.
+//! - [`encoded`]: `WatchEvents` served from events encoded once.
 //! - [`metered`]: every request counted by method and code.
 //! - [`access`]: which RPCs write, and who may call them.
 //! - [`audit`]: every write RPC logged and counted with its caller.
@@ -31,6 +32,7 @@
 pub mod access;
 pub mod audit;
 pub mod convert;
+pub mod encoded;
 pub mod json;
 pub mod metered;
 pub mod proto;
@@ -46,6 +48,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::daemon::Handle;
 use crate::grpc::access::{Guarded, Policy};
+use crate::grpc::encoded::EncodedWatch;
 use crate::grpc::metered::Metered;
 use crate::grpc::proto::maglev_server::MaglevServer;
 use crate::grpc::service::MaglevService;
@@ -87,7 +90,10 @@ pub async fn serve(handle: Handle, listeners: Vec<TcpListener>) {
     }
     let maglev = Metered::new(
         Guarded::new(
-            MaglevServer::new(MaglevService::new(handle.clone())),
+            EncodedWatch::new(
+                MaglevServer::new(MaglevService::new(handle.clone())),
+                handle.clone(),
+            ),
             handle.clone(),
             policy,
         ),

@@ -1,5 +1,13 @@
-//! `WatchEvents` (SPEC §7.3): one hub subscription per stream, filtered,
-//! converted and forwarded to tonic by a task of its own.
+//! `WatchEvents` (SPEC §7.3): one hub subscription per stream, filtered
+//! and forwarded to tonic by a task of its own.
+//!
+//! Streams send each event's protobuf encoding made once for all of them
+//! ([`Published::encoded`](crate::events::Published::encoded)), as an
+//! [`Encoded`] message that tonic writes as is (the daemon serves the RPC
+//! through [`EncodedWatch`](crate::grpc::encoded::EncodedWatch)); only
+//! the initial snapshot and lag notices, which are per stream, are
+//! encoded per stream. The filters only select events, so every stream
+//! sends the same bytes for an event.
 //!
 //! The stream subscribes to the hub first and then snapshots the
 //! frontends, so no transition falls between the snapshot and the first
@@ -22,20 +30,25 @@
 //! the frontend and VPP events of the frontends using one of them. With
 //! both, an event must pass both. Names are not checked against the config
 //! (a later reload may add them); an empty name is refused. Log and lag
-//! events are never name-filtered. Log records of the gRPC transport
+//! events are never name-filtered, nor is the summary of a large plan
+//! ([`events::plan`](crate::events::plan)), which may concern any
+//! frontend. Log records of the gRPC transport
 //! itself (h2, hyper, tonic, tower) are not streamed: sending each one
 //! would log again and feed itself.
 
 use std::collections::BTreeSet;
 
 use maglev_core::config::Config;
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
 use crate::daemon::Handle;
 use crate::events::{EventKind, Received, Subscription};
+use crate::grpc::encoded::Encoded;
 use crate::grpc::{convert, proto, status};
 
 /// How many converted events wait for a client before the stream starts
@@ -107,6 +120,8 @@ impl Filter {
                 self.vpp
                     && match &change.frontend {
                         Some(f) => self.wants_frontend(f, config),
+                        // A large plan's totals may cover any frontend.
+                        None if change.summary.is_some() => true,
                         None => self.frontends.is_empty() && self.backends.is_empty(),
                     }
             }
@@ -130,22 +145,38 @@ fn is_transport(target: &str) -> bool {
     })
 }
 
-/// The stream tonic sends.
-pub type EventStream = ReceiverStream<Result<proto::Event, Status>>;
+/// The stream the generated `Maglev` service sends (events decoded back
+/// from their shared encoding; the daemon itself serves [`start_encoded`]).
+pub type EventStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<proto::Event, Status>> + Send + 'static>>;
+
+/// The stream of pre-encoded events the daemon serves.
+pub type EncodedStream = ReceiverStream<Result<Encoded, Status>>;
+
+/// Starts a stream for `filter`, as decoded messages (for the generated
+/// service; the same events as [`start_encoded`]).
+pub fn start(handle: Handle, filter: Filter) -> EventStream {
+    Box::pin(start_encoded(handle, filter).map(|item| {
+        item.and_then(|e| {
+            proto::Event::decode(e.0)
+                .map_err(|err| Status::internal(format!("an event does not decode: {err}")))
+        })
+    }))
+}
 
 /// Starts a stream for `filter`: subscribes, queues the initial frontend
 /// snapshot, and spawns the forwarding task.
-pub fn start(handle: Handle, filter: Filter) -> EventStream {
+pub fn start_encoded(handle: Handle, filter: Filter) -> EncodedStream {
     let subscription = handle.subscribe(filter.log);
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(forward(handle, filter, subscription, tx));
     ReceiverStream::new(rx)
 }
 
-type Sender = mpsc::Sender<Result<proto::Event, Status>>;
+type Sender = mpsc::Sender<Result<Encoded, Status>>;
 
 /// One synthetic event per frontend (from == to) with its state now.
-fn snapshot(handle: &Handle, filter: &Filter) -> Vec<proto::Event> {
+fn snapshot(handle: &Handle, filter: &Filter) -> Vec<Encoded> {
     if !filter.frontend {
         return Vec::new();
     }
@@ -165,13 +196,13 @@ fn snapshot(handle: &Handle, filter: &Filter) -> Vec<proto::Event> {
         })
         .filter(|kind| filter.wants(kind, &config))
         .map(|kind| {
-            convert::event(
+            Encoded::of(&convert::event(
                 &crate::events::Event {
                     unix_nanos: now,
                     kind,
                 },
                 handle.clock(),
-            )
+            ))
         })
         .collect()
 }
@@ -194,7 +225,7 @@ async fn forward(handle: Handle, filter: Filter, mut sub: Subscription, tx: Send
             _ = tx.closed() => return,
             permit = tx.reserve(), if lost > 0 => match permit {
                 Ok(permit) => {
-                    permit.send(Ok(convert::lag(lost, clock.now_unix_nanos())));
+                    permit.send(Ok(Encoded::of(&convert::lag(lost, clock.now_unix_nanos()))));
                     lost = 0;
                 }
                 Err(_) => return,
@@ -211,7 +242,8 @@ async fn forward(handle: Handle, filter: Filter, mut sub: Subscription, tx: Send
                         lost = lost.saturating_add(1);
                         continue;
                     }
-                    match tx.try_send(Ok(convert::event(&event, &clock))) {
+                    // The bytes every stream shares: encoded by the first.
+                    match tx.try_send(Ok(Encoded(event.encoded(&clock).clone()))) {
                         Ok(()) => {}
                         Err(TrySendError::Full(_)) => lost = 1,
                         Err(TrySendError::Closed(_)) => return,
@@ -281,6 +313,7 @@ maglev:
             op: "add-as".into(),
             scope: "vip",
             error: None,
+            summary: None,
         })
     }
 
@@ -321,6 +354,13 @@ maglev:
         assert!(f.wants(&vpp(Some("fa")), &c));
         assert!(!f.wants(&vpp(Some("fb")), &c));
         assert!(!f.wants(&vpp(None), &c));
+        // A large plan's totals may concern fa.
+        let mut summary = vpp(None);
+        if let EventKind::Vpp(c) = &mut summary {
+            c.kind = crate::events::plan::SUMMARY_KIND;
+            c.summary = Some(crate::events::plan::OpTotals::default());
+        }
+        assert!(f.wants(&summary, &c));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! the daemon's events and keeps the recent ones for reconnects.
 //!
 //! The broker subscribes to the daemon's event hub once (as `WatchEvents`
-//! does) and gives each backend, frontend, VPP and log event an id
+//! does), writes each event's JSON once for every client (from the
+//! protobuf encoding the hub shares with the `WatchEvents` streams), and
+//! gives each backend, frontend, VPP and log event an id
 //! `<epoch>-<seq>`: the epoch is when the broker started, so ids from a
 //! restarted daemon never match. The last [`REPLAY_EVENTS`] events of the
 //! last [`REPLAY_AGE`] stay in a ring. A client reconnecting with
@@ -35,7 +37,7 @@ use tokio_stream::Stream;
 
 use crate::daemon::Handle;
 use crate::events::{EventKind, Received};
-use crate::grpc::convert;
+use crate::grpc::proto;
 
 /// How many events the replay ring keeps.
 pub const REPLAY_EVENTS: usize = 2000;
@@ -255,8 +257,11 @@ pub async fn pump(handle: Handle, broker: Arc<Broker>) {
             EventKind::Frontend { .. } => "frontend",
             EventKind::Vpp(_) => "vpp",
         };
-        let proto = convert::event(&event, &clock);
-        let data = match crate::grpc::json::value(&proto) {
+        // From the protobuf encoding the hub keeps for every reader (made
+        // once, shared with the `WatchEvents` streams): one JSON text per
+        // event, shared by every client and the replay ring.
+        let encoded = event.encoded(&clock);
+        let data = match crate::grpc::json::value_of_encoded::<proto::Event>(encoded) {
             Ok(v) => v.to_string(),
             Err(e) => {
                 tracing::warn!(error = %e, "an event could not be written as JSON");

@@ -7,7 +7,10 @@ descriptor database), builds the ListFrontends request and response types
 from the reflected descriptors, calls the RPC, and prints one line per
 fact: `service NAME`, `frontend NAME ADDRESS`, `field NAME` (of
 FrontendInfo), `access RPC VALUE` (each RPC's `(maglev.access)` option, as
-reflection serves it). With --ca (and --cert, --key) it talks TLS through
+reflection serves it), `event frontend NAME same` for the first events of
+a WatchEvents stream (the frontend snapshot, `same` when from == to: the
+daemon sends pre-encoded bytes, another runtime must read them as the
+proto says). With --ca (and --cert, --key) it talks TLS through
 grpcio's own TLS stack; with --pause it also calls PauseBackend and prints
 `pause CODE`.
 """
@@ -76,6 +79,24 @@ def main(args):
             options = options_type.FromString(method.GetOptions().SerializeToString())
             value = access.enum_type.values_by_number[options.Extensions[access]].name
             print("access", method.name, value)
+        method = service.FindMethodByName("WatchEvents")
+        watch = channel.unary_stream(
+            "/maglev.Maglev/WatchEvents",
+            request_serializer=message_factory.GetMessageClass(
+                method.input_type
+            ).SerializeToString,
+            response_deserializer=message_factory.GetMessageClass(
+                method.output_type
+            ).FromString,
+        )
+        watch_request = message_factory.GetMessageClass(method.input_type)
+        stream = watch(watch_request(frontend=True), timeout=10)
+        for _ in response.frontends:
+            event = next(stream)
+            kind = event.WhichOneof("kind")
+            f = getattr(event, kind)
+            print("event", kind, f.frontend, "same" if f.to == getattr(f, "from") else "changed")
+        stream.cancel()
         if args.pause:
             request_type, call = unary(channel, pool, service, "PauseBackend")
             try:
