@@ -6,6 +6,8 @@
 //! - [`status`]: refusals as gRPC status codes, request checks.
 //! - [`watch`]: `WatchEvents` streams, their filters and lag notices.
 //! - [`metered`]: every request counted by method and code.
+//! - [`paging`]: paged lists (page size, byte bound, tokens) and
+//!   following them as a client.
 //! - [`access`]: which RPCs write, and who may call them.
 //! - [`audit`]: every write RPC logged and counted with its caller.
 //! - [`proto`]: the generated code (server and client).
@@ -33,6 +35,7 @@ pub mod audit;
 pub mod convert;
 pub mod json;
 pub mod metered;
+pub mod paging;
 pub mod proto;
 pub mod service;
 pub mod status;

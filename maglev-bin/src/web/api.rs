@@ -71,14 +71,8 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
     // harmless; none before it can be missing.
     let event_id = app.broker.last_id();
     let svc = &app.service;
-    let frontends = svc
-        .list_frontends(Request::new(proto::ListFrontendsRequest {}))
-        .await
-        .map_err(|s| refused(&s))?;
-    let backends = svc
-        .list_backends(Request::new(proto::ListBackendsRequest {}))
-        .await
-        .map_err(|s| refused(&s))?;
+    let frontends = svc.all_frontends().await.map_err(|s| refused(&s))?;
+    let backends = svc.all_backends().await.map_err(|s| refused(&s))?;
     // VPP away (or off): `null`.
     let vpp = match svc
         .get_vpp_info(Request::new(proto::GetVppInfoRequest {}))
@@ -87,18 +81,15 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
         Ok(r) => to_json(r.get_ref())?,
         Err(_) => serde_json::Value::Null,
     };
-    let counters = match svc
-        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest {}))
-        .await
-    {
-        Ok(r) => to_json(r.get_ref())?,
+    let counters = match svc.all_counters().await {
+        Ok(r) => to_json(&r)?,
         Err(_) => serde_json::Value::Null,
     };
     Ok(serde_json::json!({
         "version": crate::VERSION_LINE,
         "session": session_json(app, &visitor.session),
-        "frontends": to_json(frontends.get_ref())?["frontends"],
-        "backends": to_json(backends.get_ref())?["backends"],
+        "frontends": to_json(&frontends)?["frontends"],
+        "backends": to_json(&backends)?["backends"],
         "vpp": vpp,
         "counters": counters,
         "event_id": event_id,
@@ -126,12 +117,8 @@ pub async fn backend(State(app): State<App>, Path(name): Path<String>) -> Respon
 
 /// `GET /api/counters`: the latest counter snapshot, `null` without one.
 pub async fn counters(State(app): State<App>) -> Response {
-    match app
-        .service
-        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest {}))
-        .await
-    {
-        Ok(r) => reply::<proto::VpplbCounters>(Ok(r)),
+    match app.service.all_counters().await {
+        Ok(r) => reply::<proto::VpplbCounters>(Ok(tonic::Response::new(r))),
         Err(_) => Json(serde_json::Value::Null).into_response(),
     }
 }
