@@ -225,8 +225,8 @@ maglev:
       protocol: tcp
       port: 80
       pools:
-        - { name: p, backends: { a: {}, b: {} } }
-        - { name: q, backends: { a: {} } }
+        - { name: p, backends: { a: {} } }
+        - { name: q, backends: { b: {} } }
     w:
       address: 192.0.2.2
       protocol: tcp
