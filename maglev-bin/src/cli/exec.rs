@@ -354,6 +354,12 @@ impl Session {
                     return js(&f);
                 }
                 // VPP's buckets per AS address; `-` when VPP cannot say.
+                // When VPP's buckets matched the prediction at the
+                // daemon's last read (drift 0), the prediction is what VPP
+                // holds: no dump of every VIP to show one.
+                if f.buckets_drift == Some(0) {
+                    return Ok(Some(frontend_text(&f, None, st)));
+                }
                 let req = proto::GetVpplbStateRequest {
                     frontend: name,
                     ..Default::default()
