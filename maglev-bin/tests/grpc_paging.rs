@@ -120,11 +120,12 @@ where
 macro_rules! list {
     ($c:expr, $rpc:ident, $req:expr, $field:ident) => {{
         let c = $c.clone();
+        let first = $req;
         pages(
             stringify!($rpc),
             move |token| {
                 let mut c = c.clone();
-                let mut req = $req;
+                let mut req = first.clone();
                 req.page_token = token;
                 Box::pin(async move { c.$rpc(req).await.map(tonic::Response::into_inner) })
             },
@@ -145,12 +146,14 @@ async fn every_list_pages_within_the_bound_and_the_pages_make_the_whole_list() {
     let config = h.config();
 
     // Frontends: the default page closes on bytes (16 members each).
-    let fe = list!(c, list_frontends, proto::ListFrontendsRequest::default(), frontends);
-    assert!(fe.len() > 1, "{FRONTENDS} frontends fit one page");
-    assert!(
-        fe[0].len() < 1_000,
-        "the byte bound closes the page first"
+    let fe = list!(
+        c,
+        list_frontends,
+        proto::ListFrontendsRequest::default(),
+        frontends
     );
+    assert!(fe.len() > 1, "{FRONTENDS} frontends fit one page");
+    assert!(fe[0].len() < 1_000, "the byte bound closes the page first");
     let names: Vec<String> = fe.iter().flatten().map(|f| f.name.clone()).collect();
     let want: Vec<String> = config.frontends().keys().cloned().collect();
     assert_eq!(names, want);
@@ -169,13 +172,22 @@ async fn every_list_pages_within_the_bound_and_the_pages_make_the_whole_list() {
     assert_eq!(small, want);
 
     // Backends.
-    let be = list!(c, list_backends, proto::ListBackendsRequest::default(), backends);
+    let be = list!(
+        c,
+        list_backends,
+        proto::ListBackendsRequest::default(),
+        backends
+    );
     assert!(be.len() > 1);
     let names: Vec<String> = be.iter().flatten().map(|b| b.name.clone()).collect();
     let want: Vec<String> = config.backends().keys().cloned().collect();
     assert_eq!(names.len(), FRONTENDS * MEMBERS);
     assert_eq!(names, want);
-    let b = be.iter().flatten().find(|b| b.name == "be-00007-03").unwrap();
+    let b = be
+        .iter()
+        .flatten()
+        .find(|b| b.name == "be-00007-03")
+        .unwrap();
     assert_eq!(b.frontends, ["fe-00007"]);
 
     // Health checks, a page of one each.
@@ -246,12 +258,23 @@ async fn every_list_pages_within_the_bound_and_the_pages_make_the_whole_list() {
         .iter()
         .map(|v| (v.prefix.split('/').next().unwrap().parse().unwrap(), v.port))
         .collect();
-    assert!(keys.windows(2).all(|w| w[0] < w[1]), "VIPs in key order, once each");
-    assert!(vips.iter().all(|v| v.ases.len() == MEMBERS && !v.frontend.is_empty()));
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "VIPs in key order, once each"
+    );
+    assert!(
+        vips.iter()
+            .all(|v| v.ases.len() == MEMBERS && !v.frontend.is_empty())
+    );
     // The pages of that listing were cut from one dump of VPP.
     let reads = h.lb_reads().unwrap();
     // The default page closes on bytes too.
-    let lb = list!(c, get_vpplb_state, proto::GetVpplbStateRequest::default(), vips);
+    let lb = list!(
+        c,
+        get_vpplb_state,
+        proto::GetVpplbStateRequest::default(),
+        vips
+    );
     assert_eq!(lb.iter().map(Vec::len).sum::<usize>(), FRONTENDS);
     assert!(
         h.lb_reads().unwrap().dumps <= reads.dumps + 1,
@@ -287,7 +310,10 @@ async fn every_list_pages_within_the_bound_and_the_pages_make_the_whole_list() {
     );
     assert_eq!(ct.len(), FRONTENDS.div_ceil(700));
     let names: Vec<String> = ct.iter().flatten().map(|v| v.frontend.clone()).collect();
-    assert_eq!(names, config.frontends().keys().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        config.frontends().keys().cloned().collect::<Vec<_>>()
+    );
     world.stop().await;
 }
 
@@ -298,7 +324,11 @@ async fn pages_stay_consistent_when_a_reload_adds_and_removes_frontends_between_
         page_size: 300,
         page_token: token,
     };
-    let first = c.list_frontends(page(String::new())).await.unwrap().into_inner();
+    let first = c
+        .list_frontends(page(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
     let mut seen: Vec<String> = first.frontends.iter().map(|f| f.name.clone()).collect();
     assert_eq!(seen.last().unwrap(), "fe-00299");
     // Between pages: frontends 100..200 (listed) and 500..600 (not yet)
@@ -385,11 +415,8 @@ async fn maglevc_lists_every_frontend_across_pages() {
         .collect();
     let want: Vec<String> = (0..FRONTENDS).map(|f| format!("fe-{f:05}")).collect();
     assert_eq!(names, want);
-    let run = maglevc_common::maglevc(
-        &["--server", &server, "show", "frontends", "--json"],
-        &[],
-    )
-    .await;
+    let run =
+        maglevc_common::maglevc(&["--server", &server, "show", "frontends", "--json"], &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["frontends"].as_array().unwrap().len(), FRONTENDS);
@@ -406,7 +433,10 @@ async fn a_reader_that_hangs_up_mid_dump_stops_the_dump() {
     // fresh earlier dump leaves the fault for the next; try again.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let call = loop {
-        assert!(tokio::time::Instant::now() < deadline, "no reader dump started");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reader dump started"
+        );
         if world.vpp.sim.pending_faults() == 0 {
             world.vpp.sim.inject(Fault::once(
                 "lb_as_v2_dump",

@@ -17,8 +17,8 @@ use super::tree::{CommandId, Slot, commands};
 use super::watch;
 use crate::clock::WallClock;
 use crate::grpc::json;
-use crate::grpc::proto;
 use crate::grpc::paging;
+use crate::grpc::proto;
 use crate::grpc::proto::maglev_client::MaglevClient;
 use crate::transport::client::{ClientTls, Connector};
 

@@ -245,11 +245,17 @@ mod tests {
             ..Default::default()
         };
         let text = sync_text(&r, false, Style { color: false });
-        assert!(text.starts_with("170000 operations sent to VPP:\n"), "{text}");
+        assert!(
+            text.starts_with("170000 operations sent to VPP:\n"),
+            "{text}"
+        );
         assert!(
             text.contains("  … and 169999 more ops (of all: 10000 vip adds, 160000 as adds)\n"),
             "{text}"
         );
-        assert!(text.contains("… and 10000 more tables (of 10000)"), "{text}");
+        assert!(
+            text.contains("… and 10000 more tables (of 10000)"),
+            "{text}"
+        );
     }
 }

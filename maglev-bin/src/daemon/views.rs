@@ -166,7 +166,10 @@ impl ConfigIndex {
         let mut index = ConfigIndex::default();
         for (name, fe) in config.frontends() {
             let name: Arc<str> = Arc::from(name.as_str());
-            index.by_vip.entry(fe.vip_key()).or_insert_with(|| name.clone());
+            index
+                .by_vip
+                .entry(fe.vip_key())
+                .or_insert_with(|| name.clone());
             let mut members: Vec<&str> = fe
                 .pools
                 .iter()
@@ -242,7 +245,10 @@ maglev:
         assert!(index.frontends_using("nope").is_empty());
         assert_eq!(index.backends_checked_by("h"), ["a"]);
         for (name, fe) in config.frontends() {
-            assert_eq!(frontend_of(&config, &fe.vip_key()).as_deref(), Some(name.as_str()));
+            assert_eq!(
+                frontend_of(&config, &fe.vip_key()).as_deref(),
+                Some(name.as_str())
+            );
         }
         // A clone is the same config: the same index.
         assert!(Arc::ptr_eq(&index, &ConfigIndex::of(&config.clone())));

@@ -177,13 +177,19 @@ where
         let len = converted.encoded_len();
         let cost = 1 + prost::length_delimiter_len(len) + len;
         if !out.is_empty() && (out.len() >= size || used + cost > bytes) {
-            return Page { items: out, next: last };
+            return Page {
+                items: out,
+                next: last,
+            };
         }
         used += cost;
         out.push(converted);
         last = Some(key.into());
         if out.len() >= size && items.peek().is_some() {
-            return Page { items: out, next: last };
+            return Page {
+                items: out,
+                next: last,
+            };
         }
     }
     Page {
@@ -247,11 +253,7 @@ paged!(
     overrides
 );
 paged!(proto::VpplbState, proto::GetVpplbStateRequest, vips);
-paged!(
-    proto::VpplbCounters,
-    proto::GetVpplbCountersRequest,
-    vips
-);
+paged!(proto::VpplbCounters, proto::GetVpplbCountersRequest, vips);
 
 /// Follows a paged list: calls `rpc` for the first page and for every
 /// page after it, and returns them concatenated (the first page's other
@@ -361,11 +363,17 @@ mod tests {
         assert!(e.message().contains("page_token"), "{}", e.message());
         assert!(e.message().contains("another list"), "{}", e.message());
         let e = PageRequest::parse(List::Frontends, 0, "!!!").unwrap_err();
-        assert!(e.message().starts_with("page_token \"!!!\""), "{}", e.message());
+        assert!(
+            e.message().starts_with("page_token \"!!!\""),
+            "{}",
+            e.message()
+        );
         let e = PageRequest::parse(List::Frontends, -1, "").unwrap_err();
         assert!(e.message().contains("page_size -1"), "{}", e.message());
         assert_eq!(
-            PageRequest::parse(List::Frontends, i32::MAX, "").unwrap().size,
+            PageRequest::parse(List::Frontends, i32::MAX, "")
+                .unwrap()
+                .size,
             MAX_PAGE_SIZE
         );
     }

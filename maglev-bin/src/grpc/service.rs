@@ -9,11 +9,11 @@ use maglev_core::dataplane::VipKey;
 
 use crate::daemon::Handle;
 use crate::daemon::counters::VipCounters;
-use crate::daemon::views::ConfigIndex;
 use crate::daemon::overrides::{Override, OverrideKey};
+use crate::daemon::views::ConfigIndex;
+use crate::grpc::paging::{self, List, PAGE_BYTES, PageRequest};
 use crate::grpc::proto::maglev_server::Maglev;
 use crate::grpc::status::{required, status};
-use crate::grpc::paging::{self, List, PAGE_BYTES, PageRequest};
 use crate::grpc::{convert, proto, watch};
 use crate::transport::Peer;
 
@@ -73,7 +73,10 @@ impl MaglevService {
     }
 
     /// [`backend_info`](Self::backend_info) on the running config.
-    fn backend_info_now(&self, status: &maglev_health::status::BackendStatus) -> proto::BackendInfo {
+    fn backend_info_now(
+        &self,
+        status: &maglev_health::status::BackendStatus,
+    ) -> proto::BackendInfo {
         let config = self.handle.config();
         self.backend_info(status, &config, &ConfigIndex::of(&config))
     }
