@@ -415,12 +415,17 @@ impl Maglev for MaglevService {
         };
         let index = ConfigIndex::of(&config);
         let vips = &dump.snapshot.vips;
-        // VIPs in key order: the page starts after the token's key.
+        // VIPs in key order: the page starts after the token's key; one
+        // frontend's VIP is found by binary search.
         let start = after.map_or(0, |k| vips.partition_point(|v| v.key <= k));
-        let vips = vips[start..]
-            .iter()
-            .filter(|v| only.is_none_or(|k| k == v.key))
-            .map(|v| (lb_key(dump.id, &v.key), v));
+        let vips = match only {
+            Some(k) => match vips[start..].binary_search_by_key(&k, |v| v.key) {
+                Ok(i) => &vips[start + i..=start + i],
+                Err(_) => &[],
+            },
+            None => &vips[start..],
+        };
+        let vips = vips.iter().map(|v| (lb_key(dump.id, &v.key), v));
         let page = paging::collect(vips, page.size, PAGE_BYTES, |v| {
             convert::lb_vip(&dump.snapshot, v, &index)
         });
