@@ -157,7 +157,6 @@ fn running_spec(r: &crate::grpc::proto::FrontendInfo) -> Option<VipSpec> {
 /// The frontends the daemon at `addr` (a listen address: `:port` means
 /// this host) runs.
 fn running_frontends(addr: &str) -> Result<Vec<crate::grpc::proto::FrontendInfo>, String> {
-    use crate::grpc::proto::ListFrontendsRequest;
     use crate::grpc::proto::maglev_client::MaglevClient;
     let target = match addr.strip_prefix(':') {
         Some(port) => format!("http://localhost:{port}"),
@@ -175,10 +174,9 @@ fn running_frontends(addr: &str) -> Result<Vec<crate::grpc::proto::FrontendInfo>
                 .connect()
                 .await
                 .map_err(|e| e.to_string())?;
-            MaglevClient::new(channel)
-                .list_frontends(ListFrontendsRequest {})
+            crate::grpc::paging::all_frontends(&MaglevClient::new(channel), Default::default())
                 .await
-                .map(|r| r.into_inner().frontends)
+                .map(|r| r.frontends)
                 .map_err(|s| s.message().to_owned())
         };
         tokio::time::timeout(DAEMON_TIMEOUT, ask)

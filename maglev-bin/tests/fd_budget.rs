@@ -115,7 +115,7 @@ fn closed(s: &TcpStream) -> bool {
 }
 
 async fn states(c: &mut MaglevClient<Channel>) -> Vec<(String, String)> {
-    c.list_backends(proto::ListBackendsRequest {})
+    c.list_backends(proto::ListBackendsRequest::default())
         .await
         .unwrap()
         .into_inner()

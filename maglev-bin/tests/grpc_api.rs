@@ -28,7 +28,7 @@ async fn frontends_backends_and_health_checks_read_as_configured() {
     .await;
 
     let list = c
-        .list_frontends(proto::ListFrontendsRequest {})
+        .list_frontends(proto::ListFrontendsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -67,7 +67,7 @@ async fn frontends_backends_and_health_checks_read_as_configured() {
     );
 
     let backends = c
-        .list_backends(proto::ListBackendsRequest {})
+        .list_backends(proto::ListBackendsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -92,7 +92,7 @@ async fn frontends_backends_and_health_checks_read_as_configured() {
     assert_eq!((s.state.as_str(), s.healthcheck.as_str()), ("up", ""));
 
     let hcs = c
-        .list_health_checks(proto::ListHealthChecksRequest {})
+        .list_health_checks(proto::ListHealthChecksRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -271,6 +271,7 @@ async fn refusals_have_their_codes_and_name_the_object() {
     check(
         c.get_vpplb_state(proto::GetVpplbStateRequest {
             frontend: "nope".into(),
+            ..Default::default()
         })
         .await,
         Code::NotFound,
@@ -296,7 +297,7 @@ async fn refusals_have_their_codes_and_name_the_object() {
     );
     // The daemon is unharmed.
     let list = c
-        .list_frontends(proto::ListFrontendsRequest {})
+        .list_frontends(proto::ListFrontendsRequest::default())
         .await
         .unwrap();
     assert_eq!(list.into_inner().frontends.len(), 2);
@@ -326,7 +327,7 @@ async fn with_vpp_off_vpp_rpcs_are_unavailable() {
             .unwrap_err(),
     );
     unavailable(
-        c.get_vpplb_counters(proto::GetVpplbCountersRequest {})
+        c.get_vpplb_counters(proto::GetVpplbCountersRequest::default())
             .await
             .unwrap_err(),
     );
@@ -399,6 +400,7 @@ async fn vpp_info_state_sync_and_counters() {
     let only = c
         .get_vpplb_state(proto::GetVpplbStateRequest {
             frontend: "api".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -452,7 +454,7 @@ async fn vpp_info_state_sync_and_counters() {
         let mut c = c.clone();
         async move {
             let r = c
-                .get_vpplb_counters(proto::GetVpplbCountersRequest {})
+                .get_vpplb_counters(proto::GetVpplbCountersRequest::default())
                 .await
                 .ok()?
                 .into_inner();
@@ -514,7 +516,7 @@ async fn check_and_reload_keep_the_running_config_on_error() {
     assert!(!reload.ok);
     assert!(reload.semantic_error.contains("ghost"), "{reload:?}");
     let list = c
-        .list_frontends(proto::ListFrontendsRequest {})
+        .list_frontends(proto::ListFrontendsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -537,7 +539,7 @@ async fn check_and_reload_keep_the_running_config_on_error() {
         .into_inner();
     assert!(reload.ok, "{reload:?}");
     let list = c
-        .list_frontends(proto::ListFrontendsRequest {})
+        .list_frontends(proto::ListFrontendsRequest::default())
         .await
         .unwrap()
         .into_inner();

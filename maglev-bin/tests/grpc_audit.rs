@@ -77,7 +77,7 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
     assert_eq!(missing.code(), tonic::Code::NotFound);
     // Reads are not audited.
     alice
-        .list_frontends(proto::ListFrontendsRequest {})
+        .list_frontends(proto::ListFrontendsRequest::default())
         .await
         .unwrap();
     let denied = bob.pause_backend(name("b")).await.unwrap_err();

@@ -144,7 +144,7 @@ async fn reflection_can_be_turned_off() {
     assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
     // The API itself is there.
     let list = c
-        .list_frontends(maglev_bin::grpc::proto::ListFrontendsRequest {})
+        .list_frontends(maglev_bin::grpc::proto::ListFrontendsRequest::default())
         .await
         .unwrap();
     assert_eq!(list.into_inner().frontends.len(), 2);

@@ -105,7 +105,7 @@ fn assert_refused(e: &tonic::Status) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_valid_client_certificate_the_handshake_is_refused() {
     let (world, pki) = start_mtls(81).await;
-    let list = || proto::ListFrontendsRequest {};
+    let list = || proto::ListFrontendsRequest::default();
 
     let e = client(&pki, addr(&world), None)
         .list_frontends(list())
@@ -156,7 +156,7 @@ async fn a_reader_reads_and_every_write_rpc_is_denied_leaving_vpp_untouched() {
     let before = (world.vips(), states(&world));
 
     // Reads, a stream and a dry run work.
-    bob.list_backends(proto::ListBackendsRequest {})
+    bob.list_backends(proto::ListBackendsRequest::default())
         .await
         .unwrap();
     bob.get_frontend(proto::GetFrontendRequest { name: "web".into() })
@@ -304,7 +304,7 @@ async fn read_only_without_tls_denies_every_write_rpc() {
     }
     let mut c = proto::maglev_client::MaglevClient::new(channel);
     assert_eq!(
-        c.list_frontends(proto::ListFrontendsRequest {})
+        c.list_frontends(proto::ListFrontendsRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -590,7 +590,7 @@ async fn silent_sockets_do_not_lock_a_client_out_of_the_mtls_port() {
     let mut alice = client(&pki, to, Some("alice"));
     let answered = tokio::time::timeout(
         HEADER_TIMEOUT / 2,
-        alice.list_backends(proto::ListBackendsRequest {}),
+        alice.list_backends(proto::ListBackendsRequest::default()),
     )
     .await
     .expect("answered while the silent sockets hold their places");

@@ -182,7 +182,10 @@ async fn once(targets: Targets, read: Read, grpc: &mut Option<Client>) -> bool {
                     .await
                     .is_ok(),
                 Read::PlanSync => c.plan_sync(proto::PlanSyncRequest::default()).await.is_ok(),
-                _ => c.list_backends(proto::ListBackendsRequest {}).await.is_ok(),
+                _ => c
+                    .list_backends(proto::ListBackendsRequest::default())
+                    .await
+                    .is_ok(),
             }
         }
     }

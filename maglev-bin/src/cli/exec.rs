@@ -17,6 +17,7 @@ use super::tree::{CommandId, Slot, commands};
 use super::watch;
 use crate::clock::WallClock;
 use crate::grpc::json;
+use crate::grpc::paging;
 use crate::grpc::proto;
 use crate::grpc::proto::maglev_client::MaglevClient;
 use crate::transport::client::{ClientTls, Connector};
@@ -302,12 +303,9 @@ impl Session {
                 }
             }
             CommandId::ShowFrontends => {
-                let r = self
-                    .client
-                    .list_frontends(proto::ListFrontendsRequest {})
+                let r = paging::all_frontends(&self.client, Default::default())
                     .await
-                    .map_err(|s| self.status(s))?
-                    .into_inner();
+                    .map_err(|s| self.status(s))?;
                 if json {
                     return js(&r);
                 }
@@ -356,14 +354,19 @@ impl Session {
                     return js(&f);
                 }
                 // VPP's buckets per AS address; `-` when VPP cannot say.
-                let buckets: Option<BTreeMap<String, u32>> = self
-                    .client
-                    .get_vpplb_state(proto::GetVpplbStateRequest { frontend: name })
-                    .await
-                    .ok()
-                    .map(|r| {
-                        r.into_inner()
-                            .vips
+                // When VPP's buckets matched the prediction at the
+                // daemon's last read (drift 0), the prediction is what VPP
+                // holds: no dump of every VIP to show one.
+                if f.buckets_drift == Some(0) {
+                    return Ok(Some(frontend_text(&f, None, st)));
+                }
+                let req = proto::GetVpplbStateRequest {
+                    frontend: name,
+                    ..Default::default()
+                };
+                let buckets: Option<BTreeMap<String, u32>> =
+                    paging::all_lb_state(&self.client, req).await.ok().map(|r| {
+                        r.vips
                             .iter()
                             .flat_map(|v| v.ases.iter().map(|a| (a.address.clone(), a.num_buckets)))
                             .collect()
@@ -371,12 +374,9 @@ impl Session {
                 Ok(Some(frontend_text(&f, buckets.as_ref(), st)))
             }
             CommandId::ShowBackends => {
-                let r = self
-                    .client
-                    .list_backends(proto::ListBackendsRequest {})
+                let r = paging::all_backends(&self.client, Default::default())
                     .await
-                    .map_err(|s| self.status(s))?
-                    .into_inner();
+                    .map_err(|s| self.status(s))?;
                 if json {
                     return js(&r);
                 }
@@ -436,12 +436,9 @@ impl Session {
                 Ok(Some(backend_text(&b, self.now(), st)))
             }
             CommandId::ShowHealthChecks => {
-                let r = self
-                    .client
-                    .list_health_checks(proto::ListHealthChecksRequest {})
+                let r = paging::all_health_checks(&self.client, Default::default())
                     .await
-                    .map_err(|s| self.status(s))?
-                    .into_inner();
+                    .map_err(|s| self.status(s))?;
                 if json {
                     return js(&r);
                 }
@@ -512,14 +509,13 @@ impl Session {
                 Ok(Some(b.render(st)))
             }
             CommandId::ShowVppLbState => {
-                let s = self
-                    .client
-                    .get_vpplb_state(proto::GetVpplbStateRequest {
-                        frontend: req_arg(inv, Slot::Frontend),
-                    })
+                let req = proto::GetVpplbStateRequest {
+                    frontend: req_arg(inv, Slot::Frontend),
+                    ..Default::default()
+                };
+                let s = paging::all_lb_state(&self.client, req)
                     .await
-                    .map_err(|s| self.status(s))?
-                    .into_inner();
+                    .map_err(|s| self.status(s))?;
                 if json {
                     return js(&s);
                 }
@@ -590,12 +586,9 @@ impl Session {
                 )))
             }
             CommandId::ShowOverrides => {
-                let r = self
-                    .client
-                    .list_overrides(proto::ListOverridesRequest {})
+                let r = paging::all_overrides(&self.client, Default::default())
                     .await
-                    .map_err(|s| self.status(s))?
-                    .into_inner();
+                    .map_err(|s| self.status(s))?;
                 if json {
                     return js(&r);
                 }
@@ -772,10 +765,8 @@ impl Session {
     }
 
     async fn counters(&mut self) -> Result<proto::VpplbCounters, Failure> {
-        self.client
-            .get_vpplb_counters(proto::GetVpplbCountersRequest {})
+        paging::all_counters(&self.client, Default::default())
             .await
-            .map(tonic::Response::into_inner)
             .map_err(|s| self.status(s))
     }
 
@@ -798,10 +789,8 @@ impl Session {
     ) -> Result<Vec<String>, tonic::Status> {
         let c = &mut self.client;
         Ok(match slot {
-            Slot::Frontend => c
-                .list_frontends(proto::ListFrontendsRequest {})
+            Slot::Frontend => paging::all_frontends(c, Default::default())
                 .await?
-                .into_inner()
                 .frontends
                 .into_iter()
                 .map(|f| f.name)
@@ -828,18 +817,14 @@ impl Session {
                     v
                 }
             }
-            Slot::Backend => c
-                .list_backends(proto::ListBackendsRequest {})
+            Slot::Backend => paging::all_backends(c, Default::default())
                 .await?
-                .into_inner()
                 .backends
                 .into_iter()
                 .map(|b| b.name)
                 .collect(),
-            Slot::HealthCheck => c
-                .list_health_checks(proto::ListHealthChecksRequest {})
+            Slot::HealthCheck => paging::all_health_checks(c, Default::default())
                 .await?
-                .into_inner()
                 .healthchecks
                 .into_iter()
                 .map(|h| h.name)

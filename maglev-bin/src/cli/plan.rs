@@ -29,23 +29,56 @@ pub fn sync_text(r: &proto::SyncVpplbStateResponse, dry_run: bool, st: Style) ->
             "VPP already holds the desired state\n".to_owned()
         };
     }
+    // A server before paging sends no totals: what it lists is all.
+    let total = (r.ops_total as usize).max(r.ops.len());
     let mut s = if dry_run {
-        format!(
-            "dry run: {} operations would be sent to VPP:\n",
-            r.ops.len()
-        )
+        format!("dry run: {total} operations would be sent to VPP:\n")
     } else {
-        format!("{} operations sent to VPP:\n", r.ops.len())
+        format!("{total} operations sent to VPP:\n")
     };
     for op in &r.ops {
         s.push_str("  ");
         s.push_str(op);
         s.push('\n');
     }
+    if r.ops_omitted > 0 {
+        s.push_str(&format!(
+            "  … and {} more ops ({})\n",
+            r.ops_omitted,
+            op_counts(r.op_counts.as_ref())
+        ));
+    }
     for t in &r.tables {
         s.push_str(&table_change_text(t, st));
     }
+    if r.tables_omitted > 0 {
+        s.push_str(&format!(
+            "… and {} more tables (of {})\n",
+            r.tables_omitted, r.tables_total
+        ));
+    }
     s
+}
+
+/// Every op by kind, as `"10000 vip adds, 160000 as adds"` (the kinds
+/// with none left out).
+fn op_counts(c: Option<&proto::OpCounts>) -> String {
+    let Some(c) = c else {
+        return "kinds not given".to_owned();
+    };
+    let kinds = [
+        (c.vip_adds, "vip adds"),
+        (c.vip_deletes, "vip deletes"),
+        (c.as_adds, "as adds"),
+        (c.as_deletes, "as deletes"),
+        (c.as_weights, "as weights"),
+    ];
+    let text: Vec<String> = kinds
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    format!("of all: {}", text.join(", "))
 }
 
 /// One VIP's table change: a summary line, the transfers, the shares after.
@@ -179,6 +212,7 @@ mod tests {
                 fingerprint_after: 0xabc,
                 ..Default::default()
             }],
+            ..Default::default()
         };
         let text = sync_text(&r, true, Style { color: false });
         assert!(
@@ -193,5 +227,35 @@ mod tests {
         );
         assert!(text.contains("10.0.0.2 (b)  10.0.0.1 (a)  512"), "{text}");
         assert!(text.contains("table-hash"), "{text}");
+    }
+
+    #[test]
+    fn a_bounded_reply_says_how_many_more_ops_and_of_which_kind() {
+        let r = proto::SyncVpplbStateResponse {
+            ops: vec!["add vip 192.0.2.1/32 tcp/80".into()],
+            ops_total: 170_000,
+            ops_omitted: 169_999,
+            tables_total: 10_000,
+            tables_omitted: 10_000,
+            op_counts: Some(proto::OpCounts {
+                vip_adds: 10_000,
+                as_adds: 160_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = sync_text(&r, false, Style { color: false });
+        assert!(
+            text.starts_with("170000 operations sent to VPP:\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  … and 169999 more ops (of all: 10000 vip adds, 160000 as adds)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("… and 10000 more tables (of 10000)"),
+            "{text}"
+        );
     }
 }

@@ -33,6 +33,7 @@ use crate::daemon::counters::CounterSnapshot;
 use crate::daemon::error::DaemonError;
 use crate::daemon::overrides::{self, Override, OverrideKey};
 use crate::daemon::pools::PoolChoices;
+use crate::daemon::reads::{Dump, ReadStats};
 use crate::daemon::reconciler::{Control, SyncReport, SyncScope, plan_batch};
 use crate::daemon::reload::{self, ConfigReport};
 use crate::daemon::settings::Settings;
@@ -306,14 +307,29 @@ impl Handle {
 
     // ----------------------------------------------------------- frontends
 
-    /// Every frontend, by name.
+    /// Every frontend, by name. Builds every view: a reader that may face
+    /// thousands takes them a page at a time with
+    /// [`frontends_after`](Self::frontends_after).
     pub fn frontends(&self) -> Vec<FrontendView> {
         let config = self.config();
+        self.frontends_after(&config, None).collect()
+    }
+
+    /// The frontends of `config` (the running [`config`](Self::config),
+    /// taken once per page) after the name `after` (from the first
+    /// without), by name; each view is built only when the iterator gets
+    /// to it, so a page costs its own frontends, not all of them.
+    pub fn frontends_after<'a>(
+        &'a self,
+        config: &'a Config,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = FrontendView> + 'a {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
         config
             .frontends()
-            .keys()
-            .filter_map(|name| self.view(&config, name))
-            .collect()
+            .range::<String, _>((from, Bound::Unbounded))
+            .filter_map(move |(name, _)| self.view(config, name))
     }
 
     /// One frontend.
@@ -350,9 +366,28 @@ impl Handle {
 
     // ------------------------------------------------------------ backends
 
-    /// Every backend's status, by name.
+    /// Every backend's status, by name. Copies every status: a reader
+    /// that may face thousands takes them a page at a time with
+    /// [`backends_after`](Self::backends_after).
     pub fn backends(&self) -> maglev_health::checker::Snapshot {
         self.shared.checker.snapshot()
+    }
+
+    /// The statuses of `config`'s backends (the running
+    /// [`config`](Self::config), taken once per page) after the name
+    /// `after` (from the first without), by name, each looked up only when
+    /// the iterator gets to it.
+    pub fn backends_after<'a>(
+        &'a self,
+        config: &'a Config,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = Arc<BackendStatus>> + 'a {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
+        config
+            .backends()
+            .range::<String, _>((from, Bound::Unbounded))
+            .filter_map(|(name, _)| self.shared.checker.backend(name))
     }
 
     /// One backend's status.
@@ -363,11 +398,14 @@ impl Handle {
             .ok_or_else(|| DaemonError::not_found("backend", name))
     }
 
-    /// The frontends that use `backend`, by name.
+    /// The frontends that use `backend`, by name (from the config's
+    /// [`ConfigIndex`](crate::daemon::views::ConfigIndex): no walk over
+    /// every frontend).
     pub fn frontends_using(&self, backend: &str) -> Vec<String> {
-        self.config()
+        crate::daemon::views::ConfigIndex::of(&self.config())
             .frontends_using(backend)
-            .map(str::to_owned)
+            .iter()
+            .map(|f| f.to_string())
             .collect()
     }
 
@@ -809,13 +847,29 @@ impl Handle {
     /// with concurrent readers (at most [`FRESH`](crate::daemon::reads::FRESH)
     /// old; see [`crate::daemon::reads`]).
     pub async fn lb_state(&self) -> Result<LbSnapshot, DaemonError> {
+        let dump = self.lb_dump(None).await?;
+        Ok(LbSnapshot::clone(&dump.snapshot))
+    }
+
+    /// [`lb_state`](Self::lb_state) shared, not copied, with its dump's
+    /// id; with `continuing` (the id a listing's first page got), the same
+    /// dump again while maglev changed nothing in VPP (see
+    /// [`crate::daemon::reads`]), so the pages of one listing are cut from
+    /// one dump.
+    pub async fn lb_dump(&self, continuing: Option<u64>) -> Result<Dump, DaemonError> {
         let link = self.vpp()?;
-        let snapshot = link
-            .reads
-            .snapshot(&*link.reader)
-            .await
-            .map_err(|e| DaemonError::Vpp(e.to_string()))?;
-        Ok(LbSnapshot::clone(&snapshot))
+        let dump = match continuing {
+            Some(id) => link.reads.snapshot_continuing(&*link.reader, id).await,
+            None => link.reads.dump(&*link.reader).await,
+        };
+        dump.map_err(|e| DaemonError::Vpp(e.to_string()))
+    }
+
+    /// What the readers' dumps of VPP have done (dumps, the one in flight,
+    /// those abandoned by readers who went away); `None` while VPP is
+    /// away.
+    pub fn lb_reads(&self) -> Option<ReadStats> {
+        Some(self.vpp().ok()?.reads.stats())
     }
 
     /// VPP's global LB conf (`lb_conf_get`), where the link can read it.

@@ -22,9 +22,20 @@
 //! Readers wait in line (FIFO) for the one dump in flight, so everyone who
 //! asked while one ran shares the next: a storm costs VPP one dump at a
 //! time whatever its size.
+//!
+//! Pages: every dump has an id ([`Dump::id`]); the pages of one
+//! `GetVPPLBState` listing carry it in their token and are cut from that
+//! same dump ([`SharedReads::snapshot_continuing`]) while maglev changes
+//! nothing and it is at most [`PAGE_REUSE`] old, so a listing of 10,000
+//! VIPs costs VPP one dump, not one per page.
+//!
+//! Cancellation: a dump runs inside the future of the reader that started
+//! it; when that reader goes away (its client hung up), the dump is
+//! dropped with it, counted in [`ReadStats::abandoned`], and the next
+//! reader in line starts its own. Nothing keeps dumping for nobody.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use maglev_core::dataplane::ObservedState;
@@ -40,9 +51,35 @@ use tokio::time::Instant;
 /// How old a snapshot may be and still be handed to a new reader.
 pub const FRESH: Duration = Duration::from_secs(1);
 
+/// How old a snapshot may be and still give the later pages of a listing
+/// that started on it (while maglev changed nothing in VPP).
+pub const PAGE_REUSE: Duration = Duration::from_secs(60);
+
+/// One dump as readers get it: its id (for the pages cut from it) and
+/// the snapshot.
+#[derive(Debug, Clone)]
+pub struct Dump {
+    /// Unique per link, counting from 1.
+    pub id: u64,
+    /// What VPP held (VIPs in key order, ASes in VIP then address order).
+    pub snapshot: Arc<LbSnapshot>,
+}
+
+/// What the reader dumps have done, for tests and operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Dumps finished.
+    pub dumps: u64,
+    /// Dumps running now (0 or 1).
+    pub in_flight: usize,
+    /// Dumps dropped before they finished because their reader went away.
+    pub abandoned: u64,
+}
+
 /// One finished read.
 #[derive(Debug)]
 struct Read {
+    id: u64,
     generation: u64,
     started: Instant,
     finished: Instant,
@@ -56,17 +93,72 @@ pub struct SharedReads {
     slot: tokio::sync::Mutex<Option<Read>>,
     /// Bumped by every change maglev makes ([`SharedReads::invalidate`]).
     generation: AtomicU64,
+    /// Dumps started (the last one's id).
+    started: AtomicU64,
+    /// Dumps finished.
+    finished: AtomicU64,
+    /// Dumps running.
+    in_flight: AtomicUsize,
+    /// Dumps dropped unfinished.
+    abandoned: AtomicU64,
+}
+
+/// Counts a running dump; counts it abandoned if dropped unfinished.
+struct Running<'a> {
+    reads: &'a SharedReads,
+    done: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.reads.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.done {
+            self.reads.abandoned.fetch_add(1, Ordering::SeqCst);
+            tracing::debug!("reader dump of VPP abandoned: its reader went away");
+        }
+    }
 }
 
 impl SharedReads {
     /// VPP's LB state through `dataplane`: the dump in flight, a fresh
     /// enough earlier one, or a new dump.
     pub async fn snapshot(&self, dataplane: &dyn Dataplane) -> Result<Arc<LbSnapshot>, LbError> {
+        Ok(self.dump(dataplane).await?.snapshot)
+    }
+
+    /// [`snapshot`](Self::snapshot) with its dump's id.
+    pub async fn dump(&self, dataplane: &dyn Dataplane) -> Result<Dump, LbError> {
         let asked = Instant::now();
         self.read(dataplane, |read| {
             read.finished >= asked || read.finished.elapsed() < FRESH
         })
         .await
+    }
+
+    /// For a later page of a listing that started on dump `id`: that dump
+    /// again while maglev changed nothing since and it is at most
+    /// [`PAGE_REUSE`] old; else as [`dump`](Self::dump).
+    pub async fn snapshot_continuing(
+        &self,
+        dataplane: &dyn Dataplane,
+        id: u64,
+    ) -> Result<Dump, LbError> {
+        let asked = Instant::now();
+        self.read(dataplane, |read| {
+            (read.id == id && read.finished.elapsed() < PAGE_REUSE)
+                || read.finished >= asked
+                || read.finished.elapsed() < FRESH
+        })
+        .await
+    }
+
+    /// What the dumps have done so far.
+    pub fn stats(&self) -> ReadStats {
+        ReadStats {
+            dumps: self.finished.load(Ordering::SeqCst),
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+            abandoned: self.abandoned.load(Ordering::SeqCst),
+        }
     }
 
     /// VPP's LB state from a dump that started after this call (waiting
@@ -76,7 +168,10 @@ impl SharedReads {
         dataplane: &dyn Dataplane,
     ) -> Result<Arc<LbSnapshot>, LbError> {
         let asked = Instant::now();
-        self.read(dataplane, |read| read.started >= asked).await
+        Ok(self
+            .read(dataplane, |read| read.started >= asked)
+            .await?
+            .snapshot)
     }
 
     /// Forgets every snapshot: maglev changed VPP (or is changing it).
@@ -88,24 +183,48 @@ impl SharedReads {
         &self,
         dataplane: &dyn Dataplane,
         reusable: impl FnOnce(&Read) -> bool,
-    ) -> Result<Arc<LbSnapshot>, LbError> {
+    ) -> Result<Dump, LbError> {
         let mut slot = self.slot.lock().await;
         if let Some(read) = &*slot
             && read.generation == self.generation.load(Ordering::SeqCst)
             && reusable(read)
         {
-            return Ok(read.snapshot.clone());
+            return Ok(Dump {
+                id: read.id,
+                snapshot: read.snapshot.clone(),
+            });
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let started = Instant::now();
-        let snapshot = Arc::new(dataplane.snapshot().await?);
+        let id = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let mut running = Running {
+            reads: self,
+            done: false,
+        };
+        let result = dataplane.snapshot().await;
+        running.done = true;
+        drop(running);
+        let mut snapshot = result?;
+        // Readers cut pages by VIP key and find a VIP's ASes by binary
+        // search: hold the order the dump promises even if a dataplane
+        // does not.
+        if !snapshot.vips.is_sorted_by_key(|v| v.key) {
+            snapshot.vips.sort_by_key(|v| v.key);
+        }
+        if !snapshot.ases.is_sorted_by_key(|a| (a.vip, a.address)) {
+            snapshot.ases.sort_by_key(|a| (a.vip, a.address));
+        }
+        let snapshot = Arc::new(snapshot);
+        self.finished.fetch_add(1, Ordering::SeqCst);
         *slot = Some(Read {
+            id,
             generation,
             started,
             finished: Instant::now(),
             snapshot: snapshot.clone(),
         });
-        Ok(snapshot)
+        Ok(Dump { id, snapshot })
     }
 }
 

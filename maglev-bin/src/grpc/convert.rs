@@ -6,21 +6,22 @@ use std::time::Duration;
 
 use maglev_core::config::{Config, HealthCheck, Probe, TlsParams};
 use maglev_core::dataplane::VipKey;
+use maglev_core::plan::Op;
 use maglev_core::prediction::TableChange;
 use maglev_core::state::BackendState;
 use maglev_health::damping;
 use maglev_health::machine::Transition;
 use maglev_health::status::{BackendStatus, Change, DampingChange, LastProbe, ProbeBlocked};
 use maglev_vpp::api::messages::LbConf;
-use maglev_vpp::lb::ops::LbSnapshot;
+use maglev_vpp::lb::ops::{LbSnapshot, VipInfo};
 use tokio::time::Instant;
 
 use crate::clock::WallClock;
 use crate::daemon::SyncReport;
-use crate::daemon::counters::CounterSnapshot;
+use crate::daemon::counters::VipCounters;
 use crate::daemon::reload::ConfigReport;
 use crate::daemon::sync_health::{FailureKind, SyncHealth};
-use crate::daemon::views::{FrontendView, frontend_of};
+use crate::daemon::views::{ConfigIndex, FrontendView};
 use crate::daemon::vpp::VppLink;
 use crate::events::{Event, EventKind, LogRecord, VppChange};
 use crate::grpc::proto;
@@ -106,7 +107,16 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// What a sync did, or a dry run would do.
+/// The most ops a sync's reply lists (the rest are counted).
+pub const LISTED_OPS: usize = 1_000;
+/// The most table changes a sync's reply lists (fewer when they would
+/// pass [`PAGE_BYTES`](crate::grpc::paging::PAGE_BYTES) together).
+pub const LISTED_TABLES: usize = 1_000;
+
+/// What a sync did, or a dry run would do: the first [`LISTED_OPS`] ops
+/// and the first [`LISTED_TABLES`] table changes, with the totals and the
+/// ops by kind (a full sync at 10,000 VIPs has 170,000 ops, and a write's
+/// reply cannot be paged).
 pub fn sync_report(report: &SyncReport, config: &Config) -> proto::SyncVpplbStateResponse {
     // Looked up once per reply, not once per AS: a full sync's report has a
     // change for every VIP.
@@ -122,13 +132,38 @@ pub fn sync_report(report: &SyncReport, config: &Config) -> proto::SyncVpplbStat
             .map(|(n, b)| (b.address, n.as_str()))
             .collect(),
     };
+    let ops: Vec<String> = report
+        .ops
+        .iter()
+        .take(LISTED_OPS)
+        .map(|op| op.to_string())
+        .collect();
+    let tables = crate::grpc::paging::collect(
+        report.tables.iter().map(|t| (String::new(), t)),
+        LISTED_TABLES,
+        crate::grpc::paging::PAGE_BYTES,
+        |t| table_change(t, &names),
+    )
+    .items;
+    let mut counts = proto::OpCounts::default();
+    for op in &report.ops {
+        let n = match op {
+            Op::CreateVip { .. } => &mut counts.vip_adds,
+            Op::DeleteVip { .. } => &mut counts.vip_deletes,
+            Op::AddAs { .. } => &mut counts.as_adds,
+            Op::DeleteAs { .. } => &mut counts.as_deletes,
+            Op::SetWeight { .. } => &mut counts.as_weights,
+        };
+        *n = n.saturating_add(1);
+    }
     proto::SyncVpplbStateResponse {
-        ops: report.ops.iter().map(|op| op.to_string()).collect(),
-        tables: report
-            .tables
-            .iter()
-            .map(|t| table_change(t, &names))
-            .collect(),
+        ops_total: count(report.ops.len()),
+        ops_omitted: count(report.ops.len() - ops.len()),
+        tables_total: count(report.tables.len()),
+        tables_omitted: count(report.tables.len() - tables.len()),
+        op_counts: Some(counts),
+        ops,
+        tables,
     }
 }
 
@@ -332,8 +367,9 @@ fn damping_event(d: &DampingChange, clock: &WallClock) -> proto::DampingEvent {
     }
 }
 
-/// A health check as configured, with the backends of `config` using it.
-pub fn healthcheck(name: &str, hc: &HealthCheck, config: &Config) -> proto::HealthCheckInfo {
+/// A health check as configured, with the backends using it (sorted by
+/// name: [`ConfigIndex::backends_checked_by`](crate::daemon::views::ConfigIndex::backends_checked_by)).
+pub fn healthcheck(name: &str, hc: &HealthCheck, backends: &[String]) -> proto::HealthCheckInfo {
     let t = &hc.timing;
     let mut info = proto::HealthCheckInfo {
         name: name.to_owned(),
@@ -344,13 +380,7 @@ pub fn healthcheck(name: &str, hc: &HealthCheck, config: &Config) -> proto::Heal
         timeout: Some(duration(t.timeout)),
         rise: t.rise,
         fall: t.fall,
-        // The config's backends are a BTreeMap: sorted by name.
-        backends: config
-            .backends()
-            .iter()
-            .filter(|(_, b)| b.healthcheck.as_deref() == Some(name))
-            .map(|(n, _)| n.clone())
-            .collect(),
+        backends: backends.to_vec(),
         ..proto::HealthCheckInfo::default()
     };
     let tls = |info: &mut proto::HealthCheckInfo, tls: &TlsParams| {
@@ -444,81 +474,51 @@ pub fn lb_conf(conf: &LbConf) -> proto::VpplbConf {
     }
 }
 
-/// VPP's LB state, VIPs in key order (prefix, protocol, port) with each
-/// VIP's configured frontend; `only` keeps one VIP.
-pub fn lb_state(
-    snapshot: &LbSnapshot,
-    conf: Option<&LbConf>,
-    config: &Config,
-    only: Option<&VipKey>,
-) -> proto::VpplbState {
-    let mut vips: Vec<_> = snapshot
-        .vips
-        .iter()
-        .filter(|v| only.is_none_or(|k| *k == v.key))
-        .collect();
-    vips.sort_by_key(|v| v.key);
-    let vips = vips
-        .into_iter()
-        .map(|v| {
-            let mut ases: Vec<_> = snapshot.ases.iter().filter(|a| a.vip == v.key).collect();
-            ases.sort_by_key(|a| a.address);
-            proto::Vpplbvip {
-                prefix: prefix(&v.key),
-                protocol: u32::from(v.key.protocol),
-                port: u32::from(v.key.port),
-                encap: v.encap.to_string(),
-                src_ip_sticky: v.src_ip_sticky,
-                pool_index: v.pool_index,
-                flow_table_length: v.table_len,
-                ases: ases
-                    .into_iter()
-                    .map(|a| proto::Vpplbas {
-                        address: a.address.to_string(),
-                        weight: u32::from(a.weight),
-                        // The AS dump maglev reads carries no flags.
-                        flags: 0,
-                        num_buckets: a.num_buckets,
-                    })
-                    .collect(),
-                frontend: frontend_of(config, &v.key)
-                    .map(|f| f.to_string())
-                    .unwrap_or_default(),
-            }
-        })
-        .collect();
-    proto::VpplbState {
-        conf: conf.map(lb_conf),
-        vips,
+/// One VIP of VPP's LB state (`snapshot`'s ASes in key then address
+/// order, as [`reads`](crate::daemon::reads) keeps them), with its
+/// configured frontend from `index`: a binary search, not a walk.
+pub fn lb_vip(snapshot: &LbSnapshot, v: &VipInfo, index: &ConfigIndex) -> proto::Vpplbvip {
+    let from = snapshot.ases.partition_point(|a| a.vip < v.key);
+    let to = from + snapshot.ases[from..].partition_point(|a| a.vip == v.key);
+    proto::Vpplbvip {
+        prefix: prefix(&v.key),
+        protocol: u32::from(v.key.protocol),
+        port: u32::from(v.key.port),
+        encap: v.encap.to_string(),
+        src_ip_sticky: v.src_ip_sticky,
+        pool_index: v.pool_index,
+        flow_table_length: v.table_len,
+        ases: snapshot.ases[from..to]
+            .iter()
+            .map(|a| proto::Vpplbas {
+                address: a.address.to_string(),
+                weight: u32::from(a.weight),
+                // The AS dump maglev reads carries no flags.
+                flags: 0,
+                num_buckets: a.num_buckets,
+            })
+            .collect(),
+        frontend: index
+            .by_vip
+            .get(&v.key)
+            .map(|f| f.to_string())
+            .unwrap_or_default(),
     }
 }
 
-/// A counter snapshot, VIPs sorted by frontend name; `None` (no scrape
-/// yet, or VPP away) is an empty snapshot at time 0.
-pub fn counters(snapshot: Option<&CounterSnapshot>) -> proto::VpplbCounters {
-    let Some(s) = snapshot else {
-        return proto::VpplbCounters::default();
-    };
-    let mut vips: Vec<proto::VpplbvipCounters> = s
-        .vips
-        .iter()
-        .map(|v| proto::VpplbvipCounters {
-            frontend: v.frontend.to_string(),
-            prefix: prefix(&v.key),
-            protocol: u32::from(v.key.protocol),
-            port: u32::from(v.key.port),
-            next: v.stats.lb.next_packet,
-            first: v.stats.lb.first_packet,
-            untracked: v.stats.lb.untracked,
-            no_server: v.stats.lb.no_server,
-            route_packets: v.stats.route.map_or(0, |r| r.packets),
-            route_bytes: v.stats.route.map_or(0, |r| r.bytes),
-        })
-        .collect();
-    vips.sort_by(|a, b| a.frontend.cmp(&b.frontend));
-    proto::VpplbCounters {
-        scrape_unix_nanos: s.scraped_unix_nanos,
-        vips,
+/// One VIP's counters.
+pub fn vip_counters(v: &VipCounters) -> proto::VpplbvipCounters {
+    proto::VpplbvipCounters {
+        frontend: v.frontend.to_string(),
+        prefix: prefix(&v.key),
+        protocol: u32::from(v.key.protocol),
+        port: u32::from(v.key.port),
+        next: v.stats.lb.next_packet,
+        first: v.stats.lb.first_packet,
+        untracked: v.stats.lb.untracked,
+        no_server: v.stats.lb.no_server,
+        route_packets: v.stats.route.map_or(0, |r| r.packets),
+        route_bytes: v.stats.route.map_or(0, |r| r.bytes),
     }
 }
 

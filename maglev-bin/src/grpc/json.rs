@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(v["pools"][0]["backends"][0]["effective_weight"], 0);
         let c = proto::VpplbCounters {
             scrape_unix_nanos: 1_796_158_858_000_000_000,
-            vips: vec![],
+            ..Default::default()
         };
         assert_eq!(
             value(&c).unwrap()["scrape_unix_nanos"],

@@ -7,6 +7,8 @@
 //! - [`watch`]: `WatchEvents` streams, their filters and lag notices.
 //! - [`encoded`]: `WatchEvents` served from events encoded once.
 //! - [`metered`]: every request counted by method and code.
+//! - [`paging`]: paged lists (page size, byte bound, tokens) and
+//!   following them as a client.
 //! - [`access`]: which RPCs write, and who may call them.
 //! - [`audit`]: every write RPC logged and counted with its caller.
 //! - [`proto`]: the generated code (server and client).
@@ -35,6 +37,7 @@ pub mod convert;
 pub mod encoded;
 pub mod json;
 pub mod metered;
+pub mod paging;
 pub mod proto;
 pub mod service;
 pub mod status;

@@ -4,8 +4,14 @@
 
 use tonic::{Request, Response, Status};
 
+use maglev_core::config::Config;
+use maglev_core::dataplane::VipKey;
+
 use crate::daemon::Handle;
+use crate::daemon::counters::VipCounters;
 use crate::daemon::overrides::{Override, OverrideKey};
+use crate::daemon::views::ConfigIndex;
+use crate::grpc::paging::{self, List, PAGE_BYTES, PageRequest};
 use crate::grpc::proto::maglev_server::Maglev;
 use crate::grpc::status::{required, status};
 use crate::grpc::{convert, proto, watch};
@@ -23,35 +29,56 @@ impl MaglevService {
         MaglevService { handle }
     }
 
-    fn backend_info(&self, status: &maglev_health::status::BackendStatus) -> proto::BackendInfo {
-        let frontends = self.handle.frontends_using(&status.name);
+    /// A backend with the frontends using it and its overrides: lookups
+    /// in the config's index and the overrides of its own pool
+    /// memberships, never a walk over every frontend or override.
+    fn backend_info(
+        &self,
+        status: &maglev_health::status::BackendStatus,
+        config: &Config,
+        index: &ConfigIndex,
+    ) -> proto::BackendInfo {
+        let name = &*status.name;
+        let users = index.frontends_using(name);
+        let frontends = users.iter().map(|f| f.to_string()).collect();
         let mut info = convert::backend(status, frontends, self.handle.clock());
-        info.operator_override = self.handle.backend_override(&status.name).map(|intent| {
+        info.operator_override = self.handle.backend_override(name).map(|intent| {
             let o = Override::Backend {
-                backend: status.name.to_string(),
+                backend: name.to_owned(),
                 intent,
             };
             convert::operator_override(&o, None)
         });
-        info.weight_overrides = self
-            .handle
-            .overrides()
+        let mut weights: Vec<proto::OperatorOverride> = users
             .iter()
-            .filter_map(|o| match o {
-                Override::Weight {
-                    key: (frontend, pool, backend),
-                    ..
-                } if *backend == *status.name => {
-                    let file = self
-                        .handle
-                        .weight_override(frontend, pool, backend)
-                        .and_then(|(_, file)| file);
-                    Some(convert::operator_override(o, file))
-                }
-                _ => None,
+            .filter_map(|f| config.frontend(f).map(|fe| (f, fe)))
+            .flat_map(|(f, fe)| {
+                fe.pools
+                    .iter()
+                    .filter(|p| p.backends.contains_key(name))
+                    .filter_map(move |p| {
+                        let (weight, file) = self.handle.weight_override(f, &p.name, name)?;
+                        let key = (f.to_string(), p.name.clone(), name.to_owned());
+                        Some(convert::operator_override(
+                            &Override::Weight { key, weight },
+                            file,
+                        ))
+                    })
             })
             .collect();
+        // As ListOverrides orders them: by frontend, then pool.
+        weights.sort_by(|a, b| (&a.frontend, &a.pool).cmp(&(&b.frontend, &b.pool)));
+        info.weight_overrides = weights;
         info
+    }
+
+    /// [`backend_info`](Self::backend_info) on the running config.
+    fn backend_info_now(
+        &self,
+        status: &maglev_health::status::BackendStatus,
+    ) -> proto::BackendInfo {
+        let config = self.handle.config();
+        self.backend_info(status, &config, &ConfigIndex::of(&config))
     }
 
     /// A frontend with its members' weight overrides.
@@ -69,6 +96,40 @@ impl MaglevService {
             }
         }
         info
+    }
+}
+
+/// In-process followers of the paged lists (the dashboard): every page of
+/// a list, through the same methods (validation, conversion) as gRPC.
+impl MaglevService {
+    /// Every frontend.
+    pub async fn all_frontends(&self) -> Result<proto::ListFrontendsResponse, Status> {
+        paging::follow(proto::ListFrontendsRequest::default(), |r| async move {
+            self.list_frontends(Request::new(r))
+                .await
+                .map(Response::into_inner)
+        })
+        .await
+    }
+
+    /// Every backend.
+    pub async fn all_backends(&self) -> Result<proto::ListBackendsResponse, Status> {
+        paging::follow(proto::ListBackendsRequest::default(), |r| async move {
+            self.list_backends(Request::new(r))
+                .await
+                .map(Response::into_inner)
+        })
+        .await
+    }
+
+    /// Every VIP's counters.
+    pub async fn all_counters(&self) -> Result<proto::VpplbCounters, Status> {
+        paging::follow(proto::GetVpplbCountersRequest::default(), |r| async move {
+            self.get_vpplb_counters(Request::new(r))
+                .await
+                .map(Response::into_inner)
+        })
+        .await
     }
 }
 
@@ -90,20 +151,68 @@ fn caller<T>(req: &Request<T>) -> String {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// An override's key in list order: backends' states (`b`) before
+/// weights (`w`), each by its names.
+fn override_key(o: &Override) -> String {
+    match o {
+        Override::Backend { backend, .. } => format!("b\0{backend}"),
+        Override::Weight {
+            key: (frontend, pool, backend),
+            ..
+        } => format!("w\0{frontend}\0{pool}\0{backend}"),
+    }
+}
+
+/// A `GetVPPLBState` page key: the dump the listing is cut from and the
+/// last VIP returned.
+fn lb_key(dump: u64, key: &VipKey) -> String {
+    format!(
+        "{dump} {} {} {} {}",
+        key.address, key.prefix_len, key.protocol, key.port
+    )
+}
+
+/// [`lb_key`] read back, or `INVALID_ARGUMENT` naming the token.
+fn lb_key_parse(text: &str) -> Result<(u64, VipKey), Status> {
+    let bad = || Status::invalid_argument(format!("page_token: {text:?} is not a VIP key"));
+    let mut f = text.split(' ');
+    let mut next = || f.next().ok_or_else(bad);
+    let dump = next()?.parse().map_err(|_| bad())?;
+    let address = next()?.parse().map_err(|_| bad())?;
+    let prefix_len = next()?.parse().map_err(|_| bad())?;
+    let protocol = next()?.parse().map_err(|_| bad())?;
+    let port = next()?.parse().map_err(|_| bad())?;
+    Ok((
+        dump,
+        VipKey {
+            address,
+            prefix_len,
+            protocol,
+            port,
+        },
+    ))
+}
+
 #[tonic::async_trait]
 impl Maglev for MaglevService {
     async fn list_frontends(
         &self,
-        _: Request<proto::ListFrontendsRequest>,
+        req: Request<proto::ListFrontendsRequest>,
     ) -> Reply<proto::ListFrontendsResponse> {
-        // The handle lists frontends in config order: by name.
-        let frontends = self
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::Frontends, r.page_size, &r.page_token)?;
+        // The config's frontends are a BTreeMap: by name. Only this page's
+        // views are built.
+        let config = self.handle.config();
+        let views = self
             .handle
-            .frontends()
-            .iter()
-            .map(|v| self.frontend_info(v))
-            .collect();
-        Ok(Response::new(proto::ListFrontendsResponse { frontends }))
+            .frontends_after(&config, page.after.as_deref())
+            .map(|v| (v.name.clone(), v));
+        let page = paging::collect(views, page.size, PAGE_BYTES, |v| self.frontend_info(&v));
+        Ok(Response::new(proto::ListFrontendsResponse {
+            next_page_token: page.next_token(List::Frontends),
+            frontends: page.items,
+        }))
     }
 
     async fn get_frontend(
@@ -117,16 +226,24 @@ impl Maglev for MaglevService {
 
     async fn list_backends(
         &self,
-        _: Request<proto::ListBackendsRequest>,
+        req: Request<proto::ListBackendsRequest>,
     ) -> Reply<proto::ListBackendsResponse> {
-        // The checker's snapshot is a BTreeMap: by name.
-        let backends = self
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::Backends, r.page_size, &r.page_token)?;
+        // The config's backends are a BTreeMap: by name.
+        let config = self.handle.config();
+        let index = ConfigIndex::of(&config);
+        let statuses = self
             .handle
-            .backends()
-            .values()
-            .map(|s| self.backend_info(s))
-            .collect();
-        Ok(Response::new(proto::ListBackendsResponse { backends }))
+            .backends_after(&config, page.after.as_deref())
+            .map(|s| (s.name.to_string(), s));
+        let page = paging::collect(statuses, page.size, PAGE_BYTES, |s| {
+            self.backend_info(&s, &config, &index)
+        });
+        Ok(Response::new(proto::ListBackendsResponse {
+            next_page_token: page.next_token(List::Backends),
+            backends: page.items,
+        }))
     }
 
     async fn get_backend(
@@ -135,7 +252,7 @@ impl Maglev for MaglevService {
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
         let s = self.handle.backend(name).map_err(status)?;
-        Ok(Response::new(self.backend_info(&s)))
+        Ok(Response::new(self.backend_info_now(&s)))
     }
 
     async fn pause_backend(
@@ -144,7 +261,7 @@ impl Maglev for MaglevService {
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
         let s = self.handle.pause_by(name, &caller(&req)).map_err(status)?;
-        Ok(Response::new(self.backend_info(&s)))
+        Ok(Response::new(self.backend_info_now(&s)))
     }
 
     async fn resume_backend(
@@ -153,7 +270,7 @@ impl Maglev for MaglevService {
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
         let s = self.handle.resume_by(name, &caller(&req)).map_err(status)?;
-        Ok(Response::new(self.backend_info(&s)))
+        Ok(Response::new(self.backend_info_now(&s)))
     }
 
     async fn enable_backend(
@@ -162,7 +279,7 @@ impl Maglev for MaglevService {
     ) -> Reply<proto::BackendInfo> {
         let name = required("name", &req.get_ref().name)?;
         let s = self.handle.enable_by(name, &caller(&req)).map_err(status)?;
-        Ok(Response::new(self.backend_info(&s)))
+        Ok(Response::new(self.backend_info_now(&s)))
     }
 
     async fn disable_backend(
@@ -174,21 +291,29 @@ impl Maglev for MaglevService {
             .handle
             .disable_by(name, &caller(&req))
             .map_err(status)?;
-        Ok(Response::new(self.backend_info(&s)))
+        Ok(Response::new(self.backend_info_now(&s)))
     }
 
     async fn list_health_checks(
         &self,
-        _: Request<proto::ListHealthChecksRequest>,
+        req: Request<proto::ListHealthChecksRequest>,
     ) -> Reply<proto::ListHealthChecksResponse> {
+        use std::ops::Bound;
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::HealthChecks, r.page_size, &r.page_token)?;
         let config = self.handle.config();
-        let healthchecks = config
+        let index = ConfigIndex::of(&config);
+        let from = page.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let checks = config
             .healthchecks()
-            .iter()
-            .map(|(name, hc)| convert::healthcheck(name, hc, &config))
-            .collect();
+            .range::<String, _>((from, Bound::Unbounded))
+            .map(|(name, hc)| (name.clone(), (name, hc)));
+        let page = paging::collect(checks, page.size, PAGE_BYTES, |(name, hc)| {
+            convert::healthcheck(name, hc, index.backends_checked_by(name))
+        });
         Ok(Response::new(proto::ListHealthChecksResponse {
-            healthchecks,
+            next_page_token: page.next_token(List::HealthChecks),
+            healthchecks: page.items,
         }))
     }
 
@@ -201,7 +326,12 @@ impl Maglev for MaglevService {
         let hc = config
             .healthcheck(name)
             .ok_or_else(|| status(crate::daemon::DaemonError::not_found("health check", name)))?;
-        Ok(Response::new(convert::healthcheck(name, hc, &config)))
+        let index = ConfigIndex::of(&config);
+        Ok(Response::new(convert::healthcheck(
+            name,
+            hc,
+            index.backends_checked_by(name),
+        )))
     }
 
     async fn set_frontend_pool_backend_weight(
@@ -260,22 +390,50 @@ impl Maglev for MaglevService {
         &self,
         req: Request<proto::GetVpplbStateRequest>,
     ) -> Reply<proto::VpplbState> {
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::LbState, r.page_size, &r.page_token)?;
+        let (continuing, after) = match &page.after {
+            Some(key) => {
+                let (id, key) = lb_key_parse(key)?;
+                (Some(id), Some(key))
+            }
+            None => (None, None),
+        };
         let config = self.handle.config();
         let only =
-            match req.get_ref().frontend.as_str() {
+            match r.frontend.as_str() {
                 "" => None,
                 name => Some(config.frontend(name).map(|f| f.vip_key()).ok_or_else(|| {
                     status(crate::daemon::DaemonError::not_found("frontend", name))
                 })?),
             };
-        let snapshot = self.handle.lb_state().await.map_err(status)?;
-        let conf = self.handle.lb_conf().await.map_err(status)?;
-        Ok(Response::new(convert::lb_state(
-            &snapshot,
-            conf.as_ref(),
-            &config,
-            only.as_ref(),
-        )))
+        let dump = self.handle.lb_dump(continuing).await.map_err(status)?;
+        // The global conf once per listing: on its first page.
+        let conf = match after {
+            None => self.handle.lb_conf().await.map_err(status)?,
+            Some(_) => None,
+        };
+        let index = ConfigIndex::of(&config);
+        let vips = &dump.snapshot.vips;
+        // VIPs in key order: the page starts after the token's key; one
+        // frontend's VIP is found by binary search.
+        let start = after.map_or(0, |k| vips.partition_point(|v| v.key <= k));
+        let vips = match only {
+            Some(k) => match vips[start..].binary_search_by_key(&k, |v| v.key) {
+                Ok(i) => &vips[start + i..=start + i],
+                Err(_) => &[],
+            },
+            None => &vips[start..],
+        };
+        let vips = vips.iter().map(|v| (lb_key(dump.id, &v.key), v));
+        let page = paging::collect(vips, page.size, PAGE_BYTES, |v| {
+            convert::lb_vip(&dump.snapshot, v, &index)
+        });
+        Ok(Response::new(proto::VpplbState {
+            conf: conf.as_ref().map(convert::lb_conf),
+            next_page_token: page.next_token(List::LbState),
+            vips: page.items,
+        }))
     }
 
     async fn sync_vpplb_state(
@@ -316,40 +474,65 @@ impl Maglev for MaglevService {
 
     async fn get_vpplb_counters(
         &self,
-        _: Request<proto::GetVpplbCountersRequest>,
+        req: Request<proto::GetVpplbCountersRequest>,
     ) -> Reply<proto::VpplbCounters> {
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::Counters, r.page_size, &r.page_token)?;
         if !self.handle.vpp_enabled() {
             // The same refusal as every other VPP read.
             self.handle.vpp().map_err(status)?;
         }
-        Ok(Response::new(convert::counters(
-            self.handle.counters().as_deref(),
-        )))
+        // None (no scrape yet, or VPP away): an empty snapshot at time 0.
+        let Some(snapshot) = self.handle.counters() else {
+            return Ok(Response::new(proto::VpplbCounters::default()));
+        };
+        // By frontend name, as the scrape keeps them.
+        let mut vips: Vec<&VipCounters> = snapshot.vips.iter().collect();
+        if !vips.is_sorted_by(|a, b| a.frontend <= b.frontend) {
+            vips.sort_by(|a, b| a.frontend.cmp(&b.frontend));
+        }
+        let start = page
+            .after
+            .as_deref()
+            .map_or(0, |k| vips.partition_point(|v| &*v.frontend <= k));
+        let items = vips[start..].iter().map(|v| (v.frontend.to_string(), *v));
+        let page = paging::collect(items, page.size, PAGE_BYTES, convert::vip_counters);
+        Ok(Response::new(proto::VpplbCounters {
+            scrape_unix_nanos: snapshot.scraped_unix_nanos,
+            next_page_token: page.next_token(List::Counters),
+            vips: page.items,
+        }))
     }
 
     async fn list_overrides(
         &self,
-        _: Request<proto::ListOverridesRequest>,
+        req: Request<proto::ListOverridesRequest>,
     ) -> Reply<proto::ListOverridesResponse> {
-        let overrides = self
-            .handle
-            .overrides()
-            .iter()
-            .map(|o| {
-                let file = match o {
-                    Override::Weight {
-                        key: (frontend, pool, backend),
-                        ..
-                    } => self
-                        .handle
-                        .weight_override(frontend, pool, backend)
-                        .and_then(|(_, file)| file),
-                    Override::Backend { .. } => None,
-                };
-                convert::operator_override(o, file)
-            })
-            .collect();
-        Ok(Response::new(proto::ListOverridesResponse { overrides }))
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::Overrides, r.page_size, &r.page_token)?;
+        // Backends' states, then weights, each by name: the order of
+        // their keys.
+        let all = self.handle.overrides();
+        let keyed = all.iter().map(|o| (override_key(o), o));
+        let after = page.after.unwrap_or_default();
+        let items = keyed.skip_while(|(k, _)| !after.is_empty() && *k <= after);
+        let page = paging::collect(items, page.size, PAGE_BYTES, |o| {
+            let file = match o {
+                Override::Weight {
+                    key: (frontend, pool, backend),
+                    ..
+                } => self
+                    .handle
+                    .weight_override(frontend, pool, backend)
+                    .and_then(|(_, file)| file),
+                Override::Backend { .. } => None,
+            };
+            convert::operator_override(o, file)
+        });
+        Ok(Response::new(proto::ListOverridesResponse {
+            next_page_token: page.next_token(List::Overrides),
+            overrides: page.items,
+        }))
     }
 
     async fn clear_override(

@@ -76,14 +76,8 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
     // harmless; none before it can be missing.
     let event_id = app.broker.last_id();
     let svc = &app.service;
-    let frontends = svc
-        .list_frontends(Request::new(proto::ListFrontendsRequest {}))
-        .await
-        .map_err(|s| refused(&s))?;
-    let backends = svc
-        .list_backends(Request::new(proto::ListBackendsRequest {}))
-        .await
-        .map_err(|s| refused(&s))?;
+    let frontends = svc.all_frontends().await.map_err(|s| refused(&s))?;
+    let backends = svc.all_backends().await.map_err(|s| refused(&s))?;
     // VPP away (or off): `null`.
     let vpp = match svc
         .get_vpp_info(Request::new(proto::GetVppInfoRequest {}))
@@ -92,18 +86,15 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
         Ok(r) => to_json(r.get_ref())?,
         Err(_) => serde_json::Value::Null,
     };
-    let counters = match svc
-        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest {}))
-        .await
-    {
-        Ok(r) => to_json(r.get_ref())?,
+    let counters = match svc.all_counters().await {
+        Ok(r) => to_json(&r)?,
         Err(_) => serde_json::Value::Null,
     };
     Ok(serde_json::json!({
         "version": crate::VERSION_LINE,
         "session": session_json(app, &visitor.session),
-        "frontends": to_json(frontends.get_ref())?["frontends"],
-        "backends": to_json(backends.get_ref())?["backends"],
+        "frontends": to_json(&frontends)?["frontends"],
+        "backends": to_json(&backends)?["backends"],
         "vpp": vpp,
         "counters": counters,
         "event_id": event_id,
@@ -144,16 +135,12 @@ pub async fn counters(
         Ok(only) => only,
         Err(e) => return e.into_response(),
     };
-    match app
-        .service
-        .get_vpplb_counters(Request::new(proto::GetVpplbCountersRequest::default()))
-        .await
-    {
+    match app.service.all_counters().await {
         Ok(mut r) => {
             if let Some(only) = only {
-                r.get_mut().vips.retain(|v| only.contains(&v.frontend));
+                r.vips.retain(|v| only.contains(&v.frontend));
             }
-            reply::<proto::VpplbCounters>(Ok(r))
+            reply::<proto::VpplbCounters>(Ok(tonic::Response::new(r)))
         }
         Err(_) => Json(serde_json::Value::Null).into_response(),
     }
