@@ -399,10 +399,11 @@ impl Handle {
     }
 
     /// The frontends that use `backend`, by name (from the config's
-    /// [`ConfigIndex`](crate::daemon::views::ConfigIndex): no walk over
+    /// [`ConfigIndex`](maglev_core::config::ConfigIndex): no walk over
     /// every frontend).
     pub fn frontends_using(&self, backend: &str) -> Vec<String> {
-        crate::daemon::views::ConfigIndex::of(&self.config())
+        self.config()
+            .index()
             .frontends_using(backend)
             .iter()
             .map(|f| f.to_string())

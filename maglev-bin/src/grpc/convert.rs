@@ -21,10 +21,11 @@ use crate::daemon::SyncReport;
 use crate::daemon::counters::VipCounters;
 use crate::daemon::reload::ConfigReport;
 use crate::daemon::sync_health::{FailureKind, SyncHealth};
-use crate::daemon::views::{ConfigIndex, FrontendView};
+use crate::daemon::views::FrontendView;
 use crate::daemon::vpp::VppLink;
 use crate::events::{Event, EventKind, LogRecord, VppChange};
 use crate::grpc::proto;
+use maglev_core::config::ConfigIndex;
 
 /// A `google.protobuf.Duration`.
 pub fn duration(d: Duration) -> prost_types::Duration {
@@ -368,7 +369,7 @@ fn damping_event(d: &DampingChange, clock: &WallClock) -> proto::DampingEvent {
 }
 
 /// A health check as configured, with the backends using it (sorted by
-/// name: [`ConfigIndex::backends_checked_by`](crate::daemon::views::ConfigIndex::backends_checked_by)).
+/// name: [`ConfigIndex::backends_checked_by`]).
 pub fn healthcheck(name: &str, hc: &HealthCheck, backends: &[String]) -> proto::HealthCheckInfo {
     let t = &hc.timing;
     let mut info = proto::HealthCheckInfo {
@@ -499,8 +500,7 @@ pub fn lb_vip(snapshot: &LbSnapshot, v: &VipInfo, index: &ConfigIndex) -> proto:
             })
             .collect(),
         frontend: index
-            .by_vip
-            .get(&v.key)
+            .frontend_of(&v.key)
             .map(|f| f.to_string())
             .unwrap_or_default(),
     }

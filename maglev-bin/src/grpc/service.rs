@@ -10,12 +10,12 @@ use maglev_core::dataplane::VipKey;
 use crate::daemon::Handle;
 use crate::daemon::counters::VipCounters;
 use crate::daemon::overrides::{Override, OverrideKey};
-use crate::daemon::views::ConfigIndex;
 use crate::grpc::paging::{self, List, PAGE_BYTES, PageRequest};
 use crate::grpc::proto::maglev_server::Maglev;
 use crate::grpc::status::{required, status};
 use crate::grpc::{convert, proto, watch};
 use crate::transport::Peer;
+use maglev_core::config::ConfigIndex;
 
 /// The service implementation.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ impl MaglevService {
         status: &maglev_health::status::BackendStatus,
     ) -> proto::BackendInfo {
         let config = self.handle.config();
-        self.backend_info(status, &config, &ConfigIndex::of(&config))
+        self.backend_info(status, &config, config.index())
     }
 
     /// A frontend with its members' weight overrides.
@@ -232,7 +232,7 @@ impl Maglev for MaglevService {
         let page = PageRequest::parse(List::Backends, r.page_size, &r.page_token)?;
         // The config's backends are a BTreeMap: by name.
         let config = self.handle.config();
-        let index = ConfigIndex::of(&config);
+        let index = config.index();
         let statuses = self
             .handle
             .backends_after(&config, page.after.as_deref())
@@ -302,7 +302,7 @@ impl Maglev for MaglevService {
         let r = req.get_ref();
         let page = PageRequest::parse(List::HealthChecks, r.page_size, &r.page_token)?;
         let config = self.handle.config();
-        let index = ConfigIndex::of(&config);
+        let index = config.index();
         let from = page.after.map_or(Bound::Unbounded, Bound::Excluded);
         let checks = config
             .healthchecks()
@@ -326,7 +326,7 @@ impl Maglev for MaglevService {
         let hc = config
             .healthcheck(name)
             .ok_or_else(|| status(crate::daemon::DaemonError::not_found("health check", name)))?;
-        let index = ConfigIndex::of(&config);
+        let index = config.index();
         Ok(Response::new(convert::healthcheck(
             name,
             hc,
@@ -413,7 +413,7 @@ impl Maglev for MaglevService {
             None => self.handle.lb_conf().await.map_err(status)?,
             Some(_) => None,
         };
-        let index = ConfigIndex::of(&config);
+        let index = config.index();
         let vips = &dump.snapshot.vips;
         // VIPs in key order: the page starts after the token's key; one
         // frontend's VIP is found by binary search.

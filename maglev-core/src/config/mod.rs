@@ -15,6 +15,7 @@
 
 mod duration;
 mod error;
+mod index;
 mod validate;
 mod yaml;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, ParseError, SemanticError};
+pub use index::ConfigIndex;
 
 use crate::dataplane::{Protocol, VipKey};
 
@@ -63,6 +65,8 @@ struct ConfigData {
     healthchecks: BTreeMap<String, HealthCheck>,
     backends: BTreeMap<String, Backend>,
     frontends: BTreeMap<String, Frontend>,
+    /// The reverse lookups, derived on first use.
+    index: index::IndexCell,
 }
 
 impl Config {
@@ -118,13 +122,16 @@ impl Config {
         self.inner.frontends.get(name)
     }
 
-    /// The names of the frontends that use `backend` in any pool.
-    pub fn frontends_using<'a>(&'a self, backend: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.inner
-            .frontends
-            .iter()
-            .filter(move |(_, f)| f.uses_backend(backend))
-            .map(|(name, _)| name.as_str())
+    /// The names of the frontends that use `backend` in any pool, sorted
+    /// (from the [`index`](Config::index)).
+    pub fn frontends_using<'a>(&'a self, backend: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.index().frontends_using(backend).iter().map(|f| &**f)
+    }
+
+    /// The config's reverse lookups, built at the first call and shared by
+    /// every clone of this config.
+    pub fn index(&self) -> &ConfigIndex {
+        self.inner.index.get(self)
     }
 
     /// A copy of this config with one pool member's configured weight

@@ -119,6 +119,7 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
                 healthchecks,
                 backends,
                 frontends,
+                index: Default::default(),
             }),
         })
     } else {
