@@ -85,6 +85,13 @@ export function describe(type, ev) {
       const d = b.damping;
       return ['backend', `${b.backend}: ${d.suppressed ? 'suppressed by' : 'released from'} flap damping (penalty ${Number(d.penalty).toFixed(2)})`, 'warn', t];
     }
+    if (b.probe_blocked) {
+      const p = b.probe_blocked;
+      const s = p.spell || {};
+      return p.blocked
+        ? ['backend', `${b.backend}: probes cannot run (${s.reason}${s.detail ? `: ${s.detail}` : ''}); state held`, 'warn', t]
+        : ['backend', `${b.backend}: probes run again${s.count ? ` (${s.count} could not)` : ''}`, 'info', t];
+    }
     return ['backend', b.backend, 'info', t];
   }
   if (ev.frontend) {
