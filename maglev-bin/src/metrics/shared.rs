@@ -51,6 +51,7 @@ pub struct Renderings {
     under_way: Mutex<HashMap<Key, Slot>>,
     bodies: Arc<Semaphore>,
     waiting: AtomicUsize,
+    scrapes_waiting: AtomicUsize,
     rendered: AtomicU64,
 }
 
@@ -60,6 +61,7 @@ impl Default for Renderings {
             under_way: Mutex::default(),
             bodies: Arc::new(Semaphore::new(MAX_BODIES)),
             waiting: AtomicUsize::new(0),
+            scrapes_waiting: AtomicUsize::new(0),
             rendered: AtomicU64::new(0),
         }
     }
@@ -104,11 +106,19 @@ impl Renderings {
                 }
             }
         };
+        self.scrapes_waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Decrement(&self.scrapes_waiting);
         let done = slot.wait_for(Option::is_some).await.ok()?;
         done.clone().flatten()
     }
 
-    /// Renderings made since start (a scrape that joined one made none).
+    /// Scrapes waiting for a rendering (theirs or one they joined).
+    pub fn scrapes_waiting(&self) -> usize {
+        self.scrapes_waiting.load(Ordering::Relaxed)
+    }
+
+    /// Renderings made since start (a scrape that joined one made none);
+    /// a rendering counted here is no longer joined by new scrapes.
     pub fn rendered(&self) -> u64 {
         self.rendered.load(Ordering::Relaxed)
     }
@@ -128,6 +138,16 @@ impl Renderings {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+}
+
+/// Counts a waiting scrape out however its wait ends (a scraper that goes
+/// away included).
+struct Decrement<'a>(&'a AtomicUsize);
+
+impl Drop for Decrement<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -152,9 +172,9 @@ async fn render(handle: Handle, key: Key, tx: watch::Sender<Option<Option<Render
     let (families, format) = key;
     let h = handle.clone();
     let text = tokio::task::spawn_blocking(move || render_families(&h, format, families)).await;
-    renderings.rendered.fetch_add(1, Ordering::Relaxed);
     // Later scrapes start afresh; the ones waiting get this body.
     drop(finish);
+    renderings.rendered.fetch_add(1, Ordering::Relaxed);
     let rendered = match text {
         Ok(text) => Some(Rendered {
             body: Bytes::from(text),
