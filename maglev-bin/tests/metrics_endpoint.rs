@@ -690,7 +690,9 @@ async fn the_endpoint_speaks_http_as_scrapers_expect() {
     assert_eq!(names(&om.body), names(&text.body));
     let text = Scrape::parse(&text.body);
     assert_eq!(
-        text.types.get("maglev_backend_flaps_total").map(String::as_str),
+        text.types
+            .get("maglev_backend_flaps_total")
+            .map(String::as_str),
         Some("counter")
     );
     assert!(all_up(&text));
@@ -763,7 +765,10 @@ async fn metrics_detail_serves_every_family_on_metrics() {
         }
     }
     assert_eq!(
-        s.value("maglev_backend_state", &[("backend", "a"), ("state", "down")]),
+        s.value(
+            "maglev_backend_state",
+            &[("backend", "a"), ("state", "down")]
+        ),
         Some(0.0)
     );
     assert_eq!(

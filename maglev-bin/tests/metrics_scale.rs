@@ -180,7 +180,12 @@ async fn get(addr: SocketAddr, path: &'static str) -> String {
 }
 
 /// Scrapes `path` until `cond` holds; fails after `common::PATIENCE`.
-async fn get_until(addr: SocketAddr, path: &'static str, what: &str, cond: impl Fn(&str) -> bool) -> String {
+async fn get_until(
+    addr: SocketAddr,
+    path: &'static str,
+    what: &str,
+    cond: impl Fn(&str) -> bool,
+) -> String {
     let deadline = tokio::time::Instant::now() + common::PATIENCE;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -311,7 +316,10 @@ async fn the_default_scrape_keeps_its_budget_and_the_detail_has_the_rest() {
         .filter(|l| l.starts_with("maglev_backend_state{") && l.ends_with(r#"state="up"} 1"#))
         .count();
     assert_eq!(up, BES, "every static backend is up");
-    assert_eq!(census.per_backend.get("maglev_backend_flaps_total"), Some(&BES));
+    assert_eq!(
+        census.per_backend.get("maglev_backend_flaps_total"),
+        Some(&BES)
+    );
     let frontends_at = |name: &str, value: &str| {
         text.lines()
             .filter(|l| l.starts_with(name) && l.ends_with(&format!("}} {value}")))

@@ -451,7 +451,9 @@ pub fn render_families(handle: &Handle, format: Format, families: Families) -> S
             Format::OpenMetrics => {
                 prometheus_client::encoding::text::encode_registry(&mut out, registry)
             }
-            Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut out, registry),
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+            }
         };
         // Writing into a String cannot fail and no metric of ours returns
         // an error; should one ever do, the rest is still written.

@@ -19,8 +19,8 @@ use maglev_health::Code;
 use maglev_health::observe::{ProbeObserver, ProbeRecord};
 use maglev_health::probe::LocalCause;
 
-use super::{Families, Format};
 use super::text::{self, Kind};
+use super::{Families, Format};
 
 /// The upper bounds of the duration buckets, in nanoseconds: 0.5 ms to
 /// about 4 s, doubling (probe timeouts are in that range).

@@ -23,8 +23,8 @@ use maglev_health::checker::Snapshot;
 use maglev_health::status::BackendStatus;
 use maglev_vpp::stats::LbCounters;
 
-use super::{Families, Format};
 use super::text::{self, Kind};
+use super::{Families, Format};
 use crate::daemon::Handle;
 
 /// The value of `maglev_warmup_phase`: 0 hands-off, 1 releasing, 2 finished.

@@ -93,7 +93,12 @@ impl Rendered {
 impl Renderings {
     /// The families of `families` in `format`: joins the rendering under
     /// way or starts one. `None` if the rendering failed (a panic: a bug).
-    pub async fn get(&self, handle: &Handle, families: Families, format: Format) -> Option<Rendered> {
+    pub async fn get(
+        &self,
+        handle: &Handle,
+        families: Families,
+        format: Format,
+    ) -> Option<Rendered> {
         let mut slot = {
             let mut under_way = self.under_way.lock().unwrap_or_else(|e| e.into_inner());
             match under_way.get(&(families, format)) {
