@@ -14,6 +14,7 @@
 //! their 1s; the per-(frontend, backend) weights, the rise/fall counter
 //! and the enabled flag are detail ([`Families::Detail`]).
 
+use maglev_core::config::Frontend;
 use maglev_core::desired::member_weights;
 use maglev_core::frontend::frontend_state;
 use maglev_core::state::BackendState;
@@ -69,29 +70,49 @@ fn gauge_header(out: &mut String, format: Format, name: &str, help: &str) {
 /// `handle`.
 pub(super) fn encode(out: &mut String, format: Format, handle: &Handle, families: Families) {
     let backends = handle.backends();
-    let config = handle.config();
     let now = tokio::time::Instant::now();
-    let state_of = |name: &str| {
-        backends
-            .get(name)
-            .map_or(BackendState::Removed.into(), |s| s.serving(now))
-    };
-    let active: Vec<Option<usize>> = config
-        .frontends()
-        .iter()
-        .map(|(name, fe)| handle.active_pool(name, fe, state_of))
-        .collect();
-
     if families.default_set() {
         encode_backends(out, format, &backends, families);
-        encode_frontends(out, format, handle, &active, &state_of);
+        encode_frontends(out, format, handle, &backends, now);
     }
     if families.detail_set() {
         encode_backend_detail(out, format, &backends);
-        encode_members(out, format, handle, &active, &state_of);
+        encode_members(out, format, handle, &backends, now);
     }
     if families.default_set() && handle.vpp_enabled() {
         encode_vpp(out, format, handle);
+    }
+}
+
+/// What the weight rules see of each member of one frontend's pools, read
+/// once from the snapshot: the frontend's rules then look their members
+/// up here (a short scan, by address first) instead of in the snapshot of
+/// every backend, once per rule.
+#[derive(Default)]
+struct Members<'c> {
+    serving: Vec<(&'c str, Serving)>,
+}
+
+impl<'c> Members<'c> {
+    /// Reads the members of `fe` (reusing the buffer).
+    fn read(&mut self, fe: &'c Frontend, backends: &Snapshot, now: tokio::time::Instant) {
+        self.serving.clear();
+        for pool in &fe.pools {
+            for name in pool.backends.keys() {
+                let s = backends
+                    .get(name.as_str())
+                    .map_or(BackendState::Removed.into(), |s| s.serving(now));
+                self.serving.push((name.as_str(), s));
+            }
+        }
+    }
+
+    /// A member's serving state (`removed` if not a member).
+    fn of(&self, name: &str) -> Serving {
+        self.serving
+            .iter()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
+            .map_or(BackendState::Removed.into(), |(_, s)| *s)
     }
 }
 
@@ -196,23 +217,41 @@ fn encode_backend_detail(out: &mut String, format: Format, backends: &Snapshot) 
 }
 
 /// The default per-frontend gauges: its state, its active pool and how
-/// many of its backends VPP should send new flows to.
+/// many of its backends VPP should send new flows to. One pass over the
+/// frontends computes all three (a few bytes per frontend kept), then
+/// each family is written.
 fn encode_frontends(
     out: &mut String,
     format: Format,
     handle: &Handle,
-    active: &[Option<usize>],
-    state_of: &dyn Fn(&str) -> Serving,
+    backends: &Snapshot,
+    now: tokio::time::Instant,
 ) {
     let config = handle.config();
+    let mut members = Members::default();
+    let summary: Vec<(i64, Option<usize>, usize)> = config
+        .frontends()
+        .iter()
+        .map(|(name, fe)| {
+            members.read(fe, backends, now);
+            let of = |b: &str| members.of(b);
+            let active = handle.active_pool(name, fe, of);
+            let state = frontend_state(fe, of, active).gauge();
+            let serving = member_weights(fe, of, active)
+                .iter()
+                .filter(|m| m.effective.weight > 0)
+                .count();
+            (state, active, serving)
+        })
+        .collect();
+    let names = || config.frontends().keys().zip(&summary);
     gauge_header(
         out,
         format,
         "maglev_frontend_state",
         "The frontend's state: 0 unknown, 1 up, 2 down",
     );
-    for ((name, fe), active) in config.frontends().iter().zip(active) {
-        let state = frontend_state(fe, state_of, *active).gauge();
+    for (name, (state, _, _)) in names() {
         let labels = [("frontend", name.as_str())];
         text::sample(out, "maglev_frontend_state", &labels, state.unsigned_abs());
     }
@@ -223,7 +262,7 @@ fn encode_frontends(
         "The index of the frontend's active pool in its config (0: the first), \
          -1 while none is",
     );
-    for ((name, _), active) in config.frontends().iter().zip(active) {
+    for (name, (_, active, _)) in names() {
         let labels = [("frontend", name.as_str())];
         let index = active.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
         text::sample_i64(out, "maglev_frontend_active_pool", &labels, index);
@@ -235,17 +274,13 @@ fn encode_frontends(
         "Members of the frontend's pools that maglev wants VPP to give new \
          flows (effective weight above 0); 0 means the VIP has nothing to send to",
     );
-    for ((name, fe), active) in config.frontends().iter().zip(active) {
-        let serving = member_weights(fe, state_of, *active)
-            .iter()
-            .filter(|m| m.effective.weight > 0)
-            .count();
+    for (name, (_, _, serving)) in names() {
         let labels = [("frontend", name.as_str())];
         text::sample(
             out,
             "maglev_frontend_serving_backends",
             &labels,
-            serving as u64,
+            *serving as u64,
         );
     }
     gauge_header(
@@ -264,10 +299,11 @@ fn encode_members(
     out: &mut String,
     format: Format,
     handle: &Handle,
-    active: &[Option<usize>],
-    state_of: &dyn Fn(&str) -> Serving,
+    backends: &Snapshot,
+    now: tokio::time::Instant,
 ) {
     let config = handle.config();
+    let mut members = Members::default();
     for (family, help, effective) in [
         (
             "maglev_frontend_pool_backend_weight",
@@ -282,8 +318,11 @@ fn encode_members(
         ),
     ] {
         gauge_header(out, format, family, help);
-        for ((name, fe), active) in config.frontends().iter().zip(active) {
-            for m in member_weights(fe, state_of, *active) {
+        for (name, fe) in config.frontends() {
+            members.read(fe, backends, now);
+            let of = |b: &str| members.of(b);
+            let active = handle.active_pool(name, fe, of);
+            for m in member_weights(fe, of, active) {
                 let pool = fe.pools.get(m.pool).map_or("", |p| p.name.as_str());
                 let labels = [
                     ("frontend", name.as_str()),
