@@ -179,14 +179,20 @@ async fn get(addr: SocketAddr, path: &'static str) -> String {
     body.to_owned()
 }
 
-/// Scrapes `path` until `cond` holds; fails after `common::PATIENCE`.
+/// How long a condition at this scale may take: longer than
+/// `common::PATIENCE`, as a full sync and a counter read of hundreds of
+/// VIPs in a debug build on a loaded machine take their time. It only
+/// bounds a hang; nothing is timed.
+const SCALE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Scrapes `path` until `cond` holds; fails after [`SCALE_PATIENCE`].
 async fn get_until(
     addr: SocketAddr,
     path: &'static str,
     what: &str,
     cond: impl Fn(&str) -> bool,
 ) -> String {
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let deadline = tokio::time::Instant::now() + SCALE_PATIENCE;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         let text = get(addr, path).await;
