@@ -3,7 +3,11 @@
 //! each set: the default of `/metrics`, the detail of `/metrics/detail`,
 //! and both (`--metrics-detail`). `MAGLEV_BENCH_FRONTENDS` changes the
 //! number of frontends of 16 backends (625 by default; 10000 for the
-//! issue-25 scale).
+//! issue-25 scale), and `MAGLEV_BENCH_STATIC=1` records no probe (static
+//! backends, as the issue-25 configs have). Before criterion runs, each
+//! set's bytes and the CPU time of one rendering (the thread's run time
+//! from `/proc/thread-self/schedstat`, which a loaded machine does not
+//! inflate as it does wall time) are printed.
 //!
 //! ```sh
 //! cargo bench -p maglev-benches --bench daemon_metrics
@@ -48,7 +52,8 @@ fn bench(c: &mut Criterion) {
         .expect("daemon");
     let handle = daemon.handle().clone();
     let observer = handle.metrics().probe_observer();
-    for name in config.backends().keys() {
+    let probed = std::env::var_os("MAGLEV_BENCH_STATIC").is_none();
+    for name in config.backends().keys().filter(|_| probed) {
         for n in 0..3u64 {
             observer.probe_ended(&ProbeRecord {
                 backend: name,
@@ -69,7 +74,8 @@ fn bench(c: &mut Criterion) {
         ("all_text", Families::All, Format::Text),
     ] {
         let bytes = render_families(&handle, format, families).len();
-        eprintln!("{name}: {bytes} bytes per scrape");
+        let cpu = cpu_per_rendering(|| render_families(&handle, format, families).len());
+        eprintln!("{name}: {bytes} bytes per scrape, {cpu:.1} ms CPU per rendering");
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(name, |b| {
             b.iter(|| render_families(&handle, format, families).len())
@@ -77,6 +83,23 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     rt.block_on(daemon.shutdown());
+}
+
+/// This thread's time on a CPU so far, in nanoseconds.
+fn thread_cpu_nanos() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The CPU milliseconds of one call of `f`, the mean of five.
+fn cpu_per_rendering(f: impl Fn() -> usize) -> f64 {
+    let start = thread_cpu_nanos();
+    for _ in 0..5 {
+        std::hint::black_box(f());
+    }
+    (thread_cpu_nanos() - start) as f64 / 5.0 / 1e6
 }
 
 criterion_group!(benches, bench);
