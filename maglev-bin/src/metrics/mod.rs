@@ -13,14 +13,23 @@
 //!   VPP is away (SPEC §5.1), except `maglev_vpp_connected`, which says so
 //!   with 0; with VPP integration off there is no `maglev_vpp_*` gauge.
 //!
-//! [`render`] encodes everything (OpenMetrics text, what Prometheus asks
-//! for); [`serve`] answers `GET /metrics` over HTTP.
+//! Every family is in one of two sets ([`Families`]): the **default** set
+//! of `/metrics`, at most 2 series per backend and 11 per frontend (what
+//! alerts and dashboards read; the per-backend 0/1 families list only
+//! their 1s), and the **detail** of `/metrics/detail` (probe counters and
+//! histograms, transitions, pool members' weights...). `--metrics-detail`
+//! serves both on `/metrics`. `docs/operations.md` lists every family with
+//! its set and its count at 10,000 frontends × 16 backends.
 //!
-//! The small families live in a prometheus-client registry and are encoded
-//! by it. The large ones, a series or more per backend (probe counters and
-//! durations, backend and pool-member gauges), are kept in atomics and
-//! written by hand in the same text, so a scrape of 10,000 backends (about
-//! 290,000 lines) stays well within the 25 ms the issue allows.
+//! [`render_families`] encodes a set (OpenMetrics text, what Prometheus
+//! asks for, or the Prometheus text format); [`render`] everything;
+//! [`serve`] answers `GET /metrics` and `/metrics/detail` over HTTP.
+//!
+//! The small families live in prometheus-client registries (one per set)
+//! and are encoded by them. The large ones, a series or more per backend
+//! (probe counters and durations, backend and pool-member gauges), are
+//! kept in atomics and written by hand in the same text, with no
+//! allocation per series.
 //!
 //! # Module map
 //!
@@ -29,10 +38,12 @@
 //!   failed dashboard logins.
 //! - `probes`: the probe counters and duration histograms.
 //! - [`scrape`]: the scrape-time gauges.
+//! - [`shared`]: renderings shared by concurrent scrapes, and the bound on
+//!   the bodies alive.
 //! - `sync`: the sync-health families (pending frontends, read errors,
 //!   failures, the last full success).
 //! - `text`: hand-written exposition text.
-//! - [`server`]: the HTTP endpoint.
+//! - [`server`]: the HTTP endpoints.
 
 mod labels;
 pub mod listeners;

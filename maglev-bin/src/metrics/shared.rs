@@ -18,8 +18,9 @@
 //! connection, however many scrapers there are.
 //!
 //! Rendering runs on the blocking pool, started from the serve runtime:
-//! it reads snapshots and atomics only, never a lock the reconciler or the
-//! checker holds for long.
+//! it reads snapshots and atomics; the only locks it takes are the pool
+//! choice's (one frontend at a time) and the registry families' read locks
+//! while each is written (a series' first increment waits for that).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
