@@ -96,10 +96,22 @@ async fn request(addr: SocketAddr, method: &str, path: &str, accept: Option<&str
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.1";
 
-async fn scrape(addr: SocketAddr) -> Scrape {
-    let reply = request(addr, "GET", "/metrics", Some(OPENMETRICS)).await;
+/// One path's exposition.
+async fn scrape_path(addr: SocketAddr, path: &str) -> Scrape {
+    let reply = request(addr, "GET", path, Some(OPENMETRICS)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     Scrape::parse(&reply.body)
+}
+
+/// Every family: the default set of `/metrics` and the detail of
+/// `/metrics/detail`, as one exposition.
+async fn scrape(addr: SocketAddr) -> Scrape {
+    let default = request(addr, "GET", "/metrics", Some(OPENMETRICS)).await;
+    assert_eq!(default.status, 200, "{}", default.body);
+    let detail = request(addr, "GET", "/metrics/detail", Some(OPENMETRICS)).await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let head = default.body.strip_suffix("# EOF\n").expect("# EOF");
+    Scrape::parse(&format!("{head}{}", detail.body))
 }
 
 /// Scrapes until `cond` holds of a scrape; fails after [`PATIENCE`].
@@ -254,9 +266,13 @@ fn vip_packets(s: &Scrape) -> f64 {
     s.sum("maglev_vpp_lb_vip_packets_total", &[("frontend", "web")])
 }
 
-/// The exported families and label sets (OpenMetrics names: counters'
-/// families without `_total`, their samples with it). A change here is a
-/// change operators' dashboards see: update it on purpose only.
+/// The exported families and label sets, default and detail together
+/// (OpenMetrics names: counters' families without `_total`, their samples
+/// with it). A change here is a change operators' dashboards see: update
+/// it on purpose only. (`maglev_backend_suppressed{backend}` and
+/// `maglev_backend_probe_blocked{backend}` have no sample here: the
+/// default set lists only the backends they hold; the
+/// `--metrics-detail` test sees their labels.)
 const SHAPE: &str = "\
 # TYPE maglev_backend_enabled gauge
 # TYPE maglev_backend_flaps counter
@@ -266,8 +282,10 @@ const SHAPE: &str = "\
 # TYPE maglev_backend_suppressed gauge
 # TYPE maglev_backend_transitions counter
 # TYPE maglev_config_reloads counter
+# TYPE maglev_frontend_active_pool gauge
 # TYPE maglev_frontend_pool_backend_effective_weight gauge
 # TYPE maglev_frontend_pool_backend_weight gauge
+# TYPE maglev_frontend_serving_backends gauge
 # TYPE maglev_frontend_state gauge
 # TYPE maglev_grpc_requests counter
 # TYPE maglev_grpc_writes counter
@@ -299,13 +317,13 @@ const SHAPE: &str = "\
 maglev_backend_enabled{backend}
 maglev_backend_flaps_total{backend}
 maglev_backend_health{backend}
-maglev_backend_probe_blocked{backend}
 maglev_backend_state{backend,state}
-maglev_backend_suppressed{backend}
 maglev_backend_transitions_total{backend,from,to}
 maglev_config_reloads_total{result}
+maglev_frontend_active_pool{frontend}
 maglev_frontend_pool_backend_effective_weight{backend,frontend,pool}
 maglev_frontend_pool_backend_weight{backend,frontend,pool}
+maglev_frontend_serving_backends{frontend}
 maglev_frontend_state{frontend}
 maglev_grpc_requests_total{code,method}
 maglev_grpc_writes_total{identity,result,rpc}
@@ -337,6 +355,21 @@ maglev_vpp_read_errors_total{}
 maglev_vpp_uptime_seconds{}
 maglev_warmup_phase{}";
 
+/// The families of `/metrics/detail`; every other family is in the
+/// default set of `/metrics`. Moving a family between the two is a change
+/// operators' scrape jobs see: update it on purpose only (and the table in
+/// `docs/operations.md`).
+const DETAIL_FAMILIES: [&str; 8] = [
+    "maglev_backend_enabled",
+    "maglev_backend_health",
+    "maglev_backend_transitions",
+    "maglev_frontend_pool_backend_effective_weight",
+    "maglev_frontend_pool_backend_weight",
+    "maglev_probe",
+    "maglev_probe_duration_seconds",
+    "maglev_vpp_lb_buckets_moved",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_backends_frontends_and_vpp() {
     let mut world = World::new(41, 3).await;
@@ -352,13 +385,13 @@ async fn metrics_show_backends_frontends_and_vpp() {
     })
     .await;
 
-    // Every backend: up, and 0 for each other state.
+    // Every backend: up; the default set lists only the current state.
     for b in BACKENDS {
         for state in STATES {
-            let want = if state == "up" { 1.0 } else { 0.0 };
+            let want = (state == "up").then_some(1.0);
             assert_eq!(
                 s.value("maglev_backend_state", &[("backend", b), ("state", state)]),
-                Some(want),
+                want,
                 "backend {b} state {state}"
             );
         }
@@ -436,6 +469,15 @@ async fn metrics_show_backends_frontends_and_vpp() {
     assert_eq!(
         s.value("maglev_frontend_state", &[("frontend", "web")]),
         Some(1.0)
+    );
+    // The primary pool is active; a and b serve.
+    assert_eq!(
+        s.value("maglev_frontend_active_pool", &[("frontend", "web")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.value("maglev_frontend_serving_backends", &[("frontend", "web")]),
+        Some(2.0)
     );
     // Both delays 0: warm-up is off, so finished.
     assert_eq!(s.value("maglev_warmup_phase", &[]), Some(2.0));
@@ -544,6 +586,13 @@ async fn metrics_show_backends_frontends_and_vpp() {
         shape, SHAPE,
         "the exported metrics changed; if on purpose, update SHAPE to:\n{shape}"
     );
+    // And which set each family is in: the two are disjoint.
+    let families = |s: &Scrape| s.types.keys().cloned().collect::<BTreeSet<String>>();
+    let default = families(&scrape_path(addr, "/metrics").await);
+    let detail = families(&scrape_path(addr, "/metrics/detail").await);
+    let want: BTreeSet<String> = DETAIL_FAMILIES.iter().map(|f| f.to_string()).collect();
+    assert_eq!(detail, want);
+    assert!(default.is_disjoint(&detail), "{default:?}");
     assert!(s.text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 
     // VPP goes away: `maglev_vpp_connected` says 0, the rest is left out.
@@ -641,10 +690,25 @@ async fn the_endpoint_speaks_http_as_scrapers_expect() {
     assert_eq!(names(&om.body), names(&text.body));
     let text = Scrape::parse(&text.body);
     assert_eq!(
-        text.types.get("maglev_probe_total").map(String::as_str),
+        text.types
+            .get("maglev_backend_flaps_total")
+            .map(String::as_str),
         Some("counter")
     );
     assert!(all_up(&text));
+
+    // The detail endpoint speaks the same formats.
+    let detail = request(addr, "GET", "/metrics/detail", Some(OPENMETRICS)).await;
+    assert_eq!(detail.status, 200);
+    assert_eq!(
+        detail.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(detail.body.ends_with("# EOF\n"));
+    assert!(Scrape::parse(&detail.body).has("maglev_probe_total"));
+    let detail = request(addr, "GET", "/metrics/detail", None).await;
+    assert_eq!(detail.status, 200);
+    assert!(Scrape::parse(&detail.body).has("maglev_probe_total"));
 
     // HEAD is GET without a body.
     let head = request(addr, "HEAD", "/metrics", None).await;
@@ -656,6 +720,8 @@ async fn the_endpoint_speaks_http_as_scrapers_expect() {
     assert_eq!(other.status, 404);
     let other = request(addr, "GET", "/metrics/x", None).await;
     assert_eq!(other.status, 404);
+    let other = request(addr, "GET", "/metrics/detail/x", None).await;
+    assert_eq!(other.status, 404);
     let post = request(addr, "POST", "/metrics", None).await;
     assert_eq!(post.status, 405);
     assert!(post.header("allow").is_some_and(|a| a.contains("GET")));
@@ -664,6 +730,55 @@ async fn the_endpoint_speaks_http_as_scrapers_expect() {
     let daemon = world.daemon.take().unwrap();
     daemon.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_detail_serves_every_family_on_metrics() {
+    let mut world = World::new(45, 3).await;
+    world.write_config(&CONFIG.replace("127.0.41.", "127.0.45."));
+    let mut settings = world.settings();
+    settings.metrics_addr = Some("127.0.0.1:0".to_owned());
+    settings.metrics_detail = true;
+    settings.vpp = None;
+    world.start(settings).await;
+    let addr = world.daemon().metrics_addrs()[0];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let s = loop {
+        let s = scrape_path(addr, "/metrics").await;
+        if all_up(&s) && s.has("maglev_probe_total") {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until every backend is up; last scrape:\n{}",
+            s.text
+        );
+        tick.tick().await;
+    };
+    // One path has it all, with the 0s of every state (with VPP off,
+    // no bucket moves).
+    for family in DETAIL_FAMILIES {
+        if family != "maglev_vpp_lb_buckets_moved" {
+            assert!(s.types.contains_key(family), "{family} not on /metrics");
+        }
+    }
+    assert_eq!(
+        s.value(
+            "maglev_backend_state",
+            &[("backend", "a"), ("state", "down")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.value("maglev_backend_suppressed", &[("backend", "a")]),
+        Some(0.0)
+    );
+    // The detail endpoint still serves the detail alone.
+    let detail = scrape_path(addr, "/metrics/detail").await;
+    assert!(detail.has("maglev_probe_total"));
+    assert!(!detail.has("maglev_backend_state"));
     world.stop().await;
 }
 

@@ -95,6 +95,14 @@ struct Args {
     #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = "localhost:9091")]
     metrics_addr: String,
 
+    /// Serve every metric family on /metrics, the per-backend detail too
+    /// (probe counters and histograms, transitions, pool members'
+    /// weights); without it /metrics serves the bounded default set and
+    /// /metrics/detail the rest.
+    #[arg(long, env = "MAGLEV_METRICS_DETAIL", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    metrics_detail: bool,
+
     /// VPP binary API socket; empty turns VPP integration off (a pure
     /// health checker).
     #[arg(long, env = "MAGLEV_VPP_API_ADDR", default_value = "/run/vpp/api.sock")]
@@ -292,6 +300,7 @@ fn settings(args: &Args) -> Settings {
     };
     s.grpc_read_only = args.grpc_read_only;
     s.metrics_tls = args.metrics_tls;
+    s.metrics_detail = args.metrics_detail;
     s.http_addr = match &args.http_addr {
         Some(addr) => non_empty(addr),
         None if args.demo => Some("localhost:8080".to_owned()),

@@ -56,6 +56,10 @@ pub struct Settings {
     pub metrics_tls: bool,
     /// The `/metrics` listen address; `None` for no metrics server.
     pub metrics_addr: Option<String>,
+    /// Serve every family on `/metrics`, the detail ones too
+    /// (`--metrics-detail`); without it `/metrics` serves the bounded
+    /// default set and `/metrics/detail` the rest.
+    pub metrics_detail: bool,
     /// The web dashboard's listen address (`--http-addr`); `None` (the
     /// default) for no dashboard.
     pub http_addr: Option<String>,
@@ -98,6 +102,7 @@ impl Settings {
             grpc_read_only: false,
             metrics_tls: false,
             metrics_addr: Some("localhost:9091".to_owned()),
+            metrics_detail: false,
             http_addr: None,
             http_password_file: None,
             http_tls: false,

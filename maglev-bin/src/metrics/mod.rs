@@ -13,14 +13,23 @@
 //!   VPP is away (SPEC §5.1), except `maglev_vpp_connected`, which says so
 //!   with 0; with VPP integration off there is no `maglev_vpp_*` gauge.
 //!
-//! [`render`] encodes everything (OpenMetrics text, what Prometheus asks
-//! for); [`serve`] answers `GET /metrics` over HTTP.
+//! Every family is in one of two sets ([`Families`]): the **default** set
+//! of `/metrics`, at most 2 series per backend and 11 per frontend (what
+//! alerts and dashboards read; the per-backend 0/1 families list only
+//! their 1s), and the **detail** of `/metrics/detail` (probe counters and
+//! histograms, transitions, pool members' weights...). `--metrics-detail`
+//! serves both on `/metrics`. `docs/operations.md` lists every family with
+//! its set and its count at 10,000 frontends × 16 backends.
 //!
-//! The small families live in a prometheus-client registry and are encoded
-//! by it. The large ones, a series or more per backend (probe counters and
-//! durations, backend and pool-member gauges), are kept in atomics and
-//! written by hand in the same text, so a scrape of 10,000 backends (about
-//! 290,000 lines) stays well within the 25 ms the issue allows.
+//! [`render_families`] encodes a set (OpenMetrics text, what Prometheus
+//! asks for, or the Prometheus text format); [`render`] everything;
+//! [`serve`] answers `GET /metrics` and `/metrics/detail` over HTTP.
+//!
+//! The small families live in prometheus-client registries (one per set)
+//! and are encoded by them. The large ones, a series or more per backend
+//! (probe counters and durations, backend and pool-member gauges), are
+//! kept in atomics and written by hand in the same text, with no
+//! allocation per series.
 //!
 //! # Module map
 //!
@@ -29,16 +38,19 @@
 //!   failed dashboard logins.
 //! - `probes`: the probe counters and duration histograms.
 //! - [`scrape`]: the scrape-time gauges.
+//! - [`shared`]: renderings shared by concurrent scrapes, and the bound on
+//!   the bodies alive.
 //! - `sync`: the sync-health families (pending frontends, read errors,
 //!   failures, the last full success).
 //! - `text`: hand-written exposition text.
-//! - [`server`]: the HTTP endpoint.
+//! - [`server`]: the HTTP endpoints.
 
 mod labels;
 pub mod listeners;
 mod probes;
 pub mod scrape;
 pub mod server;
+pub mod shared;
 mod sync;
 mod text;
 
@@ -70,7 +82,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The exposition formats `/metrics` speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// OpenMetrics 1.0 text, what Prometheus asks for first.
     OpenMetrics,
@@ -94,6 +106,41 @@ impl Format {
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
             Format::Text => TEXT_CONTENT_TYPE,
         }
+    }
+}
+
+/// Which families a rendering holds: the bounded default set of
+/// `/metrics`, the detail of `/metrics/detail`, or both (`/metrics` with
+/// `--metrics-detail`). Every family is in exactly one of the two sets;
+/// `docs/operations.md` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Families {
+    /// What alerts and dashboards need, at most a few series per backend
+    /// and per frontend: the per-backend 0/1 families list only their 1s.
+    Default,
+    /// The rest: per-backend probe counters and histograms, transitions,
+    /// the rise/fall counter and enabled flag, every pool member's
+    /// weights, the buckets moved per VIP.
+    Detail,
+    /// Both, with the 0s of the per-backend 0/1 families: everything, as
+    /// `/metrics` served before the sets were split.
+    All,
+}
+
+impl Families {
+    /// Whether the default families are written.
+    pub fn default_set(self) -> bool {
+        matches!(self, Families::Default | Families::All)
+    }
+
+    /// Whether the detail families are written.
+    pub fn detail_set(self) -> bool {
+        matches!(self, Families::Detail | Families::All)
+    }
+
+    /// Whether the per-backend 0/1 families write their 0s too.
+    pub fn zeros(self) -> bool {
+        self == Families::All
     }
 }
 
@@ -142,11 +189,17 @@ pub struct Metrics {
     buckets_moved: Family<FrontendLabels, Counter>,
     listeners: listeners::ListenerMetrics,
     probes: Arc<ProbeStats>,
-    /// The registry of the families above (the families are shared with
-    /// it, so it sees every increment).
+    /// The registry of the default families above (the families are
+    /// shared with it, so it sees every increment).
     registry: Registry,
-    /// The size of the last rendering, to allocate the next one at once.
-    last_size: AtomicUsize,
+    /// The registry of the detail families above.
+    detail_registry: Registry,
+    /// Renderings shared by concurrent scrapes, and the bound on the
+    /// bodies held.
+    renderings: shared::Renderings,
+    /// The size of the last rendering of each [`Families`], to allocate
+    /// the next one at once.
+    last_size: [AtomicUsize; 3],
 }
 
 impl Default for Metrics {
@@ -171,9 +224,12 @@ impl Metrics {
             listeners: listeners::ListenerMetrics::default(),
             probes: Arc::default(),
             registry: Registry::default(),
-            last_size: AtomicUsize::new(0),
+            detail_registry: Registry::default(),
+            renderings: shared::Renderings::default(),
+            last_size: Default::default(),
         };
         m.registry = m.build_registry();
+        m.detail_registry = m.build_detail_registry();
         m
     }
 
@@ -303,13 +359,32 @@ impl Metrics {
         Arc::new(ApiCounter(self.api.clone()))
     }
 
-    fn build_registry(&self) -> Registry {
+    /// The renderings shared by concurrent scrapes.
+    pub fn renderings(&self) -> &shared::Renderings {
+        &self.renderings
+    }
+
+    /// The registry families of the detail set: per backend or per
+    /// frontend, and not needed by an alert.
+    fn build_detail_registry(&self) -> Registry {
         let mut registry = Registry::default();
         registry.register(
             "maglev_backend_transitions",
             "Backend state transitions",
             self.transitions.clone(),
         );
+        registry.register(
+            "maglev_vpp_lb_buckets_moved",
+            "New-flow table buckets of a frontend's VIP moved to another AS by applied changes",
+            self.buckets_moved.clone(),
+        );
+        registry
+    }
+
+    /// The registry families of the default set (none per backend or per
+    /// frontend).
+    fn build_registry(&self) -> Registry {
+        let mut registry = Registry::default();
         registry.register(
             "maglev_vpp_api",
             "VPP API messages sent and received",
@@ -324,11 +399,6 @@ impl Metrics {
             "maglev_reconcile_errors",
             "Ops a sync sent that VPP refused or that failed, by scope",
             self.reconcile_errors.clone(),
-        );
-        registry.register(
-            "maglev_vpp_lb_buckets_moved",
-            "New-flow table buckets of a frontend's VIP moved to another AS by applied changes",
-            self.buckets_moved.clone(),
         );
         registry.register(
             "maglev_config_reloads",
@@ -369,35 +439,54 @@ impl ApiObserver for ApiCounter {
     }
 }
 
-/// Everything `/metrics` shows now, as OpenMetrics text.
+/// Every family (default and detail), as OpenMetrics text.
 pub fn render(handle: &Handle) -> String {
     render_as(handle, Format::OpenMetrics)
 }
 
-/// Everything `/metrics` shows now, in `format`.
+/// Every family (default and detail), in `format`.
 pub fn render_as(handle: &Handle, format: Format) -> String {
+    render_families(handle, format, Families::All)
+}
+
+/// The families of `families` now, in `format`. Linear in the series
+/// written, with no allocation per series: labels are borrowed, numbers
+/// formatted on the stack, and the text goes into one buffer sized from
+/// the previous rendering of the same set.
+pub fn render_families(handle: &Handle, format: Format, families: Families) -> String {
     let metrics = handle.metrics();
-    let mut out = String::with_capacity(metrics.last_size.load(Ordering::Relaxed) + 4096);
-    let encoded = match format {
-        Format::OpenMetrics => {
-            prometheus_client::encoding::text::encode_registry(&mut out, &metrics.registry)
-        }
-        Format::Text => {
-            prometheus_client::encoding::prometheus_text::encode(&mut out, &metrics.registry)
+    let size = &metrics.last_size[families as usize];
+    let mut out = String::with_capacity(size.load(Ordering::Relaxed) + 4096);
+    let mut encode = |registry: &Registry| {
+        let encoded = match format {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode_registry(&mut out, registry)
+            }
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+            }
+        };
+        // Writing into a String cannot fail and no metric of ours returns
+        // an error; should one ever do, the rest is still written.
+        if let Err(e) = encoded {
+            tracing::warn!(error = %e, "encoding /metrics failed part way");
         }
     };
-    // Writing into a String cannot fail and no metric of ours returns an
-    // error; should one ever do, the rest is still written.
-    if let Err(e) = encoded {
-        tracing::warn!(error = %e, "encoding /metrics failed part way");
+    if families.default_set() {
+        encode(&metrics.registry);
     }
-    metrics.probes.encode(&mut out, format);
-    scrape::encode(&mut out, format, handle);
-    sync::encode(&mut out, format, handle);
+    if families.detail_set() {
+        encode(&metrics.detail_registry);
+    }
+    metrics.probes.encode(&mut out, format, families);
+    scrape::encode(&mut out, format, handle, families);
+    if families.default_set() {
+        sync::encode(&mut out, format, handle);
+    }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
-    metrics.last_size.store(out.len(), Ordering::Relaxed);
+    size.store(out.len(), Ordering::Relaxed);
     out
 }
 

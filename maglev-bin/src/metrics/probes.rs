@@ -1,7 +1,8 @@
 //! `maglev_probe_total{backend,type,result,code}` and
 //! `maglev_probe_duration_seconds{backend,type}`: one series set per
 //! backend and probe type, kept in atomics and encoded by hand (these are
-//! the largest families: about twenty lines per backend). And
+//! the largest families: about twenty lines per backend, so detail, not
+//! default). And
 //! `maglev_probe_errors_total{reason}`: probes that could not run for a
 //! reason of ours (`fd_limit`, `no_buffers`, ...), one series per reason,
 //! every one written from 0 so that `increase()` sees the first.
@@ -18,8 +19,8 @@ use maglev_health::Code;
 use maglev_health::observe::{ProbeObserver, ProbeRecord};
 use maglev_health::probe::LocalCause;
 
-use super::Format;
 use super::text::{self, Kind};
+use super::{Families, Format};
 
 /// The upper bounds of the duration buckets, in nanoseconds: 0.5 ms to
 /// about 4 s, doubling (probe timeouts are in that range).
@@ -145,8 +146,19 @@ impl ProbeStats {
         }
     }
 
-    /// Writes the three families.
-    pub(super) fn encode(&self, out: &mut String, format: Format) {
+    /// Writes the probe families of `families`: the errors by reason are
+    /// default, the per-backend counters and histograms detail.
+    pub(super) fn encode(&self, out: &mut String, format: Format, families: Families) {
+        if families.default_set() {
+            self.encode_errors(out, format);
+        }
+        if families.detail_set() {
+            self.encode_detail(out, format);
+        }
+    }
+
+    /// `maglev_probe_errors_total{reason}`.
+    fn encode_errors(&self, out: &mut String, format: Format) {
         text::header(
             out,
             format,
@@ -159,6 +171,11 @@ impl ProbeStats {
             let n = n.load(Ordering::Relaxed);
             text::sample(out, "maglev_probe_errors_total", &labels, n);
         }
+    }
+
+    /// `maglev_probe_total` and `maglev_probe_duration_seconds`: about
+    /// twenty series per probed backend.
+    fn encode_detail(&self, out: &mut String, format: Format) {
         let map = self.series.read().unwrap_or_else(|e| e.into_inner());
         text::header(
             out,
@@ -257,7 +274,7 @@ mod tests {
         probe(&stats, "a", Code::L7Ok, 3);
         probe(&stats, "a", Code::L7Sts, 10_000);
         let mut out = String::new();
-        stats.encode(&mut out, Format::OpenMetrics);
+        stats.encode(&mut out, Format::OpenMetrics, Families::All);
         let has = |line: &str| out.lines().any(|l| l == line);
         assert!(
             has(r#"maglev_probe_total{backend="a",type="http",result="pass",code="L7OK"} 2"#),
@@ -293,7 +310,7 @@ mod tests {
         stats.could_not_run(LocalCause::FdLimit);
         stats.could_not_run(LocalCause::FdLimit);
         let mut out = String::new();
-        stats.encode(&mut out, Format::OpenMetrics);
+        stats.encode(&mut out, Format::OpenMetrics, Families::All);
         let has = |line: &str| out.lines().any(|l| l == line);
         assert!(
             has(r#"maglev_probe_errors_total{reason="fd_limit"} 2"#),

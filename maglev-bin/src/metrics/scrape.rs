@@ -7,15 +7,25 @@
 //! from the snapshots and the config (no string is built per series); the
 //! only allocations are the snapshot's map and one member list per
 //! frontend.
+//!
+//! The default set ([`Families::Default`]) has at most one series per
+//! backend and family, and the per-backend 0/1 families
+//! (`maglev_backend_state`, `_suppressed`, `_probe_blocked`) list only
+//! their 1s; the per-(frontend, backend) weights, the rise/fall counter
+//! and the enabled flag are detail ([`Families::Detail`]).
 
+use maglev_core::config::Frontend;
 use maglev_core::desired::member_weights;
 use maglev_core::frontend::frontend_state;
 use maglev_core::state::BackendState;
 use maglev_core::warmup::Phase;
+use maglev_core::weights::Serving;
+use maglev_health::checker::Snapshot;
+use maglev_health::status::BackendStatus;
 use maglev_vpp::stats::LbCounters;
 
-use super::Format;
 use super::text::{self, Kind};
+use super::{Families, Format};
 use crate::daemon::Handle;
 
 /// The value of `maglev_warmup_phase`: 0 hands-off, 1 releasing, 2 finished.
@@ -42,52 +52,153 @@ fn nanos_to_seconds(nanos: i64) -> f64 {
     nanos as f64 / 1e9
 }
 
+/// The `state` label of each [`BackendState::ALL`], written whole.
+const STATE_LABELS: [&str; 6] = [
+    r#"state="unknown""#,
+    r#"state="up""#,
+    r#"state="down""#,
+    r#"state="paused""#,
+    r#"state="disabled""#,
+    r#"state="removed""#,
+];
+
 fn gauge_header(out: &mut String, format: Format, name: &str, help: &str) {
     text::header(out, format, name, help, Kind::Gauge);
 }
 
-/// Writes every scrape-time gauge of the daemon behind `handle`.
-pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
+/// Writes the scrape-time gauges of `families` of the daemon behind
+/// `handle`.
+pub(super) fn encode(out: &mut String, format: Format, handle: &Handle, families: Families) {
     let backends = handle.backends();
-    let config = handle.config();
     let now = tokio::time::Instant::now();
-    let state_of = |name: &str| {
-        backends
-            .get(name)
-            .map_or(BackendState::Removed.into(), |s| s.serving(now))
-    };
-    let active: Vec<Option<usize>> = config
-        .frontends()
-        .iter()
-        .map(|(name, fe)| handle.active_pool(name, fe, state_of))
-        .collect();
+    if families.default_set() {
+        encode_backends(out, format, &backends, families);
+        encode_frontends(out, format, handle, &backends, now);
+    }
+    if families.detail_set() {
+        encode_backend_detail(out, format, &backends);
+        encode_members(out, format, handle, &backends, now);
+    }
+    if families.default_set() && handle.vpp_enabled() {
+        encode_vpp(out, format, handle);
+    }
+}
 
-    // ---------------------------------------------------------- backends
+/// What the weight rules see of each member of one frontend's pools, read
+/// once from the snapshot: the frontend's rules then look their members
+/// up here (a short scan, by address first) instead of in the snapshot of
+/// every backend, once per rule.
+#[derive(Default)]
+struct Members<'c> {
+    serving: Vec<(&'c str, Serving)>,
+}
+
+impl<'c> Members<'c> {
+    /// Reads the members of `fe` (reusing the buffer).
+    fn read(&mut self, fe: &'c Frontend, backends: &Snapshot, now: tokio::time::Instant) {
+        self.serving.clear();
+        for pool in &fe.pools {
+            for name in pool.backends.keys() {
+                let s = backends
+                    .get(name.as_str())
+                    .map_or(BackendState::Removed.into(), |s| s.serving(now));
+                self.serving.push((name.as_str(), s));
+            }
+        }
+    }
+
+    /// A member's serving state (`removed` if not a member).
+    fn of(&self, name: &str) -> Serving {
+        self.serving
+            .iter()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
+            .map_or(BackendState::Removed.into(), |(_, s)| *s)
+    }
+}
+
+/// A per-backend 0/1 family: every backend with `zeros`, else only those
+/// at 1 (the default set lists the backends in the condition).
+fn flag_family(
+    out: &mut String,
+    name: &str,
+    backends: &Snapshot,
+    zeros: bool,
+    value: impl Fn(&BackendStatus) -> bool,
+) {
+    for (backend, status) in backends {
+        let v = value(status);
+        if v || zeros {
+            text::sample(out, name, &[("backend", backend.as_ref())], u64::from(v));
+        }
+    }
+}
+
+/// The default per-backend families: at most one series per backend
+/// each, the 0/1 ones only at 1 unless `families` asks for the zeros.
+fn encode_backends(out: &mut String, format: Format, backends: &Snapshot, families: Families) {
+    let zeros = families.zeros();
     gauge_header(
         out,
         format,
         "maglev_backend_state",
         "1 for the backend's current state, 0 for the others",
     );
-    let states = BackendState::ALL.map(|s| format!(r#"state="{s}""#));
     let mut prefix = String::new();
-    for (name, status) in &backends {
+    for (name, status) in backends {
         text::prefix(
             &mut prefix,
             "maglev_backend_state",
             &[("backend", name.as_ref())],
         );
-        for (state, label) in BackendState::ALL.iter().zip(&states) {
-            text::sample_with(out, &prefix, label, u64::from(status.state == *state));
+        for (state, label) in BackendState::ALL.iter().zip(&STATE_LABELS) {
+            let on = status.state == *state;
+            if on || zeros {
+                text::sample_with(out, &prefix, label, u64::from(on));
+            }
         }
     }
+    text::header(
+        out,
+        format,
+        "maglev_backend_flaps",
+        "Transitions of the backend between up and down since maglevd started",
+        Kind::Counter,
+    );
+    for (name, status) in backends {
+        let labels = [("backend", name.as_ref())];
+        text::sample(out, "maglev_backend_flaps_total", &labels, status.flaps);
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_backend_suppressed",
+        "1 while flap damping holds the backend at weight 0",
+    );
+    flag_family(out, "maglev_backend_suppressed", backends, zeros, |s| {
+        s.damping.as_ref().is_some_and(|d| d.is_suppressed())
+    });
+    gauge_header(
+        out,
+        format,
+        "maglev_backend_probe_blocked",
+        "1 while the backend's probes cannot run for a reason of ours (out of \
+         descriptors, ...): its state is held, unconfirmed",
+    );
+    flag_family(out, "maglev_backend_probe_blocked", backends, zeros, |s| {
+        s.probe_blocked.is_some()
+    });
+}
+
+/// The detail per-backend gauges: the rise/fall counter and the enabled
+/// flag (the state says `disabled` too).
+fn encode_backend_detail(out: &mut String, format: Format, backends: &Snapshot) {
     gauge_header(
         out,
         format,
         "maglev_backend_health",
         "The backend's rise/fall counter (0 down, rise+fall-1 fully up)",
     );
-    for (name, status) in &backends {
+    for (name, status) in backends {
         let labels = [("backend", name.as_ref())];
         text::sample(
             out,
@@ -102,80 +213,97 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
         "maglev_backend_enabled",
         "1 if the backend is enabled, 0 if an operator disabled it",
     );
-    for (name, status) in &backends {
-        let labels = [("backend", name.as_ref())];
-        text::sample(
-            out,
-            "maglev_backend_enabled",
-            &labels,
-            u64::from(status.enabled),
-        );
-    }
+    flag_family(out, "maglev_backend_enabled", backends, true, |s| s.enabled);
+}
 
-    text::header(
-        out,
-        format,
-        "maglev_backend_flaps",
-        "Transitions of the backend between up and down since maglevd started",
-        Kind::Counter,
-    );
-    for (name, status) in &backends {
-        let labels = [("backend", name.as_ref())];
-        text::sample(out, "maglev_backend_flaps_total", &labels, status.flaps);
-    }
-    gauge_header(
-        out,
-        format,
-        "maglev_backend_suppressed",
-        "1 while flap damping holds the backend at weight 0",
-    );
-    for (name, status) in &backends {
-        let labels = [("backend", name.as_ref())];
-        let suppressed = status.damping.as_ref().is_some_and(|d| d.is_suppressed());
-        text::sample(
-            out,
-            "maglev_backend_suppressed",
-            &labels,
-            u64::from(suppressed),
-        );
-    }
-
-    gauge_header(
-        out,
-        format,
-        "maglev_backend_probe_blocked",
-        "1 while the backend's probes cannot run for a reason of ours (out of \
-         descriptors, ...): its state is held, unconfirmed",
-    );
-    for (name, status) in &backends {
-        let labels = [("backend", name.as_ref())];
-        let blocked = status.probe_blocked.is_some();
-        text::sample(
-            out,
-            "maglev_backend_probe_blocked",
-            &labels,
-            u64::from(blocked),
-        );
-    }
-
-    // --------------------------------------------------------- frontends
+/// The default per-frontend gauges: its state, its active pool and how
+/// many of its backends VPP should send new flows to. One pass over the
+/// frontends computes all three (a few bytes per frontend kept), then
+/// each family is written.
+fn encode_frontends(
+    out: &mut String,
+    format: Format,
+    handle: &Handle,
+    backends: &Snapshot,
+    now: tokio::time::Instant,
+) {
+    let config = handle.config();
+    let mut members = Members::default();
+    let summary: Vec<(i64, Option<usize>, usize)> = config
+        .frontends()
+        .iter()
+        .map(|(name, fe)| {
+            members.read(fe, backends, now);
+            let of = |b: &str| members.of(b);
+            let active = handle.active_pool(name, fe, of);
+            let state = frontend_state(fe, of, active).gauge();
+            let serving = member_weights(fe, of, active)
+                .iter()
+                .filter(|m| m.effective.weight > 0)
+                .count();
+            (state, active, serving)
+        })
+        .collect();
+    let names = || config.frontends().keys().zip(&summary);
     gauge_header(
         out,
         format,
         "maglev_frontend_state",
         "The frontend's state: 0 unknown, 1 up, 2 down",
     );
-    for ((name, fe), active) in config.frontends().iter().zip(&active) {
-        let state = frontend_state(fe, state_of, *active).gauge();
+    for (name, (state, _, _)) in names() {
         let labels = [("frontend", name.as_str())];
         text::sample(out, "maglev_frontend_state", &labels, state.unsigned_abs());
     }
-    let members: Vec<_> = config
-        .frontends()
-        .iter()
-        .zip(&active)
-        .map(|((name, fe), active)| (name.as_str(), fe, member_weights(fe, state_of, *active)))
-        .collect();
+    gauge_header(
+        out,
+        format,
+        "maglev_frontend_active_pool",
+        "The index of the frontend's active pool in its config (0: the first), \
+         -1 while none is",
+    );
+    for (name, (_, active, _)) in names() {
+        let labels = [("frontend", name.as_str())];
+        let index = active.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+        text::sample_i64(out, "maglev_frontend_active_pool", &labels, index);
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_frontend_serving_backends",
+        "Members of the frontend's pools that maglev wants VPP to give new \
+         flows (effective weight above 0); 0 means the VIP has nothing to send to",
+    );
+    for (name, (_, _, serving)) in names() {
+        let labels = [("frontend", name.as_str())];
+        text::sample(
+            out,
+            "maglev_frontend_serving_backends",
+            &labels,
+            *serving as u64,
+        );
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_warmup_phase",
+        "The startup warm-up: 0 hands-off, 1 releasing frontends, 2 finished",
+    );
+    let phase = warmup_gauge(handle.warmup_phase());
+    text::sample(out, "maglev_warmup_phase", &[], phase.unsigned_abs());
+}
+
+/// The detail per-(frontend, backend) gauges: each pool member's
+/// configured and effective weight.
+fn encode_members(
+    out: &mut String,
+    format: Format,
+    handle: &Handle,
+    backends: &Snapshot,
+    now: tokio::time::Instant,
+) {
+    let config = handle.config();
+    let mut members = Members::default();
     for (family, help, effective) in [
         (
             "maglev_frontend_pool_backend_weight",
@@ -190,10 +318,17 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
         ),
     ] {
         gauge_header(out, format, family, help);
-        for (name, fe, list) in &members {
-            for m in list {
+        for (name, fe) in config.frontends() {
+            members.read(fe, backends, now);
+            let of = |b: &str| members.of(b);
+            let active = handle.active_pool(name, fe, of);
+            for m in member_weights(fe, of, active) {
                 let pool = fe.pools.get(m.pool).map_or("", |p| p.name.as_str());
-                let labels = [("frontend", *name), ("pool", pool), ("backend", m.backend)];
+                let labels = [
+                    ("frontend", name.as_str()),
+                    ("pool", pool),
+                    ("backend", m.backend),
+                ];
                 let w = if effective {
                     m.effective.weight
                 } else {
@@ -202,19 +337,6 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle) {
                 text::sample(out, family, &labels, u64::from(w));
             }
         }
-    }
-    gauge_header(
-        out,
-        format,
-        "maglev_warmup_phase",
-        "The startup warm-up: 0 hands-off, 1 releasing frontends, 2 finished",
-    );
-    let phase = warmup_gauge(handle.warmup_phase());
-    text::sample(out, "maglev_warmup_phase", &[], phase.unsigned_abs());
-
-    // --------------------------------------------------------------- VPP
-    if handle.vpp_enabled() {
-        encode_vpp(out, format, handle);
     }
 }
 

@@ -148,6 +148,16 @@ pub(super) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], v: u
     out.push('\n');
 }
 
+/// One sample with a signed integer value.
+pub(super) fn sample_i64(out: &mut String, name: &str, labels: &[(&str, &str)], v: i64) {
+    start(out, name, labels);
+    if v < 0 {
+        out.push('-');
+    }
+    u64_value(out, v.unsigned_abs());
+    out.push('\n');
+}
+
 /// One sample with a float value.
 pub(super) fn sample_f64(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
     start(out, name, labels);
@@ -176,9 +186,11 @@ mod tests {
         sample_with(&mut s, &p, "le=\"2\"", 12);
         assert_eq!(s, "m{a=\"1\",le=\"2\"} 12\n");
         let mut s = String::new();
+        sample_i64(&mut s, "m", &[], -1);
+        sample_i64(&mut s, "m", &[], 12);
         sample_f64(&mut s, "m", &[], 0.25);
         sample_f64(&mut s, "m", &[], f64::INFINITY);
-        assert_eq!(s, "m 0.25\nm +Inf\n");
+        assert_eq!(s, "m -1\nm 12\nm 0.25\nm +Inf\n");
     }
 
     #[test]
