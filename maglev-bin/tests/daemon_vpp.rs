@@ -294,7 +294,12 @@ fn mid_sync_body() -> String {
     for f in 0..MID_SYNC_FRONTENDS {
         for b in 0..MID_SYNC_BACKENDS {
             let n = f * MID_SYNC_BACKENDS + b;
-            let _ = writeln!(y, "    f{f}b{b}: {{ address: 10.9.{}.{} }}", n >> 8, n & 255);
+            let _ = writeln!(
+                y,
+                "    f{f}b{b}: {{ address: 10.9.{}.{} }}",
+                n >> 8,
+                n & 255
+            );
         }
     }
     y.push_str("  frontends:\n");
@@ -352,7 +357,19 @@ async fn a_shutdown_mid_sync_abandons_the_plan_and_still_says_goodbye() {
     );
     assert!(state.exists(), "the state file was written");
     let clients = world.vpp.sim.clients();
-    assert_eq!(clients.deleted, 2, "both connections said goodbye: {clients:?}");
+    assert_eq!(
+        clients.deleted, 2,
+        "both connections said goodbye: {clients:?}"
+    );
     assert!(clients.live.is_empty(), "{clients:?}");
-    world.vpp.stop().await;
+    // The next start reads the half-applied plan and completes it.
+    world.vpp.sim.clear_faults();
+    let mut settings = world.settings();
+    settings.state_file = Some(state);
+    world.start(settings).await;
+    until("the next start completed the sync", || {
+        sim_ases(&world) == planned
+    })
+    .await;
+    world.stop().await;
 }
