@@ -397,5 +397,95 @@ async fn a_transition_during_a_long_full_sync_is_synced_right_after_it() {
         36,
         "the round's repairs came first: {ops:?}"
     );
+/// The frontends and static backends of the mid-sync shutdown test.
+const MID_SYNC_FRONTENDS: usize = 2000;
+const MID_SYNC_BACKENDS: usize = 4;
+
+/// [`common::HEAD`]'s body: `MID_SYNC_FRONTENDS` frontends of
+/// `MID_SYNC_BACKENDS` static backends each (addresses only the
+/// simulator's model sees).
+fn mid_sync_body() -> String {
+    use std::fmt::Write;
+    let mut y = String::from("  backends:\n");
+    for f in 0..MID_SYNC_FRONTENDS {
+        for b in 0..MID_SYNC_BACKENDS {
+            let n = f * MID_SYNC_BACKENDS + b;
+            let _ = writeln!(
+                y,
+                "    f{f}b{b}: {{ address: 10.9.{}.{} }}",
+                n >> 8,
+                n & 255
+            );
+        }
+    }
+    y.push_str("  frontends:\n");
+    for f in 0..MID_SYNC_FRONTENDS {
+        let _ = write!(
+            y,
+            "    f{f}:\n      address: 192.0.{}.{}\n      protocol: tcp\n      port: 80\n      \
+             pools:\n        - name: primary\n          backends: {{",
+            f / 250,
+            f % 250 + 1
+        );
+        for b in 0..MID_SYNC_BACKENDS {
+            let _ = write!(y, " f{f}b{b}: {{}},");
+        }
+        y.push_str(" }\n");
+    }
+    y
+}
+
+/// ASes the simulator holds.
+fn sim_ases(world: &World) -> usize {
+    world.vpp.sim.with_model(|m| {
+        m.vips()
+            .filter(|(_, v)| v.used)
+            .map(|(_, v)| v.ases.iter().flatten().filter(|a| a.used).count())
+            .sum()
+    })
+}
+
+/// A shutdown during the cold-start full sync stops the reconciler between
+/// ops instead of finishing the plan (at 10,000 VIPs, 170,000 ops), and
+/// still writes the state file and says goodbye on both VPP connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_mid_sync_abandons_the_plan_and_still_says_goodbye() {
+    let planned = MID_SYNC_FRONTENDS * MID_SYNC_BACKENDS;
+    let mut world = World::new(4, 1).await;
+    world.write_body(&mid_sync_body());
+    // Every AS add waits a little: the sync is under way for seconds.
+    world.vpp.sim.inject(Fault {
+        message: Some("lb_add_del_as_v2"),
+        action: FaultAction::Delay(std::time::Duration::from_millis(1)),
+        times: planned,
+    });
+    let state = world.dir.path().join("state.json");
+    let mut settings = world.settings();
+    settings.state_file = Some(state.clone());
+    world.start(settings).await;
+    until("the full sync is under way", || sim_ases(&world) > 0).await;
+    let daemon = world.daemon.take().expect("started");
+    daemon.shutdown().await;
+    let held = sim_ases(&world);
+    assert!(
+        held < planned,
+        "the shutdown waited for the whole plan: {held} of {planned} ASes"
+    );
+    assert!(state.exists(), "the state file was written");
+    let clients = world.vpp.sim.clients();
+    assert_eq!(
+        clients.deleted, 2,
+        "both connections said goodbye: {clients:?}"
+    );
+    assert!(clients.live.is_empty(), "{clients:?}");
+    // The next start reads the half-applied plan and completes it.
+    world.vpp.sim.clear_faults();
+    let mut settings = world.settings();
+    settings.state_file = Some(state);
+    world.start(settings).await;
+    until("the next start completed the sync", || {
+        sim_ases(&world) == planned
+    })
+    .await;
     world.stop().await;
 }

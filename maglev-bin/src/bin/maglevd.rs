@@ -273,6 +273,9 @@ fn main() -> ExitCode {
             maglev_bin::daemon::run_process(settings(&args), parts, shutdown).await
         }
     });
+    // Work a shutdown abandoned (a blocking write, say) must not hold
+    // the exit: the runtime waits for it no longer than this.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     drop(server);
     drop(checker);
     match result {

@@ -19,6 +19,8 @@
 //! - `state_file` ([`state_file`]): writes the last backend states for the
 //!   next start, which [`state_file::restore`] seeds the checker from.
 //!
+//! [`stop`] names the tasks and bounds the shutdown.
+//!
 //! - `tables` ([`tables`]): the prediction of every VIP's new-flow table
 //!   and how VPP's buckets compare with it, built from the reconciler's
 //!   updates off its path.
@@ -48,6 +50,7 @@ pub mod runtime;
 pub mod settings;
 pub mod signals;
 pub mod state_file;
+pub mod stop;
 pub mod sync_health;
 pub mod tables;
 pub mod views;
@@ -62,7 +65,6 @@ use maglev_core::config::Config;
 use maglev_health::checker::{ProbeFactory, RealProbes};
 use maglev_vpp::lb::dataplane::Dataplane;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::clock::WallClock;
 use crate::events::EventHub;
@@ -126,7 +128,7 @@ impl std::fmt::Debug for Parts {
 pub struct Daemon {
     handle: Handle,
     cancel: CancellationToken,
-    tasks: TaskTracker,
+    tasks: stop::Tasks,
     grpc_addrs: Vec<SocketAddr>,
     metrics_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
@@ -150,20 +152,20 @@ impl Daemon {
         config: Config,
     ) -> anyhow::Result<Daemon> {
         let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
+        let mut tasks = stop::Tasks::default();
         let metrics = Arc::new(Metrics::new());
         let serve_runtime = parts.serve_runtime.clone();
         let handle = Handle::new(settings, parts, config, metrics, cancel.clone())?;
 
-        tasks.spawn(watch::run(handle.clone()));
+        tasks.spawn("watch", watch::run(handle.clone()));
         if handle.vpp_enabled() {
-            tasks.spawn(reconciler::run(handle.clone()));
-            tasks.spawn(vpp::run(handle.clone()));
-            tasks.spawn(counters::run(handle.clone()));
-            tasks.spawn(tables::run(handle.clone()));
+            tasks.spawn("reconciler", reconciler::run(handle.clone()));
+            tasks.spawn("vpp", vpp::run(handle.clone()));
+            tasks.spawn("counters", counters::run(handle.clone()));
+            tasks.spawn("tables", tables::run(handle.clone()));
         }
         if let Some(path) = &handle.settings().state_file {
-            tasks.spawn(state_file::run(handle.clone(), path.clone()));
+            tasks.spawn("state_file", state_file::run(handle.clone(), path.clone()));
         }
 
         // The servers run on the serve runtime, and their listeners are
@@ -176,7 +178,11 @@ impl Daemon {
                     .await
                     .with_context(|| format!("gRPC listen address {addr:?}"))?;
                 let addrs = listen::local_addrs(&listeners);
-                tasks.spawn_on(crate::grpc::serve(handle.clone(), listeners), &serve_on);
+                tasks.spawn_on(
+                    "grpc",
+                    crate::grpc::serve(handle.clone(), listeners),
+                    &serve_on,
+                );
                 addrs
             }
             None => Vec::new(),
@@ -187,7 +193,11 @@ impl Daemon {
                     .await
                     .with_context(|| format!("metrics listen address {addr:?}"))?;
                 let addrs = listen::local_addrs(&listeners);
-                tasks.spawn_on(crate::metrics::serve(handle.clone(), listeners), &serve_on);
+                tasks.spawn_on(
+                    "metrics",
+                    crate::metrics::serve(handle.clone(), listeners),
+                    &serve_on,
+                );
                 addrs
             }
             None => Vec::new(),
@@ -199,7 +209,7 @@ impl Daemon {
                     .await
                     .with_context(|| format!("web listen address {addr:?}"))?;
                 let addrs = listen::local_addrs(&listeners);
-                tasks.spawn_on(web.serve(listeners), &serve_on);
+                tasks.spawn_on("web", web.serve(listeners), &serve_on);
                 addrs
             }
             None => Vec::new(),
@@ -242,14 +252,23 @@ impl Daemon {
     }
 
     /// Stops everything: closes event streams, drains the servers, stops
-    /// probing, closes the VPP connection (with a goodbye), and leaves the
-    /// dataplane as it is.
+    /// a sync in progress between ops (the next start plans again from
+    /// VPP's dump), writes the state file, stops probing, closes the VPP
+    /// connections (with a goodbye), and leaves the dataplane as it is.
+    /// Bounded by [`stop::SHUTDOWN_DEADLINE`]: what still runs then is
+    /// abandoned with a WARN naming it.
     pub async fn shutdown(self) {
         tracing::info!("stopping");
+        let deadline = tokio::time::Instant::now() + stop::SHUTDOWN_DEADLINE;
         self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-        self.handle.checker().shutdown().await;
+        self.tasks.stop(deadline).await;
+        let checker = self.handle.checker().shutdown();
+        if tokio::time::timeout_at(deadline, checker).await.is_err() {
+            tracing::warn!(
+                deadline_s = stop::SHUTDOWN_DEADLINE.as_secs(),
+                "shutdown deadline passed: abandoning the health checker's probes still running"
+            );
+        }
         tracing::info!("stopped");
     }
 }

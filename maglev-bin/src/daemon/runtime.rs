@@ -36,7 +36,11 @@ impl RuntimeThread {
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || runtime.block_on(stopped.cancelled()))?;
+            .spawn(move || {
+                runtime.block_on(stopped.cancelled());
+                // Blocking work still running is not waited for long.
+                runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            })?;
         Ok(RuntimeThread {
             handle,
             stop,

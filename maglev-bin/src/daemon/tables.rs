@@ -159,43 +159,61 @@ pub(crate) async fn run(handle: Handle) {
     };
     loop {
         let update = tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => return,
             u = updates.recv() => u,
         };
         let Some(update) = update else {
             return;
         };
-        let config = handle.config();
-        let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(&config, key);
-        match update {
-            Update::Read(snapshot) => {
-                let drift = shared.tables.read(&snapshot);
-                for (key, off) in drift.iter().filter(|(_, off)| **off > 0) {
-                    let frontend = frontend_of(key);
-                    tracing::warn!(
-                        vip = %key,
-                        frontend = frontend.as_deref().unwrap_or(""),
-                        drift = off,
-                        "VPP's new-flow table differs from the prediction"
-                    );
+        // A read of 10,000 VIPs builds their tables for seconds of CPU:
+        // off the async workers, and abandoned (not waited for) when the
+        // daemon stops.
+        let work = {
+            let handle = handle.clone();
+            move || apply(&handle, update)
+        };
+        tokio::select! {
+            biased;
+            _ = shared.cancel.cancelled() => return,
+            _ = tokio::task::spawn_blocking(work) => {}
+        }
+    }
+}
+
+/// Applies one update (CPU only, on a blocking thread).
+fn apply(handle: &Handle, update: Update) {
+    let shared = &handle.shared;
+    let config = handle.config();
+    let frontend_of = |key: &VipKey| crate::daemon::views::frontend_of(&config, key);
+    match update {
+        Update::Read(snapshot) => {
+            let drift = shared.tables.read(&snapshot);
+            for (key, off) in drift.iter().filter(|(_, off)| **off > 0) {
+                let frontend = frontend_of(key);
+                tracing::warn!(
+                    vip = %key,
+                    frontend = frontend.as_deref().unwrap_or(""),
+                    drift = off,
+                    "VPP's new-flow table differs from the prediction"
+                );
+            }
+        }
+        Update::Applied {
+            before,
+            done,
+            after,
+        } => {
+            let changes = table_changes(&before, &done);
+            for change in &changes {
+                if let Some(frontend) = frontend_of(&change.key) {
+                    shared
+                        .metrics
+                        .buckets_moved(&frontend, change.movement.moved as u64);
                 }
             }
-            Update::Applied {
-                before,
-                done,
-                after,
-            } => {
-                let changes = table_changes(&before, &done);
-                for change in &changes {
-                    if let Some(frontend) = frontend_of(&change.key) {
-                        shared
-                            .metrics
-                            .buckets_moved(&frontend, change.movement.moved as u64);
-                    }
-                }
-                if let Some(after) = after {
-                    shared.tables.changed(&changes, &after);
-                }
+            if let Some(after) = after {
+                shared.tables.changed(&changes, &after);
             }
         }
     }
