@@ -520,6 +520,15 @@ impl Checker {
             .map_or(BackendState::Removed, |s| s.status.load().state)
     }
 
+    /// How many of the checker's tasks run: one probe task per backend
+    /// being probed, and one per backend that flap damping holds
+    /// (its release). A static, paused, disabled or removed backend has
+    /// none: it costs nothing while it runs. (A task just stopped counts
+    /// until the runtime next polls it.)
+    pub fn tasks(&self) -> usize {
+        self.inner.tracker.len()
+    }
+
     /// Stops health checking `name` (no probe traffic while paused).
     /// Returns the transition, or `None` if it was already paused.
     pub fn pause(&self, name: &str) -> Result<Option<Transition>, Error> {
