@@ -71,8 +71,10 @@ use tokio::time::{Instant, sleep};
 const PORT: u16 = 18080;
 const WARMUP: Duration = Duration::from_secs(5);
 /// The scale rows' warm-up after the first state file: the probed
-/// backends come up (and the file is written for it) in the first seconds.
-const SCALE_WARMUP: Duration = Duration::from_secs(15);
+/// backends come up (and the file is written for it) in the first seconds,
+/// and the frontends' first pool choices are seen by the writer's first
+/// pool check (`state_file::POOLS_CHECK`, 30 s) and written.
+const SCALE_WARMUP: Duration = Duration::from_secs(40);
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -497,12 +499,17 @@ async fn parent() {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for f in &results {
+        // No probes (all static): no cost per probe to show.
+        let per_probe = if f.probes_per_sec < 1.0 {
+            "—".to_owned()
+        } else {
+            format!("{:.2}", f.cpu_percent / (f.probes_per_sec / 1000.0))
+        };
         println!(
-            "| {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} | {} |",
+            "| {} | {:.0} | {:.2} | {per_probe} | {:.1} | {:.1} | {} |",
             f.name,
             f.probes_per_sec,
             f.cpu_percent,
-            f.cpu_percent / (f.probes_per_sec / 1000.0).max(f64::MIN_POSITIVE),
             f.rss_mib,
             f.hwm_mib,
             f.load
@@ -724,9 +731,11 @@ async fn state_file_row(dir: &std::path::Path) {
 
     let yaml = scale_yaml(n, 0);
     let config = Config::from_yaml(&yaml, "bench").expect("bench config");
+    let rss0 = usage(std::process::id()).map_or(0, |(_, rss, _)| rss);
     let t = std::time::Instant::now();
     let checker = Checker::start(&config).expect("checker");
     let started = t.elapsed();
+    let rss1 = usage(std::process::id()).map_or(0, |(_, rss, _)| rss);
     let mut snaps = Vec::new();
     for _ in 0..5 {
         let t = std::time::Instant::now();
@@ -735,7 +744,10 @@ async fn state_file_row(dir: &std::path::Path) {
         assert_eq!(snap.len(), n);
     }
     println!(
-        "checker over {n} static backends: start {started:?}, {} tasks running, snapshot {:?} (median of 5)",
+        "checker over {n} static backends: start {started:?}, RSS +{:.1} MiB ({} bytes a backend), \
+         {} tasks running, snapshot {:?} (median of 5)",
+        rss1.saturating_sub(rss0) as f64 / 1024.0,
+        rss1.saturating_sub(rss0) * 1024 / n as u64,
         checker.tasks(),
         median(snaps)
     );
