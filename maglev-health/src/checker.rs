@@ -108,8 +108,9 @@ struct Core {
     machine: Machine,
     address: IpAddr,
     healthcheck: Option<Arc<str>>,
-    /// The resolved health check; `None` for a static backend.
-    check: Option<HealthCheck>,
+    /// The resolved health check, shared by its backends; `None` for a
+    /// static backend (8 bytes, not a whole check, per static backend).
+    check: Option<Arc<HealthCheck>>,
     prober: Option<Arc<dyn Prober>>,
     /// Bumped whenever the probe task is cancelled or replaced.
     generation: u64,
@@ -262,7 +263,7 @@ enum Start<'a> {
 struct Wanted {
     address: IpAddr,
     healthcheck: Option<Arc<str>>,
-    check: Option<HealthCheck>,
+    check: Option<Arc<HealthCheck>>,
     prober: Option<Arc<dyn Prober>>,
     enabled: bool,
 }
@@ -274,7 +275,7 @@ fn resolve(
     factory: &dyn ProbeFactory,
     env: &ProbeEnv,
 ) -> Result<BTreeMap<String, Wanted>, Error> {
-    let mut probers: BTreeMap<&str, Arc<dyn Prober>> = BTreeMap::new();
+    let mut probers: BTreeMap<&str, (Arc<HealthCheck>, Arc<dyn Prober>)> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (name, b) in config.backends() {
         let (check, prober) = match &b.healthcheck {
@@ -284,15 +285,15 @@ fn resolve(
                     backend: name.clone(),
                     healthcheck: hc.clone(),
                 })?;
-                let prober = match probers.get(hc.as_str()) {
+                let (check, prober) = match probers.get(hc.as_str()) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = factory.build(check, env)?;
+                        let p = (Arc::new(check.clone()), factory.build(check, env)?);
                         probers.insert(hc, p.clone());
                         p
                     }
                 };
-                (Some(check.clone()), Some(prober))
+                (Some(check), Some(prober))
             }
         };
         out.insert(
@@ -637,8 +638,8 @@ impl Checker {
             core.history = core.machine.history().iter().cloned().collect();
             let damping = Inner::redamp(&mut core, &w, now);
             core.healthcheck = w.healthcheck;
-            let probe_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.probe.clone());
-            let timing_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.timing);
+            let probe_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.probe.clone());
+            let timing_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.timing);
             let readdressed = core.address != w.address;
             let reprobed = netns_changed || probe_of(&core.check) != probe_of(&w.check);
             let retimed = timing_of(&core.check) != timing_of(&w.check);
