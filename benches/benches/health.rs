@@ -507,12 +507,7 @@ async fn parent() {
         };
         println!(
             "| {} | {:.0} | {:.2} | {per_probe} | {:.1} | {:.1} | {} |",
-            f.name,
-            f.probes_per_sec,
-            f.cpu_percent,
-            f.rss_mib,
-            f.hwm_mib,
-            f.load
+            f.name, f.probes_per_sec, f.cpu_percent, f.rss_mib, f.hwm_mib, f.load
         );
     }
 }
@@ -603,7 +598,14 @@ async fn scale_rows(
             let mut child = Command::new(&bin)
                 .arg("--config")
                 .arg(&cfg)
-                .args(["--grpc-addr", "", "--metrics-addr", "", "--vpp-api-addr", ""])
+                .args([
+                    "--grpc-addr",
+                    "",
+                    "--metrics-addr",
+                    "",
+                    "--vpp-api-addr",
+                    "",
+                ])
                 .arg("--state-file")
                 .arg(&state)
                 .args(["--log-level", "info"])

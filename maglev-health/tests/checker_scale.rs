@@ -64,7 +64,11 @@ fn config() -> Config {
          fast-interval: 1s\n      down-interval: 1s\n      timeout: 100ms\n      rise: 2\n      fall: 2\n  backends:\n",
     );
     for i in 0..PROBED {
-        let _ = writeln!(y, "    p{i}: {{ address: 127.0.0.{}, healthcheck: t }}", i + 1);
+        let _ = writeln!(
+            y,
+            "    p{i}: {{ address: 127.0.0.{}, healthcheck: t }}",
+            i + 1
+        );
     }
     for i in 0..STATIC {
         let _ = writeln!(
@@ -94,7 +98,9 @@ fn assert_consistent(checker: &Checker) {
         assert!(s.counter < s.rise + s.fall, "{name}: counter {}", s.counter);
         match s.state {
             BackendState::Up => assert!(s.counter >= s.rise, "{name}: up, counter {}", s.counter),
-            BackendState::Down => assert!(s.counter < s.rise, "{name}: down, counter {}", s.counter),
+            BackendState::Down => {
+                assert!(s.counter < s.rise, "{name}: down, counter {}", s.counter)
+            }
             _ => {}
         }
     }

@@ -276,7 +276,11 @@ pub(crate) struct WriteCost {
 /// encoding grow with the backends, so they never run on an async worker);
 /// a failure is logged when its cause differs from the last one's
 /// ([`Cause`]).
-async fn write<S: Source>(source: &Arc<S>, path: &Path, last_error: &mut Option<Cause>) -> WriteCost {
+async fn write<S: Source>(
+    source: &Arc<S>,
+    path: &Path,
+    last_error: &mut Option<Cause>,
+) -> WriteCost {
     let source = source.clone();
     let target = path.to_path_buf();
     let result = tokio::task::spawn_blocking(move || {
@@ -294,7 +298,10 @@ async fn write<S: Source>(source: &Arc<S>, path: &Path, last_error: &mut Option<
     .await;
     let (result, cost) = match result {
         Ok(r) => r,
-        Err(e) => (Err(std::io::Error::other(e.to_string())), WriteCost::default()),
+        Err(e) => (
+            Err(std::io::Error::other(e.to_string())),
+            WriteCost::default(),
+        ),
     };
     tracing::debug!(
         path = %path.display(),
@@ -331,7 +338,14 @@ pub(crate) async fn run(handle: Handle, path: PathBuf) {
     let events = handle.checker().subscribe();
     let stop = handle.clone();
     let source = Arc::new(handle);
-    writer(source.clone(), &path, events, &source.shared.overrides_changed, stop.stopping()).await;
+    writer(
+        source.clone(),
+        &path,
+        events,
+        &source.shared.overrides_changed,
+        stop.stopping(),
+    )
+    .await;
 }
 
 /// The writer's loop (see the module doc): a write at start, one
@@ -487,7 +501,10 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the state file holds {} after 100 s, not {n}", on_disk(path));
+        panic!(
+            "the state file holds {} after 100 s, not {n}",
+            on_disk(path)
+        );
     }
 
     fn event() -> maglev_health::status::BackendEvent {
@@ -515,8 +532,12 @@ mod tests {
         let overrides = Arc::new(tokio::sync::Notify::new());
         let stop = tokio_util::sync::CancellationToken::new();
         let task = {
-            let (source, path, overrides, stop) =
-                (source.clone(), path.clone(), overrides.clone(), stop.clone());
+            let (source, path, overrides, stop) = (
+                source.clone(),
+                path.clone(),
+                overrides.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move {
                 writer(source, &path, rx, &overrides, stop.cancelled_owned()).await
             })
@@ -540,7 +561,11 @@ mod tests {
         until_on_disk(&path, 2).await;
         assert!(Instant::now() >= at + WRITE_DELAY);
         tokio::time::sleep(Duration::from_secs(600)).await;
-        assert_eq!(source.taken.load(Ordering::SeqCst), 2, "one write for the burst");
+        assert_eq!(
+            source.taken.load(Ordering::SeqCst),
+            2,
+            "one write for the burst"
+        );
 
         // An operator's override.
         overrides.notify_one();
