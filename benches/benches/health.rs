@@ -708,13 +708,13 @@ async fn state_file_row(dir: &std::path::Path) {
     let (mut encode, mut write, mut read) = (Vec::new(), Vec::new(), Vec::new());
     let mut bytes = Vec::new();
     for _ in 0..5 {
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         bytes = persist::encode(&state);
         encode.push(t.elapsed());
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         persist::write_atomic(&path, &bytes).expect("write the state file");
         write.push(t.elapsed());
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         let back = persist::load(&path, state.written_unix_ms, Duration::from_secs(300));
         read.push(t.elapsed());
         assert!(matches!(back, persist::Loaded::Fresh(_)), "read back");
@@ -734,13 +734,13 @@ async fn state_file_row(dir: &std::path::Path) {
     let yaml = scale_yaml(n, 0);
     let config = Config::from_yaml(&yaml, "bench").expect("bench config");
     let rss0 = usage(std::process::id()).map_or(0, |(_, rss, _)| rss);
-    let t = std::time::Instant::now();
+    let t = Instant::now();
     let checker = Checker::start(&config).expect("checker");
     let started = t.elapsed();
     let rss1 = usage(std::process::id()).map_or(0, |(_, rss, _)| rss);
     let mut snaps = Vec::new();
     for _ in 0..5 {
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         let snap = checker.snapshot();
         snaps.push(t.elapsed());
         assert_eq!(snap.len(), n);

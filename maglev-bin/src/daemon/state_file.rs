@@ -284,9 +284,9 @@ async fn write<S: Source>(
     let source = source.clone();
     let target = path.to_path_buf();
     let result = tokio::task::spawn_blocking(move || {
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let bytes = persist::encode(&source.state());
-        let t1 = std::time::Instant::now();
+        let t1 = Instant::now();
         let r = persist::write_atomic(&target, &bytes);
         let cost = WriteCost {
             bytes: bytes.len(),
