@@ -29,6 +29,28 @@
 //! (user + system, from /proc) and its resident memory are read and the
 //! connections the server accepted are counted. Only loopback addresses are
 //! used; the run ends by itself. Figures go to docs/performance.md.
+//!
+//! # At 160,000 backends (issue 25; only when named in `MAGLEV_BENCH_ONLY`)
+//!
+//! ```text
+//! MAGLEV_BENCH_ONLY=scale-static,scale-mixed,state-file MAGLEV_BENCH_SECONDS=60 \
+//!   MAGLEV_BENCH_MAGLEVD_BEFORE=/work/before-bin/maglevd cargo bench -p maglev-benches --bench health
+//! ```
+//!
+//! `scale-static` and `scale-mixed` run a real `maglevd` binary
+//! (`MAGLEV_BENCH_MAGLEVD`, by default `target/release/maglevd` next to
+//! this bench; `MAGLEV_BENCH_MAGLEVD_BEFORE` adds another, measured the same
+//! way in the same run) with VPP, gRPC and `/metrics` off and a state file,
+//! over `MAGLEV_BENCH_SCALE_BACKENDS` (160,000) backends in frontends of 16:
+//! all static, or the first `MAGLEV_BENCH_SCALE_PROBED` (10,000, at most
+//! `MAGLEV_BENCH_BACKENDS`) probed every second on 127.0.x.y and the rest
+//! static on 10.x.y.z (never contacted). Once the daemon has written its
+//! first state file and had a warm-up, its CPU is read over the window and
+//! the state file's writes in it are counted (a write replaces the file,
+//! so each gives it a new inode). `state-file` encodes, writes (with
+//! fsync) and reads back a state file of that many backends in this
+//! process, and times a checker's start and snapshot over that many static
+//! backends.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
@@ -48,6 +70,11 @@ use tokio::time::{Instant, sleep};
 
 const PORT: u16 = 18080;
 const WARMUP: Duration = Duration::from_secs(5);
+/// The scale rows' warm-up after the first state file: the probed
+/// backends come up (and the file is written for it) in the first seconds,
+/// and the frontends' first pool choices are seen by the writer's first
+/// pool check (`state_file::POOLS_CHECK`, 30 s) and written.
+const SCALE_WARMUP: Duration = Duration::from_secs(40);
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -260,7 +287,7 @@ fn serve(n: usize, accepted: Arc<AtomicU64>) {
 }
 
 struct Figures {
-    name: &'static str,
+    name: String,
     cpu_percent: f64,
     probes_per_sec: f64,
     rss_mib: f64,
@@ -271,13 +298,14 @@ struct Figures {
 
 /// Warms `child` up, then measures it for `window`.
 async fn measure(
-    name: &'static str,
+    name: &str,
     child: &mut Child,
     accepted: &AtomicU64,
     window: Duration,
+    warmup: Duration,
 ) -> Option<Figures> {
     let pid = child.id()?;
-    sleep(WARMUP).await;
+    sleep(warmup).await;
     let (cpu0, _, _) = usage(pid)?;
     let conns0 = accepted.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -290,7 +318,7 @@ async fn measure(
     let conns1 = accepted.load(Ordering::Relaxed);
     let secs = t0.elapsed().as_secs_f64();
     Some(Figures {
-        name,
+        name: name.to_owned(),
         cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
         probes_per_sec: (conns1 - conns0) as f64 / secs,
         rss_mib: rss as f64 / 1024.0,
@@ -327,6 +355,11 @@ async fn parent() {
     let wanted = |row: &str| {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|r| r.trim() == row))
+    };
+    // The scale rows run only when named.
+    let wanted_only = |row: &str| {
+        only.as_deref()
+            .is_some_and(|o| o.split(',').any(|r| r.trim() == row))
     };
     println!("load average {} at the start", load_average());
 
@@ -408,13 +441,20 @@ async fn parent() {
             command.env("MAGLEV_BENCH_VPP_DIR", &vpp_dir);
         }
         let mut child = command.spawn().expect("spawn the checker");
-        results.extend(measure(name, &mut child, &accepted, window).await);
+        results.extend(measure(name, &mut child, &accepted, window, WARMUP).await);
         if let Ok(out) = child.wait_with_output().await {
             print!("{name}: {}", String::from_utf8_lossy(&out.stdout));
         }
         if let Some(mut sim) = sim {
             let _ = sim.kill().await;
         }
+    }
+
+    if wanted_only("scale-static") || wanted_only("scale-mixed") {
+        results.extend(scale_rows(&dir, &accepted, window, &wanted_only).await);
+    }
+    if wanted_only("state-file") {
+        state_file_row(&dir).await;
     }
 
     let cfg = dir.join("haproxy.cfg");
@@ -444,7 +484,7 @@ async fn parent() {
                 })
                 .unwrap_or_default();
             println!("reference: {version}");
-            results.extend(measure("haproxy", &mut h, &accepted, window).await);
+            results.extend(measure("haproxy", &mut h, &accepted, window, WARMUP).await);
             let _ = h.kill().await;
         }
         Some(Err(e)) => {
@@ -459,15 +499,259 @@ async fn parent() {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for f in &results {
+        // No probes (all static): no cost per probe to show.
+        let per_probe = if f.probes_per_sec < 1.0 {
+            "—".to_owned()
+        } else {
+            format!("{:.2}", f.cpu_percent / (f.probes_per_sec / 1000.0))
+        };
         println!(
-            "| {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} | {} |",
-            f.name,
-            f.probes_per_sec,
-            f.cpu_percent,
-            f.cpu_percent / (f.probes_per_sec / 1000.0).max(f64::MIN_POSITIVE),
-            f.rss_mib,
-            f.hwm_mib,
-            f.load
+            "| {} | {:.0} | {:.2} | {per_probe} | {:.1} | {:.1} | {} |",
+            f.name, f.probes_per_sec, f.cpu_percent, f.rss_mib, f.hwm_mib, f.load
         );
     }
+}
+
+/// The config of a scale row: `n` backends in frontends of 16 (two pools
+/// of 8), the first `probed` probed on 127.0.x.y, the others static on
+/// 10.x.y.z.
+fn scale_yaml(n: usize, probed: usize) -> String {
+    use std::fmt::Write as _;
+    let mut y = String::from(
+        "maglev:\n  vpp:\n    lb:\n      ipv4-src-address: 192.0.2.254\n      \
+         ipv6-src-address: 2001:db8::fe\n      startup-min-delay: 0s\n      startup-max-delay: 0s\n",
+    );
+    let _ = writeln!(y, "  healthchecks:\n    web: {CHECK}");
+    y.push_str("  backends:\n");
+    for i in 0..n {
+        let (address, check) = if i < probed {
+            (IpAddr::V4(address(i)), ", healthcheck: web")
+        } else {
+            (maglev_benches::model_address(i), "")
+        };
+        let _ = writeln!(y, "    b{i}: {{ address: {address}{check} }}");
+    }
+    y.push_str("  frontends:\n");
+    for f in 0..n.div_ceil(16) {
+        let _ = writeln!(
+            y,
+            "    f{f}:\n      address: 192.0.{}.{}\n      protocol: tcp\n      port: 80\n      pools:",
+            2 + f / 250,
+            1 + f % 250
+        );
+        for (p, range) in [("primary", 0..8), ("fallback", 8..16)] {
+            let _ = writeln!(y, "        - name: {p}\n          backends:");
+            for b in range.map(|b| f * 16 + b).filter(|&b| b < n) {
+                let _ = writeln!(y, "            b{b}: {{}}");
+            }
+        }
+    }
+    y
+}
+
+/// The `maglevd` binaries the scale rows measure: this build's (or
+/// `MAGLEV_BENCH_MAGLEVD`), then `MAGLEV_BENCH_MAGLEVD_BEFORE` if set.
+fn maglevd_binaries() -> Vec<(String, std::path::PathBuf)> {
+    let own = std::env::var_os("MAGLEV_BENCH_MAGLEVD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/release/deps/health-… -> target/release/maglevd
+            let exe = std::env::current_exe().expect("current exe");
+            exe.parent()
+                .and_then(|d| d.parent())
+                .map(|d| d.join("maglevd"))
+                .expect("target dir")
+        });
+    let mut out = vec![("after".to_owned(), own)];
+    if let Some(before) = std::env::var_os("MAGLEV_BENCH_MAGLEVD_BEFORE") {
+        out.push(("before".to_owned(), before.into()));
+    }
+    out
+}
+
+/// The scale rows: each `maglevd` over 160,000 backends, all static or
+/// 10,000 probed; CPU, probes and state-file writes in the window.
+async fn scale_rows(
+    dir: &std::path::Path,
+    accepted: &AtomicU64,
+    window: Duration,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<Figures> {
+    let n = env_or("MAGLEV_BENCH_SCALE_BACKENDS", 160_000) as usize;
+    let served = env_or("MAGLEV_BENCH_BACKENDS", 10_000) as usize;
+    let probed = (env_or("MAGLEV_BENCH_SCALE_PROBED", 10_000) as usize).min(served);
+    let mut out = Vec::new();
+    for (row, probed) in [("scale-static", 0), ("scale-mixed", probed)] {
+        if !wanted(row) {
+            continue;
+        }
+        let cfg = dir.join(format!("{row}.yaml"));
+        std::fs::write(&cfg, scale_yaml(n, probed)).expect("scale config");
+        for (which, bin) in maglevd_binaries() {
+            let state = dir.join(format!("{row}-{which}-state.json"));
+            let _ = std::fs::remove_file(&state);
+            let name = format!(
+                "maglevd {which}, {n} backends, {probed} probed, {} static",
+                n - probed
+            );
+            let started = Instant::now();
+            let mut child = Command::new(&bin)
+                .arg("--config")
+                .arg(&cfg)
+                .args([
+                    "--grpc-addr",
+                    "",
+                    "--metrics-addr",
+                    "",
+                    "--vpp-api-addr",
+                    "",
+                ])
+                .arg("--state-file")
+                .arg(&state)
+                .args(["--log-level", "info"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+            // Started once its first state file is there.
+            let deadline = started + Duration::from_secs(300);
+            while std::fs::metadata(&state).is_err() {
+                if Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
+                    println!("{name}: no state file within 300 s; skipped");
+                    break;
+                }
+                sleep(Duration::from_millis(50)).await;
+            }
+            let Some(pid) = child.id() else { continue };
+            let start_secs = started.elapsed().as_secs_f64();
+            let (cpu_start, _, _) = usage(pid).unwrap_or_default();
+            // Notes the writes (new inodes) from now on, in the background.
+            let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let counting = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let watcher = {
+                let (writes, counting, state) = (writes.clone(), counting.clone(), state.clone());
+                tokio::spawn(async move {
+                    use std::os::unix::fs::MetadataExt;
+                    let mut ino = std::fs::metadata(&state).map(|m| m.ino()).unwrap_or(0);
+                    while counting.load(Ordering::Relaxed) {
+                        sleep(Duration::from_millis(100)).await;
+                        let now = std::fs::metadata(&state).map(|m| m.ino()).unwrap_or(ino);
+                        if now != ino {
+                            ino = now;
+                            writes.lock().unwrap().push(Instant::now());
+                        }
+                    }
+                })
+            };
+            let window_start = Instant::now() + SCALE_WARMUP;
+            let figures = measure(&name, &mut child, accepted, window, SCALE_WARMUP).await;
+            counting.store(false, Ordering::Relaxed);
+            let _ = watcher.await;
+            let times = writes.lock().unwrap().clone();
+            let in_window = times.iter().filter(|&&t| t >= window_start).count();
+            let bytes = std::fs::metadata(&state).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "{name}: first state file after {start_secs:.1} s ({cpu_start:.1} CPU s); \
+                 {in_window} state-file writes in the {window:?} window after a {SCALE_WARMUP:?} warm-up \
+                 (and {} in the warm-up); file {bytes} bytes",
+                times.len() - in_window
+            );
+            // A clean stop writes once more; then it is gone.
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+            let _ = std::fs::remove_file(&state);
+            out.extend(figures);
+        }
+    }
+    out
+}
+
+/// The state file at scale, in this process: encoding, the atomic write
+/// (fsync) and reading back a file of `MAGLEV_BENCH_SCALE_BACKENDS`
+/// backends; and a checker's start and snapshot over as many static ones.
+async fn state_file_row(dir: &std::path::Path) {
+    use maglev_health::persist::{self, SavedBackend, SavedFrontend, SavedState};
+    let n = env_or("MAGLEV_BENCH_SCALE_BACKENDS", 160_000) as usize;
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut state = SavedState {
+        written_unix_ms: 1_800_000_000_000,
+        ..SavedState::default()
+    };
+    for i in 0..n {
+        state.backends.insert(
+            format!("b{i}"),
+            SavedBackend {
+                address: maglev_benches::model_address(i),
+                state: maglev_core::state::BackendState::Up,
+                since_unix_ms: 1_799_999_000_000 + i as i64,
+                penalty: 0.0,
+            },
+        );
+    }
+    for f in 0..n.div_ceil(16) {
+        state.frontends.insert(
+            format!("f{f}"),
+            SavedFrontend {
+                active_pool: Some("primary".to_owned()),
+            },
+        );
+    }
+    let path = dir.join("state-file-row.json");
+    let (mut encode, mut write, mut read) = (Vec::new(), Vec::new(), Vec::new());
+    let mut bytes = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        bytes = persist::encode(&state);
+        encode.push(t.elapsed());
+        let t = Instant::now();
+        persist::write_atomic(&path, &bytes).expect("write the state file");
+        write.push(t.elapsed());
+        let t = Instant::now();
+        let back = persist::load(&path, state.written_unix_ms, Duration::from_secs(300));
+        read.push(t.elapsed());
+        assert!(matches!(back, persist::Loaded::Fresh(_)), "read back");
+    }
+    println!(
+        "state file of {n} backends, {} frontends: {} bytes; encode {:?}, write with fsync {:?}, \
+         load {:?} (medians of 5; load {})",
+        state.frontends.len(),
+        bytes.len(),
+        median(encode),
+        median(write),
+        median(read),
+        load_average()
+    );
+    let _ = std::fs::remove_file(&path);
+
+    let yaml = scale_yaml(n, 0);
+    let config = Config::from_yaml(&yaml, "bench").expect("bench config");
+    let rss0 = usage(std::process::id()).map_or(0, |(_, rss, _)| rss);
+    let t = Instant::now();
+    let checker = Checker::start(&config).expect("checker");
+    let started = t.elapsed();
+    let rss1 = usage(std::process::id()).map_or(0, |(_, rss, _)| rss);
+    let mut snaps = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let snap = checker.snapshot();
+        snaps.push(t.elapsed());
+        assert_eq!(snap.len(), n);
+    }
+    println!(
+        "checker over {n} static backends: start {started:?}, RSS +{:.1} MiB ({} bytes a backend), \
+         {} tasks running, snapshot {:?} (median of 5)",
+        rss1.saturating_sub(rss0) as f64 / 1024.0,
+        rss1.saturating_sub(rss0) * 1024 / n as u64,
+        checker.tasks(),
+        median(snaps)
+    );
+    checker.shutdown().await;
 }

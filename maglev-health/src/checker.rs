@@ -110,8 +110,9 @@ struct Core {
     machine: Machine,
     address: IpAddr,
     healthcheck: Option<Arc<str>>,
-    /// The resolved health check; `None` for a static backend.
-    check: Option<HealthCheck>,
+    /// The resolved health check, shared by its backends; `None` for a
+    /// static backend (8 bytes, not a whole check, per static backend).
+    check: Option<Arc<HealthCheck>>,
     prober: Option<Arc<dyn Prober>>,
     /// Bumped whenever the probe task is cancelled or replaced.
     generation: u64,
@@ -276,7 +277,7 @@ enum Start<'a> {
 struct Wanted {
     address: IpAddr,
     healthcheck: Option<Arc<str>>,
-    check: Option<HealthCheck>,
+    check: Option<Arc<HealthCheck>>,
     prober: Option<Arc<dyn Prober>>,
     enabled: bool,
 }
@@ -288,7 +289,7 @@ fn resolve(
     factory: &dyn ProbeFactory,
     env: &ProbeEnv,
 ) -> Result<BTreeMap<String, Wanted>, Error> {
-    let mut probers: BTreeMap<&str, Arc<dyn Prober>> = BTreeMap::new();
+    let mut probers: BTreeMap<&str, (Arc<HealthCheck>, Arc<dyn Prober>)> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (name, b) in config.backends() {
         let (check, prober) = match &b.healthcheck {
@@ -298,15 +299,15 @@ fn resolve(
                     backend: name.clone(),
                     healthcheck: hc.clone(),
                 })?;
-                let prober = match probers.get(hc.as_str()) {
+                let (check, prober) = match probers.get(hc.as_str()) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = factory.build(check, env)?;
+                        let p = (Arc::new(check.clone()), factory.build(check, env)?);
                         probers.insert(hc, p.clone());
                         p
                     }
                 };
-                (Some(check.clone()), Some(prober))
+                (Some(check), Some(prober))
             }
         };
         out.insert(
@@ -536,6 +537,15 @@ impl Checker {
             .map_or(BackendState::Removed, |s| s.status.load().state)
     }
 
+    /// How many of the checker's tasks run: one probe task per backend
+    /// being probed, and one per backend that flap damping holds
+    /// (its release). A static, paused, disabled or removed backend has
+    /// none: it costs nothing while it runs. (A task just stopped counts
+    /// until the runtime next polls it.)
+    pub fn tasks(&self) -> usize {
+        self.inner.tracker.len()
+    }
+
     /// Stops health checking `name` (no probe traffic while paused).
     /// Returns the transition, or `None` if it was already paused.
     pub fn pause(&self, name: &str) -> Result<Option<Transition>, Error> {
@@ -645,8 +655,8 @@ impl Checker {
             core.history = core.machine.history().iter().cloned().collect();
             let damping = Inner::redamp(&mut core, &w, now);
             core.healthcheck = w.healthcheck;
-            let probe_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.probe.clone());
-            let timing_of = |c: &Option<HealthCheck>| c.as_ref().map(|c| c.timing);
+            let probe_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.probe.clone());
+            let timing_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.timing);
             let readdressed = core.address != w.address;
             let reprobed = netns_changed || probe_of(&core.check) != probe_of(&w.check);
             let retimed = timing_of(&core.check) != timing_of(&w.check);

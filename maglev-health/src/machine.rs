@@ -493,6 +493,11 @@ impl Machine {
         if self.history.len() == self.history_len {
             self.history.pop_front();
         }
+        if self.history.capacity() == 0 {
+            // Most backends (every static one) only ever have their first
+            // transition: room for one, not the four a first push makes.
+            self.history.reserve_exact(1);
+        }
         self.history.push_back(t.clone());
         Some(t)
     }

@@ -24,15 +24,26 @@
 //! ([`overrides::rebase`]): one whose key the file changed since is
 //! replaced by the file's value.
 //!
-//! While running, [`run`] writes it a second after any change (changes in
-//! that second are coalesced), every [`HEARTBEAT`] (so that its age says
-//! how long ago the daemon last stood behind it), and once more at
-//! shutdown. A write that keeps failing is logged once per cause (the
+//! While running, [`run`] writes it at start, a second after any change
+//! (a backend's transition or damping, an override, a frontend's pool
+//! choice; changes in that second are coalesced) and once more at
+//! shutdown, and never while nothing changes: its cost grows with the
+//! backends (at 160,000 backends, a file of about 20 MB; figures in
+//! docs/performance.md), so it is paid per change, not per minute. The
+//! snapshot, its encoding and the fsync run on a blocking thread, one
+//! write at a time, and a write that took `d` is followed by the next no
+//! sooner than [`DUTY`]` × d`, so even backends that change all the time
+//! keep the writer under a tenth of a core. Pool choices have no event of
+//! their own: every [`POOLS_CHECK`] a fingerprint of them (one pass over
+//! the frontends) is compared with the last write's. The file's age is
+//! thus how long ago the last change, or the daemon's stop, was recorded.
+//! A write that keeps failing is logged once per cause (the
 //! error's kind and the path, not its text, which names a random
 //! temporary file), and once more when writing works again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use maglev_core::config::Config;
@@ -50,9 +61,6 @@ use crate::daemon::overrides;
 /// How long after a change the file is written (changes in between are
 /// written together).
 pub const WRITE_DELAY: Duration = Duration::from_secs(1);
-
-/// The longest the file goes unwritten while the daemon runs.
-pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// What a state file restored.
 #[derive(Debug, Default)]
@@ -219,17 +227,91 @@ impl Cause {
     }
 }
 
-/// Writes the file once, off the async workers; a failure is logged when
-/// its cause differs from the last one's ([`Cause`]).
-async fn write(handle: &Handle, path: &Path, last_error: &mut Option<Cause>) {
-    let bytes = persist::encode(&snapshot(handle));
+/// What the writer needs of the daemon: a trait so that a test drives the
+/// loop under paused time with a source of its own.
+pub(crate) trait Source: Send + Sync + 'static {
+    /// What would be written now (called on a blocking thread).
+    fn state(&self) -> SavedState;
+    /// A fingerprint of every frontend's active pool: cheap (one pass over
+    /// the frontends, never the backends), compared every [`POOLS_CHECK`]
+    /// because a pool choice has no event of its own.
+    fn pools_fingerprint(&self) -> u64;
+}
+
+impl Source for Handle {
+    fn state(&self) -> SavedState {
+        snapshot(self)
+    }
+
+    fn pools_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.shared.pools.snapshot().hash(&mut h);
+        h.finish()
+    }
+}
+
+/// How often the writer compares the active pools with the last write's
+/// (a frontend's pool choice changes without an event of its own).
+pub const POOLS_CHECK: Duration = Duration::from_secs(30);
+
+/// The writer spends at most one part in `DUTY` of its time writing:
+/// after a write that took `d` (snapshot, encoding, fsync), the next one
+/// waits at least `DUTY × d`, however often backends change.
+pub const DUTY: u32 = 10;
+
+/// What one write cost, for the bound of [`DUTY`] and the debug log.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WriteCost {
+    /// The file's size.
+    pub(crate) bytes: usize,
+    /// Snapshot and encoding.
+    pub(crate) encode: Duration,
+    /// The atomic write (temporary file, fsync, rename, fsync of the
+    /// directory).
+    pub(crate) write: Duration,
+}
+
+/// Writes the file once, on a blocking thread (the snapshot and its
+/// encoding grow with the backends, so they never run on an async worker);
+/// a failure is logged when its cause differs from the last one's
+/// ([`Cause`]).
+async fn write<S: Source>(
+    source: &Arc<S>,
+    path: &Path,
+    last_error: &mut Option<Cause>,
+) -> WriteCost {
+    let source = source.clone();
     let target = path.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || persist::write_atomic(&target, &bytes)).await;
-    let result = match result {
+    let result = tokio::task::spawn_blocking(move || {
+        let t0 = Instant::now();
+        let bytes = persist::encode(&source.state());
+        let t1 = Instant::now();
+        let r = persist::write_atomic(&target, &bytes);
+        let cost = WriteCost {
+            bytes: bytes.len(),
+            encode: t1 - t0,
+            write: t1.elapsed(),
+        };
+        (r, cost)
+    })
+    .await;
+    let (result, cost) = match result {
         Ok(r) => r,
-        Err(e) => Err(std::io::Error::other(e.to_string())),
+        Err(e) => (
+            Err(std::io::Error::other(e.to_string())),
+            WriteCost::default(),
+        ),
     };
+    tracing::debug!(
+        path = %path.display(),
+        bytes = cost.bytes,
+        encode = ?cost.encode,
+        write = ?cost.write,
+        "state file written"
+    );
     note_result(path, &result, last_error);
+    cost
 }
 
 /// Logs a write's `result` unless its cause is the last one's.
@@ -253,33 +335,78 @@ pub(crate) fn note_result(
 
 /// Writes the state file at `path` until the daemon stops, then once more.
 pub(crate) async fn run(handle: Handle, path: PathBuf) {
-    let mut events = handle.checker().subscribe();
+    let events = handle.checker().subscribe();
+    let stop = handle.clone();
+    let source = Arc::new(handle);
+    writer(
+        source.clone(),
+        &path,
+        events,
+        &source.shared.overrides_changed,
+        stop.stopping(),
+    )
+    .await;
+}
+
+/// The writer's loop (see the module doc): a write at start, one
+/// [`WRITE_DELAY`] after a change (a backend event, lost events, an
+/// override, a pool choice seen by the [`POOLS_CHECK`]), never sooner than
+/// [`DUTY`] times the last write's cost after it, none while nothing
+/// changes, and one when `stopping` ends. Returns how many writes it made.
+pub(crate) async fn writer<S: Source>(
+    source: Arc<S>,
+    path: &Path,
+    mut events: tokio::sync::broadcast::Receiver<maglev_health::status::BackendEvent>,
+    overrides: &tokio::sync::Notify,
+    stopping: impl Future<Output = ()>,
+) -> u64 {
     let mut last_error = None;
-    write(&handle, &path, &mut last_error).await;
+    let mut writes = 0;
+    let mut pools = source.pools_fingerprint();
+    let cost = write(&source, path, &mut last_error).await;
+    writes += 1;
+    let mut earliest = Instant::now() + (cost.encode + cost.write) * DUTY;
     let mut due: Option<Instant> = None;
-    let mut heartbeat = Instant::now() + HEARTBEAT;
+    let mut check = Instant::now() + POOLS_CHECK;
+    tokio::pin!(stopping);
     loop {
-        let wake = due.map_or(heartbeat, |d| d.min(heartbeat));
-        tokio::select! {
-            _ = handle.stopping() => break,
-            () = handle.shared.overrides_changed.notified() => {
-                due.get_or_insert_with(|| Instant::now() + WRITE_DELAY);
-            }
+        let wake = due.map_or(check, |d| d.min(check));
+        let changed = tokio::select! {
+            () = &mut stopping => break,
+            () = overrides.notified() => true,
             e = events.recv() => {
                 if let Err(tokio::sync::broadcast::error::RecvError::Closed) = e {
                     break;
                 }
                 // A change, or events were lost: either way, write soon.
-                due.get_or_insert_with(|| Instant::now() + WRITE_DELAY);
+                true
             }
-            _ = tokio::time::sleep_until(wake) => {
-                write(&handle, &path, &mut last_error).await;
-                due = None;
-                heartbeat = Instant::now() + HEARTBEAT;
+            () = tokio::time::sleep_until(wake) => false,
+        };
+        let now = Instant::now();
+        if changed {
+            due.get_or_insert_with(|| (now + WRITE_DELAY).max(earliest));
+            continue;
+        }
+        if now >= check {
+            check = now + POOLS_CHECK;
+            let p = source.pools_fingerprint();
+            if p != pools {
+                due.get_or_insert_with(|| now.max(earliest));
             }
         }
+        if due.is_some_and(|d| d <= now) {
+            // Read before the write: a choice made while it runs is seen
+            // by the next check.
+            pools = source.pools_fingerprint();
+            let cost = write(&source, path, &mut last_error).await;
+            writes += 1;
+            earliest = Instant::now() + (cost.encode + cost.write) * DUTY;
+            due = None;
+        }
     }
-    write(&handle, &path, &mut last_error).await;
+    write(&source, path, &mut last_error).await;
+    writes + 1
 }
 
 #[cfg(test)]
@@ -335,6 +462,132 @@ mod tests {
             note_result(&path, &errors[1], &mut last);
         });
         assert_eq!(levels, [tracing::Level::INFO, tracing::Level::WARN]);
+    }
+
+    /// A source whose every state is numbered (its `written_unix_ms` is how
+    /// many were taken), with pool choices a test sets.
+    #[derive(Default)]
+    struct Counted {
+        taken: std::sync::atomic::AtomicI64,
+        pools: std::sync::atomic::AtomicU64,
+    }
+
+    impl Source for Counted {
+        fn state(&self) -> SavedState {
+            use std::sync::atomic::Ordering;
+            SavedState {
+                written_unix_ms: self.taken.fetch_add(1, Ordering::SeqCst) + 1,
+                ..SavedState::default()
+            }
+        }
+        fn pools_fingerprint(&self) -> u64 {
+            self.pools.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// The number of the state the file at `path` holds (0: none).
+    fn on_disk(path: &Path) -> i64 {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| persist::decode(&b, "state").ok())
+            .map_or(0, |s| s.written_unix_ms)
+    }
+
+    /// Waits (paused time, with a deadline) until the file holds state `n`.
+    async fn until_on_disk(path: &Path, n: i64) {
+        for _ in 0..10_000 {
+            if on_disk(path) == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "the state file holds {} after 100 s, not {n}",
+            on_disk(path)
+        );
+    }
+
+    fn event() -> maglev_health::status::BackendEvent {
+        use maglev_health::machine::Transition;
+        maglev_health::status::BackendEvent {
+            backend: "a".into(),
+            address: "10.0.0.1".parse().unwrap(),
+            change: maglev_health::status::Change::Transition(Transition {
+                from: BackendState::Up,
+                to: BackendState::Down,
+                code: maglev_health::Code::L4Con,
+                detail: String::new(),
+                at: Instant::now(),
+            }),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_file_is_written_after_a_change_and_at_shutdown_never_while_nothing_changes() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let source = Arc::new(Counted::default());
+        let (tx, rx) = tokio::sync::broadcast::channel(16);
+        let overrides = Arc::new(tokio::sync::Notify::new());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = {
+            let (source, path, overrides, stop) = (
+                source.clone(),
+                path.clone(),
+                overrides.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                writer(source, &path, rx, &overrides, stop.cancelled_owned()).await
+            })
+        };
+        // Written at start.
+        until_on_disk(&path, 1).await;
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        // An hour without a change: not one write, nor one snapshot.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(source.taken.load(Ordering::SeqCst), 1);
+        assert_eq!(on_disk(&path), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+
+        // A transition: written a second later, once for a burst.
+        let at = Instant::now();
+        for _ in 0..10 {
+            tx.send(event()).unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        until_on_disk(&path, 2).await;
+        assert!(Instant::now() >= at + WRITE_DELAY);
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(
+            source.taken.load(Ordering::SeqCst),
+            2,
+            "one write for the burst"
+        );
+
+        // An operator's override.
+        overrides.notify_one();
+        until_on_disk(&path, 3).await;
+
+        // A pool choice: seen by the next check; an unchanged one is not
+        // a change.
+        source.pools.store(7, Ordering::SeqCst);
+        until_on_disk(&path, 4).await;
+        tokio::time::sleep(POOLS_CHECK * 10).await;
+        assert_eq!(source.taken.load(Ordering::SeqCst), 4);
+
+        // Events lost (the receiver lagged): a change as well.
+        for _ in 0..20 {
+            tx.send(event()).unwrap();
+        }
+        until_on_disk(&path, 5).await;
+
+        // At shutdown, once more.
+        stop.cancel();
+        assert_eq!(task.await.unwrap(), 6);
+        assert_eq!(on_disk(&path), 6);
     }
 
     const CONFIG: &str = "
