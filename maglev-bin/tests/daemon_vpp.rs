@@ -397,6 +397,9 @@ async fn a_transition_during_a_long_full_sync_is_synced_right_after_it() {
         36,
         "the round's repairs came first: {ops:?}"
     );
+    world.stop().await;
+}
+
 /// The frontends and static backends of the mid-sync shutdown test.
 const MID_SYNC_FRONTENDS: usize = 2000;
 const MID_SYNC_BACKENDS: usize = 4;

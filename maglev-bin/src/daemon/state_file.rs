@@ -26,17 +26,19 @@
 //!
 //! While running, [`run`] writes it at start, a second after any change
 //! (a backend's transition or damping, an override, a frontend's pool
-//! choice; changes in that second are coalesced) and once more at
-//! shutdown, and never while nothing changes: its cost grows with the
-//! backends (at 160,000 backends, a file of about 20 MB; figures in
-//! docs/performance.md), so it is paid per change, not per minute. The
+//! choice; changes in that second are coalesced), once more at shutdown,
+//! and while nothing changes only every half `state-max-age`
+//! ([`refresh_of`]): its cost grows with the backends (at 160,000
+//! backends, a file of about 20 MB; figures in docs/performance.md), so it
+//! is paid per change, not per minute, but a crash after a quiet hour
+//! still finds a file young enough to restart warm. The
 //! snapshot, its encoding and the fsync run on a blocking thread, one
 //! write at a time, and a write that took `d` is followed by the next no
 //! sooner than [`DUTY`]` × d`, so even backends that change all the time
 //! keep the writer under a tenth of a core. Pool choices have no event of
 //! their own: every [`POOLS_CHECK`] a fingerprint of them (one pass over
 //! the frontends) is compared with the last write's. The file's age is
-//! thus how long ago the last change, or the daemon's stop, was recorded.
+//! thus at most half `state-max-age` while the daemon runs.
 //! A write that keeps failing is logged once per cause (the
 //! error's kind and the path, not its text, which names a random
 //! temporary file), and once more when writing works again.
@@ -337,27 +339,38 @@ pub(crate) fn note_result(
 pub(crate) async fn run(handle: Handle, path: PathBuf) {
     let events = handle.checker().subscribe();
     let stop = handle.clone();
+    let refresh = refresh_of(handle.config().healthchecker().state_max_age);
     let source = Arc::new(handle);
     writer(
         source.clone(),
         &path,
         events,
         &source.shared.overrides_changed,
+        refresh,
         stop.stopping(),
     )
     .await;
 }
 
+/// How long the file may go unwritten while nothing changes: half
+/// `state-max-age`, so that the file a crash leaves behind is always young
+/// enough for a warm restart; `None` when the age is not checked (0).
+pub(crate) fn refresh_of(state_max_age: Duration) -> Option<Duration> {
+    (!state_max_age.is_zero()).then(|| (state_max_age / 2).max(WRITE_DELAY))
+}
+
 /// The writer's loop (see the module doc): a write at start, one
 /// [`WRITE_DELAY`] after a change (a backend event, lost events, an
 /// override, a pool choice seen by the [`POOLS_CHECK`]), never sooner than
-/// [`DUTY`] times the last write's cost after it, none while nothing
-/// changes, and one when `stopping` ends. Returns how many writes it made.
+/// [`DUTY`] times the last write's cost after it, while nothing changes
+/// one every `refresh` (none if `None`), and one when `stopping` ends.
+/// Returns how many writes it made.
 pub(crate) async fn writer<S: Source>(
     source: Arc<S>,
     path: &Path,
     mut events: tokio::sync::broadcast::Receiver<maglev_health::status::BackendEvent>,
     overrides: &tokio::sync::Notify,
+    refresh: Option<Duration>,
     stopping: impl Future<Output = ()>,
 ) -> u64 {
     let mut last_error = None;
@@ -368,9 +381,11 @@ pub(crate) async fn writer<S: Source>(
     let mut earliest = Instant::now() + (cost.encode + cost.write) * DUTY;
     let mut due: Option<Instant> = None;
     let mut check = Instant::now() + POOLS_CHECK;
+    let mut written = Instant::now();
     tokio::pin!(stopping);
     loop {
-        let wake = due.map_or(check, |d| d.min(check));
+        let stale = refresh.map(|r| written + r);
+        let wake = [due, stale].into_iter().flatten().fold(check, Instant::min);
         let changed = tokio::select! {
             () = &mut stopping => break,
             () = overrides.notified() => true,
@@ -388,6 +403,9 @@ pub(crate) async fn writer<S: Source>(
             due.get_or_insert_with(|| (now + WRITE_DELAY).max(earliest));
             continue;
         }
+        if stale.is_some_and(|at| now >= at) {
+            due.get_or_insert_with(|| now.max(earliest));
+        }
         if now >= check {
             check = now + POOLS_CHECK;
             let p = source.pools_fingerprint();
@@ -401,7 +419,8 @@ pub(crate) async fn writer<S: Source>(
             pools = source.pools_fingerprint();
             let cost = write(&source, path, &mut last_error).await;
             writes += 1;
-            earliest = Instant::now() + (cost.encode + cost.write) * DUTY;
+            written = Instant::now();
+            earliest = written + (cost.encode + cost.write) * DUTY;
             due = None;
         }
     }
@@ -539,7 +558,7 @@ mod tests {
                 stop.clone(),
             );
             tokio::spawn(async move {
-                writer(source, &path, rx, &overrides, stop.cancelled_owned()).await
+                writer(source, &path, rx, &overrides, None, stop.cancelled_owned()).await
             })
         };
         // Written at start.
@@ -588,6 +607,46 @@ mod tests {
         stop.cancel();
         assert_eq!(task.await.unwrap(), 6);
         assert_eq!(on_disk(&path), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_nothing_changes_the_file_is_refreshed_every_half_max_age() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let source = Arc::new(Counted::default());
+        let (_tx, rx) = tokio::sync::broadcast::channel(16);
+        let overrides = Arc::new(tokio::sync::Notify::new());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let refresh = refresh_of(Duration::from_secs(300));
+        assert_eq!(refresh, Some(Duration::from_secs(150)));
+        assert_eq!(refresh_of(Duration::ZERO), None);
+        let task = {
+            let (source, path, overrides, stop) = (
+                source.clone(),
+                path.clone(),
+                overrides.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                writer(
+                    source,
+                    &path,
+                    rx,
+                    &overrides,
+                    refresh,
+                    stop.cancelled_owned(),
+                )
+                .await
+            })
+        };
+        until_on_disk(&path, 1).await;
+        // A quiet hour: a write every 150 s, so a crash at any moment
+        // leaves a file at most 150 s old (state-max-age is 300 s).
+        tokio::time::sleep(Duration::from_secs(3600) + Duration::from_millis(1)).await;
+        assert_eq!(source.taken.load(Ordering::SeqCst), 1 + 3600 / 150);
+        stop.cancel();
+        assert_eq!(task.await.unwrap(), 2 + 3600 / 150);
     }
 
     const CONFIG: &str = "
