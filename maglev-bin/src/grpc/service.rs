@@ -238,7 +238,7 @@ impl Maglev for MaglevService {
             .backends_after(&config, page.after.as_deref())
             .map(|s| (s.name.to_string(), s));
         let page = paging::collect(statuses, page.size, PAGE_BYTES, |s| {
-            self.backend_info(&s, &config, &index)
+            self.backend_info(&s, &config, index)
         });
         Ok(Response::new(proto::ListBackendsResponse {
             next_page_token: page.next_token(List::Backends),
@@ -427,7 +427,7 @@ impl Maglev for MaglevService {
         };
         let vips = vips.iter().map(|v| (lb_key(dump.id, &v.key), v));
         let page = paging::collect(vips, page.size, PAGE_BYTES, |v| {
-            convert::lb_vip(&dump.snapshot, v, &index)
+            convert::lb_vip(&dump.snapshot, v, index)
         });
         Ok(Response::new(proto::VpplbState {
             conf: conf.as_ref().map(convert::lb_conf),
