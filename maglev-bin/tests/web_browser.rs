@@ -824,13 +824,12 @@ async fn restart(world: &mut World, addr: SocketAddr) {
     assert_eq!(web(world), addr);
 }
 
-/// Not a test: the first-render figures of docs/performance.md, against
-/// a dashboard already running at `MAGLEV_MEASURE_URL` (e.g. a release
-/// maglevd with 10,000 frontends on the release simulator). Run with
-/// `MAGLEV_MEASURE_URL=http://127.0.0.1:8080 cargo test -p maglev-bin
-/// --test web_browser -- --ignored --nocapture first_render_figures`.
+/// The first-render figures of docs/performance.md, against a dashboard
+/// already running at `MAGLEV_MEASURE_URL` (e.g. a release maglevd with
+/// 10,000 frontends on the release simulator); without it, nothing to
+/// measure. Run with `MAGLEV_MEASURE_URL=http://127.0.0.1:8080 cargo test
+/// -p maglev-bin --test web_browser -- --nocapture first_render_figures`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement against a running maglevd, not a test"]
 async fn first_render_figures() {
     let Ok(url) = std::env::var("MAGLEV_MEASURE_URL") else {
         return eprintln!("MAGLEV_MEASURE_URL is not set");

@@ -209,7 +209,9 @@ fn apply(handle: &Handle, update: Update) {
                 if let Some(frontend) = frontend_of(&change.key) {
                     shared
                         .metrics
-                        .buckets_moved(&frontend, change.movement.moved as u64);
+                        .buckets_moved(&frontend, change.movement.moved as u64, || {
+                            handle.config().frontend(&frontend).is_some()
+                        });
                 }
             }
             if let Some(after) = after {

@@ -187,6 +187,11 @@ pub struct Metrics {
     /// [`MAX_WRITE_IDENTITIES`]).
     write_identities: Mutex<BTreeSet<String>>,
     buckets_moved: Family<FrontendLabels, Counter>,
+    /// Held for reading while a frontend's series is checked against the
+    /// running config and counted, for writing while a reload forgets
+    /// one: a count that read the config before a reload removed the
+    /// frontend lands before the forget, never after it.
+    frontends_gate: std::sync::RwLock<()>,
     listeners: listeners::ListenerMetrics,
     probes: Arc<ProbeStats>,
     /// The registry of the default families above (the families are
@@ -221,6 +226,7 @@ impl Metrics {
             writes: Family::default(),
             write_identities: Mutex::default(),
             buckets_moved: Family::default(),
+            frontends_gate: std::sync::RwLock::new(()),
             listeners: listeners::ListenerMetrics::default(),
             probes: Arc::default(),
             registry: Registry::default(),
@@ -263,14 +269,28 @@ impl Metrics {
     /// Forgets every series labelled with `frontend`: called when a reload
     /// removes it.
     pub fn forget_frontend(&self, frontend: &str) {
+        let _gate = self
+            .frontends_gate
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         self.buckets_moved.remove(&FrontendLabels {
             frontend: frontend.to_owned(),
         });
     }
 
     /// `buckets` new-flow buckets of `frontend`'s VIP moved to another AS
-    /// by applied ops.
-    pub fn buckets_moved(&self, frontend: &str, buckets: u64) {
+    /// by applied ops; counted only if `configured` (asked under the gate
+    /// [`forget_frontend`](Self::forget_frontend) takes) says the running
+    /// config still has the frontend, so a late count never brings back
+    /// the series of a frontend a reload removed.
+    pub fn buckets_moved(&self, frontend: &str, buckets: u64, configured: impl FnOnce() -> bool) {
+        let _gate = self
+            .frontends_gate
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        if !configured() {
+            return;
+        }
         self.buckets_moved
             .get_or_create(&FrontendLabels {
                 frontend: frontend.to_owned(),
