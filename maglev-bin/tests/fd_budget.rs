@@ -76,10 +76,10 @@ fn addr_of(v: &serde_json::Value) -> SocketAddr {
         .unwrap()
 }
 
-/// `GET /metrics` on a fresh connection: the body.
-async fn metrics(addr: SocketAddr) -> String {
+/// `GET path` of the metrics server on a fresh connection: the reply.
+async fn metrics(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut text = String::new();
@@ -88,7 +88,7 @@ async fn metrics(addr: SocketAddr) -> String {
     text
 }
 
-/// The probes run so far, over every backend.
+/// The probes run so far, over every backend (`/metrics/detail`).
 fn probes(metrics: &str) -> u64 {
     metrics
         .lines()
@@ -253,11 +253,11 @@ async fn idle_floods_on_every_listener_move_no_backend() {
     let mut fresh = MaglevClient::new(Channel::from_shared(grpc).unwrap().connect().await.unwrap());
     assert_eq!(states(&mut fresh).await, before);
     // Probes go on during the flood: twenty more rounds, all passing.
-    let ran = probes(&metrics(started.addrs["metrics"]).await);
+    let ran = probes(&metrics(started.addrs["metrics"], "/metrics/detail").await);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
-        let now = probes(&metrics(started.addrs["metrics"]).await);
+        let now = probes(&metrics(started.addrs["metrics"], "/metrics/detail").await);
         if now >= ran + 3 * 20 {
             break;
         }
@@ -292,7 +292,7 @@ async fn idle_floods_on_every_listener_move_no_backend() {
 
     // The flood goes; /metrics answers, and says what was shed.
     drop(flood);
-    let text = metrics(started.addrs["metrics"]).await;
+    let text = metrics(started.addrs["metrics"], "/metrics").await;
     let shed: f64 = text
         .lines()
         .filter(|l| l.starts_with("maglev_listener_dropped_total{"))
