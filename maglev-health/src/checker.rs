@@ -119,19 +119,20 @@ struct Core {
     /// Aborting it drops the probe in flight (closing its socket).
     task: Option<AbortHandle>,
     last_probe: Option<Arc<LastProbe>>,
-    history: Arc<[Transition]>,
-    /// Flap damping, if the health check has it.
-    damper: Option<Damper>,
+    /// Flap damping, if the health check has it (boxed: most backends
+    /// have none, and the status shares the box's contents by value).
+    damper: Option<Box<Damper>>,
     /// The task that releases a suppressed backend when its penalty has
     /// decayed.
     release: Option<AbortHandle>,
     flaps: u64,
-    ramp: Option<Ramp>,
+    /// Shared with the published status (a ramp is rare: 8 bytes, not 32).
+    ramp: Option<Arc<Ramp>>,
     /// Still in the `unknown` it started in at the checker's start: its
     /// first `up` gets no slow start (warm-up covers a start).
     initial: bool,
-    /// Set while its probes cannot run for a reason of ours.
-    blocked: Option<ProbeBlocked>,
+    /// Set while its probes cannot run for a reason of ours (boxed: rare).
+    blocked: Option<Box<ProbeBlocked>>,
     /// The config file's `enabled` at the last (re)load: a reload applies
     /// `enabled` only when the file changed it, so an operator's disable
     /// or enable holds until then.
@@ -160,10 +161,10 @@ impl Slot {
             rise,
             fall,
             last_probe: core.last_probe.clone(),
-            history: core.history.clone(),
+            history: core.machine.history().clone(),
             damping: core.damper.clone(),
             flaps: core.flaps,
-            ramp: core.ramp,
+            ramp: core.ramp.clone(),
             probe_blocked: core.blocked.clone(),
         }));
     }
@@ -175,10 +176,10 @@ impl Core {
     /// that began when it came up while suppressed carried no traffic.
     fn released(&mut self, now: Instant, slow_start: Duration) {
         if self.machine.state() == BackendState::Up && !slow_start.is_zero() {
-            self.ramp = Some(Ramp {
+            self.ramp = Some(Arc::new(Ramp {
                 since: now,
                 length: slow_start,
-            });
+            }));
         }
     }
 
@@ -194,11 +195,13 @@ impl Core {
         now: Instant,
     ) -> Option<ProbeBlocked> {
         let logged = self.blocked.as_ref().map(|b| b.reason);
-        let b = self.blocked.get_or_insert_with(|| ProbeBlocked {
-            reason: cause,
-            detail: String::new(),
-            since: now,
-            count: 0,
+        let b = self.blocked.get_or_insert_with(|| {
+            Box::new(ProbeBlocked {
+                reason: cause,
+                detail: String::new(),
+                since: now,
+                count: 0,
+            })
         });
         b.reason = cause;
         b.count += 1;
@@ -213,7 +216,7 @@ impl Core {
                 state = %self.machine.state(),
                 "probe-blocked: the probe could not run for a reason of ours; the backend keeps its state"
             );
-            return Some(b.clone());
+            return Some(ProbeBlocked::clone(b));
         }
         None
     }
@@ -221,7 +224,7 @@ impl Core {
     /// A probe ran: a spell of blocked probes, if any, is over (and
     /// returned, for watchers).
     fn probe_ran(&mut self, backend: &str, now: Instant) -> Option<ProbeBlocked> {
-        let ended = self.blocked.take();
+        let ended = self.blocked.take().map(|b| *b);
         if let Some(b) = &ended {
             tracing::warn!(
                 backend,
@@ -250,9 +253,11 @@ impl Core {
             (_, Up) if t.code == crate::code::Code::Restored => None,
             (_, Up) => Some(self.slow_start())
                 .filter(|l| !l.is_zero())
-                .map(|length| Ramp {
-                    since: t.at,
-                    length,
+                .map(|length| {
+                    Arc::new(Ramp {
+                        since: t.at,
+                        length,
+                    })
                 }),
             _ => None,
         };
@@ -289,32 +294,38 @@ fn resolve(
     factory: &dyn ProbeFactory,
     env: &ProbeEnv,
 ) -> Result<BTreeMap<String, Wanted>, Error> {
-    let mut probers: BTreeMap<&str, (Arc<HealthCheck>, Arc<dyn Prober>)> = BTreeMap::new();
+    // One check, prober and name per health check, shared by its backends.
+    type Shared = (Arc<HealthCheck>, Arc<dyn Prober>, Arc<str>);
+    let mut probers: BTreeMap<&str, Shared> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (name, b) in config.backends() {
-        let (check, prober) = match &b.healthcheck {
-            None => (None, None),
+        let (check, prober, healthcheck) = match &b.healthcheck {
+            None => (None, None, None),
             Some(hc) => {
                 let check = config.healthcheck(hc).ok_or_else(|| Error::NoHealthCheck {
                     backend: name.clone(),
                     healthcheck: hc.clone(),
                 })?;
-                let (check, prober) = match probers.get(hc.as_str()) {
+                let (check, prober, hc) = match probers.get(hc.as_str()) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = (Arc::new(check.clone()), factory.build(check, env)?);
+                        let p = (
+                            Arc::new(check.clone()),
+                            factory.build(check, env)?,
+                            Arc::from(hc.as_str()),
+                        );
                         probers.insert(hc, p.clone());
                         p
                     }
                 };
-                (Some(check), Some(prober))
+                (Some(check), Some(prober), Some(hc))
             }
         };
         out.insert(
             name.clone(),
             Wanted {
                 address: b.address,
-                healthcheck: b.healthcheck.as_deref().map(Arc::from),
+                healthcheck,
                 check,
                 prober,
                 enabled: b.enabled,
@@ -451,11 +462,12 @@ impl CheckerBuilder {
             runtime,
         });
         let now = Instant::now();
+        let mut shared = None;
         let new: Vec<_> = wanted
             .into_iter()
             .map(|(name, w)| {
                 let start = Start::Initial(seeds.get(&name), intents.get(&name).copied());
-                inner.new_slot(&name, w, hc.transition_history, now, start)
+                inner.new_slot(&name, w, hc.transition_history, now, start, &mut shared)
             })
             .collect();
         let slots = new
@@ -641,18 +653,23 @@ impl Checker {
         let mut slots = BTreeMap::new();
         let mut new = Vec::new();
         let mut log = TransitionLog::default();
+        let mut shared = None;
         for (name, w) in wanted {
             let Some(slot) = old.get(name.as_str()) else {
-                let (slot, ts) =
-                    self.inner
-                        .new_slot(&name, w, hc.transition_history, now, Start::Reload);
+                let (slot, ts) = self.inner.new_slot(
+                    &name,
+                    w,
+                    hc.transition_history,
+                    now,
+                    Start::Reload,
+                    &mut shared,
+                );
                 slots.insert(slot.name.clone(), slot.clone());
                 new.push((slot, ts));
                 continue;
             };
             let mut core = slot.lock();
             core.machine.set_history_len(hc.transition_history);
-            core.history = core.machine.history().iter().cloned().collect();
             let damping = Inner::redamp(&mut core, &w, now);
             core.healthcheck = w.healthcheck;
             let probe_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.probe.clone());
@@ -767,6 +784,7 @@ impl Inner {
         history_len: usize,
         now: Instant,
         start: Start<'_>,
+        shared: &mut Option<Arc<[Transition]>>,
     ) -> (Arc<Slot>, Vec<Transition>) {
         let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
         let intent = match start {
@@ -793,13 +811,13 @@ impl Inner {
                 let damper = damping.map(|d| {
                     let mut damper = Damper::with_penalty(d, seed.penalty, seed.penalty_at);
                     damper.poll(now);
-                    damper
+                    Box::new(damper)
                 });
                 (m, Some(t), damper)
             }
             None => {
                 let (m, t) = Machine::new(checking, w.enabled, history_len, now);
-                (m, t, damping.map(|d| Damper::new(d, now)))
+                (m, t, damping.map(|d| Box::new(Damper::new(d, now))))
             }
         };
         let mut transitions: Vec<Transition> = t.into_iter().collect();
@@ -817,6 +835,17 @@ impl Inner {
             );
         }
         transitions.extend(operated);
+        // Backends made together mostly start with the same history: one
+        // copy for them all (the last one made is the one shared).
+        if let Some(h) = shared.as_ref() {
+            machine.share_history(h);
+        }
+        if !shared
+            .as_ref()
+            .is_some_and(|h| Arc::ptr_eq(h, machine.history()))
+        {
+            *shared = Some(machine.history().clone());
+        }
         // A seeded backend is past its initial unknown.
         let initial =
             matches!(start, Start::Initial(..)) && machine.state() == BackendState::Unknown;
@@ -835,7 +864,6 @@ impl Inner {
             generation: 0,
             task: None,
             last_probe: None,
-            history: machine.history().iter().cloned().collect(),
             machine,
         };
         let name: Arc<str> = Arc::from(name);
@@ -850,7 +878,7 @@ impl Inner {
                 rise: 0,
                 fall: 0,
                 last_probe: None,
-                history: Arc::from([]),
+                history: core.machine.history().clone(),
                 damping: None,
                 flaps: 0,
                 ramp: None,
@@ -899,9 +927,6 @@ impl Inner {
         log: Option<&mut TransitionLog>,
     ) {
         let damped = t.and_then(|t| core.follow(t));
-        if t.is_some() {
-            core.history = core.machine.history().iter().cloned().collect();
-        }
         if core.machine.state() == BackendState::Removed {
             Inner::stop_release(core);
         }
@@ -1007,7 +1032,7 @@ impl Inner {
         let task = async move {
             loop {
                 // Read each time: a flap while suppressed pushes it later.
-                let at = match slot.lock().damper.as_ref().and_then(Damper::release_at) {
+                let at = match slot.lock().damper.as_deref().and_then(Damper::release_at) {
                     Some(at) => at,
                     None => return,
                 };
@@ -1038,9 +1063,11 @@ impl Inner {
     /// and a release starts one.
     fn redamp(core: &mut Core, w: &Wanted, now: Instant) -> Option<damping::Change> {
         let slow_start = w.check.as_ref().map_or(Duration::ZERO, |c| c.slow_start);
-        core.ramp = core.ramp.filter(|_| !slow_start.is_zero()).map(|r| Ramp {
-            length: slow_start,
-            ..r
+        core.ramp = core.ramp.take().filter(|_| !slow_start.is_zero()).map(|r| {
+            Arc::new(Ramp {
+                length: slow_start,
+                ..*r
+            })
         });
         let change = Inner::rejudge_damping(core, w, now);
         if change == Some(damping::Change::Released) {
@@ -1054,7 +1081,7 @@ impl Inner {
         match (&mut core.damper, w.check.as_ref().and_then(|c| c.damping)) {
             (None, None) => None,
             (None, Some(d)) => {
-                core.damper = Some(Damper::new(d, now));
+                core.damper = Some(Box::new(Damper::new(d, now)));
                 None
             }
             (Some(damper), Some(d)) if *damper.config() == d => None,
