@@ -101,7 +101,7 @@ struct Control {
 
 /// One backend.
 struct Slot {
-    name: Arc<str>,
+    /// Its name is the status's ([`Slot::name`]), not kept twice.
     status: ArcSwap<BackendStatus>,
     core: Mutex<Core>,
 }
@@ -109,10 +109,10 @@ struct Slot {
 struct Core {
     machine: Machine,
     address: IpAddr,
-    healthcheck: Option<Arc<str>>,
-    /// The resolved health check, shared by its backends; `None` for a
-    /// static backend (8 bytes, not a whole check, per static backend).
-    check: Option<Arc<HealthCheck>>,
+    /// The resolved health check and its name, shared by its backends;
+    /// `None` for a static backend (8 bytes, not a whole check, per static
+    /// backend).
+    check: Option<Arc<Resolved>>,
     prober: Option<Arc<dyn Prober>>,
     /// Bumped whenever the probe task is cancelled or replaced.
     generation: u64,
@@ -140,6 +140,11 @@ struct Core {
 }
 
 impl Slot {
+    /// The backend's name.
+    fn name(&self) -> Arc<str> {
+        self.status.load().name.clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves a consistent machine (its
         // methods do not panic midway), so poisoning is ignored.
@@ -152,11 +157,11 @@ impl Slot {
             Checking::Static => (0, 0),
         };
         self.status.store(Arc::new(BackendStatus {
-            name: self.name.clone(),
+            name: self.name(),
             address: core.address,
             state: core.machine.state(),
             enabled: core.machine.enabled(),
-            healthcheck: core.healthcheck.clone(),
+            healthcheck: core.check.as_ref().map(|c| c.name.clone()),
             counter: core.machine.counter(),
             rise,
             fall,
@@ -278,11 +283,24 @@ enum Start<'a> {
     Reload,
 }
 
+/// A health check of the config, with its name.
+struct Resolved {
+    name: Arc<str>,
+    check: HealthCheck,
+}
+
+impl std::ops::Deref for Resolved {
+    type Target = HealthCheck;
+
+    fn deref(&self) -> &HealthCheck {
+        &self.check
+    }
+}
+
 /// What a backend of a config needs: its address, check and prober.
 struct Wanted {
     address: IpAddr,
-    healthcheck: Option<Arc<str>>,
-    check: Option<Arc<HealthCheck>>,
+    check: Option<Arc<Resolved>>,
     prober: Option<Arc<dyn Prober>>,
     enabled: bool,
 }
@@ -295,37 +313,36 @@ fn resolve(
     env: &ProbeEnv,
 ) -> Result<BTreeMap<String, Wanted>, Error> {
     // One check, prober and name per health check, shared by its backends.
-    type Shared = (Arc<HealthCheck>, Arc<dyn Prober>, Arc<str>);
+    type Shared = (Arc<Resolved>, Arc<dyn Prober>);
     let mut probers: BTreeMap<&str, Shared> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (name, b) in config.backends() {
-        let (check, prober, healthcheck) = match &b.healthcheck {
-            None => (None, None, None),
+        let (check, prober) = match &b.healthcheck {
+            None => (None, None),
             Some(hc) => {
                 let check = config.healthcheck(hc).ok_or_else(|| Error::NoHealthCheck {
                     backend: name.clone(),
                     healthcheck: hc.clone(),
                 })?;
-                let (check, prober, hc) = match probers.get(hc.as_str()) {
+                let (check, prober) = match probers.get(hc.as_str()) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = (
-                            Arc::new(check.clone()),
-                            factory.build(check, env)?,
-                            Arc::from(hc.as_str()),
-                        );
+                        let resolved = Resolved {
+                            name: Arc::from(hc.as_str()),
+                            check: check.clone(),
+                        };
+                        let p = (Arc::new(resolved), factory.build(check, env)?);
                         probers.insert(hc, p.clone());
                         p
                     }
                 };
-                (Some(check), Some(prober), Some(hc))
+                (Some(check), Some(prober))
             }
         };
         out.insert(
             name.clone(),
             Wanted {
                 address: b.address,
-                healthcheck,
                 check,
                 prober,
                 enabled: b.enabled,
@@ -470,10 +487,7 @@ impl CheckerBuilder {
                 inner.new_slot(&name, w, hc.transition_history, now, start, &mut shared)
             })
             .collect();
-        let slots = new
-            .iter()
-            .map(|(s, _)| (s.name.clone(), s.clone()))
-            .collect();
+        let slots = new.iter().map(|(s, _)| (s.name(), s.clone())).collect();
         inner.slots.store(Arc::new(slots));
         let mut log = TransitionLog::default();
         inner.settle_new(new, &mut log);
@@ -664,16 +678,15 @@ impl Checker {
                     Start::Reload,
                     &mut shared,
                 );
-                slots.insert(slot.name.clone(), slot.clone());
+                slots.insert(slot.name(), slot.clone());
                 new.push((slot, ts));
                 continue;
             };
             let mut core = slot.lock();
             core.machine.set_history_len(hc.transition_history);
             let damping = Inner::redamp(&mut core, &w, now);
-            core.healthcheck = w.healthcheck;
-            let probe_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.probe.clone());
-            let timing_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.timing);
+            let probe_of = |c: &Option<Arc<Resolved>>| c.as_ref().map(|c| c.probe.clone());
+            let timing_of = |c: &Option<Arc<Resolved>>| c.as_ref().map(|c| c.timing);
             let readdressed = core.address != w.address;
             let reprobed = netns_changed || probe_of(&core.check) != probe_of(&w.check);
             let retimed = timing_of(&core.check) != timing_of(&w.check);
@@ -685,7 +698,7 @@ impl Checker {
                 slot.publish(&core);
                 self.inner.damping_event(slot, &mut core, damping);
                 drop(core);
-                slots.insert(slot.name.clone(), slot.clone());
+                slots.insert(slot.name(), slot.clone());
                 continue;
             }
             // A new task with the new prober and timing; the result of a
@@ -729,7 +742,7 @@ impl Checker {
             }
             self.inner.damping_event(slot, &mut core, damping);
             drop(core);
-            slots.insert(slot.name.clone(), slot.clone());
+            slots.insert(slot.name(), slot.clone());
         }
         for (name, slot) in old.iter() {
             if !slots.contains_key(name) {
@@ -858,7 +871,6 @@ impl Inner {
             blocked: None,
             file_enabled: w.enabled,
             address: w.address,
-            healthcheck: w.healthcheck,
             check: w.check,
             prober: w.prober,
             generation: 0,
@@ -884,7 +896,6 @@ impl Inner {
                 ramp: None,
                 probe_blocked: None,
             }),
-            name,
             core: Mutex::new(core),
         });
         (slot, transitions)
@@ -941,12 +952,12 @@ impl Inner {
         slot.publish(core);
         if let Some(t) = t {
             match log {
-                Some(log) => log.note(&slot.name, t),
-                None => transition_log::log_one(&slot.name, t),
+                Some(log) => log.note(&slot.name(), t),
+                None => transition_log::log_one(&slot.name(), t),
             }
             // No subscriber is not an error.
             let _ = self.events.send(BackendEvent {
-                backend: slot.name.clone(),
+                backend: slot.name(),
                 address: core.address,
                 change: Change::Transition(t.clone()),
             });
@@ -966,7 +977,7 @@ impl Inner {
         if let Some(spell) = spell {
             // No subscriber is not an error.
             let _ = self.events.send(BackendEvent {
-                backend: slot.name.clone(),
+                backend: slot.name(),
                 address: core.address,
                 change: Change::ProbeBlocked(BlockedChange { blocked, spell }),
             });
@@ -999,19 +1010,19 @@ impl Inner {
         };
         match change {
             damping::Change::Suppressed => tracing::warn!(
-                backend = %slot.name,
+                backend = %slot.name(),
                 penalty = event.penalty,
                 release_in = ?event.release_at.map(|at| at.saturating_duration_since(now)),
                 "backend-suppressed: flap damping holds it at weight 0"
             ),
             damping::Change::Released => tracing::info!(
-                backend = %slot.name,
+                backend = %slot.name(),
                 penalty = event.penalty,
                 "backend-released: flap damping no longer holds it"
             ),
         }
         let _ = self.events.send(BackendEvent {
-            backend: slot.name.clone(),
+            backend: slot.name(),
             address: core.address,
             change: Change::Damping(event),
         });
@@ -1165,13 +1176,13 @@ impl ProbeTask {
             tokio::time::sleep(delay).await;
             // Read now, so that an address a reload changed is probed next.
             let address = self.slot.lock().address;
-            tracing::debug!(backend = %self.slot.name, %address, "probe start");
+            tracing::debug!(backend = %self.slot.name(), %address, "probe start");
             if let Some(observer) = self.inner.upgrade().and_then(|i| i.observer.clone()) {
-                observer.probe_started(&self.slot.name, address);
+                observer.probe_started(&self.slot.name(), address);
             }
             let result = self.prober.probe(address).await;
             tracing::debug!(
-                backend = %self.slot.name,
+                backend = %self.slot.name(),
                 %address,
                 code = %result.code,
                 detail = %result.detail,
@@ -1184,14 +1195,14 @@ impl ProbeTask {
             let blocked = result.could_not_run();
             if let Some(observer) = &inner.observer {
                 observer.probe_ended(&ProbeRecord {
-                    backend: &self.slot.name,
+                    backend: &self.slot.name(),
                     address,
                     kind: self.kind,
                     code: result.code,
                     duration: result.duration,
                 });
                 if let Some(cause) = blocked {
-                    observer.probe_could_not_run(&self.slot.name, cause);
+                    observer.probe_could_not_run(&self.slot.name(), cause);
                 }
             }
             let mut core = self.slot.lock();
@@ -1202,12 +1213,12 @@ impl ProbeTask {
             if let Some(cause) = blocked {
                 // No evidence: state, counter, history and last probe stay;
                 // the next probe comes at this state's usual interval.
-                let spell = core.probe_blocked(&self.slot.name, cause, &result.detail, now);
+                let spell = core.probe_blocked(&self.slot.name(), cause, &result.detail, now);
                 self.slot.publish(&core);
                 inner.probe_blocked_event(&self.slot, &core, spell, true);
                 continue;
             }
-            let ended = core.probe_ran(&self.slot.name, now);
+            let ended = core.probe_ran(&self.slot.name(), now);
             inner.probe_blocked_event(&self.slot, &core, ended, false);
             let t = core.machine.record(result.code, &result.detail, now);
             core.last_probe = Some(Arc::new(LastProbe {
