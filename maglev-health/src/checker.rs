@@ -101,7 +101,7 @@ struct Control {
 
 /// One backend.
 struct Slot {
-    name: Arc<str>,
+    /// Its name is the status's ([`Slot::name`]), not kept twice.
     status: ArcSwap<BackendStatus>,
     core: Mutex<Core>,
 }
@@ -109,29 +109,30 @@ struct Slot {
 struct Core {
     machine: Machine,
     address: IpAddr,
-    healthcheck: Option<Arc<str>>,
-    /// The resolved health check, shared by its backends; `None` for a
-    /// static backend (8 bytes, not a whole check, per static backend).
-    check: Option<Arc<HealthCheck>>,
+    /// The resolved health check and its name, shared by its backends;
+    /// `None` for a static backend (8 bytes, not a whole check, per static
+    /// backend).
+    check: Option<Arc<Resolved>>,
     prober: Option<Arc<dyn Prober>>,
     /// Bumped whenever the probe task is cancelled or replaced.
     generation: u64,
     /// Aborting it drops the probe in flight (closing its socket).
     task: Option<AbortHandle>,
     last_probe: Option<Arc<LastProbe>>,
-    history: Arc<[Transition]>,
-    /// Flap damping, if the health check has it.
-    damper: Option<Damper>,
+    /// Flap damping, if the health check has it (boxed: most backends
+    /// have none, and the status shares the box's contents by value).
+    damper: Option<Box<Damper>>,
     /// The task that releases a suppressed backend when its penalty has
     /// decayed.
     release: Option<AbortHandle>,
     flaps: u64,
-    ramp: Option<Ramp>,
+    /// Shared with the published status (a ramp is rare: 8 bytes, not 32).
+    ramp: Option<Arc<Ramp>>,
     /// Still in the `unknown` it started in at the checker's start: its
     /// first `up` gets no slow start (warm-up covers a start).
     initial: bool,
-    /// Set while its probes cannot run for a reason of ours.
-    blocked: Option<ProbeBlocked>,
+    /// Set while its probes cannot run for a reason of ours (boxed: rare).
+    blocked: Option<Box<ProbeBlocked>>,
     /// The config file's `enabled` at the last (re)load: a reload applies
     /// `enabled` only when the file changed it, so an operator's disable
     /// or enable holds until then.
@@ -139,6 +140,11 @@ struct Core {
 }
 
 impl Slot {
+    /// The backend's name.
+    fn name(&self) -> Arc<str> {
+        self.status.load().name.clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves a consistent machine (its
         // methods do not panic midway), so poisoning is ignored.
@@ -151,19 +157,19 @@ impl Slot {
             Checking::Static => (0, 0),
         };
         self.status.store(Arc::new(BackendStatus {
-            name: self.name.clone(),
+            name: self.name(),
             address: core.address,
             state: core.machine.state(),
             enabled: core.machine.enabled(),
-            healthcheck: core.healthcheck.clone(),
+            healthcheck: core.check.as_ref().map(|c| c.name.clone()),
             counter: core.machine.counter(),
             rise,
             fall,
             last_probe: core.last_probe.clone(),
-            history: core.history.clone(),
+            history: core.machine.history().clone(),
             damping: core.damper.clone(),
             flaps: core.flaps,
-            ramp: core.ramp,
+            ramp: core.ramp.clone(),
             probe_blocked: core.blocked.clone(),
         }));
     }
@@ -175,10 +181,10 @@ impl Core {
     /// that began when it came up while suppressed carried no traffic.
     fn released(&mut self, now: Instant, slow_start: Duration) {
         if self.machine.state() == BackendState::Up && !slow_start.is_zero() {
-            self.ramp = Some(Ramp {
+            self.ramp = Some(Arc::new(Ramp {
                 since: now,
                 length: slow_start,
-            });
+            }));
         }
     }
 
@@ -194,11 +200,13 @@ impl Core {
         now: Instant,
     ) -> Option<ProbeBlocked> {
         let logged = self.blocked.as_ref().map(|b| b.reason);
-        let b = self.blocked.get_or_insert_with(|| ProbeBlocked {
-            reason: cause,
-            detail: String::new(),
-            since: now,
-            count: 0,
+        let b = self.blocked.get_or_insert_with(|| {
+            Box::new(ProbeBlocked {
+                reason: cause,
+                detail: String::new(),
+                since: now,
+                count: 0,
+            })
         });
         b.reason = cause;
         b.count += 1;
@@ -213,7 +221,7 @@ impl Core {
                 state = %self.machine.state(),
                 "probe-blocked: the probe could not run for a reason of ours; the backend keeps its state"
             );
-            return Some(b.clone());
+            return Some(ProbeBlocked::clone(b));
         }
         None
     }
@@ -221,7 +229,7 @@ impl Core {
     /// A probe ran: a spell of blocked probes, if any, is over (and
     /// returned, for watchers).
     fn probe_ran(&mut self, backend: &str, now: Instant) -> Option<ProbeBlocked> {
-        let ended = self.blocked.take();
+        let ended = self.blocked.take().map(|b| *b);
         if let Some(b) = &ended {
             tracing::warn!(
                 backend,
@@ -250,9 +258,11 @@ impl Core {
             (_, Up) if t.code == crate::code::Code::Restored => None,
             (_, Up) => Some(self.slow_start())
                 .filter(|l| !l.is_zero())
-                .map(|length| Ramp {
-                    since: t.at,
-                    length,
+                .map(|length| {
+                    Arc::new(Ramp {
+                        since: t.at,
+                        length,
+                    })
                 }),
             _ => None,
         };
@@ -273,11 +283,24 @@ enum Start<'a> {
     Reload,
 }
 
+/// A health check of the config, with its name.
+struct Resolved {
+    name: Arc<str>,
+    check: HealthCheck,
+}
+
+impl std::ops::Deref for Resolved {
+    type Target = HealthCheck;
+
+    fn deref(&self) -> &HealthCheck {
+        &self.check
+    }
+}
+
 /// What a backend of a config needs: its address, check and prober.
 struct Wanted {
     address: IpAddr,
-    healthcheck: Option<Arc<str>>,
-    check: Option<Arc<HealthCheck>>,
+    check: Option<Arc<Resolved>>,
     prober: Option<Arc<dyn Prober>>,
     enabled: bool,
 }
@@ -289,7 +312,9 @@ fn resolve(
     factory: &dyn ProbeFactory,
     env: &ProbeEnv,
 ) -> Result<BTreeMap<String, Wanted>, Error> {
-    let mut probers: BTreeMap<&str, (Arc<HealthCheck>, Arc<dyn Prober>)> = BTreeMap::new();
+    // One check, prober and name per health check, shared by its backends.
+    type Shared = (Arc<Resolved>, Arc<dyn Prober>);
+    let mut probers: BTreeMap<&str, Shared> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (name, b) in config.backends() {
         let (check, prober) = match &b.healthcheck {
@@ -302,7 +327,11 @@ fn resolve(
                 let (check, prober) = match probers.get(hc.as_str()) {
                     Some(p) => p.clone(),
                     None => {
-                        let p = (Arc::new(check.clone()), factory.build(check, env)?);
+                        let resolved = Resolved {
+                            name: Arc::from(hc.as_str()),
+                            check: check.clone(),
+                        };
+                        let p = (Arc::new(resolved), factory.build(check, env)?);
                         probers.insert(hc, p.clone());
                         p
                     }
@@ -314,7 +343,6 @@ fn resolve(
             name.clone(),
             Wanted {
                 address: b.address,
-                healthcheck: b.healthcheck.as_deref().map(Arc::from),
                 check,
                 prober,
                 enabled: b.enabled,
@@ -451,17 +479,15 @@ impl CheckerBuilder {
             runtime,
         });
         let now = Instant::now();
+        let mut shared = None;
         let new: Vec<_> = wanted
             .into_iter()
             .map(|(name, w)| {
                 let start = Start::Initial(seeds.get(&name), intents.get(&name).copied());
-                inner.new_slot(&name, w, hc.transition_history, now, start)
+                inner.new_slot(&name, w, hc.transition_history, now, start, &mut shared)
             })
             .collect();
-        let slots = new
-            .iter()
-            .map(|(s, _)| (s.name.clone(), s.clone()))
-            .collect();
+        let slots = new.iter().map(|(s, _)| (s.name(), s.clone())).collect();
         inner.slots.store(Arc::new(slots));
         let mut log = TransitionLog::default();
         inner.settle_new(new, &mut log);
@@ -641,22 +667,26 @@ impl Checker {
         let mut slots = BTreeMap::new();
         let mut new = Vec::new();
         let mut log = TransitionLog::default();
+        let mut shared = None;
         for (name, w) in wanted {
             let Some(slot) = old.get(name.as_str()) else {
-                let (slot, ts) =
-                    self.inner
-                        .new_slot(&name, w, hc.transition_history, now, Start::Reload);
-                slots.insert(slot.name.clone(), slot.clone());
+                let (slot, ts) = self.inner.new_slot(
+                    &name,
+                    w,
+                    hc.transition_history,
+                    now,
+                    Start::Reload,
+                    &mut shared,
+                );
+                slots.insert(slot.name(), slot.clone());
                 new.push((slot, ts));
                 continue;
             };
             let mut core = slot.lock();
             core.machine.set_history_len(hc.transition_history);
-            core.history = core.machine.history().iter().cloned().collect();
             let damping = Inner::redamp(&mut core, &w, now);
-            core.healthcheck = w.healthcheck;
-            let probe_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.probe.clone());
-            let timing_of = |c: &Option<Arc<HealthCheck>>| c.as_ref().map(|c| c.timing);
+            let probe_of = |c: &Option<Arc<Resolved>>| c.as_ref().map(|c| c.probe.clone());
+            let timing_of = |c: &Option<Arc<Resolved>>| c.as_ref().map(|c| c.timing);
             let readdressed = core.address != w.address;
             let reprobed = netns_changed || probe_of(&core.check) != probe_of(&w.check);
             let retimed = timing_of(&core.check) != timing_of(&w.check);
@@ -668,7 +698,7 @@ impl Checker {
                 slot.publish(&core);
                 self.inner.damping_event(slot, &mut core, damping);
                 drop(core);
-                slots.insert(slot.name.clone(), slot.clone());
+                slots.insert(slot.name(), slot.clone());
                 continue;
             }
             // A new task with the new prober and timing; the result of a
@@ -712,7 +742,7 @@ impl Checker {
             }
             self.inner.damping_event(slot, &mut core, damping);
             drop(core);
-            slots.insert(slot.name.clone(), slot.clone());
+            slots.insert(slot.name(), slot.clone());
         }
         for (name, slot) in old.iter() {
             if !slots.contains_key(name) {
@@ -767,6 +797,7 @@ impl Inner {
         history_len: usize,
         now: Instant,
         start: Start<'_>,
+        shared: &mut Option<Arc<[Transition]>>,
     ) -> (Arc<Slot>, Vec<Transition>) {
         let checking = Checking::from_timing(w.check.as_ref().map(|c| &c.timing));
         let intent = match start {
@@ -793,13 +824,13 @@ impl Inner {
                 let damper = damping.map(|d| {
                     let mut damper = Damper::with_penalty(d, seed.penalty, seed.penalty_at);
                     damper.poll(now);
-                    damper
+                    Box::new(damper)
                 });
                 (m, Some(t), damper)
             }
             None => {
                 let (m, t) = Machine::new(checking, w.enabled, history_len, now);
-                (m, t, damping.map(|d| Damper::new(d, now)))
+                (m, t, damping.map(|d| Box::new(Damper::new(d, now))))
             }
         };
         let mut transitions: Vec<Transition> = t.into_iter().collect();
@@ -817,6 +848,17 @@ impl Inner {
             );
         }
         transitions.extend(operated);
+        // Backends made together mostly start with the same history: one
+        // copy for them all (the last one made is the one shared).
+        if let Some(h) = shared.as_ref() {
+            machine.share_history(h);
+        }
+        if !shared
+            .as_ref()
+            .is_some_and(|h| Arc::ptr_eq(h, machine.history()))
+        {
+            *shared = Some(machine.history().clone());
+        }
         // A seeded backend is past its initial unknown.
         let initial =
             matches!(start, Start::Initial(..)) && machine.state() == BackendState::Unknown;
@@ -829,13 +871,11 @@ impl Inner {
             blocked: None,
             file_enabled: w.enabled,
             address: w.address,
-            healthcheck: w.healthcheck,
             check: w.check,
             prober: w.prober,
             generation: 0,
             task: None,
             last_probe: None,
-            history: machine.history().iter().cloned().collect(),
             machine,
         };
         let name: Arc<str> = Arc::from(name);
@@ -850,13 +890,12 @@ impl Inner {
                 rise: 0,
                 fall: 0,
                 last_probe: None,
-                history: Arc::from([]),
+                history: core.machine.history().clone(),
                 damping: None,
                 flaps: 0,
                 ramp: None,
                 probe_blocked: None,
             }),
-            name,
             core: Mutex::new(core),
         });
         (slot, transitions)
@@ -899,9 +938,6 @@ impl Inner {
         log: Option<&mut TransitionLog>,
     ) {
         let damped = t.and_then(|t| core.follow(t));
-        if t.is_some() {
-            core.history = core.machine.history().iter().cloned().collect();
-        }
         if core.machine.state() == BackendState::Removed {
             Inner::stop_release(core);
         }
@@ -916,12 +952,12 @@ impl Inner {
         slot.publish(core);
         if let Some(t) = t {
             match log {
-                Some(log) => log.note(&slot.name, t),
-                None => transition_log::log_one(&slot.name, t),
+                Some(log) => log.note(&slot.name(), t),
+                None => transition_log::log_one(&slot.name(), t),
             }
             // No subscriber is not an error.
             let _ = self.events.send(BackendEvent {
-                backend: slot.name.clone(),
+                backend: slot.name(),
                 address: core.address,
                 change: Change::Transition(t.clone()),
             });
@@ -941,7 +977,7 @@ impl Inner {
         if let Some(spell) = spell {
             // No subscriber is not an error.
             let _ = self.events.send(BackendEvent {
-                backend: slot.name.clone(),
+                backend: slot.name(),
                 address: core.address,
                 change: Change::ProbeBlocked(BlockedChange { blocked, spell }),
             });
@@ -974,19 +1010,19 @@ impl Inner {
         };
         match change {
             damping::Change::Suppressed => tracing::warn!(
-                backend = %slot.name,
+                backend = %slot.name(),
                 penalty = event.penalty,
                 release_in = ?event.release_at.map(|at| at.saturating_duration_since(now)),
                 "backend-suppressed: flap damping holds it at weight 0"
             ),
             damping::Change::Released => tracing::info!(
-                backend = %slot.name,
+                backend = %slot.name(),
                 penalty = event.penalty,
                 "backend-released: flap damping no longer holds it"
             ),
         }
         let _ = self.events.send(BackendEvent {
-            backend: slot.name.clone(),
+            backend: slot.name(),
             address: core.address,
             change: Change::Damping(event),
         });
@@ -1007,7 +1043,7 @@ impl Inner {
         let task = async move {
             loop {
                 // Read each time: a flap while suppressed pushes it later.
-                let at = match slot.lock().damper.as_ref().and_then(Damper::release_at) {
+                let at = match slot.lock().damper.as_deref().and_then(Damper::release_at) {
                     Some(at) => at,
                     None => return,
                 };
@@ -1038,9 +1074,11 @@ impl Inner {
     /// and a release starts one.
     fn redamp(core: &mut Core, w: &Wanted, now: Instant) -> Option<damping::Change> {
         let slow_start = w.check.as_ref().map_or(Duration::ZERO, |c| c.slow_start);
-        core.ramp = core.ramp.filter(|_| !slow_start.is_zero()).map(|r| Ramp {
-            length: slow_start,
-            ..r
+        core.ramp = core.ramp.take().filter(|_| !slow_start.is_zero()).map(|r| {
+            Arc::new(Ramp {
+                length: slow_start,
+                ..*r
+            })
         });
         let change = Inner::rejudge_damping(core, w, now);
         if change == Some(damping::Change::Released) {
@@ -1054,7 +1092,7 @@ impl Inner {
         match (&mut core.damper, w.check.as_ref().and_then(|c| c.damping)) {
             (None, None) => None,
             (None, Some(d)) => {
-                core.damper = Some(Damper::new(d, now));
+                core.damper = Some(Box::new(Damper::new(d, now)));
                 None
             }
             (Some(damper), Some(d)) if *damper.config() == d => None,
@@ -1138,13 +1176,13 @@ impl ProbeTask {
             tokio::time::sleep(delay).await;
             // Read now, so that an address a reload changed is probed next.
             let address = self.slot.lock().address;
-            tracing::debug!(backend = %self.slot.name, %address, "probe start");
+            tracing::debug!(backend = %self.slot.name(), %address, "probe start");
             if let Some(observer) = self.inner.upgrade().and_then(|i| i.observer.clone()) {
-                observer.probe_started(&self.slot.name, address);
+                observer.probe_started(&self.slot.name(), address);
             }
             let result = self.prober.probe(address).await;
             tracing::debug!(
-                backend = %self.slot.name,
+                backend = %self.slot.name(),
                 %address,
                 code = %result.code,
                 detail = %result.detail,
@@ -1157,14 +1195,14 @@ impl ProbeTask {
             let blocked = result.could_not_run();
             if let Some(observer) = &inner.observer {
                 observer.probe_ended(&ProbeRecord {
-                    backend: &self.slot.name,
+                    backend: &self.slot.name(),
                     address,
                     kind: self.kind,
                     code: result.code,
                     duration: result.duration,
                 });
                 if let Some(cause) = blocked {
-                    observer.probe_could_not_run(&self.slot.name, cause);
+                    observer.probe_could_not_run(&self.slot.name(), cause);
                 }
             }
             let mut core = self.slot.lock();
@@ -1175,12 +1213,12 @@ impl ProbeTask {
             if let Some(cause) = blocked {
                 // No evidence: state, counter, history and last probe stay;
                 // the next probe comes at this state's usual interval.
-                let spell = core.probe_blocked(&self.slot.name, cause, &result.detail, now);
+                let spell = core.probe_blocked(&self.slot.name(), cause, &result.detail, now);
                 self.slot.publish(&core);
                 inner.probe_blocked_event(&self.slot, &core, spell, true);
                 continue;
             }
-            let ended = core.probe_ran(&self.slot.name, now);
+            let ended = core.probe_ran(&self.slot.name(), now);
             inner.probe_blocked_event(&self.slot, &core, ended, false);
             let t = core.machine.record(result.code, &result.detail, now);
             core.last_probe = Some(Arc::new(LastProbe {

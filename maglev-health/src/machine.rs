@@ -8,8 +8,8 @@
 //! **Invariant:** `counter` is in `0..=rise + fall - 1`; a probed backend is
 //! `up` only with `counter >= rise` and `down` only with `counter < rise`.
 
-use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use maglev_core::config::Timing;
@@ -110,8 +110,11 @@ pub struct Machine {
     counter: u32,
     checking: Checking,
     enabled: bool,
-    history: VecDeque<Transition>,
-    history_len: usize,
+    /// Oldest first; shared with the published status (a transition
+    /// makes a new one, so no second copy is kept per backend).
+    history: Arc<[Transition]>,
+    /// At least 1 (a `u32`: 8 bytes less a backend).
+    history_len: u32,
 }
 
 impl Machine {
@@ -131,8 +134,8 @@ impl Machine {
             counter: 0,
             checking,
             enabled,
-            history: VecDeque::new(),
-            history_len: history_len.max(1),
+            history: no_history(),
+            history_len: clamp_len(history_len),
         };
         let t = if enabled {
             m.enter_unknown(Code::Static, "static backend", now)
@@ -176,8 +179,8 @@ impl Machine {
             counter,
             checking: sanitize(checking),
             enabled: true,
-            history: VecDeque::new(),
-            history_len: history_len.max(1),
+            history: no_history(),
+            history_len: clamp_len(history_len),
         };
         let t = m.go(state, Code::Restored, "restored from the state file", since)?;
         Some((m, t))
@@ -272,15 +275,27 @@ impl Machine {
     }
 
     /// The last transitions, oldest first.
-    pub fn history(&self) -> &VecDeque<Transition> {
+    /// (A cheap clone shares it.)
+    pub fn history(&self) -> &Arc<[Transition]> {
         &self.history
+    }
+
+    /// Shares `other` as the history if it holds the same transitions, so
+    /// that backends made together (every static one at a start: `up`,
+    /// `static backend`, at the same instant) keep one copy between them.
+    pub fn share_history(&mut self, other: &Arc<[Transition]>) {
+        if !Arc::ptr_eq(&self.history, other) && self.history == *other {
+            self.history = other.clone();
+        }
     }
 
     /// Changes how many transitions are kept, dropping the oldest if needed.
     pub fn set_history_len(&mut self, len: usize) {
-        self.history_len = len.max(1);
-        while self.history.len() > self.history_len {
-            self.history.pop_front();
+        self.history_len = clamp_len(len);
+        let keep = self.history_len as usize;
+        if self.history.len() > keep {
+            let skip = self.history.len() - keep;
+            self.history = self.history[skip..].into();
         }
     }
 
@@ -490,17 +505,30 @@ impl Machine {
             at: now,
         };
         self.state = to;
-        if self.history.len() == self.history_len {
-            self.history.pop_front();
-        }
-        if self.history.capacity() == 0 {
-            // Most backends (every static one) only ever have their first
-            // transition: room for one, not the four a first push makes.
-            self.history.reserve_exact(1);
-        }
-        self.history.push_back(t.clone());
+        // Transitions are rare: a new slice of exactly the kept ones (no
+        // spare capacity), which the status shares.
+        let skip = (self.history.len() + 1).saturating_sub(self.history_len as usize);
+        self.history = self
+            .history
+            .iter()
+            .skip(skip)
+            .cloned()
+            .chain(std::iter::once(t.clone()))
+            .collect();
         Some(t)
     }
+}
+
+/// An empty history, shared: a backend without transitions allocates
+/// none of its own.
+fn no_history() -> Arc<[Transition]> {
+    static EMPTY: std::sync::OnceLock<Arc<[Transition]>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from([])).clone()
+}
+
+/// A history length as kept: at least 1, at most `u32::MAX`.
+fn clamp_len(len: usize) -> u32 {
+    u32::try_from(len.max(1)).unwrap_or(u32::MAX)
 }
 
 fn sanitize(checking: Checking) -> Checking {

@@ -54,17 +54,20 @@ pub struct BackendStatus {
     pub history: Arc<[Transition]>,
     /// Flap damping, when the health check has it: the penalty and whether
     /// the backend is suppressed.
-    pub damping: Option<Damper>,
+    /// Boxed: most backends have none, and it is 80 bytes.
+    pub damping: Option<Box<Damper>>,
     /// Flaps (transitions between `up` and `down`) since the checker
     /// started, damped or not.
     pub flaps: u64,
     /// The slow-start ramp of the current `up` period, if one applies
     /// (it stays here after it is over; [`slow_start::step`] says so).
-    pub ramp: Option<Ramp>,
+    /// Shared with the checker's own copy (8 bytes, not 32).
+    pub ramp: Option<Arc<Ramp>>,
     /// Set while the backend's probes cannot run for a reason of ours
     /// (out of descriptors, ...): the backend keeps its last state until a
     /// probe runs again. Cleared by the first probe that runs.
-    pub probe_blocked: Option<ProbeBlocked>,
+    /// Boxed: it is rare.
+    pub probe_blocked: Option<Box<ProbeBlocked>>,
 }
 
 /// Probes of a backend that keep failing locally: they say nothing about
@@ -86,7 +89,7 @@ impl BackendStatus {
     pub fn serving(&self, now: Instant) -> Serving {
         Serving {
             state: self.state,
-            suppressed: self.damping.as_ref().is_some_and(Damper::is_suppressed),
+            suppressed: self.damping.as_deref().is_some_and(Damper::is_suppressed),
             ramp: match (self.state, &self.ramp) {
                 (BackendState::Up, Some(r)) => r.step(now),
                 _ => None,

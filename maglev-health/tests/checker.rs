@@ -867,7 +867,7 @@ async fn a_flapping_backend_is_suppressed_until_its_penalty_decays() {
     let status = checker.backend("a").unwrap();
     assert!(!status.serving(Instant::now()).suppressed);
     // Released while up: a comeback, so it slow-starts from the release.
-    let ramp = status.ramp.expect("a ramp from the release");
+    let ramp = *status.ramp.as_deref().expect("a ramp from the release");
     assert!(
         ramp.since > release_at && ramp.since <= released.at,
         "{ramp:?}"
@@ -898,7 +898,7 @@ async fn slow_start_ramps_a_backend_back_from_down_but_not_at_start() {
     world.heal("127.0.0.1");
     assert_eq!(next_transition_of(&mut events, "a").await, BackendState::Up);
     let status = checker.backend("a").unwrap();
-    let ramp = status.ramp.expect("a ramp after down → up");
+    let ramp = *status.ramp.as_deref().expect("a ramp after down → up");
     assert_eq!(ramp.length, Duration::from_secs(10));
     let serving = |at| status.serving(at).ramp;
     assert_eq!(serving(ramp.since), Some(0));

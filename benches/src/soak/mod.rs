@@ -1096,6 +1096,7 @@ impl Soak {
                 matches!(s.state, BackendState::Paused | BackendState::Disabled) || s.state == want;
             state_ok
                 && s.ramp
+                    .as_deref()
                     .is_none_or(|r| r.next_step_at(Instant::now()).is_none())
         })
     }

@@ -290,8 +290,7 @@ impl Handle {
             .checker
             .backend(backend)
             .filter(|s| s.state == BackendState::Up)
-            .and_then(|s| s.ramp)
-            .and_then(|r| r.next_step_at(after))
+            .and_then(|s| s.ramp.as_deref().and_then(|r| r.next_step_at(after)))
     }
 
     /// The active pool of frontend `name` (`fe`) now, as the reconciler

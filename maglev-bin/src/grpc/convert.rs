@@ -296,6 +296,7 @@ pub fn backend(
         flaps: status.flaps,
         slow_start: status
             .ramp
+            .as_deref()
             .filter(|_| status.state == BackendState::Up)
             .and_then(|r| {
                 r.step(now).map(|step| proto::SlowStart {
@@ -667,12 +668,12 @@ mod tests {
             damping: None,
             flaps: 0,
             ramp: None,
-            probe_blocked: Some(ProbeBlocked {
+            probe_blocked: Some(Box::new(ProbeBlocked {
                 reason: LocalCause::FdLimit,
                 detail: "create socket: Too many open files".into(),
                 since,
                 count: 3,
-            }),
+            })),
         };
         let info = backend(&status, vec![], &clock);
         assert_eq!(info.state, "up");

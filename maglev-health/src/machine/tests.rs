@@ -243,7 +243,7 @@ fn operator_transition_table() {
             (Ok(Some(tr)), Ok(Some((to, code)))) => {
                 assert_eq!((tr.from, tr.to, tr.code), (from, *to, *code), "{ctx}");
                 assert_eq!(m.state(), *to, "{ctx}");
-                assert_eq!(m.history().back(), Some(&tr), "{ctx}");
+                assert_eq!(m.history().last(), Some(&tr), "{ctx}");
             }
             (got, want) => panic!("{ctx}: got {got:?}, want {want:?}"),
         }
