@@ -2,7 +2,7 @@
 //! a daemon holds once it has synced 1,000 frontends × 16 static backends
 //! stays under the budget written down per backend and per VIP.
 //!
-//! The heap is counted by this test binary's global allocator (live bytes
+//! The heap is counted by this test binary's global allocator (`cap`) (live bytes
 //! asked of malloc, not RSS: what glibc keeps on top is measured by the
 //! release runs in the docs). The simulator runs in this process too, so
 //! the figure is a difference: a first daemon programs the simulator and
@@ -12,63 +12,15 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use cap::Cap;
 use common::{World, until};
 
-/// Counts the bytes live on the heap and their high-water mark.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; the counters are plain atomics and never touch the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is (the caller upholds `alloc`'s contract).
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            grew(new_size);
-        }
-        p
-    }
-}
-
+/// The system allocator, counting the bytes live (no limit).
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 
 const FRONTENDS: usize = 1_000;
 const PER_FRONTEND: usize = 16;
@@ -168,16 +120,14 @@ async fn the_heap_at_1000_frontends_x_16_backends_is_within_the_budget() {
     if let Some(d) = world.daemon.take() {
         d.shutdown().await;
     }
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = ALLOCATOR.allocated();
 
     // The second finds it programmed: its heap is the daemon's own.
-    PEAK.store(before, Ordering::Relaxed);
     assert_eq!(synced_daemon(&mut world).await, 0, "nothing left to change");
-    let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    let held = ALLOCATOR.allocated().saturating_sub(before);
     eprintln!(
         "heap held by a synced daemon at {FRONTENDS} x {PER_FRONTEND}: {held} bytes \
-         ({} per backend), peak {peak} bytes while it started and synced",
+         ({} per backend)",
         held / BACKENDS
     );
     let budget = BACKENDS * PER_BACKEND + FRONTENDS * PER_VIP;

@@ -10,12 +10,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use maglev_bin::grpc::proto;
 use maglev_bin::grpc::proto::maglev_client::MaglevClient;
-use nix::sys::resource::{Resource, setrlimit};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tonic::transport::Channel;
@@ -137,8 +135,13 @@ async fn idle_floods_on_every_listener_move_no_backend() {
             .replace("{port}", &world.port.to_string()),
     );
     let sockets = world.vpp.sockets();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_maglevd"));
-    cmd.arg("--config")
+    // The limit is set the way an operator sets it: `ulimit -n` in the
+    // shell that execs the daemon.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {LIMIT} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_maglevd"))
+        .arg("--config")
         .arg(world.config_path())
         .args(["--grpc-addr", "127.0.0.1:0"])
         .args(["--metrics-addr", "127.0.0.1:0"])
@@ -150,13 +153,6 @@ async fn idle_floods_on_every_listener_move_no_backend() {
         .args(["--state-file", "", "--log-format", "json"])
         .stdout(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null());
-    // SAFETY: between fork and exec the closure only calls setrlimit, a
-    // system call that allocates nothing and takes no lock.
-    unsafe {
-        cmd.pre_exec(|| {
-            setrlimit(Resource::RLIMIT_NOFILE, LIMIT, LIMIT).map_err(std::io::Error::from)
-        });
-    }
     let mut daemon = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()

@@ -1,48 +1,19 @@
 //! The checker's memory per backend, guarded so it does not grow back
 //! (issue 25: 160,000 backends in a maglevd of at most 150 MB). A counting
-//! allocator measures the heap a checker keeps per static backend; the
+//! allocator (`cap`) measures the heap a checker keeps per static backend; the
 //! published status's size is checked too.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
+use cap::Cap;
 use maglev_core::config::Config;
 use maglev_health::checker::Checker;
 use maglev_health::status::BackendStatus;
 
-/// The system allocator, counting the bytes live.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to `System` unchanged; only a counter
-// is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: the caller's contract is `System`'s.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// The system allocator, counting the bytes live (no limit).
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 
 /// Static backends measured: enough that the fixed costs vanish.
 const N: usize = 20_000;
@@ -52,7 +23,7 @@ const N: usize = 20_000;
 /// cuts (484 with only the boxes and the shared history; the bench row
 /// `benches/benches/health.rs` `state-file` measured 920 bytes of RSS a
 /// backend before them).
-const MAX_BYTES_A_BACKEND: isize = 420;
+const MAX_BYTES_A_BACKEND: usize = 420;
 
 /// `N` static backends `s0…` on 10.x.y.z.
 fn config() -> Config {
@@ -84,12 +55,12 @@ fn a_static_backend_costs_a_few_hundred_bytes_of_heap() {
         .unwrap();
     let config = config();
     let per_backend = runtime.block_on(async {
-        let before = LIVE.load(Ordering::SeqCst);
+        let before = ALLOCATOR.allocated();
         let checker = Checker::start(&config).unwrap();
-        let after = LIVE.load(Ordering::SeqCst);
+        let after = ALLOCATOR.allocated();
         assert_eq!(checker.snapshot().len(), N);
         checker.shutdown().await;
-        (after - before) / N as isize
+        after.saturating_sub(before) / N
     });
     println!("{per_backend} bytes a static backend");
     assert!(
