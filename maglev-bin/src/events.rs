@@ -74,6 +74,35 @@ pub enum EventKind {
     },
     /// An operation sent to VPP.
     Vpp(VppChange),
+    /// A VIP prefix announced or withdrawn, or a failure to change its
+    /// route.
+    Announce(AnnounceChange),
+    /// The node drained or undrained by an operator.
+    Node(NodeChange),
+}
+
+/// A VIP prefix announced or withdrawn.
+#[derive(Debug, Clone)]
+pub struct AnnounceChange {
+    /// The prefix.
+    pub prefix: maglev_core::announce::Prefix,
+    /// The frontends whose VIP it is.
+    pub frontends: Vec<Arc<str>>,
+    /// Whether it is announced now.
+    pub announced: bool,
+    /// Why.
+    pub reason: maglev_core::announce::Reason,
+    /// The table change failed with this (the state is unchanged).
+    pub error: Option<String>,
+}
+
+/// The node drained or undrained.
+#[derive(Debug, Clone)]
+pub struct NodeChange {
+    /// Whether it is drained now.
+    pub drained: bool,
+    /// Who did it.
+    pub by: String,
 }
 
 /// A log record as watchers see it.

@@ -20,6 +20,7 @@
 //!
 //! The binaries in `src/bin/` are thin: they parse flags and call in here.
 
+pub mod announce;
 pub mod check;
 pub mod cli;
 pub mod clock;

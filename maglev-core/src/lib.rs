@@ -29,6 +29,7 @@
 //!   batching, warm-up gating and retry backoff.
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod config;
 pub mod dataplane;
 pub mod desired;

@@ -32,6 +32,7 @@ pub fn request(inv: &Invocation) -> proto::WatchRequest {
         backend: inv.flag("backend"),
         frontend: inv.flag("frontend"),
         vpp: inv.flag("vpp"),
+        announce: inv.flag("announce"),
         frontends: Vec::new(),
         backends: Vec::new(),
     }
@@ -136,6 +137,30 @@ pub fn line(e: &proto::Event, st: Style) -> String {
                 Some(t) => format!("vpp plan ({}) {}{err}", v.scope, summary(t)),
                 None => format!("vpp {fe} {} ({}) {}{err}", v.kind, v.scope, v.op),
             }
+        }
+        Some(Kind::Announce(a)) => {
+            let what = if a.announced {
+                "announced"
+            } else {
+                "withdrawn"
+            };
+            let paint = Paint::state(if a.announced { "up" } else { "down" });
+            let err = if a.error.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", st.error(&format!("failed: {}", a.error)))
+            };
+            format!(
+                "announce {} ({}) {} ({}){err}",
+                a.prefix,
+                a.frontends.join(","),
+                st.paint(what, paint),
+                a.reason
+            )
+        }
+        Some(Kind::Node(n)) => {
+            let what = if n.drained { "drained" } else { "undrained" };
+            format!("node {what} by {}", n.by)
         }
         Some(Kind::Lag(l)) => st.paint(
             &format!("lag: this watch fell behind and lost {} events", l.lost),

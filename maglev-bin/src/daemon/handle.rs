@@ -1002,6 +1002,37 @@ impl Handle {
         self.shared.counters.load_full()
     }
 
+    // ------------------------------------------------------- announcements
+
+    /// Every prefix and where its route goes, as the announcer last
+    /// published them.
+    pub fn announcements(&self) -> Arc<crate::announce::view::Announcements> {
+        // SKELETON: the announcer publishes this (issue 26).
+        Arc::new(crate::announce::view::Announcements::default())
+    }
+
+    /// This node: its drain and its announcements in totals.
+    pub fn node(&self) -> crate::announce::view::NodeView {
+        // SKELETON: the announcer publishes this (issue 26).
+        crate::announce::view::NodeView::default()
+    }
+
+    /// Drains the node (`drained`) or undrains it, as operator `by`: kept in
+    /// the state file, audited, published as an event; answers once the
+    /// announcer has carried it out. `FAILED_PRECONDITION` without an
+    /// announce section.
+    pub async fn set_drain(
+        &self,
+        drained: bool,
+        by: &str,
+    ) -> Result<crate::announce::view::NodeView, DaemonError> {
+        // SKELETON: the announcer carries this out (issue 26).
+        let _ = (drained, by);
+        Err(DaemonError::FailedPrecondition(
+            "node drain withdraws the announced VIP prefixes, but the config has no maglev.announce section".to_owned(),
+        ))
+    }
+
     // -------------------------------------------------------------- events
 
     /// A new event reader; with `log_level`, log records at that level or

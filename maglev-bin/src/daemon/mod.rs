@@ -83,6 +83,11 @@ pub struct Parts {
     /// A dataplane to use instead of VPP's sockets (for example the
     /// in-memory model); `None` to connect to [`Settings::vpp`].
     pub dataplane: Option<Arc<dyn Dataplane>>,
+    /// The routing table announced VIP prefixes go to, instead of the
+    /// kernel table `maglev.announce` names (for example a
+    /// [`MemoryTable`](crate::announce::table::MemoryTable)); used only
+    /// with an announce section.
+    pub routes: Option<Arc<dyn crate::announce::table::RouteTable>>,
     /// The event fan-out; share it with the [`LogLayer`](crate::events::LogLayer)
     /// so watchers get log records.
     pub hub: EventHub,
@@ -105,6 +110,7 @@ impl Default for Parts {
         Parts {
             probes: Arc::new(RealProbes),
             dataplane: None,
+            routes: None,
             hub: EventHub::new(),
             clock: WallClock::new(),
             checker_runtime: None,
@@ -117,6 +123,7 @@ impl std::fmt::Debug for Parts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Parts")
             .field("dataplane", &self.dataplane.is_some())
+            .field("routes", &self.routes)
             .field("checker_runtime", &self.checker_runtime.is_some())
             .field("serve_runtime", &self.serve_runtime.is_some())
             .finish_non_exhaustive()

@@ -37,6 +37,8 @@ pub struct FrontendView {
     /// Its new-flow table as VPP holds it (predicted); `None` while VPP
     /// does not hold its VIP or is away.
     pub table: Option<VipTable>,
+    /// Its prefix's announcement; `None` without an announce section.
+    pub announce: Option<crate::announce::view::FrontendAnnounce>,
 }
 
 /// One pool member as the API shows it.
@@ -99,6 +101,7 @@ impl FrontendView {
             members,
             released,
             table: None,
+            announce: None,
             frontend: fe.clone(),
         })
     }

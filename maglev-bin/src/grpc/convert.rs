@@ -101,6 +101,49 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
         table_length: fe.table_len(),
         table_fingerprint: view.table.as_ref().map_or(0, |t| t.summary.fingerprint),
         buckets_drift: view.table.as_ref().and_then(|t| t.drift),
+        announce: view
+            .announce
+            .map(|a| {
+                if a.announced {
+                    "announced"
+                } else {
+                    "withdrawn"
+                }
+                .to_owned()
+            })
+            .unwrap_or_default(),
+        announce_reason: view
+            .announce
+            .map(|a| a.reason.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// A prefix's announcement.
+pub fn announcement(p: &crate::announce::view::PrefixView) -> proto::Announcement {
+    proto::Announcement {
+        prefix: p.prefix.to_string(),
+        frontends: p.frontends.clone(),
+        announced: p.announced,
+        reason: p.reason.as_str().to_owned(),
+        since_unix_nanos: p.since_unix_nanos.unwrap_or(0),
+        error: p.error.clone().unwrap_or_default(),
+    }
+}
+
+/// The node.
+pub fn node(n: &crate::announce::view::NodeView) -> proto::NodeInfo {
+    proto::NodeInfo {
+        drained: n.drained.is_some(),
+        drained_by: n.drained.as_ref().map(|d| d.by.clone()).unwrap_or_default(),
+        drained_since_unix_nanos: n
+            .drained
+            .as_ref()
+            .map_or(0, |d| d.at_unix_ms.saturating_mul(1_000_000)),
+        announce_enabled: n.announce_enabled,
+        table: n.table.clone(),
+        announced: count(n.announced),
+        prefixes: count(n.prefixes),
     }
 }
 
@@ -621,6 +664,17 @@ pub fn event(e: &Event, clock: &WallClock) -> proto::Event {
             to: to.as_str().to_owned(),
         }),
         EventKind::Vpp(c) => Kind::Vpp(vpp_change(c)),
+        EventKind::Announce(a) => Kind::Announce(proto::AnnounceEvent {
+            prefix: a.prefix.to_string(),
+            frontends: a.frontends.iter().map(|f| f.to_string()).collect(),
+            announced: a.announced,
+            reason: a.reason.as_str().to_owned(),
+            error: a.error.clone().unwrap_or_default(),
+        }),
+        EventKind::Node(n) => Kind::Node(proto::NodeEvent {
+            drained: n.drained,
+            by: n.by.clone(),
+        }),
     };
     proto::Event {
         unix_nanos: e.unix_nanos,

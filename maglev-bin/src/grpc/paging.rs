@@ -50,6 +50,8 @@ pub enum List {
     LbState,
     /// `GetVPPLBCounters`.
     Counters,
+    /// `ListAnnouncements`.
+    Announcements,
 }
 
 impl List {
@@ -61,6 +63,7 @@ impl List {
             List::Overrides => "ov",
             List::LbState => "lb",
             List::Counters => "ct",
+            List::Announcements => "an",
         }
     }
 }

@@ -504,6 +504,49 @@ impl Maglev for MaglevService {
         }))
     }
 
+    async fn list_announcements(
+        &self,
+        req: Request<proto::ListAnnouncementsRequest>,
+    ) -> Reply<proto::ListAnnouncementsResponse> {
+        let r = req.get_ref();
+        let page = PageRequest::parse(List::Announcements, r.page_size, &r.page_token)?;
+        let all = self.handle.announcements();
+        // Keyed by the prefix's sort key (IPv4 first, by address), which
+        // a token must reproduce: its position in that order, zero-padded.
+        let keyed = all
+            .prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("{i:08}"), p));
+        let after = page.after.unwrap_or_default();
+        let items = keyed.skip_while(|(k, _)| !after.is_empty() && *k <= after);
+        let page = paging::collect(items, page.size, PAGE_BYTES, convert::announcement);
+        Ok(Response::new(proto::ListAnnouncementsResponse {
+            enabled: all.enabled,
+            table: all.table.clone(),
+            in_memory: all.in_memory,
+            next_page_token: page.next_token(List::Announcements),
+            announcements: page.items,
+        }))
+    }
+
+    async fn get_node(&self, _req: Request<proto::GetNodeRequest>) -> Reply<proto::NodeInfo> {
+        Ok(Response::new(convert::node(&self.handle.node())))
+    }
+
+    async fn set_node_drain(
+        &self,
+        req: Request<proto::SetNodeDrainRequest>,
+    ) -> Reply<proto::NodeInfo> {
+        let drained = req.get_ref().drained;
+        let node = self
+            .handle
+            .set_drain(drained, &caller(&req))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(convert::node(&node)))
+    }
+
     async fn list_overrides(
         &self,
         req: Request<proto::ListOverridesRequest>,

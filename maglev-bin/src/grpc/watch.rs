@@ -69,6 +69,8 @@ pub struct Filter {
     pub frontend: bool,
     /// VPP changes.
     pub vpp: bool,
+    /// Announcements, withdraws and the node's drain.
+    pub announce: bool,
     /// Only these frontends (empty for all).
     pub frontends: BTreeSet<String>,
     /// Only these backends (empty for all).
@@ -85,12 +87,13 @@ impl Filter {
                 .map(|n| status::required(field, n).map(str::to_owned))
                 .collect()
         };
-        let any = req.log || req.backend || req.frontend || req.vpp;
+        let any = req.log || req.backend || req.frontend || req.vpp || req.announce;
         Ok(Filter {
             log: req.log.then_some(level),
             backend: req.backend || !any,
             frontend: req.frontend || !any,
             vpp: req.vpp || !any,
+            announce: req.announce || !any,
             frontends: names("a frontends filter name", &req.frontends)?,
             backends: names("a backends filter name", &req.backends)?,
         })
@@ -125,6 +128,12 @@ impl Filter {
                         None => self.frontends.is_empty() && self.backends.is_empty(),
                     }
             }
+            EventKind::Announce(a) => {
+                self.announce
+                    && ((self.frontends.is_empty() && self.backends.is_empty())
+                        || a.frontends.iter().any(|f| self.wants_frontend(f, config)))
+            }
+            EventKind::Node(_) => self.announce,
         }
     }
 

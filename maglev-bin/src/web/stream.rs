@@ -256,6 +256,8 @@ pub async fn pump(handle: Handle, broker: Arc<Broker>) {
             EventKind::Backend { .. } => "backend",
             EventKind::Frontend { .. } => "frontend",
             EventKind::Vpp(_) => "vpp",
+            EventKind::Announce(_) => "announce",
+            EventKind::Node(_) => "node",
         };
         // From the protobuf encoding the hub keeps for every reader (made
         // once, shared with the `WatchEvents` streams): one JSON text per

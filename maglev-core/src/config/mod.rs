@@ -62,6 +62,7 @@ struct ConfigData {
     healthchecker: HealthCheckerConfig,
     access: Access,
     vpp: Option<VppConfig>,
+    announce: Option<AnnounceConfig>,
     healthchecks: BTreeMap<String, HealthCheck>,
     backends: BTreeMap<String, Backend>,
     frontends: BTreeMap<String, Frontend>,
@@ -90,6 +91,11 @@ impl Config {
     /// The VPP section, if the file has one.
     pub fn vpp(&self) -> Option<&VppConfig> {
         self.inner.vpp.as_ref()
+    }
+
+    /// The announce section (`maglev.announce`), if the file has one.
+    pub fn announce(&self) -> Option<&AnnounceConfig> {
+        self.inner.announce.as_ref()
     }
 
     /// Every health check, by name.
@@ -244,6 +250,42 @@ impl Access {
 pub struct VppConfig {
     /// `maglev.vpp.lb`: the load-balancer plugin settings.
     pub lb: LbConfig,
+}
+
+/// `maglev.announce`: the kernel routing table maglevd keeps one route in
+/// per VIP prefix it announces, for the routing daemon (BIRD, FRR) to
+/// learn and export to BGP, and the timing of the policy
+/// ([`crate::announce`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceConfig {
+    /// The table's number (`table`): not 0, 253, 254 or 255, the kernel's
+    /// own.
+    pub table: u32,
+    /// The route protocol number marking maglevd's routes (`protocol`,
+    /// default [`AnnounceConfig::DEFAULT_PROTOCOL`]): 5..=255.
+    pub protocol: u8,
+    /// The network namespace whose table it is (`netns`), by name under
+    /// `/var/run/netns`; `None` for maglevd's own.
+    pub netns: Option<String>,
+    /// The least time between two changes of one prefix unless the second
+    /// is a withdraw (`min-interval`, default 10s).
+    pub min_interval: Duration,
+    /// How long VPP may be away, or lack a VIP, before its prefix is
+    /// withdrawn (`vpp-grace`, default 5s).
+    pub vpp_grace: Duration,
+}
+
+impl AnnounceConfig {
+    /// The default route protocol number of maglevd's routes.
+    pub const DEFAULT_PROTOCOL: u8 = 201;
+
+    /// The policy's timing.
+    pub fn policy(&self) -> crate::announce::Policy {
+        crate::announce::Policy {
+            min_interval: self.min_interval,
+            vpp_grace: self.vpp_grace,
+        }
+    }
 }
 
 /// `maglev.vpp.lb`: global LB settings and the sync and warm-up timing.

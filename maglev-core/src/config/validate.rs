@@ -116,6 +116,7 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
                 healthchecker,
                 access,
                 vpp,
+                announce: None,
                 healthchecks,
                 backends,
                 frontends,
