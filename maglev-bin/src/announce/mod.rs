@@ -7,7 +7,11 @@
 //!
 //! - [`table`]: the [`RouteTable`](table::RouteTable) the routes go to, and
 //!   the in-memory one (the demo, tests, embedders);
+//! - [`kernel`]: the kernel table, through netlink;
+//! - [`privilege`]: whether this process may change routes;
 //! - [`view`]: what readers see (gRPC, `/metrics`, the dashboard, maglevc).
 
+pub mod kernel;
+pub mod privilege;
 pub mod table;
 pub mod view;
