@@ -15,9 +15,10 @@ use super::yaml::{
     RawParams, RawProbeKind, RawTableLength, RawThreshold,
 };
 use super::{
-    Access, Backend, Config, ConfigData, Damping, Frontend, HealthCheck, HealthCheckerConfig,
-    HttpMethod, HttpProbe, LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe, SemanticError,
-    StatusCodes, TableLength, TcpProbe, Threshold, Timing, TlsParams, VppConfig, format_duration,
+    Access, AnnounceConfig, Backend, Config, ConfigData, Damping, Frontend, HealthCheck,
+    HealthCheckerConfig, HttpMethod, HttpProbe, LbConfig, MAX_WEIGHT, Pool, PoolMember, Probe,
+    SemanticError, StatusCodes, TableLength, TcpProbe, Threshold, Timing, TlsParams, VppConfig,
+    format_duration,
 };
 use crate::dataplane::{Encap, VipKey};
 use crate::maglev::MAX_TABLE_LEN;
@@ -52,6 +53,13 @@ const DEFAULT_REUSE: f64 = 1.0;
 const DEFAULT_MAX_SUPPRESS_HALF_LIVES: u32 = 4;
 /// The largest damping penalty thresholds (a flap is worth 1).
 const MAX_PENALTY: f64 = 1000.0;
+/// `maglev.announce.min-interval` by default.
+const DEFAULT_ANNOUNCE_MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// `maglev.announce.vpp-grace` by default.
+const DEFAULT_ANNOUNCE_VPP_GRACE: Duration = Duration::from_secs(5);
+/// The longest `min-interval` and `vpp-grace`.
+const MAX_ANNOUNCE_DURATION: Duration = Duration::from_secs(3600);
+
 /// The longest `slow-start`, `half-life` and `max-suppress`.
 const MAX_HEALTH_DURATION: Duration = Duration::from_secs(24 * 3600);
 
@@ -74,6 +82,7 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
             }
         }
     });
+    let announce = raw.announce.map(|a| v.announce(a));
     let raw_checks = raw.healthchecks.map(|m| m.0).unwrap_or_default();
     // Backends may name a check that has errors of its own: those errors are
     // reported once, at the check, not again at every backend.
@@ -116,7 +125,7 @@ pub(super) fn validate(raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
                 healthchecker,
                 access,
                 vpp,
-                announce: None,
+                announce,
                 healthchecks,
                 backends,
                 frontends,
@@ -241,6 +250,71 @@ impl Validator {
             transition_history,
             netns,
             state_max_age: raw.state_max_age.map_or(DEFAULT_STATE_MAX_AGE, |d| d.0),
+        }
+    }
+
+    fn announce(&mut self, raw: super::yaml::RawAnnounce) -> AnnounceConfig {
+        let path = "maglev.announce";
+        let table = match raw.table {
+            None => {
+                self.error(format!("{path}.table"), "is required");
+                0
+            }
+            Some(t @ (0 | 253..=255)) => {
+                self.error(
+                    format!("{path}.table"),
+                    format!(
+                        "{t} is one of the kernel's own tables (0 unspec, 253 default, 254 main, 255 local): maglevd needs a table of its own"
+                    ),
+                );
+                t
+            }
+            Some(t) => t,
+        };
+        let protocol = match raw.protocol {
+            None => AnnounceConfig::DEFAULT_PROTOCOL,
+            Some(p @ 0..=4) => {
+                self.error(
+                    format!("{path}.protocol"),
+                    format!(
+                        "{p} is reserved for the kernel (0 unspec, 1 redirect, 2 kernel, 3 boot, 4 static): use 5..=255"
+                    ),
+                );
+                p
+            }
+            Some(p) => p,
+        };
+        let netns = raw.netns.filter(|n| !n.is_empty());
+        if let Some(ns) = &netns
+            && (ns == "." || ns == ".." || ns.contains('/') || ns.contains('\0'))
+        {
+            self.error(
+                format!("{path}.netns"),
+                format!("{ns:?} is not a namespace name (as under /var/run/netns)"),
+            );
+        }
+        let min_interval = raw
+            .min_interval
+            .map_or(DEFAULT_ANNOUNCE_MIN_INTERVAL, |d| d.0);
+        let vpp_grace = raw.vpp_grace.map_or(DEFAULT_ANNOUNCE_VPP_GRACE, |d| d.0);
+        for (key, d) in [("min-interval", min_interval), ("vpp-grace", vpp_grace)] {
+            if d > MAX_ANNOUNCE_DURATION {
+                self.error(
+                    format!("{path}.{key}"),
+                    format!(
+                        "{} is longer than {}",
+                        format_duration(d),
+                        format_duration(MAX_ANNOUNCE_DURATION)
+                    ),
+                );
+            }
+        }
+        AnnounceConfig {
+            table,
+            protocol,
+            netns,
+            min_interval,
+            vpp_grace,
         }
     }
 

@@ -81,6 +81,7 @@ pub(super) struct RawMaglev {
     pub(super) healthchecker: Option<RawHealthChecker>,
     pub(super) access: Option<RawAccess>,
     pub(super) vpp: Option<RawVpp>,
+    pub(super) announce: Option<RawAnnounce>,
     pub(super) healthchecks: Option<UniqueMap<RawHealthCheck>>,
     pub(super) backends: Option<UniqueMap<RawBackend>>,
     pub(super) frontends: Option<UniqueMap<RawFrontend>>,
@@ -104,6 +105,16 @@ pub(super) struct RawAccess {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawVpp {
     pub(super) lb: Option<RawLb>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawAnnounce {
+    pub(super) table: Option<u32>,
+    pub(super) protocol: Option<u8>,
+    pub(super) netns: Option<String>,
+    pub(super) min_interval: Option<Dur>,
+    pub(super) vpp_grace: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
