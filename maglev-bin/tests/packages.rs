@@ -2,8 +2,9 @@
 //! both from this build's binaries (dev profile, `--no-build`), and the test
 //! reads the `.deb`s back with `dpkg-deb`: every file at its path with its
 //! mode, the conffiles marked, the unit passing `systemd-analyze verify`
-//! (alone and with each packaged drop-in)
-//! (and, from the source, setting `LimitNOFILE` and `time-sync.target`),
+//! (alone and with each packaged drop-in; and, from the source, setting
+//! `LimitNOFILE` and `time-sync.target`, and the drop-ins adding their
+//! capabilities),
 //! the packaged config accepted by the packaged `maglevd --check`; then, as
 //! root, installs, purges and reinstalls both into a throwaway root
 //! (`dpkg --root`, maintainer scripts run chrootless with `DPKG_ROOT`) and
