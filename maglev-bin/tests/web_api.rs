@@ -356,6 +356,8 @@ async fn only_an_admin_with_the_csrf_token_acts() {
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="denied"} 2"#,
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="127.0.0.1",result="denied"} 2"#,
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="failure"} 1"#,
+        r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="alice",result="denied"} 2"#,
+        r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="127.0.0.1",result="denied"} 2"#,
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in the metrics");
     }
