@@ -49,7 +49,17 @@ pub async fn start_announcing(
         crate::grpc_common::config(net)
     );
     let world = start_yaml(net, 4, &yaml, parts).await;
-    until("both VIPs are announced", || table.routes().len() == 2).await;
+    // Polled with a deadline; on timeout, what the announcer published.
+    let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+    while table.routes().len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until both VIPs are announced: {:?}",
+            world.handle().announcements()
+        );
+        tick.tick().await;
+    }
     (world, table)
 }
 
