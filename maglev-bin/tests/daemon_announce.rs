@@ -655,3 +655,201 @@ async fn a_drain_outlives_a_restart() {
     until("announced again", || table.routes().len() == 2).await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_that_cannot_be_opened_fails_the_start_naming_it() {
+    // No Parts::routes: the kernel table of the config, in a namespace that
+    // does not exist (or, without the privileges, refused before that).
+    let mut world = World::new(28, 1).await;
+    world.write_body(
+        r#"
+  announce:
+    table: 200
+    netns: maglev-test-no-such-netns
+  backends:
+    a: { address: 127.0.28.1, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.80
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {} }
+"#,
+    );
+    let settings = world.settings();
+    let e = maglev_bin::daemon::Daemon::start(settings, Parts::default())
+        .await
+        .unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("maglev.announce"), "{text}");
+    assert!(text.contains("maglev-test-no-such-netns"), "{text}");
+    world.stop().await;
+}
+
+/// The kernel side: a network namespace made for the test (deleted on
+/// drop), read back with iproute2.
+mod netns {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A namespace made for this test, deleted on drop.
+    pub struct Netns(pub String);
+
+    impl Netns {
+        /// A fresh namespace, or `None` after saying why the test is
+        /// skipped (it fails instead when `MAGLEV_REQUIRE_NETNS=1`).
+        pub fn new() -> Option<Netns> {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let name = format!(
+                "mga{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            match ip(&["netns", "add", &name]) {
+                Ok(()) => Some(Netns(name)),
+                Err(reason) => {
+                    assert!(
+                        std::env::var("MAGLEV_REQUIRE_NETNS").as_deref() != Ok("1"),
+                        "MAGLEV_REQUIRE_NETNS=1 but the announce netns test cannot run: {reason}"
+                    );
+                    eprintln!("skipped: the announce netns test cannot run here: {reason}");
+                    None
+                }
+            }
+        }
+
+        /// The addresses of the blackhole routes of protocol 201 in table
+        /// 200, IPv4 then IPv6, as iproute2 shows them.
+        pub fn routes(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            for family in ["-4", "-6"] {
+                let o = Command::new("ip")
+                    .args(["-n", &self.0, family, "route", "show", "table", "200"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&o.stderr).contains("table does not exist") {
+                    continue;
+                }
+                assert!(o.status.success(), "{o:?}");
+                for line in String::from_utf8(o.stdout).unwrap().lines() {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    if words.first() == Some(&"blackhole")
+                        && words.windows(2).any(|w| w == ["proto", "201"])
+                    {
+                        out.push(words[1].to_owned());
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = ip(&["netns", "del", &self.0]);
+        }
+    }
+
+    fn ip(args: &[&str]) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
+    let Some(ns) = netns::Netns::new() else {
+        return;
+    };
+    let mut world = World::new(29, 2).await;
+    let body = body("0s", "1s")
+        .replace(
+            "    table: 200\n",
+            &format!("    table: 200\n    netns: {}\n", ns.0),
+        )
+        .replace("127.0.26.", "127.0.29.");
+    world.write_body(&body);
+    let settings = world.settings();
+    // No Parts::routes: the kernel table the config names.
+    world.start(settings.clone()).await;
+    assert_eq!(
+        world.handle().announcements().table,
+        format!("kernel table 200 (protocol 201) in netns {}", ns.0)
+    );
+    assert!(!world.handle().announcements().in_memory);
+    until("both prefixes are in the kernel table", || {
+        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+    })
+    .await;
+
+    world.backends[0].set_healthy(false);
+    until("192.0.2.60 leaves the kernel table", || {
+        ns.routes() == ["192.0.2.61"]
+    })
+    .await;
+    world.backends[0].set_healthy(true);
+    until("192.0.2.60 is back in the kernel table", || {
+        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+    })
+    .await;
+    world.handle().set_drain(true, "alice").await.unwrap();
+    assert_eq!(ns.routes(), Vec::<String>::new(), "drained");
+    world.handle().set_drain(false, "alice").await.unwrap();
+    until("announced again after the undrain", || {
+        ns.routes().len() == 2
+    })
+    .await;
+
+    // Shutdown leaves the routes; a restart (warm-up on) adopts them and
+    // changes nothing while warm-up holds, nor after.
+    world.daemon.take().unwrap().shutdown().await;
+    assert_eq!(
+        ns.routes(),
+        ["192.0.2.60", "192.0.2.61"],
+        "an upgrade does not withdraw"
+    );
+    world.write_config(&format!(
+        "{}{body}",
+        common::HEAD
+            .replace("startup-min-delay: 0s", "startup-min-delay: 2s")
+            .replace("startup-max-delay: 0s", "startup-max-delay: 4s")
+    ));
+    world.start(settings).await;
+    until("the routes are adopted", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::WarmingUp))
+    })
+    .await;
+    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    until("warm-up is over and both serve", || {
+        world.handle().warmup_phase() == maglev_core::warmup::Phase::Finished
+            && view(&world, "192.0.2.60") == Some((true, Reason::Serving))
+            && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
+    })
+    .await;
+    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    assert_eq!(
+        world
+            .handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .filter(|p| p.since_unix_nanos.is_some())
+            .count(),
+        0,
+        "the restarted daemon changed nothing"
+    );
+    world.stop().await;
+}
