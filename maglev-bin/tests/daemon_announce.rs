@@ -6,11 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{World, until};
-use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use maglev_bin::announce::table::{MemoryTable, RouteError, RouteTable};
 use maglev_bin::daemon::{Parts, Settings};
 use maglev_bin::events::{EventKind, Received};
 use maglev_core::announce::{Prefix, Reason};
@@ -49,6 +50,78 @@ const BODY: &str = r#"
         - name: primary
           backends: { b: {} }
 "#;
+
+/// A table in memory that records every change asked of it and fails the
+/// next `fail` of them.
+#[derive(Debug, Default)]
+struct Recording {
+    inner: MemoryTable,
+    ops: Mutex<Vec<String>>,
+    fail: AtomicUsize,
+}
+
+impl Recording {
+    fn with(routes: BTreeSet<Prefix>) -> Recording {
+        Recording {
+            inner: MemoryTable::with(routes),
+            ..Recording::default()
+        }
+    }
+
+    fn ops(&self) -> Vec<String> {
+        self.ops.lock().unwrap().clone()
+    }
+
+    fn routes(&self) -> BTreeSet<Prefix> {
+        self.inner.routes()
+    }
+
+    /// Fails the next change, if asked to.
+    fn change(&self, what: String) -> Result<(), RouteError> {
+        let failing = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        self.ops.lock().unwrap().push(if failing {
+            format!("{what} (failed)")
+        } else {
+            what.clone()
+        });
+        if failing {
+            return Err(RouteError {
+                table: "recording".into(),
+                action: what,
+                message: "refused by the test".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RouteTable for Recording {
+    fn describe(&self) -> String {
+        "recording".into()
+    }
+
+    fn in_memory(&self) -> bool {
+        true
+    }
+
+    async fn list(&self) -> Result<BTreeSet<Prefix>, RouteError> {
+        self.inner.list().await
+    }
+
+    async fn add(&self, prefix: Prefix) -> Result<(), RouteError> {
+        self.change(format!("add {prefix}"))?;
+        self.inner.add(prefix).await
+    }
+
+    async fn remove(&self, prefix: Prefix) -> Result<(), RouteError> {
+        self.change(format!("remove {prefix}"))?;
+        self.inner.remove(prefix).await
+    }
+}
 
 fn prefix(s: &str) -> Prefix {
     Prefix::host(s.parse().unwrap())
@@ -370,7 +443,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
 async fn a_restart_changes_nothing_before_warm_up_releases() {
     // The table as the last run left it: 192.0.2.60 and .61 announced, and
     // a route no frontend claims.
-    let table = Arc::new(MemoryTable::with(set(&[
+    let table = Arc::new(Recording::with(set(&[
         "192.0.2.60",
         "192.0.2.61",
         "192.0.2.99",
@@ -387,7 +460,11 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
             .replace("startup-max-delay: 0s", "startup-max-delay: 6s")
     ));
     let settings = world.settings();
-    start(&mut world, &table, settings).await;
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
     until("the announcer has decided", || {
         view(&world, "192.0.2.61") == Some((true, Reason::WarmingUp))
             && view(&world, "192.0.2.99") == Some((true, Reason::WarmingUp))
@@ -398,8 +475,12 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
     })
     .await;
     assert_eq!(
-        table.routes(),
-        set(&["192.0.2.60", "192.0.2.61", "192.0.2.99"]),
+        world.handle().warmup_phase(),
+        maglev_core::warmup::Phase::HandsOff
+    );
+    assert_eq!(
+        table.ops(),
+        Vec::<String>::new(),
         "nothing changes while warm-up holds"
     );
     assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::WarmingUp)));
@@ -408,6 +489,367 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
         || table.routes() == set(&["192.0.2.60"]),
     )
     .await;
+    assert_eq!(
+        table.ops(),
+        ["remove 192.0.2.61/32", "remove 192.0.2.99/32"],
+        "the route of a serving frontend was never touched"
+    );
     assert_eq!(view(&world, "192.0.2.99"), None, "forgotten once removed");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_warm_up_waits_for_evidence() {
+    // Warm-up off, no state file: the backends start unknown. The routes
+    // found stay until the probes say something.
+    let table = Arc::new(Recording::with(set(&["192.0.2.60", "192.0.2.61"])));
+    let mut world = World::new(26, 2).await;
+    world.write_body(&body("0s", "1s"));
+    let settings = world.settings();
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until("both frontends serve", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::Serving))
+            && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
+    })
+    .await;
+    assert_eq!(
+        table.ops(),
+        Vec::<String>::new(),
+        "adopted, never withdrawn"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_change_is_kept_reported_and_retried() {
+    let table = Arc::new(Recording::default());
+    let mut world = World::new(26, 2).await;
+    world.write_body(&body("0s", "1s"));
+    let settings = world.settings();
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    let mut events = world.handle().subscribe(None);
+
+    // The table refuses the withdraw twice: the prefix stays announced
+    // with the error in its view, and the withdraw is retried at once.
+    table.fail.store(2, Ordering::SeqCst);
+    world.backends[1].set_healthy(false);
+    until("192.0.2.61 is withdrawn despite two refusals", || {
+        !table.routes().contains(&prefix("192.0.2.61"))
+    })
+    .await;
+    assert_eq!(
+        table.ops()[2..],
+        [
+            "remove 192.0.2.61/32 (failed)",
+            "remove 192.0.2.61/32 (failed)",
+            "remove 192.0.2.61/32",
+        ]
+    );
+    let mut errors = 0;
+    loop {
+        let Ok(Some(Received::Event(e))) =
+            tokio::time::timeout(common::PATIENCE, events.recv()).await
+        else {
+            panic!("the withdraw's event is missing");
+        };
+        if let EventKind::Announce(a) = &e.kind {
+            assert_eq!(a.prefix, prefix("192.0.2.61"));
+            assert_eq!(a.frontends, [Arc::<str>::from("dns")]);
+            match &a.error {
+                Some(error) => {
+                    assert!(a.announced, "a failed withdraw leaves it announced");
+                    assert!(error.contains("refused by the test"), "{error}");
+                    errors += 1;
+                }
+                None => {
+                    assert!(!a.announced);
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(errors, 2);
+    let v = world.handle().announcements();
+    let dns = v
+        .prefixes
+        .iter()
+        .find(|p| p.prefix == prefix("192.0.2.61"))
+        .unwrap();
+    assert_eq!(dns.error, None, "cleared by the success");
+
+    // A refused announce keeps the prefix withdrawn with its error, and is
+    // retried after a backoff.
+    table.fail.store(1, Ordering::SeqCst);
+    world.backends[1].set_healthy(true);
+    until("the failure is in the view", || {
+        world
+            .handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .any(|p| p.prefix == prefix("192.0.2.61") && !p.announced && p.error.is_some())
+    })
+    .await;
+    until("announced by the retry", || table.routes().len() == 2).await;
+    assert_eq!(
+        table.ops()[5..],
+        ["add 192.0.2.61/32 (failed)", "add 192.0.2.61/32"]
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_outlives_a_restart() {
+    let (mut world, table) = world("0s", "1s").await;
+    let state_file = world.dir.path().join("state.json");
+    let mut settings = world.settings();
+    settings.state_file = Some(state_file.clone());
+    start(&mut world, &table, settings.clone()).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    let drained = world.handle().set_drain(true, "alice").await.unwrap();
+    assert!(table.routes().is_empty());
+    world.daemon.take().unwrap().shutdown().await;
+    let saved = std::fs::read_to_string(&state_file).unwrap();
+    assert!(saved.contains("\"drain\": {"), "{saved}");
+
+    // The routes are back (someone added them while maglevd was away): a
+    // drained node withdraws them at once, before warm-up releases
+    // anything.
+    for p in ["192.0.2.60", "192.0.2.61"] {
+        table.add(prefix(p)).await.unwrap();
+    }
+    world.write_config(&format!(
+        "{}{}",
+        common::HEAD.replace("startup-min-delay: 0s", "startup-min-delay: 30s"),
+        body("0s", "1s")
+    ));
+    start(&mut world, &table, settings.clone()).await;
+    until("withdrawn: the node is drained", || {
+        table.routes().is_empty()
+    })
+    .await;
+    assert_eq!(
+        world.handle().warmup_phase(),
+        maglev_core::warmup::Phase::HandsOff,
+        "drain wins over warm-up"
+    );
+    let node = world.handle().node();
+    assert_eq!(node.drained, drained.drained, "who and when survive");
+    assert_eq!(view(&world, "192.0.2.60"), Some((false, Reason::Drained)));
+
+    // Undrained, and restarted again: it stays undrained.
+    world.handle().set_drain(false, "bob").await.unwrap();
+    world.daemon.take().unwrap().shutdown().await;
+    world.write_body(&body("0s", "1s"));
+    start(&mut world, &table, settings).await;
+    assert_eq!(world.handle().node().drained, None);
+    until("announced again", || table.routes().len() == 2).await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_that_cannot_be_opened_fails_the_start_naming_it() {
+    // No Parts::routes: the kernel table of the config, in a namespace that
+    // does not exist (or, without the privileges, refused before that).
+    let mut world = World::new(28, 1).await;
+    world.write_body(
+        r#"
+  announce:
+    table: 200
+    netns: maglev-test-no-such-netns
+  backends:
+    a: { address: 127.0.28.1, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.80
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {} }
+"#,
+    );
+    let settings = world.settings();
+    let e = maglev_bin::daemon::Daemon::start(settings, Parts::default())
+        .await
+        .unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("maglev.announce"), "{text}");
+    assert!(text.contains("maglev-test-no-such-netns"), "{text}");
+    world.stop().await;
+}
+
+/// The kernel side: a network namespace made for the test (deleted on
+/// drop), read back with iproute2.
+mod netns {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A namespace made for this test, deleted on drop.
+    pub struct Netns(pub String);
+
+    impl Netns {
+        /// A fresh namespace, or `None` after saying why the test is
+        /// skipped (it fails instead when `MAGLEV_REQUIRE_NETNS=1`).
+        pub fn new() -> Option<Netns> {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let name = format!(
+                "mga{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            match ip(&["netns", "add", &name]) {
+                Ok(()) => Some(Netns(name)),
+                Err(reason) => {
+                    assert!(
+                        std::env::var("MAGLEV_REQUIRE_NETNS").as_deref() != Ok("1"),
+                        "MAGLEV_REQUIRE_NETNS=1 but the announce netns test cannot run: {reason}"
+                    );
+                    eprintln!("skipped: the announce netns test cannot run here: {reason}");
+                    None
+                }
+            }
+        }
+
+        /// The addresses of the blackhole routes of protocol 201 in table
+        /// 200, IPv4 then IPv6, as iproute2 shows them.
+        pub fn routes(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            for family in ["-4", "-6"] {
+                let o = Command::new("ip")
+                    .args(["-n", &self.0, family, "route", "show", "table", "200"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&o.stderr).contains("table does not exist") {
+                    continue;
+                }
+                assert!(o.status.success(), "{o:?}");
+                for line in String::from_utf8(o.stdout).unwrap().lines() {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    if words.first() == Some(&"blackhole")
+                        && words.windows(2).any(|w| w == ["proto", "201"])
+                    {
+                        out.push(words[1].to_owned());
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = ip(&["netns", "del", &self.0]);
+        }
+    }
+
+    fn ip(args: &[&str]) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
+    let Some(ns) = netns::Netns::new() else {
+        return;
+    };
+    let mut world = World::new(29, 2).await;
+    let body = body("0s", "1s")
+        .replace(
+            "    table: 200\n",
+            &format!("    table: 200\n    netns: {}\n", ns.0),
+        )
+        .replace("127.0.26.", "127.0.29.");
+    world.write_body(&body);
+    let settings = world.settings();
+    // No Parts::routes: the kernel table the config names.
+    world.start(settings.clone()).await;
+    assert_eq!(
+        world.handle().announcements().table,
+        format!("kernel table 200 (protocol 201) in netns {}", ns.0)
+    );
+    assert!(!world.handle().announcements().in_memory);
+    until("both prefixes are in the kernel table", || {
+        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+    })
+    .await;
+
+    world.backends[0].set_healthy(false);
+    until("192.0.2.60 leaves the kernel table", || {
+        ns.routes() == ["192.0.2.61"]
+    })
+    .await;
+    world.backends[0].set_healthy(true);
+    until("192.0.2.60 is back in the kernel table", || {
+        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+    })
+    .await;
+    world.handle().set_drain(true, "alice").await.unwrap();
+    assert_eq!(ns.routes(), Vec::<String>::new(), "drained");
+    world.handle().set_drain(false, "alice").await.unwrap();
+    until("announced again after the undrain", || {
+        ns.routes().len() == 2
+    })
+    .await;
+
+    // Shutdown leaves the routes; a restart (warm-up on) adopts them and
+    // changes nothing while warm-up holds, nor after.
+    world.daemon.take().unwrap().shutdown().await;
+    assert_eq!(
+        ns.routes(),
+        ["192.0.2.60", "192.0.2.61"],
+        "an upgrade does not withdraw"
+    );
+    world.write_config(&format!(
+        "{}{body}",
+        common::HEAD
+            .replace("startup-min-delay: 0s", "startup-min-delay: 2s")
+            .replace("startup-max-delay: 0s", "startup-max-delay: 4s")
+    ));
+    world.start(settings).await;
+    until("the routes are adopted", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::WarmingUp))
+    })
+    .await;
+    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    until("warm-up is over and both serve", || {
+        world.handle().warmup_phase() == maglev_core::warmup::Phase::Finished
+            && view(&world, "192.0.2.60") == Some((true, Reason::Serving))
+            && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
+    })
+    .await;
+    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    assert_eq!(
+        world
+            .handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .filter(|p| p.since_unix_nanos.is_some())
+            .count(),
+        0,
+        "the restarted daemon changed nothing"
+    );
     world.stop().await;
 }
