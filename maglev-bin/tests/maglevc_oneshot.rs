@@ -558,5 +558,43 @@ async fn the_node_is_shown_drained_and_undrained() {
     let out = ok(s, "set node undrain").await;
     assert_eq!(kv(&out, "drain"), "not drained");
     until("the VIP is announced again", || table.routes().len() == 1).await;
+
+    // `watch events announce`: the drain and the withdraw. `frontend` too,
+    // whose first line (web's state) says the watch is subscribed.
+    let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevc"))
+        .args([
+            "--server", s, "watch", "events", "frontend", "announce", "num", "3",
+        ])
+        .env_remove("MAGLEV_SERVER")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(watch.stdout.take().unwrap()));
+    let next = async |lines: &mut tokio::io::Lines<_>| {
+        tokio::time::timeout(common::PATIENCE, lines.next_line())
+            .await
+            .expect("a line from maglevc watch")
+            .unwrap()
+            .expect("maglevc watch printed fewer lines than asked")
+    };
+    let first = next(&mut lines).await;
+    assert!(first.ends_with("frontend web up -> up"), "{first}");
+    world.handle().set_drain(true, "carol").await.unwrap();
+    let mut rest = vec![next(&mut lines).await, next(&mut lines).await];
+    rest.sort_by_key(|l| l.contains(" node "));
+    assert!(
+        rest[0].ends_with("announce 192.0.2.10/32 (web) withdrawn (drained)"),
+        "{rest:?}"
+    );
+    assert!(rest[1].ends_with("node drained by carol"), "{rest:?}");
+    let status = tokio::time::timeout(common::PATIENCE, watch.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
     world.stop().await;
 }
