@@ -134,8 +134,7 @@ fn check_decision(
     // (a) Never announce what no released frontend serves; an announced
     // prefix may stay so only while warm-up holds it.
     if d.announce {
-        let held = i.announced
-            && (any_waiting(i) || (i.frontends.is_empty() && !i.warmup_done));
+        let held = i.announced && (any_waiting(i) || (i.frontends.is_empty() && !i.warmup_done));
         prop_assert!(released_serves(i) || held, "announced without a server");
     }
     // A new announce needs a server, VPP holding the VIP, and the minimum
@@ -144,7 +143,10 @@ fn check_decision(
         prop_assert!(released_serves(i) && i.vpp == VppView::Holds);
         prop_assert_eq!(d.reason, Reason::Serving);
         if let Some(last) = i.last_change {
-            prop_assert!(now >= last + p.min_interval, "announced within the interval");
+            prop_assert!(
+                now >= last + p.min_interval,
+                "announced within the interval"
+            );
         }
     }
     // (e) VPP away past its grace always withdraws a claimed prefix ...

@@ -297,14 +297,6 @@ impl Validator {
             .min_interval
             .map_or(DEFAULT_ANNOUNCE_MIN_INTERVAL, |d| d.0);
         let vpp_grace = raw.vpp_grace.map_or(DEFAULT_ANNOUNCE_VPP_GRACE, |d| d.0);
-        if vpp_grace.is_zero() {
-            // A fresh maglevd sees VPP unreachable until it has connected:
-            // with no grace at all, every restart would withdraw.
-            self.error(
-                format!("{path}.vpp-grace"),
-                "must be greater than zero (a start needs a moment to reach VPP)",
-            );
-        }
         for (key, d) in [("min-interval", min_interval), ("vpp-grace", vpp_grace)] {
             if d > MAX_ANNOUNCE_DURATION {
                 self.error(
@@ -316,6 +308,14 @@ impl Validator {
                     ),
                 );
             }
+        }
+        if vpp_grace.is_zero() {
+            // A fresh maglevd sees VPP unreachable until it has connected:
+            // with no grace at all, every restart would withdraw.
+            self.error(
+                format!("{path}.vpp-grace"),
+                "must be greater than zero (a start needs a moment to reach VPP)",
+            );
         }
         AnnounceConfig {
             table,
