@@ -132,6 +132,8 @@ fn the_embedded_demo_config_is_valid_and_stays_on_loopback() {
             .any(|fe| fe.protocol.is_none() || fe.vip_key().protocol == 17),
         "an all-port or UDP frontend"
     );
+    // It announces its VIPs (into memory, see below).
+    assert!(config.announce().is_some(), "an announce section");
     // The copy the demo writes, with another port, is valid too.
     Config::from_yaml(&demo::config_yaml(40001), "written").unwrap();
 }
@@ -203,6 +205,13 @@ async fn the_demo_programs_every_vip_and_counters_reach_the_daemon() {
     );
     assert!(
         welcome.contains(&demo.config_path().display().to_string()),
+        "{welcome}"
+    );
+
+    // Announcements are kept in memory, and the demo says so.
+    assert!(demo.routes().in_memory(), "{}", demo.routes().describe());
+    assert!(
+        welcome.contains("announcements are kept in memory"),
         "{welcome}"
     );
 
