@@ -6,11 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{World, until};
-use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use maglev_bin::announce::table::{MemoryTable, RouteError, RouteTable};
 use maglev_bin::daemon::{Parts, Settings};
 use maglev_bin::events::{EventKind, Received};
 use maglev_core::announce::{Prefix, Reason};
@@ -49,6 +50,78 @@ const BODY: &str = r#"
         - name: primary
           backends: { b: {} }
 "#;
+
+/// A table in memory that records every change asked of it and fails the
+/// next `fail` of them.
+#[derive(Debug, Default)]
+struct Recording {
+    inner: MemoryTable,
+    ops: Mutex<Vec<String>>,
+    fail: AtomicUsize,
+}
+
+impl Recording {
+    fn with(routes: BTreeSet<Prefix>) -> Recording {
+        Recording {
+            inner: MemoryTable::with(routes),
+            ..Recording::default()
+        }
+    }
+
+    fn ops(&self) -> Vec<String> {
+        self.ops.lock().unwrap().clone()
+    }
+
+    fn routes(&self) -> BTreeSet<Prefix> {
+        self.inner.routes()
+    }
+
+    /// Fails the next change, if asked to.
+    fn change(&self, what: String) -> Result<(), RouteError> {
+        let failing = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        self.ops.lock().unwrap().push(if failing {
+            format!("{what} (failed)")
+        } else {
+            what.clone()
+        });
+        if failing {
+            return Err(RouteError {
+                table: "recording".into(),
+                action: what,
+                message: "refused by the test".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RouteTable for Recording {
+    fn describe(&self) -> String {
+        "recording".into()
+    }
+
+    fn in_memory(&self) -> bool {
+        true
+    }
+
+    async fn list(&self) -> Result<BTreeSet<Prefix>, RouteError> {
+        self.inner.list().await
+    }
+
+    async fn add(&self, prefix: Prefix) -> Result<(), RouteError> {
+        self.change(format!("add {prefix}"))?;
+        self.inner.add(prefix).await
+    }
+
+    async fn remove(&self, prefix: Prefix) -> Result<(), RouteError> {
+        self.change(format!("remove {prefix}"))?;
+        self.inner.remove(prefix).await
+    }
+}
 
 fn prefix(s: &str) -> Prefix {
     Prefix::host(s.parse().unwrap())
@@ -370,7 +443,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
 async fn a_restart_changes_nothing_before_warm_up_releases() {
     // The table as the last run left it: 192.0.2.60 and .61 announced, and
     // a route no frontend claims.
-    let table = Arc::new(MemoryTable::with(set(&[
+    let table = Arc::new(Recording::with(set(&[
         "192.0.2.60",
         "192.0.2.61",
         "192.0.2.99",
@@ -387,7 +460,11 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
             .replace("startup-max-delay: 0s", "startup-max-delay: 6s")
     ));
     let settings = world.settings();
-    start(&mut world, &table, settings).await;
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
     until("the announcer has decided", || {
         view(&world, "192.0.2.61") == Some((true, Reason::WarmingUp))
             && view(&world, "192.0.2.99") == Some((true, Reason::WarmingUp))
@@ -398,8 +475,12 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
     })
     .await;
     assert_eq!(
-        table.routes(),
-        set(&["192.0.2.60", "192.0.2.61", "192.0.2.99"]),
+        world.handle().warmup_phase(),
+        maglev_core::warmup::Phase::HandsOff
+    );
+    assert_eq!(
+        table.ops(),
+        Vec::<String>::new(),
         "nothing changes while warm-up holds"
     );
     assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::WarmingUp)));
@@ -408,7 +489,121 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
         || table.routes() == set(&["192.0.2.60"]),
     )
     .await;
+    assert_eq!(
+        table.ops(),
+        ["remove 192.0.2.61/32", "remove 192.0.2.99/32"],
+        "the route of a serving frontend was never touched"
+    );
     assert_eq!(view(&world, "192.0.2.99"), None, "forgotten once removed");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_warm_up_waits_for_evidence() {
+    // Warm-up off, no state file: the backends start unknown. The routes
+    // found stay until the probes say something.
+    let table = Arc::new(Recording::with(set(&["192.0.2.60", "192.0.2.61"])));
+    let mut world = World::new(26, 2).await;
+    world.write_body(&body("0s", "1s"));
+    let settings = world.settings();
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until("both frontends serve", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::Serving))
+            && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
+    })
+    .await;
+    assert_eq!(
+        table.ops(),
+        Vec::<String>::new(),
+        "adopted, never withdrawn"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_change_is_kept_reported_and_retried() {
+    let table = Arc::new(Recording::default());
+    let mut world = World::new(26, 2).await;
+    world.write_body(&body("0s", "1s"));
+    let settings = world.settings();
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    let mut events = world.handle().subscribe(None);
+
+    // The table refuses the withdraw twice: the prefix stays announced
+    // with the error in its view, and the withdraw is retried at once.
+    table.fail.store(2, Ordering::SeqCst);
+    world.backends[1].set_healthy(false);
+    until("192.0.2.61 is withdrawn despite two refusals", || {
+        !table.routes().contains(&prefix("192.0.2.61"))
+    })
+    .await;
+    assert_eq!(
+        table.ops()[2..],
+        [
+            "remove 192.0.2.61/32 (failed)",
+            "remove 192.0.2.61/32 (failed)",
+            "remove 192.0.2.61/32",
+        ]
+    );
+    let mut errors = 0;
+    loop {
+        let Ok(Some(Received::Event(e))) =
+            tokio::time::timeout(common::PATIENCE, events.recv()).await
+        else {
+            panic!("the withdraw's event is missing");
+        };
+        if let EventKind::Announce(a) = &e.kind {
+            assert_eq!(a.prefix, prefix("192.0.2.61"));
+            assert_eq!(a.frontends, [Arc::<str>::from("dns")]);
+            match &a.error {
+                Some(error) => {
+                    assert!(a.announced, "a failed withdraw leaves it announced");
+                    assert!(error.contains("refused by the test"), "{error}");
+                    errors += 1;
+                }
+                None => {
+                    assert!(!a.announced);
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(errors, 2);
+    let v = world.handle().announcements();
+    let dns = v
+        .prefixes
+        .iter()
+        .find(|p| p.prefix == prefix("192.0.2.61"))
+        .unwrap();
+    assert_eq!(dns.error, None, "cleared by the success");
+
+    // A refused announce keeps the prefix withdrawn with its error, and is
+    // retried after a backoff.
+    table.fail.store(1, Ordering::SeqCst);
+    world.backends[1].set_healthy(true);
+    until("the failure is in the view", || {
+        world
+            .handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .any(|p| p.prefix == prefix("192.0.2.61") && !p.announced && p.error.is_some())
+    })
+    .await;
+    until("announced by the retry", || table.routes().len() == 2).await;
+    assert_eq!(
+        table.ops()[5..],
+        ["add 192.0.2.61/32 (failed)", "add 192.0.2.61/32"]
+    );
     world.stop().await;
 }
 

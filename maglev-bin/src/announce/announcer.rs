@@ -610,6 +610,8 @@ impl Announcer {
         let prefixes: Vec<PrefixView> = if enabled {
             self.entries
                 .iter()
+                // An unclaimed route once removed is gone.
+                .filter(|(_, e)| !e.frontends.is_empty() || e.announced || e.error.is_some())
                 .map(|(p, e)| PrefixView {
                     prefix: *p,
                     frontends: e.frontends.clone(),

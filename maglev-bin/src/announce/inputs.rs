@@ -27,8 +27,17 @@ pub(crate) fn claims(handle: &Handle, config: &Config) -> BTreeMap<Prefix, Vec<C
     let states = handle.frontend_states();
     let mut out: BTreeMap<Prefix, Vec<Claim>> = BTreeMap::new();
     for (name, fe) in config.frontends() {
-        let serving = states.get(name) == Some(&FrontendState::Up);
-        let released = handle.shared.control.is_released(name);
+        let state = states.get(name).copied();
+        let serving = state == Some(FrontendState::Up);
+        // A frontend whose state is not published yet, or still `unknown`
+        // (every backend unknown: no evidence either way), is held as
+        // warm-up holds it: nothing about it may withdraw its prefix.
+        let evidence = match state {
+            None => false,
+            Some(FrontendState::Unknown) => fe.backend_names().next().is_none(),
+            Some(_) => true,
+        };
+        let released = evidence && handle.shared.control.is_released(name);
         out.entry(Prefix::host(fe.address))
             .or_default()
             .push(Claim {
