@@ -337,6 +337,9 @@ async fn served_by(
     sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
 ) -> Result<String, hyper::Error> {
     use http_body_util::BodyExt;
+    // The connection takes the next request once its task has finished
+    // with the last one (sending before that fails with "not ready").
+    sender.ready().await?;
     let req = hyper::Request::get("/")
         .header("host", "web")
         .body(http_body_util::Empty::new())
