@@ -95,23 +95,19 @@ pub(crate) async fn open(
     })
 }
 
-/// Fails unless this process may change `config`'s kernel table.
+/// Fails unless this process may change `config`'s kernel table, naming
+/// the capabilities it lacks and how to grant them.
 fn check_privileges(config: &AnnounceConfig) -> anyhow::Result<()> {
-    if super::privilege::has_net_admin() {
-        return Ok(());
-    }
-    let needs = match &config.netns {
-        Some(ns) => format!("CAP_NET_ADMIN (and CAP_SYS_ADMIN to enter netns {ns})"),
-        None => "CAP_NET_ADMIN".to_owned(),
-    };
-    anyhow::bail!(
-        "maglev.announce needs {needs} to change the routes of kernel table {} and this process \
-         lacks it: install the package's drop-in \
-         (/usr/share/doc/vpp-maglevd/examples/announce.conf into \
-         /etc/systemd/system/vpp-maglevd.service.d/, then systemctl daemon-reload) \
-         or remove maglev.announce from the config",
-        config.table
-    )
+    super::privilege::check(config).map_err(|missing| {
+        anyhow::anyhow!(
+            "{missing} (kernel table {}{})",
+            config.table,
+            config
+                .netns
+                .as_deref()
+                .map_or(String::new(), |ns| format!(" in netns {ns}"))
+        )
+    })
 }
 
 /// What the announcer knows of one prefix.
