@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{World, until};
+use common::World;
 use maglev_bin::announce::table::{MemoryTable, RouteError, RouteTable};
 use maglev_bin::daemon::{Parts, Settings};
 use maglev_bin::events::{EventKind, Received};
@@ -123,6 +123,35 @@ impl RouteTable for Recording {
     }
 }
 
+/// Waits until `cond` holds (polling); after [`common::PATIENCE`] fails
+/// the test with what the daemon and the simulator hold.
+async fn until(world: &World, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        if cond() {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let dump = match &world.daemon {
+                Some(d) => format!(
+                    "announcements {:#?}\nfrontends {:?}\nvpp connected {}\nsync {:?}",
+                    d.handle().announcements(),
+                    d.handle().frontend_states(),
+                    d.handle().vpp().is_ok(),
+                    d.handle().sync_health(),
+                ),
+                None => "no daemon".to_owned(),
+            };
+            panic!(
+                "timed out waiting until {what}\n{dump}\nsimulator {:#?}",
+                world.vips()
+            );
+        }
+        tick.tick().await;
+    }
+}
+
 fn prefix(s: &str) -> Prefix {
     Prefix::host(s.parse().unwrap())
 }
@@ -171,7 +200,7 @@ async fn routes_follow_the_backends() {
     let (mut world, table) = world("0s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || {
+    until(&world, "both prefixes are announced", || {
         table.routes() == set(&["192.0.2.60", "192.0.2.61"])
     })
     .await;
@@ -193,7 +222,7 @@ async fn routes_follow_the_backends() {
 
     // a serves both frontends of 192.0.2.60: when it fails, the prefix goes.
     world.backends[0].set_healthy(false);
-    until("192.0.2.60 is withdrawn", || {
+    until(&world, "192.0.2.60 is withdrawn", || {
         table.routes() == set(&["192.0.2.61"])
     })
     .await;
@@ -213,7 +242,7 @@ async fn routes_follow_the_backends() {
 
     // It comes back once VPP holds the VIP with a serving AS again.
     world.backends[0].set_healthy(true);
-    until("192.0.2.60 is announced again", || {
+    until(&world, "192.0.2.60 is announced again", || {
         table.routes() == set(&["192.0.2.60", "192.0.2.61"])
     })
     .await;
@@ -231,7 +260,10 @@ async fn drain_withdraws_everything_and_undrain_announces_again() {
     let (mut world, table) = world("0s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     let mut events = world.handle().subscribe(None);
 
     let node = world.handle().set_drain(true, "alice").await.unwrap();
@@ -249,7 +281,7 @@ async fn drain_withdraws_everything_and_undrain_announces_again() {
 
     let node = world.handle().set_drain(false, "alice").await.unwrap();
     assert_eq!(node.drained, None);
-    until("both prefixes are announced again", || {
+    until(&world, "both prefixes are announced again", || {
         table.routes().len() == 2
     })
     .await;
@@ -324,7 +356,10 @@ async fn a_reload_that_removes_a_frontend_removes_its_route() {
     let (mut world, table) = world("0s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     // dns goes; web-tls goes too, but web still claims 192.0.2.60.
     let body = body("0s", "1s");
     let cut = body.find("    web-tls:").unwrap();
@@ -339,11 +374,14 @@ async fn a_reload_that_removes_a_frontend_removes_its_route() {
         report.semantic_error.is_none() && report.parse_error.is_none(),
         "{report:?}"
     );
-    until("192.0.2.61 is withdrawn", || {
+    until(&world, "192.0.2.61 is withdrawn", || {
         table.routes() == set(&["192.0.2.60"])
     })
     .await;
-    until("its view is gone", || view(&world, "192.0.2.61").is_none()).await;
+    until(&world, "its view is gone", || {
+        view(&world, "192.0.2.61").is_none()
+    })
+    .await;
     assert_eq!(
         world.handle().announcements().prefixes[0].frontends,
         ["web"]
@@ -354,8 +392,11 @@ async fn a_reload_that_removes_a_frontend_removes_its_route() {
     world.write_body(&fewer[cut..]);
     let report = world.handle().reload_with(true).await;
     assert!(report.semantic_error.is_none(), "{report:?}");
-    until("every route is withdrawn", || table.routes().is_empty()).await;
-    until("announcements are off", || {
+    until(&world, "every route is withdrawn", || {
+        table.routes().is_empty()
+    })
+    .await;
+    until(&world, "announcements are off", || {
         !world.handle().announcements().enabled
     })
     .await;
@@ -367,15 +408,18 @@ async fn vpp_away_withdraws_after_the_grace_period_and_back_announces() {
     let (mut world, table) = world("0s", "2s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     world.vpp.sim.stop().await;
     // Within the grace period nothing changes.
-    until("the announcer sees VPP gone", || {
+    until(&world, "the announcer sees VPP gone", || {
         view(&world, "192.0.2.60") == Some((true, Reason::VppGrace))
     })
     .await;
     assert_eq!(table.routes().len(), 2, "held during the grace period");
-    until("withdrawn after the grace period", || {
+    until(&world, "withdrawn after the grace period", || {
         table.routes().is_empty()
     })
     .await;
@@ -384,7 +428,7 @@ async fn vpp_away_withdraws_after_the_grace_period_and_back_announces() {
         Some((false, Reason::VppUnreachable))
     );
     world.vpp.sim.resume().await.unwrap();
-    until("announced again once VPP is back", || {
+    until(&world, "announced again once VPP is back", || {
         table.routes().len() == 2
     })
     .await;
@@ -397,7 +441,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
     let (mut world, table) = world("3s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("192.0.2.61 is announced", || {
+    until(&world, "192.0.2.61 is announced", || {
         table.routes().contains(&prefix("192.0.2.61"))
     })
     .await;
@@ -413,7 +457,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
     };
     let announced_at = since(&world);
     world.backends[1].set_healthy(false);
-    until("192.0.2.61 is withdrawn", || {
+    until(&world, "192.0.2.61 is withdrawn", || {
         !table.routes().contains(&prefix("192.0.2.61"))
     })
     .await;
@@ -423,11 +467,11 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
         "the withdraw protects traffic: never damped"
     );
     world.backends[1].set_healthy(true);
-    until("the re-announce waits for min-interval", || {
+    until(&world, "the re-announce waits for min-interval", || {
         view(&world, "192.0.2.61") == Some((false, Reason::Damped))
     })
     .await;
-    until("192.0.2.61 is announced again", || {
+    until(&world, "192.0.2.61 is announced again", || {
         table.routes().contains(&prefix("192.0.2.61"))
     })
     .await;
@@ -465,12 +509,12 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
         ..Parts::default()
     };
     world.start_with(settings, parts).await;
-    until("the announcer has decided", || {
+    until(&world, "the announcer has decided", || {
         view(&world, "192.0.2.61") == Some((true, Reason::WarmingUp))
             && view(&world, "192.0.2.99") == Some((true, Reason::WarmingUp))
     })
     .await;
-    until("dns is down", || {
+    until(&world, "dns is down", || {
         world.handle().frontend("dns").unwrap().state == maglev_core::state::FrontendState::Down
     })
     .await;
@@ -485,6 +529,7 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
     );
     assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::WarmingUp)));
     until(
+        &world,
         "dns's route goes once released, the unclaimed one after warm-up",
         || table.routes() == set(&["192.0.2.60"]),
     )
@@ -511,7 +556,7 @@ async fn a_restart_without_warm_up_waits_for_evidence() {
         ..Parts::default()
     };
     world.start_with(settings, parts).await;
-    until("both frontends serve", || {
+    until(&world, "both frontends serve", || {
         view(&world, "192.0.2.60") == Some((true, Reason::Serving))
             && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
     })
@@ -535,16 +580,21 @@ async fn a_failed_change_is_kept_reported_and_retried() {
         ..Parts::default()
     };
     world.start_with(settings, parts).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     let mut events = world.handle().subscribe(None);
 
     // The table refuses the withdraw twice: the prefix stays announced
     // with the error in its view, and the withdraw is retried at once.
     table.fail.store(2, Ordering::SeqCst);
     world.backends[1].set_healthy(false);
-    until("192.0.2.61 is withdrawn despite two refusals", || {
-        !table.routes().contains(&prefix("192.0.2.61"))
-    })
+    until(
+        &world,
+        "192.0.2.61 is withdrawn despite two refusals",
+        || !table.routes().contains(&prefix("192.0.2.61")),
+    )
     .await;
     assert_eq!(
         table.ops()[2..],
@@ -590,7 +640,7 @@ async fn a_failed_change_is_kept_reported_and_retried() {
     // retried after a backoff.
     table.fail.store(1, Ordering::SeqCst);
     world.backends[1].set_healthy(true);
-    until("the failure is in the view", || {
+    until(&world, "the failure is in the view", || {
         world
             .handle()
             .announcements()
@@ -599,7 +649,10 @@ async fn a_failed_change_is_kept_reported_and_retried() {
             .any(|p| p.prefix == prefix("192.0.2.61") && !p.announced && p.error.is_some())
     })
     .await;
-    until("announced by the retry", || table.routes().len() == 2).await;
+    until(&world, "announced by the retry", || {
+        table.routes().len() == 2
+    })
+    .await;
     assert_eq!(
         table.ops()[5..],
         ["add 192.0.2.61/32 (failed)", "add 192.0.2.61/32"]
@@ -614,7 +667,10 @@ async fn a_drain_outlives_a_restart() {
     let mut settings = world.settings();
     settings.state_file = Some(state_file.clone());
     start(&mut world, &table, settings.clone()).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     let drained = world.handle().set_drain(true, "alice").await.unwrap();
     assert!(table.routes().is_empty());
     world.daemon.take().unwrap().shutdown().await;
@@ -633,7 +689,7 @@ async fn a_drain_outlives_a_restart() {
         body("0s", "1s")
     ));
     start(&mut world, &table, settings.clone()).await;
-    until("withdrawn: the node is drained", || {
+    until(&world, "withdrawn: the node is drained", || {
         table.routes().is_empty()
     })
     .await;
@@ -652,7 +708,7 @@ async fn a_drain_outlives_a_restart() {
     world.write_body(&body("0s", "1s"));
     start(&mut world, &table, settings).await;
     assert_eq!(world.handle().node().drained, None);
-    until("announced again", || table.routes().len() == 2).await;
+    until(&world, "announced again", || table.routes().len() == 2).await;
     world.stop().await;
 }
 
@@ -723,10 +779,15 @@ mod netns {
         /// The addresses of the blackhole routes of protocol 201 in table
         /// 200, IPv4 then IPv6, as iproute2 shows them.
         pub fn routes(&self) -> Vec<String> {
+            self.routes_of("200")
+        }
+
+        /// The same in `table`.
+        pub fn routes_of(&self, table: &str) -> Vec<String> {
             let mut out = Vec::new();
             for family in ["-4", "-6"] {
                 let o = Command::new("ip")
-                    .args(["-n", &self.0, family, "route", "show", "table", "200"])
+                    .args(["-n", &self.0, family, "route", "show", "table", table])
                     .output()
                     .unwrap();
                 if String::from_utf8_lossy(&o.stderr).contains("table does not exist") {
@@ -790,25 +851,25 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
         format!("kernel table 200 (protocol 201) in netns {}", ns.0)
     );
     assert!(!world.handle().announcements().in_memory);
-    until("both prefixes are in the kernel table", || {
+    until(&world, "both prefixes are in the kernel table", || {
         ns.routes() == ["192.0.2.60", "192.0.2.61"]
     })
     .await;
 
     world.backends[0].set_healthy(false);
-    until("192.0.2.60 leaves the kernel table", || {
+    until(&world, "192.0.2.60 leaves the kernel table", || {
         ns.routes() == ["192.0.2.61"]
     })
     .await;
     world.backends[0].set_healthy(true);
-    until("192.0.2.60 is back in the kernel table", || {
+    until(&world, "192.0.2.60 is back in the kernel table", || {
         ns.routes() == ["192.0.2.60", "192.0.2.61"]
     })
     .await;
     world.handle().set_drain(true, "alice").await.unwrap();
     assert_eq!(ns.routes(), Vec::<String>::new(), "drained");
     world.handle().set_drain(false, "alice").await.unwrap();
-    until("announced again after the undrain", || {
+    until(&world, "announced again after the undrain", || {
         ns.routes().len() == 2
     })
     .await;
@@ -828,12 +889,12 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
             .replace("startup-max-delay: 0s", "startup-max-delay: 4s")
     ));
     world.start(settings).await;
-    until("the routes are adopted", || {
+    until(&world, "the routes are adopted", || {
         view(&world, "192.0.2.60") == Some((true, Reason::WarmingUp))
     })
     .await;
     assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
-    until("warm-up is over and both serve", || {
+    until(&world, "warm-up is over and both serve", || {
         world.handle().warmup_phase() == maglev_core::warmup::Phase::Finished
             && view(&world, "192.0.2.60") == Some((true, Reason::Serving))
             && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
@@ -850,6 +911,19 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
             .count(),
         0,
         "the restarted daemon changed nothing"
+    );
+
+    // A reload naming another table moves the routes there.
+    world.write_body(&body.replace("    table: 200\n", "    table: 300\n"));
+    let report = world.handle().reload().await;
+    assert!(report.semantic_error.is_none(), "{report:?}");
+    until(&world, "the routes moved to table 300", || {
+        ns.routes_of("300") == ["192.0.2.60", "192.0.2.61"] && ns.routes().is_empty()
+    })
+    .await;
+    assert_eq!(
+        world.handle().announcements().table,
+        format!("kernel table 300 (protocol 201) in netns {}", ns.0)
     );
     world.stop().await;
 }

@@ -2,7 +2,9 @@
 //! programs every demo VIP into the simulator with the primary pools
 //! serving, counters reach the daemon, a taken port is named, and the
 //! script plays on tokio time; its dataplane keeps a paused backend's
-//! flows and cuts a disabled one's; its admin's password file is private.
+//! flows and cuts a disabled one's; its admin's password file is private;
+//! it announces each VIP in memory and withdraws web when its last pool
+//! is gone.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -132,6 +134,8 @@ fn the_embedded_demo_config_is_valid_and_stays_on_loopback() {
             .any(|fe| fe.protocol.is_none() || fe.vip_key().protocol == 17),
         "an all-port or UDP frontend"
     );
+    // It announces its VIPs (into memory, see below).
+    assert!(config.announce().is_some(), "an announce section");
     // The copy the demo writes, with another port, is valid too.
     Config::from_yaml(&demo::config_yaml(40001), "written").unwrap();
 }
@@ -203,6 +207,13 @@ async fn the_demo_programs_every_vip_and_counters_reach_the_daemon() {
     );
     assert!(
         welcome.contains(&demo.config_path().display().to_string()),
+        "{welcome}"
+    );
+
+    // Announcements are kept in memory, and the demo says so.
+    assert!(demo.routes().in_memory(), "{}", demo.routes().describe());
+    assert!(
+        welcome.contains("announcements are kept in memory"),
         "{welcome}"
     );
 
@@ -326,6 +337,9 @@ async fn served_by(
     sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
 ) -> Result<String, hyper::Error> {
     use http_body_util::BodyExt;
+    // The connection takes the next request once its task has finished
+    // with the last one (sending before that fails with "not ready").
+    sender.ready().await?;
     let req = hyper::Request::get("/")
         .header("host", "web")
         .body(http_body_util::Empty::new())
@@ -406,5 +420,141 @@ async fn a_connection_to_a_vip_keeps_its_backend_when_paused_and_is_cut_when_dis
         tick.tick().await;
     }
     assert_eq!(served_by(&mut other).await.unwrap(), second);
+    demo.shutdown().await;
+}
+
+/// Each VIP's announcement as a gRPC client sees it: prefix to (frontends,
+/// announced, reason).
+async fn announcements(
+    demo: &Demo,
+) -> (
+    maglev_bin::grpc::proto::ListAnnouncementsResponse,
+    BTreeMap<String, (Vec<String>, bool, String)>,
+) {
+    use maglev_bin::grpc::proto::{ListAnnouncementsRequest, maglev_client::MaglevClient};
+    let addr = demo.daemon().grpc_addrs()[0];
+    let mut client = MaglevClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let reply = client
+        .list_announcements(ListAnnouncementsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let by_prefix = reply
+        .announcements
+        .iter()
+        .map(|a| {
+            (
+                a.prefix.clone(),
+                (a.frontends.clone(), a.announced, a.reason.clone()),
+            )
+        })
+        .collect();
+    (reply, by_prefix)
+}
+
+/// Polls [`announcements`] until `cond` holds of them.
+async fn until_announcements(
+    demo: &Demo,
+    what: &str,
+    mut cond: impl FnMut(&BTreeMap<String, (Vec<String>, bool, String)>) -> bool,
+) -> BTreeMap<String, (Vec<String>, bool, String)> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        let (_, seen) = announcements(demo).await;
+        if cond(&seen) {
+            return seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}; last seen {seen:#?}"
+        );
+        tick.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_announces_each_vip_in_memory_and_withdraws_web_when_its_last_pool_is_gone() {
+    use maglev_bin::announce::table::MemoryTable;
+    use maglev_core::announce::Prefix;
+    let table = std::sync::Arc::new(MemoryTable::new());
+    let parts = Parts {
+        routes: Some(table.clone()),
+        ..Parts::default()
+    };
+    let demo = demo::start(settings(), parts, quiet_options())
+        .await
+        .unwrap();
+    let config = demo.handle().config();
+    // One prefix per VIP, named by its frontend.
+    let prefixes: BTreeMap<String, String> = config
+        .frontends()
+        .iter()
+        .map(|(name, fe)| (Prefix::host(fe.address).to_string(), name.clone()))
+        .collect();
+    assert_eq!(prefixes.len(), 4);
+    let routes = |table: &MemoryTable| -> Vec<String> {
+        table.routes().iter().map(ToString::to_string).collect()
+    };
+
+    // Every VIP serves: every prefix is announced, and its route is in the
+    // demo's memory table.
+    until_announcements(&demo, "every demo VIP is announced", |seen| {
+        seen.len() == prefixes.len()
+            && seen.iter().all(|(p, (fes, announced, reason))| {
+                *announced && reason == "serving" && prefixes.get(p) == fes.first()
+            })
+    })
+    .await;
+    until("every VIP's route is in the memory table", || {
+        routes(&table) == prefixes.keys().cloned().collect::<Vec<_>>()
+    })
+    .await;
+    let (reply, _) = announcements(&demo).await;
+    assert!(reply.enabled && reply.in_memory, "{reply:?}");
+    assert_eq!(reply.table, "memory");
+
+    // web's primary pool, then its fallback, fail: web and web6 (the same
+    // pools) have nothing left, and only their prefixes are withdrawn.
+    for b in ["web1", "web2", "web3"] {
+        demo.backends()[b].set_healthy(false);
+    }
+    let web: Vec<&String> = prefixes
+        .iter()
+        .filter(|(_, fe)| fe.starts_with("web"))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(web.len(), 2);
+    let seen = until_announcements(&demo, "web and web6 are withdrawn", |seen| {
+        web.iter().all(|p| {
+            seen.get(*p)
+                .is_some_and(|(_, a, r)| !a && r == "nothing-serves")
+        })
+    })
+    .await;
+    for (p, (_, announced, reason)) in &seen {
+        if !web.contains(&p) {
+            assert!(*announced, "{p} is {reason}");
+        }
+    }
+    until("web's routes leave the memory table", || {
+        let r = routes(&table);
+        web.iter().all(|p| !r.contains(p)) && r.len() == prefixes.len() - web.len()
+    })
+    .await;
+
+    // web3 comes back: announced again (after the minimum interval).
+    demo.backends()["web3"].set_healthy(true);
+    until_announcements(&demo, "web and web6 are announced again", |seen| {
+        web.iter()
+            .all(|p| seen.get(*p).is_some_and(|(_, a, r)| *a && r == "serving"))
+    })
+    .await;
+    until("web's routes are back in the memory table", || {
+        routes(&table).len() == prefixes.len()
+    })
+    .await;
     demo.shutdown().await;
 }

@@ -11,23 +11,37 @@
 //! **The rules**, in order:
 //!
 //! 1. A drained node announces nothing ([`Reason::Drained`]), at once.
-//! 2. Until warm-up has released one of the prefix's frontends after a
-//!    start (for a route no frontend claims: until warm-up is over),
-//!    nothing changes ([`Reason::WarmingUp`]): routes are kernel
-//!    state and outlive the process, so a restart is invisible.
+//! 2. A route no frontend claims stays until warm-up is over
+//!    ([`Reason::WarmingUp`]), then it is withdrawn ([`Reason::Unclaimed`]).
 //! 3. When VPP has been unreachable, or has not held the VIP with a serving
-//!    AS, for longer than [`Policy::vpp_grace`], the prefix is withdrawn
-//!    ([`Reason::VppUnreachable`], [`Reason::VppLacksVip`]); within the
-//!    grace period nothing changes.
-//! 4. When no released frontend of the prefix serves (and none is still
+//!    AS, for [`Policy::vpp_grace`] or longer, the prefix is withdrawn
+//!    ([`Reason::VppUnreachable`], [`Reason::VppLacksVip`]), warm-up or
+//!    not: nothing forwards the VIP, and a restart does not change that.
+//!    Within the grace period nothing changes ([`Reason::VppGrace`]; the
+//!    decision's `next_look` is the end of the period), except rule 5.
+//! 4. Until warm-up has released one of the prefix's frontends after a
+//!    start, nothing else changes ([`Reason::WarmingUp`]): routes are
+//!    kernel state and outlive the process, so a restart is invisible.
+//! 5. When no released frontend of the prefix serves (and none is still
 //!    held by warm-up), it is withdrawn ([`Reason::NothingServes`]).
-//! 5. Otherwise it is announced ([`Reason::Serving`]).
+//! 6. Otherwise it is announced ([`Reason::Serving`]).
 //!
 //! Withdraws protect traffic and are never delayed. An announce within
 //! [`Policy::min_interval`] of the prefix's last change waits for the
 //! interval to pass ([`Reason::Damped`]), so a flapping backend cannot
 //! make BGP flap (routers damp flapping prefixes, and take far longer to
-//! forgive them than this interval).
+//! forgive them than this interval). The interval is counted from this
+//! process's own changes: a restart forgets them, so the first announce
+//! after a restart is not damped (warm-up stands in for it).
+//!
+//! A fresh process that has not reached VPP yet sees it unreachable since
+//! its start ([`VppView::Unreachable`]), so the grace period also bounds
+//! how long a start may take to reach VPP before its routes go; that is
+//! why `vpp-grace` cannot be zero in the config.
+//!
+//! These rules are checked as properties over random runs (inputs changing,
+//! time passing, restarts, the decisions carried out) in
+//! `maglev-core/tests/announce_properties.rs`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -206,11 +220,11 @@ where
     let released = inputs.frontends.iter().filter(|f| f.released);
     let serves = released.clone().any(|f| f.serving);
     let waiting = inputs.frontends.iter().any(|f| !f.released);
-    if released.count() == 0 {
-        return hold(Reason::WarmingUp, None);
-    }
-    match inputs.vpp {
-        VppView::Holds => {}
+    // The end of VPP's grace period, if VPP is away or lacks the VIP. It is
+    // looked at before warm-up: VPP away past its grace is evidence about
+    // the VIP (nothing forwards it), not something a restart forgot.
+    let grace_end = match inputs.vpp {
+        VppView::Holds => None,
         VppView::Lacks { since } | VppView::Unreachable { since } => {
             let reason = match inputs.vpp {
                 VppView::Unreachable { .. } => Reason::VppUnreachable,
@@ -220,13 +234,19 @@ where
             if now >= end {
                 return withdraw(reason);
             }
-            // Within the grace period nothing changes, except that a prefix
-            // nothing would serve anyway is withdrawn at once.
-            if !serves && !waiting {
-                return withdraw(Reason::NothingServes);
-            }
-            return hold(Reason::VppGrace, Some(end));
+            Some(end)
         }
+    };
+    if released.count() == 0 {
+        return hold(Reason::WarmingUp, grace_end);
+    }
+    if let Some(end) = grace_end {
+        // Within the grace period nothing changes, except that a prefix
+        // nothing would serve anyway is withdrawn at once.
+        if !serves && !waiting {
+            return withdraw(Reason::NothingServes);
+        }
+        return hold(Reason::VppGrace, Some(end));
     }
     if !serves {
         if waiting {
@@ -339,6 +359,21 @@ mod tests {
         i.announced = false;
         i.frontends[0].serving = true;
         assert!(!decide(&POLICY, &i, s(0)).announce);
+    }
+
+    #[test]
+    fn vpp_away_past_its_grace_withdraws_during_warm_up_too() {
+        let mut i = inputs(&[true]);
+        i.frontends[0].released = false;
+        i.announced = true;
+        i.vpp = VppView::Unreachable { since: s(0) };
+        let d = decide(&POLICY, &i, s(3));
+        assert_eq!(
+            (d.announce, d.reason, d.next_look),
+            (true, Reason::WarmingUp, Some(s(5)))
+        );
+        let d = decide(&POLICY, &i, s(5));
+        assert_eq!((d.announce, d.reason), (false, Reason::VppUnreachable));
     }
 
     #[test]

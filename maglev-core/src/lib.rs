@@ -25,6 +25,8 @@
 //! - [`warmup`]: the restart-neutral start-up policy.
 //! - [`reload`]: what a reload does to VPP's VIPs (deleted, recreated)
 //!   and the share of deletions allowed without force.
+//! - [`announce`]: whether to announce a VIP prefix to the routing
+//!   daemon (serving, VPP, warm-up, drain, damping), and when to look again.
 //! - [`schedule`]: which frontends the reconciler syncs next: coalescing,
 //!   batching, warm-up gating and retry backoff.
 #![forbid(unsafe_code)]

@@ -3,8 +3,10 @@
 //! `# expect:` lines say (kind, place, key path, message).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use maglev_core::config::{Config, ConfigError};
+use maglev_core::announce::Policy;
+use maglev_core::config::{AnnounceConfig, Config, ConfigError};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -261,4 +263,162 @@ fn hostile_yaml_is_an_error_not_a_hang() {
         Config::from_yaml("", "empty"),
         Err(ConfigError::Parse(_))
     ));
+}
+
+/// `text` with an `announce` section of `body` (one `key: value` a line)
+/// added to a minimal config.
+fn with_announce(body: &str) -> Result<Config, ConfigError> {
+    let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
+    let text = format!(
+        "maglev:\n  announce:\n{body}  backends:\n    a: {{ address: 10.0.0.1 }}\n  frontends:\n    web:\n      address: 192.0.2.1\n      pools: [{{ name: p, backends: {{ a: }} }}]\n"
+    );
+    Config::from_yaml(&text, "announce.yaml")
+}
+
+/// The semantic errors of a refused config, as `path: message` lines.
+fn semantic(r: Result<Config, ConfigError>) -> Vec<String> {
+    match r {
+        Err(ConfigError::Semantic(errors)) => errors.iter().map(ToString::to_string).collect(),
+        other => panic!("expected semantic errors, got {other:?}"),
+    }
+}
+
+#[test]
+fn announce_defaults_are_filled_in() {
+    let config = with_announce("table: 200").unwrap();
+    let a = config.announce().expect("announce section");
+    assert_eq!(
+        (a.table, a.protocol, a.netns.as_deref()),
+        (200, AnnounceConfig::DEFAULT_PROTOCOL, None)
+    );
+    assert_eq!(AnnounceConfig::DEFAULT_PROTOCOL, 201);
+    assert_eq!(
+        a.policy(),
+        Policy {
+            min_interval: Duration::from_secs(10),
+            vpp_grace: Duration::from_secs(5),
+        }
+    );
+    // An empty netns is maglevd's own namespace.
+    let config = with_announce("table: 200\nnetns: \"\"").unwrap();
+    assert_eq!(config.announce().unwrap().netns, None);
+    // No section: nothing is announced.
+    let (_, minimal) =
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/valid/minimal.yaml"));
+    assert!(minimal.unwrap().announce().is_none());
+}
+
+#[test]
+fn announce_values_are_taken_as_written() {
+    let config = with_announce(
+        "table: 4294967295\nprotocol: 255\nnetns: routing\nmin-interval: 0s\nvpp-grace: 1ms",
+    )
+    .unwrap();
+    let a = config.announce().unwrap();
+    assert_eq!(
+        (a.table, a.protocol, a.netns.as_deref()),
+        (u32::MAX, 255, Some("routing"))
+    );
+    assert_eq!(
+        (a.min_interval, a.vpp_grace),
+        (Duration::ZERO, Duration::from_millis(1))
+    );
+    // The longest interval and grace allowed.
+    let config = with_announce("table: 1\nmin-interval: 1h\nvpp-grace: 60m").unwrap();
+    let a = config.announce().unwrap();
+    assert_eq!((a.table, a.min_interval, a.vpp_grace), (1, HOUR, HOUR));
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[test]
+fn announce_refuses_the_kernels_tables_and_protocols() {
+    for table in [0, 253, 254, 255] {
+        assert_eq!(
+            semantic(with_announce(&format!("table: {table}"))),
+            [format!(
+                "maglev.announce.table: {table} is one of the kernel's own tables (0 unspec, 253 default, 254 main, 255 local): maglevd needs a table of its own"
+            )]
+        );
+    }
+    for table in [1, 200, 252, 256, 1000] {
+        assert!(with_announce(&format!("table: {table}")).is_ok(), "{table}");
+    }
+    for protocol in 0..=4 {
+        let errors = semantic(with_announce(&format!("table: 200\nprotocol: {protocol}")));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(&format!(
+                "maglev.announce.protocol: {protocol} is reserved for the kernel"
+            )),
+            "{errors:?}"
+        );
+    }
+    for protocol in [5, 201, 255] {
+        assert!(with_announce(&format!("table: 200\nprotocol: {protocol}")).is_ok());
+    }
+}
+
+#[test]
+fn announce_refuses_what_is_not_a_namespace_name() {
+    for ns in [".", "..", "a/b", "/var/run/netns/x", "a\\0b"] {
+        let errors = semantic(with_announce(&format!("table: 200\nnetns: \"{ns}\"")));
+        assert_eq!(errors.len(), 1, "{ns}: {errors:?}");
+        assert!(
+            errors[0].starts_with("maglev.announce.netns: ")
+                && errors[0].ends_with("is not a namespace name (as under /var/run/netns)"),
+            "{errors:?}"
+        );
+    }
+    for ns in ["routing", "ns-1", ".hidden", "a.b"] {
+        let config = with_announce(&format!("table: 200\nnetns: \"{ns}\"")).unwrap();
+        assert_eq!(config.announce().unwrap().netns.as_deref(), Some(ns));
+    }
+}
+
+#[test]
+fn announce_refuses_durations_out_of_range() {
+    assert_eq!(
+        semantic(with_announce(
+            "table: 200\nmin-interval: 3601s\nvpp-grace: 0s"
+        )),
+        [
+            "maglev.announce.min-interval: 1h1s is longer than 1h",
+            "maglev.announce.vpp-grace: must be greater than zero (a start needs a moment to reach VPP)",
+        ]
+    );
+    assert_eq!(
+        semantic(with_announce("table: 200\nvpp-grace: 2h")),
+        ["maglev.announce.vpp-grace: 2h is longer than 1h"]
+    );
+}
+
+#[test]
+fn announce_parse_errors_name_the_file_line_and_key() {
+    let cases = [
+        (
+            "table: 200\ntabel: 201",
+            "announce.yaml:4:5: maglev.announce.tabel: unknown field `tabel`",
+        ),
+        (
+            "table: -1",
+            "announce.yaml:3:12: maglev.announce.table: invalid type: integer `-1`, expected u32",
+        ),
+        (
+            "table: 200\nmin-interval: soon",
+            "announce.yaml:4:19: maglev.announce.min-interval: invalid duration",
+        ),
+        (
+            "table: [200]",
+            "announce.yaml:3:12: maglev.announce.table: invalid type",
+        ),
+    ];
+    for (body, expected) in cases {
+        match with_announce(body) {
+            Err(e @ ConfigError::Parse(_)) => {
+                assert!(e.to_string().starts_with(expected), "{body:?}: {e}")
+            }
+            other => panic!("{body:?}: expected a parse error, got {other:?}"),
+        }
+    }
 }

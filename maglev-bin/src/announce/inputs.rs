@@ -24,19 +24,22 @@ pub(crate) struct Claim {
 /// Every prefix the config's frontends claim, with their claims by name
 /// (frontends sharing an address share the prefix).
 pub(crate) fn claims(handle: &Handle, config: &Config) -> BTreeMap<Prefix, Vec<Claim>> {
-    let states = handle.frontend_states();
+    // Read under the lock, not copied: one lookup per frontend.
+    let states = handle
+        .shared
+        .frontend_states
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let mut out: BTreeMap<Prefix, Vec<Claim>> = BTreeMap::new();
     for (name, fe) in config.frontends() {
-        let state = states.get(name).copied();
-        let serving = state == Some(FrontendState::Up);
-        // A frontend whose state is not published yet, or still `unknown`
-        // (every backend unknown: no evidence either way), is held as
-        // warm-up holds it: nothing about it may withdraw its prefix.
-        let evidence = match state {
-            None => false,
-            Some(FrontendState::Unknown) => fe.backend_names().next().is_none(),
-            Some(_) => true,
-        };
+        // `unknown` until published.
+        let state = states.get(name);
+        let serving = state == FrontendState::Up;
+        // A frontend whose state is still `unknown` (not published yet, or
+        // every backend unknown: no evidence either way) is held as
+        // warm-up holds it: nothing about it may withdraw its prefix. One
+        // without backends can never serve.
+        let evidence = state != FrontendState::Unknown || fe.backend_names().next().is_none();
         let released = evidence && handle.shared.control.is_released(name);
         out.entry(Prefix::host(fe.address))
             .or_default()

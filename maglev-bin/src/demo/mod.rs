@@ -9,12 +9,16 @@
 //! addresses, so a client on this host reaches them as through VPP); the
 //! config written there (with the port in use), so a SIGHUP reloads an
 //! edited copy; the daemon, with the caller's settings pointed at that file
-//! and that VPP; and the [`Script`] that makes backends fail now and then.
+//! and that VPP, and its announcements kept in a [`MemoryTable`] (unless
+//! the caller gives a table); and the [`Script`] that makes backends fail
+//! now and then.
 //! [`Demo::shutdown`] stops them all. [`run`] is the same for a process:
 //! start, signals (SIGHUP reload, SIGTERM/SIGINT stop), shut down.
 //!
 //! Everything is on loopback and no root is needed (no ICMP, no network
 //! namespace): the backends on 127.0.0.x, the VIPs on 127.0.1.x and ::1.
+//! The config announces the VIPs (`maglev.announce`), but the routes are
+//! kept in memory: the demo never touches the host's routes, root or not.
 //! The simulator also trickles packets to every VIP, so the counters move
 //! without clients.
 //!
@@ -31,6 +35,7 @@ pub mod sim_vpp;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,6 +43,7 @@ use maglev_core::config::Config;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::announce::table::{MemoryTable, RouteTable};
 use crate::daemon::{Daemon, Handle, Parts, Settings};
 
 pub use backends::HttpBackend;
@@ -108,6 +114,9 @@ pub struct Demo {
     stop_script: CancellationToken,
     script_tasks: TaskTracker,
     config_path: PathBuf,
+    /// Where the announced routes go (a [`MemoryTable`] unless the caller
+    /// gave a table).
+    routes: Arc<dyn RouteTable>,
     /// The dashboard's demo admin (user, password), when the demo made one.
     web_login: Option<(String, String)>,
     // Last: removed (with the sockets and the config) when the demo is gone.
@@ -116,13 +125,19 @@ pub struct Demo {
 
 /// Starts the demo: backends, simulator, config file, daemon and script.
 /// `settings` gives the listeners and intervals; its config path and VPP
-/// sockets are replaced by the demo's. Fails, naming the address, if a
-/// backend's port is taken, and as [`Daemon::start`] does.
+/// sockets are replaced by the demo's. The announced routes go to
+/// `parts.routes`, or to a new [`MemoryTable`] if it is `None` (never to
+/// the host's kernel table). Fails, naming the address, if a backend's
+/// port is taken, and as [`Daemon::start`] does.
 pub async fn start(
     mut settings: Settings,
-    parts: Parts,
+    mut parts: Parts,
     options: DemoOptions,
 ) -> anyhow::Result<Demo> {
+    let routes = parts
+        .routes
+        .get_or_insert_with(|| Arc::new(MemoryTable::new()))
+        .clone();
     let config = config()?;
     let (backends, port) = start_backends(&config, options.port).await?;
     let stop_backends = |backends: &BTreeMap<String, HttpBackend>| {
@@ -232,6 +247,7 @@ pub async fn start(
         stop_script,
         script_tasks,
         config_path,
+        routes,
         web_login,
         dir,
     })
@@ -325,6 +341,12 @@ impl Demo {
         self.port
     }
 
+    /// Where the announced routes go: the [`MemoryTable`] the demo made,
+    /// unless the caller gave a table in [`Parts::routes`].
+    pub fn routes(&self) -> &Arc<dyn RouteTable> {
+        &self.routes
+    }
+
     /// The config file the daemon reads (edit it, then SIGHUP).
     pub fn config_path(&self) -> &Path {
         &self.config_path
@@ -353,6 +375,12 @@ impl Demo {
                 "  VPP:     simulated, api.sock and stats.sock in {}",
                 self.dir.path().display()
             ),
+            if self.routes.in_memory() {
+                "  routes:  announcements are kept in memory (the demo never touches this host's routes)"
+                    .to_owned()
+            } else {
+                format!("  routes:  announcements go to {}", self.routes.describe())
+            },
         ];
         let grpc = dial(self.daemon.grpc_addrs());
         let metrics = dial(self.daemon.metrics_addrs());
@@ -406,6 +434,7 @@ impl Demo {
         }
         if grpc.is_some() {
             out.push("  maglevc show frontends".to_owned());
+            out.push("  maglevc show announcements".to_owned());
         }
         if let Some((_, addr)) = self.forwarder.listening().first() {
             out.push(format!("  curl -si http://{addr}/ | grep -i x-served-by"));

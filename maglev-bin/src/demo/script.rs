@@ -70,7 +70,9 @@ pub struct Script {
 impl Script {
     /// The demo's script for `docs/examples/demo.yaml`: `app2` fails 8 s of
     /// every 45 s (first at 20 s); `web1` and `web2`, web's primary pool,
-    /// fail together for 15 s of every 60 s (first at 30 s).
+    /// fail together for 15 s of every 60 s (first at 30 s); `web3`, its
+    /// fallback, fails 6 s of every 120 s (first at 36 s), within the
+    /// primary's failures, so `web` and `web6` are withdrawn then.
     pub fn demo() -> Script {
         Script {
             flaps: vec![
@@ -85,6 +87,12 @@ impl Script {
                     first: Duration::from_secs(30),
                     down: Duration::from_secs(15),
                     period: Duration::from_secs(60),
+                },
+                Flap {
+                    backends: vec!["web3".to_owned()],
+                    first: Duration::from_secs(36),
+                    down: Duration::from_secs(6),
+                    period: Duration::from_secs(120),
                 },
             ],
         }
@@ -207,6 +215,31 @@ mod tests {
         assert!(f.healthy_at(s(30)));
     }
 
+    /// web3 fails only while web1 and web2 are down: web's last pool goes
+    /// (and its prefix is withdrawn) without web3 ever failing alone.
+    #[test]
+    fn web3_fails_only_within_the_primary_pools_failures() {
+        let script = Script::demo();
+        let flap = |name: &str| {
+            script
+                .flaps
+                .iter()
+                .find(|f| f.backends.iter().any(|b| b == name))
+                .unwrap()
+                .clone()
+        };
+        let (primary, fallback) = (flap("web1"), flap("web3"));
+        let mut all_down = 0;
+        for t in 0..3600 {
+            let t = Duration::from_millis(t * 500);
+            if !fallback.healthy_at(t) {
+                assert!(!primary.healthy_at(t), "web3 fails alone at {t:?}");
+                all_down += 1;
+            }
+        }
+        assert!(all_down > 0);
+    }
+
     #[test]
     fn the_demo_script_reads_well() {
         assert_eq!(
@@ -214,6 +247,7 @@ mod tests {
             vec![
                 "app2 goes unhealthy 8 s of every 45 s (first at 20 s)",
                 "web1 and web2 go unhealthy 15 s of every 60 s (first at 30 s)",
+                "web3 goes unhealthy 6 s of every 120 s (first at 36 s)",
             ]
         );
     }

@@ -271,7 +271,8 @@ pub struct AnnounceConfig {
     /// is a withdraw (`min-interval`, default 10s).
     pub min_interval: Duration,
     /// How long VPP may be away, or lack a VIP, before its prefix is
-    /// withdrawn (`vpp-grace`, default 5s).
+    /// withdrawn (`vpp-grace`, default 5s; never zero: a start needs a
+    /// moment to reach VPP).
     pub vpp_grace: Duration,
 }
 

@@ -309,6 +309,14 @@ impl Validator {
                 );
             }
         }
+        if vpp_grace.is_zero() {
+            // A fresh maglevd sees VPP unreachable until it has connected:
+            // with no grace at all, every restart would withdraw.
+            self.error(
+                format!("{path}.vpp-grace"),
+                "must be greater than zero (a start needs a moment to reach VPP)",
+            );
+        }
         AnnounceConfig {
             table,
             protocol,
