@@ -23,16 +23,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bird_common::{PATIENCE, Peering, skip};
 use maglev_bin::demo::HttpBackend;
 use maglev_bin::grpc::proto;
 use maglev_bin::grpc::proto::maglev_client::MaglevClient;
+use tokio::time::Instant;
 
 /// The peering, or `None` (said why) when this machine cannot run it.
-fn peering() -> Option<Peering> {
-    match Peering::start() {
+async fn peering() -> Option<Peering> {
+    match Peering::start().await {
         Ok(p) => Some(p),
         Err(why) => {
             skip(&why);
@@ -42,11 +43,38 @@ fn peering() -> Option<Peering> {
 }
 
 #[test]
-fn bird_learns_blackhole_routes_of_table_200_and_exports_them_over_bgp() {
-    let Some(p) = peering() else { return };
-    let add = |kind: &str, prefix: &str, proto: &str, table: &str| {
+fn routes_are_parsed_from_birdc() {
+    let text = "BIRD 2.0.12 ready.\nTable master4:\n\
+                192.0.2.1/32         unicast [peer 2026-12-07 16:21:37.010] * (100) [AS65001i]\n\
+                \tvia 169.254.77.1 on veth1\n";
+    assert_eq!(
+        bird_common::parse_route(text, "192.0.2.1/32"),
+        Some(bird_common::Route {
+            kind: "unicast".into(),
+            proto: "peer".into(),
+            since: "2026-12-07 16:21:37.010".into(),
+        })
+    );
+    let text = "Table master6:\n\
+                2001:db8::1/128      unicast [peer 2026-12-07 16:21:37.054 from 169.254.77.1] * (100) [AS65001i]\n";
+    assert_eq!(
+        bird_common::parse_route(text, "2001:db8::1/128")
+            .unwrap()
+            .since,
+        "2026-12-07 16:21:37.054"
+    );
+    assert_eq!(
+        bird_common::parse_route("BIRD 2.0.12 ready.\nNetwork not found\n", "192.0.2.1/32"),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bird_learns_blackhole_routes_of_table_200_and_exports_them_over_bgp() {
+    let Some(p) = peering().await else { return };
+    let add = |family: &str, prefix: &str, proto: &str, table: &str| {
         p.ip_a(&[
-            kind,
+            family,
             "route",
             "add",
             "blackhole",
@@ -66,32 +94,35 @@ fn bird_learns_blackhole_routes_of_table_200_and_exports_them_over_bgp() {
     add("-4", "192.0.2.2/32", "4", "200");
     add("-4", "192.0.2.3/32", "201", "201");
 
-    let v4 = p.until_on_b("192.0.2.1/32");
+    let v4 = p.until_on_b("192.0.2.1/32").await;
     assert_eq!((v4.kind.as_str(), v4.proto.as_str()), ("unicast", "peer"));
-    let learned = p.bird_a.route("192.0.2.1/32").expect("BIRD A learned it");
+    let learned = p
+        .bird_a
+        .route("192.0.2.1/32")
+        .await
+        .expect("BIRD A learned it");
     assert_eq!(
         (learned.kind.as_str(), learned.proto.as_str()),
         ("blackhole", "maglev4")
     );
-    let v6 = p.until_on_b("2001:db8::1/128");
+    let v6 = p.until_on_b("2001:db8::1/128").await;
     assert_eq!(v6.proto, "peer");
-    // Everything A exports is on B now (one UPDATE per family at most
-    // behind): the others were never exported.
-    p.until("BIRD A has exported both of maglevd's routes", || {
-        let out = p
-            .bird_a
-            .birdc(&["show", "route", "export", "peer", "table", "all"])
-            .unwrap();
-        out.contains("192.0.2.1/32") && out.contains("2001:db8::1/128")
-    });
+    // BIRD A learned the others too, and exports only maglevd's.
+    p.until("BIRD A has learned 192.0.2.2/32", || async {
+        p.bird_a.route("192.0.2.2/32").await.is_some()
+    })
+    .await;
     let exported = p
         .bird_a
         .birdc(&["show", "route", "export", "peer", "table", "all"])
+        .await
         .unwrap();
+    assert!(exported.contains("192.0.2.1/32"), "{exported}");
+    assert!(exported.contains("2001:db8::1/128"), "{exported}");
     assert!(!exported.contains("192.0.2.2/32"), "{exported}");
     assert!(!exported.contains("192.0.2.3/32"), "{exported}");
-    assert_eq!(p.on_b("192.0.2.2/32"), None);
-    assert_eq!(p.on_b("192.0.2.3/32"), None);
+    assert_eq!(p.on_b("192.0.2.2/32").await, None);
+    assert_eq!(p.on_b("192.0.2.3/32").await, None);
 
     // Deleted, it leaves B; added again, it comes back.
     p.ip_a(&[
@@ -105,9 +136,9 @@ fn bird_learns_blackhole_routes_of_table_200_and_exports_them_over_bgp() {
         "200",
     ])
     .unwrap();
-    p.until_gone_from_b("192.0.2.1/32");
+    p.until_gone_from_b("192.0.2.1/32").await;
     add("-4", "192.0.2.1/32", "201", "200");
-    p.until_on_b("192.0.2.1/32");
+    p.until_on_b("192.0.2.1/32").await;
     p.ip_a(&[
         "-6",
         "route",
@@ -119,7 +150,7 @@ fn bird_learns_blackhole_routes_of_table_200_and_exports_them_over_bgp() {
         "200",
     ])
     .unwrap();
-    p.until_gone_from_b("2001:db8::1/128");
+    p.until_gone_from_b("2001:db8::1/128").await;
 }
 
 /// A child process killed (and reaped) on drop.
@@ -129,22 +160,18 @@ struct Proc {
 }
 
 impl Proc {
-    fn pid(&self) -> nix::unistd::Pid {
-        nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap())
-    }
-
     /// SIGTERM, and waits until it has exited cleanly.
-    fn terminate(mut self) {
-        nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{} exited with {status}", self.name);
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} does not stop", self.name);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+    async fn terminate(mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let name = self.name;
+        until(&format!("{name} exits"), || {
+            self.child.try_wait().unwrap().is_some_and(|status| {
+                assert!(status.success(), "{name} exited with {status}");
+                true
+            })
+        })
+        .await;
     }
 }
 
@@ -156,16 +183,16 @@ impl Drop for Proc {
 }
 
 /// Polls `cond` until it holds; fails after [`PATIENCE`].
-fn until(what: &str, mut cond: impl FnMut() -> bool) {
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 /// `maglev-vppsim` on `dir`'s sockets, once its API socket is there.
-fn vppsim(dir: &Path) -> Proc {
+async fn vppsim(dir: &Path) -> Proc {
     let api = dir.join("api.sock");
     let child = Command::new(env!("CARGO_BIN_EXE_maglev-vppsim"))
         .arg("--api-socket")
@@ -181,7 +208,7 @@ fn vppsim(dir: &Path) -> Proc {
         child,
         name: "maglev-vppsim",
     };
-    until("the simulator listens", || api.exists());
+    until("the simulator listens", || api.exists()).await;
     sim
 }
 
@@ -194,7 +221,7 @@ struct Maglevd {
 
 /// Starts `maglevd` on `dir`'s config, simulator and state file, and waits
 /// for its `started` line (which says where gRPC listens).
-fn maglevd(dir: &Path) -> Maglevd {
+async fn maglevd(dir: &Path) -> Maglevd {
     let mut child = Command::new(env!("CARGO_BIN_EXE_maglevd"))
         .arg("--config")
         .arg(dir.join("maglev.yaml"))
@@ -216,8 +243,9 @@ fn maglevd(dir: &Path) -> Maglevd {
         name: "maglevd",
     };
     let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let lines = log.clone();
+    // Its log, read on a thread of its own to the end.
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
@@ -230,21 +258,22 @@ fn maglevd(dir: &Path) -> Maglevd {
             lines.lock().unwrap().push(line);
         }
     });
-    let grpc = match rx.recv_timeout(PATIENCE) {
-        Ok(addr) => addr.parse().unwrap(),
-        Err(_) => panic!("maglevd did not start:\n{}", log.lock().unwrap().join("\n")),
+    let grpc = match tokio::time::timeout(PATIENCE, rx.recv()).await {
+        Ok(Some(addr)) => addr.parse().unwrap(),
+        _ => panic!("maglevd did not start:\n{}", log.lock().unwrap().join("\n")),
     };
     Maglevd { proc, grpc, log }
 }
 
 impl Maglevd {
     /// `maglevc --server <its gRPC> <args>`, which must succeed.
-    fn maglevc(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_maglevc"))
+    async fn maglevc(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevc"))
             .arg("--server")
             .arg(self.grpc.to_string())
             .args(args)
             .output()
+            .await
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -257,22 +286,16 @@ impl Maglevd {
     }
 
     /// Its announcement of `prefix` (ListAnnouncements), if it has one.
-    fn announcement(
-        &self,
-        rt: &tokio::runtime::Runtime,
-        prefix: &str,
-    ) -> Option<proto::Announcement> {
-        rt.block_on(async {
-            let mut client = MaglevClient::connect(format!("http://{}", self.grpc))
-                .await
-                .ok()?;
-            let list = client
-                .list_announcements(proto::ListAnnouncementsRequest::default())
-                .await
-                .ok()?
-                .into_inner();
-            list.announcements.into_iter().find(|a| a.prefix == prefix)
-        })
+    async fn announcement(&self, prefix: &str) -> Option<proto::Announcement> {
+        let mut client = MaglevClient::connect(format!("http://{}", self.grpc))
+            .await
+            .ok()?;
+        let list = client
+            .list_announcements(proto::ListAnnouncementsRequest::default())
+            .await
+            .ok()?
+            .into_inner();
+        list.announcements.into_iter().find(|a| a.prefix == prefix)
     }
 
     fn logs(&self) -> String {
@@ -325,96 +348,121 @@ maglev:
 
 const VIP: &str = "192.0.2.77/32";
 
-#[test]
-fn maglevd_announces_through_bird_while_it_can_serve() {
-    let Some(p) = peering() else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let backend = rt
-        .block_on(HttpBackend::start("127.0.77.1:0".parse().unwrap()))
+/// Waits until BIRD B holds the VIP (`present`) or not; on a timeout the
+/// failure shows maglevd's log.
+async fn on_b(p: &Peering, daemon: &Maglevd, present: bool, what: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while p.on_b(VIP).await.is_some() != present {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}; maglevd's log:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maglevd_announces_through_bird_while_it_can_serve() {
+    let Some(p) = peering().await else { return };
+    let backend = HttpBackend::start("127.0.77.1:0".parse().unwrap())
+        .await
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().to_owned();
     std::fs::write(dir.join("maglev.yaml"), config(&p.a.0, backend.addr())).unwrap();
-    let mut sim = Some(vppsim(&dir));
-    let mut daemon = maglevd(&dir);
-    let on_b = |what: &str, present: bool, daemon: &Maglevd| {
-        let deadline = Instant::now() + PATIENCE;
-        while p.on_b(VIP).is_some() != present {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting until {what}; maglevd's log:\n{}",
-                daemon.logs()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let sim = vppsim(&dir).await;
+    let mut daemon = maglevd(&dir).await;
 
     // Serving: announced.
-    on_b("the VIP is on B while its frontend serves", true, &daemon);
+    on_b(
+        &p,
+        &daemon,
+        true,
+        "the VIP is on B while its frontend serves",
+    )
+    .await;
 
     // The last backend fails: withdrawn; it recovers: back.
     backend.set_healthy(false);
     on_b(
-        "the VIP leaves B when its last backend fails",
-        false,
+        &p,
         &daemon,
-    );
+        false,
+        "the VIP leaves B when its last backend fails",
+    )
+    .await;
     backend.set_healthy(true);
     on_b(
-        "the VIP is back on B when the backend recovers",
-        true,
+        &p,
         &daemon,
-    );
+        true,
+        "the VIP is back on B when the backend recovers",
+    )
+    .await;
 
     // Drained: withdrawn; undrained: back.
-    daemon.maglevc(&["set", "node", "drain"]);
-    on_b("the VIP leaves B when the node is drained", false, &daemon);
-    daemon.maglevc(&["set", "node", "undrain"]);
+    daemon.maglevc(&["set", "node", "drain"]).await;
     on_b(
-        "the VIP is back on B when the node is undrained",
-        true,
+        &p,
         &daemon,
-    );
+        false,
+        "the VIP leaves B when the node is drained",
+    )
+    .await;
+    daemon.maglevc(&["set", "node", "undrain"]).await;
+    on_b(
+        &p,
+        &daemon,
+        true,
+        "the VIP is back on B when the node is undrained",
+    )
+    .await;
 
     // VPP goes away: withdrawn after the grace period; back with VPP.
-    sim.take().unwrap().terminate();
+    sim.terminate().await;
     on_b(
-        "the VIP leaves B once VPP has been away for the grace period",
-        false,
+        &p,
         &daemon,
-    );
-    sim = Some(vppsim(&dir));
-    on_b("the VIP is back on B when VPP returns", true, &daemon);
+        false,
+        "the VIP leaves B once VPP has been away for the grace period",
+    )
+    .await;
+    let sim = vppsim(&dir).await;
+    on_b(&p, &daemon, true, "the VIP is back on B when VPP returns").await;
 
-    // A restart: SIGTERM leaves the route, the new maglevd adopts it;
-    // B's route keeps its age (it was never withdrawn nor re-sent).
-    let before = p.on_b(VIP).unwrap();
-    daemon.proc.terminate();
+    // A restart: SIGTERM leaves the route, the new maglevd adopts it; B's
+    // route keeps its age (it was never withdrawn nor sent again).
+    let before = p.on_b(VIP).await.unwrap();
+    daemon.proc.terminate().await;
     assert_eq!(
-        p.on_b(VIP),
+        p.on_b(VIP).await,
         Some(before.clone()),
         "SIGTERM withdrew the VIP"
     );
-    daemon = maglevd(&dir);
-    until(
-        "the new maglevd has decided on the VIP after its warm-up",
-        || {
-            daemon
-                .announcement(&rt, VIP)
-                .is_some_and(|a| a.announced && a.reason == "serving")
-        },
-    );
-    let adopted = daemon.announcement(&rt, VIP).unwrap();
+    daemon = maglevd(&dir).await;
+    let mut adopted = None;
+    let deadline = Instant::now() + PATIENCE;
+    while adopted.is_none() {
+        // Decided after its warm-up: announced because it serves.
+        adopted = daemon
+            .announcement(VIP)
+            .await
+            .filter(|a| a.announced && a.reason == "serving");
+        assert!(
+            Instant::now() < deadline,
+            "the new maglevd does not announce the VIP; its log:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let adopted = adopted.unwrap();
     assert_eq!(
         adopted.since_unix_nanos, 0,
-        "the new maglevd re-announced an adopted route: {adopted:?}"
+        "the new maglevd announced again a route it should have adopted: {adopted:?}"
     );
     assert_eq!(
-        p.on_b(VIP),
+        p.on_b(VIP).await,
         Some(before),
         "the restart re-announced the VIP"
     );
@@ -422,9 +470,11 @@ fn maglevd_announces_through_bird_while_it_can_serve() {
     // The new maglevd is in charge: a failure still withdraws.
     backend.set_healthy(false);
     on_b(
-        "the VIP leaves B after the restart when its backend fails",
-        false,
+        &p,
         &daemon,
-    );
+        false,
+        "the VIP leaves B after the restart when its backend fails",
+    )
+    .await;
     drop(sim);
 }

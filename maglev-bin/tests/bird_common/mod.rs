@@ -11,16 +11,19 @@
 //!
 //! Needs root, iproute2 and BIRD 2 (`bird`, `birdc`; Debian `bird2`):
 //! without them [`Peering::start`] says why, and the caller skips, unless
-//! `MAGLEV_REQUIRE_BIRD=1` (CI), when it fails. Std and tempfile only, so
-//! the benches include this file too (`#[path]`).
+//! `MAGLEV_REQUIRE_BIRD=1` (CI), when it fails. Waits poll BIRD with a
+//! deadline, in tokio time. The benches include this file (`#[path]`).
 
 #![allow(dead_code, reason = "each test binary uses a part of it")]
 #![allow(unreachable_pub, reason = "shared by the test binaries")]
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// The kernel table and route protocol of the snippet (and of the tests'
 /// `maglev.announce`).
@@ -139,7 +142,7 @@ pub struct Bird {
 impl Bird {
     /// Starts `bird -f` on config `conf` in namespace `ns`, files in `dir`
     /// named after `name`, and waits until it answers on its socket.
-    pub fn start(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Result<Bird, String> {
+    pub async fn start(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Result<Bird, String> {
         let path = dir.join(format!("{name}.conf"));
         std::fs::write(&path, conf).map_err(|e| format!("{}: {e}", path.display()))?;
         let sock = dir.join(format!("{name}.ctl"));
@@ -169,23 +172,24 @@ impl Bird {
                         .trim()
                 ));
             }
-            if bird.birdc(&["show", "status"]).is_ok() {
+            if bird.birdc(&["show", "status"]).await.is_ok() {
                 return Ok(bird);
             }
             if Instant::now() > deadline {
                 return Err(format!("BIRD {name} does not answer on its socket"));
             }
-            std::thread::sleep(POLL);
+            tokio::time::sleep(POLL).await;
         }
     }
 
     /// `birdc -s <socket> <args>`: BIRD's answer, or why there is none.
-    pub fn birdc(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("birdc")
+    pub async fn birdc(&self, args: &[&str]) -> Result<String, String> {
+        let out = tokio::process::Command::new("birdc")
             .arg("-s")
             .arg(&self.sock)
             .args(args)
             .output()
+            .await
             .map_err(|e| format!("cannot run birdc: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         // birdc exits non-zero on a command's error too ("Network not
@@ -203,16 +207,18 @@ impl Bird {
 
     /// The best route of `prefix` (`192.0.2.1/32`) in this BIRD's table,
     /// or `None`.
-    pub fn route(&self, prefix: &str) -> Option<Route> {
+    pub async fn route(&self, prefix: &str) -> Option<Route> {
         let text = self
             .birdc(&["show", "route", prefix])
+            .await
             .unwrap_or_else(|e| panic!("{e}"));
         parse_route(&text, prefix)
     }
 
     /// Whether the BGP protocol `name` is established.
-    pub fn established(&self, name: &str) -> bool {
+    pub async fn established(&self, name: &str) -> bool {
         self.birdc(&["show", "protocols", name])
+            .await
             .is_ok_and(|t| t.contains("Established"))
     }
 }
@@ -289,7 +295,7 @@ fn conf_b() -> String {
 impl Peering {
     /// Makes the namespaces and the link, starts both BIRDs and waits
     /// until their session is established; `Err` says why it cannot.
-    pub fn start() -> Result<Peering, String> {
+    pub async fn start() -> Result<Peering, String> {
         static N: AtomicU32 = AtomicU32::new(0);
         for tool in ["bird", "birdc"] {
             let found = std::env::var_os("PATH")
@@ -332,8 +338,8 @@ impl Peering {
             ns.ip(&["link", "set", dev, "up"])?;
         }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let bird_a = Bird::start(&a, dir.path(), "a", &conf_a(&snippet()))?;
-        let bird_b = Bird::start(&b, dir.path(), "b", &conf_b())?;
+        let bird_a = Bird::start(&a, dir.path(), "a", &conf_a(&snippet())).await?;
+        let bird_b = Bird::start(&b, dir.path(), "b", &conf_b()).await?;
         let peering = Peering {
             bird_a,
             bird_b,
@@ -341,87 +347,59 @@ impl Peering {
             b,
             dir,
         };
-        peering.until("the BGP session between A and B is established", || {
-            peering.bird_a.established("peer") && peering.bird_b.established("peer")
-        });
+        peering
+            .until("the BGP session between A and B is established", || async {
+                peering.bird_a.established("peer").await && peering.bird_b.established("peer").await
+            })
+            .await;
         Ok(peering)
     }
 
     /// BIRD B's route of `prefix`.
-    pub fn on_b(&self, prefix: &str) -> Option<Route> {
-        self.bird_b.route(prefix)
+    pub async fn on_b(&self, prefix: &str) -> Option<Route> {
+        self.bird_b.route(prefix).await
     }
 
     /// Polls until `cond` holds; fails the test after [`PATIENCE`], with
-    /// both BIRDs' logs.
-    pub fn until(&self, what: &str, mut cond: impl FnMut() -> bool) {
+    /// both BIRDs' routes.
+    pub async fn until<F: Future<Output = bool>>(&self, what: &str, mut cond: impl FnMut() -> F) {
         let deadline = Instant::now() + PATIENCE;
-        while !cond() {
+        while !cond().await {
             if Instant::now() > deadline {
+                let a = self.bird_a.birdc(&["show", "route", "table", "all"]).await;
+                let b = self.bird_b.birdc(&["show", "route", "table", "all"]).await;
                 panic!(
                     "timed out waiting until {what}\nBIRD A: {}\nBIRD B: {}",
-                    self.bird_a
-                        .birdc(&["show", "route", "all"])
-                        .unwrap_or_default(),
-                    self.bird_b
-                        .birdc(&["show", "route", "all"])
-                        .unwrap_or_default(),
+                    a.unwrap_or_else(|e| e),
+                    b.unwrap_or_else(|e| e),
                 );
             }
-            std::thread::sleep(POLL);
+            tokio::time::sleep(POLL).await;
         }
     }
 
     /// Waits until B holds a route of `prefix` and returns it.
-    pub fn until_on_b(&self, prefix: &str) -> Route {
-        let mut route = None;
-        self.until(&format!("BIRD B holds {prefix}"), || {
-            route = self.on_b(prefix);
-            route.is_some()
-        });
-        route.unwrap()
+    pub async fn until_on_b(&self, prefix: &str) -> Route {
+        let found = std::cell::RefCell::new(None);
+        self.until(&format!("BIRD B holds {prefix}"), || async {
+            *found.borrow_mut() = self.on_b(prefix).await;
+            found.borrow().is_some()
+        })
+        .await;
+        found.into_inner().unwrap()
     }
 
     /// Waits until B holds no route of `prefix`.
-    pub fn until_gone_from_b(&self, prefix: &str) {
-        self.until(&format!("BIRD B no longer holds {prefix}"), || {
-            self.on_b(prefix).is_none()
-        });
+    pub async fn until_gone_from_b(&self, prefix: &str) {
+        self.until(&format!("BIRD B no longer holds {prefix}"), || async {
+            self.on_b(prefix).await.is_none()
+        })
+        .await;
     }
 
     /// Runs `ip <args>` inside namespace A (e.g. a route of the test's
     /// own in table 200).
     pub fn ip_a(&self, args: &[&str]) -> Result<(), String> {
         self.a.ip(args)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_are_parsed_from_birdc() {
-        let text = "BIRD 2.0.12 ready.\nTable master4:\n\
-                    192.0.2.1/32         unicast [peer 2026-12-07 16:21:37.010] * (100) [AS65001i]\n\
-                    \tvia 169.254.77.1 on veth1\n";
-        assert_eq!(
-            parse_route(text, "192.0.2.1/32"),
-            Some(Route {
-                kind: "unicast".into(),
-                proto: "peer".into(),
-                since: "2026-12-07 16:21:37.010".into(),
-            })
-        );
-        let text = "Table master6:\n\
-                    2001:db8::1/128      unicast [peer 2026-12-07 16:21:37.054 from 169.254.77.1] * (100) [AS65001i]\n";
-        assert_eq!(
-            parse_route(text, "2001:db8::1/128").unwrap().since,
-            "2026-12-07 16:21:37.054"
-        );
-        assert_eq!(
-            parse_route("BIRD 2.0.12 ready.\nNetwork not found\n", "192.0.2.1/32"),
-            None
-        );
     }
 }
