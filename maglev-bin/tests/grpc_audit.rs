@@ -2,13 +2,17 @@
 //! an INFO `audit` record with the caller's identity, the RPC, its
 //! arguments and the result, and is counted in
 //! `maglev_grpc_writes_total{rpc,identity,result}`. A reader watches the
-//! trail over `WatchEvents`. Its own test binary, because it installs the
+//! trail over `WatchEvents`. A node drain is a write like the others,
+//! and names the audited caller as who drained it. Its own test binary, because it installs the
 //! process's global subscriber (the [`LogLayer`] feeding the daemon's hub).
 
 mod common;
 mod grpc_common;
 mod tls_common;
 
+use std::sync::Arc;
+
+use maglev_bin::announce::table::{MemoryTable, RouteTable};
 use maglev_bin::daemon::{Daemon, Parts};
 use maglev_bin::events::LogLayer;
 use maglev_bin::grpc::proto;
@@ -25,10 +29,14 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
     let pki = Pki::new();
     let mut world = World::new(87, 3).await;
     world.write_config(&format!(
-        "{}  access:\n    admins: [alice]\n",
+        "{}  access:\n    admins: [alice]\n  announce:\n    table: 200\n",
         grpc_common::config(87)
     ));
-    let parts = Parts::default();
+    let table = Arc::new(MemoryTable::new());
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
     tracing_subscriber::registry()
         .with(LogLayer::new(parts.hub.clone(), parts.clock.clone()))
         .try_init()
@@ -73,6 +81,17 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
         .reload_config(proto::ReloadConfigRequest::default())
         .await
         .unwrap();
+    // The drain is audited, and says who as the audit trail does.
+    let node = alice
+        .set_node_drain(proto::SetNodeDrainRequest { drained: true })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((node.drained, node.drained_by.as_str()), (true, "alice"));
+    alice
+        .set_node_drain(proto::SetNodeDrainRequest { drained: false })
+        .await
+        .unwrap();
     let missing = alice.pause_backend(name("nope")).await.unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
     // Reads are not audited.
@@ -82,6 +101,12 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
         .unwrap();
     let denied = bob.pause_backend(name("b")).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let denied = bob
+        .set_node_drain(proto::SetNodeDrainRequest { drained: true })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    assert!(world.handle().node().drained.is_none(), "bob drained it");
 
     let want = [
         ("alice", "PauseBackend", r#"{"name":"a"}"#, "success"),
@@ -101,11 +126,14 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
             "success",
         ),
         ("alice", "ReloadConfig", "{}", "success"),
+        ("alice", "SetNodeDrain", r#"{"drained":true}"#, "success"),
+        ("alice", "SetNodeDrain", "{}", "success"),
         ("alice", "PauseBackend", r#"{"name":"nope"}"#, "failure"),
         ("bob", "PauseBackend", r#"{"name":"b"}"#, "denied"),
+        ("bob", "SetNodeDrain", r#"{"drained":true}"#, "denied"),
     ];
-    // The records come in the order of the calls; bob's denial is the
-    // last call, so everything before it has been logged by then.
+    // The records come in the order of the calls; bob's denials are the
+    // last calls, so everything before them has been logged by then.
     let mut got = Vec::new();
     while got.len() < want.len() {
         let Kind::Log(l) = next_event(&mut trail).await else {
@@ -131,11 +159,15 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
             "{fields:?}"
         );
     }
-    assert_eq!(got[7]["code"], "NotFound");
-    assert!(got[7]["detail"].contains("nope"), "{:?}", got[7]);
+    assert_eq!(got[9]["code"], "NotFound");
+    assert!(got[9]["detail"].contains("nope"), "{:?}", got[9]);
     assert_eq!(
-        got[8]["detail"],
+        got[10]["detail"],
         "PauseBackend is a write RPC and bob may only read (not in maglev.access.admins)"
+    );
+    assert_eq!(
+        got[11]["detail"],
+        "SetNodeDrain is a write RPC and bob may only read (not in maglev.access.admins)"
     );
 
     let text = maglev_bin::metrics::render(world.handle());
@@ -144,6 +176,8 @@ async fn every_write_is_audited_once_with_its_caller_arguments_and_result() {
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="failure"} 1"#,
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="bob",result="denied"} 1"#,
         r#"maglev_grpc_writes_total{rpc="ReloadConfig",identity="alice",result="success"} 1"#,
+        r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="alice",result="success"} 2"#,
+        r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="bob",result="denied"} 1"#,
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }

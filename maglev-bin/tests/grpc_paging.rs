@@ -3,7 +3,8 @@
 //! own lists): every list pages, no reply passes
 //! the page bound, the pages concatenate to exactly the full sorted list
 //! (also across a reload between pages), a bad token is refused naming
-//! the field, the real `maglevc` lists every frontend across pages, and a
+//! the field, the real `maglevc` lists every frontend (and every
+//! announced prefix) across pages, and a
 //! reader that hangs up mid-dump stops the daemon's dump.
 
 mod common;
@@ -11,10 +12,13 @@ mod grpc_common;
 mod maglevc_common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HEAD, PATIENCE, World};
 use grpc_common::{client, eventually};
+use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use maglev_bin::daemon::Parts;
 use maglev_bin::grpc::paging::PAGE_BYTES;
 use maglev_bin::grpc::proto;
 use maglev_bin::grpc::proto::maglev_client::MaglevClient;
@@ -375,6 +379,145 @@ async fn a_bad_page_token_or_size_is_refused_naming_the_field() {
         .into_inner();
     assert_eq!(all.frontends.len(), 3);
     assert!(all.next_page_token.is_empty());
+    world.stop().await;
+}
+
+/// Frontends of the announcements' paging test, each on a prefix of its
+/// own.
+const PREFIXES: usize = 120;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_page_and_the_pages_make_the_whole_list_and_maglevc_follows() {
+    let mut world = World::new(64, 1).await;
+    world.write_config(&format!(
+        "{HEAD}{}  announce:\n    table: 200\n    min-interval: 0s\n",
+        body(0..PREFIXES)
+    ));
+    let table = Arc::new(MemoryTable::new());
+    let mut settings = world.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    let mut c = client(&world).await;
+    until_within("every prefix is announced", SYNC_PATIENCE, || {
+        table.routes().len() == PREFIXES
+    })
+    .await;
+
+    // Pages of 7: every prefix once, by address, each with its frontend.
+    let pages = list!(
+        c,
+        list_announcements,
+        proto::ListAnnouncementsRequest {
+            page_size: 7,
+            ..Default::default()
+        },
+        announcements
+    );
+    assert_eq!(pages.len(), PREFIXES.div_ceil(7));
+    assert!(pages.iter().all(|p| p.len() <= 7));
+    let got: Vec<(String, Vec<String>, bool, String)> = pages
+        .iter()
+        .flatten()
+        .map(|a| {
+            (
+                a.prefix.clone(),
+                a.frontends.clone(),
+                a.announced,
+                a.reason.clone(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, Vec<String>, bool, String)> = (0..PREFIXES)
+        .map(|f| {
+            (
+                format!("198.{}.{}.{}/32", 18 + (f >> 16), (f >> 8) & 255, f & 255),
+                vec![format!("fe-{f:05}")],
+                true,
+                "serving".to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Every page says where the routes go.
+    let first = c
+        .list_announcements(proto::ListAnnouncementsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (first.enabled, first.table.as_str(), first.in_memory),
+        (true, "memory", true)
+    );
+    let second = c
+        .list_announcements(proto::ListAnnouncementsRequest {
+            page_size: 1,
+            page_token: first.next_page_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (second.enabled, second.table.as_str(), second.in_memory),
+        (true, "memory", true)
+    );
+    assert_eq!(second.announcements[0].prefix, want[1].0);
+    // A token of another list is refused, naming the field.
+    let fe = c
+        .list_frontends(proto::ListFrontendsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let e = c
+        .list_announcements(proto::ListAnnouncementsRequest {
+            page_size: 1,
+            page_token: fe.next_page_token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().starts_with("page_token"), "{}", e.message());
+
+    // The real maglevc follows the pages: every prefix, in table and
+    // JSON output.
+    let server = world.daemon().grpc_addrs()[0].to_string();
+    let run = maglevc_common::maglevc(&["--server", &server, "show", "announcements"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("routes go to memory (kept in memory"),
+        "{}",
+        run.stdout
+    );
+    let rows: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("198."))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), PREFIXES);
+    assert_eq!(
+        rows[0][..4],
+        ["198.18.0.0/32", "fe-00000", "announced", "serving"]
+    );
+    let run = maglevc_common::maglevc(
+        &["--server", &server, "show", "announcements", "--json"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["announcements"].as_array().unwrap().len(), PREFIXES);
+    assert_eq!(v["in_memory"], true);
     world.stop().await;
 }
 

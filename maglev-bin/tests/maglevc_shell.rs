@@ -1,15 +1,21 @@
 //! The maglevc shell driven in a pseudo-terminal (expectrl), against a
 //! daemon on the simulator: `?` on the keypress at several depths, Tab
 //! completion of keywords and live backend names, an error naming the
-//! word, `set backend X pause` reaching the simulator, history kept, quit.
+//! word, `set backend X pause` reaching the simulator, history kept, quit;
+//! `show node`, `set node drain` / `undrain` and `show announcements`
+//! against a daemon whose routes go to a table the test keeps.
 
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{World, until, w};
 use expectrl::{Eof, Expect, Session};
+use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use maglev_bin::daemon::Parts;
+use maglev_core::announce::Prefix;
 
 const CONFIG: &str = r#"
 maglev:
@@ -193,6 +199,76 @@ async fn a_lost_daemon_is_reported_and_retried() {
         // Ctrl-D leaves too.
         p.send("\x04").unwrap();
         p.expect(Eof).unwrap();
+    })
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shell_shows_and_drains_the_node() {
+    let mut world = World::new(45, 2).await;
+    world.write_config(&format!(
+        "{}  announce:\n    table: 200\n    min-interval: 0s\n",
+        CONFIG.replace("127.0.42", "127.0.45")
+    ));
+    let table = Arc::new(MemoryTable::new());
+    let mut settings = world.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    let vip = Prefix::host("192.0.2.20".parse().unwrap());
+    until("the VIP is announced", || table.routes().contains(&vip)).await;
+    let server = world.daemon().grpc_addrs()[0].to_string();
+    let state = tempfile::tempdir().unwrap();
+    let pty = spawn(&server, state.path());
+
+    let (pty, ()) = on_pty(pty, |p| {
+        p.expect("maglev> ").unwrap();
+        p.send("show node\r").unwrap();
+        p.expect("not drained").unwrap();
+        p.expect("table     memory").unwrap();
+        p.expect("prefixes  1 of 1 announced").unwrap();
+        p.expect("maglev> ").unwrap();
+        // `?` after `set node`: the two actions.
+        p.send("set node ?").unwrap();
+        p.expect("withdraw every VIP prefix").unwrap();
+        p.expect("announce again every prefix that serves").unwrap();
+        p.send("\x15").unwrap();
+        // Tab completes the new keywords.
+        p.send("se no dr\t").unwrap();
+        p.expect("se no drain ").unwrap();
+        p.send("\r").unwrap();
+        p.expect("drained since ").unwrap();
+        p.expect("by 127.0.0.1: every prefix withdrawn").unwrap();
+        p.expect("prefixes  0 of 1 announced").unwrap();
+        p.expect("maglev> ").unwrap();
+    })
+    .await;
+    // The answer came once the table held the drain.
+    assert!(table.routes().is_empty(), "{:?}", table.routes());
+
+    let (pty, ()) = on_pty(pty, |p| {
+        p.send("sh a\r").unwrap();
+        p.expect("routes go to memory (kept in memory").unwrap();
+        p.expect("192.0.2.20/32  web        withdrawn  drained")
+            .unwrap();
+        p.expect("maglev> ").unwrap();
+        p.send("show frontend web\r").unwrap();
+        p.expect("announce       withdrawn (drained)").unwrap();
+        p.expect("maglev> ").unwrap();
+        p.send("set node undrain\r").unwrap();
+        p.expect("not drained").unwrap();
+        p.expect("maglev> ").unwrap();
+        p.send("quit\r").unwrap();
+        p.expect(Eof).unwrap();
+    })
+    .await;
+    drop(pty);
+    until("the VIP is announced again", || {
+        table.routes().contains(&vip)
     })
     .await;
     world.stop().await;

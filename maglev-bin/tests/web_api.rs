@@ -103,6 +103,10 @@ async fn summary_and_detail(addr: std::net::SocketAddr) {
     assert_eq!(s["session"]["admin"], false);
     assert!(s["event_id"].is_string());
     assert_eq!(s["vpp"]["sync_pending_count"], 0, "{}", s["vpp"]);
+    // No announce section: the node says so, the frontends carry no
+    // announcement (the keys below).
+    assert_eq!(s["node"]["announce_enabled"], false, "{}", s["node"]);
+    assert_eq!(s["node"]["drained"], false, "{}", s["node"]);
     let web = &s["frontends"][1];
     let keys: Vec<&str> = web
         .as_object()
@@ -228,6 +232,7 @@ fn mutations() -> Vec<(String, String)> {
         .iter()
         .map(|a| (format!("/api/backends/a/{a}"), String::new()))
         .collect();
+    v.push(("/api/node/drain".to_owned(), String::new()));
     v.push((
         "/api/weight".to_owned(),
         r#"{"frontend":"web","pool":"primary","backend":"a","weight":10,"flush":true}"#.to_owned(),

@@ -9,9 +9,17 @@
 //!   the in-memory one (the demo, tests, embedders);
 //! - [`kernel`]: the kernel table, through netlink;
 //! - [`privilege`]: whether this process may change routes;
-//! - [`view`]: what readers see (gRPC, `/metrics`, the dashboard, maglevc).
+//! - [`view`]: what readers see (gRPC, `/metrics`, the dashboard, maglevc);
+//! - [`announcer`]: the task that feeds the policy and carries its
+//!   decisions out (adopting the table at start, repairing drift,
+//!   retrying failures), `inputs` what it reads of the daemon, `shared`
+//!   what it shares with the [`Handle`](crate::daemon::Handle) (the
+//!   published snapshots, the drain).
 
+pub mod announcer;
+pub(crate) mod inputs;
 pub mod kernel;
 pub mod privilege;
+pub(crate) mod shared;
 pub mod table;
 pub mod view;

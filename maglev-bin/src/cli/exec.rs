@@ -10,6 +10,7 @@ use maglev_core::slow_start;
 use tonic::transport::{Channel, Endpoint};
 
 use super::Target;
+use super::announce;
 use super::parse::Invocation;
 use super::plan;
 use super::render::{self, Block, Cell, Paint, Style, Table};
@@ -722,6 +723,41 @@ impl Session {
                     out,
                 )
             }
+            CommandId::ShowAnnouncements => {
+                let r = paging::all_announcements(&self.client, Default::default())
+                    .await
+                    .map_err(|s| self.status(s))?;
+                if json {
+                    return js(&r);
+                }
+                Ok(Some(announce::announcements_text(&r, self.now(), st)))
+            }
+            CommandId::ShowNode => {
+                let n = self
+                    .client
+                    .get_node(proto::GetNodeRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&n);
+                }
+                Ok(Some(announce::node_text(&n, self.now(), st)))
+            }
+            CommandId::DrainNode | CommandId::UndrainNode => {
+                let n = self
+                    .client
+                    .set_node_drain(proto::SetNodeDrainRequest {
+                        drained: inv.id == CommandId::DrainNode,
+                    })
+                    .await
+                    .map_err(|s| self.status(s))?
+                    .into_inner();
+                if json {
+                    return js(&n);
+                }
+                Ok(Some(announce::node_text(&n, self.now(), st)))
+            }
             CommandId::WatchEvents => {
                 watch::run(&mut self.client, &self.target, inv, st, out).await?;
                 Ok(None)
@@ -1011,11 +1047,14 @@ pub fn frontend_text(
         .kv("src-ip-sticky", render::yes_no(f.src_ip_sticky))
         .kv("flush-on-down", render::yes_no(f.flush_on_down))
         .kv("encap", f.encap.as_str())
-        .kv("released", render::yes_no(f.released))
-        .kv(
-            "flow-table",
-            format!("{} buckets ({})", f.table_length, f.flow_table_length),
-        );
+        .kv("released", render::yes_no(f.released));
+    if let Some(a) = announce::frontend_cell(f) {
+        b.kv("announce", a);
+    }
+    b.kv(
+        "flow-table",
+        format!("{} buckets ({})", f.table_length, f.flow_table_length),
+    );
     if f.table_fingerprint != 0 {
         b.kv("table-hash", plan::fingerprint(f.table_fingerprint));
     }

@@ -10,6 +10,8 @@
 //! - [`exec`]: running a command against maglevd and printing the reply.
 //! - [`plan`]: sync results and dry runs (ops, bucket movement), share bars.
 //! - [`watch`]: `watch events`.
+//! - [`announce`]: `show announcements`, `show node` and what `set node
+//!   drain` / `undrain` print.
 //! - `sync_health`: the sync-health lines of `show vpp info`.
 //! - [`shell`]: the interactive shell (rustyline: history, Tab, `?`).
 //! - [`generate`]: shell completions and the `maglevc(1)` man page.
@@ -18,6 +20,7 @@
 //! Exit codes: 0 success, 1 a server error (or maglevd unreachable), 2 a
 //! usage error.
 
+pub mod announce;
 pub mod exec;
 pub mod generate;
 pub mod parse;

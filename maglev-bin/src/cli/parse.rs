@@ -909,6 +909,8 @@ mod tests {
                 "backends",
                 "backend",
                 "overrides",
+                "announcements",
+                "node",
                 "healthchecks",
                 "healthcheck",
                 "vpp"
@@ -943,6 +945,7 @@ mod tests {
                 "backend",
                 "frontend",
                 "vpp",
+                "announce",
                 "--json",
                 "<cr>"
             ]
@@ -953,7 +956,7 @@ mod tests {
         // The cursor decides, not the end of the line.
         assert_eq!(
             context("show vpp", 5).unwrap().choices().len(),
-            9,
+            11,
             "the words after `show `"
         );
     }

@@ -149,6 +149,14 @@ pub enum CommandId {
     ClearWeightOverride,
     /// `watch events ...`
     WatchEvents,
+    /// `show announcements`
+    ShowAnnouncements,
+    /// `show node`
+    ShowNode,
+    /// `set node drain`
+    DrainNode,
+    /// `set node undrain`
+    UndrainNode,
     /// `config check`
     ConfigCheck,
     /// `config reload [force]`
@@ -233,6 +241,11 @@ const WATCH_OPTS: &[Opt] = &[
         word: "vpp",
         arg: None,
         help: "every change maglevd makes to VPP",
+    },
+    Opt {
+        word: "announce",
+        arg: None,
+        help: "VIP prefixes announced and withdrawn, and the node drained or undrained",
     },
     Opt {
         word: "--json",
@@ -362,6 +375,18 @@ pub const ROOT: &[Node] = &[
                 cmd(CommandId::ShowOverrides, SHOW_OPTS),
             ),
             key(
+                "announcements",
+                "every VIP prefix announced or withdrawn, why and since when, and where the routes go",
+                &[],
+                cmd(CommandId::ShowAnnouncements, SHOW_OPTS),
+            ),
+            key(
+                "node",
+                "this router: drained or not (since when, by whom), and how many prefixes it announces",
+                &[],
+                cmd(CommandId::ShowNode, SHOW_OPTS),
+            ),
+            key(
                 "healthchecks",
                 "every health check",
                 &[],
@@ -478,6 +503,25 @@ pub const ROOT: &[Node] = &[
                     ],
                     None,
                 )],
+                None,
+            ),
+            key(
+                "node",
+                "this router's announcements",
+                &[
+                    key(
+                        "drain",
+                        "withdraw every VIP prefix and keep them withdrawn (across restarts) until undrained",
+                        &[],
+                        cmd(CommandId::DrainNode, SHOW_OPTS),
+                    ),
+                    key(
+                        "undrain",
+                        "announce again every prefix that serves",
+                        &[],
+                        cmd(CommandId::UndrainNode, SHOW_OPTS),
+                    ),
+                ],
                 None,
             ),
             key(
@@ -713,7 +757,11 @@ mod tests {
             "set backend <backend> enable [--json]",
             "set backend <backend> disable [--json]",
             "set frontend <frontend> pool <pool> backend <backend> weight <0-100> [flush] [dry-run] [--json]",
-            "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [--json]",
+            "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [announce] [--json]",
+            "show announcements [--json]",
+            "show node [--json]",
+            "set node drain [--json]",
+            "set node undrain [--json]",
             "config check [--json]",
             "config reload [force] [--json]",
             "show overrides [--json]",
@@ -728,7 +776,7 @@ mod tests {
                 "missing {want}: {lines:#?}"
             );
         }
-        assert_eq!(lines.len(), 27);
+        assert_eq!(lines.len(), 31);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) overrides: Mutex<SavedOverrides>,
     /// Woken when an override changes (the state file writer listens).
     pub(crate) overrides_changed: tokio::sync::Notify,
+    /// The announcer's snapshots, the node's drain and its wake-up.
+    pub(crate) announce: crate::announce::shared::AnnounceShared,
 }
 
 /// An operator's change of a pool member's weight.
@@ -122,6 +124,10 @@ fn checked_weight(weight: u32, backend: &str) -> Result<u8, DaemonError> {
         })
 }
 
+/// How long [`Handle::set_drain`] waits for the announcer to carry the
+/// drain out before it answers anyway.
+pub const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Who an operator action is by when the caller names no one (an embedder
 /// calling the handle directly).
 pub const LOCAL: &str = "local";
@@ -139,6 +145,7 @@ impl Handle {
         config: Config,
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
+        announce: Option<crate::announce::announcer::Opened>,
     ) -> anyhow::Result<Handle> {
         // Before anything starts: a bad certificate file stops the start.
         let server_tls = match &settings.grpc_tls {
@@ -197,6 +204,7 @@ impl Handle {
                 server_tls,
                 beats,
                 file_config: ArcSwap::from_pointee(file_config),
+                announce: crate::announce::shared::AnnounceShared::new(announce, None),
                 overrides: Mutex::new(restored.overrides),
                 overrides_changed: tokio::sync::Notify::new(),
             }),
@@ -347,6 +355,10 @@ impl Handle {
         if self.vpp().is_ok() {
             view.table = self.shared.tables.get(&view.key);
         }
+        view.announce = crate::announce::announcer::frontend_announce(
+            &self.shared.announce.announcements(),
+            view.frontend.address,
+        );
         Some(view)
     }
 
@@ -820,6 +832,11 @@ impl Handle {
         crate::grpc::access::warn_about(&new, &self.shared.settings);
         // Frontends whose state the new config changes (weights, pools).
         crate::daemon::watch::refresh_frontends(self);
+        // Prefixes gained or lost, or the announce section changed.
+        if new.announce().is_some() && !self.shared.announce.started() {
+            tracing::warn!("maglev.announce added by a reload: it takes effect at the next start");
+        }
+        self.shared.announce.wake();
         ConfigReport {
             deleted: deletions.deletion_lines(),
             ..reload::check(path)
@@ -1007,30 +1024,64 @@ impl Handle {
     /// Every prefix and where its route goes, as the announcer last
     /// published them.
     pub fn announcements(&self) -> Arc<crate::announce::view::Announcements> {
-        // SKELETON: the announcer publishes this (issue 26).
-        Arc::new(crate::announce::view::Announcements::default())
+        self.shared.announce.announcements()
     }
 
-    /// This node: its drain and its announcements in totals.
+    /// This node: its drain and its announcements in totals, as the
+    /// announcer last published them.
     pub fn node(&self) -> crate::announce::view::NodeView {
-        // SKELETON: the announcer publishes this (issue 26).
-        crate::announce::view::NodeView::default()
+        self.shared.announce.node()
     }
 
     /// Drains the node (`drained`) or undrains it, as operator `by`: kept in
-    /// the state file, audited, published as an event; answers once the
-    /// announcer has carried it out. `FAILED_PRECONDITION` without an
-    /// announce section.
+    /// the state file, logged with who (the gRPC layer audits the call),
+    /// published as an event; answers once the announcer has carried it
+    /// out (at most [`DRAIN_WAIT`] later: a table that does not answer
+    /// keeps being retried, and the node view says what is announced).
+    /// `FAILED_PRECONDITION` without an announce section. Draining a
+    /// drained node keeps who drained it first, and when.
     pub async fn set_drain(
         &self,
         drained: bool,
         by: &str,
     ) -> Result<crate::announce::view::NodeView, DaemonError> {
-        // SKELETON: the announcer carries this out (issue 26).
-        let _ = (drained, by);
-        Err(DaemonError::FailedPrecondition(
-            "node drain withdraws the announced VIP prefixes, but the config has no maglev.announce section".to_owned(),
-        ))
+        if self.config().announce().is_none() || !self.shared.announce.started() {
+            return Err(DaemonError::FailedPrecondition(
+                "node drain withdraws the announced VIP prefixes, but the running config has no maglev.announce section".to_owned(),
+            ));
+        }
+        let drain = drained.then(|| crate::announce::view::Drain {
+            by: by.to_owned(),
+            at_unix_ms: self.now_unix_ms(),
+        });
+        let (request, changed) = self.shared.announce.set_drain(drain);
+        if changed {
+            if drained {
+                tracing::info!(by, "node-drain: every announced VIP prefix is withdrawn");
+            } else {
+                tracing::info!(
+                    by,
+                    "node-undrain: VIP prefixes are announced again as the policy allows"
+                );
+            }
+            // The state file keeps it.
+            self.shared.overrides_changed.notify_one();
+            self.publish(EventKind::Node(crate::events::NodeChange {
+                drained,
+                by: by.to_owned(),
+            }));
+        }
+        let carried_out = self.shared.announce.wait_carried_out(request);
+        tokio::select! {
+            r = tokio::time::timeout(DRAIN_WAIT, carried_out) => {
+                if r.is_err() {
+                    tracing::warn!(by, drained, wait_s = DRAIN_WAIT.as_secs(),
+                        "node drain recorded, but the announcer has not carried it out yet");
+                }
+            }
+            _ = self.shared.cancel.cancelled() => return Err(DaemonError::ShuttingDown),
+        }
+        Ok(self.node())
     }
 
     // -------------------------------------------------------------- events

@@ -18,6 +18,10 @@
 //! - `counters` ([`counters`]): the stats-segment scrape loop.
 //! - `state_file` ([`state_file`]): writes the last backend states for the
 //!   next start, which [`state_file::restore`] seeds the checker from.
+//! - `announce` (`crate::announce::announcer`, with an announce section):
+//!   announces or withdraws each VIP prefix in the route table as
+//!   `maglev_core::announce` decides; started after its table is opened
+//!   and read (a start without the right to change routes fails).
 //!
 //! [`stop`] names the tasks and bounds the shutdown.
 //!
@@ -155,14 +159,23 @@ impl Daemon {
     /// As [`start`](Daemon::start), with a config already loaded.
     pub async fn start_with(
         settings: Settings,
-        parts: Parts,
+        mut parts: Parts,
         config: Config,
     ) -> anyhow::Result<Daemon> {
         let cancel = CancellationToken::new();
         let mut tasks = stop::Tasks::default();
         let metrics = Arc::new(Metrics::new());
         let serve_runtime = parts.serve_runtime.clone();
-        let handle = Handle::new(settings, parts, config, metrics, cancel.clone())?;
+        // Before anything starts: without the right to change routes, or
+        // with a table that cannot be read, the start fails (never
+        // half-way).
+        let routes = parts.routes.take();
+        let announce = match config.announce() {
+            Some(section) => Some(crate::announce::announcer::open(section, routes).await?),
+            None => None,
+        };
+        let announcing = announce.is_some();
+        let handle = Handle::new(settings, parts, config, metrics, cancel.clone(), announce)?;
 
         tasks.spawn("watch", watch::run(handle.clone()));
         if handle.vpp_enabled() {
@@ -170,6 +183,9 @@ impl Daemon {
             tasks.spawn("vpp", vpp::run(handle.clone()));
             tasks.spawn("counters", counters::run(handle.clone()));
             tasks.spawn("tables", tables::run(handle.clone()));
+        }
+        if announcing {
+            tasks.spawn("announce", crate::announce::announcer::run(handle.clone()));
         }
         if let Some(path) = &handle.settings().state_file {
             tasks.spawn("state_file", state_file::run(handle.clone(), path.clone()));

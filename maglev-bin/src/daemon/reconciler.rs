@@ -900,6 +900,8 @@ fn finish(handle: &Handle, config: &Config, batch: &Batch, outcome: Outcome) {
         let _ = tx.send(result);
     }
     drop(s);
+    // Warm-up may have released frontends: the announcer looks again.
+    handle.shared.announce.wake();
     if let Some(e) = &outcome.all_failed {
         tracing::debug!(error = %e, full = batch.full, "sync deferred");
     }

@@ -219,6 +219,8 @@ fn apply(handle: &Handle, update: Update) {
             }
         }
     }
+    // What VPP holds may have changed: the announcer looks again.
+    shared.announce.wake();
 }
 
 impl Tables {
@@ -289,6 +291,16 @@ impl Tables {
                 }
             }
         }
+    }
+
+    /// The VIP addresses VPP holds with at least one AS of non-zero
+    /// weight (the announcer's view of what VPP can serve).
+    pub(crate) fn serving_addresses(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.lock()
+            .iter()
+            .filter(|(_, t)| t.ases.iter().any(|a| a.weight > 0))
+            .map(|(k, _)| k.address)
+            .collect()
     }
 
     /// One VIP's table, if VPP holds it.

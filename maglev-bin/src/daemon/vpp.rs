@@ -109,6 +109,7 @@ pub(crate) async fn run(handle: Handle) {
             failed: Notify::new(),
         })));
         shared.control.reconnected(&handle.config());
+        shared.announce.wake();
         return;
     }
     let Some(sockets) = shared.settings.vpp.clone() else {
@@ -126,9 +127,12 @@ pub(crate) async fn run(handle: Handle) {
                 );
                 shared.vpp.store(Some(link.clone()));
                 shared.control.reconnected(&handle.config());
+                shared.announce.wake();
                 let why = supervise(&handle, &link).await;
                 shared.vpp.store(None);
                 shared.counters.store(None);
+                // VPP's absence counts towards its grace period from now.
+                shared.announce.wake();
                 // Goodbye to VPP on every way out (VPP leaks clients that
                 // vanish without one; see docs/operations.md).
                 if let Some(client) = &link.client {

@@ -138,6 +138,10 @@ fn refresh<'a>(handle: &Handle, config: &'a Config, names: impl Iterator<Item = 
             )
         },
     );
+    if !changes.is_empty() {
+        // A frontend's serving may decide its prefix's announcement.
+        handle.shared.announce.wake();
+    }
     for t in changes {
         handle.publish(EventKind::Frontend {
             frontend: t.frontend.as_str().into(),

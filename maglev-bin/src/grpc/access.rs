@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn every_rpc_says_whether_it_reads_or_writes() {
         let access = rpc_access("maglev.Maglev");
-        assert_eq!(access.len(), 21);
+        assert_eq!(access.len(), 24);
         let unmarked: Vec<_> = access
             .iter()
             .filter(|(_, a)| **a == Access::Unspecified)
@@ -261,6 +261,7 @@ mod tests {
                 "ReloadConfig",
                 "ResumeBackend",
                 "SetFrontendPoolBackendWeight",
+                "SetNodeDrain",
                 "SyncVPPLBState",
             ]
         );
@@ -269,6 +270,8 @@ mod tests {
         assert_eq!(access["CheckConfig"], Access::Read);
         assert_eq!(access["WatchEvents"], Access::Read);
         assert_eq!(access["ListOverrides"], Access::Read);
+        assert_eq!(access["ListAnnouncements"], Access::Read);
+        assert_eq!(access["GetNode"], Access::Read);
     }
 
     fn peer(cn: Option<&str>) -> Peer {

@@ -41,6 +41,8 @@ replies!(
     VpplbCounters = "maglev.VPPLBCounters",
     ListOverridesResponse = "maglev.ListOverridesResponse",
     OperatorOverride = "maglev.OperatorOverride",
+    ListAnnouncementsResponse = "maglev.ListAnnouncementsResponse",
+    NodeInfo = "maglev.NodeInfo",
 );
 
 /// `msg` as a JSON value.

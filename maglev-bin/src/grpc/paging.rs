@@ -257,6 +257,11 @@ paged!(
 );
 paged!(proto::VpplbState, proto::GetVpplbStateRequest, vips);
 paged!(proto::VpplbCounters, proto::GetVpplbCountersRequest, vips);
+paged!(
+    proto::ListAnnouncementsResponse,
+    proto::ListAnnouncementsRequest,
+    announcements
+);
 
 /// Follows a paged list: calls `rpc` for the first page and for every
 /// page after it, and returns them concatenated (the first page's other
@@ -337,6 +342,14 @@ follower!(
     get_vpplb_counters,
     proto::GetVpplbCountersRequest,
     proto::VpplbCounters
+);
+
+follower!(
+    /// Every VIP prefix's announcement (`ListAnnouncements`, every page).
+    all_announcements,
+    list_announcements,
+    proto::ListAnnouncementsRequest,
+    proto::ListAnnouncementsResponse
 );
 
 #[cfg(test)]

@@ -97,3 +97,9 @@ mod tests {
         assert_eq!(grpc_code_name(tonic::Code::Unavailable), "Unavailable");
     }
 }
+
+/// `maglev_announce_changes_total{action}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ActionLabels {
+    pub(super) action: &'static str,
+}

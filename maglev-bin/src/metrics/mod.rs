@@ -67,8 +67,8 @@ use prometheus_client::registry::Registry;
 
 use crate::daemon::Handle;
 use labels::{
-    ApiLabels, FrontendLabels, GrpcLabels, ResultLabels, ScopeLabels, SyncLabels, TransitionLabels,
-    WriteLabels,
+    ActionLabels, ApiLabels, FrontendLabels, GrpcLabels, ResultLabels, ScopeLabels, SyncLabels,
+    TransitionLabels, WriteLabels,
 };
 use probes::{ProbeCounter, ProbeStats};
 
@@ -187,6 +187,8 @@ pub struct Metrics {
     /// [`MAX_WRITE_IDENTITIES`]).
     write_identities: Mutex<BTreeSet<String>>,
     buckets_moved: Family<FrontendLabels, Counter>,
+    announce_changes: Family<ActionLabels, Counter>,
+    announce_errors: Counter,
     /// Held for reading while a frontend's series is checked against the
     /// running config and counted, for writing while a reload forgets
     /// one: a count that read the config before a reload removed the
@@ -226,6 +228,8 @@ impl Metrics {
             writes: Family::default(),
             write_identities: Mutex::default(),
             buckets_moved: Family::default(),
+            announce_changes: Family::default(),
+            announce_errors: Counter::default(),
             frontends_gate: std::sync::RwLock::new(()),
             listeners: listeners::ListenerMetrics::default(),
             probes: Arc::default(),
@@ -296,6 +300,20 @@ impl Metrics {
                 frontend: frontend.to_owned(),
             })
             .inc_by(buckets);
+    }
+
+    /// One VIP prefix announced (`announce`) or withdrawn, in the route
+    /// table.
+    pub fn announce_change(&self, announced: bool) {
+        let action = if announced { "announce" } else { "withdraw" };
+        self.announce_changes
+            .get_or_create(&ActionLabels { action })
+            .inc();
+    }
+
+    /// One failure to change (or read) the route table.
+    pub fn announce_error(&self) {
+        self.announce_errors.inc();
     }
 
     /// The listeners' and logins' series.
@@ -434,6 +452,16 @@ impl Metrics {
             "maglev_grpc_writes",
             "Write RPCs (the audit trail), by RPC, caller identity and result",
             self.writes.clone(),
+        );
+        registry.register(
+            "maglev_announce_changes",
+            "VIP prefixes announced or withdrawn in the route table, by action",
+            self.announce_changes.clone(),
+        );
+        registry.register(
+            "maglev_announce_errors",
+            "Failures to change or read the route table of announcements",
+            self.announce_errors.clone(),
         );
         self.listeners.register(&mut registry);
         registry

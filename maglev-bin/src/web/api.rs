@@ -90,8 +90,13 @@ async fn state_json(app: &App, visitor: &Visitor) -> Result<serde_json::Value, A
         Ok(r) => to_json(&r)?,
         Err(_) => serde_json::Value::Null,
     };
+    let node = svc
+        .get_node(Request::new(proto::GetNodeRequest {}))
+        .await
+        .map_err(|s| refused(&s))?;
     Ok(serde_json::json!({
         "version": crate::VERSION_LINE,
+        "node": to_json(node.get_ref())?,
         "session": session_json(app, &visitor.session),
         "frontends": to_json(&frontends)?["frontends"],
         "backends": to_json(&backends)?["backends"],
@@ -352,4 +357,37 @@ pub async fn weight(
         .insert(Operator(visitor.session.identity.clone()));
     let r = app.service.set_frontend_pool_backend_weight(req).await;
     audited(&app, &visitor, rpc, &args, r)
+}
+
+/// `POST /api/node/{drain|undrain}`: drain this node (every VIP prefix
+/// withdrawn, kept withdrawn across restarts) or undrain it; answers the
+/// node (`NodeInfo`) once the announcer has carried it out.
+pub async fn node_action(
+    State(app): State<App>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path(action): Path<String>,
+) -> Response {
+    let drained = match action.as_str() {
+        "drain" => true,
+        "undrain" => false,
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no action {other:?}: drain or undrain"),
+            );
+        }
+    };
+    let rpc = "SetNodeDrain";
+    // As the gRPC audit records the request: its JSON, defaults left out.
+    let args = if drained { r#"{"drained":true}"# } else { "{}" };
+    if let Err(e) = may_write(&app, &visitor, &headers, rpc, args) {
+        return e.into_response();
+    }
+    let mut req = Request::new(proto::SetNodeDrainRequest { drained });
+    // The drain's "by": the dashboard's user.
+    req.extensions_mut()
+        .insert(Operator(visitor.session.identity.clone()));
+    let r = app.service.set_node_drain(req).await;
+    audited(&app, &visitor, rpc, args, r)
 }

@@ -17,8 +17,8 @@
 //! `GET /api/frontends/{name}`, `GET /api/backends/{name}`,
 //! `GET /api/counters` (`?frontend=` to choose), `GET /api/events`
 //! (SSE; `Last-Event-ID` or `?since=`), `POST /api/plan` (a dry run),
-//! and for admins `POST /api/backends/{name}/{pause|resume|enable|disable}`
-//! and `POST /api/weight`.
+//! and for admins `POST /api/backends/{name}/{pause|resume|enable|disable}`,
+//! `POST /api/weight` and `POST /api/node/{drain|undrain}`.
 
 pub mod api;
 pub mod assets;
@@ -124,6 +124,7 @@ fn router(app: App) -> Router {
         .route("/api/backends/{name}/{action}", post(api::backend_action))
         .route("/api/counters", get(api::counters))
         .route("/api/weight", post(api::weight))
+        .route("/api/node/{action}", post(api::node_action))
         .route("/api/plan", post(api::plan))
         .route("/api/events", get(events))
         .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such path") })

@@ -4,7 +4,7 @@
 //! backends) when the page opens it.
 //!
 //! The summary is bounded per frontend: a fixed set of numbers and short
-//! words, the frontend's name and its active pool's name, and nothing
+//! words (with an announce section, its prefix's state and reason), the frontend's name and its active pool's name, and nothing
 //! that grows with its backends (no member lists, no history, no
 //! description). The VPP panel's pending-sync list is cut to its first
 //! [`PENDING_SHOWN`] names, with the count beside it.
@@ -24,6 +24,7 @@ use maglev_core::weights::Serving;
 use serde::Serialize;
 use tonic::Request;
 
+use crate::announce::view::FrontendAnnounce;
 use crate::grpc::json;
 use crate::grpc::proto::{self, maglev_server::Maglev};
 use crate::web::api::{self, error};
@@ -52,6 +53,14 @@ struct FrontendSummary {
     backends: usize,
     /// Its pools.
     pools: usize,
+    /// Its VIP prefix: `announced` or `withdrawn`; left out without an
+    /// announce section.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    announce: &'static str,
+    /// Why (a reason of the announce policy); left out without an
+    /// announce section.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    announce_reason: &'static str,
 }
 
 impl FrontendSummary {
@@ -61,6 +70,7 @@ impl FrontendSummary {
         name: &str,
         fe: &Frontend,
         serving_of: impl Fn(&str) -> Serving + Copy,
+        announce: Option<FrontendAnnounce>,
     ) -> FrontendSummary {
         let active = handle.active_pool(name, fe, serving_of);
         let members = member_weights(fe, serving_of, active);
@@ -86,6 +96,14 @@ impl FrontendSummary {
                 .count(),
             backends: members.len(),
             pools: fe.pools.len(),
+            announce: announce.map_or("", |a| {
+                if a.announced {
+                    "announced"
+                } else {
+                    "withdrawn"
+                }
+            }),
+            announce_reason: announce.map_or("", |a| a.reason.as_str()),
         }
     }
 }
@@ -98,6 +116,8 @@ struct Summary {
     total: usize,
     frontends: Vec<FrontendSummary>,
     vpp: serde_json::Value,
+    /// This node (`GetNode`): its drain and its announcements in totals.
+    node: serde_json::Value,
     event_id: String,
 }
 
@@ -122,12 +142,23 @@ pub async fn summary(State(app): State<App>, visitor: Visitor) -> Response {
         },
         Err(_) => serde_json::Value::Null,
     };
+    let node = match app
+        .service
+        .get_node(Request::new(proto::GetNodeRequest::default()))
+        .await
+        .map_err(|s| s.message().to_owned())
+        .and_then(|r| json::value(r.get_ref()))
+    {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
     Json(Summary {
         version: crate::VERSION_LINE,
         session: api::session_json(&app, &visitor.session),
         total: frontends.len(),
         frontends,
         vpp,
+        node,
         event_id,
     })
     .into_response()
@@ -149,10 +180,30 @@ fn frontends(handle: &crate::daemon::Handle) -> Vec<FrontendSummary> {
             .copied()
             .unwrap_or_else(|| BackendState::Removed.into())
     };
+    // Each frontend's prefix, as the announcer last published them.
+    let announcements = handle.announcements();
+    let announce: HashMap<&str, FrontendAnnounce> = announcements
+        .prefixes
+        .iter()
+        .flat_map(|p| {
+            p.frontends.iter().map(|f| {
+                (
+                    f.as_str(),
+                    FrontendAnnounce {
+                        announced: p.announced,
+                        reason: p.reason,
+                    },
+                )
+            })
+        })
+        .collect();
     config
         .frontends()
         .iter()
-        .map(|(name, fe)| FrontendSummary::of(handle, name, fe, serving_of))
+        .map(|(name, fe)| {
+            let a = announce.get(name.as_str()).copied();
+            FrontendSummary::of(handle, name, fe, serving_of, a)
+        })
         .collect()
 }
 

@@ -9,7 +9,7 @@
 // (rendering), log.js (the event log), stream.js (the SSE reader).
 
 import {$, h, seqOf, epochOf, ms} from './util.js';
-import {renderVpp, tick, heartbeat, counters, renderDetail, renderPools, cardOf} from './view.js';
+import {renderVpp, renderNode, tick, heartbeat, counters, renderDetail, renderPools, cardOf} from './view.js';
 import {FrontendList} from './list.js';
 import {EventLog, describe} from './log.js';
 import {Stream} from './stream.js';
@@ -24,8 +24,9 @@ const BEAT_MIN = 300; // a heartbeat stays visible at least this long
 
 let state = null; // the last /api/summary
 let first = true;
-// States from events newer than `state`: name → {state, since, seq}.
-const ov = {backends: new Map(), frontends: new Map()};
+// States from events newer than `state`: name → {state, since, seq};
+// announce: frontend → {announce, reason, seq}; node: {drained, by, since, seq}.
+const ov = {backends: new Map(), frontends: new Map(), announce: new Map(), node: null};
 
 const log = new EventLog($('#events'), $('#events-pause'), $('#events-filter'));
 const stream = new Stream(onEvent, onLive);
@@ -72,9 +73,10 @@ async function loadState() {
   const st = await getJSON('/api/summary');
   const epoch = epochOf(st.event_id);
   const upTo = seqOf(st.event_id, epoch);
-  for (const m of [ov.backends, ov.frontends]) {
+  for (const m of [ov.backends, ov.frontends, ov.announce]) {
     for (const [k, v] of m) if (v.epoch !== epoch || v.seq <= upTo) m.delete(k);
   }
+  if (ov.node && (ov.node.epoch !== epoch || ov.node.seq <= upTo)) ov.node = null;
   state = st;
   loading = true;
   try {
@@ -120,6 +122,7 @@ function show() {
   if (!state) return;
   const ses = state.session;
   renderVpp(state.vpp, !first);
+  renderNode(state.node, ov.node, ses.admin);
   $('#version').textContent = state.version;
   $('#who').textContent = `${ses.identity} (${ses.admin ? 'admin' : 'read-only'})`;
   $('#who').title = `signed in by ${ses.auth}`;
@@ -225,6 +228,17 @@ function onEvent(type, data, id) {
   } else if (ev.frontend) {
     ov.frontends.set(ev.frontend.frontend, {state: ev.frontend.to, epoch, seq});
     list.frontendChanged(ev.frontend.frontend);
+  } else if (ev.announce) {
+    // Only the cards of its frontends.
+    const a = ev.announce;
+    for (const f of a.frontends) {
+      if (!a.error) ov.announce.set(f, {announce: a.announced ? 'announced' : 'withdrawn', reason: a.reason, epoch, seq});
+      list.frontendChanged(f);
+    }
+  } else if (ev.node) {
+    // Only the header.
+    ov.node = {drained: ev.node.drained, by: ev.node.by, since: ms(ev.unix_nanos), epoch, seq};
+    if (state) renderNode(state.node, ov.node, state.session.admin);
   } else if (ev.vpp) {
     const api = $('#vpp-api');
     api.classList.remove('pulse');
@@ -283,6 +297,8 @@ const ACTIONS = {
   resume: ['Resume', (b) => `maglevd probes ${b} again, from unknown; it takes traffic once it is up.`],
   disable: ['Disable', (b) => `${b} gets weight 0 and its flows are flushed; probing stops until it is enabled.`],
   enable: ['Enable', (b) => `maglevd probes ${b} again, from unknown; it takes traffic once it is up.`],
+  drain: ['Drain', () => 'maglevd withdraws every VIP prefix of this router from BGP and keeps them withdrawn, across restarts, until it is undrained: traffic moves to the other routers.'],
+  undrain: ['Undrain', () => 'maglevd announces again every VIP prefix this router can serve.'],
   weight: ['Set weight', (b, d) => `The configured weight of ${b} in pool ${d.pool} of frontend ${d.frontend}, in the running config (not the file).`],
 };
 
@@ -297,7 +313,7 @@ function configuredWeight(d) {
 function ask(d) {
   const [label, text] = ACTIONS[d.action];
   pending = {...d};
-  $('#confirm-title').textContent = `${label}: ${d.backend}`;
+  $('#confirm-title').textContent = `${label}: ${d.backend || 'this node'}`;
   $('#confirm-text').textContent = text(d.backend, d);
   $('#confirm-error').hidden = true;
   ok.textContent = label;
@@ -403,6 +419,7 @@ async function run() {
   ok.disabled = true;
   try {
     if (d.action === 'weight') await post('/api/weight', body);
+    else if (d.action === 'drain' || d.action === 'undrain') await post(`/api/node/${d.action}`, body);
     else await post(`/api/backends/${encodeURIComponent(d.backend)}/${d.action}`, body);
     pending = null;
     confirmDlg.close();

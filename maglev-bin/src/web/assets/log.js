@@ -39,7 +39,7 @@ export class EventLog {
     li.hidden = q !== '' && !li.textContent.toLowerCase().includes(q);
   }
 
-  // Adds a line: `kind` (backend, frontend, vpp, log, lag, stream),
+  // Adds a line: `kind` (backend, frontend, vpp, announce, node, log, lag, stream),
   // `text`, `level` (info, warn, error…), at Unix milliseconds `t`.
   add(kind, text, level = 'info', t = Date.now()) {
     const li = h('li', {dataset: {kind, level}},
@@ -108,6 +108,18 @@ export function describe(type, ev) {
     if (DUPLICATES.test(l.message)) return null;
     const f = fields(l.fields);
     return ['log', `${l.message}${f ? ` ${f}` : ''}`, l.level, t];
+  }
+  if (ev.announce) {
+    const a = ev.announce;
+    const what = a.announced ? 'announced' : 'withdrawn';
+    const fes = a.frontends.length ? ` (${a.frontends.join(', ')})` : '';
+    return a.error
+      ? ['announce', `${a.prefix}${fes}: ${what} (${a.reason}); the table change failed: ${a.error}`, 'error', t]
+      : ['announce', `${a.prefix}${fes}: ${what} (${a.reason})`, a.announced ? 'info' : 'warn', t];
+  }
+  if (ev.node) {
+    const n = ev.node;
+    return ['node', `${n.drained ? 'drained' : 'undrained'} by ${n.by}`, n.drained ? 'warn' : 'info', t];
   }
   if (ev.lag) return ['lag', `the stream lost ${ev.lag.lost} events`, 'warn', t];
   return type ? [type, JSON.stringify(ev), 'info', t] : null;

@@ -30,6 +30,7 @@ function lastTransition(info) {
 function buildCard(fe) {
   const c = {name: fe.name, rows: [], pools: [], shape: null};
   c.badge = h('span', {class: 'badge'});
+  c.announce = h('span', {class: 'announce', hidden: true, title: 'its VIP prefix, as this router announces it to BGP'});
   c.vip = h('span', {class: 'vip'});
   c.active = h('span', {class: 'muted'});
   c.counts = h('span', {class: 'muted counts'});
@@ -44,7 +45,7 @@ function buildCard(fe) {
   c.rate = h('span', {class: 'rate', title: 'packets per second to this VIP'}, '— pkt/s');
   c.el = h('section', {class: 'card', dataset: {frontend: fe.name}, 'aria-label': `frontend ${fe.name}`},
     h('header', {},
-      h('h2', {}, fe.name), c.badge, c.vip,
+      h('h2', {}, fe.name), c.badge, c.announce, c.vip,
       h('span', {class: 'traffic'}, svg, c.rate)),
     h('p', {class: 'meta'}, c.active, ' · ', c.counts, ' ', c.toggle),
     c.desc, c.body);
@@ -81,6 +82,39 @@ export function updateSummary(c, fe, ov, animate) {
   setText(c.vip, vipText(fe), animate);
   setText(c.active, fe.active_pool ? `active pool: ${fe.active_pool}` : 'no active pool', animate);
   setText(c.counts, `${fe.serving} serving, ${fe.up} of ${fe.backends} up`, animate);
+  // Its prefix's announcement (only with an announce section).
+  const a = ov.announce.get(fe.name);
+  const announce = (a && a.announce) || fe.announce || '';
+  const reason = (a && a.reason) || fe.announce_reason || '';
+  c.announce.hidden = !announce;
+  setData(c.announce, 'announce', announce, false);
+  setText(c.announce, announce === 'withdrawn' ? `withdrawn (${reason})` : announce, animate);
+}
+
+// The header's node line: `node` is NodeInfo (of /api/summary), `o` a
+// newer drain from an event ({drained, by, since} or undefined). An
+// admin gets the drain / undrain button.
+export function renderNode(node, o, admin) {
+  const el = $('#node');
+  const btn = $('#node-action');
+  const enabled = !!(node && node.announce_enabled);
+  const drained = o ? o.drained : !!(node && node.drained);
+  const by = o ? o.by : node && node.drained_by;
+  const since = o ? o.since : ms(node && node.drained_since_unix_nanos);
+  el.hidden = !enabled && !drained;
+  setData(el, 'drained', drained, false);
+  setText(el, drained
+    ? `drained${since ? ` since ${stamp(since)}` : ''}${by ? ` by ${by}` : ''}: every VIP withdrawn`
+    : `announcing ${node ? node.announced : 0} of ${node ? node.prefixes : 0} prefixes`, false);
+  el.title = enabled ? `routes go to ${node.table}` : '';
+  if (admin && enabled) {
+    btn.dataset.action = drained ? 'undrain' : 'drain';
+    btn.textContent = drained ? 'Undrain' : 'Drain';
+    btn.hidden = false;
+  } else {
+    delete btn.dataset.action;
+    btn.hidden = true;
+  }
 }
 
 // Shows the card's pools open or closed; closed, they are dropped.

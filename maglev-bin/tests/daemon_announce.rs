@@ -1,0 +1,413 @@
+//! End to end, in process: the announcer over a `MemoryTable` the test
+//! keeps, with the simulated VPP and loopback backends. Routes follow the
+//! backends, VPP, the drain, reloads and restarts as `maglev.announce`'s
+//! policy says.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{World, until};
+use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use maglev_bin::daemon::{Parts, Settings};
+use maglev_bin::events::{EventKind, Received};
+use maglev_core::announce::{Prefix, Reason};
+
+/// The announce section (after [`common::HEAD`]'s healthchecks) and two
+/// frontends on one prefix (`web`, `web-tls`: 192.0.2.60) and one on
+/// another (`dns`: 192.0.2.61).
+const BODY: &str = r#"
+  announce:
+    table: 200
+    min-interval: {min}
+    vpp-grace: {grace}
+  backends:
+    a: { address: 127.0.26.1, healthcheck: web }
+    b: { address: 127.0.26.2, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.60
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {} }
+    web-tls:
+      address: 192.0.2.60
+      protocol: tcp
+      port: 443
+      pools:
+        - name: primary
+          backends: { a: {} }
+    dns:
+      address: 192.0.2.61
+      protocol: udp
+      port: 53
+      pools:
+        - name: primary
+          backends: { b: {} }
+"#;
+
+fn prefix(s: &str) -> Prefix {
+    Prefix::host(s.parse().unwrap())
+}
+
+fn set(list: &[&str]) -> BTreeSet<Prefix> {
+    list.iter().map(|s| prefix(s)).collect()
+}
+
+fn body(min: &str, grace: &str) -> String {
+    BODY.replace("{min}", min).replace("{grace}", grace)
+}
+
+/// A world of two backends (127.0.26.1, .2), its config written with
+/// `min` and `grace`, and the table the daemon will use.
+async fn world(min: &str, grace: &str) -> (World, Arc<MemoryTable>) {
+    let world = World::new(26, 2).await;
+    world.write_body(&body(min, grace));
+    (world, Arc::new(MemoryTable::new()))
+}
+
+fn parts(table: &Arc<MemoryTable>) -> Parts {
+    Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    }
+}
+
+async fn start(world: &mut World, table: &Arc<MemoryTable>, settings: Settings) {
+    world.start_with(settings, parts(table)).await;
+}
+
+/// The published view of `p`: (announced, reason).
+fn view(world: &World, p: &str) -> Option<(bool, Reason)> {
+    let p = prefix(p);
+    world
+        .handle()
+        .announcements()
+        .prefixes
+        .iter()
+        .find(|v| v.prefix == p)
+        .map(|v| (v.announced, v.reason))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_follow_the_backends() {
+    let (mut world, table) = world("0s", "1s").await;
+    let settings = world.settings();
+    start(&mut world, &table, settings).await;
+    until("both prefixes are announced", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    let a = world.handle().announcements();
+    assert!(a.enabled && a.in_memory, "{a:?}");
+    assert_eq!(a.table, "memory");
+    let web = &a.prefixes[0];
+    assert_eq!(
+        web.frontends,
+        ["web", "web-tls"],
+        "one prefix, both frontends"
+    );
+    assert_eq!((web.announced, web.reason), (true, Reason::Serving));
+    let fe = world.handle().frontend("web").unwrap();
+    assert_eq!(
+        fe.announce.map(|a| (a.announced, a.reason)),
+        Some((true, Reason::Serving))
+    );
+
+    // a serves both frontends of 192.0.2.60: when it fails, the prefix goes.
+    world.backends[0].set_healthy(false);
+    until("192.0.2.60 is withdrawn", || {
+        table.routes() == set(&["192.0.2.61"])
+    })
+    .await;
+    assert_eq!(
+        view(&world, "192.0.2.60"),
+        Some((false, Reason::NothingServes))
+    );
+    assert_eq!(
+        world
+            .handle()
+            .frontend("web-tls")
+            .unwrap()
+            .announce
+            .map(|a| a.announced),
+        Some(false)
+    );
+
+    // It comes back once VPP holds the VIP with a serving AS again.
+    world.backends[0].set_healthy(true);
+    until("192.0.2.60 is announced again", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    assert!(
+        world.weights("192.0.2.60").iter().any(|(_, w)| *w > 0),
+        "announced only once VPP serves it"
+    );
+    let node = world.handle().node();
+    assert_eq!((node.announced, node.prefixes), (2, 2));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_withdraws_everything_and_undrain_announces_again() {
+    let (mut world, table) = world("0s", "1s").await;
+    let settings = world.settings();
+    start(&mut world, &table, settings).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    let mut events = world.handle().subscribe(None);
+
+    let node = world.handle().set_drain(true, "alice").await.unwrap();
+    // set_drain answers once the announcer carried it out.
+    assert_eq!(table.routes(), set(&[]));
+    let drain = node.drained.clone().expect("drained");
+    assert_eq!(drain.by, "alice");
+    assert!(drain.at_unix_ms > 0);
+    assert_eq!(node.announced, 0);
+    assert_eq!(view(&world, "192.0.2.61"), Some((false, Reason::Drained)));
+
+    // Draining again keeps who drained first.
+    let again = world.handle().set_drain(true, "bob").await.unwrap();
+    assert_eq!(again.drained, Some(drain));
+
+    let node = world.handle().set_drain(false, "alice").await.unwrap();
+    assert_eq!(node.drained, None);
+    until("both prefixes are announced again", || {
+        table.routes().len() == 2
+    })
+    .await;
+
+    // Events: the drain, two withdraws, the undrain, two announces.
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        let Ok(Some(Received::Event(e))) =
+            tokio::time::timeout(common::PATIENCE, events.recv()).await
+        else {
+            panic!("events missing after {seen:?}");
+        };
+        match &e.kind {
+            EventKind::Node(n) => seen.push(format!("node drained={} by={}", n.drained, n.by)),
+            EventKind::Announce(a) => {
+                assert_eq!(a.error, None);
+                seen.push(format!(
+                    "{} {} {}",
+                    a.prefix,
+                    a.announced,
+                    a.reason.as_str()
+                ));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "node drained=true by=alice",
+            "192.0.2.60/32 false drained",
+            "192.0.2.61/32 false drained",
+            "node drained=false by=alice",
+            "192.0.2.60/32 true serving",
+            "192.0.2.61/32 true serving",
+        ]
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_without_an_announce_section_is_refused() {
+    let mut world = World::new(27, 1).await;
+    world.write_body(
+        r#"
+  backends:
+    a: { address: 127.0.27.1, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.70
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {} }
+"#,
+    );
+    let settings = world.settings();
+    world.start(settings).await;
+    let e = world.handle().set_drain(true, "alice").await.unwrap_err();
+    assert!(
+        matches!(e, maglev_bin::daemon::DaemonError::FailedPrecondition(ref m) if m.contains("maglev.announce")),
+        "{e:?}"
+    );
+    assert!(!world.handle().announcements().enabled);
+    assert!(world.handle().frontend("web").unwrap().announce.is_none());
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_removes_a_frontend_removes_its_route() {
+    let (mut world, table) = world("0s", "1s").await;
+    let settings = world.settings();
+    start(&mut world, &table, settings).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    // dns goes; web-tls goes too, but web still claims 192.0.2.60.
+    let body = body("0s", "1s");
+    let cut = body.find("    web-tls:").unwrap();
+    let end = body.find("    dns:").unwrap();
+    let mut fewer = body[..cut].to_owned();
+    fewer.push_str(&body[end..]);
+    let dns = fewer.find("    dns:").unwrap();
+    fewer.truncate(dns);
+    world.write_body(&fewer);
+    let report = world.handle().reload_with(true).await;
+    assert!(
+        report.semantic_error.is_none() && report.parse_error.is_none(),
+        "{report:?}"
+    );
+    until("192.0.2.61 is withdrawn", || {
+        table.routes() == set(&["192.0.2.60"])
+    })
+    .await;
+    until("its view is gone", || view(&world, "192.0.2.61").is_none()).await;
+    assert_eq!(
+        world.handle().announcements().prefixes[0].frontends,
+        ["web"]
+    );
+
+    // A reload that removes the announce section withdraws every route.
+    let cut = fewer.find("  backends:").unwrap();
+    world.write_body(&fewer[cut..]);
+    let report = world.handle().reload_with(true).await;
+    assert!(report.semantic_error.is_none(), "{report:?}");
+    until("every route is withdrawn", || table.routes().is_empty()).await;
+    until("announcements are off", || {
+        !world.handle().announcements().enabled
+    })
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vpp_away_withdraws_after_the_grace_period_and_back_announces() {
+    let (mut world, table) = world("0s", "2s").await;
+    let settings = world.settings();
+    start(&mut world, &table, settings).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    world.vpp.sim.stop().await;
+    // Within the grace period nothing changes.
+    until("the announcer sees VPP gone", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::VppGrace))
+    })
+    .await;
+    assert_eq!(table.routes().len(), 2, "held during the grace period");
+    until("withdrawn after the grace period", || {
+        table.routes().is_empty()
+    })
+    .await;
+    assert_eq!(
+        view(&world, "192.0.2.60"),
+        Some((false, Reason::VppUnreachable))
+    );
+    world.vpp.sim.resume().await.unwrap();
+    until("announced again once VPP is back", || {
+        table.routes().len() == 2
+    })
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
+    let min = Duration::from_secs(3);
+    let (mut world, table) = world("3s", "1s").await;
+    let settings = world.settings();
+    start(&mut world, &table, settings).await;
+    until("192.0.2.61 is announced", || {
+        table.routes().contains(&prefix("192.0.2.61"))
+    })
+    .await;
+    let since = |w: &World| {
+        let p = prefix("192.0.2.61");
+        w.handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .find(|v| v.prefix == p)
+            .and_then(|v| v.since_unix_nanos)
+            .unwrap()
+    };
+    let announced_at = since(&world);
+    world.backends[1].set_healthy(false);
+    until("192.0.2.61 is withdrawn", || {
+        !table.routes().contains(&prefix("192.0.2.61"))
+    })
+    .await;
+    let withdrawn_at = since(&world);
+    assert!(
+        Duration::from_nanos((withdrawn_at - announced_at) as u64) < min,
+        "the withdraw protects traffic: never damped"
+    );
+    world.backends[1].set_healthy(true);
+    until("the re-announce waits for min-interval", || {
+        view(&world, "192.0.2.61") == Some((false, Reason::Damped))
+    })
+    .await;
+    until("192.0.2.61 is announced again", || {
+        table.routes().contains(&prefix("192.0.2.61"))
+    })
+    .await;
+    let again_at = since(&world);
+    assert!(
+        Duration::from_nanos((again_at - withdrawn_at) as u64) >= min,
+        "the re-announce came after min-interval"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_changes_nothing_before_warm_up_releases() {
+    // The table as the last run left it: 192.0.2.60 and .61 announced, and
+    // a route no frontend claims.
+    let table = Arc::new(MemoryTable::with(set(&[
+        "192.0.2.60",
+        "192.0.2.61",
+        "192.0.2.99",
+    ])));
+    let mut world = World::new(26, 2).await;
+    // b (dns) is down at the restart: warm-up holds its route until it
+    // releases dns, then it goes.
+    world.backends[1].set_healthy(false);
+    let body = body("0s", "1s");
+    world.write_config(&format!(
+        "{}{body}",
+        common::HEAD
+            .replace("startup-min-delay: 0s", "startup-min-delay: 3s")
+            .replace("startup-max-delay: 0s", "startup-max-delay: 6s")
+    ));
+    let settings = world.settings();
+    start(&mut world, &table, settings).await;
+    until("the announcer has decided", || {
+        view(&world, "192.0.2.61") == Some((true, Reason::WarmingUp))
+            && view(&world, "192.0.2.99") == Some((true, Reason::WarmingUp))
+    })
+    .await;
+    until("dns is down", || {
+        world.handle().frontend("dns").unwrap().state == maglev_core::state::FrontendState::Down
+    })
+    .await;
+    assert_eq!(
+        table.routes(),
+        set(&["192.0.2.60", "192.0.2.61", "192.0.2.99"]),
+        "nothing changes while warm-up holds"
+    );
+    assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::WarmingUp)));
+    until(
+        "dns's route goes once released, the unclaimed one after warm-up",
+        || table.routes() == set(&["192.0.2.60"]),
+    )
+    .await;
+    assert_eq!(view(&world, "192.0.2.99"), None, "forgotten once removed");
+    world.stop().await;
+}
