@@ -411,3 +411,52 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
     assert_eq!(view(&world, "192.0.2.99"), None, "forgotten once removed");
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_outlives_a_restart() {
+    let (mut world, table) = world("0s", "1s").await;
+    let state_file = world.dir.path().join("state.json");
+    let mut settings = world.settings();
+    settings.state_file = Some(state_file.clone());
+    start(&mut world, &table, settings.clone()).await;
+    until("both prefixes are announced", || table.routes().len() == 2).await;
+    let drained = world.handle().set_drain(true, "alice").await.unwrap();
+    assert!(table.routes().is_empty());
+    world.daemon.take().unwrap().shutdown().await;
+    let saved = std::fs::read_to_string(&state_file).unwrap();
+    assert!(saved.contains("\"drain\": {"), "{saved}");
+
+    // The routes are back (someone added them while maglevd was away): a
+    // drained node withdraws them at once, before warm-up releases
+    // anything.
+    for p in ["192.0.2.60", "192.0.2.61"] {
+        table.add(prefix(p)).await.unwrap();
+    }
+    world.write_config(&format!(
+        "{}{}",
+        common::HEAD.replace("startup-min-delay: 0s", "startup-min-delay: 30s"),
+        body("0s", "1s")
+    ));
+    start(&mut world, &table, settings.clone()).await;
+    until("withdrawn: the node is drained", || {
+        table.routes().is_empty()
+    })
+    .await;
+    assert_eq!(
+        world.handle().warmup_phase(),
+        maglev_core::warmup::Phase::HandsOff,
+        "drain wins over warm-up"
+    );
+    let node = world.handle().node();
+    assert_eq!(node.drained, drained.drained, "who and when survive");
+    assert_eq!(view(&world, "192.0.2.60"), Some((false, Reason::Drained)));
+
+    // Undrained, and restarted again: it stays undrained.
+    world.handle().set_drain(false, "bob").await.unwrap();
+    world.daemon.take().unwrap().shutdown().await;
+    world.write_body(&body("0s", "1s"));
+    start(&mut world, &table, settings).await;
+    assert_eq!(world.handle().node().drained, None);
+    until("announced again", || table.routes().len() == 2).await;
+    world.stop().await;
+}

@@ -6,12 +6,14 @@
 //!
 //! The format is JSON, keys sorted, one format name and version. Version 2
 //! adds `overrides`; a version 1 file (without it) is still read, as a file
-//! with no overrides.
+//! with no overrides. Version 3 adds the node's drain (`overrides.drain`:
+//! who drained the node and when, or `null`); a version 2 file is still
+//! read, as a node not drained.
 //!
 //! ```json
 //! {
 //!   "format": "vpp-maglev-state",
-//!   "version": 2,
+//!   "version": 3,
 //!   "written-unix-ms": 1764670000123,
 //!   "backends": {
 //!     "nginx0-ams": {
@@ -34,6 +36,10 @@
 //!         "at-unix-ms": 1764669000000,
 //!         "file-enabled": true
 //!       }
+//!     },
+//!     "drain": {
+//!       "by": "carol",
+//!       "at-unix-ms": 1764669500000
 //!     },
 //!     "weights": [
 //!       {
@@ -102,7 +108,7 @@ pub const FORMAT: &str = "vpp-maglev-state";
 
 /// The version this code writes and reads. A higher version was written by
 /// a newer `maglevd` and is refused; [`OLDEST_VERSION`] and later are read.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The oldest version this code reads (version 1 has no `overrides`).
 pub const OLDEST_VERSION: u32 = 1;
@@ -143,13 +149,26 @@ pub struct SavedOverrides {
     pub backends: BTreeMap<String, SavedIntent>,
     /// Runtime weights, by (frontend, pool, backend).
     pub weights: BTreeMap<WeightKey, SavedWeight>,
+    /// The node's drain (its VIP prefixes withdrawn), if an operator
+    /// drained it (version 3 on).
+    pub drain: Option<SavedDrain>,
 }
 
 impl SavedOverrides {
     /// Whether there is no override.
     pub fn is_empty(&self) -> bool {
-        self.backends.is_empty() && self.weights.is_empty()
+        self.backends.is_empty() && self.weights.is_empty() && self.drain.is_none()
     }
+}
+
+/// The node's drain: every announced VIP prefix withdrawn until an
+/// operator undrains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedDrain {
+    /// Who drained it (the audited identity).
+    pub by: String,
+    /// When, Unix ms (at or before [`SavedState::written_unix_ms`]).
+    pub at_unix_ms: i64,
 }
 
 /// A pool member: (frontend, pool, backend).
@@ -408,6 +427,10 @@ pub fn encode(state: &SavedState) -> Vec<u8> {
         frontends: FrontendsOut(&state.frontends),
         overrides: OverridesOut {
             backends: IntentsOut(&state.overrides.backends),
+            drain: state.overrides.drain.as_ref().map(|d| DrainOut {
+                by: &d.by,
+                at_unix_ms: d.at_unix_ms,
+            }),
             weights: state
                 .overrides
                 .weights
@@ -666,7 +689,7 @@ fn validate(wire: WireIn, version: u64, origin: &str) -> Result<SavedState, Stat
                 what: "no \"overrides\" field".to_owned(),
             });
         }
-        (_, Some(Obj(o))) => validate_overrides(o, wire.written_unix_ms, origin)?,
+        (_, Some(Obj(o))) => validate_overrides(o, version, wire.written_unix_ms, origin)?,
     };
     let origin = || origin.to_owned();
     let written_unix_ms = wire.written_unix_ms;
@@ -753,6 +776,7 @@ fn validate(wire: WireIn, version: u64, origin: &str) -> Result<SavedState, Stat
 /// Checks the overrides of a strictly parsed file.
 fn validate_overrides(
     o: OverridesIn,
+    version: u64,
     written_unix_ms: i64,
     origin: &str,
 ) -> Result<SavedOverrides, StateFileError> {
@@ -778,6 +802,19 @@ fn validate_overrides(
         Ok(())
     };
     let mut out = SavedOverrides::default();
+    match (version, o.drain) {
+        (_, None) => {}
+        (2, Some(_)) => {
+            return Err(bad("\"drain\" in a version 2 file".to_owned()));
+        }
+        (_, Some(Obj(d))) => {
+            check_common("drain", &d.by, d.at_unix_ms)?;
+            out.drain = Some(SavedDrain {
+                by: d.by,
+                at_unix_ms: d.at_unix_ms,
+            });
+        }
+    }
     for (name, Obj(b)) in o.backends.0 {
         let what = format!("override of backend {name:?}");
         if name.is_empty() {
@@ -851,7 +888,15 @@ struct WireOut<'a> {
 #[serde(rename_all = "kebab-case")]
 struct OverridesOut<'a> {
     backends: IntentsOut<'a>,
+    drain: Option<DrainOut<'a>>,
     weights: Vec<WeightOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct DrainOut<'a> {
+    by: &'a str,
+    at_unix_ms: i64,
 }
 
 struct IntentsOut<'a>(&'a BTreeMap<String, SavedIntent>);
@@ -1035,7 +1080,18 @@ struct WireIn {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct OverridesIn {
     backends: UniqueMap<OverrideNoun, Obj<IntentIn>>,
+    /// Version 3 on (checked by [`validate_overrides`]); `null` or absent:
+    /// not drained.
+    #[serde(default)]
+    drain: Option<Obj<DrainIn>>,
     weights: Vec<Obj<WeightIn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DrainIn {
+    by: String,
+    at_unix_ms: i64,
 }
 
 #[derive(Deserialize)]

@@ -11,9 +11,9 @@ use std::time::Duration;
 use maglev_core::state::BackendState;
 use maglev_health::fuzzing;
 use maglev_health::persist::{
-    self, FORMAT, Intent, Loaded, MAX_ENTRIES, MAX_STATE_FILE_BYTES, SavedBackend, SavedFrontend,
-    SavedIntent, SavedOverrides, SavedState, SavedWeight, StateFileError, VERSION, decode, encode,
-    load, write_atomic,
+    self, FORMAT, Intent, Loaded, MAX_ENTRIES, MAX_STATE_FILE_BYTES, SavedBackend, SavedDrain,
+    SavedFrontend, SavedIntent, SavedOverrides, SavedState, SavedWeight, StateFileError, VERSION,
+    decode, encode, load, write_atomic,
 };
 use proptest::prelude::*;
 
@@ -164,6 +164,27 @@ const EXAMPLE_V2_JSON: &str = r#"{
 }
 "#;
 
+/// The example with the node drained: what version 3 adds.
+fn example_v3() -> SavedState {
+    let mut state = example_v2();
+    state.overrides.drain = Some(SavedDrain {
+        by: "carol".to_owned(),
+        at_unix_ms: WRITTEN - 60_000,
+    });
+    state
+}
+
+/// The example with overrides and the drain as version 3 writes it.
+fn example_v3_json() -> String {
+    EXAMPLE_V2_JSON
+        .replacen(r#""version": 2"#, r#""version": 3"#, 1)
+        .replacen(
+            "\n    },\n    \"weights\"",
+            "\n    },\n    \"drain\": {\n      \"by\": \"carol\",\n      \"at-unix-ms\": 1764669940123\n    },\n    \"weights\"",
+            1,
+        )
+}
+
 /// The message of refusing `text`.
 fn refusal(text: &str) -> String {
     match decode(text.as_bytes(), ORIGIN) {
@@ -185,9 +206,73 @@ fn edited(from: &str, to: &str) -> String {
 
 #[test]
 fn encode_writes_the_documented_layout() {
+    let bytes = encode(&example_v3());
+    assert_eq!(std::str::from_utf8(&bytes).unwrap(), example_v3_json());
+    assert_eq!(decode(&bytes, ORIGIN), Ok(example_v3()));
+    // Not drained: `null`.
     let bytes = encode(&example_v2());
-    assert_eq!(std::str::from_utf8(&bytes).unwrap(), EXAMPLE_V2_JSON);
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(text.contains("\n    \"drain\": null,\n"), "{text}");
     assert_eq!(decode(&bytes, ORIGIN), Ok(example_v2()));
+}
+
+#[test]
+fn a_version_2_file_is_read_as_a_node_not_drained() {
+    assert_eq!(decode(EXAMPLE_V2_JSON.as_bytes(), ORIGIN), Ok(example_v2()));
+    // A version 3 file without the field, or with null, is not drained.
+    let v3 = EXAMPLE_V2_JSON.replacen(r#""version": 2"#, r#""version": 3"#, 1);
+    assert_eq!(decode(v3.as_bytes(), ORIGIN), Ok(example_v2()));
+}
+
+#[test]
+fn a_drain_is_refused_in_version_2() {
+    let v2_with = example_v3_json().replacen(r#""version": 3"#, r#""version": 2"#, 1);
+    assert_eq!(
+        refusal(&v2_with),
+        format!(r#"state file {ORIGIN}: "drain" in a version 2 file"#)
+    );
+}
+
+#[test]
+fn a_bad_drain_record_is_refused_naming_the_field() {
+    let v3 = example_v3_json();
+    for (from, to, why) in [
+        (
+            r#""by": "carol""#,
+            r#""by": """#,
+            r#"drain: "by" is empty"#.to_owned(),
+        ),
+        (
+            r#""at-unix-ms": 1764669940123"#,
+            r#""at-unix-ms": 1764670000124"#,
+            "drain: at-unix-ms 1764670000124 is after written-unix-ms 1764670000123".to_owned(),
+        ),
+        (
+            r#""by": "carol""#,
+            &format!(r#""by": "{}""#, "x".repeat(persist::MAX_IDENTITY_BYTES + 1)),
+            "drain: \"by\" is 1025 bytes, more than 1024".to_owned(),
+        ),
+    ] {
+        assert!(v3.contains(from), "{from}");
+        let text = v3.replacen(from, to, 1);
+        assert_eq!(
+            refusal(&text),
+            format!("state file {ORIGIN}: {why}"),
+            "{to}"
+        );
+    }
+    // A field of another name, or one missing, is named too.
+    for (from, to, field) in [
+        (r#""by": "carol""#, r#""who": "carol""#, "who"),
+        (r#""at-unix-ms": 1764669940123"#, r#""at": 1"#, "at"),
+    ] {
+        let message = refusal(&v3.replacen(from, to, 1));
+        assert!(message.contains(field), "{message}");
+    }
+    let message = refusal(&v3.replacen(r#""by": "carol","#, "", 1));
+    assert!(message.contains("by"), "{message}");
+    let message = refusal(&v3.replacen("\"drain\": {", "\"drain\": [\"carol\", 1], \"x\": {", 1));
+    assert!(message.contains("object"), "{message}");
 }
 
 #[test]
@@ -284,7 +369,7 @@ fn compact_json_and_a_missing_active_pool_are_read() {
 #[test]
 fn constants_are_the_documented_ones() {
     assert_eq!(FORMAT, "vpp-maglev-state");
-    assert_eq!(VERSION, 2);
+    assert_eq!(VERSION, 3);
     assert_eq!(persist::OLDEST_VERSION, 1);
     assert_eq!(MAX_STATE_FILE_BYTES, 64 * 1024 * 1024);
     assert_eq!(MAX_ENTRIES, 1_000_000);
@@ -345,20 +430,26 @@ fn arb_state() -> impl Strategy<Value = SavedState> {
                 at_unix_ms,
                 file_enabled,
             });
-        let weight =
-            (0u8..=100, 0u8..=100, by(), at).prop_map(|(weight, file_weight, by, at_unix_ms)| {
-                SavedWeight {
-                    weight,
-                    file_weight,
-                    by,
-                    at_unix_ms,
-                }
-            });
+        let weight = (0u8..=100, 0u8..=100, by(), at.clone()).prop_map(
+            |(weight, file_weight, by, at_unix_ms)| SavedWeight {
+                weight,
+                file_weight,
+                by,
+                at_unix_ms,
+            },
+        );
         let overrides = (
             proptest::collection::btree_map(arb_name(), intent, 0..4),
             proptest::collection::btree_map((arb_name(), arb_name(), arb_name()), weight, 0..4),
+            proptest::option::of(
+                (by(), at.clone()).prop_map(|(by, at_unix_ms)| SavedDrain { by, at_unix_ms }),
+            ),
         )
-            .prop_map(|(backends, weights)| SavedOverrides { backends, weights });
+            .prop_map(|(backends, weights, drain)| SavedOverrides {
+                backends,
+                weights,
+                drain,
+            });
         (
             proptest::collection::btree_map(arb_name(), backend, 0..12),
             proptest::collection::btree_map(arb_name(), frontend, 0..6),
@@ -536,18 +627,18 @@ fn the_format_is_checked_before_the_layout() {
 
 #[test]
 fn a_newer_version_is_refused() {
-    let text = edited(r#""version": 1"#, r#""version": 3"#);
+    let text = edited(r#""version": 1"#, r#""version": 4"#);
     assert_eq!(
         refusal(&text),
         format!(
-            "state file {ORIGIN}: written by a newer maglevd (version 3, this one reads 1 to 2)"
+            "state file {ORIGIN}: written by a newer maglevd (version 4, this one reads 1 to 3)"
         )
     );
     assert_eq!(
         decode(text.as_bytes(), ORIGIN),
         Err(StateFileError::Newer {
             origin: ORIGIN.into(),
-            version: 3
+            version: 4
         })
     );
     // A newer version may have any layout: it is refused as newer, not as
@@ -555,7 +646,7 @@ fn a_newer_version_is_refused() {
     assert_eq!(
         refusal(r#"{"format": "vpp-maglev-state", "version": 18446744073709551615, "shards": []}"#),
         format!(
-            "state file {ORIGIN}: written by a newer maglevd (version 18446744073709551615, this one reads 1 to 2)"
+            "state file {ORIGIN}: written by a newer maglevd (version 18446744073709551615, this one reads 1 to 3)"
         )
     );
 }
@@ -579,7 +670,7 @@ fn a_missing_or_odd_version_is_refused() {
                 &format!(r#""version": {version}"#)
             )),
             format!(
-                "state file {ORIGIN}: version {shown} is not one this maglevd reads (it reads 1 to 2)"
+                "state file {ORIGIN}: version {shown} is not one this maglevd reads (it reads 1 to 3)"
             )
         );
     }

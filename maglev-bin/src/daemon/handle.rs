@@ -159,10 +159,23 @@ impl Handle {
             }
             None => None,
         };
-        let restored = match &settings.state_file {
+        let mut restored = match &settings.state_file {
             Some(path) => crate::daemon::state_file::restore(path, &config, &parts.clock),
             None => Default::default(),
         };
+        // The drain is the announcer's to keep (and the state file's).
+        let drain = restored.overrides.drain.take().map(|d| {
+            tracing::info!(
+                by = %d.by,
+                at_unix_ms = d.at_unix_ms,
+                announce = config.announce().is_some(),
+                "restored the node's drain from the state file: every VIP prefix stays withdrawn until an operator undrains it"
+            );
+            crate::announce::view::Drain {
+                by: d.by,
+                at_unix_ms: d.at_unix_ms,
+            }
+        });
         // The file as read, and the running config with the restored weight
         // overrides: the first plan already has them, so VPP never sees the
         // file's weight in between.
@@ -204,7 +217,7 @@ impl Handle {
                 server_tls,
                 beats,
                 file_config: ArcSwap::from_pointee(file_config),
-                announce: crate::announce::shared::AnnounceShared::new(announce, None),
+                announce: crate::announce::shared::AnnounceShared::new(announce, drain),
                 overrides: Mutex::new(restored.overrides),
                 overrides_changed: tokio::sync::Notify::new(),
             }),

@@ -1,7 +1,7 @@
 //! The state file (`--state-file`): the last state of every backend,
 //! with when it was reached, its damping penalty, every frontend's
 //! active pool and the operators' overrides (pause, disable or enable,
-//! runtime weights, with who and when), written atomically and readable
+//! runtime weights, the node's drain, with who and when), written atomically and readable
 //! only by the daemon's user ([`maglev_health::persist`]) so that a quick
 //! restart is invisible and operator intent survives any restart.
 //!
@@ -204,6 +204,14 @@ fn snapshot(handle: &Handle) -> SavedState {
     for w in overrides.weights.values_mut() {
         w.at_unix_ms = w.at_unix_ms.min(written_unix_ms);
     }
+    overrides.drain = handle
+        .shared
+        .announce
+        .drain()
+        .map(|d| maglev_health::persist::SavedDrain {
+            by: d.by,
+            at_unix_ms: d.at_unix_ms.min(written_unix_ms),
+        });
     SavedState {
         written_unix_ms,
         backends,
