@@ -298,6 +298,13 @@ impl Maglevd {
         list.announcements.into_iter().find(|a| a.prefix == prefix)
     }
 
+    /// Why it keeps `prefix` withdrawn (e.g. `drained`).
+    async fn reason(&self, prefix: &str) -> String {
+        let a = self.announcement(prefix).await.expect("an announcement");
+        assert!(!a.announced, "{a:?}");
+        a.reason
+    }
+
     fn logs(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -392,6 +399,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         "the VIP leaves B when its last backend fails",
     )
     .await;
+    assert_eq!(daemon.reason(VIP).await, "nothing-serves");
     backend.set_healthy(true);
     on_b(
         &p,
@@ -410,6 +418,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         "the VIP leaves B when the node is drained",
     )
     .await;
+    assert_eq!(daemon.reason(VIP).await, "drained");
     daemon.maglevc(&["set", "node", "undrain"]).await;
     on_b(
         &p,
@@ -428,6 +437,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         "the VIP leaves B once VPP has been away for the grace period",
     )
     .await;
+    assert_eq!(daemon.reason(VIP).await, "vpp-unreachable");
     let sim = vppsim(&dir).await;
     on_b(&p, &daemon, true, "the VIP is back on B when VPP returns").await;
 
