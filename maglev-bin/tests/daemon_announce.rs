@@ -716,7 +716,7 @@ async fn a_drain_outlives_a_restart() {
 async fn a_table_that_cannot_be_opened_fails_the_start_naming_it() {
     // No Parts::routes: the kernel table of the config, in a namespace that
     // does not exist (or, without the privileges, refused before that).
-    let mut world = World::new(28, 1).await;
+    let world = World::new(28, 1).await;
     world.write_body(
         r#"
   announce:
@@ -751,12 +751,12 @@ mod netns {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A namespace made for this test, deleted on drop.
-    pub struct Netns(pub String);
+    pub(crate) struct Netns(pub(crate) String);
 
     impl Netns {
         /// A fresh namespace, or `None` after saying why the test is
         /// skipped (it fails instead when `MAGLEV_REQUIRE_NETNS=1`).
-        pub fn new() -> Option<Netns> {
+        pub(crate) fn new() -> Option<Netns> {
             static NEXT: AtomicUsize = AtomicUsize::new(0);
             let name = format!(
                 "mga{}-{}",
@@ -778,12 +778,12 @@ mod netns {
 
         /// The addresses of the blackhole routes of protocol 201 in table
         /// 200, IPv4 then IPv6, as iproute2 shows them.
-        pub fn routes(&self) -> Vec<String> {
+        pub(crate) fn routes(&self) -> Vec<String> {
             self.routes_of("200")
         }
 
         /// The same in `table`.
-        pub fn routes_of(&self, table: &str) -> Vec<String> {
+        pub(crate) fn routes_of(&self, table: &str) -> Vec<String> {
             let mut out = Vec::new();
             for family in ["-4", "-6"] {
                 let o = Command::new("ip")

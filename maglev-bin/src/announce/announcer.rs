@@ -313,7 +313,15 @@ impl Announcer {
         let mut out = Vec::with_capacity(self.entries.len());
         for (prefix, e) in &mut self.entries {
             let claim: &Vec<Claim> = claims.get(prefix).unwrap_or(&empty);
-            e.frontends = claim.iter().map(|c| c.name.clone()).collect();
+            // Copied only when the claims change (a reload).
+            if !e
+                .frontends
+                .iter()
+                .map(String::as_str)
+                .eq(claim.iter().map(|c| c.name))
+            {
+                e.frontends = claim.iter().map(|c| c.name.to_owned()).collect();
+            }
             let any_released = claim.iter().any(|c| c.input.released);
             let vpp = if !handle.vpp_enabled() {
                 VppView::Holds
