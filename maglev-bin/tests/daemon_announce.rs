@@ -927,3 +927,31 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_vpp_integration_the_probes_decide() {
+    // No VPP (`--vpp-api-addr ""`) and warm-up on: nothing would release
+    // the frontends, so the probes' evidence alone decides.
+    let mut world = World::new(30, 2).await;
+    let table = Arc::new(MemoryTable::new());
+    world.write_config(&format!(
+        "{}{}",
+        common::HEAD
+            .replace("startup-min-delay: 0s", "startup-min-delay: 30s")
+            .replace("startup-max-delay: 0s", "startup-max-delay: 0s"),
+        body("0s", "1s").replace("127.0.26.", "127.0.30.")
+    ));
+    let mut settings = world.settings();
+    settings.vpp = None;
+    start(&mut world, &table, settings).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    world.backends[1].set_healthy(false);
+    until(&world, "192.0.2.61 is withdrawn", || {
+        table.routes() == set(&["192.0.2.60"])
+    })
+    .await;
+    world.stop().await;
+}

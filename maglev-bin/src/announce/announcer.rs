@@ -273,7 +273,9 @@ impl Announcer {
                 deadline = earliest(deadline, e.retry_at);
             }
         }
-        if self.handle.shared.control.phase(Instant::now()) != Phase::Finished {
+        if self.handle.vpp_enabled()
+            && self.handle.shared.control.phase(Instant::now()) != Phase::Finished
+        {
             deadline = earliest(deadline, Some(Instant::now() + WARMUP_POLL));
         }
         self.publish(&config);
@@ -301,7 +303,8 @@ impl Announcer {
         } else {
             BTreeSet::new()
         };
-        let warmup_done = handle.shared.control.phase(now) == Phase::Finished;
+        let warmup_done =
+            !handle.vpp_enabled() || handle.shared.control.phase(now) == Phase::Finished;
         // Forget what no frontend claims and no route holds (unless a
         // change of it failed and waits).
         self.entries
@@ -741,6 +744,66 @@ mod tests {
         assert_eq!(retry_delay(true, 1), ANNOUNCE_RETRY_MIN);
         assert_eq!(retry_delay(true, 2), ANNOUNCE_RETRY_MIN * 2);
         assert_eq!(retry_delay(true, 40), ANNOUNCE_RETRY_MAX);
+    }
+
+    /// The messages of the records it sees.
+    struct Lines(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            struct Message<'a>(&'a mut String);
+            impl tracing::field::Visit for Message<'_> {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    if f.name() == "message" {
+                        *self.0 = format!("{v:?}");
+                    }
+                }
+            }
+            let mut m = String::new();
+            e.record(&mut Message(&mut m));
+            self.0.lock().unwrap().push(m);
+        }
+    }
+
+    fn logged(n: u8) -> Vec<String> {
+        use tracing_subscriber::layer::SubscriberExt;
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Lines(lines.clone()));
+        let changes = (0..n)
+            .map(|i| Change {
+                prefix: Prefix::host([192, 0, 2, i].into()),
+                frontends: format!("fe{i}"),
+                announced: i % 2 == 0,
+                reason: if i % 2 == 0 {
+                    Reason::Serving
+                } else {
+                    Reason::NothingServes
+                },
+            })
+            .collect();
+        tracing::subscriber::with_default(subscriber, || log_changes(changes));
+        let out = lines.lock().unwrap().clone();
+        out
+    }
+
+    #[test]
+    fn a_line_per_change_up_to_twenty_then_one_summary() {
+        let few = logged(2);
+        assert_eq!(
+            few,
+            [
+                "announce 192.0.2.0/32 (fe0): announced: serving",
+                "announce 192.0.2.1/32 (fe1): withdrawn: nothing-serves",
+            ]
+        );
+        assert_eq!(logged(20).len(), 20);
+        assert_eq!(
+            logged(21),
+            [
+                "announce: 21 prefixes changed (announced: serving: 11, withdrawn: nothing-serves: 10) \
+              (summary: more than 20)"
+            ]
+        );
     }
 
     #[test]

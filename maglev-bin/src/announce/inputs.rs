@@ -41,7 +41,10 @@ pub(crate) fn claims<'c>(handle: &Handle, config: &'c Config) -> BTreeMap<Prefix
         // warm-up holds it: nothing about it may withdraw its prefix. One
         // without backends can never serve.
         let evidence = state != FrontendState::Unknown || fe.backend_names().next().is_none();
-        let released = evidence && handle.shared.control.is_released(name);
+        // Without VPP integration there is no warm-up to wait for (no
+        // reconciler releases anything): the probes' evidence is enough.
+        let released =
+            evidence && (!handle.vpp_enabled() || handle.shared.control.is_released(name));
         out.entry(Prefix::host(fe.address))
             .or_default()
             .push(Claim {
