@@ -936,9 +936,8 @@ async fn without_vpp_integration_the_probes_decide() {
     let table = Arc::new(MemoryTable::new());
     world.write_config(&format!(
         "{}{}",
-        common::HEAD
-            .replace("startup-min-delay: 0s", "startup-min-delay: 30s")
-            .replace("startup-max-delay: 0s", "startup-max-delay: 0s"),
+        // No watchdog: only the reconciler could end warm-up.
+        common::HEAD.replace("startup-min-delay: 0s", "startup-min-delay: 30s"),
         body("0s", "1s").replace("127.0.26.", "127.0.30.")
     ));
     let mut settings = world.settings();

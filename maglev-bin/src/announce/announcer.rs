@@ -782,8 +782,7 @@ mod tests {
             })
             .collect();
         tracing::subscriber::with_default(subscriber, || log_changes(changes));
-        let out = lines.lock().unwrap().clone();
-        out
+        lines.lock().unwrap().clone()
     }
 
     #[test]
