@@ -954,3 +954,24 @@ async fn without_vpp_integration_the_probes_decide() {
     .await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_removed_behind_its_back_is_added_again() {
+    let (mut world, table) = world("0s", "1s").await;
+    let mut settings = world.settings();
+    settings.announce_relist_interval = Duration::from_millis(200);
+    start(&mut world, &table, settings).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
+    // Someone removes one of our routes, and adds one no frontend claims.
+    table.remove(prefix("192.0.2.61")).await.unwrap();
+    table.add(prefix("192.0.2.98")).await.unwrap();
+    until(&world, "the drift is repaired", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::Serving)));
+    world.stop().await;
+}

@@ -7,8 +7,9 @@
 //! transitions, VPP connecting or going away, applied syncs, the drain,
 //! reloads; each rings [`AnnounceShared::wake`]) and at the earliest time
 //! the policy or a retry asked to look again; every
-//! [`RELIST_INTERVAL`] it reads the table back and repairs drift (a route
-//! of ours someone removed is added again, with a WARN).
+//! `announce_relist_interval` ([`Settings`](crate::daemon::Settings), 30 s)
+//! it reads the table back and repairs drift (a route of ours someone
+//! removed is added again, with a WARN).
 //!
 //! A failed change keeps the old state, is recorded in the prefix's view,
 //! published as an event with its error, logged, and retried: a withdraw
@@ -38,9 +39,6 @@ use super::view::{Announcements, Drain, FrontendAnnounce, NodeView, PrefixView};
 use crate::daemon::Handle;
 use crate::daemon::oplog::{Aggregate, PER_OP_LINES};
 use crate::events::{AnnounceChange, EventKind};
-
-/// How often the table is read back to repair drift.
-pub const RELIST_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How soon a failed withdraw is tried again.
 pub const WITHDRAW_RETRY: Duration = Duration::from_millis(200);
@@ -200,7 +198,7 @@ pub(crate) async fn run(handle: Handle) {
             .map(|p| (p, Entry::new(true)))
             .collect(),
         vpp_down_since: None,
-        next_relist: now + RELIST_INTERVAL,
+        next_relist: now + handle.settings().announce_relist_interval,
         reopen_at: None,
     };
     loop {
@@ -235,7 +233,7 @@ impl Announcer {
         self.follow_config(&config).await;
         let now = Instant::now();
         if now >= self.next_relist {
-            self.next_relist = now + RELIST_INTERVAL;
+            self.next_relist = now + self.handle.settings().announce_relist_interval;
             self.relist().await;
         }
         let mut deadline = Some(self.next_relist);
