@@ -6,11 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{World, until};
-use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use common::World;
+use maglev_bin::announce::table::{MemoryTable, RouteError, RouteTable};
 use maglev_bin::daemon::{Parts, Settings};
 use maglev_bin::events::{EventKind, Received};
 use maglev_core::announce::{Prefix, Reason};
@@ -49,6 +50,107 @@ const BODY: &str = r#"
         - name: primary
           backends: { b: {} }
 "#;
+
+/// A table in memory that records every change asked of it and fails the
+/// next `fail` of them.
+#[derive(Debug, Default)]
+struct Recording {
+    inner: MemoryTable,
+    ops: Mutex<Vec<String>>,
+    fail: AtomicUsize,
+}
+
+impl Recording {
+    fn with(routes: BTreeSet<Prefix>) -> Recording {
+        Recording {
+            inner: MemoryTable::with(routes),
+            ..Recording::default()
+        }
+    }
+
+    fn ops(&self) -> Vec<String> {
+        self.ops.lock().unwrap().clone()
+    }
+
+    fn routes(&self) -> BTreeSet<Prefix> {
+        self.inner.routes()
+    }
+
+    /// Fails the next change, if asked to.
+    fn change(&self, what: String) -> Result<(), RouteError> {
+        let failing = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        self.ops.lock().unwrap().push(if failing {
+            format!("{what} (failed)")
+        } else {
+            what.clone()
+        });
+        if failing {
+            return Err(RouteError {
+                table: "recording".into(),
+                action: what,
+                message: "refused by the test".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RouteTable for Recording {
+    fn describe(&self) -> String {
+        "recording".into()
+    }
+
+    fn in_memory(&self) -> bool {
+        true
+    }
+
+    async fn list(&self) -> Result<BTreeSet<Prefix>, RouteError> {
+        self.inner.list().await
+    }
+
+    async fn add(&self, prefix: Prefix) -> Result<(), RouteError> {
+        self.change(format!("add {prefix}"))?;
+        self.inner.add(prefix).await
+    }
+
+    async fn remove(&self, prefix: Prefix) -> Result<(), RouteError> {
+        self.change(format!("remove {prefix}"))?;
+        self.inner.remove(prefix).await
+    }
+}
+
+/// Waits until `cond` holds (polling); after [`common::PATIENCE`] fails
+/// the test with what the daemon and the simulator hold.
+async fn until(world: &World, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        if cond() {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let dump = match &world.daemon {
+                Some(d) => format!(
+                    "announcements {:#?}\nfrontends {:?}\nvpp connected {}\nsync {:?}",
+                    d.handle().announcements(),
+                    d.handle().frontend_states(),
+                    d.handle().vpp().is_ok(),
+                    d.handle().sync_health(),
+                ),
+                None => "no daemon".to_owned(),
+            };
+            panic!(
+                "timed out waiting until {what}\n{dump}\nsimulator {:#?}",
+                world.vips()
+            );
+        }
+        tick.tick().await;
+    }
+}
 
 fn prefix(s: &str) -> Prefix {
     Prefix::host(s.parse().unwrap())
@@ -98,7 +200,7 @@ async fn routes_follow_the_backends() {
     let (mut world, table) = world("0s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || {
+    until(&world, "both prefixes are announced", || {
         table.routes() == set(&["192.0.2.60", "192.0.2.61"])
     })
     .await;
@@ -120,7 +222,7 @@ async fn routes_follow_the_backends() {
 
     // a serves both frontends of 192.0.2.60: when it fails, the prefix goes.
     world.backends[0].set_healthy(false);
-    until("192.0.2.60 is withdrawn", || {
+    until(&world, "192.0.2.60 is withdrawn", || {
         table.routes() == set(&["192.0.2.61"])
     })
     .await;
@@ -140,7 +242,7 @@ async fn routes_follow_the_backends() {
 
     // It comes back once VPP holds the VIP with a serving AS again.
     world.backends[0].set_healthy(true);
-    until("192.0.2.60 is announced again", || {
+    until(&world, "192.0.2.60 is announced again", || {
         table.routes() == set(&["192.0.2.60", "192.0.2.61"])
     })
     .await;
@@ -158,7 +260,10 @@ async fn drain_withdraws_everything_and_undrain_announces_again() {
     let (mut world, table) = world("0s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     let mut events = world.handle().subscribe(None);
 
     let node = world.handle().set_drain(true, "alice").await.unwrap();
@@ -176,7 +281,7 @@ async fn drain_withdraws_everything_and_undrain_announces_again() {
 
     let node = world.handle().set_drain(false, "alice").await.unwrap();
     assert_eq!(node.drained, None);
-    until("both prefixes are announced again", || {
+    until(&world, "both prefixes are announced again", || {
         table.routes().len() == 2
     })
     .await;
@@ -251,7 +356,10 @@ async fn a_reload_that_removes_a_frontend_removes_its_route() {
     let (mut world, table) = world("0s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     // dns goes; web-tls goes too, but web still claims 192.0.2.60.
     let body = body("0s", "1s");
     let cut = body.find("    web-tls:").unwrap();
@@ -266,11 +374,14 @@ async fn a_reload_that_removes_a_frontend_removes_its_route() {
         report.semantic_error.is_none() && report.parse_error.is_none(),
         "{report:?}"
     );
-    until("192.0.2.61 is withdrawn", || {
+    until(&world, "192.0.2.61 is withdrawn", || {
         table.routes() == set(&["192.0.2.60"])
     })
     .await;
-    until("its view is gone", || view(&world, "192.0.2.61").is_none()).await;
+    until(&world, "its view is gone", || {
+        view(&world, "192.0.2.61").is_none()
+    })
+    .await;
     assert_eq!(
         world.handle().announcements().prefixes[0].frontends,
         ["web"]
@@ -281,8 +392,11 @@ async fn a_reload_that_removes_a_frontend_removes_its_route() {
     world.write_body(&fewer[cut..]);
     let report = world.handle().reload_with(true).await;
     assert!(report.semantic_error.is_none(), "{report:?}");
-    until("every route is withdrawn", || table.routes().is_empty()).await;
-    until("announcements are off", || {
+    until(&world, "every route is withdrawn", || {
+        table.routes().is_empty()
+    })
+    .await;
+    until(&world, "announcements are off", || {
         !world.handle().announcements().enabled
     })
     .await;
@@ -294,15 +408,18 @@ async fn vpp_away_withdraws_after_the_grace_period_and_back_announces() {
     let (mut world, table) = world("0s", "2s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     world.vpp.sim.stop().await;
     // Within the grace period nothing changes.
-    until("the announcer sees VPP gone", || {
+    until(&world, "the announcer sees VPP gone", || {
         view(&world, "192.0.2.60") == Some((true, Reason::VppGrace))
     })
     .await;
     assert_eq!(table.routes().len(), 2, "held during the grace period");
-    until("withdrawn after the grace period", || {
+    until(&world, "withdrawn after the grace period", || {
         table.routes().is_empty()
     })
     .await;
@@ -311,7 +428,7 @@ async fn vpp_away_withdraws_after_the_grace_period_and_back_announces() {
         Some((false, Reason::VppUnreachable))
     );
     world.vpp.sim.resume().await.unwrap();
-    until("announced again once VPP is back", || {
+    until(&world, "announced again once VPP is back", || {
         table.routes().len() == 2
     })
     .await;
@@ -324,7 +441,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
     let (mut world, table) = world("3s", "1s").await;
     let settings = world.settings();
     start(&mut world, &table, settings).await;
-    until("192.0.2.61 is announced", || {
+    until(&world, "192.0.2.61 is announced", || {
         table.routes().contains(&prefix("192.0.2.61"))
     })
     .await;
@@ -340,7 +457,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
     };
     let announced_at = since(&world);
     world.backends[1].set_healthy(false);
-    until("192.0.2.61 is withdrawn", || {
+    until(&world, "192.0.2.61 is withdrawn", || {
         !table.routes().contains(&prefix("192.0.2.61"))
     })
     .await;
@@ -350,11 +467,11 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
         "the withdraw protects traffic: never damped"
     );
     world.backends[1].set_healthy(true);
-    until("the re-announce waits for min-interval", || {
+    until(&world, "the re-announce waits for min-interval", || {
         view(&world, "192.0.2.61") == Some((false, Reason::Damped))
     })
     .await;
-    until("192.0.2.61 is announced again", || {
+    until(&world, "192.0.2.61 is announced again", || {
         table.routes().contains(&prefix("192.0.2.61"))
     })
     .await;
@@ -370,7 +487,7 @@ async fn a_protective_withdraw_is_not_damped_but_a_reannounce_is() {
 async fn a_restart_changes_nothing_before_warm_up_releases() {
     // The table as the last run left it: 192.0.2.60 and .61 announced, and
     // a route no frontend claims.
-    let table = Arc::new(MemoryTable::with(set(&[
+    let table = Arc::new(Recording::with(set(&[
         "192.0.2.60",
         "192.0.2.61",
         "192.0.2.99",
@@ -387,28 +504,159 @@ async fn a_restart_changes_nothing_before_warm_up_releases() {
             .replace("startup-max-delay: 0s", "startup-max-delay: 6s")
     ));
     let settings = world.settings();
-    start(&mut world, &table, settings).await;
-    until("the announcer has decided", || {
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until(&world, "the announcer has decided", || {
         view(&world, "192.0.2.61") == Some((true, Reason::WarmingUp))
             && view(&world, "192.0.2.99") == Some((true, Reason::WarmingUp))
     })
     .await;
-    until("dns is down", || {
+    until(&world, "dns is down", || {
         world.handle().frontend("dns").unwrap().state == maglev_core::state::FrontendState::Down
     })
     .await;
     assert_eq!(
-        table.routes(),
-        set(&["192.0.2.60", "192.0.2.61", "192.0.2.99"]),
+        world.handle().warmup_phase(),
+        maglev_core::warmup::Phase::HandsOff
+    );
+    assert_eq!(
+        table.ops(),
+        Vec::<String>::new(),
         "nothing changes while warm-up holds"
     );
     assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::WarmingUp)));
     until(
+        &world,
         "dns's route goes once released, the unclaimed one after warm-up",
         || table.routes() == set(&["192.0.2.60"]),
     )
     .await;
+    assert_eq!(
+        table.ops(),
+        ["remove 192.0.2.61/32", "remove 192.0.2.99/32"],
+        "the route of a serving frontend was never touched"
+    );
     assert_eq!(view(&world, "192.0.2.99"), None, "forgotten once removed");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_warm_up_waits_for_evidence() {
+    // Warm-up off, no state file: the backends start unknown. The routes
+    // found stay until the probes say something.
+    let table = Arc::new(Recording::with(set(&["192.0.2.60", "192.0.2.61"])));
+    let mut world = World::new(26, 2).await;
+    world.write_body(&body("0s", "1s"));
+    let settings = world.settings();
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until(&world, "both frontends serve", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::Serving))
+            && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
+    })
+    .await;
+    assert_eq!(
+        table.ops(),
+        Vec::<String>::new(),
+        "adopted, never withdrawn"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_change_is_kept_reported_and_retried() {
+    let table = Arc::new(Recording::default());
+    let mut world = World::new(26, 2).await;
+    world.write_body(&body("0s", "1s"));
+    let settings = world.settings();
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
+    let mut events = world.handle().subscribe(None);
+
+    // The table refuses the withdraw twice: the prefix stays announced
+    // with the error in its view, and the withdraw is retried at once.
+    table.fail.store(2, Ordering::SeqCst);
+    world.backends[1].set_healthy(false);
+    until(
+        &world,
+        "192.0.2.61 is withdrawn despite two refusals",
+        || !table.routes().contains(&prefix("192.0.2.61")),
+    )
+    .await;
+    assert_eq!(
+        table.ops()[2..],
+        [
+            "remove 192.0.2.61/32 (failed)",
+            "remove 192.0.2.61/32 (failed)",
+            "remove 192.0.2.61/32",
+        ]
+    );
+    let mut errors = 0;
+    loop {
+        let Ok(Some(Received::Event(e))) =
+            tokio::time::timeout(common::PATIENCE, events.recv()).await
+        else {
+            panic!("the withdraw's event is missing");
+        };
+        if let EventKind::Announce(a) = &e.kind {
+            assert_eq!(a.prefix, prefix("192.0.2.61"));
+            assert_eq!(a.frontends, [Arc::<str>::from("dns")]);
+            match &a.error {
+                Some(error) => {
+                    assert!(a.announced, "a failed withdraw leaves it announced");
+                    assert!(error.contains("refused by the test"), "{error}");
+                    errors += 1;
+                }
+                None => {
+                    assert!(!a.announced);
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(errors, 2);
+    let v = world.handle().announcements();
+    let dns = v
+        .prefixes
+        .iter()
+        .find(|p| p.prefix == prefix("192.0.2.61"))
+        .unwrap();
+    assert_eq!(dns.error, None, "cleared by the success");
+
+    // A refused announce keeps the prefix withdrawn with its error, and is
+    // retried after a backoff.
+    table.fail.store(1, Ordering::SeqCst);
+    world.backends[1].set_healthy(true);
+    until(&world, "the failure is in the view", || {
+        world
+            .handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .any(|p| p.prefix == prefix("192.0.2.61") && !p.announced && p.error.is_some())
+    })
+    .await;
+    until(&world, "announced by the retry", || {
+        table.routes().len() == 2
+    })
+    .await;
+    assert_eq!(
+        table.ops()[5..],
+        ["add 192.0.2.61/32 (failed)", "add 192.0.2.61/32"]
+    );
     world.stop().await;
 }
 
@@ -419,7 +667,10 @@ async fn a_drain_outlives_a_restart() {
     let mut settings = world.settings();
     settings.state_file = Some(state_file.clone());
     start(&mut world, &table, settings.clone()).await;
-    until("both prefixes are announced", || table.routes().len() == 2).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
     let drained = world.handle().set_drain(true, "alice").await.unwrap();
     assert!(table.routes().is_empty());
     world.daemon.take().unwrap().shutdown().await;
@@ -438,7 +689,7 @@ async fn a_drain_outlives_a_restart() {
         body("0s", "1s")
     ));
     start(&mut world, &table, settings.clone()).await;
-    until("withdrawn: the node is drained", || {
+    until(&world, "withdrawn: the node is drained", || {
         table.routes().is_empty()
     })
     .await;
@@ -457,6 +708,270 @@ async fn a_drain_outlives_a_restart() {
     world.write_body(&body("0s", "1s"));
     start(&mut world, &table, settings).await;
     assert_eq!(world.handle().node().drained, None);
-    until("announced again", || table.routes().len() == 2).await;
+    until(&world, "announced again", || table.routes().len() == 2).await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_that_cannot_be_opened_fails_the_start_naming_it() {
+    // No Parts::routes: the kernel table of the config, in a namespace that
+    // does not exist (or, without the privileges, refused before that).
+    let world = World::new(28, 1).await;
+    world.write_body(
+        r#"
+  announce:
+    table: 200
+    netns: maglev-test-no-such-netns
+  backends:
+    a: { address: 127.0.28.1, healthcheck: web }
+  frontends:
+    web:
+      address: 192.0.2.80
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: { a: {} }
+"#,
+    );
+    let settings = world.settings();
+    let e = maglev_bin::daemon::Daemon::start(settings, Parts::default())
+        .await
+        .unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("maglev.announce"), "{text}");
+    assert!(text.contains("maglev-test-no-such-netns"), "{text}");
+    world.stop().await;
+}
+
+/// The kernel side: a network namespace made for the test (deleted on
+/// drop), read back with iproute2.
+mod netns {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A namespace made for this test, deleted on drop.
+    pub(crate) struct Netns(pub(crate) String);
+
+    impl Netns {
+        /// A fresh namespace, or `None` after saying why the test is
+        /// skipped (it fails instead when `MAGLEV_REQUIRE_NETNS=1`).
+        pub(crate) fn new() -> Option<Netns> {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let name = format!(
+                "mga{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            match ip(&["netns", "add", &name]) {
+                Ok(()) => Some(Netns(name)),
+                Err(reason) => {
+                    assert!(
+                        std::env::var("MAGLEV_REQUIRE_NETNS").as_deref() != Ok("1"),
+                        "MAGLEV_REQUIRE_NETNS=1 but the announce netns test cannot run: {reason}"
+                    );
+                    eprintln!("skipped: the announce netns test cannot run here: {reason}");
+                    None
+                }
+            }
+        }
+
+        /// The addresses of the blackhole routes of protocol 201 in table
+        /// 200, IPv4 then IPv6, as iproute2 shows them.
+        pub(crate) fn routes(&self) -> Vec<String> {
+            self.routes_of("200")
+        }
+
+        /// The same in `table`.
+        pub(crate) fn routes_of(&self, table: &str) -> Vec<String> {
+            let mut out = Vec::new();
+            for family in ["-4", "-6"] {
+                let o = Command::new("ip")
+                    .args(["-n", &self.0, family, "route", "show", "table", table])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&o.stderr).contains("table does not exist") {
+                    continue;
+                }
+                assert!(o.status.success(), "{o:?}");
+                for line in String::from_utf8(o.stdout).unwrap().lines() {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    if words.first() == Some(&"blackhole")
+                        && words.windows(2).any(|w| w == ["proto", "201"])
+                    {
+                        out.push(words[1].to_owned());
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = ip(&["netns", "del", &self.0]);
+        }
+    }
+
+    fn ip(args: &[&str]) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
+    let Some(ns) = netns::Netns::new() else {
+        return;
+    };
+    let mut world = World::new(29, 2).await;
+    let body = body("0s", "1s")
+        .replace(
+            "    table: 200\n",
+            &format!("    table: 200\n    netns: {}\n", ns.0),
+        )
+        .replace("127.0.26.", "127.0.29.");
+    world.write_body(&body);
+    let settings = world.settings();
+    // No Parts::routes: the kernel table the config names.
+    world.start(settings.clone()).await;
+    assert_eq!(
+        world.handle().announcements().table,
+        format!("kernel table 200 (protocol 201) in netns {}", ns.0)
+    );
+    assert!(!world.handle().announcements().in_memory);
+    until(&world, "both prefixes are in the kernel table", || {
+        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+    })
+    .await;
+
+    world.backends[0].set_healthy(false);
+    until(&world, "192.0.2.60 leaves the kernel table", || {
+        ns.routes() == ["192.0.2.61"]
+    })
+    .await;
+    world.backends[0].set_healthy(true);
+    until(&world, "192.0.2.60 is back in the kernel table", || {
+        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+    })
+    .await;
+    world.handle().set_drain(true, "alice").await.unwrap();
+    assert_eq!(ns.routes(), Vec::<String>::new(), "drained");
+    world.handle().set_drain(false, "alice").await.unwrap();
+    until(&world, "announced again after the undrain", || {
+        ns.routes().len() == 2
+    })
+    .await;
+
+    // Shutdown leaves the routes; a restart (warm-up on) adopts them and
+    // changes nothing while warm-up holds, nor after.
+    world.daemon.take().unwrap().shutdown().await;
+    assert_eq!(
+        ns.routes(),
+        ["192.0.2.60", "192.0.2.61"],
+        "an upgrade does not withdraw"
+    );
+    world.write_config(&format!(
+        "{}{body}",
+        common::HEAD
+            .replace("startup-min-delay: 0s", "startup-min-delay: 2s")
+            .replace("startup-max-delay: 0s", "startup-max-delay: 4s")
+    ));
+    world.start(settings).await;
+    until(&world, "the routes are adopted", || {
+        view(&world, "192.0.2.60") == Some((true, Reason::WarmingUp))
+    })
+    .await;
+    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    until(&world, "warm-up is over and both serve", || {
+        world.handle().warmup_phase() == maglev_core::warmup::Phase::Finished
+            && view(&world, "192.0.2.60") == Some((true, Reason::Serving))
+            && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
+    })
+    .await;
+    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    assert_eq!(
+        world
+            .handle()
+            .announcements()
+            .prefixes
+            .iter()
+            .filter(|p| p.since_unix_nanos.is_some())
+            .count(),
+        0,
+        "the restarted daemon changed nothing"
+    );
+
+    // A reload naming another table moves the routes there.
+    world.write_body(&body.replace("    table: 200\n", "    table: 300\n"));
+    let report = world.handle().reload().await;
+    assert!(report.semantic_error.is_none(), "{report:?}");
+    until(&world, "the routes moved to table 300", || {
+        ns.routes_of("300") == ["192.0.2.60", "192.0.2.61"] && ns.routes().is_empty()
+    })
+    .await;
+    assert_eq!(
+        world.handle().announcements().table,
+        format!("kernel table 300 (protocol 201) in netns {}", ns.0)
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_vpp_integration_the_probes_decide() {
+    // No VPP (`--vpp-api-addr ""`) and warm-up on: nothing would release
+    // the frontends, so the probes' evidence alone decides.
+    let mut world = World::new(30, 2).await;
+    let table = Arc::new(MemoryTable::new());
+    world.write_config(&format!(
+        "{}{}",
+        // No watchdog: only the reconciler could end warm-up.
+        common::HEAD.replace("startup-min-delay: 0s", "startup-min-delay: 30s"),
+        body("0s", "1s").replace("127.0.26.", "127.0.30.")
+    ));
+    let mut settings = world.settings();
+    settings.vpp = None;
+    start(&mut world, &table, settings).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    world.backends[1].set_healthy(false);
+    until(&world, "192.0.2.61 is withdrawn", || {
+        table.routes() == set(&["192.0.2.60"])
+    })
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_removed_behind_its_back_is_added_again() {
+    let (mut world, table) = world("0s", "1s").await;
+    let mut settings = world.settings();
+    settings.announce_relist_interval = Duration::from_millis(200);
+    start(&mut world, &table, settings).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
+    // Someone removes one of our routes, and adds one no frontend claims.
+    table.remove(prefix("192.0.2.61")).await.unwrap();
+    table.add(prefix("192.0.2.98")).await.unwrap();
+    until(&world, "the drift is repaired", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::Serving)));
     world.stop().await;
 }

@@ -274,6 +274,8 @@ fn vip_packets(s: &Scrape) -> f64 {
 /// default set lists only the backends they hold; the
 /// `--metrics-detail` test sees their labels.)
 const SHAPE: &str = "\
+# TYPE maglev_announce_changes counter
+# TYPE maglev_announce_errors counter
 # TYPE maglev_backend_enabled gauge
 # TYPE maglev_backend_flaps counter
 # TYPE maglev_backend_health gauge
@@ -291,6 +293,7 @@ const SHAPE: &str = "\
 # TYPE maglev_grpc_writes counter
 # TYPE maglev_listener_connection_limit gauge
 # TYPE maglev_listener_connections gauge
+# TYPE maglev_node_drained gauge
 # TYPE maglev_probe counter
 # TYPE maglev_probe_duration_seconds histogram
 # TYPE maglev_probe_errors counter
@@ -300,6 +303,7 @@ const SHAPE: &str = "\
 # TYPE maglev_sync_last_full_success_timestamp_seconds gauge
 # TYPE maglev_sync_oldest_pending_seconds gauge
 # TYPE maglev_sync_pending_frontends gauge
+# TYPE maglev_vip_announced gauge
 # TYPE maglev_vpp_api counter
 # TYPE maglev_vpp_connected gauge
 # TYPE maglev_vpp_connected_seconds gauge
@@ -314,6 +318,8 @@ const SHAPE: &str = "\
 # TYPE maglev_vpp_read_errors counter
 # TYPE maglev_vpp_uptime_seconds gauge
 # TYPE maglev_warmup_phase gauge
+maglev_announce_changes_total{action}
+maglev_announce_errors_total{}
 maglev_backend_enabled{backend}
 maglev_backend_flaps_total{backend}
 maglev_backend_health{backend}
@@ -329,6 +335,7 @@ maglev_grpc_requests_total{code,method}
 maglev_grpc_writes_total{identity,result,rpc}
 maglev_listener_connection_limit{server}
 maglev_listener_connections{server}
+maglev_node_drained{}
 maglev_probe_duration_seconds_bucket{backend,type}
 maglev_probe_duration_seconds_count{backend,type}
 maglev_probe_duration_seconds_sum{backend,type}
@@ -340,6 +347,7 @@ maglev_sync_full_pending{}
 maglev_sync_last_full_success_timestamp_seconds{}
 maglev_sync_oldest_pending_seconds{}
 maglev_sync_pending_frontends{}
+maglev_vip_announced{prefix}
 maglev_vpp_api_total{direction,msg,result}
 maglev_vpp_connected_seconds{}
 maglev_vpp_connected{}
@@ -373,17 +381,47 @@ const DETAIL_FAMILIES: [&str; 8] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_backends_frontends_and_vpp() {
     let mut world = World::new(41, 3).await;
-    world.write_config(CONFIG);
+    // With announcements, into a table in memory.
+    world.write_config(&CONFIG.replacen(
+        "\n  backends:",
+        "\n  announce:\n    table: 200\n  backends:",
+        1,
+    ));
     let mut settings = world.settings();
     settings.metrics_addr = Some("127.0.0.1:0".to_owned());
-    world.start(settings).await;
+    let routes = std::sync::Arc::new(maglev_bin::announce::table::MemoryTable::new());
+    let parts = maglev_bin::daemon::Parts {
+        routes: Some(routes.clone()),
+        ..Default::default()
+    };
+    world.start_with(settings, parts).await;
     let addr = world.daemon().metrics_addrs()[0];
     assert!(addr.ip().is_loopback());
 
     let s = scrape_until(addr, "every backend is up and VIP counters moved", |s| {
-        all_up(s) && vip_packets(s) > 0.0
+        all_up(s)
+            && vip_packets(s) > 0.0
+            && s.value("maglev_vip_announced", &[("prefix", "192.0.2.41/32")]) == Some(1.0)
     })
     .await;
+    assert_eq!(s.value("maglev_node_drained", &[]), Some(0.0));
+    assert_eq!(
+        s.value("maglev_announce_changes_total", &[("action", "announce")]),
+        Some(1.0)
+    );
+    assert_eq!(s.value("maglev_announce_errors_total", &[]), Some(0.0));
+    world.handle().set_drain(true, "alice").await.unwrap();
+    let s = scrape(addr).await;
+    assert_eq!(s.value("maglev_node_drained", &[]), Some(1.0));
+    assert_eq!(
+        s.value("maglev_vip_announced", &[("prefix", "192.0.2.41/32")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.value("maglev_announce_changes_total", &[("action", "withdraw")]),
+        Some(1.0)
+    );
+    world.handle().set_drain(false, "alice").await.unwrap();
 
     // Every backend: up; the default set lists only the current state.
     for b in BACKENDS {

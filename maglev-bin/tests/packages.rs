@@ -136,6 +136,7 @@ fn every_file_is_at_its_path_with_its_mode() {
             ("/usr/share/doc/vpp-maglevd/config-guide.md", DATA),
             ("/usr/share/doc/vpp-maglevd/operations.md", DATA),
             ("/usr/share/doc/vpp-maglevd/examples/netns.conf", DATA),
+            ("/usr/share/doc/vpp-maglevd/examples/announce.conf", DATA),
         ])
     );
     let tools: Vec<_> = ["maglevc", "maglevt"]
@@ -392,4 +393,52 @@ fn the_unit_sets_the_descriptor_limit_and_waits_for_time_sync() {
     assert_eq!(values("LimitNOFILE"), ["65536"]);
     assert!(values("After").contains(&"time-sync.target".to_owned()));
     assert!(values("Wants").contains(&"time-sync.target".to_owned()));
+}
+
+/// The drop-ins (as committed; no packaging tools needed) add their
+/// capabilities to both the ambient and the bounding set, and a maglevd
+/// that lacks a capability for `maglev.announce` names the packaged
+/// drop-in that grants it.
+#[test]
+fn the_drop_ins_add_their_capabilities_and_the_refusal_names_them() {
+    let debian = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian");
+    let values = |file: &str, key: &str| -> BTreeSet<String> {
+        std::fs::read_to_string(debian.join(file))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .flat_map(|v| v.split_whitespace().map(str::to_owned))
+            .collect()
+    };
+    for (file, cap) in [
+        ("netns.conf", "CAP_SYS_ADMIN"),
+        ("announce.conf", "CAP_NET_ADMIN"),
+    ] {
+        for key in ["AmbientCapabilities", "CapabilityBoundingSet"] {
+            let caps = values(file, key);
+            assert!(caps.contains(cap), "{file}: {key} lacks {cap}: {caps:?}");
+            // The unit's own capability is kept whichever drop-in is read.
+            assert!(caps.contains("CAP_NET_RAW"), "{file}: {key}: {caps:?}");
+        }
+    }
+
+    // The packaged path, as the refusal tells it.
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let asset = "usr/share/doc/vpp-maglevd/examples/announce.conf";
+    assert!(
+        manifest.contains(&format!(r#"["debian/announce.conf", "{asset}", "644"]"#)),
+        "announce.conf is not packaged at /{asset}"
+    );
+    let config = maglev_core::config::AnnounceConfig {
+        table: 200,
+        protocol: 201,
+        netns: None,
+        min_interval: std::time::Duration::from_secs(10),
+        vpp_grace: std::time::Duration::from_secs(5),
+    };
+    let refusal = maglev_bin::announce::privilege::check_mask(&config, Some(0))
+        .unwrap_err()
+        .to_string();
+    assert!(refusal.contains(&format!("/{asset}")), "{refusal}");
 }

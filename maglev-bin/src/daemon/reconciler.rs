@@ -607,10 +607,8 @@ async fn sync_batch(
         };
     }
     // The touched prefixes as they were, for the table changes.
-    let before: ObservedState = ops
-        .iter()
-        .map(Op::vip)
-        .collect::<BTreeSet<_>>()
+    let touched: BTreeSet<VipKey> = ops.iter().map(Op::vip).collect();
+    let before: ObservedState = touched
         .iter()
         .flat_map(|k| observed.range(k.prefix_range()))
         .map(|(k, v)| (*k, v.clone()))
@@ -642,9 +640,11 @@ async fn sync_batch(
     } else {
         Vec::new()
     };
+    // The touched prefixes as the ops left them: from the ops' keys, not
+    // `before`'s (a VIP this batch created is in no prefix `before` has).
     let after = believable.then(|| {
-        before
-            .keys()
+        touched
+            .iter()
             .flat_map(|k| observed.range(k.prefix_range()))
             .map(|(k, v)| (*k, v.clone()))
             .collect()

@@ -204,14 +204,10 @@ fn snapshot(handle: &Handle) -> SavedState {
     for w in overrides.weights.values_mut() {
         w.at_unix_ms = w.at_unix_ms.min(written_unix_ms);
     }
-    overrides.drain = handle
-        .shared
-        .announce
-        .drain()
-        .map(|d| maglev_health::persist::SavedDrain {
-            by: d.by,
-            at_unix_ms: d.at_unix_ms.min(written_unix_ms),
-        });
+    overrides.drain = handle.shared.announce.drain().map(|d| persist::SavedDrain {
+        by: d.by,
+        at_unix_ms: d.at_unix_ms.min(written_unix_ms),
+    });
     SavedState {
         written_unix_ms,
         backends,

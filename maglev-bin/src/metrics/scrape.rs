@@ -82,6 +82,44 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle, families
     if families.default_set() && handle.vpp_enabled() {
         encode_vpp(out, format, handle);
     }
+    if families.default_set() {
+        encode_announce(out, format, handle);
+    }
+}
+
+/// The announcements (with an announce section only): one 0/1 series per
+/// VIP prefix, as the announcer last published them, and the node's drain.
+fn encode_announce(out: &mut String, format: Format, handle: &Handle) {
+    let announcements = handle.announcements();
+    if !announcements.enabled {
+        return;
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_vip_announced",
+        "1 while the VIP prefix is announced (its route is in maglevd's table), 0 while withdrawn",
+    );
+    let mut label = String::new();
+    for p in &announcements.prefixes {
+        use std::fmt::Write;
+        label.clear();
+        let _ = write!(label, "{}", p.prefix);
+        text::sample(
+            out,
+            "maglev_vip_announced",
+            &[("prefix", label.as_str())],
+            u64::from(p.announced),
+        );
+    }
+    gauge_header(
+        out,
+        format,
+        "maglev_node_drained",
+        "1 while an operator has drained the node (every VIP prefix withdrawn)",
+    );
+    let drained = handle.node().drained.is_some();
+    text::sample(out, "maglev_node_drained", &[], u64::from(drained));
 }
 
 /// What the weight rules see of each member of one frontend's pools, read
