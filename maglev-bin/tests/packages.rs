@@ -2,7 +2,9 @@
 //! both from this build's binaries (dev profile, `--no-build`), and the test
 //! reads the `.deb`s back with `dpkg-deb`: every file at its path with its
 //! mode, the conffiles marked, the unit passing `systemd-analyze verify`
-//! (and, from the source, setting `LimitNOFILE` and `time-sync.target`),
+//! (alone and with each packaged drop-in; and, from the source, setting
+//! `LimitNOFILE` and `time-sync.target`, and the drop-ins adding their
+//! capabilities),
 //! the packaged config accepted by the packaged `maglevd --check`; then, as
 //! root, installs, purges and reinstalls both into a throwaway root
 //! (`dpkg --root`, maintainer scripts run chrootless with `DPKG_ROOT`) and
@@ -246,6 +248,35 @@ fn the_packaged_maglevd_accepts_the_packaged_config_and_the_unit_verifies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // With each packaged drop-in applied (its [Service] lines after the
+    // unit's, as systemd merges them), the unit still verifies.
+    for dropin in ["netns.conf", "announce.conf"] {
+        let text = std::fs::read_to_string(
+            x.path()
+                .join("usr/share/doc/vpp-maglevd/examples")
+                .join(dropin),
+        )
+        .unwrap();
+        let with = x.path().join(format!("with-{dropin}"));
+        std::fs::create_dir_all(&with).unwrap();
+        let path = with.join("vpp-maglevd.service");
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{text}",
+                std::fs::read_to_string(x.path().join("vpp-maglevd.service")).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = run(Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&path));
+        assert!(
+            out.stderr.is_empty(),
+            "{dropin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // Exposure below 2.0 (systemd counts tenths).
     let security = stdout(
         Command::new("systemd-analyze")
