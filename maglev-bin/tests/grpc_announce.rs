@@ -58,7 +58,7 @@ async fn start(net: u8, tweak: impl FnOnce(&mut Settings)) -> (World, Arc<Memory
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_withdraws_every_prefix_says_who_and_is_watched() {
-    let (world, table) = start(71, |_| {}).await;
+    let (world, table) = start(112, |_| {}).await;
     let mut c = client(&world).await;
     let node = c
         .get_node(proto::GetNodeRequest {})
@@ -122,8 +122,8 @@ async fn a_drain_withdraws_every_prefix_says_who_and_is_watched() {
     assert_eq!(
         states,
         [
-            ("192.0.2.71/32".to_owned(), false, "drained".to_owned()),
-            ("198.51.100.71/32".to_owned(), false, "drained".to_owned()),
+            ("192.0.2.112/32".to_owned(), false, "drained".to_owned()),
+            ("198.51.100.112/32".to_owned(), false, "drained".to_owned()),
         ]
     );
     let web = c
@@ -161,14 +161,14 @@ async fn a_drain_withdraws_every_prefix_says_who_and_is_watched() {
         .unwrap()
         .into_inner();
     assert!(!node.drained && node.drained_by.is_empty(), "{node:?}");
-    let both = prefixes(&["192.0.2.71".into(), "198.51.100.71".into()]);
+    let both = prefixes(&["192.0.2.112".into(), "198.51.100.112".into()]);
     until("both VIPs are announced again", || table.routes() == both).await;
     world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_daemon_refuses_the_drain() {
-    let (world, table) = start(72, |s| s.grpc_read_only = true).await;
+    let (world, table) = start(113, |s| s.grpc_read_only = true).await;
     let mut c = client(&world).await;
     let e = c
         .set_node_drain(proto::SetNodeDrainRequest { drained: true })
@@ -193,7 +193,7 @@ async fn a_read_only_daemon_refuses_the_drain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_announce_section_the_drain_is_refused_and_said_why() {
-    let (world, mut c) = grpc_common::start(73, |_| {}).await;
+    let (world, mut c) = grpc_common::start(114, |_| {}).await;
     let node = c
         .get_node(proto::GetNodeRequest {})
         .await

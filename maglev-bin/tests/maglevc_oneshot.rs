@@ -1,12 +1,17 @@
 //! maglevc one-shot mode against a real daemon on the simulator: every
 //! command's output and exit code (0 ok, 1 server error, 2 usage error),
 //! `--json` that parses, errors that print only the server's message,
-//! and a stopped daemon.
+//! and a stopped daemon; the node shown, drained and undrained against a
+//! daemon whose routes go to a table the test keeps.
 
 mod common;
 mod maglevc_common;
 
+use std::sync::Arc;
+
 use common::{World, until, w};
+use maglev_bin::announce::table::{MemoryTable, RouteTable};
+use maglev_bin::daemon::Parts;
 use maglevc_common::Run;
 
 const CONFIG: &str = r#"
@@ -494,5 +499,102 @@ async fn overrides_are_shown_listed_and_cleared() {
     );
     let err = fails(s, "clear override backend a", 1).await;
     assert!(err.contains(r#"no override of backend named "a""#), "{err}");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_is_shown_drained_and_undrained() {
+    let mut world = World::new(117, 3).await;
+    world.write_config(&format!(
+        "{}  announce:\n    table: 200\n    min-interval: 0s\n",
+        CONFIG.replace("127.0.41", "127.0.117")
+    ));
+    let table = Arc::new(MemoryTable::new());
+    let mut settings = world.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    let parts = Parts {
+        routes: Some(table.clone() as Arc<dyn RouteTable>),
+        ..Parts::default()
+    };
+    world.start_with(settings, parts).await;
+    until("the VIP is announced", || table.routes().len() == 1).await;
+    let server = world.daemon().grpc_addrs()[0].to_string();
+    let s = server.as_str();
+
+    let out = ok(s, "show node").await;
+    assert_eq!(kv(&out, "drain"), "not drained");
+    assert_eq!(kv(&out, "table"), "memory");
+    assert_eq!(kv(&out, "prefixes"), "1 of 1 announced");
+    let node = json(s, "show node").await;
+    assert_eq!(
+        (&node["drained"], &node["announced"], &node["prefixes"]),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        )
+    );
+
+    // Drained: the table is empty when maglevc prints the node.
+    let node = json(s, "set node drain").await;
+    assert!(table.routes().is_empty(), "{:?}", table.routes());
+    assert_eq!(node["drained"], true, "{node}");
+    assert_eq!(node["drained_by"], "127.0.0.1", "{node}");
+    assert_eq!(node["announced"], 0, "{node}");
+    let out = ok(s, "show node").await;
+    let drain = kv(&out, "drain");
+    assert!(
+        drain.starts_with("drained since ")
+            && drain.ends_with(" by 127.0.0.1: every prefix withdrawn"),
+        "{out}"
+    );
+    let list = json(s, "show announcements").await;
+    assert_eq!(list["announcements"][0]["reason"], "drained", "{list}");
+    assert_eq!(
+        kv(&ok(s, "show frontend web").await, "announce"),
+        "withdrawn (drained)"
+    );
+    // Undrained, in words this time.
+    let out = ok(s, "set node undrain").await;
+    assert_eq!(kv(&out, "drain"), "not drained");
+    until("the VIP is announced again", || table.routes().len() == 1).await;
+
+    // `watch events announce`: the drain and the withdraw. `frontend` too,
+    // whose first line (web's state) says the watch is subscribed.
+    let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_maglevc"))
+        .args([
+            "--server", s, "watch", "events", "frontend", "announce", "num", "3",
+        ])
+        .env_remove("MAGLEV_SERVER")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(watch.stdout.take().unwrap()));
+    let next = async |lines: &mut tokio::io::Lines<_>| {
+        tokio::time::timeout(common::PATIENCE, lines.next_line())
+            .await
+            .expect("a line from maglevc watch")
+            .unwrap()
+            .expect("maglevc watch printed fewer lines than asked")
+    };
+    let first = next(&mut lines).await;
+    assert!(first.ends_with("frontend web up -> up"), "{first}");
+    world.handle().set_drain(true, "carol").await.unwrap();
+    let mut rest = vec![next(&mut lines).await, next(&mut lines).await];
+    rest.sort_by_key(|l| l.contains(" node "));
+    assert!(
+        rest[0].ends_with("announce 192.0.2.10/32 (web) withdrawn (drained)"),
+        "{rest:?}"
+    );
+    assert!(rest[1].ends_with("node drained by carol"), "{rest:?}");
+    let status = tokio::time::timeout(common::PATIENCE, watch.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
     world.stop().await;
 }

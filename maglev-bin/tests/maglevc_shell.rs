@@ -206,10 +206,10 @@ async fn a_lost_daemon_is_reported_and_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shell_shows_and_drains_the_node() {
-    let mut world = World::new(45, 2).await;
+    let mut world = World::new(115, 2).await;
     world.write_config(&format!(
         "{}  announce:\n    table: 200\n    min-interval: 0s\n",
-        CONFIG.replace("127.0.42", "127.0.45")
+        CONFIG.replace("127.0.42", "127.0.115")
     ));
     let table = Arc::new(MemoryTable::new());
     let mut settings = world.settings();

@@ -5,7 +5,9 @@
 //! the simulator and the audit counter); the login challenge; and the
 //! event stream (a reconnect with `Last-Event-ID` gets exactly the events
 //! it missed; an id of another epoch gets `resync`); failed logins are
-//! limited per peer, and password checks do not hold up gRPC.
+//! limited per peer, and password checks do not hold up gRPC; with an
+//! announce section, the summary and a frontend's detail carry its
+//! announcement, and an admin drains and undrains the node.
 
 mod common;
 mod grpc_common;
@@ -356,6 +358,8 @@ async fn only_an_admin_with_the_csrf_token_acts() {
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="denied"} 2"#,
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="127.0.0.1",result="denied"} 2"#,
         r#"maglev_grpc_writes_total{rpc="PauseBackend",identity="alice",result="failure"} 1"#,
+        r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="alice",result="denied"} 2"#,
+        r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="127.0.0.1",result="denied"} 2"#,
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in the metrics");
     }
@@ -646,4 +650,89 @@ async fn password_checks_do_not_hold_up_grpc() {
     }
     world.stop().await;
     drop(serve);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_are_in_the_summary_and_an_admin_drains_the_node() {
+    let (world, table) = web_common::start_announcing(118).await;
+    let addr = web(&world);
+    let (status, body) = call(addr, "GET", "/api/summary", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let web_fe = &s["frontends"][1];
+    assert_eq!(
+        (
+            &web_fe["name"],
+            &web_fe["announce"],
+            &web_fe["announce_reason"]
+        ),
+        (
+            &serde_json::json!("web"),
+            &serde_json::json!("announced"),
+            &serde_json::json!("serving")
+        ),
+        "{web_fe}"
+    );
+    assert_eq!(
+        s["node"],
+        serde_json::json!({
+            "drained": false, "drained_by": "", "drained_since_unix_nanos": 0,
+            "announce_enabled": true, "table": "memory", "announced": 2, "prefixes": 2,
+        })
+    );
+    let (status, body) = call(addr, "GET", "/api/frontends/web", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let d: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            &d["frontend"]["announce"],
+            &d["frontend"]["announce_reason"]
+        ),
+        (
+            &serde_json::json!("announced"),
+            &serde_json::json!("serving")
+        )
+    );
+
+    // The admin drains: every route is gone when the answer comes, the
+    // drain is by the dashboard's user, and audited.
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let csrf = state(addr, &[]).await["session"]["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = [
+        ("authorization", auth.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+    ];
+    let (status, body) = call(addr, "POST", "/api/node/drain", &admin, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(table.routes().is_empty(), "{:?}", table.routes());
+    let node: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&node["drained"], &node["drained_by"], &node["announced"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!("alice"),
+            &serde_json::json!(0)
+        ),
+        "{node}"
+    );
+    let (_, body) = call(addr, "GET", "/api/summary", &[], "").await;
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["frontends"][1]["announce"], "withdrawn");
+    assert_eq!(s["frontends"][1]["announce_reason"], "drained");
+    assert_eq!(s["node"]["drained_by"], "alice");
+    let (status, body) = call(addr, "POST", "/api/node/nap", &admin, "").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = call(addr, "POST", "/api/node/undrain", &admin, "").await;
+    assert_eq!(status, 200, "{body}");
+    until("both prefixes are back", || table.routes().len() == 2).await;
+    let text = maglev_bin::metrics::render(world.handle());
+    assert!(
+        text.lines().any(|l| l
+            == r#"maglev_grpc_writes_total{rpc="SetNodeDrain",identity="alice",result="success"} 2"#),
+        "the drains are not in the audit counter"
+    );
+    world.stop().await;
 }

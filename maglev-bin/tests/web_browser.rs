@@ -7,10 +7,14 @@
 //! simulator; after the daemon restarts on the same port the page comes
 //! back by itself; a probe in flight shows its heartbeat; a page of
 //! 10,000 frontends shows a window of them, filters (kept in the URL)
-//! and follows a transition in place. Screenshots:
+//! and follows a transition in place; with announcements, a card's badge
+//! turns withdrawn when its frontend's last backends fail and back, and
+//! an admin drains the node (the header's banner says by whom) and
+//! undrains it. Screenshots:
 //! `target/web-main.png`, `target/web-detail.png`,
 //! `target/web-admin.png` (the weight dialog with its dry run) and
-//! `target/web-big.png` (10,000 frontends, filtered).
+//! `target/web-big.png` (10,000 frontends, filtered),
+//! `target/web-announce.png` and `target/web-drained.png`.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian
 //! `chromium` and `chromium-driver`); without them each test says why and
@@ -623,6 +627,91 @@ async fn a_probe_in_flight_shows_a_heartbeat() {
         .await;
     b.until_text(beat, "❤️").await;
     b.until_text(beat, "·").await;
+
+    b.close().await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_shows_its_announcement_and_an_admin_drains_the_node() {
+    let (world, table) = web_common::start_announcing(116).await;
+    let addr = web(&world);
+    let Some(b) = browser(addr).await else {
+        return world.stop().await;
+    };
+    b.client
+        .goto(&format!("http://{}:{}@{addr}/login", ADMIN.0, ADMIN.1))
+        .await
+        .unwrap();
+    b.open("/").await;
+    b.until_text("#who", "alice (admin)").await;
+    let web_badge = "section[data-frontend=web] .announce";
+    let api_badge = "section[data-frontend=api] .announce";
+    b.until_text(web_badge, "announced").await;
+    b.until_text(api_badge, "announced").await;
+    b.until_text("#node", "announcing 2 of 2 prefixes").await;
+    assert_eq!(b.attrs("#node", "data-drained").await, ["false"]);
+    b.until_text("#node-action", "Drain").await;
+
+    // web's last backends fail: its badge turns withdrawn, live; api
+    // (its static backend serves) stays announced.
+    for i in 0..3 {
+        world.backends[i].set_healthy(false);
+    }
+    until("web's prefix is withdrawn", || table.routes().len() == 1).await;
+    b.until_attr(web_badge, "data-announce", "withdrawn").await;
+    b.until_text(web_badge, "withdrawn (nothing-serves)").await;
+    assert_eq!(b.texts(api_badge).await, ["announced"]);
+    b.until(
+        "the event log shows the withdraw",
+        "return document.querySelector('#events').textContent.includes('192.0.2.116/32 (web): withdrawn (nothing-serves)')",
+    )
+    .await;
+    b.screenshot("web-announce.png").await;
+    // And back.
+    for i in 0..3 {
+        world.backends[i].set_healthy(true);
+    }
+    until("web's prefix is back", || table.routes().len() == 2).await;
+    b.until_text(web_badge, "announced").await;
+
+    // The admin drains the node through the dialog: every prefix goes,
+    // the header says since when and by whom.
+    b.click("#node-action[data-action=drain]").await;
+    b.until(
+        "the dialog is open",
+        "return document.querySelector('#confirm').open \
+           && document.querySelector('#confirm-title').textContent === 'Drain: this node'",
+    )
+    .await;
+    assert_eq!(table.routes().len(), 2, "the dialog drained before OK");
+    b.click("#confirm-ok").await;
+    until("every prefix is withdrawn", || table.routes().is_empty()).await;
+    b.until_attr("#node", "data-drained", "true").await;
+    b.until(
+        "the drain banner says since when and by whom",
+        "const t = document.querySelector('#node').textContent; \
+         return /^drained since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d by alice: every VIP withdrawn$/.test(t)",
+    )
+    .await;
+    assert_eq!(world.handle().node().drained.unwrap().by, "alice");
+    b.until_text(web_badge, "withdrawn (drained)").await;
+    b.until_text(api_badge, "withdrawn (drained)").await;
+    b.until_text("#node-action", "Undrain").await;
+    b.screenshot("web-drained.png").await;
+
+    // Undrained: the banner goes, the prefixes come back.
+    b.click("#node-action[data-action=undrain]").await;
+    b.until(
+        "the dialog is open",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
+    b.click("#confirm-ok").await;
+    until("both prefixes are back", || table.routes().len() == 2).await;
+    b.until_attr("#node", "data-drained", "false").await;
+    b.until_text("#node", "announcing 2 of 2 prefixes").await;
+    b.until_text(web_badge, "announced").await;
 
     b.close().await;
     world.stop().await;

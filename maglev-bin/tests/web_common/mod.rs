@@ -27,8 +27,46 @@ pub async fn start(net: u8) -> World {
 /// As [`start`], the password hashed at bcrypt `cost`, the daemon started
 /// with `parts`.
 pub async fn start_with(net: u8, cost: u32, parts: maglev_bin::daemon::Parts) -> World {
+    start_yaml(net, cost, &crate::grpc_common::config(net), parts).await
+}
+
+/// As [`start`], with an announce section (no damping) whose routes go
+/// to the table returned; waits until both VIPs are announced.
+pub async fn start_announcing(
+    net: u8,
+) -> (
+    World,
+    std::sync::Arc<maglev_bin::announce::table::MemoryTable>,
+) {
+    use maglev_bin::announce::table::{MemoryTable, RouteTable};
+    let table = std::sync::Arc::new(MemoryTable::new());
+    let parts = maglev_bin::daemon::Parts {
+        routes: Some(table.clone() as std::sync::Arc<dyn RouteTable>),
+        ..maglev_bin::daemon::Parts::default()
+    };
+    let yaml = format!(
+        "{}  announce:\n    table: 200\n    min-interval: 0s\n",
+        crate::grpc_common::config(net)
+    );
+    let world = start_yaml(net, 4, &yaml, parts).await;
+    // Polled with a deadline; on timeout, what the announcer published.
+    let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+    while table.routes().len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until both VIPs are announced: {:?}",
+            world.handle().announcements()
+        );
+        tick.tick().await;
+    }
+    (world, table)
+}
+
+/// As [`start_with`], with config `yaml`.
+async fn start_yaml(net: u8, cost: u32, yaml: &str, parts: maglev_bin::daemon::Parts) -> World {
     let mut world = World::new(net, 3).await;
-    world.write_config(&crate::grpc_common::config(net));
+    world.write_config(yaml);
     let password_file = world.dir.path().join("htpasswd");
     let hash = bcrypt::hash(ADMIN.1, cost).unwrap();
     std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
