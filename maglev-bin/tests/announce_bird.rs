@@ -7,11 +7,13 @@
 //! 201, as maglevd writes them): BIRD learns them and exports them, and
 //! nothing else of the table. Then with the real `maglevd` in the root
 //! namespace (`maglev.announce.netns` = A), on the VPP simulator
-//! (`maglev-vppsim`) with a backend on loopback: the VIP is on B while its
+//! (`maglev-vppsim`) with backends on loopback: the VIP is on B while its
 //! frontend serves; gone when its last backend fails and back on recovery;
 //! gone on `maglevc set node drain` and back on `undrain`; gone after the
 //! VPP grace period when the simulator goes away and back when it returns;
 //! and not withdrawn across a restart of maglevd (its age on B unchanged).
+//! An IPv6 VIP beside it goes through BIRD's `maglev6` protocol (on B at
+//! start, gone on drain, back on undrain, unchanged by the restart).
 //!
 //! Needs root, iproute2 and BIRD 2: without them each test says why and
 //! passes, unless `MAGLEV_REQUIRE_BIRD=1` (CI).
@@ -310,9 +312,10 @@ impl Maglevd {
     }
 }
 
-/// The config: one frontend on 192.0.2.77 with one HTTP-checked backend
-/// on `backend`, announced in table 200 of namespace `netns` with short
-/// timings (min-interval 1s, vpp-grace 2s).
+/// The config: a frontend on 192.0.2.77 with one HTTP-checked backend on
+/// `backend`, one on 2001:db8::77 with one on `[::1]` (same port),
+/// announced in table 200 of namespace `netns` with short timings
+/// (min-interval 1s, vpp-grace 2s).
 fn config(netns: &str, backend: SocketAddr) -> String {
     format!(
         r#"
@@ -339,6 +342,7 @@ maglev:
       fall: 1
   backends:
     a: {{ address: {ip}, healthcheck: web }}
+    b6: {{ address: "::1", healthcheck: web }}
   frontends:
     web:
       address: 192.0.2.77
@@ -347,6 +351,13 @@ maglev:
       pools:
         - name: main
           backends: {{ a: {{}} }}
+    web6:
+      address: 2001:db8::77
+      protocol: tcp
+      port: 80
+      pools:
+        - name: main
+          backends: {{ b6: {{}} }}
 "#,
         port = backend.port(),
         ip = backend.ip(),
@@ -354,6 +365,7 @@ maglev:
 }
 
 const VIP: &str = "192.0.2.77/32";
+const VIP6: &str = "2001:db8::77/128";
 
 /// Waits until BIRD B holds the VIP (`present`) or not; on a timeout the
 /// failure shows maglevd's log.
@@ -377,6 +389,12 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().to_owned();
+    let backend6 = HttpBackend::start(SocketAddr::new(
+        "::1".parse().unwrap(),
+        backend.addr().port(),
+    ))
+    .await
+    .unwrap();
     std::fs::write(dir.join("maglev.yaml"), config(&p.a.0, backend.addr())).unwrap();
     let sim = vppsim(&dir).await;
     let mut daemon = maglevd(&dir).await;
@@ -389,6 +407,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         "the VIP is on B while its frontend serves",
     )
     .await;
+    p.until_on_b(VIP6).await;
 
     // The last backend fails: withdrawn; it recovers: back.
     backend.set_healthy(false);
@@ -419,6 +438,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
     )
     .await;
     assert_eq!(daemon.reason(VIP).await, "drained");
+    p.until_gone_from_b(VIP6).await;
     daemon.maglevc(&["set", "node", "undrain"]).await;
     on_b(
         &p,
@@ -427,6 +447,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         "the VIP is back on B when the node is undrained",
     )
     .await;
+    p.until_on_b(VIP6).await;
 
     // VPP goes away: withdrawn after the grace period; back with VPP.
     sim.terminate().await;
@@ -444,6 +465,7 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
     // A restart: SIGTERM leaves the route, the new maglevd adopts it; B's
     // route keeps its age (it was never withdrawn nor sent again).
     let before = p.on_b(VIP).await.unwrap();
+    let before6 = p.until_on_b(VIP6).await;
     daemon.proc.terminate().await;
     assert_eq!(
         p.on_b(VIP).await,
@@ -476,6 +498,11 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         Some(before),
         "the restart re-announced the VIP"
     );
+    assert_eq!(
+        p.on_b(VIP6).await,
+        Some(before6),
+        "the restart re-announced the IPv6 VIP"
+    );
 
     // The new maglevd is in charge: a failure still withdraws.
     backend.set_healthy(false);
@@ -486,5 +513,5 @@ async fn maglevd_announces_through_bird_while_it_can_serve() {
         "the VIP leaves B after the restart when its backend fails",
     )
     .await;
-    drop(sim);
+    drop((sim, backend6));
 }
