@@ -716,7 +716,7 @@ async fn a_drain_outlives_a_restart() {
 async fn a_table_that_cannot_be_opened_fails_the_start_naming_it() {
     // No Parts::routes: the kernel table of the config, in a namespace that
     // does not exist (or, without the privileges, refused before that).
-    let mut world = World::new(28, 1).await;
+    let world = World::new(28, 1).await;
     world.write_body(
         r#"
   announce:
@@ -751,12 +751,12 @@ mod netns {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A namespace made for this test, deleted on drop.
-    pub struct Netns(pub String);
+    pub(crate) struct Netns(pub(crate) String);
 
     impl Netns {
         /// A fresh namespace, or `None` after saying why the test is
         /// skipped (it fails instead when `MAGLEV_REQUIRE_NETNS=1`).
-        pub fn new() -> Option<Netns> {
+        pub(crate) fn new() -> Option<Netns> {
             static NEXT: AtomicUsize = AtomicUsize::new(0);
             let name = format!(
                 "mga{}-{}",
@@ -778,12 +778,12 @@ mod netns {
 
         /// The addresses of the blackhole routes of protocol 201 in table
         /// 200, IPv4 then IPv6, as iproute2 shows them.
-        pub fn routes(&self) -> Vec<String> {
+        pub(crate) fn routes(&self) -> Vec<String> {
             self.routes_of("200")
         }
 
         /// The same in `table`.
-        pub fn routes_of(&self, table: &str) -> Vec<String> {
+        pub(crate) fn routes_of(&self, table: &str) -> Vec<String> {
             let mut out = Vec::new();
             for family in ["-4", "-6"] {
                 let o = Command::new("ip")
@@ -925,5 +925,53 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
         world.handle().announcements().table,
         format!("kernel table 300 (protocol 201) in netns {}", ns.0)
     );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_vpp_integration_the_probes_decide() {
+    // No VPP (`--vpp-api-addr ""`) and warm-up on: nothing would release
+    // the frontends, so the probes' evidence alone decides.
+    let mut world = World::new(30, 2).await;
+    let table = Arc::new(MemoryTable::new());
+    world.write_config(&format!(
+        "{}{}",
+        // No watchdog: only the reconciler could end warm-up.
+        common::HEAD.replace("startup-min-delay: 0s", "startup-min-delay: 30s"),
+        body("0s", "1s").replace("127.0.26.", "127.0.30.")
+    ));
+    let mut settings = world.settings();
+    settings.vpp = None;
+    start(&mut world, &table, settings).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    world.backends[1].set_healthy(false);
+    until(&world, "192.0.2.61 is withdrawn", || {
+        table.routes() == set(&["192.0.2.60"])
+    })
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_removed_behind_its_back_is_added_again() {
+    let (mut world, table) = world("0s", "1s").await;
+    let mut settings = world.settings();
+    settings.announce_relist_interval = Duration::from_millis(200);
+    start(&mut world, &table, settings).await;
+    until(&world, "both prefixes are announced", || {
+        table.routes().len() == 2
+    })
+    .await;
+    // Someone removes one of our routes, and adds one no frontend claims.
+    table.remove(prefix("192.0.2.61")).await.unwrap();
+    table.add(prefix("192.0.2.98")).await.unwrap();
+    until(&world, "the drift is repaired", || {
+        table.routes() == set(&["192.0.2.60", "192.0.2.61"])
+    })
+    .await;
+    assert_eq!(view(&world, "192.0.2.61"), Some((true, Reason::Serving)));
     world.stop().await;
 }

@@ -7,8 +7,9 @@
 //! transitions, VPP connecting or going away, applied syncs, the drain,
 //! reloads; each rings [`AnnounceShared::wake`]) and at the earliest time
 //! the policy or a retry asked to look again; every
-//! [`RELIST_INTERVAL`] it reads the table back and repairs drift (a route
-//! of ours someone removed is added again, with a WARN).
+//! `announce_relist_interval` ([`Settings`](crate::daemon::Settings), 30 s)
+//! it reads the table back and repairs drift (a route of ours someone
+//! removed is added again, with a WARN).
 //!
 //! A failed change keeps the old state, is recorded in the prefix's view,
 //! published as an event with its error, logged, and retried: a withdraw
@@ -38,9 +39,6 @@ use super::view::{Announcements, Drain, FrontendAnnounce, NodeView, PrefixView};
 use crate::daemon::Handle;
 use crate::daemon::oplog::{Aggregate, PER_OP_LINES};
 use crate::events::{AnnounceChange, EventKind};
-
-/// How often the table is read back to repair drift.
-pub const RELIST_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How soon a failed withdraw is tried again.
 pub const WITHDRAW_RETRY: Duration = Duration::from_millis(200);
@@ -200,7 +198,7 @@ pub(crate) async fn run(handle: Handle) {
             .map(|p| (p, Entry::new(true)))
             .collect(),
         vpp_down_since: None,
-        next_relist: now + RELIST_INTERVAL,
+        next_relist: now + handle.settings().announce_relist_interval,
         reopen_at: None,
     };
     loop {
@@ -235,7 +233,7 @@ impl Announcer {
         self.follow_config(&config).await;
         let now = Instant::now();
         if now >= self.next_relist {
-            self.next_relist = now + RELIST_INTERVAL;
+            self.next_relist = now + self.handle.settings().announce_relist_interval;
             self.relist().await;
         }
         let mut deadline = Some(self.next_relist);
@@ -273,7 +271,9 @@ impl Announcer {
                 deadline = earliest(deadline, e.retry_at);
             }
         }
-        if self.handle.shared.control.phase(Instant::now()) != Phase::Finished {
+        if self.handle.vpp_enabled()
+            && self.handle.shared.control.phase(Instant::now()) != Phase::Finished
+        {
             deadline = earliest(deadline, Some(Instant::now() + WARMUP_POLL));
         }
         self.publish(&config);
@@ -301,7 +301,8 @@ impl Announcer {
         } else {
             BTreeSet::new()
         };
-        let warmup_done = handle.shared.control.phase(now) == Phase::Finished;
+        let warmup_done =
+            !handle.vpp_enabled() || handle.shared.control.phase(now) == Phase::Finished;
         // Forget what no frontend claims and no route holds (unless a
         // change of it failed and waits).
         self.entries
@@ -313,7 +314,15 @@ impl Announcer {
         let mut out = Vec::with_capacity(self.entries.len());
         for (prefix, e) in &mut self.entries {
             let claim: &Vec<Claim> = claims.get(prefix).unwrap_or(&empty);
-            e.frontends = claim.iter().map(|c| c.name.clone()).collect();
+            // Copied only when the claims change (a reload).
+            if !e
+                .frontends
+                .iter()
+                .map(String::as_str)
+                .eq(claim.iter().map(|c| c.name))
+            {
+                e.frontends = claim.iter().map(|c| c.name.to_owned()).collect();
+            }
             let any_released = claim.iter().any(|c| c.input.released);
             let vpp = if !handle.vpp_enabled() {
                 VppView::Holds
@@ -733,6 +742,65 @@ mod tests {
         assert_eq!(retry_delay(true, 1), ANNOUNCE_RETRY_MIN);
         assert_eq!(retry_delay(true, 2), ANNOUNCE_RETRY_MIN * 2);
         assert_eq!(retry_delay(true, 40), ANNOUNCE_RETRY_MAX);
+    }
+
+    /// The messages of the records it sees.
+    struct Lines(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            struct Message<'a>(&'a mut String);
+            impl tracing::field::Visit for Message<'_> {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    if f.name() == "message" {
+                        *self.0 = format!("{v:?}");
+                    }
+                }
+            }
+            let mut m = String::new();
+            e.record(&mut Message(&mut m));
+            self.0.lock().unwrap().push(m);
+        }
+    }
+
+    fn logged(n: u8) -> Vec<String> {
+        use tracing_subscriber::layer::SubscriberExt;
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Lines(lines.clone()));
+        let changes = (0..n)
+            .map(|i| Change {
+                prefix: Prefix::host([192, 0, 2, i].into()),
+                frontends: format!("fe{i}"),
+                announced: i % 2 == 0,
+                reason: if i % 2 == 0 {
+                    Reason::Serving
+                } else {
+                    Reason::NothingServes
+                },
+            })
+            .collect();
+        tracing::subscriber::with_default(subscriber, || log_changes(changes));
+        lines.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_line_per_change_up_to_twenty_then_one_summary() {
+        let few = logged(2);
+        assert_eq!(
+            few,
+            [
+                "announce 192.0.2.0/32 (fe0): announced: serving",
+                "announce 192.0.2.1/32 (fe1): withdrawn: nothing-serves",
+            ]
+        );
+        assert_eq!(logged(20).len(), 20);
+        assert_eq!(
+            logged(21),
+            [
+                "announce: 21 prefixes changed (announced: serving: 11, withdrawn: nothing-serves: 10) \
+              (summary: more than 20)"
+            ]
+        );
     }
 
     #[test]

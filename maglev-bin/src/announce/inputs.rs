@@ -14,23 +14,24 @@ use crate::daemon::Handle;
 
 /// One frontend of a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Claim {
-    /// The frontend's name.
-    pub(crate) name: String,
+pub(crate) struct Claim<'c> {
+    /// The frontend's name (borrowed from the config: a pass copies no
+    /// name).
+    pub(crate) name: &'c str,
     /// What the policy needs of it.
     pub(crate) input: FrontendInput,
 }
 
 /// Every prefix the config's frontends claim, with their claims by name
 /// (frontends sharing an address share the prefix).
-pub(crate) fn claims(handle: &Handle, config: &Config) -> BTreeMap<Prefix, Vec<Claim>> {
+pub(crate) fn claims<'c>(handle: &Handle, config: &'c Config) -> BTreeMap<Prefix, Vec<Claim<'c>>> {
     // Read under the lock, not copied: one lookup per frontend.
     let states = handle
         .shared
         .frontend_states
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let mut out: BTreeMap<Prefix, Vec<Claim>> = BTreeMap::new();
+    let mut out: BTreeMap<Prefix, Vec<Claim<'c>>> = BTreeMap::new();
     for (name, fe) in config.frontends() {
         // `unknown` until published.
         let state = states.get(name);
@@ -40,11 +41,14 @@ pub(crate) fn claims(handle: &Handle, config: &Config) -> BTreeMap<Prefix, Vec<C
         // warm-up holds it: nothing about it may withdraw its prefix. One
         // without backends can never serve.
         let evidence = state != FrontendState::Unknown || fe.backend_names().next().is_none();
-        let released = evidence && handle.shared.control.is_released(name);
+        // Without VPP integration there is no warm-up to wait for (no
+        // reconciler releases anything): the probes' evidence is enough.
+        let released =
+            evidence && (!handle.vpp_enabled() || handle.shared.control.is_released(name));
         out.entry(Prefix::host(fe.address))
             .or_default()
             .push(Claim {
-                name: name.clone(),
+                name: name.as_str(),
                 input: FrontendInput { serving, released },
             });
     }

@@ -117,19 +117,18 @@ impl AnnounceShared {
         lock(&self.drain).clone()
     }
 
-    /// Sets the drain (`None`: undrained) and returns the request's number
-    /// and whether it changed anything (a second drain keeps who drained
-    /// first, and when).
-    pub(crate) fn set_drain(&self, drain: Option<Drain>) -> (u64, bool) {
+    /// Sets the drain (`None`: undrained) and returns the request's
+    /// number. A second drain keeps who drained first, and when; when it
+    /// changes anything, `on_change` runs first (logging, the event), so
+    /// watchers hear of the drain before any of its withdraws. The caller
+    /// then [wakes](Self::wake) the announcer.
+    pub(crate) fn set_drain(&self, drain: Option<Drain>, on_change: impl FnOnce()) -> u64 {
         let mut d = lock(&self.drain);
-        let changed = d.is_some() != drain.is_some();
-        if changed {
+        if d.is_some() != drain.is_some() {
+            on_change();
             *d = drain;
         }
-        let n = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        drop(d);
-        self.wake();
-        (n, changed)
+        self.requested.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// The drain as a pass should carry it out, with the number of the

@@ -1067,8 +1067,7 @@ impl Handle {
             by: by.to_owned(),
             at_unix_ms: self.now_unix_ms(),
         });
-        let (request, changed) = self.shared.announce.set_drain(drain);
-        if changed {
+        let request = self.shared.announce.set_drain(drain, || {
             if drained {
                 tracing::info!(by, "node-drain: every announced VIP prefix is withdrawn");
             } else {
@@ -1077,13 +1076,14 @@ impl Handle {
                     "node-undrain: VIP prefixes are announced again as the policy allows"
                 );
             }
-            // The state file keeps it.
-            self.shared.overrides_changed.notify_one();
             self.publish(EventKind::Node(crate::events::NodeChange {
                 drained,
                 by: by.to_owned(),
             }));
-        }
+        });
+        // The state file keeps it.
+        self.shared.overrides_changed.notify_one();
+        self.shared.announce.wake();
         let carried_out = self.shared.announce.wait_carried_out(request);
         tokio::select! {
             r = tokio::time::timeout(DRAIN_WAIT, carried_out) => {

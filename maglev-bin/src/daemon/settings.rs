@@ -86,7 +86,14 @@ pub struct Settings {
     /// The share of running VIPs a reload may delete without being forced
     /// (`--reload-delete-limit`).
     pub reload_delete_limit: maglev_core::reload::DeleteLimit,
+    /// How often the announcer reads its route table back to repair drift
+    /// (a route of ours someone removed); [`ANNOUNCE_RELIST_INTERVAL`] by
+    /// default.
+    pub announce_relist_interval: Duration,
 }
+
+/// How often the announcer reads its route table back by default.
+pub const ANNOUNCE_RELIST_INTERVAL: Duration = Duration::from_secs(30);
 
 /// `maglevd`'s default `--state-file`.
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/vpp-maglev/state.json";
@@ -112,6 +119,7 @@ impl Settings {
             }),
             ping_interval: PING_INTERVAL,
             reconnect_interval: RECONNECT_INTERVAL,
+            announce_relist_interval: ANNOUNCE_RELIST_INTERVAL,
             scrape_interval: SCRAPE_INTERVAL,
             shutdown_grace: SHUTDOWN_GRACE,
             // An embedder or a test opts in; the maglevd binary defaults
