@@ -290,7 +290,11 @@ impl Announcer {
     ) -> Vec<(Prefix, Decision<Instant>)> {
         let handle = &self.handle;
         let claims = inputs::claims(handle, config);
-        let reachable = !handle.vpp_enabled() || handle.vpp().is_ok();
+        let link = handle.vpp().ok();
+        let reachable = !handle.vpp_enabled() || link.is_some();
+        // Until a read of VPP since it connected reaches the predicted
+        // tables, they say nothing of it (a restarted VPP is empty).
+        let unread = link.is_some_and(|l| handle.shared.tables.reads() <= l.reads_at_connect);
         if reachable {
             self.vpp_down_since = None;
         } else {
@@ -329,13 +333,20 @@ impl Announcer {
             } else if let Some(since) = self.vpp_down_since {
                 e.lacks_since = None;
                 VppView::Unreachable { since }
-            } else if serving.contains(&prefix.addr) || !any_released {
+            } else if !any_released {
                 e.lacks_since = None;
                 VppView::Holds
-            } else {
+            } else if unread || !serving.contains(&prefix.addr) {
+                // Lacking, or not read since it connected (nothing is
+                // known of what it holds): held within the grace period,
+                // counted from when that was first seen of a released
+                // frontend's prefix.
                 VppView::Lacks {
                     since: *e.lacks_since.get_or_insert(now),
                 }
+            } else {
+                e.lacks_since = None;
+                VppView::Holds
             };
             let inputs = PrefixInputs {
                 frontends: claim.iter().map(|c| c.input).collect(),

@@ -130,6 +130,9 @@ impl Kept {
 #[derive(Debug)]
 pub struct Tables {
     vips: Mutex<BTreeMap<VipKey, Kept>>,
+    /// Reads of VPP applied so far (the announcer trusts the tables only
+    /// after a read that followed VPP's last connect).
+    reads: std::sync::atomic::AtomicU64,
     queue: mpsc::Sender<Update>,
     pending: Mutex<Option<mpsc::Receiver<Update>>>,
 }
@@ -139,6 +142,7 @@ impl Default for Tables {
         let (queue, pending) = mpsc::channel(UPDATE_QUEUE);
         Tables {
             vips: Mutex::default(),
+            reads: std::sync::atomic::AtomicU64::new(0),
             queue,
             pending: Mutex::new(Some(pending)),
         }
@@ -189,6 +193,10 @@ fn apply(handle: &Handle, update: Update) {
     match update {
         Update::Read(snapshot) => {
             let drift = shared.tables.read(&snapshot);
+            shared
+                .tables
+                .reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             for (key, off) in drift.iter().filter(|(_, off)| **off > 0) {
                 let frontend = frontend_of(key);
                 tracing::warn!(
@@ -291,6 +299,11 @@ impl Tables {
                 }
             }
         }
+    }
+
+    /// How many reads of VPP the tables have taken in.
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The VIP addresses VPP holds with at least one AS of non-zero

@@ -57,6 +57,10 @@ pub struct VppLink {
     pub info: VppInfo,
     /// Unix nanoseconds when maglevd connected.
     pub connected_unix_nanos: i64,
+    /// How many reads of VPP the predicted tables had taken in when it
+    /// connected: until one more, they say nothing of this VPP (which may
+    /// have restarted empty).
+    pub(crate) reads_at_connect: u64,
     /// Notified by anyone who saw the link fail (the counter scrape).
     pub(crate) failed: Notify,
 }
@@ -106,6 +110,7 @@ pub(crate) async fn run(handle: Handle) {
                 ..VppInfo::default()
             },
             connected_unix_nanos: shared.clock.now_unix_nanos(),
+            reads_at_connect: shared.tables.reads(),
             failed: Notify::new(),
         })));
         shared.control.reconnected(&handle.config());
@@ -270,6 +275,7 @@ async fn finish_connect(
             boottime_unix_nanos: boottime,
         },
         connected_unix_nanos: shared.clock.now_unix_nanos(),
+        reads_at_connect: shared.tables.reads(),
         failed: Notify::new(),
     })
 }
