@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use maglev_bin::announce::kernel::KernelTable;
@@ -21,54 +20,17 @@ use maglev_core::config::AnnounceConfig;
 const TABLE: u32 = 200;
 const PROTOCOL: u8 = 201;
 
-/// A namespace made for this test, deleted on drop.
-struct Netns(String);
+#[path = "netns_common/mod.rs"]
+mod netns_common;
+use netns_common::Netns;
 
-impl Netns {
-    /// A fresh namespace, or why none can be made here.
-    fn new() -> Result<Netns, String> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "mgk{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        ip(&["netns", "add", &name])?;
-        Ok(Netns(name))
-    }
+/// What the tests ask of a namespace beyond the shared helper.
+trait KernelNetns {
+    fn config(&self, table: u32) -> AnnounceConfig;
+    async fn open(&self, table: u32) -> KernelTable;
+}
 
-    /// `ip -n NS ARGS...`, which must succeed.
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", self.0.as_str()];
-        all.extend_from_slice(args);
-        ip(&all).unwrap();
-    }
-
-    /// Every route of `table`, IPv4 then IPv6, one per line, as iproute2
-    /// shows them (`blackhole 192.0.2.1 proto 201`).
-    fn routes(&self, table: u32) -> Vec<String> {
-        let table = table.to_string();
-        let mut lines = Vec::new();
-        for family in ["-4", "-6"] {
-            let out = Command::new("ip")
-                .args(["-n", &self.0, family, "route", "show", "table", &table])
-                .output()
-                .unwrap();
-            // A table that never held a route does not exist yet.
-            if String::from_utf8_lossy(&out.stderr).contains("table does not exist") {
-                continue;
-            }
-            assert!(out.status.success(), "{out:?}");
-            lines.extend(
-                String::from_utf8(out.stdout)
-                    .unwrap()
-                    .lines()
-                    .map(|l| l.trim().to_owned()),
-            );
-        }
-        lines
-    }
-
+impl KernelNetns for Netns {
     fn config(&self, table: u32) -> AnnounceConfig {
         AnnounceConfig {
             table,
@@ -84,41 +46,9 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.0]);
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 /// A namespace, or `None` after saying why the test is skipped.
 fn netns() -> Option<Netns> {
-    match Netns::new() {
-        Ok(ns) => Some(ns),
-        Err(reason) => {
-            assert!(
-                std::env::var("MAGLEV_REQUIRE_NETNS").as_deref() != Ok("1"),
-                "MAGLEV_REQUIRE_NETNS=1 but the kernel table test cannot run: {reason}"
-            );
-            eprintln!("skipped: the kernel table test cannot run here: {reason}");
-            None
-        }
-    }
+    Netns::or_skip("mgk", "the kernel table test")
 }
 
 fn p(s: &str) -> Prefix {
@@ -218,7 +148,8 @@ async fn a_route_of_another_protocol_is_never_listed_changed_or_removed() {
             &table_arg,
             "proto",
             "static",
-        ]);
+        ])
+        .unwrap();
     }
     let table = ns.open(TABLE).await;
     assert_eq!(table.list().await.unwrap(), set(&[]));

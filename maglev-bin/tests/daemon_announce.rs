@@ -759,93 +759,18 @@ async fn a_table_that_cannot_be_opened_fails_the_start_naming_it() {
 
 /// The kernel side: a network namespace made for the test (deleted on
 /// drop), read back with iproute2.
-mod netns {
-    use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "netns_common/mod.rs"]
+mod netns_common;
+use netns_common::Netns;
 
-    /// A namespace made for this test, deleted on drop.
-    pub(crate) struct Netns(pub(crate) String);
-
-    impl Netns {
-        /// A fresh namespace, or `None` after saying why the test is
-        /// skipped (it fails instead when `MAGLEV_REQUIRE_NETNS=1`).
-        pub(crate) fn new() -> Option<Netns> {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let name = format!(
-                "mga{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
-            match ip(&["netns", "add", &name]) {
-                Ok(()) => Some(Netns(name)),
-                Err(reason) => {
-                    assert!(
-                        std::env::var("MAGLEV_REQUIRE_NETNS").as_deref() != Ok("1"),
-                        "MAGLEV_REQUIRE_NETNS=1 but the announce netns test cannot run: {reason}"
-                    );
-                    eprintln!("skipped: the announce netns test cannot run here: {reason}");
-                    None
-                }
-            }
-        }
-
-        /// The addresses of the blackhole routes of protocol 201 in table
-        /// 200, IPv4 then IPv6, as iproute2 shows them.
-        pub(crate) fn routes(&self) -> Vec<String> {
-            self.routes_of("200")
-        }
-
-        /// The same in `table`.
-        pub(crate) fn routes_of(&self, table: &str) -> Vec<String> {
-            let mut out = Vec::new();
-            for family in ["-4", "-6"] {
-                let o = Command::new("ip")
-                    .args(["-n", &self.0, family, "route", "show", "table", table])
-                    .output()
-                    .unwrap();
-                if String::from_utf8_lossy(&o.stderr).contains("table does not exist") {
-                    continue;
-                }
-                assert!(o.status.success(), "{o:?}");
-                for line in String::from_utf8(o.stdout).unwrap().lines() {
-                    let words: Vec<&str> = line.split_whitespace().collect();
-                    if words.first() == Some(&"blackhole")
-                        && words.windows(2).any(|w| w == ["proto", "201"])
-                    {
-                        out.push(words[1].to_owned());
-                    }
-                }
-            }
-            out
-        }
-    }
-
-    impl Drop for Netns {
-        fn drop(&mut self) {
-            let _ = ip(&["netns", "del", &self.0]);
-        }
-    }
-
-    fn ip(args: &[&str]) -> Result<(), String> {
-        let out = Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`ip {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
+/// The addresses of maglevd's routes in `ns`'s `table`.
+fn kernel_routes(ns: &Netns, table: u32) -> Vec<String> {
+    ns.blackholes(table, 201)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
-    let Some(ns) = netns::Netns::new() else {
+    let Some(ns) = Netns::or_skip("mga", "the announce netns test") else {
         return;
     };
     let mut world = World::new(29, 2).await;
@@ -865,25 +790,25 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
     );
     assert!(!world.handle().announcements().in_memory);
     until(&world, "both prefixes are in the kernel table", || {
-        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+        kernel_routes(&ns, 200) == ["192.0.2.60", "192.0.2.61"]
     })
     .await;
 
     world.backends[0].set_healthy(false);
     until(&world, "192.0.2.60 leaves the kernel table", || {
-        ns.routes() == ["192.0.2.61"]
+        kernel_routes(&ns, 200) == ["192.0.2.61"]
     })
     .await;
     world.backends[0].set_healthy(true);
     until(&world, "192.0.2.60 is back in the kernel table", || {
-        ns.routes() == ["192.0.2.60", "192.0.2.61"]
+        kernel_routes(&ns, 200) == ["192.0.2.60", "192.0.2.61"]
     })
     .await;
     world.handle().set_drain(true, "alice").await.unwrap();
-    assert_eq!(ns.routes(), Vec::<String>::new(), "drained");
+    assert_eq!(kernel_routes(&ns, 200), Vec::<String>::new(), "drained");
     world.handle().set_drain(false, "alice").await.unwrap();
     until(&world, "announced again after the undrain", || {
-        ns.routes().len() == 2
+        kernel_routes(&ns, 200).len() == 2
     })
     .await;
 
@@ -891,7 +816,7 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
     // changes nothing while warm-up holds, nor after.
     world.daemon.take().unwrap().shutdown().await;
     assert_eq!(
-        ns.routes(),
+        kernel_routes(&ns, 200),
         ["192.0.2.60", "192.0.2.61"],
         "an upgrade does not withdraw"
     );
@@ -906,14 +831,14 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
         view(&world, "192.0.2.60") == Some((true, Reason::WarmingUp))
     })
     .await;
-    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    assert_eq!(kernel_routes(&ns, 200), ["192.0.2.60", "192.0.2.61"]);
     until(&world, "warm-up is over and both serve", || {
         world.handle().warmup_phase() == maglev_core::warmup::Phase::Finished
             && view(&world, "192.0.2.60") == Some((true, Reason::Serving))
             && view(&world, "192.0.2.61") == Some((true, Reason::Serving))
     })
     .await;
-    assert_eq!(ns.routes(), ["192.0.2.60", "192.0.2.61"]);
+    assert_eq!(kernel_routes(&ns, 200), ["192.0.2.60", "192.0.2.61"]);
     assert_eq!(
         world
             .handle()
@@ -931,7 +856,8 @@ async fn the_kernel_table_follows_the_backends_and_outlives_a_restart() {
     let report = world.handle().reload().await;
     assert!(report.semantic_error.is_none(), "{report:?}");
     until(&world, "the routes moved to table 300", || {
-        ns.routes_of("300") == ["192.0.2.60", "192.0.2.61"] && ns.routes().is_empty()
+        kernel_routes(&ns, 300) == ["192.0.2.60", "192.0.2.61"]
+            && kernel_routes(&ns, 200).is_empty()
     })
     .await;
     assert_eq!(

@@ -20,10 +20,13 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+#[path = "../netns_common/mod.rs"]
+mod netns_common;
+pub use netns_common::Netns;
 
 /// The kernel table and route protocol of the snippet (and of the tests'
 /// `maglev.announce`).
@@ -74,47 +77,6 @@ pub fn snippet() -> String {
     let mut out = lines[1..lines.len() - 1].join("\n");
     out.push('\n');
     out
-}
-
-/// Runs `ip` with `args`; the error names the command and what it said.
-pub fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// A network namespace made for the test, deleted on drop.
-#[derive(Debug)]
-pub struct Netns(pub String);
-
-impl Netns {
-    fn add(name: String) -> Result<Netns, String> {
-        ip(&["netns", "add", &name])?;
-        Ok(Netns(name))
-    }
-
-    /// Runs `ip -n <this namespace> <args>`.
-    pub fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let mut all = vec!["-n", self.0.as_str()];
-        all.extend_from_slice(args);
-        ip(&all)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.0]);
-    }
 }
 
 /// A route as `birdc show route` shows it.
@@ -296,7 +258,6 @@ impl Peering {
     /// Makes the namespaces and the link, starts both BIRDs and waits
     /// until their session is established; `Err` says why it cannot.
     pub async fn start() -> Result<Peering, String> {
-        static N: AtomicU32 = AtomicU32::new(0);
         for tool in ["bird", "birdc"] {
             let found = std::env::var_os("PATH")
                 .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
@@ -304,13 +265,8 @@ impl Peering {
                 return Err(format!("no `{tool}` (Debian: apt-get install bird2)"));
             }
         }
-        let tag = format!(
-            "{}{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let a = Netns::add(format!("mgbird{tag}a"))?;
-        let b = Netns::add(format!("mgbird{tag}b"))?;
+        let a = Netns::new("mgbirda")?;
+        let b = Netns::new("mgbirdb")?;
         a.ip(&[
             "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", &b.0,
         ])?;
