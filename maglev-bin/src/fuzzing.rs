@@ -41,6 +41,16 @@ pub fn password_file(data: &[u8]) {
     let _ = basic_credentials(&text);
 }
 
+/// Feeds arbitrary bytes to the route-table reader as one dumped route
+/// message: a prefix of ours or nothing, never a panic; a prefix's length
+/// fits its family.
+pub fn route_message(data: &[u8]) {
+    if let Some(p) = crate::announce::kernel::dumped_prefix(data) {
+        let max = if p.addr.is_ipv4() { 32 } else { 128 };
+        assert!(p.len <= max, "{}/{}", p.addr, p.len);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +72,17 @@ mod tests {
             write_request(data);
             client_certificate(data);
             password_file(data);
+            route_message(data);
         }
+        // A route of ours as the kernel dumps it, then cut short at every
+        // length and with its prefix length made too long.
+        let route = crate::announce::kernel::emitted_route("192.0.2.1/32");
+        assert!(crate::announce::kernel::dumped_prefix(&route).is_some());
+        for n in 0..route.len() {
+            route_message(&route[..n]);
+        }
+        let mut long = route.clone();
+        long[1] = 200;
+        route_message(&long);
     }
 }

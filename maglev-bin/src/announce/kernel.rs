@@ -227,3 +227,35 @@ fn words(e: &NlError) -> String {
         other => other.to_string(),
     }
 }
+
+/// Reads `data` as a route message of a dump, as [`KernelTable::list`]
+/// does, and returns its prefix if it is a route of table 200 and protocol
+/// 201: for the fuzz target (a prefix, or nothing; never a panic).
+pub(crate) fn dumped_prefix(data: &[u8]) -> Option<Prefix> {
+    use rtnetlink::packet_core::Parseable;
+    let m = netlink_packet_route::route::RouteMessage::parse(data).ok()?;
+    Owner {
+        table: 200,
+        protocol: 201,
+    }
+    .ours(&m)
+}
+
+/// The bytes of the route `prefix` (`192.0.2.1/32`) of table 200 and
+/// protocol 201, as the kernel dumps it: the fuzz entry's seed.
+#[cfg(test)]
+pub(crate) fn emitted_route(prefix: &str) -> Vec<u8> {
+    use rtnetlink::packet_core::Emitable;
+    let (addr, len) = prefix.split_once('/').expect("a prefix");
+    let m = Owner {
+        table: 200,
+        protocol: 201,
+    }
+    .route(Prefix {
+        addr: addr.parse().expect("an address"),
+        len: len.parse().expect("a length"),
+    });
+    let mut buf = vec![0; m.buffer_len()];
+    m.emit(&mut buf);
+    buf
+}

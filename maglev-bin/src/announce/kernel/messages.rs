@@ -90,7 +90,10 @@ impl Owner {
             (None, AddressFamily::Inet6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             (None, _) => return None,
         };
-        Some(Prefix { addr, len })
+        // A length past the family's is no route of ours (the kernel
+        // never sends one; a corrupt message may).
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (len <= max).then_some(Prefix { addr, len })
     }
 }
 
