@@ -237,6 +237,7 @@ mod tests {
             table: "kernel table 200 (protocol 201)".into(),
             announced: 0,
             prefixes: 3,
+            ..Default::default()
         };
         let plain = node_text(&drained, NOW, PLAIN);
         assert_eq!(
