@@ -75,6 +75,10 @@ async fn a_drain_withdraws_every_prefix_says_who_and_is_watched() {
             table: "memory".into(),
             announced: 2,
             prefixes: 2,
+            // Who the node is is not this test's business.
+            name: node.name.clone(),
+            config_fingerprint: node.config_fingerprint,
+            version: node.version.clone(),
         }
     );
     let mut watch = c
