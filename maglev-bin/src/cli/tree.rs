@@ -153,6 +153,8 @@ pub enum CommandId {
     ShowAnnouncements,
     /// `show node`
     ShowNode,
+    /// `show fleet`
+    ShowFleet,
     /// `set node drain`
     DrainNode,
     /// `set node undrain`
@@ -385,6 +387,12 @@ pub const ROOT: &[Node] = &[
                 "this router: drained or not (since when, by whom), and how many prefixes it announces",
                 &[],
                 cmd(CommandId::ShowNode, SHOW_OPTS),
+            ),
+            key(
+                "fleet",
+                "every frontend on every --server listed: state, active pool, announcement, table fingerprint, and whether their Maglev tables agree",
+                &[],
+                cmd(CommandId::ShowFleet, SHOW_OPTS),
             ),
             key(
                 "healthchecks",
