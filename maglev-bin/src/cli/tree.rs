@@ -768,6 +768,7 @@ mod tests {
             "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [announce] [--json]",
             "show announcements [--json]",
             "show node [--json]",
+            "show fleet [--json]",
             "set node drain [--json]",
             "set node undrain [--json]",
             "config check [--json]",
@@ -784,7 +785,7 @@ mod tests {
                 "missing {want}: {lines:#?}"
             );
         }
-        assert_eq!(lines.len(), 31);
+        assert_eq!(lines.len(), 32);
     }
 
     #[test]
