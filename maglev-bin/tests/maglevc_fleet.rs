@@ -113,9 +113,8 @@ fn all_held(v: &serde_json::Value) -> bool {
     v["frontends"].as_array().unwrap().iter().all(|f| {
         f["nodes"].as_array().unwrap().iter().all(|n| {
             n["frontend"]["table_fingerprint"]
-                .as_str()
-                .or(n["frontend"]["table_fingerprint"].as_u64().map(|_| "x"))
-                .is_some_and(|t| t != "0")
+                .as_u64()
+                .is_some_and(|t| t != 0)
         })
     })
 }
