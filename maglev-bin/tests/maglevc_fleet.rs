@@ -202,6 +202,14 @@ async fn three_routers_agree_differ_and_take_one_write() {
     assert_eq!(v[2]["node"], "c", "{v:#}");
     assert_eq!(v[2]["reply"]["backends"][0]["name"], "a", "{v:#}");
 
+    // One server: `--json` before the command is the command's own.
+    let one = maglevc(&["--server", &addrs[0], "--json", "show", "frontends"]).await;
+    let own = maglevc(&["--server", &addrs[0], "show", "frontends", "--json"]).await;
+    assert_eq!((one.code, &one.stdout), (0, &own.stdout), "{}", one.stderr);
+    let r = maglevc(&["--server", &addrs[0], "--json", "help"]).await;
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("has no JSON output"), "{}", r.stderr);
+
     // A weight set on node b only: its config differs, and it is named.
     let r = maglevc(&[
         "--server", &addrs[1], "set", "frontend", "web", "pool", "primary", "backend", "a",
