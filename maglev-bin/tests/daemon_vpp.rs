@@ -568,6 +568,17 @@ async fn a_cold_start_into_an_empty_vpp_predicts_every_table_at_once() {
         programmed_and_predicted(&world, 27)
     })
     .await;
+    // The drift is what a read of VPP says of the prediction (unset before
+    // the first read of the VIP, as the proto says): the next read, here
+    // an operator's full sync, finds none.
+    world.handle().sync(None).await.unwrap();
+    until("the read's drift is taken in", || {
+        FRONTENDS
+            .iter()
+            .all(|(name, _)| world.handle().table(name).and_then(|t| t.drift) == Some(0))
+    })
+    .await;
+    assert!(tables_match(&world, &FRONTENDS));
     world.stop().await;
 }
 
