@@ -218,10 +218,7 @@ fn refused(world: &World) -> u64 {
 async fn a_drain_while_vpp_refuses_ops_does_not_wait_for_the_backoff() {
     use maglev_core::schedule::RETRY_MIN;
     let mut world = World::new(24, 2).await;
-    let head = common::HEAD.replace(
-        "startup-min-delay: 0s",
-        "sync-interval: 1h\n      startup-min-delay: 0s",
-    );
+    let head = common::head_with_lb("      sync-interval: 1h\n");
     world.write_config(&format!("{head}{DRAIN_CONFIG}"));
     world.start(world.settings()).await;
     until("web is programmed", || {
@@ -284,10 +281,7 @@ async fn a_drain_while_vpp_refuses_ops_does_not_wait_for_the_backoff() {
 /// Ten frontends of four static backends (no health check: up from the
 /// start), and a periodic full sync every second.
 fn periodic_config() -> String {
-    let mut y = common::HEAD.replace(
-        "startup-min-delay: 0s",
-        "sync-interval: 1s\n      startup-min-delay: 0s",
-    );
+    let mut y = common::head_with_lb("      sync-interval: 1s\n");
     y += "  backends:\n";
     for f in 0..10 {
         for b in 1..=4 {
@@ -546,10 +540,7 @@ fn programmed_and_predicted(world: &World, net: u8) -> bool {
 /// changed the VIPs, not from a later read.
 async fn hourly_world(net: u8) -> World {
     let mut world = World::new(net, 2).await;
-    let head = common::HEAD.replace(
-        "startup-min-delay: 0s",
-        "sync-interval: 1h\n      startup-min-delay: 0s",
-    );
+    let head = common::head_with_lb("      sync-interval: 1h\n");
     // Static backends: up from the start, so the first batch creates each
     // VIP at its final weights and no later batch touches it (a created
     // VIP's table must come from the batch that created it).
