@@ -766,7 +766,7 @@ mod tests {
 
     #[test]
     fn a_frontend_carries_its_config_fingerprint() {
-        let config = maglev_core::config::Config::from_yaml(
+        let config = Config::from_yaml(
             r#"
 maglev:
   backends:
