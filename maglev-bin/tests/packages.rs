@@ -180,7 +180,10 @@ fn the_tools_package_ships_the_prometheus_rules_of_the_repository() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/prometheus/maglev.rules.yml"),
     )
     .unwrap();
-    assert_eq!(shipped, source, "/{RULES} is not docs/prometheus/maglev.rules.yml");
+    assert_eq!(
+        shipped, source,
+        "/{RULES} is not docs/prometheus/maglev.rules.yml"
+    );
 }
 
 #[test]
