@@ -256,4 +256,9 @@ fn every_alert_has_a_unit_test_that_fires_it_and_a_line_in_the_guide() {
         undocumented.is_empty(),
         "alerts without a line in docs/operations.md: {undocumented:?}"
     );
+    // The guide explains them; the rules are written once, in the file.
+    assert!(
+        !OPERATIONS.contains("- alert: "),
+        "docs/operations.md holds rules again: they belong in docs/prometheus/maglev.rules.yml"
+    );
 }
