@@ -297,6 +297,14 @@ async fn a_lost_readers_connection_is_reopened_without_touching_the_writer() {
     })
     .await;
     let handle = world.handle().clone();
+    // The writer's own dumps are done before the fault is set: warm-up's
+    // end, then a full sync asked for (the next periodic one is 30 s
+    // away), so the dump the fault cuts is the readers'.
+    until("warm-up is over", || {
+        handle.warmup_phase() == maglev_core::warmup::Phase::Finished
+    })
+    .await;
+    handle.sync(None).await.unwrap();
     let connected = handle.vpp().unwrap().connected_unix_nanos;
     world
         .vpp

@@ -111,7 +111,7 @@ async fn python_grpc_lists_services_and_frontends_through_reflection() {
     }
     // The access marks, as another protobuf runtime reads them.
     let access = lines("access");
-    assert_eq!(access.len(), 21, "{stdout}");
+    assert_eq!(access.len(), 24, "{stdout}");
     let mut writes: Vec<String> = access
         .iter()
         .filter_map(|l| l.strip_suffix(" ACCESS_WRITE"))

@@ -76,7 +76,7 @@ async fn reflection_lists_the_services_and_health_says_serving() {
         .iter()
         .find(|f| f.name() == "maglev.proto")
         .expect("maglev.proto");
-    assert_eq!(maglev.service[0].method.len(), 21);
+    assert_eq!(maglev.service[0].method.len(), 24);
     assert!(
         maglev
             .dependency
