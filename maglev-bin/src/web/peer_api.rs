@@ -1,0 +1,394 @@
+//! The page's API for the peers (`--peer`): their list, a peer's summary
+//! and frontend detail (in the shapes of `/api/summary` and
+//! `/api/frontends/{name}`, so the page renders a peer's cards as its
+//! own), the fleet matrix, and an admin's actions forwarded to a peer.
+//!
+//! Reads go through each peer's cache ([`crate::web::peers`]): bounded in
+//! time, one read at a time per peer, shared by every browser. A peer that
+//! cannot be read answers `reachable: false` and its reason, never an
+//! error status, so the page shows it as unreachable.
+//!
+//! A forwarded action needs the same here as a local one (an admin
+//! session, the CSRF token), then goes to the peer over gRPC with this
+//! daemon's client identity (`--peer-cert`): the peer's own access rules
+//! decide and its audit trail records the call as any other. This
+//! daemon's audit trail records it too, the RPC with `peer` (the target)
+//! in its arguments.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tonic::Request;
+
+use crate::grpc::audit::Outcome;
+use crate::grpc::json;
+use crate::grpc::proto::{self, maglev_server::Maglev};
+use crate::web::api::{self, ApiError, WeightBody, error};
+use crate::web::fleet::{self, NodeRead};
+use crate::web::peers::{Peer, PeerRead, READ_TIMEOUT};
+use crate::web::{App, Visitor};
+
+/// One frontend of a peer's summary: the fields of `/api/summary`'s.
+#[derive(Debug, Serialize)]
+struct FrontendBrief {
+    name: String,
+    address: String,
+    protocol: String,
+    port: u32,
+    state: String,
+    active_pool: String,
+    serving: usize,
+    up: usize,
+    backends: usize,
+    pools: usize,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    announce: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    announce_reason: String,
+}
+
+impl FrontendBrief {
+    fn of(f: &proto::FrontendInfo) -> FrontendBrief {
+        let members = f.pools.iter().flat_map(|p| p.backends.iter());
+        FrontendBrief {
+            name: f.name.clone(),
+            address: f.address.clone(),
+            protocol: f.protocol.clone(),
+            port: f.port,
+            state: f.state.clone(),
+            active_pool: f.active_pool.clone(),
+            serving: f
+                .pools
+                .iter()
+                .filter(|p| p.name == f.active_pool)
+                .flat_map(|p| p.backends.iter())
+                .filter(|b| b.effective_weight > 0)
+                .count(),
+            up: members.clone().filter(|b| b.state == "up").count(),
+            backends: members.count(),
+            pools: f.pools.len(),
+            announce: f.announce.clone(),
+            announce_reason: f.announce_reason.clone(),
+        }
+    }
+}
+
+/// This daemon's name in the tabs and the matrix: its node name, or
+/// `local` when it has none.
+async fn own_name(app: &App) -> (String, Option<proto::NodeInfo>) {
+    match app
+        .service
+        .get_node(Request::new(proto::GetNodeRequest::default()))
+        .await
+    {
+        Ok(r) => {
+            let node = r.into_inner();
+            let name = if node.name.is_empty() {
+                "local".to_owned()
+            } else {
+                node.name.clone()
+            };
+            (name, Some(node))
+        }
+        Err(_) => ("local".to_owned(), None),
+    }
+}
+
+fn peer_json(p: &Peer, read: &PeerRead) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.name,
+        "addr": p.addr,
+        "self": false,
+        "reachable": read.error.is_none(),
+        "error": read.error,
+        "node": read.node.as_ref().and_then(|n| json::value(n).ok()),
+    })
+}
+
+/// `GET /api/peers`: this daemon and every peer, in tab order, each
+/// with whether it could be read.
+pub async fn peers(State(app): State<App>) -> Response {
+    let (name, node) = own_name(&app).await;
+    let mut list = vec![serde_json::json!({
+        "name": name,
+        "self": true,
+        "reachable": true,
+        "node": node.as_ref().and_then(|n| json::value(n).ok()),
+    })];
+    for (p, read) in app.peers.read_all().await {
+        list.push(peer_json(&p, &read));
+    }
+    Json(serde_json::json!({ "nodes": list })).into_response()
+}
+
+fn find(app: &App, name: &str) -> Result<Arc<Peer>, Response> {
+    app.peers
+        .get(name)
+        .cloned()
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no peer {name:?} (--peer)")))
+}
+
+/// `GET /api/peers/{name}/summary`: the peer's frontends in the shape of
+/// `/api/summary`, with `peer`, `reachable` and `error`.
+pub async fn summary(
+    State(app): State<App>,
+    visitor: Visitor,
+    Path(name): Path<String>,
+) -> Response {
+    let peer = match find(&app, &name) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let read = peer.read().await;
+    let frontends: Vec<FrontendBrief> = read.frontends.iter().map(FrontendBrief::of).collect();
+    Json(serde_json::json!({
+        "peer": peer.name,
+        "addr": peer.addr,
+        "reachable": read.error.is_none(),
+        "error": read.error,
+        "version": read.node.as_ref().map(|n| n.version.clone()),
+        "session": api::session_json(&app, &visitor.session),
+        "total": frontends.len(),
+        "frontends": frontends,
+        "vpp": serde_json::Value::Null,
+        "node": read.node.as_ref().and_then(|n| json::value(n).ok()),
+    }))
+    .into_response()
+}
+
+/// `GET /api/peers/{name}/frontends/{frontend}`: as
+/// `/api/frontends/{name}`, read from the peer (bounded by the read
+/// timeout; not cached: one card's detail).
+pub async fn frontend(
+    State(app): State<App>,
+    Path((name, frontend)): Path<(String, String)>,
+) -> Response {
+    let peer = match find(&app, &name) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut client = peer.client();
+    let work = async {
+        let info = client
+            .get_frontend(proto::GetFrontendRequest { name: frontend })
+            .await?
+            .into_inner();
+        let names: std::collections::BTreeSet<String> = info
+            .pools
+            .iter()
+            .flat_map(|p| p.backends.iter().map(|b| b.name.clone()))
+            .collect();
+        let mut backends = Vec::with_capacity(names.len());
+        for name in names {
+            match client
+                .get_backend(proto::GetBackendRequest { name })
+                .await
+            {
+                Ok(r) => backends.push(r.into_inner()),
+                Err(s) if s.code() == tonic::Code::NotFound => {}
+                Err(s) => return Err(s),
+            }
+        }
+        Ok::<_, tonic::Status>((info, backends))
+    };
+    match tokio::time::timeout(READ_TIMEOUT, work).await {
+        Ok(Ok((info, backends))) => {
+            let backends: Result<Vec<_>, _> = backends.iter().map(json::value).collect();
+            match (json::value(&info), backends) {
+                (Ok(f), Ok(b)) => Json(serde_json::json!({ "frontend": f, "backends": b }))
+                    .into_response(),
+                (Err(e), _) | (_, Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+            }
+        }
+        Ok(Err(s)) => api::refusal(&s),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("peer {name:?}: no answer within {} s", READ_TIMEOUT.as_secs()),
+        ),
+    }
+}
+
+/// `GET /api/fleet`: the agreement matrix, this daemon and every peer.
+pub async fn fleet(State(app): State<App>) -> Response {
+    let (own, node) = own_name(&app).await;
+    let local = app.service.all_frontends().await.ok();
+    let reads = app.peers.read_all().await;
+    let mut nodes = vec![NodeRead {
+        name: &own,
+        frontends: local.as_ref().map(|l| l.frontends.as_slice()),
+    }];
+    for (p, r) in &reads {
+        nodes.push(NodeRead {
+            name: &p.name,
+            frontends: r.error.is_none().then_some(r.frontends.as_slice()),
+        });
+    }
+    let rows = fleet::matrix(&nodes);
+    let mut heads = vec![serde_json::json!({
+        "name": own,
+        "self": true,
+        "reachable": local.is_some(),
+        "config_fingerprint": node.as_ref().map(|n| fleet::hex(n.config_fingerprint)),
+    })];
+    for (p, r) in &reads {
+        heads.push(serde_json::json!({
+            "name": p.name,
+            "self": false,
+            "reachable": r.error.is_none(),
+            "error": r.error,
+            "config_fingerprint": r.node.as_ref().map(|n| fleet::hex(n.config_fingerprint)),
+        }));
+    }
+    Json(serde_json::json!({ "nodes": heads, "frontends": rows })).into_response()
+}
+
+/// Forwards one write to `peer` after this daemon's checks, and records
+/// it in this daemon's audit trail with the peer named in its arguments.
+async fn forward<M, F, Fut>(
+    app: &App,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    peer: &str,
+    rpc: &str,
+    mut args: serde_json::Value,
+    call: F,
+) -> Response
+where
+    M: json::Reply,
+    F: FnOnce(proto::maglev_client::MaglevClient<tonic::transport::Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<M>, tonic::Status>>,
+{
+    let p = match find(app, peer) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    args["peer"] = serde_json::Value::String(p.name.clone());
+    let args = args.to_string();
+    if let Err(e) = api::may_write(app, visitor, headers, rpc, &args) {
+        return e.into_response();
+    }
+    let r = match tokio::time::timeout(READ_TIMEOUT, call(p.client())).await {
+        Ok(r) => r,
+        Err(_) => Err(tonic::Status::unavailable(format!(
+            "peer {:?}: no answer within {} s",
+            p.name,
+            READ_TIMEOUT.as_secs()
+        ))),
+    };
+    let outcome = match &r {
+        Ok(_) => Outcome::Success,
+        Err(s) => Outcome::of(s),
+    };
+    visitor.audit(app, rpc, &args, &outcome);
+    match r {
+        Ok(m) => api::to_json(m.get_ref()).map(Json).into_response(),
+        Err(s) => ApiError(
+            api::http_status(s.code()),
+            format!("peer {:?}: {}", p.name, s.message()),
+        )
+        .into_response(),
+    }
+}
+
+/// `POST /api/peers/{peer}/backends/{name}/{action}`: pause, resume,
+/// enable or disable a backend on the peer.
+pub async fn backend_action(
+    State(app): State<App>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path((peer, name, action)): Path<(String, String, String)>,
+) -> Response {
+    let rpc = match action.as_str() {
+        "pause" => "PauseBackend",
+        "resume" => "ResumeBackend",
+        "enable" => "EnableBackend",
+        "disable" => "DisableBackend",
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no action {other:?}: pause, resume, enable or disable"),
+            );
+        }
+    };
+    let args = serde_json::json!({ "name": name });
+    let req = proto::BackendRequest { name };
+    forward(&app, &visitor, &headers, &peer, rpc, args, |mut c| async move {
+        match action.as_str() {
+            "pause" => c.pause_backend(req).await,
+            "resume" => c.resume_backend(req).await,
+            "enable" => c.enable_backend(req).await,
+            _ => c.disable_backend(req).await,
+        }
+    })
+    .await
+}
+
+/// `POST /api/peers/{peer}/weight`: a pool member's weight on the peer.
+pub async fn weight(
+    State(app): State<App>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path(peer): Path<String>,
+    body: Result<Json<WeightBody>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return api::bad_body(&e).into_response(),
+    };
+    let args = serde_json::json!({
+        "frontend": body.frontend, "pool": body.pool, "backend": body.backend,
+        "weight": body.weight, "flush": body.flush,
+    });
+    let req = proto::SetWeightRequest {
+        frontend: body.frontend,
+        pool: body.pool,
+        backend: body.backend,
+        weight: body.weight,
+        flush: body.flush,
+    };
+    forward(
+        &app,
+        &visitor,
+        &headers,
+        &peer,
+        "SetFrontendPoolBackendWeight",
+        args,
+        |mut c| async move { c.set_frontend_pool_backend_weight(req).await },
+    )
+    .await
+}
+
+/// `POST /api/peers/{peer}/node/{drain|undrain}`: drain the peer.
+pub async fn node_action(
+    State(app): State<App>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path((peer, action)): Path<(String, String)>,
+) -> Response {
+    let drained = match action.as_str() {
+        "drain" => true,
+        "undrain" => false,
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no action {other:?}: drain or undrain"),
+            );
+        }
+    };
+    let args = serde_json::json!({ "drained": drained });
+    forward(
+        &app,
+        &visitor,
+        &headers,
+        &peer,
+        "SetNodeDrain",
+        args,
+        |mut c| async move { c.set_node_drain(proto::SetNodeDrainRequest { drained }).await },
+    )
+    .await
+}
