@@ -1,0 +1,247 @@
+//! The dashboard's peers (`--peer`) against three daemons on three
+//! simulators in this process, the same config: the tabs' list, a peer's
+//! summary and a frontend's detail, the fleet matrix agreeing; a peer
+//! stopped shows unreachable (the page's own answers unaffected) and comes
+//! back by itself when restarted; an admin's action on a peer lands in
+//! that peer's simulator and in both audit trails, and a reader's is
+//! refused here.
+
+mod common;
+mod grpc_common;
+mod web_common;
+
+use std::net::SocketAddr;
+
+use maglev_bin::daemon::settings::PeerAddr;
+
+use common::{PATIENCE, World, until, w};
+use web_common::{ADMIN, basic, call, state, web};
+
+/// The shared config: `grpc_common`'s on network `net`, its backends at
+/// `port` (world A's backends serve all three daemons).
+fn shared_config(net: u8, port: u16) -> String {
+    grpc_common::config(net).replace("{port}", &port.to_string())
+}
+
+/// A peer daemon on its own simulator with `yaml`, gRPC on `grpc`.
+async fn peer(net: u8, yaml: &str, grpc: &str) -> World {
+    let mut world = World::new(net, 1).await;
+    world.write_config(yaml);
+    let mut settings = world.settings();
+    settings.grpc_addr = Some(grpc.to_owned());
+    world.start(settings).await;
+    world
+}
+
+/// Restarts `world`'s daemon (same simulator and config) on `grpc`.
+async fn restart(world: &mut World, grpc: SocketAddr) {
+    let mut settings = world.settings();
+    settings.grpc_addr = Some(grpc.to_string());
+    world.start(settings).await;
+}
+
+async fn get(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = call(addr, "GET", path, &[], "").await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Polls `path` until `cond` holds of its answer (or fails after
+/// [`PATIENCE`], showing the last answer).
+async fn poll(
+    addr: SocketAddr,
+    path: &str,
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        let v = get(addr, path).await;
+        if cond(&v) {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}: {v}"
+        );
+        tick.tick().await;
+    }
+}
+
+fn verdicts(fleet: &serde_json::Value) -> Vec<String> {
+    fleet["frontends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn reachable(nodes: &serde_json::Value) -> Vec<bool> {
+    nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["reachable"].as_bool().unwrap())
+        .collect()
+}
+
+fn writes(world: &World, rpc: &str, identity: &str) -> bool {
+    let line = format!(
+        r#"maglev_grpc_writes_total{{rpc="{rpc}",identity="{identity}",result="success"}} 1"#
+    );
+    maglev_bin::metrics::render(world.handle())
+        .lines()
+        .any(|l| l == line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_its_peers_and_forwards_writes() {
+    // A's world: its backends serve everyone; B and C on their own
+    // simulators with the same config.
+    let mut a = World::new(81, 3).await;
+    let yaml = shared_config(81, a.port);
+    let b = peer(82, &yaml, "127.0.0.1:0").await;
+    let mut c = peer(83, &yaml, "127.0.0.1:0").await;
+    let b_grpc = b.daemon().grpc_addrs()[0];
+    let c_grpc = c.daemon().grpc_addrs()[0];
+
+    a.write_config(&yaml);
+    let password_file = a.dir.path().join("htpasswd");
+    let hash = bcrypt::hash(ADMIN.1, 4).unwrap();
+    std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
+    let mut settings = a.settings();
+    settings.http_addr = Some("127.0.0.1:0".into());
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    settings.http_password_file = Some(password_file);
+    settings.peers = vec![
+        format!("b={b_grpc}").parse::<PeerAddr>().unwrap(),
+        format!("c={c_grpc}").parse::<PeerAddr>().unwrap(),
+    ];
+    a.start(settings).await;
+    let programmed = w(&[("127.0.81.1", 100), ("127.0.81.2", 100), ("127.0.81.3", 0)]);
+    for world in [&a, &b, &c] {
+        until("the web VIP is programmed", || {
+            world.weights("192.0.2.81") == programmed
+        })
+        .await;
+    }
+    let addr = web(&a);
+
+    // The tabs: this daemon first, then the peers, all reachable.
+    let peers = get(addr, "/api/peers").await;
+    let names: Vec<&str> = peers["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[1..], ["b", "c"], "{peers}");
+    assert_eq!(peers["nodes"][0]["self"], true);
+    assert_eq!(reachable(&peers), [true, true, true], "{peers}");
+
+    // A peer's summary in the shape of /api/summary, and a card's detail.
+    let s = poll(addr, "/api/peers/b/summary", "b's web frontend is up", |s| {
+        s["frontends"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["name"] == "web" && f["state"] == "up"))
+    })
+    .await;
+    assert_eq!((&s["reachable"], &s["total"]), (&true.into(), &2.into()), "{s}");
+    let web_fe = s["frontends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "web")
+        .unwrap();
+    assert_eq!(
+        (&web_fe["active_pool"], &web_fe["serving"], &web_fe["backends"]),
+        (&"primary".into(), &2.into(), &3.into()),
+        "{web_fe}"
+    );
+    let d = get(addr, "/api/peers/b/frontends/web").await;
+    assert_eq!(d["frontend"]["name"], "web");
+    assert_eq!(d["backends"].as_array().unwrap().len(), 3, "{d}");
+    let (status, body) = call(addr, "GET", "/api/peers/zz/summary", &[], "").await;
+    assert_eq!(status, 404, "{body}");
+
+    // The matrix: two frontends × three nodes, all agreeing.
+    let fleet = poll(addr, "/api/fleet", "every frontend agrees", |f| {
+        verdicts(f) == ["agree", "agree"]
+    })
+    .await;
+    let row = &fleet["frontends"][1];
+    assert_eq!(row["name"], "web");
+    assert_eq!(row["cells"].as_array().unwrap().len(), 3, "{fleet}");
+    assert_eq!(row["cells"][2]["active_pool"], "primary", "{fleet}");
+
+    // C stops: unreachable on its tab and in the matrix; the page's own
+    // answers and B's are unaffected.
+    c.daemon.take().unwrap().shutdown().await;
+    let fleet = poll(addr, "/api/fleet", "c is unreachable", |f| {
+        reachable(f) == [true, true, false]
+    })
+    .await;
+    assert_eq!(verdicts(&fleet), ["unreachable", "unreachable"], "{fleet}");
+    assert_eq!(fleet["frontends"][1]["cells"][2]["verdict"], "unreachable");
+    assert_eq!(fleet["frontends"][1]["cells"][1]["verdict"], "agree");
+    let s = get(addr, "/api/peers/c/summary").await;
+    assert_eq!(s["reachable"], false, "{s}");
+    assert!(s["error"].as_str().is_some_and(|e| !e.is_empty()), "{s}");
+    let (status, _) = call(addr, "GET", "/api/summary", &[], "").await;
+    assert_eq!(status, 200);
+    let s = get(addr, "/api/peers/b/summary").await;
+    assert_eq!(s["reachable"], true, "{s}");
+
+    // C comes back on its address: reachable again by itself.
+    restart(&mut c, c_grpc).await;
+    poll(addr, "/api/fleet", "c is back and agrees", |f| {
+        reachable(f) == [true, true, true] && verdicts(f) == ["agree", "agree"]
+    })
+    .await;
+
+    // A reader may not act on a peer; B is unchanged.
+    let (status, body) = call(addr, "POST", "/api/peers/b/backends/a/pause", &[], "").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(b.weights("192.0.2.81"), programmed);
+
+    // An admin pauses backend a on B: B's simulator alone changes, and
+    // both audit trails have it (here alice's; there this daemon's).
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let csrf = state(addr, &[]).await["session"]["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = [
+        ("authorization", auth.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+    ];
+    let (status, body) = call(addr, "POST", "/api/peers/b/backends/a/pause", &admin, "").await;
+    assert_eq!(status, 200, "{body}");
+    until("B's simulator has a paused", || {
+        b.weights("192.0.2.81") == w(&[("127.0.81.1", 0), ("127.0.81.2", 100), ("127.0.81.3", 0)])
+    })
+    .await;
+    assert_eq!(a.weights("192.0.2.81"), programmed);
+    assert_eq!(c.weights("192.0.2.81"), programmed);
+    assert!(writes(&a, "PauseBackend", "alice"), "not in A's audit counter");
+    assert!(
+        writes(&b, "PauseBackend", "127.0.0.1"),
+        "not in B's audit counter"
+    );
+    // The matrix sees B differ in health (same config, another table).
+    poll(addr, "/api/fleet", "web differs in health on b", |f| {
+        f["frontends"][1]["verdict"] == "differ: health"
+            && f["frontends"][1]["cells"][1]["verdict"] == "differ: health"
+    })
+    .await;
+    // A refusal of the peer comes back as the peer's.
+    let (status, body) = call(addr, "POST", "/api/peers/b/backends/nope/pause", &admin, "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("peer \\\"b\\\""), "{body}");
+
+    for world in [a, b, c] {
+        world.stop().await;
+    }
+}
