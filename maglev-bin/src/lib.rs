@@ -9,6 +9,8 @@
 //! - [`daemon`]: the composition (settings, parts, the reconciler, the VPP
 //!   supervisor, the counter scrape, reload, signals) behind [`daemon::Handle`].
 //! - [`events`]: the fan-out of backend, frontend, VPP-change and log events.
+//! - [`fleet`]: gRPC clients of other routers' maglevds and the verdicts on
+//!   whether their Maglev tables agree.
 //! - [`grpc`]: the `maglev.Maglev` gRPC service, reflection and health.
 //! - [`metrics`]: Prometheus `/metrics`.
 //! - [`web`]: the web dashboard (page, JSON API, live events, actions).
@@ -27,6 +29,7 @@ pub mod clock;
 pub mod daemon;
 pub mod demo;
 pub mod events;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
 use maglev_core::slow_start;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::Target;
 use super::announce;
@@ -21,10 +21,8 @@ use crate::grpc::json;
 use crate::grpc::paging;
 use crate::grpc::proto;
 use crate::grpc::proto::maglev_client::MaglevClient;
-use crate::transport::client::{ClientTls, Connector};
+use crate::transport::client::ClientTls;
 
-/// How long connecting to maglevd may take before the command fails.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one name look-up for completion may take.
 const NAMES_TIMEOUT: Duration = Duration::from_millis(800);
 /// How long `show vpp lb counters` waits for a second scrape to compute
@@ -82,36 +80,14 @@ pub struct Session {
     wall: WallClock,
 }
 
-/// `host:port` as a gRPC endpoint URI (an `http://` or `https://` prefix
-/// is kept), `https://` with TLS.
-pub fn endpoint_uri(server: &str, tls: bool) -> String {
-    if server.starts_with("http://") || server.starts_with("https://") {
-        server.to_owned()
-    } else if tls {
-        format!("https://{server}")
-    } else {
-        format!("http://{server}")
-    }
-}
+pub use crate::fleet::channel::endpoint_uri;
 
 impl Session {
     /// A session to `target`. Nothing is connected until the first
     /// command, and a lost connection is retried by the next one; TLS
     /// files are read now, so a wrong one is a usage error naming it.
     pub fn new(target: &Target, style: Style) -> Result<Session, Failure> {
-        let server = &target.server;
-        let endpoint = Endpoint::from_shared(endpoint_uri(server, target.tls.is_some()))
-            .map_err(|e| Failure::Usage(format!("bad server address \"{server}\": {e}")))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        let channel = match &target.tls {
-            Some(tls) => {
-                let connector =
-                    Connector::new(tls, server).map_err(|e| Failure::Usage(e.to_string()))?;
-                endpoint.connect_with_connector_lazy(connector)
-            }
-            None => endpoint.connect_lazy(),
-        };
+        let channel = crate::fleet::channel::channel(target).map_err(Failure::Usage)?;
         Ok(Session {
             client: MaglevClient::new(channel),
             target: target.clone(),
