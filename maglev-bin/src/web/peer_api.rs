@@ -29,8 +29,8 @@ use crate::grpc::audit::Outcome;
 use crate::grpc::json;
 use crate::grpc::proto::{self, maglev_server::Maglev};
 use crate::web::api::{self, ApiError, WeightBody, error};
-use crate::web::fleet::{self, NodeRead};
-use crate::web::peers::{Peer, PeerRead, READ_TIMEOUT};
+use crate::web::fleet;
+use crate::web::peers::{self, Peer, PeerRead, READ_TIMEOUT};
 use crate::web::{App, Visitor};
 
 /// One frontend of a peer's summary: the fields of `/api/summary`'s.
@@ -104,9 +104,9 @@ fn peer_json(p: &Peer, read: &PeerRead) -> serde_json::Value {
         "name": p.name,
         "addr": p.addr,
         "self": false,
-        "reachable": read.error.is_none(),
-        "error": read.error,
-        "node": read.node.as_ref().and_then(|n| json::value(n).ok()),
+        "reachable": peers::report(read).is_some(),
+        "error": peers::error(read),
+        "node": peers::report(read).and_then(|r| json::value(&r.node).ok()),
     })
 }
 
@@ -145,18 +145,21 @@ pub async fn summary(
         Err(r) => return r,
     };
     let read = peer.read().await;
-    let frontends: Vec<FrontendBrief> = read.frontends.iter().map(FrontendBrief::of).collect();
+    let report = peers::report(&read);
+    let frontends: Vec<FrontendBrief> = report
+        .map(|r| r.frontends.iter().map(FrontendBrief::of).collect())
+        .unwrap_or_default();
     Json(serde_json::json!({
         "peer": peer.name,
         "addr": peer.addr,
-        "reachable": read.error.is_none(),
-        "error": read.error,
-        "version": read.node.as_ref().map(|n| n.version.clone()),
+        "reachable": report.is_some(),
+        "error": peers::error(&read),
+        "version": report.map(|r| r.node.version.clone()),
         "session": api::session_json(&app, &visitor.session),
         "total": frontends.len(),
         "frontends": frontends,
         "vpp": serde_json::Value::Null,
-        "node": read.node.as_ref().and_then(|n| json::value(n).ok()),
+        "node": report.and_then(|r| json::value(&r.node).ok()),
     }))
     .into_response()
 }
@@ -216,32 +219,33 @@ pub async fn frontend(
 /// `GET /api/fleet`: the agreement matrix, this daemon and every peer.
 pub async fn fleet(State(app): State<App>) -> Response {
     let (own, node) = own_name(&app).await;
-    let local = app.service.all_frontends().await.ok();
+    let local = match (node, app.service.all_frontends().await) {
+        (Some(node), Ok(list)) => Some(crate::fleet::NodeReport {
+            node,
+            frontends: list.frontends,
+        }),
+        _ => None,
+    };
     let reads = app.peers.read_all().await;
-    let mut nodes = vec![NodeRead {
-        name: &own,
-        frontends: local.as_ref().map(|l| l.frontends.as_slice()),
-    }];
+    let mut nodes = vec![(own.as_str(), local.as_ref())];
     for (p, r) in &reads {
-        nodes.push(NodeRead {
-            name: &p.name,
-            frontends: r.error.is_none().then_some(r.frontends.as_slice()),
-        });
+        nodes.push((p.name.as_str(), peers::report(r)));
     }
     let rows = fleet::matrix(&nodes);
     let mut heads = vec![serde_json::json!({
         "name": own,
         "self": true,
         "reachable": local.is_some(),
-        "config_fingerprint": node.as_ref().map(|n| fleet::hex(n.config_fingerprint)),
+        "config_fingerprint": local.as_ref().map(|r| fleet::hex(r.node.config_fingerprint)),
     })];
     for (p, r) in &reads {
+        let report = peers::report(r);
         heads.push(serde_json::json!({
             "name": p.name,
             "self": false,
-            "reachable": r.error.is_none(),
-            "error": r.error,
-            "config_fingerprint": r.node.as_ref().map(|n| fleet::hex(n.config_fingerprint)),
+            "reachable": report.is_some(),
+            "error": peers::error(r),
+            "config_fingerprint": report.map(|r| fleet::hex(r.node.config_fingerprint)),
         }));
     }
     Json(serde_json::json!({ "nodes": heads, "frontends": rows })).into_response()

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use crate::cli::Target;
 use crate::daemon::settings::PeerAddr;
-use crate::grpc::paging;
-use crate::grpc::proto::{self, maglev_client::MaglevClient};
-use crate::transport::client::{ClientTls, Connector};
+use crate::fleet::{self, Node, NodeReport, Reading};
+use crate::grpc::proto::maglev_client::MaglevClient;
+use crate::transport::client::ClientTls;
 
 /// How long a peer's read is reused.
 pub const FRESH: Duration = Duration::from_secs(2);
@@ -24,32 +25,21 @@ pub const FRESH: Duration = Duration::from_secs(2);
 /// then it is unreachable until the next read.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The longest a connection to a peer may take to open.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What one read of a peer found.
-#[derive(Debug, Clone, Default)]
-pub struct PeerRead {
-    /// Its node (`GetNode`); `None` when it could not be reached.
-    pub node: Option<proto::NodeInfo>,
-    /// Every frontend (`ListFrontends`, every page).
-    pub frontends: Vec<proto::FrontendInfo>,
-    /// Why it could not be read; `None` when it was.
-    pub error: Option<String>,
-}
+/// What one read of a peer found: its node and frontends, or why not.
+pub type PeerRead = Reading;
 
 struct Cached {
     at: Instant,
     read: Arc<PeerRead>,
 }
 
-/// One peer: its name, address, client and cached read.
+/// One peer: its name, address, client ([`fleet::Node`]) and cached read.
 pub struct Peer {
     /// Its tab's name (`--peer NAME=…`).
     pub name: String,
     /// Its gRPC address.
     pub addr: String,
-    client: MaglevClient<Channel>,
+    node: Node,
     cache: tokio::sync::Mutex<Option<Cached>>,
 }
 
@@ -67,35 +57,23 @@ impl Peer {
     /// until the first read, and a lost connection is retried by the next
     /// one. TLS files are read now: a bad one fails, naming it.
     pub fn new(peer: &PeerAddr, tls: Option<&ClientTls>) -> anyhow::Result<Peer> {
-        let uri = if tls.is_some() {
-            format!("https://{}", peer.addr)
-        } else {
-            format!("http://{}", peer.addr)
+        let target = Target {
+            server: peer.addr.clone(),
+            tls: tls.cloned(),
         };
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| anyhow::anyhow!("--peer {}={}: {e}", peer.name, peer.addr))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(READ_TIMEOUT)
-            .tcp_nodelay(true);
-        let channel = match tls {
-            Some(tls) => {
-                let connector = Connector::new(tls, &peer.addr)
-                    .map_err(|e| anyhow::anyhow!("--peer {}: {e}", peer.name))?;
-                endpoint.connect_with_connector_lazy(connector)
-            }
-            None => endpoint.connect_lazy(),
-        };
+        let node = Node::new(&peer.name, &target)
+            .map_err(|e| anyhow::anyhow!("--peer {}={}: {e}", peer.name, peer.addr))?;
         Ok(Peer {
             name: peer.name.clone(),
             addr: peer.addr.clone(),
-            client: MaglevClient::new(channel),
+            node,
             cache: tokio::sync::Mutex::new(None),
         })
     }
 
     /// A client of this peer (for writes and a frontend's detail).
     pub fn client(&self) -> MaglevClient<Channel> {
-        self.client.clone()
+        self.node.client.clone()
     }
 
     /// Its last read if younger than [`FRESH`], else a new one (one at a
@@ -107,52 +85,28 @@ impl Peer {
         {
             return c.read.clone();
         }
-        let read = Arc::new(self.fetch().await);
+        let read = Arc::new(match fleet::read(&self.node, READ_TIMEOUT).await {
+            Ok(r) => Reading::Read(r),
+            Err(e) => Reading::Unreachable(e),
+        });
         *slot = Some(Cached {
             at: Instant::now(),
             read: read.clone(),
         });
         read
     }
-
-    async fn fetch(&self) -> PeerRead {
-        let mut client = self.client.clone();
-        let work = async {
-            let node = client
-                .get_node(proto::GetNodeRequest::default())
-                .await?
-                .into_inner();
-            let frontends = paging::all_frontends(&client, Default::default()).await?;
-            Ok::<_, tonic::Status>((node, frontends.frontends))
-        };
-        match tokio::time::timeout(READ_TIMEOUT, work).await {
-            Ok(Ok((node, frontends))) => PeerRead {
-                node: Some(node),
-                frontends,
-                error: None,
-            },
-            Ok(Err(status)) => PeerRead {
-                error: Some(unreachable_why(&status)),
-                ..PeerRead::default()
-            },
-            Err(_) => PeerRead {
-                error: Some(format!(
-                    "no answer within {} s",
-                    READ_TIMEOUT.as_secs()
-                )),
-                ..PeerRead::default()
-            },
-        }
-    }
 }
 
-/// A failed read's reason, short.
-fn unreachable_why(status: &tonic::Status) -> String {
-    let msg = status.message();
-    if msg.is_empty() {
-        format!("{:?}", status.code())
-    } else {
-        msg.to_owned()
+/// The report of a read, `None` when unreachable.
+pub fn report(read: &PeerRead) -> Option<&NodeReport> {
+    read.report()
+}
+
+/// Why a read failed, `None` when it did not.
+pub fn error(read: &PeerRead) -> Option<&str> {
+    match read {
+        Reading::Read(_) => None,
+        Reading::Unreachable(e) => Some(e),
     }
 }
 
@@ -201,10 +155,7 @@ impl Peers {
             .zip(reads)
             .map(|(p, r)| {
                 let r = r.unwrap_or_else(|| {
-                    Arc::new(PeerRead {
-                        error: Some("the read failed".to_owned()),
-                        ..PeerRead::default()
-                    })
+                    Arc::new(Reading::Unreachable("the read failed".to_owned()))
                 });
                 (p.clone(), r)
             })
