@@ -12,33 +12,8 @@ mod web_common;
 
 use std::net::SocketAddr;
 
-use maglev_bin::daemon::settings::PeerAddr;
-
-use common::{PATIENCE, World, until, w};
-use web_common::{ADMIN, basic, call, state, web};
-
-/// The shared config: `grpc_common`'s on network `net`, its backends at
-/// `port` (world A's backends serve all three daemons).
-fn shared_config(net: u8, port: u16) -> String {
-    grpc_common::config(net).replace("{port}", &port.to_string())
-}
-
-/// A peer daemon on its own simulator with `yaml`, gRPC on `grpc`.
-async fn peer(net: u8, yaml: &str, grpc: &str) -> World {
-    let mut world = World::new(net, 1).await;
-    world.write_config(yaml);
-    let mut settings = world.settings();
-    settings.grpc_addr = Some(grpc.to_owned());
-    world.start(settings).await;
-    world
-}
-
-/// Restarts `world`'s daemon (same simulator and config) on `grpc`.
-async fn restart(world: &mut World, grpc: SocketAddr) {
-    let mut settings = world.settings();
-    settings.grpc_addr = Some(grpc.to_string());
-    world.start(settings).await;
-}
+use common::{PATIENCE, until, w};
+use web_common::{ADMIN, audited_once, basic, call, restart_daemon, state, stop_daemon, web};
 
 async fn get(addr: SocketAddr, path: &str) -> serde_json::Value {
     let (status, body) = call(addr, "GET", path, &[], "").await;
@@ -87,46 +62,10 @@ fn reachable(nodes: &serde_json::Value) -> Vec<bool> {
         .collect()
 }
 
-fn writes(world: &World, rpc: &str, identity: &str) -> bool {
-    let line = format!(
-        r#"maglev_grpc_writes_total{{rpc="{rpc}",identity="{identity}",result="success"}} 1"#
-    );
-    maglev_bin::metrics::render(world.handle())
-        .lines()
-        .any(|l| l == line)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_its_peers_and_forwards_writes() {
-    // A's world: its backends serve everyone; B and C on their own
-    // simulators with the same config.
-    let mut a = World::new(81, 3).await;
-    let yaml = shared_config(81, a.port);
-    let b = peer(82, &yaml, "127.0.0.1:0").await;
-    let mut c = peer(83, &yaml, "127.0.0.1:0").await;
-    let b_grpc = b.daemon().grpc_addrs()[0];
-    let c_grpc = c.daemon().grpc_addrs()[0];
-
-    a.write_config(&yaml);
-    let password_file = a.dir.path().join("htpasswd");
-    let hash = bcrypt::hash(ADMIN.1, 4).unwrap();
-    std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
-    let mut settings = a.settings();
-    settings.http_addr = Some("127.0.0.1:0".into());
-    settings.grpc_addr = Some("127.0.0.1:0".into());
-    settings.http_password_file = Some(password_file);
-    settings.peers = vec![
-        format!("b={b_grpc}").parse::<PeerAddr>().unwrap(),
-        format!("c={c_grpc}").parse::<PeerAddr>().unwrap(),
-    ];
-    a.start(settings).await;
+    let [a, b, mut c] = web_common::start_fleet(81).await;
     let programmed = w(&[("127.0.81.1", 100), ("127.0.81.2", 100), ("127.0.81.3", 0)]);
-    for world in [&a, &b, &c] {
-        until("the web VIP is programmed", || {
-            world.weights("192.0.2.81") == programmed
-        })
-        .await;
-    }
     let addr = web(&a);
 
     // The tabs: this daemon first, then the peers, all reachable.
@@ -178,7 +117,7 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
 
     // C stops: unreachable on its tab and in the matrix; the page's own
     // answers and B's are unaffected.
-    c.daemon.take().unwrap().shutdown().await;
+    let c_grpc = stop_daemon(&mut c).await;
     let fleet = poll(addr, "/api/fleet", "c is unreachable", |f| {
         reachable(f) == [true, true, false]
     })
@@ -195,7 +134,7 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     assert_eq!(s["reachable"], true, "{s}");
 
     // C comes back on its address: reachable again by itself.
-    restart(&mut c, c_grpc).await;
+    restart_daemon(&mut c, c_grpc).await;
     poll(addr, "/api/fleet", "c is back and agrees", |f| {
         reachable(f) == [true, true, true] && verdicts(f) == ["agree", "agree"]
     })
@@ -225,9 +164,9 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     .await;
     assert_eq!(a.weights("192.0.2.81"), programmed);
     assert_eq!(c.weights("192.0.2.81"), programmed);
-    assert!(writes(&a, "PauseBackend", "alice"), "not in A's audit counter");
+    assert!(audited_once(&a, "PauseBackend", "alice"), "not in A's audit counter");
     assert!(
-        writes(&b, "PauseBackend", "127.0.0.1"),
+        audited_once(&b, "PauseBackend", "127.0.0.1"),
         "not in B's audit counter"
     );
     // The matrix sees B differ in health (same config, another table).

@@ -23,7 +23,8 @@
 //! and for admins `POST /api/backends/{name}/{pause|resume|enable|disable}`,
 //! `POST /api/weight` and `POST /api/node/{drain|undrain}`. The peers:
 //! `GET /api/peers`, `GET /api/peers/{peer}/summary`,
-//! `GET /api/peers/{peer}/frontends/{name}`, `GET /api/fleet`, and for
+//! `GET /api/peers/{peer}/frontends/{name}`,
+//! `GET /api/peers/{peer}/backends/{name}`, `GET /api/fleet`, and for
 //! admins `POST /api/peers/{peer}/backends/{name}/{action}`,
 //! `POST /api/peers/{peer}/weight`, `POST /api/peers/{peer}/node/{action}`.
 
@@ -147,6 +148,7 @@ fn router(app: App) -> Router {
             "/api/peers/{peer}/frontends/{name}",
             get(peer_api::frontend),
         )
+        .route("/api/peers/{peer}/backends/{name}", get(peer_api::backend))
         .route(
             "/api/peers/{peer}/backends/{name}/{action}",
             post(peer_api::backend_action),

@@ -216,6 +216,28 @@ pub async fn frontend(
     }
 }
 
+/// `GET /api/peers/{name}/backends/{backend}`: as
+/// `/api/backends/{name}`, read from the peer.
+pub async fn backend(
+    State(app): State<App>,
+    Path((name, backend)): Path<(String, String)>,
+) -> Response {
+    let peer = match find(&app, &name) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut client = peer.client();
+    let call = client.get_backend(proto::GetBackendRequest { name: backend });
+    match tokio::time::timeout(READ_TIMEOUT, call).await {
+        Ok(Ok(r)) => api::to_json(r.get_ref()).map(Json).into_response(),
+        Ok(Err(s)) => api::refusal(&s),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("peer {name:?}: no answer within {} s", READ_TIMEOUT.as_secs()),
+        ),
+    }
+}
+
 /// `GET /api/fleet`: the agreement matrix, this daemon and every peer.
 pub async fn fleet(State(app): State<App>) -> Response {
     let (own, node) = own_name(&app).await;
