@@ -63,13 +63,13 @@ function cellView(c) {
 
 // Renders /api/fleet's answer in the matrix.
 export function renderFleet(f) {
-  $('#fleet-head').replaceChildren(
+  $('#fleet-head').replaceChildren(h('tr', {},
     h('th', {}, 'Frontend'), h('th', {}, 'Verdict'),
     ...f.nodes.map((n) => {
       const th = h('th', {'data-reachable': String(n.reachable), 'data-node': n.name}, n.name);
       if (!n.reachable) th.title = n.error || 'unreachable';
       return th;
-    }));
+    })));
   $('#fleet-rows').replaceChildren(...f.frontends.map((r) => {
     const tr = h('tr', {'data-frontend': r.name, 'data-verdict': r.verdict},
       h('th', {}, r.name), h('td', {class: 'verdict'}, r.verdict), ...r.cells.map(cellView));
