@@ -1000,24 +1000,32 @@ async fn the_fleet_a_tab_per_maglevd_a_peer_away_and_back_and_an_action_on_a_pee
         ["api", "web"]
     );
     br.until_attr(&row("web", "a"), "data-state", "up").await;
-    assert_eq!(
-        br.attrs("#tabs a[aria-current]", "data-node").await,
-        ["b"]
-    );
+    assert_eq!(br.attrs("#tabs a[aria-current]", "data-node").await, ["b"]);
 
     // An admin pauses a on B's tab: B's simulator alone, both audits.
     let vip = "192.0.2.175";
-    let programmed = w(&[("127.0.175.1", 100), ("127.0.175.2", 100), ("127.0.175.3", 0)]);
-    br.click(&format!("{} [data-action=pause][data-backend=a]", row("web", "a")))
-        .await;
-    br.until("the dialog is open", "return document.querySelector('#confirm').open")
-        .await;
+    let programmed = w(&[
+        ("127.0.175.1", 100),
+        ("127.0.175.2", 100),
+        ("127.0.175.3", 0),
+    ]);
+    br.click(&format!(
+        "{} [data-action=pause][data-backend=a]",
+        row("web", "a")
+    ))
+    .await;
+    br.until(
+        "the dialog is open",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
     br.click("#confirm-ok").await;
     until("a is drained in B's simulator", || {
         b.weights(vip) == w(&[("127.0.175.1", 0), ("127.0.175.2", 100), ("127.0.175.3", 0)])
     })
     .await;
-    br.until_attr(&row("web", "a"), "data-state", "paused").await;
+    br.until_attr(&row("web", "a"), "data-state", "paused")
+        .await;
     assert_eq!(a.weights(vip), programmed);
     assert_eq!(c.weights(vip), programmed);
     assert!(web_common::audited_once(&a, "PauseBackend", "alice"));
@@ -1035,8 +1043,12 @@ async fn the_fleet_a_tab_per_maglevd_a_peer_away_and_back_and_an_action_on_a_pee
         br.attrs("#fleet-head th[data-node]", "data-node").await[1..],
         ["b", "c"]
     );
-    br.until_attr("#fleet-rows tr[data-frontend=web]", "data-verdict", "differ: health")
-        .await;
+    br.until_attr(
+        "#fleet-rows tr[data-frontend=web]",
+        "data-verdict",
+        "differ: health",
+    )
+    .await;
     assert_eq!(
         br.attrs("#fleet-rows tr[data-frontend=web] td.cell", "data-verdict")
             .await,
@@ -1079,13 +1091,15 @@ async fn the_fleet_a_tab_per_maglevd_a_peer_away_and_back_and_an_action_on_a_pee
     )
     .await;
     let c_grpc = web_common::stop_daemon(&mut c).await;
-    br.until_attr("#peer-status", "data-reachable", "false").await;
+    br.until_attr("#peer-status", "data-reachable", "false")
+        .await;
     assert!(
         br.texts("#live").await[0].contains("unreachable"),
         "the header does not say c is unreachable"
     );
     web_common::restart_daemon(&mut c, c_grpc).await;
-    br.until_attr("#peer-status", "data-reachable", "true").await;
+    br.until_attr("#peer-status", "data-reachable", "true")
+        .await;
 
     br.close().await;
     for world in [a, b, c] {

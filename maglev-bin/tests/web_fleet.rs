@@ -81,13 +81,22 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     assert_eq!(reachable(&peers), [true, true, true], "{peers}");
 
     // A peer's summary in the shape of /api/summary, and a card's detail.
-    let s = poll(addr, "/api/peers/b/summary", "b's web frontend is up", |s| {
-        s["frontends"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|f| f["name"] == "web" && f["state"] == "up"))
-    })
+    let s = poll(
+        addr,
+        "/api/peers/b/summary",
+        "b's web frontend is up",
+        |s| {
+            s["frontends"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["name"] == "web" && f["state"] == "up"))
+        },
+    )
     .await;
-    assert_eq!((&s["reachable"], &s["total"]), (&true.into(), &2.into()), "{s}");
+    assert_eq!(
+        (&s["reachable"], &s["total"]),
+        (&true.into(), &2.into()),
+        "{s}"
+    );
     let web_fe = s["frontends"]
         .as_array()
         .unwrap()
@@ -95,7 +104,11 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
         .find(|f| f["name"] == "web")
         .unwrap();
     assert_eq!(
-        (&web_fe["active_pool"], &web_fe["serving"], &web_fe["backends"]),
+        (
+            &web_fe["active_pool"],
+            &web_fe["serving"],
+            &web_fe["backends"]
+        ),
         (&"primary".into(), &2.into(), &3.into()),
         "{web_fe}"
     );
@@ -164,7 +177,10 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     .await;
     assert_eq!(a.weights("192.0.2.81"), programmed);
     assert_eq!(c.weights("192.0.2.81"), programmed);
-    assert!(audited_once(&a, "PauseBackend", "alice"), "not in A's audit counter");
+    assert!(
+        audited_once(&a, "PauseBackend", "alice"),
+        "not in A's audit counter"
+    );
     assert!(
         audited_once(&b, "PauseBackend", "127.0.0.1"),
         "not in B's audit counter"

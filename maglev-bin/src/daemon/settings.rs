@@ -113,7 +113,9 @@ impl std::str::FromStr for PeerAddr {
     /// `NAME=ADDR`, as `--peer` takes it.
     fn from_str(s: &str) -> Result<PeerAddr, String> {
         let Some((name, addr)) = s.split_once('=') else {
-            return Err(format!("{s:?} is not NAME=ADDR (e.g. router2=10.0.0.2:9090)"));
+            return Err(format!(
+                "{s:?} is not NAME=ADDR (e.g. router2=10.0.0.2:9090)"
+            ));
         };
         let (name, addr) = (name.trim(), addr.trim());
         if name.is_empty()
@@ -126,9 +128,9 @@ impl std::str::FromStr for PeerAddr {
                 "the name {name:?} is not 1 to 64 letters, digits, '.', '-' or '_'"
             ));
         }
-        let valid_addr = addr
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid_addr = addr.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !valid_addr {
             return Err(format!("the address {addr:?} of {name:?} is not host:port"));
         }

@@ -148,18 +148,35 @@ mod tests {
         let a = report(&[("web", 1, 10), ("dns", 2, 20), ("mail", 3, 30)]);
         let b = report(&[("web", 1, 10), ("dns", 2, 21), ("mail", 3, 30)]);
         let c = report(&[("web", 9, 10), ("dns", 2, 20)]);
-        let m = matrix(&[("a", Some(&a)), ("b", Some(&b)), ("c", Some(&c)), ("d", None)]);
+        let m = matrix(&[
+            ("a", Some(&a)),
+            ("b", Some(&b)),
+            ("c", Some(&c)),
+            ("d", None),
+        ]);
         let by: HashMap<&str, &Row> = m.iter().map(|r| (r.name.as_str(), r)).collect();
         assert_eq!(by["web"].verdict, "differ: config");
-        assert_eq!(kinds(by["web"]), [AGREE, AGREE, "differ: config", UNREACHABLE]);
+        assert_eq!(
+            kinds(by["web"]),
+            [AGREE, AGREE, "differ: config", UNREACHABLE]
+        );
         assert_eq!(by["dns"].verdict, "differ: health");
-        assert_eq!(kinds(by["dns"]), [AGREE, "differ: health", AGREE, UNREACHABLE]);
+        assert_eq!(
+            kinds(by["dns"]),
+            [AGREE, "differ: health", AGREE, UNREACHABLE]
+        );
         assert_eq!(by["mail"].verdict, "differ: config");
         assert!(!by["mail"].cells[2].present);
         assert_eq!(by["web"].cells[0].table_fingerprint, "00000000000a");
         let m = matrix(&[("a", Some(&a)), ("b", Some(&a))]);
-        assert!(m.iter().all(|r| r.verdict == AGREE && kinds(r) == [AGREE, AGREE]));
+        assert!(
+            m.iter()
+                .all(|r| r.verdict == AGREE && kinds(r) == [AGREE, AGREE])
+        );
         let m = matrix(&[("a", Some(&a)), ("d", None)]);
-        assert!(m.iter().all(|r| r.verdict == UNREACHABLE && kinds(r) == [AGREE, UNREACHABLE]));
+        assert!(
+            m.iter()
+                .all(|r| r.verdict == UNREACHABLE && kinds(r) == [AGREE, UNREACHABLE])
+        );
     }
 }

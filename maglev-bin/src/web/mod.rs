@@ -154,7 +154,10 @@ fn router(app: App) -> Router {
             post(peer_api::backend_action),
         )
         .route("/api/peers/{peer}/weight", post(peer_api::weight))
-        .route("/api/peers/{peer}/node/{action}", post(peer_api::node_action))
+        .route(
+            "/api/peers/{peer}/node/{action}",
+            post(peer_api::node_action),
+        )
         .route("/api/fleet", get(peer_api::fleet))
         .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such path") })
         .with_state(app)

@@ -126,11 +126,11 @@ pub async fn peers(State(app): State<App>) -> Response {
     Json(serde_json::json!({ "nodes": list })).into_response()
 }
 
-fn find(app: &App, name: &str) -> Result<Arc<Peer>, Response> {
+fn find(app: &App, name: &str) -> Result<Arc<Peer>, ApiError> {
     app.peers
         .get(name)
         .cloned()
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no peer {name:?} (--peer)")))
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no peer {name:?} (--peer)")))
 }
 
 /// `GET /api/peers/{name}/summary`: the peer's frontends in the shape of
@@ -142,7 +142,7 @@ pub async fn summary(
 ) -> Response {
     let peer = match find(&app, &name) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let read = peer.read().await;
     let report = peers::report(&read);
@@ -173,7 +173,7 @@ pub async fn frontend(
 ) -> Response {
     let peer = match find(&app, &name) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let mut client = peer.client();
     let work = async {
@@ -188,10 +188,7 @@ pub async fn frontend(
             .collect();
         let mut backends = Vec::with_capacity(names.len());
         for name in names {
-            match client
-                .get_backend(proto::GetBackendRequest { name })
-                .await
-            {
+            match client.get_backend(proto::GetBackendRequest { name }).await {
                 Ok(r) => backends.push(r.into_inner()),
                 Err(s) if s.code() == tonic::Code::NotFound => {}
                 Err(s) => return Err(s),
@@ -203,15 +200,19 @@ pub async fn frontend(
         Ok(Ok((info, backends))) => {
             let backends: Result<Vec<_>, _> = backends.iter().map(json::value).collect();
             match (json::value(&info), backends) {
-                (Ok(f), Ok(b)) => Json(serde_json::json!({ "frontend": f, "backends": b }))
-                    .into_response(),
+                (Ok(f), Ok(b)) => {
+                    Json(serde_json::json!({ "frontend": f, "backends": b })).into_response()
+                }
                 (Err(e), _) | (_, Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
             }
         }
         Ok(Err(s)) => api::refusal(&s),
         Err(_) => error(
             StatusCode::GATEWAY_TIMEOUT,
-            format!("peer {name:?}: no answer within {} s", READ_TIMEOUT.as_secs()),
+            format!(
+                "peer {name:?}: no answer within {} s",
+                READ_TIMEOUT.as_secs()
+            ),
         ),
     }
 }
@@ -224,7 +225,7 @@ pub async fn backend(
 ) -> Response {
     let peer = match find(&app, &name) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let mut client = peer.client();
     let call = client.get_backend(proto::GetBackendRequest { name: backend });
@@ -233,7 +234,10 @@ pub async fn backend(
         Ok(Err(s)) => api::refusal(&s),
         Err(_) => error(
             StatusCode::GATEWAY_TIMEOUT,
-            format!("peer {name:?}: no answer within {} s", READ_TIMEOUT.as_secs()),
+            format!(
+                "peer {name:?}: no answer within {} s",
+                READ_TIMEOUT.as_secs()
+            ),
         ),
     }
 }
@@ -291,7 +295,7 @@ where
 {
     let p = match find(app, peer) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     args["peer"] = serde_json::Value::String(p.name.clone());
     let args = args.to_string();
@@ -343,14 +347,22 @@ pub async fn backend_action(
     };
     let args = serde_json::json!({ "name": name });
     let req = proto::BackendRequest { name };
-    forward(&app, &visitor, &headers, &peer, rpc, args, |mut c| async move {
-        match action.as_str() {
-            "pause" => c.pause_backend(req).await,
-            "resume" => c.resume_backend(req).await,
-            "enable" => c.enable_backend(req).await,
-            _ => c.disable_backend(req).await,
-        }
-    })
+    forward(
+        &app,
+        &visitor,
+        &headers,
+        &peer,
+        rpc,
+        args,
+        |mut c| async move {
+            match action.as_str() {
+                "pause" => c.pause_backend(req).await,
+                "resume" => c.resume_backend(req).await,
+                "enable" => c.enable_backend(req).await,
+                _ => c.disable_backend(req).await,
+            }
+        },
+    )
     .await
 }
 
@@ -414,7 +426,10 @@ pub async fn node_action(
         &peer,
         "SetNodeDrain",
         args,
-        |mut c| async move { c.set_node_drain(proto::SetNodeDrainRequest { drained }).await },
+        |mut c| async move {
+            c.set_node_drain(proto::SetNodeDrainRequest { drained })
+                .await
+        },
     )
     .await
 }
