@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{World, until};
+use common::{World, until, w};
 
 /// Backends and frontends, after [`common::HEAD`].
 const CONFIG: &str = r#"
@@ -22,10 +22,6 @@ const CONFIG: &str = r#"
         - name: fallback
           backends: { c: {} }
 "#;
-
-fn w(list: &[(&str, u8)]) -> Vec<(String, u8)> {
-    list.iter().map(|(a, w)| (a.to_string(), *w)).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_fails_over_to_fallback_and_back() {

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{World, until, w};
+use common::{World, parts_with_hub, until, w};
 use maglev_bin::daemon::Parts;
-use maglev_bin::events::{EventHub, EventKind, Received, Subscription};
+use maglev_bin::events::{EventKind, Received, Subscription};
 use maglev_core::state::BackendState;
 use maglev_core::warmup::Phase;
 use maglev_health::Code;
@@ -108,17 +108,6 @@ fn two_backends(net: u8) -> String {
           backends: {{ a: {{}}, b: {{}} }}
 "#
     )
-}
-
-/// A hub subscribed to before the daemon starts: nothing is missed.
-fn parts_with_hub() -> (Parts, Subscription) {
-    let hub = EventHub::new();
-    let events = hub.subscribe(None);
-    let parts = Parts {
-        hub,
-        ..Parts::default()
-    };
-    (parts, events)
 }
 
 const PRIMARY: &[&str] = &[

@@ -6,13 +6,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{World, until, w};
-use maglev_bin::daemon::Parts;
+use common::{World, parts_with_hub, until, w};
 use maglev_bin::daemon::overrides::{Override, OverrideKey};
-use maglev_bin::demo::SimVpp;
-use maglev_bin::events::{EventHub, EventKind, Received, Subscription};
+use maglev_bin::events::{EventKind, Received, Subscription};
 use maglev_core::state::BackendState;
 use maglev_health::persist::{self, Intent};
 
@@ -34,17 +30,6 @@ fn body(net: u8, a_extra: &str, c_member: &str) -> String {
           backends: {{ a: {{}}, b: {{}}, c: {{{c_member}}} }}
 "#
     )
-}
-
-/// A hub subscribed to before the daemon starts: nothing is missed.
-fn parts_with_hub() -> (Parts, Subscription) {
-    let hub = EventHub::new();
-    let events = hub.subscribe(None);
-    let parts = Parts {
-        hub,
-        ..Parts::default()
-    };
-    (parts, events)
 }
 
 /// The VPP ops published so far, as logged.
@@ -163,12 +148,7 @@ async fn the_first_plan_into_an_empty_vpp_has_the_restored_weight() {
         .unwrap();
     world.daemon.take().unwrap().shutdown().await;
     // VPP restarted meanwhile: it holds nothing.
-    let dir = world.dir.path().join("vpp2");
-    std::fs::create_dir(&dir).unwrap();
-    let fresh = SimVpp::start(&dir, 1, Some(Duration::from_millis(50)))
-        .await
-        .unwrap();
-    std::mem::replace(&mut world.vpp, fresh).stop().await;
+    world.fresh_vpp().await;
     assert!(world.vips().is_empty());
     let (parts, mut events) = parts_with_hub();
     let mut settings = world.settings();

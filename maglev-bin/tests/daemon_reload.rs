@@ -169,11 +169,7 @@ async fn a_reload_that_deletes_most_vips_is_refused_unless_forced() {
 
 /// [`ONE`] under a head with `vpp.lb` extended by `lb` (indented lines).
 fn with_lb(lb: &str) -> String {
-    let head = HEAD.replace(
-        "      startup-min-delay: 0s",
-        &format!("{lb}      startup-min-delay: 0s"),
-    );
-    format!("{head}{ONE}")
+    format!("{}{ONE}", common::head_with_lb(lb))
 }
 
 /// What the simulator holds of `lb_conf`: (sticky buckets, flow timeout,

@@ -218,10 +218,7 @@ fn refused(world: &World) -> u64 {
 async fn a_drain_while_vpp_refuses_ops_does_not_wait_for_the_backoff() {
     use maglev_core::schedule::RETRY_MIN;
     let mut world = World::new(24, 2).await;
-    let head = common::HEAD.replace(
-        "startup-min-delay: 0s",
-        "sync-interval: 1h\n      startup-min-delay: 0s",
-    );
+    let head = common::head_with_lb("      sync-interval: 1h\n");
     world.write_config(&format!("{head}{DRAIN_CONFIG}"));
     world.start(world.settings()).await;
     until("web is programmed", || {
@@ -284,10 +281,7 @@ async fn a_drain_while_vpp_refuses_ops_does_not_wait_for_the_backoff() {
 /// Ten frontends of four static backends (no health check: up from the
 /// start), and a periodic full sync every second.
 fn periodic_config() -> String {
-    let mut y = common::HEAD.replace(
-        "startup-min-delay: 0s",
-        "sync-interval: 1s\n      startup-min-delay: 0s",
-    );
+    let mut y = common::head_with_lb("      sync-interval: 1s\n");
     y += "  backends:\n";
     for f in 0..10 {
         for b in 1..=4 {
@@ -490,5 +484,143 @@ async fn a_shutdown_mid_sync_abandons_the_plan_and_still_says_goodbye() {
         sim_ases(&world) == planned
     })
     .await;
+    world.stop().await;
+}
+
+// ------------------------------------------------ tables at once (issue 27)
+
+/// The fingerprint of the table the simulator holds for `vip`, checked to
+/// be the table VPP fills from the ASes and weights it holds (so the
+/// daemon's prediction has something real to equal); `None` while the
+/// simulator has no such VIP.
+fn sim_fingerprint(world: &World, vip: &str) -> Option<u64> {
+    use maglev_core::maglev::MaglevTable;
+    let address: std::net::IpAddr = vip.parse().unwrap();
+    let v = world
+        .vips()
+        .into_iter()
+        .find(|v| v.key.address == address)?;
+    let ases = v.ases.iter().map(|(a, w)| (a.parse().unwrap(), *w));
+    let table = MaglevTable::build(ases, v.buckets.len()).unwrap();
+    assert_eq!(
+        table.buckets(),
+        &v.buckets[..],
+        "the simulator's table of {vip}"
+    );
+    Some(table.fingerprint())
+}
+
+/// Whether every frontend's predicted table is the one the simulator
+/// holds, by fingerprint (non-zero).
+fn tables_match(world: &World, frontends: &[(&str, &str)]) -> bool {
+    frontends.iter().all(|(name, vip)| {
+        let predicted = world.handle().table(name).map(|t| t.summary.fingerprint);
+        let view = world.handle().frontend(name).unwrap();
+        let shown = view.table.map(|t| t.summary.fingerprint);
+        predicted.is_some_and(|f| f != 0)
+            && predicted == shown
+            && predicted == sim_fingerprint(world, vip)
+    })
+}
+
+const FRONTENDS: [(&str, &str); 2] = [("web", "192.0.2.40"), ("dns", "192.0.2.41")];
+
+/// Whether the simulator holds both VIPs with every backend at weight 100
+/// and every table is predicted as it holds it.
+fn programmed_and_predicted(world: &World, net: u8) -> bool {
+    let a = format!("127.0.{net}.1");
+    let b = format!("127.0.{net}.2");
+    world.weights("192.0.2.40") == w(&[(&a, 100), (&b, 100)])
+        && world.weights("192.0.2.41") == w(&[(&b, 100)])
+        && tables_match(world, &FRONTENDS)
+}
+
+/// A world of static backends whose periodic full sync is an hour away:
+/// whatever a test sees of the tables came from the syncs that created or
+/// changed the VIPs, not from a later read.
+async fn hourly_world(net: u8) -> World {
+    let mut world = World::new(net, 2).await;
+    let head = common::head_with_lb("      sync-interval: 1h\n");
+    // Static backends: up from the start, so the first batch creates each
+    // VIP at its final weights and no later batch touches it (a created
+    // VIP's table must come from the batch that created it).
+    let body = CONFIG
+        .replace("127.0.4.", &format!("127.0.{net}."))
+        .replace(", healthcheck: web", "");
+    world.write_config(&format!("{head}{body}"));
+    world.start(world.settings()).await;
+    world
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_into_an_empty_vpp_predicts_every_table_at_once() {
+    let world = hourly_world(27).await;
+    until("every VIP is created with its table predicted", || {
+        programmed_and_predicted(&world, 27)
+    })
+    .await;
+    // The drift is what a read of VPP says of the prediction (unset before
+    // the first read of the VIP, as the proto says): the next read, here
+    // an operator's full sync, finds none.
+    world.handle().sync(None).await.unwrap();
+    until("the read's drift is taken in", || {
+        FRONTENDS
+            .iter()
+            .all(|(name, _)| world.handle().table(name).and_then(|t| t.drift) == Some(0))
+    })
+    .await;
+    assert!(tables_match(&world, &FRONTENDS));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_after_a_vpp_restart_predicts_every_table_at_once() {
+    let mut world = hourly_world(28).await;
+    until("every table is predicted", || {
+        programmed_and_predicted(&world, 28)
+    })
+    .await;
+    let pid_before = world.handle().vpp().unwrap().info.pid;
+    // VPP restarts empty; the daemon reconnects and creates every VIP
+    // again, an hour before its next periodic sync.
+    world.vpp.sim.restart().await.unwrap();
+    until(
+        "the daemon reconnected and every table is predicted again",
+        || {
+            world.handle().vpp().is_ok_and(|l| l.info.pid != pid_before)
+                && programmed_and_predicted(&world, 28)
+        },
+    )
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_change_predicts_its_new_table_at_once() {
+    let world = hourly_world(29).await;
+    until("every table is predicted", || {
+        programmed_and_predicted(&world, 29)
+    })
+    .await;
+    let before = world.handle().table("web").unwrap().summary.fingerprint;
+    world
+        .handle()
+        .set_weight("web", "primary", "a", 30, false)
+        .await
+        .unwrap();
+    // set_weight answers once VPP has the new weight: the prediction is
+    // the new table as soon as the table task has taken it in.
+    assert_eq!(
+        world.weights("192.0.2.40"),
+        w(&[("127.0.29.1", 30), ("127.0.29.2", 100)])
+    );
+    until("web's new table is predicted", || {
+        tables_match(&world, &FRONTENDS)
+    })
+    .await;
+    assert_ne!(
+        world.handle().table("web").unwrap().summary.fingerprint,
+        before
+    );
     world.stop().await;
 }

@@ -283,8 +283,10 @@ const SHAPE: &str = "\
 # TYPE maglev_backend_state gauge
 # TYPE maglev_backend_suppressed gauge
 # TYPE maglev_backend_transitions counter
+# TYPE maglev_config_fingerprint gauge
 # TYPE maglev_config_reloads counter
 # TYPE maglev_frontend_active_pool gauge
+# TYPE maglev_frontend_config_fingerprint gauge
 # TYPE maglev_frontend_pool_backend_effective_weight gauge
 # TYPE maglev_frontend_pool_backend_weight gauge
 # TYPE maglev_frontend_serving_backends gauge
@@ -325,8 +327,10 @@ maglev_backend_flaps_total{backend}
 maglev_backend_health{backend}
 maglev_backend_state{backend,state}
 maglev_backend_transitions_total{backend,from,to}
+maglev_config_fingerprint{node}
 maglev_config_reloads_total{result}
 maglev_frontend_active_pool{frontend}
+maglev_frontend_config_fingerprint{frontend}
 maglev_frontend_pool_backend_effective_weight{backend,frontend,pool}
 maglev_frontend_pool_backend_weight{backend,frontend,pool}
 maglev_frontend_serving_backends{frontend}
@@ -422,6 +426,27 @@ async fn metrics_show_backends_frontends_and_vpp() {
         Some(1.0)
     );
     world.handle().set_drain(false, "alice").await.unwrap();
+
+    // The config fingerprints, exact in the float: the node's, labelled
+    // with its name, and the frontend's, as gRPC's NodeInfo and
+    // FrontendInfo carry them.
+    let config = world.handle().config();
+    let node = world.handle().settings().node_name.clone();
+    assert!(!node.is_empty());
+    assert_eq!(
+        s.value("maglev_config_fingerprint", &[("node", node.as_str())]),
+        Some(config.fingerprint() as f64)
+    );
+    assert_eq!(
+        world.handle().node().config_fingerprint,
+        config.fingerprint()
+    );
+    let web = config.frontend_fingerprint("web").expect("frontend web");
+    assert_ne!(web, 0);
+    assert_eq!(
+        s.value("maglev_frontend_config_fingerprint", &[("frontend", "web")]),
+        Some(web as f64)
+    );
 
     // Every backend: up; the default set lists only the current state.
     for b in BACKENDS {

@@ -256,9 +256,10 @@ impl Census {
 /// backend its state and its flaps (the 0/1 alarms `suppressed` and
 /// `probe_blocked` add one each only for a backend they hold: none here);
 /// per frontend its state, active pool, serving backends, four VIP packet
-/// counters, two route counters, its table hash and drift.
+/// counters, two route counters, its table hash and drift, and its config
+/// fingerprint.
 const SERIES_PER_BACKEND: usize = 2;
-const SERIES_PER_FRONTEND: usize = 11;
+const SERIES_PER_FRONTEND: usize = 12;
 /// Series about the daemon itself (VPP link, syncs, API messages by kind,
 /// listeners...): a constant, whatever the config.
 const SERIES_GLOBAL: usize = 120;

@@ -194,20 +194,13 @@ impl MaglevTable {
     /// depends only on the buckets, never on the order ASes were added or
     /// on maglev's version.
     pub fn fingerprint(&self) -> u64 {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut h = OFFSET;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-            }
-        };
+        let mut h = Fnv48::new();
         let len = u32::try_from(self.buckets.len()).unwrap_or(u32::MAX);
-        eat(&len.to_le_bytes());
+        h.eat(&len.to_le_bytes());
         for bucket in &self.buckets {
-            eat(&bucket.map(ip46).unwrap_or([0; 16]));
+            h.eat(&bucket.map(ip46).unwrap_or([0; 16]));
         }
-        h & ((1 << FINGERPRINT_BITS) - 1)
+        h.finish()
     }
 
     /// What changing this table into `after` does to new flows: which
@@ -264,6 +257,30 @@ impl Movement {
         } else {
             self.moved as f64 / self.len as f64
         }
+    }
+}
+
+/// FNV-1a (64-bit) kept to its low [`FINGERPRINT_BITS`] bits: the hash
+/// of every maglev fingerprint (tables here, configs in
+/// [`crate::config::fingerprint`]).
+pub(crate) struct Fnv48(u64);
+
+impl Fnv48 {
+    /// The hash of nothing yet.
+    pub(crate) fn new() -> Fnv48 {
+        Fnv48(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// Feeds `bytes`.
+    pub(crate) fn eat(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// The low [`FINGERPRINT_BITS`] bits of the hash.
+    pub(crate) fn finish(&self) -> u64 {
+        self.0 & ((1 << FINGERPRINT_BITS) - 1)
     }
 }
 

@@ -648,6 +648,7 @@ impl Announcer {
             table: table.clone(),
             announced: prefixes.iter().filter(|p| p.announced).count(),
             prefixes: prefixes.len(),
+            ..NodeView::default()
         };
         self.shared().publish(
             Announcements {

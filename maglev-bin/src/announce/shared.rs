@@ -64,6 +64,7 @@ impl AnnounceShared {
                 table: describe,
                 announced: 0,
                 prefixes: 0,
+                ..NodeView::default()
             }),
             drain: Mutex::new(drain),
             requested: AtomicU64::new(0),

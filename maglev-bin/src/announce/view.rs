@@ -73,4 +73,11 @@ pub struct NodeView {
     pub announced: usize,
     /// Prefixes known.
     pub prefixes: usize,
+    /// The node's name (`--node-name`); filled by the daemon's handle,
+    /// not the announcer.
+    pub name: String,
+    /// The running config's fingerprint
+    /// ([`Config::fingerprint`](maglev_core::config::Config::fingerprint));
+    /// filled by the daemon's handle, not the announcer.
+    pub config_fingerprint: u64,
 }

@@ -162,6 +162,12 @@ struct Args {
     #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
 
+    /// This node's name, as fleet views (maglevc against several servers,
+    /// the dashboard's tabs) and `maglevc show node` show it [default: the
+    /// host name].
+    #[arg(long, env = "MAGLEV_NODE_NAME")]
+    node_name: Option<String>,
+
     /// Serve gRPC server reflection (`--reflection=false` turns it off).
     #[arg(long, env = "MAGLEV_REFLECTION", default_value_t = true, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
@@ -233,7 +239,7 @@ fn main() -> ExitCode {
     if args.check {
         return maglev_bin::check::run(&args.config, non_empty(&args.grpc_addr).as_deref());
     }
-    if let Err(e) = maglev_bin::daemon::settings::check_peers(&args.peers, None) {
+    if let Err(e) = maglev_bin::daemon::settings::check_peers(&args.peers, args.node_name.as_deref()) {
         eprintln!("maglevd: {e}");
         return ExitCode::from(2);
     }
@@ -351,6 +357,9 @@ fn settings(args: &Args) -> Settings {
         }
     });
     s.reload_delete_limit = maglev_core::reload::DeleteLimit(args.reload_delete_limit);
+    if let Some(name) = args.node_name.as_deref().and_then(non_empty) {
+        s.node_name = name;
+    }
     s.state_file = match &args.state_file {
         Some(path) => non_empty(path).map(PathBuf::from),
         None if args.demo => None,

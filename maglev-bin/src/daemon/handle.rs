@@ -1040,10 +1040,14 @@ impl Handle {
         self.shared.announce.announcements()
     }
 
-    /// This node: its drain and its announcements in totals, as the
+    /// This node: its name (`--node-name`), the running config's
+    /// fingerprint, and its drain and announcements in totals as the
     /// announcer last published them.
     pub fn node(&self) -> crate::announce::view::NodeView {
-        self.shared.announce.node()
+        let mut node = self.shared.announce.node();
+        node.name = self.shared.settings.node_name.clone();
+        node.config_fingerprint = self.config().fingerprint();
+        node
     }
 
     /// Drains the node (`drained`) or undrains it, as operator `by`: kept in

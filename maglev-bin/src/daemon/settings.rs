@@ -86,6 +86,10 @@ pub struct Settings {
     /// The share of running VIPs a reload may delete without being forced
     /// (`--reload-delete-limit`).
     pub reload_delete_limit: maglev_core::reload::DeleteLimit,
+    /// The node's name (`--node-name`), as fleet views (maglevc against
+    /// several servers, the dashboard's tabs) and `NodeInfo` show it; the host name
+    /// by default ([`default_node_name`]).
+    pub node_name: String,
     /// How often the announcer reads its route table back to repair drift
     /// (a route of ours someone removed); [`ANNOUNCE_RELIST_INTERVAL`] by
     /// default.
@@ -201,6 +205,16 @@ impl Settings {
             reload_delete_limit: maglev_core::reload::DeleteLimit::DEFAULT,
             peers: Vec::new(),
             peer_tls: None,
+            node_name: default_node_name(),
         }
     }
+}
+
+/// The default `--node-name`: the host name (`gethostname`, no DNS), or
+/// `localhost` if it cannot be read or is empty.
+pub fn default_node_name() -> String {
+    dns_lookup::get_hostname()
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -39,6 +39,9 @@ pub struct FrontendView {
     pub table: Option<VipTable>,
     /// Its prefix's announcement; `None` without an announce section.
     pub announce: Option<crate::announce::view::FrontendAnnounce>,
+    /// Its part of the config's fingerprint
+    /// ([`Config::frontend_fingerprint`], computed once per config).
+    pub config_fingerprint: u64,
 }
 
 /// One pool member as the API shows it.
@@ -102,6 +105,7 @@ impl FrontendView {
             released,
             table: None,
             announce: None,
+            config_fingerprint: config.frontend_fingerprint(name).unwrap_or(0),
             frontend: fe.clone(),
         })
     }

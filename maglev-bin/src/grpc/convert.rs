@@ -116,8 +116,7 @@ pub fn frontend(view: &FrontendView) -> proto::FrontendInfo {
             .announce
             .map(|a| a.reason.as_str().to_owned())
             .unwrap_or_default(),
-        // SKELETON (issue 27): the frontend's config fingerprint.
-        config_fingerprint: 0,
+        config_fingerprint: view.config_fingerprint,
     }
 }
 
@@ -146,9 +145,8 @@ pub fn node(n: &crate::announce::view::NodeView) -> proto::NodeInfo {
         table: n.table.clone(),
         announced: count(n.announced),
         prefixes: count(n.prefixes),
-        // SKELETON (issue 27): the node's name and config fingerprint.
-        name: String::new(),
-        config_fingerprint: 0,
+        name: n.name.clone(),
+        config_fingerprint: n.config_fingerprint,
         version: crate::VERSION.to_owned(),
     }
 }

@@ -79,11 +79,56 @@ pub(super) fn encode(out: &mut String, format: Format, handle: &Handle, families
         encode_backend_detail(out, format, &backends);
         encode_members(out, format, handle, &backends, now);
     }
+    if families.default_set() {
+        encode_config_fingerprints(out, format, handle);
+    }
     if families.default_set() && handle.vpp_enabled() {
         encode_vpp(out, format, handle);
     }
     if families.default_set() {
         encode_announce(out, format, handle);
+    }
+}
+
+/// The running config's fingerprints (computed once per config, see
+/// [`maglev_core::config::fingerprint`]): the whole config's, labelled
+/// with the node's name, and each frontend's, beside its table hash, so
+/// that routers whose tables differ are told apart by "different config"
+/// versus "same config, different health view".
+fn encode_config_fingerprints(out: &mut String, format: Format, handle: &Handle) {
+    let config = handle.config();
+    gauge_header(
+        out,
+        format,
+        "maglev_config_fingerprint",
+        "A stable 48-bit hash of the running config's part that decides Maglev \
+         tables (frontends, pools, members' addresses and weights, table lengths, \
+         stickiness): equal on two routers that build the same tables from the \
+         same health view",
+    );
+    text::sample(
+        out,
+        "maglev_config_fingerprint",
+        &[("node", handle.settings().node_name.as_str())],
+        config.fingerprint(),
+    );
+    gauge_header(
+        out,
+        format,
+        "maglev_frontend_config_fingerprint",
+        "A stable 48-bit hash of the frontend's part of the running config that \
+         decides its table: routers equal in it and different in \
+         maglev_vpp_lb_table_hash differ in their health view",
+    );
+    for name in config.frontends().keys() {
+        if let Some(f) = config.frontend_fingerprint(name) {
+            text::sample(
+                out,
+                "maglev_frontend_config_fingerprint",
+                &[("frontend", name.as_str())],
+                f,
+            );
+        }
     }
 }
 

@@ -33,6 +33,27 @@ maglev:
       fall: 1
 "#;
 
+/// [`HEAD`] with its `vpp.lb` section extended by `lb`: indented lines
+/// (six spaces), each ending in a newline, e.g. `"      sync-interval: 1h\n"`.
+pub fn head_with_lb(lb: &str) -> String {
+    HEAD.replace(
+        "      startup-min-delay: 0s",
+        &format!("{lb}      startup-min-delay: 0s"),
+    )
+}
+
+/// Daemon parts whose event hub is subscribed to before the daemon
+/// starts: nothing it publishes is missed.
+pub fn parts_with_hub() -> (Parts, maglev_bin::events::Subscription) {
+    let hub = maglev_bin::events::EventHub::new();
+    let events = hub.subscribe(None);
+    let parts = Parts {
+        hub,
+        ..Parts::default()
+    };
+    (parts, events)
+}
+
 /// How long any condition may take before a test fails. Generous: it only
 /// bounds a hang, nothing is timed.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -71,6 +92,20 @@ impl World {
             .await
             .unwrap();
         self.backends.push(b);
+    }
+
+    /// Replaces the simulator with a fresh, empty one (with a socket
+    /// directory of its own): a VPP that restarted while no daemon ran.
+    pub async fn fresh_vpp(&mut self) {
+        let dir = (2..)
+            .map(|i| self.dir.path().join(format!("vpp{i}")))
+            .find(|d| !d.exists())
+            .expect("a free name");
+        std::fs::create_dir(&dir).unwrap();
+        let fresh = SimVpp::start(&dir, 1, Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+        std::mem::replace(&mut self.vpp, fresh).stop().await;
     }
 
     /// The config path the daemon reads.

@@ -1,12 +1,13 @@
 //! The config's reverse lookups (VIP to frontend, backend to frontends,
-//! health check to backends), derived once per config on first use and
-//! kept with its data, so that answering about one VIP, backend or health
-//! check costs the same at 10,000 frontends as at 10.
+//! health check to backends) and its [fingerprints](super::fingerprint),
+//! derived once per config on first use and kept with its data, so that
+//! answering about one VIP, backend or health check costs the same at
+//! 10,000 frontends as at 10, and a fingerprint costs nothing per request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use super::Config;
+use super::{Config, fingerprint};
 use crate::dataplane::VipKey;
 
 /// The reverse lookups of one [`Config`] ([`Config::index`]).
@@ -18,6 +19,10 @@ pub struct ConfigIndex {
     users: HashMap<String, Vec<Arc<str>>>,
     /// Each health check's backends, sorted by name.
     checked: HashMap<String, Vec<String>>,
+    /// Each frontend's config fingerprint.
+    fingerprints: HashMap<Arc<str>, u64>,
+    /// The whole config's fingerprint.
+    fingerprint: u64,
 }
 
 impl ConfigIndex {
@@ -26,6 +31,9 @@ impl ConfigIndex {
         let mut index = ConfigIndex::default();
         for (name, fe) in config.frontends() {
             let name: Arc<str> = Arc::from(name.as_str());
+            index
+                .fingerprints
+                .insert(name.clone(), fingerprint::frontend_fingerprint(config, fe));
             index
                 .by_vip
                 .entry(fe.vip_key())
@@ -55,7 +63,24 @@ impl ConfigIndex {
                     .push(name.clone());
             }
         }
+        index.fingerprint = fingerprint::config_fingerprint(config.frontends().keys().map(|n| {
+            (
+                n.as_str(),
+                index.fingerprints.get(n.as_str()).copied().unwrap_or(0),
+            )
+        }));
         index
+    }
+
+    /// The config fingerprint of the frontend named `name`
+    /// ([`fingerprint::frontend_fingerprint`]), if there is one.
+    pub fn frontend_fingerprint(&self, name: &str) -> Option<u64> {
+        self.fingerprints.get(name).copied()
+    }
+
+    /// The whole config's fingerprint ([`fingerprint::config_fingerprint`]).
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// The frontend whose VIP is `key`, if any.

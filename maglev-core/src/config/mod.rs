@@ -15,6 +15,7 @@
 
 mod duration;
 mod error;
+pub mod fingerprint;
 mod index;
 mod validate;
 mod yaml;
@@ -138,6 +139,20 @@ impl Config {
     /// every clone of this config.
     pub fn index(&self) -> &ConfigIndex {
         self.inner.index.get(self)
+    }
+
+    /// The fingerprint of the part of this config that decides Maglev
+    /// tables ([`fingerprint`] says what it covers), computed once per
+    /// config with its [`index`](Config::index).
+    pub fn fingerprint(&self) -> u64 {
+        self.index().fingerprint()
+    }
+
+    /// The fingerprint of frontend `name`'s part of this config
+    /// ([`fingerprint::frontend_fingerprint`]), computed once per config;
+    /// `None` if there is no such frontend.
+    pub fn frontend_fingerprint(&self, name: &str) -> Option<u64> {
+        self.index().frontend_fingerprint(name)
     }
 
     /// A copy of this config with one pool member's configured weight
