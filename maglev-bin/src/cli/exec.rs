@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 
 use super::Target;
 use super::announce;
+use super::lists;
 use super::parse::Invocation;
 use super::plan;
 use super::render::{self, Block, Cell, Paint, Style, Table};
@@ -104,6 +105,31 @@ impl Session {
     /// The output style.
     pub fn style(&self) -> Style {
         self.style
+    }
+
+    /// The gRPC client (cheap to clone).
+    pub fn client(&self) -> &MaglevClient<Channel> {
+        &self.client
+    }
+
+    /// Where it talks to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// This session's server as a fleet node named `name`, sharing its
+    /// channel.
+    pub fn node(&self, name: &str) -> crate::fleet::Node {
+        crate::fleet::Node {
+            name: name.to_owned(),
+            target: self.target.clone(),
+            client: self.client.clone(),
+        }
+    }
+
+    /// The wall clock now (Unix nanoseconds).
+    pub fn now_unix_nanos(&self) -> i64 {
+        self.wall.now_unix_nanos()
     }
 
     fn status(&self, s: tonic::Status) -> Failure {
@@ -233,11 +259,11 @@ fn req_arg(inv: &Invocation, slot: Slot) -> String {
     inv.arg(slot).unwrap_or_default().to_owned()
 }
 
-fn proto_name(p: &str) -> &str {
+pub(super) fn proto_name(p: &str) -> &str {
     if p.is_empty() { "any" } else { p }
 }
 
-fn port_name(p: u32) -> String {
+pub(super) fn port_name(p: u32) -> String {
     if p == 0 {
         "any".to_owned()
     } else {
@@ -245,7 +271,7 @@ fn port_name(p: u32) -> String {
     }
 }
 
-fn dur(d: &Option<prost_types::Duration>) -> String {
+pub(super) fn dur(d: &Option<prost_types::Duration>) -> String {
     d.as_ref()
         .and_then(|d| Duration::try_from(*d).ok())
         .map(render::duration)
@@ -286,38 +312,7 @@ impl Session {
                 if json {
                     return js(&r);
                 }
-                let mut t = Table::new(&[
-                    "NAME",
-                    "ADDRESS",
-                    "PROTO",
-                    "PORT",
-                    "STATE",
-                    "ACTIVE-POOL",
-                    "UP",
-                ]);
-                for f in &r.frontends {
-                    let mut members: BTreeMap<&str, &str> = BTreeMap::new();
-                    for p in &f.pools {
-                        for b in &p.backends {
-                            members.insert(&b.name, &b.state);
-                        }
-                    }
-                    let up = members.values().filter(|s| **s == "up").count();
-                    t.row(vec![
-                        f.name.clone().into(),
-                        f.address.clone().into(),
-                        proto_name(&f.protocol).into(),
-                        port_name(f.port).into(),
-                        Cell::state(&f.state),
-                        if f.active_pool.is_empty() {
-                            "-".into()
-                        } else {
-                            f.active_pool.clone().into()
-                        },
-                        format!("{up}/{}", members.len()).into(),
-                    ]);
-                }
-                Ok(Some(t.render(st)))
+                Ok(Some(lists::frontends_table(&[(None, &r.frontends)], st)))
             }
             CommandId::ShowFrontend => {
                 let name = req_arg(inv, Slot::Frontend);
@@ -357,46 +352,11 @@ impl Session {
                 if json {
                     return js(&r);
                 }
-                let now = self.now();
-                let mut t = Table::new(&[
-                    "NAME",
-                    "ADDRESS",
-                    "STATE",
-                    "HEALTH",
-                    "HEALTHCHECK",
-                    "LAST-PROBE",
-                    "FOR",
-                ]);
-                for b in &r.backends {
-                    let probe = b
-                        .last_probe
-                        .as_ref()
-                        .map(|p| format!("{} {}", p.code, dur(&p.duration)))
-                        .unwrap_or_else(|| "-".to_owned());
-                    // Probes that cannot run (ours): the state is held.
-                    let probe = match &b.probe_blocked {
-                        Some(pb) => Cell {
-                            text: format!("blocked ({})", pb.reason),
-                            paint: Paint::Yellow,
-                        },
-                        None => probe.into(),
-                    };
-                    let since = b.transitions.last().map(|x| render::age(x.unix_nanos, now));
-                    t.row(vec![
-                        b.name.clone().into(),
-                        b.address.clone().into(),
-                        backend_state(b),
-                        health(b).into(),
-                        if b.healthcheck.is_empty() {
-                            "static".into()
-                        } else {
-                            b.healthcheck.clone().into()
-                        },
-                        probe,
-                        since.unwrap_or_else(|| "-".to_owned()).into(),
-                    ]);
-                }
-                Ok(Some(t.render(st)))
+                Ok(Some(lists::backends_table(
+                    &[(None, &r.backends)],
+                    self.now(),
+                    st,
+                )))
             }
             CommandId::ShowBackend => {
                 let b = self
@@ -720,6 +680,21 @@ impl Session {
                 }
                 Ok(Some(announce::node_text(&n, self.now(), st)))
             }
+            CommandId::ShowFleet => {
+                let node = self.node(&self.target.server);
+                let reading = match crate::fleet::read(&node, crate::fleet::READ_TIMEOUT).await {
+                    Ok(r) => crate::fleet::Reading::Read(r),
+                    Err(e) => crate::fleet::Reading::Unreachable(e),
+                };
+                let server = self.target.server.as_str();
+                let nodes = [(server, server)];
+                if json {
+                    return super::fleet_view::json(&nodes, &[reading])
+                        .map(Some)
+                        .map_err(|e| Failure::Server(e).into());
+                }
+                Ok(Some(super::fleet_view::text(&nodes, &[reading], st)))
+            }
             CommandId::DrainNode | CommandId::UndrainNode => {
                 let n = self
                     .client
@@ -846,7 +821,7 @@ impl Session {
     }
 }
 
-fn health(b: &proto::BackendInfo) -> String {
+pub(super) fn health(b: &proto::BackendInfo) -> String {
     if b.healthcheck.is_empty() {
         "-".to_owned()
     } else {
@@ -861,7 +836,7 @@ fn suppressed(b: &proto::BackendInfo) -> bool {
 
 /// A backend's state cell: `up (suppressed)` painted like `down` while
 /// flap damping holds it at weight 0, else the plain state.
-fn backend_state(b: &proto::BackendInfo) -> Cell {
+pub(super) fn backend_state(b: &proto::BackendInfo) -> Cell {
     member_state(&b.state, suppressed(b), None)
 }
 

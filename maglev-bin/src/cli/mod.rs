@@ -7,6 +7,12 @@
 //!   below is derived from.
 //! - [`parse`]: unambiguous-prefix parsing, and what may come next.
 //! - [`render`]: aligned tables and blocks, colors, durations and ages.
+//! - [`lists`]: the tables of `show frontends` and `show backends`, with a
+//!   NODE column for several servers.
+//! - [`multi`]: one command on several servers (`--server a,b,c`): per
+//!   node output, writes confirmed and sent to every node.
+//! - [`fleet_view`]: `show fleet`, every frontend on every node with the
+//!   agreement verdict.
 //! - [`exec`]: running a command against maglevd and printing the reply.
 //! - [`plan`]: sync results and dry runs (ops, bucket movement), share bars.
 //! - [`watch`]: `watch events`.
@@ -22,7 +28,10 @@
 
 pub mod announce;
 pub mod exec;
+pub mod fleet_view;
 pub mod generate;
+pub mod lists;
+pub mod multi;
 pub mod parse;
 pub mod plan;
 pub mod render;
@@ -37,7 +46,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use self::exec::{Failure, Session};
+use self::exec::Failure;
+use self::multi::Multi;
+use self::parse::Invocation;
 use self::render::Style;
 use crate::transport::client::ClientTls;
 
@@ -50,9 +61,19 @@ pub const DEFAULT_SERVER: &str = "localhost:9090";
 #[derive(Debug, Clone, Parser)]
 #[command(name = "maglevc", version = crate::VERSION_LINE)]
 pub struct Args {
-    /// The maglevd gRPC address, host:port.
+    /// The maglevd gRPC address, host:port; several, comma-separated
+    /// (each optionally `name=host:port`), run each command on every one.
     #[arg(long, env = "MAGLEV_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
+
+    /// Print the reply as JSON (as the command's own `--json`).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Send a write to several servers without asking first (needed
+    /// without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 
     /// Talk TLS to maglevd (implied by --ca, --cert, --key and an
     /// https:// server); without --ca its certificate must chain to the
@@ -99,14 +120,27 @@ pub struct Args {
 }
 
 impl Args {
-    /// Where and how to connect.
+    /// Where and how to connect, for the first (or only) server.
     pub fn target(&self) -> Target {
-        let tls = self.tls
-            || self.ca.is_some()
-            || self.cert.is_some()
-            || self.server.starts_with("https://");
+        let first = self.server.split(',').next().unwrap_or_default().trim();
+        let addr = first.split_once('=').map_or(first, |(_, a)| a.trim());
+        self.target_at(addr)
+    }
+
+    /// Every listed server, with its name, and how to connect to each.
+    pub fn targets(&self) -> Result<Vec<(String, Target)>, Failure> {
+        let listed = crate::fleet::servers::parse(&self.server).map_err(Failure::Usage)?;
+        Ok(listed
+            .into_iter()
+            .map(|l| (l.name, self.target_at(&l.addr)))
+            .collect())
+    }
+
+    fn target_at(&self, addr: &str) -> Target {
+        let tls =
+            self.tls || self.ca.is_some() || self.cert.is_some() || addr.starts_with("https://");
         Target {
-            server: self.server.clone(),
+            server: addr.to_owned(),
             tls: tls.then(|| ClientTls {
                 ca: self.ca.clone(),
                 cert: self.cert.clone(),
@@ -114,6 +148,15 @@ impl Args {
             }),
         }
     }
+}
+
+/// The global flags that shape every command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Global {
+    /// `--json` before the command.
+    pub json: bool,
+    /// `--yes`: no confirmation for writes to several servers.
+    pub yes: bool,
 }
 
 /// A maglevd to talk to.
@@ -171,24 +214,79 @@ pub fn main(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return exit(Err(Failure::Server(format!("cannot start: {e}"))), style),
     };
-    let target = args.target();
+    let targets = match args.targets() {
+        Ok(t) => t,
+        Err(f) => return exit(Err(f), style),
+    };
+    let global = Global {
+        json: args.json,
+        yes: args.yes,
+    };
     if interactive {
-        return exit(shell::run(&rt, &target, style), style);
+        return exit(shell::run(&rt, &targets, style, global), style);
     }
-    let result = rt.block_on(one_shot(&target, &args.command, style, &mut stdout));
+    let result = rt.block_on(one_shot(
+        &targets,
+        &args.command,
+        style,
+        global,
+        &mut stdout,
+    ));
     exit(result, style)
 }
 
-/// Runs one command given as words, writing to `out`.
+/// Runs one command given as words on every listed server, writing to
+/// `out`; a write to several asks first (on a terminal) unless `--yes`.
 pub async fn one_shot(
-    target: &Target,
+    targets: &[(String, Target)],
     words: &[String],
     style: Style,
+    global: Global,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let inv = parse::parse_words(words).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut session = Session::new(target, style)?;
-    session.run(&inv, out).await.map(|_| ())
+    let mut inv = parse::parse_words(words).map_err(|e| Failure::Usage(e.to_string()))?;
+    if global.json {
+        multi::apply_json(&mut inv)?;
+    }
+    let mut multi = Multi::new(targets, style)?;
+    if multi.needs_confirmation(&inv) && !global.yes {
+        confirm(&multi, &inv)?;
+    }
+    multi.run(&inv, out).await.map(|_| ())
+}
+
+/// Asks on the terminal whether to send `inv` to every server; without a
+/// terminal, refuses (`--yes` is how scripts say yes).
+fn confirm(multi: &Multi, inv: &Invocation) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Failure::Usage(format!(
+            "\"{}\" would change {} servers ({}): give --yes to confirm without a terminal",
+            inv.words.join(" "),
+            multi.len(),
+            multi.names()
+        )));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{}", multi.question(inv));
+    let _ = err.flush();
+    let mut answer = String::new();
+    stdin
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Server(format!("cannot read the answer: {e}")))?;
+    if is_yes(&answer) {
+        Ok(())
+    } else {
+        Err(Failure::Server(
+            "not confirmed: nothing was sent".to_owned(),
+        ))
+    }
+}
+
+/// Whether a confirmation answer is yes (`y` or `yes`, any case).
+pub fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 fn exit(result: Result<(), Failure>, style: Style) -> ExitCode {

@@ -911,6 +911,7 @@ mod tests {
                 "overrides",
                 "announcements",
                 "node",
+                "fleet",
                 "healthchecks",
                 "healthcheck",
                 "vpp"
@@ -956,7 +957,7 @@ mod tests {
         // The cursor decides, not the end of the line.
         assert_eq!(
             context("show vpp", 5).unwrap().choices().len(),
-            11,
+            12,
             "the words after `show `"
         );
     }

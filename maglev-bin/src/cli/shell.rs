@@ -20,8 +20,10 @@ use rustyline::{
 };
 use tokio::runtime::Runtime;
 
+use super::Global;
 use super::Target;
 use super::exec::{Failure, Flow, Session};
+use super::multi::{self, Multi};
 use super::parse::{self, ChoiceKind};
 use super::render::{Paint, Style, Table};
 
@@ -171,11 +173,21 @@ impl ConditionalEventHandler for QuestionKey {
 }
 
 /// Runs the shell on `rt` until `quit`, `exit` or Ctrl-D.
-pub fn run(rt: &Runtime, target: &Target, style: Style) -> Result<(), Failure> {
-    let server = &target.server;
-    let session = {
+pub fn run(
+    rt: &Runtime,
+    targets: &[(String, Target)],
+    style: Style,
+    global: Global,
+) -> Result<(), Failure> {
+    let mut multi = {
         let _entered = rt.enter();
-        Session::new(target, style)?
+        Multi::new(targets, style)?
+    };
+    let session = multi.first().clone();
+    let server = if multi.len() == 1 {
+        session.server().to_owned()
+    } else {
+        multi.names()
     };
     let config = Config::builder()
         .completion_type(CompletionType::List)
@@ -204,23 +216,36 @@ pub fn run(rt: &Runtime, target: &Target, style: Style) -> Result<(), Failure> {
         crate::VERSION_LINE,
         server
     );
-    let mut session = session;
     loop {
         match rl.readline(PROMPT) {
             Ok(line) => {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let inv = match parse::parse(&line) {
+                let mut inv = match parse::parse(&line) {
                     Ok(inv) => inv,
                     Err(e) => {
                         let _ = writeln!(stdout, "{}", style.error(&e.to_string()));
                         continue;
                     }
                 };
+                if global.json {
+                    // The global --json shapes what can be JSON; the rest
+                    // prints as text.
+                    let _ = multi::apply_json(&mut inv);
+                }
+                if multi.needs_confirmation(&inv) && !global.yes {
+                    let yes = rl
+                        .readline(&multi.question(&inv))
+                        .is_ok_and(|a| super::is_yes(&a));
+                    if !yes {
+                        let _ = writeln!(stdout, "not confirmed: nothing was sent");
+                        continue;
+                    }
+                }
                 let result = rt.block_on(async {
                     tokio::select! {
-                        r = session.run(&inv, &mut stdout) => r,
+                        r = multi.run(&inv, &mut stdout) => r,
                         _ = tokio::signal::ctrl_c() => Err(Failure::Server("interrupted".to_owned())),
                     }
                 });

@@ -153,6 +153,8 @@ pub enum CommandId {
     ShowAnnouncements,
     /// `show node`
     ShowNode,
+    /// `show fleet`
+    ShowFleet,
     /// `set node drain`
     DrainNode,
     /// `set node undrain`
@@ -385,6 +387,12 @@ pub const ROOT: &[Node] = &[
                 "this router: drained or not (since when, by whom), and how many prefixes it announces",
                 &[],
                 cmd(CommandId::ShowNode, SHOW_OPTS),
+            ),
+            key(
+                "fleet",
+                "every frontend on every --server listed: state, active pool, announcement, table fingerprint, and whether their Maglev tables agree",
+                &[],
+                cmd(CommandId::ShowFleet, SHOW_OPTS),
             ),
             key(
                 "healthchecks",
@@ -760,6 +768,7 @@ mod tests {
             "watch events [num <n>] [log] [level <level>] [backend] [frontend] [vpp] [announce] [--json]",
             "show announcements [--json]",
             "show node [--json]",
+            "show fleet [--json]",
             "set node drain [--json]",
             "set node undrain [--json]",
             "config check [--json]",
@@ -776,7 +785,7 @@ mod tests {
                 "missing {want}: {lines:#?}"
             );
         }
-        assert_eq!(lines.len(), 31);
+        assert_eq!(lines.len(), 32);
     }
 
     #[test]
