@@ -239,7 +239,9 @@ fn main() -> ExitCode {
     if args.check {
         return maglev_bin::check::run(&args.config, non_empty(&args.grpc_addr).as_deref());
     }
-    if let Err(e) = maglev_bin::daemon::settings::check_peers(&args.peers, args.node_name.as_deref()) {
+    if let Err(e) =
+        maglev_bin::daemon::settings::check_peers(&args.peers, args.node_name.as_deref())
+    {
         eprintln!("maglevd: {e}");
         return ExitCode::from(2);
     }
