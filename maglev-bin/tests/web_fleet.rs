@@ -44,6 +44,15 @@ async fn poll(
     }
 }
 
+/// How many `GetNode` calls `world`'s daemon has answered.
+fn get_nodes(world: &common::World) -> u64 {
+    maglev_bin::metrics::render(world.handle())
+        .lines()
+        .filter(|l| l.starts_with("maglev_grpc_requests_total{") && l.contains("GetNode"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn verdicts(fleet: &serde_json::Value) -> Vec<String> {
     fleet["frontends"]
         .as_array()
@@ -127,6 +136,21 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     assert_eq!(row["name"], "web");
     assert_eq!(row["cells"].as_array().unwrap().len(), 3, "{fleet}");
     assert_eq!(row["cells"][2]["active_pool"], "primary", "{fleet}");
+
+    // Browsers at once cost B one read per freshness window, not one
+    // each: sixteen concurrent summaries share the reads (at most one per
+    // 2 s; sixteen would mean no sharing at all).
+    let before = get_nodes(&b);
+    assert!(before > 0, "b's GetNode calls are not counted");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        set.spawn(async move { get(addr, "/api/peers/b/summary").await });
+    }
+    while let Some(s) = set.join_next().await {
+        assert_eq!(s.unwrap()["reachable"], true);
+    }
+    let reads = get_nodes(&b) - before;
+    assert!(reads < 16, "{reads} reads of b for 16 browsers");
 
     // C stops: unreachable on its tab and in the matrix; the page's own
     // answers and B's are unaffected.
