@@ -4,10 +4,13 @@
 //! stopped shows unreachable (the page's own answers unaffected) and comes
 //! back by itself when restarted; an admin's action on a peer lands in
 //! that peer's simulator and in both audit trails, and a reader's is
-//! refused here.
+//! refused here. Over TLS, a forwarded action carries this daemon's
+//! client certificate (`--peer-cert`), and the peer's own
+//! `maglev.access.admins` decides: refused there, it is refused here.
 
 mod common;
 mod grpc_common;
+mod tls_common;
 mod web_common;
 
 use std::net::SocketAddr;
@@ -221,6 +224,96 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     assert!(body.contains("peer \\\"b\\\""), "{body}");
 
     for world in [a, b, c] {
+        world.stop().await;
+    }
+}
+
+/// A dashboard daemon on network `net` whose only peer `b` is at `peer`
+/// (`localhost:PORT`), reached over TLS as client `identity` of `pki`.
+async fn dashboard_to(net: u8, peer: &str, pki: &tls_common::Pki, identity: &str) -> common::World {
+    let mut world = common::World::new(net, 1).await;
+    world.write_config(&grpc_common::config(net));
+    let password_file = world.dir.path().join("htpasswd");
+    let hash = bcrypt::hash(ADMIN.1, 4).unwrap();
+    std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
+    let mut settings = world.settings();
+    settings.http_addr = Some("127.0.0.1:0".into());
+    settings.http_password_file = Some(password_file);
+    settings.peers = vec![format!("b={peer}").parse().unwrap()];
+    settings.peer_tls = Some(pki.client_tls(Some(identity)));
+    world.start(settings).await;
+    world
+}
+
+async fn admin_post(addr: SocketAddr, path: &str) -> (u16, String) {
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let csrf = state(addr, &[]).await["session"]["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = [
+        ("authorization", auth.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+    ];
+    call(addr, "POST", path, &admin, "").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_a_peer_goes_through_the_peers_access_rules_as_this_daemons_certificate() {
+    // B requires client certificates; only the certificate `alice` may
+    // write (the dashboards' user is alice too, by password).
+    let pki = tls_common::Pki::new();
+    let mut b = common::World::new(84, 3).await;
+    b.write_config(&format!(
+        "{}  access:\n    admins: [alice]\n",
+        grpc_common::config(84)
+    ));
+    let mut settings = b.settings();
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    settings.grpc_tls = Some(pki.server_files(true));
+    b.start(settings).await;
+    let programmed = w(&[("127.0.84.1", 100), ("127.0.84.2", 100), ("127.0.84.3", 0)]);
+    until("B's web VIP is programmed", || {
+        b.weights("192.0.2.84") == programmed
+    })
+    .await;
+    let peer = format!("localhost:{}", b.daemon().grpc_addrs()[0].port());
+
+    // A dashboard whose certificate is `bob`'s: B reads it but refuses
+    // its write, and so does the dashboard, for alice too; B unchanged.
+    let bob = dashboard_to(85, &peer, &pki, "bob").await;
+    let s = poll(
+        web(&bob),
+        "/api/peers/b/summary",
+        "b is read over TLS",
+        |s| s["reachable"] == true,
+    )
+    .await;
+    assert_eq!(s["total"], 2, "{s}");
+    let (status, body) = admin_post(web(&bob), "/api/peers/b/backends/a/pause").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("bob may only read"), "{body}");
+    assert_eq!(b.weights("192.0.2.84"), programmed);
+
+    // As certificate `alice`: done on B, audited there as the
+    // certificate and here as the dashboard's user.
+    let dash = dashboard_to(86, &peer, &pki, "alice").await;
+    let (status, body) = admin_post(web(&dash), "/api/peers/b/backends/a/pause").await;
+    assert_eq!(status, 200, "{body}");
+    until("B's simulator has a paused", || {
+        b.weights("192.0.2.84") == w(&[("127.0.84.1", 0), ("127.0.84.2", 100), ("127.0.84.3", 0)])
+    })
+    .await;
+    assert!(
+        audited_once(&b, "PauseBackend", "alice"),
+        "not in B's audit counter"
+    );
+    assert!(
+        audited_once(&dash, "PauseBackend", "alice"),
+        "not in the dashboard's"
+    );
+
+    for world in [b, bob, dash] {
         world.stop().await;
     }
 }

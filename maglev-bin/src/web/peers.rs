@@ -162,3 +162,43 @@ impl Peers {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::daemon::settings::{PeerAddr, check_peers};
+
+    #[test]
+    fn peer_flags_are_checked_with_their_name() {
+        let p: PeerAddr = "b=10.0.0.2:9090".parse().unwrap();
+        assert_eq!((p.name.as_str(), p.addr.as_str()), ("b", "10.0.0.2:9090"));
+        let p: PeerAddr = "r-2.x=[2001:db8::2]:9090".parse().unwrap();
+        assert_eq!(p.addr, "[2001:db8::2]:9090");
+        for (bad, says) in [
+            ("b", "is not NAME=ADDR"),
+            ("=h:1", "the name \"\""),
+            ("a b=h:1", "the name \"a b\""),
+            ("b=h", "is not host:port"),
+            ("b=h:0", "is not host:port"),
+            ("b=:9090", "is not host:port"),
+        ] {
+            let e = bad.parse::<PeerAddr>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let peers: Vec<PeerAddr> = ["b=h:1", "c=h:2", "b=h:3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let e = check_peers(&peers, None).unwrap_err();
+        assert!(
+            e.starts_with("--peer: ") && e.contains("\"b\" is given twice"),
+            "{e}"
+        );
+        let e = check_peers(&peers[..2], Some("c")).unwrap_err();
+        assert!(e.contains("--node-name"), "{e}");
+        assert!(check_peers(&peers[..2], Some("a")).is_ok());
+        let many: Vec<PeerAddr> = (0..=crate::daemon::settings::PEERS_MAX)
+            .map(|i| format!("p{i}=h:1").parse().unwrap())
+            .collect();
+        assert!(check_peers(&many, None).unwrap_err().contains("more than"));
+    }
+}
