@@ -165,6 +165,7 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     assert_eq!(verdicts(&fleet), ["unreachable", "unreachable"], "{fleet}");
     assert_eq!(fleet["frontends"][1]["cells"][2]["verdict"], "unreachable");
     assert_eq!(fleet["frontends"][1]["cells"][1]["verdict"], "agree");
+    assert_eq!(fleet["frontends"][1]["nodes"], serde_json::json!(["c"]));
     let s = get(addr, "/api/peers/c/summary").await;
     assert_eq!(s["reachable"], false, "{s}");
     assert!(s["error"].as_str().is_some_and(|e| !e.is_empty()), "{s}");

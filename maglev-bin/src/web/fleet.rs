@@ -50,6 +50,9 @@ pub struct Row {
     pub name: String,
     /// The row's verdict (its worst cell).
     pub verdict: &'static str,
+    /// The nodes the verdict names (outside the largest group, or not
+    /// answering); none for `agree`.
+    pub nodes: Vec<String>,
     /// A cell per node, in the nodes' order.
     pub cells: Vec<Cell>,
 }
@@ -77,6 +80,7 @@ pub fn matrix(nodes: &[(&str, Option<&NodeReport>)]) -> Vec<Row> {
             Row {
                 name,
                 verdict: verdict.kind(),
+                nodes: verdict.nodes().to_vec(),
                 cells,
             }
         })

@@ -72,7 +72,8 @@ export function renderFleet(f) {
     })));
   $('#fleet-rows').replaceChildren(...f.frontends.map((r) => {
     const tr = h('tr', {'data-frontend': r.name, 'data-verdict': r.verdict},
-      h('th', {}, r.name), h('td', {class: 'verdict'}, r.verdict), ...r.cells.map(cellView));
+      h('th', {}, r.name),
+      h('td', {class: 'verdict'}, r.nodes.length ? `${r.verdict} (${r.nodes.join(', ')})` : r.verdict), ...r.cells.map(cellView));
     return tr;
   }));
   $('#fleet-empty').hidden = f.frontends.length > 0;
