@@ -752,6 +752,51 @@ mod tests {
     }
 
     #[test]
+    fn the_node_says_who_it_is_and_what_config_it_runs() {
+        let view = crate::announce::view::NodeView {
+            name: "router-1".into(),
+            config_fingerprint: 0x1234_5678_9abc,
+            ..Default::default()
+        };
+        let info = node(&view);
+        assert_eq!(info.name, "router-1");
+        assert_eq!(info.config_fingerprint, 0x1234_5678_9abc);
+        assert_eq!(info.version, crate::VERSION);
+    }
+
+    #[test]
+    fn a_frontend_carries_its_config_fingerprint() {
+        let config = Config::from_yaml(
+            r#"
+maglev:
+  backends:
+    a: { address: 10.0.0.1 }
+  frontends:
+    web:
+      address: 192.0.2.1
+      protocol: tcp
+      port: 80
+      pools:
+        - { name: p, backends: { a: {} } }
+"#,
+            "test.yaml",
+        )
+        .unwrap();
+        let up = |_: &str| maglev_core::weights::Serving {
+            state: BackendState::Up,
+            suppressed: false,
+            ramp: None,
+        };
+        let view = FrontendView::build(&config, "web", up, Some(0), true).unwrap();
+        let info = frontend(&view);
+        assert_eq!(
+            Some(info.config_fingerprint),
+            config.frontend_fingerprint("web")
+        );
+        assert_ne!(info.config_fingerprint, 0);
+    }
+
+    #[test]
     fn prefixes_read_as_vpp_prints_them() {
         let key = VipKey::host("192.0.2.1".parse().unwrap(), None, 0);
         assert_eq!(prefix(&key), "192.0.2.1/32");
