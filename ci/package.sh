@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the two Debian packages, vpp-maglevd (the daemon, its unit and
-# conffiles) and vpp-maglev (maglevc and maglevt), into DIR:
+# conffiles) and vpp-maglev (maglevc, maglevt and the Prometheus rules),
+# into DIR:
 #
 #   bash ci/package.sh [--profile release|dev] [--no-build] [--out DIR]
 #

@@ -113,9 +113,8 @@ fn all_held(v: &serde_json::Value) -> bool {
     v["frontends"].as_array().unwrap().iter().all(|f| {
         f["nodes"].as_array().unwrap().iter().all(|n| {
             n["frontend"]["table_fingerprint"]
-                .as_str()
-                .or(n["frontend"]["table_fingerprint"].as_u64().map(|_| "x"))
-                .is_some_and(|t| t != "0")
+                .as_u64()
+                .is_some_and(|t| t != 0)
         })
     })
 }
@@ -202,6 +201,14 @@ async fn three_routers_agree_differ_and_take_one_write() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v[2]["node"], "c", "{v:#}");
     assert_eq!(v[2]["reply"]["backends"][0]["name"], "a", "{v:#}");
+
+    // One server: `--json` before the command is the command's own.
+    let one = maglevc(&["--server", &addrs[0], "--json", "show", "frontends"]).await;
+    let own = maglevc(&["--server", &addrs[0], "show", "frontends", "--json"]).await;
+    assert_eq!((one.code, &one.stdout), (0, &own.stdout), "{}", one.stderr);
+    let r = maglevc(&["--server", &addrs[0], "--json", "help"]).await;
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("has no JSON output"), "{}", r.stderr);
 
     // A weight set on node b only: its config differs, and it is named.
     let r = maglevc(&[

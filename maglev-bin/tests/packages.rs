@@ -8,7 +8,9 @@
 //! the packaged config accepted by the packaged `maglevd --check`; then, as
 //! root, installs, purges and reinstalls both into a throwaway root
 //! (`dpkg --root`, maintainer scripts run chrootless with `DPKG_ROOT`) and
-//! compares the tree with what was there before.
+//! compares the tree with what was there before. The tools package ships
+//! the Prometheus rules (`docs/prometheus/maglev.rules.yml`) as they are in
+//! the repository.
 //!
 //! Needs `cargo-deb` and `dpkg-deb`; the install part needs root. Without
 //! them each test says so and passes, unless `MAGLEV_REQUIRE_PACKAGES=1`
@@ -156,10 +158,32 @@ fn every_file_is_at_its_path_with_its_mode() {
                 (format!("/usr/share/doc/vpp-maglev/{b}.md"), DATA),
             ]
         })
-        .chain([("/usr/share/doc/vpp-maglev/copyright".to_string(), DATA)])
+        .chain([
+            ("/usr/share/doc/vpp-maglev/copyright".to_string(), DATA),
+            (format!("/{RULES}"), DATA),
+        ])
         .collect();
     let tools: Vec<_> = tools.iter().map(|(p, m)| (p.as_str(), *m)).collect();
     assert_eq!(files(&debs.tools), expected(&tools));
+}
+
+/// Where the tools package installs the Prometheus rules (the monitoring
+/// host installs it; the daemon's package stays off that host).
+const RULES: &str = "usr/share/vpp-maglev/prometheus/maglev.rules.yml";
+
+#[test]
+fn the_tools_package_ships_the_prometheus_rules_of_the_repository() {
+    let Some(debs) = debs() else { return };
+    let x = extracted(&debs.tools);
+    let shipped = std::fs::read_to_string(x.path().join(RULES)).unwrap();
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/prometheus/maglev.rules.yml"),
+    )
+    .unwrap();
+    assert_eq!(
+        shipped, source,
+        "/{RULES} is not docs/prometheus/maglev.rules.yml"
+    );
 }
 
 #[test]
@@ -202,7 +226,7 @@ fn the_daemon_package_marks_its_conffiles_and_its_user_scripts() {
     assert!(control.contains("Depends: libc6"), "{control}");
 }
 
-/// `dpkg-deb -x` of the daemon package.
+/// `dpkg-deb -x` of a package.
 fn extracted(deb: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir.path()));

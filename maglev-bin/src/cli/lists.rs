@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::exec::{backend_state, dur, health, port_name, proto_name};
+use super::backend::{backend_state, health};
+use super::exec::{dur, port_name, proto_name};
 use super::render::{self, Cell, Paint, Style, Table};
 use crate::grpc::proto;
 

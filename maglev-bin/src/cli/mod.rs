@@ -13,7 +13,11 @@
 //!   node output, writes confirmed and sent to every node.
 //! - [`fleet_view`]: `show fleet`, every frontend on every node with the
 //!   agreement verdict.
-//! - [`exec`]: running a command against maglevd and printing the reply.
+//! - [`exec`]: running a command against maglevd and printing the reply,
+//!   with one renderer per reply type in its own file: [`frontend`]
+//!   (`show frontend`), [`backend`] (`show backend`, backend states),
+//!   [`healthcheck`], [`overrides`], [`vpp`] (`show vpp lb state`,
+//!   `counters`), [`lists`]; single- and multi-server output share them.
 //! - [`plan`]: sync results and dry runs (ops, bucket movement), share bars.
 //! - [`watch`]: `watch events`.
 //! - [`announce`]: `show announcements`, `show node` and what `set node
@@ -27,17 +31,22 @@
 //! usage error.
 
 pub mod announce;
+pub mod backend;
 pub mod exec;
 pub mod fleet_view;
+pub mod frontend;
 pub mod generate;
+pub mod healthcheck;
 pub mod lists;
 pub mod multi;
+pub mod overrides;
 pub mod parse;
 pub mod plan;
 pub mod render;
 pub mod shell;
 mod sync_health;
 pub mod tree;
+pub mod vpp;
 pub mod watch;
 
 use std::io::Write;

@@ -282,3 +282,51 @@ impl Multi {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse::parse;
+
+    #[test]
+    fn writes_are_told_from_reads_and_dry_runs() {
+        for line in [
+            "set backend a disable",
+            "set node drain",
+            "clear override backend a",
+            "config reload",
+            "sync vpp lb state",
+            "set frontend web pool p backend a weight 5",
+        ] {
+            assert!(is_write(&parse(line).unwrap()), "{line}");
+        }
+        for line in [
+            "show fleet",
+            "show frontends",
+            "config check",
+            "sync vpp lb state dry-run",
+            "set frontend web pool p backend a weight 5 dry-run",
+        ] {
+            assert!(!is_write(&parse(line).unwrap()), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_global_json_is_the_commands_own_or_a_usage_error() {
+        let mut inv = parse("show frontends").unwrap();
+        apply_json(&mut inv).unwrap();
+        assert!(inv.json());
+        let mut inv = parse("help").unwrap();
+        let e = apply_json(&mut inv).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.message().unwrap().contains("\"help\" has no JSON output"));
+    }
+
+    #[test]
+    fn only_yes_confirms() {
+        assert!(crate::cli::is_yes("y\n"));
+        assert!(crate::cli::is_yes(" YES "));
+        assert!(!crate::cli::is_yes("\n"));
+        assert!(!crate::cli::is_yes("no"));
+    }
+}
