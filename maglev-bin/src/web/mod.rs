@@ -12,7 +12,8 @@
 //! - [`auth`]: sessions (password file, client certificate), CSRF.
 //! - [`throttle`]: failed logins rate limited per peer.
 //! - [`peers`]: the other maglevds (`--peer`), their clients and cached
-//!   reads; [`peer_api`]: their API (reads, the fleet, forwarded writes);
+//!   reads; [`peer_api`]: their API (reads, the fleet); [`peer_writes`]:
+//!   an admin's actions forwarded to a peer;
 //!   [`fleet`]: the agreement matrix.
 //!
 //! Paths: `/` (the page), `/assets/{file}`, `/favicon.svg`, `/healthz`,
@@ -33,6 +34,7 @@ pub mod assets;
 pub mod auth;
 pub mod fleet;
 pub mod peer_api;
+pub mod peer_writes;
 pub mod peers;
 pub mod stream;
 pub mod summary;
@@ -151,12 +153,12 @@ fn router(app: App) -> Router {
         .route("/api/peers/{peer}/backends/{name}", get(peer_api::backend))
         .route(
             "/api/peers/{peer}/backends/{name}/{action}",
-            post(peer_api::backend_action),
+            post(peer_writes::backend_action),
         )
-        .route("/api/peers/{peer}/weight", post(peer_api::weight))
+        .route("/api/peers/{peer}/weight", post(peer_writes::weight))
         .route(
             "/api/peers/{peer}/node/{action}",
-            post(peer_api::node_action),
+            post(peer_writes::node_action),
         )
         .route("/api/fleet", get(peer_api::fleet))
         .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such path") })
