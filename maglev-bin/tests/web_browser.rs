@@ -786,10 +786,12 @@ async fn ten_thousand_frontends_render_filter_and_follow_a_transition() {
         "1 serving, 1 of 1 up",
     )
     .await;
-    // What the page fetched first: the summary, not every backend.
+    // What the page fetched first: the summary, not every backend (and
+    // the tab bar's short list of maglevds).
     let fetched = b
         .js("return performance.getEntriesByType('resource').map(r => r.name.replace(location.origin, ''))
-               .filter(n => n.startsWith('/api/') && n !== '/api/events' && !n.startsWith('/api/counters'))")
+               .filter(n => n.startsWith('/api/') && n !== '/api/events' && n !== '/api/peers'
+                 && !n.startsWith('/api/counters'))")
         .await;
     assert!(
         fetched
@@ -947,5 +949,160 @@ async fn first_render_figures() {
             .await;
         eprintln!("run {run}: {timing}");
         b.close().await;
+    }
+}
+
+/// The tabs' names, in order.
+async fn tabs(b: &Browser) -> Vec<String> {
+    b.attrs("#tabs a[data-node]", "data-node").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_a_tab_per_maglevd_a_peer_away_and_back_and_an_action_on_a_peer() {
+    let [a, b, mut c] = web_common::start_fleet(175).await;
+    let addr = web(&a);
+    let Some(br) = browser(addr).await else {
+        for world in [a, b, c] {
+            world.stop().await;
+        }
+        return;
+    };
+    br.client
+        .goto(&format!("http://{}:{}@{addr}/login", ADMIN.0, ADMIN.1))
+        .await
+        .unwrap();
+    br.open("/").await;
+    br.until_text("#who", "alice (admin)").await;
+
+    // A tab per maglevd (this one first), and the fleet's.
+    br.until(
+        "three maglevds' tabs",
+        "return document.querySelectorAll('#tabs a[data-node]').length === 4",
+    )
+    .await;
+    let names = tabs(&br).await;
+    assert_eq!(names[1..], ["b", "c", ""], "{names:?}");
+    assert_eq!(
+        br.attrs("#tabs a[aria-current]", "data-node").await,
+        [names[0].clone()]
+    );
+
+    // B's tab: its cards, rendered as this node's, from B.
+    br.click("#tabs a[data-node=b]").await;
+    br.until(
+        "b's tab shows its cards",
+        "return document.body.dataset.tab === 'peer' && document.body.dataset.ready === 'true' \
+           && document.querySelector('section[data-frontend=web]') !== null",
+    )
+    .await;
+    assert_eq!(
+        br.attrs("section[data-frontend]", "data-frontend").await,
+        ["api", "web"]
+    );
+    br.until_attr(&row("web", "a"), "data-state", "up").await;
+    assert_eq!(br.attrs("#tabs a[aria-current]", "data-node").await, ["b"]);
+
+    // An admin pauses a on B's tab: B's simulator alone, both audits.
+    let vip = "192.0.2.175";
+    let programmed = w(&[
+        ("127.0.175.1", 100),
+        ("127.0.175.2", 100),
+        ("127.0.175.3", 0),
+    ]);
+    br.click(&format!(
+        "{} [data-action=pause][data-backend=a]",
+        row("web", "a")
+    ))
+    .await;
+    br.until(
+        "the dialog is open",
+        "return document.querySelector('#confirm').open",
+    )
+    .await;
+    br.click("#confirm-ok").await;
+    until("a is drained in B's simulator", || {
+        b.weights(vip) == w(&[("127.0.175.1", 0), ("127.0.175.2", 100), ("127.0.175.3", 0)])
+    })
+    .await;
+    br.until_attr(&row("web", "a"), "data-state", "paused")
+        .await;
+    assert_eq!(a.weights(vip), programmed);
+    assert_eq!(c.weights(vip), programmed);
+    assert!(web_common::audited_once(&a, "PauseBackend", "alice"));
+    assert!(web_common::audited_once(&b, "PauseBackend", "127.0.0.1"));
+
+    // The fleet tab: frontends × nodes; web differs in health on b.
+    br.click("#tab-fleet").await;
+    br.until(
+        "the matrix is shown",
+        "return document.body.dataset.tab === 'fleet' \
+           && document.querySelectorAll('#fleet-rows tr[data-frontend]').length === 2",
+    )
+    .await;
+    assert_eq!(
+        br.attrs("#fleet-head th[data-node]", "data-node").await[1..],
+        ["b", "c"]
+    );
+    br.until_attr(
+        "#fleet-rows tr[data-frontend=web]",
+        "data-verdict",
+        "differ: health",
+    )
+    .await;
+    assert_eq!(
+        br.attrs("#fleet-rows tr[data-frontend=web] td.cell", "data-verdict")
+            .await,
+        ["agree", "differ: health", "agree"]
+    );
+    assert_eq!(
+        br.attrs("#fleet-rows tr[data-frontend=api]", "data-verdict")
+            .await,
+        ["agree"]
+    );
+    br.screenshot("web-fleet.png").await;
+
+    // C goes away: unreachable in the matrix and on its tab; back by
+    // itself when it restarts.
+    let c_grpc = web_common::stop_daemon(&mut c).await;
+    br.until_attr("#fleet-head th[data-node=c]", "data-reachable", "false")
+        .await;
+    br.until_attr("#tabs a[data-node=c]", "data-reachable", "false")
+        .await;
+    assert_eq!(
+        br.attrs("#fleet-rows tr[data-frontend=api] td.cell", "data-verdict")
+            .await,
+        ["agree", "agree", "unreachable"]
+    );
+    br.screenshot("web-fleet-unreachable.png").await;
+    web_common::restart_daemon(&mut c, c_grpc).await;
+    br.until_attr("#fleet-head th[data-node=c]", "data-reachable", "true")
+        .await;
+    br.until_attr("#tabs a[data-node=c]", "data-reachable", "true")
+        .await;
+    br.until_attr("#fleet-rows tr[data-frontend=api]", "data-verdict", "agree")
+        .await;
+
+    // C's own tab while it is away says so, and recovers.
+    br.click("#tabs a[data-node=c]").await;
+    br.until(
+        "c's tab shows its cards",
+        "return document.body.dataset.tab === 'peer' \
+           && document.querySelector('section[data-frontend=web]') !== null",
+    )
+    .await;
+    let c_grpc = web_common::stop_daemon(&mut c).await;
+    br.until_attr("#peer-status", "data-reachable", "false")
+        .await;
+    assert!(
+        br.texts("#live").await[0].contains("unreachable"),
+        "the header does not say c is unreachable"
+    );
+    web_common::restart_daemon(&mut c, c_grpc).await;
+    br.until_attr("#peer-status", "data-reachable", "true")
+        .await;
+
+    br.close().await;
+    for world in [a, b, c] {
+        world.stop().await;
     }
 }

@@ -91,6 +91,29 @@ struct Args {
           num_args = 0..=1, default_missing_value = "true", requires = "grpc_tls_cert")]
     http_tls: bool,
 
+    /// Another maglevd the dashboard shows a tab for, NAME=ADDR (its gRPC
+    /// host:port); repeat it, or comma-separate the list in the
+    /// environment. The page reads peers over gRPC and forwards an admin's
+    /// action to the peer, whose own access rules decide.
+    #[arg(long = "peer", env = "MAGLEV_PEER", value_name = "NAME=ADDR",
+          value_delimiter = ',', action = ArgAction::Append)]
+    peers: Vec<maglev_bin::daemon::settings::PeerAddr>,
+
+    /// Toward the peers: speak TLS and trust these CAs (PEM) for their
+    /// certificates. --peer-cert alone trusts the system's authorities.
+    #[arg(long, env = "MAGLEV_PEER_CA")]
+    peer_ca: Option<PathBuf>,
+
+    /// Toward the peers: speak TLS and present this client certificate
+    /// (PEM); the peers' maglev.access.admins decides whether its actions
+    /// are allowed. Needs --peer-key.
+    #[arg(long, env = "MAGLEV_PEER_CERT", requires = "peer_key")]
+    peer_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --peer-cert.
+    #[arg(long, env = "MAGLEV_PEER_KEY", requires = "peer_cert")]
+    peer_key: Option<PathBuf>,
+
     /// Prometheus /metrics listen address; empty turns it off.
     #[arg(long, env = "MAGLEV_METRICS_ADDR", default_value = "localhost:9091")]
     metrics_addr: String,
@@ -216,6 +239,12 @@ fn main() -> ExitCode {
     if args.check {
         return maglev_bin::check::run(&args.config, non_empty(&args.grpc_addr).as_deref());
     }
+    if let Err(e) =
+        maglev_bin::daemon::settings::check_peers(&args.peers, args.node_name.as_deref())
+    {
+        eprintln!("maglevd: {e}");
+        return ExitCode::from(2);
+    }
     let mut parts = Parts::default();
     let log_format = args.log_format.unwrap_or(if args.demo {
         LogFormat::Text
@@ -320,6 +349,14 @@ fn settings(args: &Args) -> Settings {
     s.vpp = non_empty(&args.vpp_api_addr).map(|api| VppSockets {
         api: PathBuf::from(api),
         stats: non_empty(&args.vpp_stats_addr).map(PathBuf::from),
+    });
+    s.peers = args.peers.clone();
+    s.peer_tls = (args.peer_ca.is_some() || args.peer_cert.is_some()).then(|| {
+        maglev_bin::transport::client::ClientTls {
+            ca: args.peer_ca.clone(),
+            cert: args.peer_cert.clone(),
+            key: args.peer_key.clone(),
+        }
     });
     s.reload_delete_limit = maglev_core::reload::DeleteLimit(args.reload_delete_limit);
     if let Some(name) = args.node_name.as_deref().and_then(non_empty) {

@@ -94,7 +94,80 @@ pub struct Settings {
     /// (a route of ours someone removed); [`ANNOUNCE_RELIST_INTERVAL`] by
     /// default.
     pub announce_relist_interval: Duration,
+    /// Other maglevds the dashboard shows a tab for (`--peer NAME=ADDR`),
+    /// in the order given.
+    pub peers: Vec<PeerAddr>,
+    /// The TLS client identity toward the peers (`--peer-ca`,
+    /// `--peer-cert`, `--peer-key`); `None`: plaintext gRPC.
+    pub peer_tls: Option<crate::transport::client::ClientTls>,
 }
+
+/// A peer maglevd of the dashboard: its tab's name and its gRPC address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr {
+    /// The tab's name (letters, digits, `.`, `-`, `_`).
+    pub name: String,
+    /// Its gRPC address, `host:port`.
+    pub addr: String,
+}
+
+impl std::str::FromStr for PeerAddr {
+    type Err = String;
+
+    /// `NAME=ADDR`, as `--peer` takes it.
+    fn from_str(s: &str) -> Result<PeerAddr, String> {
+        let Some((name, addr)) = s.split_once('=') else {
+            return Err(format!(
+                "{s:?} is not NAME=ADDR (e.g. router2=10.0.0.2:9090)"
+            ));
+        };
+        let (name, addr) = (name.trim(), addr.trim());
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(format!(
+                "the name {name:?} is not 1 to 64 letters, digits, '.', '-' or '_'"
+            ));
+        }
+        let valid_addr = addr.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid_addr {
+            return Err(format!("the address {addr:?} of {name:?} is not host:port"));
+        }
+        Ok(PeerAddr {
+            name: name.to_owned(),
+            addr: addr.to_owned(),
+        })
+    }
+}
+
+/// Checks `--peer`s as a whole: names unique, and none is `node` (this
+/// daemon's own name, the page's first tab); the error names the flag.
+pub fn check_peers(peers: &[PeerAddr], node: Option<&str>) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for p in peers {
+        if !seen.insert(p.name.as_str()) {
+            return Err(format!("--peer: the name {:?} is given twice", p.name));
+        }
+        if node == Some(p.name.as_str()) {
+            return Err(format!(
+                "--peer: {:?} is this node's own name (--node-name)",
+                p.name
+            ));
+        }
+    }
+    if peers.len() > PEERS_MAX {
+        return Err(format!("--peer: more than {PEERS_MAX} peers"));
+    }
+    Ok(())
+}
+
+/// How many `--peer`s maglevd takes.
+pub const PEERS_MAX: usize = 64;
 
 /// How often the announcer reads its route table back by default.
 pub const ANNOUNCE_RELIST_INTERVAL: Duration = Duration::from_secs(30);
@@ -130,6 +203,8 @@ impl Settings {
             // to DEFAULT_STATE_FILE.
             state_file: None,
             reload_delete_limit: maglev_core::reload::DeleteLimit::DEFAULT,
+            peers: Vec::new(),
+            peer_tls: None,
             node_name: default_node_name(),
         }
     }

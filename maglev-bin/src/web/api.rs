@@ -25,7 +25,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// A refusal, answered as its status and `{"error": message}`.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -34,7 +34,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The HTTP status of a gRPC refusal.
-fn http_status(code: tonic::Code) -> StatusCode {
+pub(super) fn http_status(code: tonic::Code) -> StatusCode {
     match code {
         tonic::Code::NotFound => StatusCode::NOT_FOUND,
         tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
@@ -45,7 +45,7 @@ fn http_status(code: tonic::Code) -> StatusCode {
     }
 }
 
-fn refused(status: &tonic::Status) -> ApiError {
+pub(super) fn refused(status: &tonic::Status) -> ApiError {
     ApiError(http_status(status.code()), status.message().to_owned())
 }
 
@@ -54,11 +54,11 @@ pub(super) fn refusal(status: &tonic::Status) -> Response {
     refused(status).into_response()
 }
 
-fn to_json<M: Reply>(m: &M) -> Result<serde_json::Value, ApiError> {
+pub(super) fn to_json<M: Reply>(m: &M) -> Result<serde_json::Value, ApiError> {
     json::value(m).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
-fn reply<M: Reply>(r: Result<tonic::Response<M>, tonic::Status>) -> Response {
+pub(super) fn reply<M: Reply>(r: Result<tonic::Response<M>, tonic::Status>) -> Response {
     r.map_err(|s| refused(&s))
         .and_then(|m| to_json(m.get_ref()))
         .map(Json)
@@ -185,7 +185,7 @@ fn counters_query(
 }
 
 /// A request body that is not the JSON expected, said as the error.
-fn bad_body(e: &JsonRejection) -> ApiError {
+pub(super) fn bad_body(e: &JsonRejection) -> ApiError {
     ApiError(e.status(), format!("the request body: {}", e.body_text()))
 }
 
@@ -193,12 +193,12 @@ fn bad_body(e: &JsonRejection) -> ApiError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightBody {
-    frontend: String,
-    pool: String,
-    backend: String,
-    weight: u32,
+    pub(super) frontend: String,
+    pub(super) pool: String,
+    pub(super) backend: String,
+    pub(super) weight: u32,
     #[serde(default)]
-    flush: bool,
+    pub(super) flush: bool,
 }
 
 /// `POST /api/plan`: a dry run of a weight change (a read: no admin
@@ -226,7 +226,7 @@ pub async fn plan(
 
 /// Whether `visitor` may write, answering why not: an admin session, and
 /// the CSRF token in `X-CSRF-Token`. A refusal is audited.
-fn may_write(
+pub(super) fn may_write(
     app: &App,
     visitor: &Visitor,
     headers: &HeaderMap,
@@ -258,7 +258,7 @@ fn may_write(
 impl Visitor {
     /// Puts this visitor's `rpc` with `args` and its `outcome` in the
     /// audit trail.
-    fn audit(&self, app: &App, rpc: &str, args: &str, outcome: &Outcome) {
+    pub(super) fn audit(&self, app: &App, rpc: &str, args: &str, outcome: &Outcome) {
         audit::record(
             &app.handle,
             rpc,

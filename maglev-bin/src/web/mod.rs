@@ -11,6 +11,10 @@
 //!   response.
 //! - [`auth`]: sessions (password file, client certificate), CSRF.
 //! - [`throttle`]: failed logins rate limited per peer.
+//! - [`peers`]: the other maglevds (`--peer`), their clients and cached
+//!   reads; [`peer_api`]: their API (reads, the fleet); [`peer_writes`]:
+//!   an admin's actions forwarded to a peer;
+//!   [`fleet`]: the agreement matrix.
 //!
 //! Paths: `/` (the page), `/assets/{file}`, `/favicon.svg`, `/healthz`,
 //! `/login` (basic auth challenge), `GET /api/state`, `GET /api/summary`,
@@ -18,11 +22,20 @@
 //! `GET /api/counters` (`?frontend=` to choose), `GET /api/events`
 //! (SSE; `Last-Event-ID` or `?since=`), `POST /api/plan` (a dry run),
 //! and for admins `POST /api/backends/{name}/{pause|resume|enable|disable}`,
-//! `POST /api/weight` and `POST /api/node/{drain|undrain}`.
+//! `POST /api/weight` and `POST /api/node/{drain|undrain}`. The peers:
+//! `GET /api/peers`, `GET /api/peers/{peer}/summary`,
+//! `GET /api/peers/{peer}/frontends/{name}`,
+//! `GET /api/peers/{peer}/backends/{name}`, `GET /api/fleet`, and for
+//! admins `POST /api/peers/{peer}/backends/{name}/{action}`,
+//! `POST /api/peers/{peer}/weight`, `POST /api/peers/{peer}/node/{action}`.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod fleet;
+pub mod peer_api;
+pub mod peer_writes;
+pub mod peers;
 pub mod stream;
 pub mod summary;
 pub mod throttle;
@@ -54,6 +67,7 @@ pub struct App {
     broker: Arc<Broker>,
     passwords: Option<Arc<Passwords>>,
     csrf: Arc<str>,
+    peers: Arc<peers::Peers>,
 }
 
 /// The dashboard, ready to serve.
@@ -75,6 +89,8 @@ impl Web {
             Some(path) => Some(Arc::new(Passwords::load(path)?)),
             None => None,
         };
+        let settings = handle.settings();
+        let peers = peers::Peers::new(&settings.peers, settings.peer_tls.as_ref())?;
         let epoch = u64::try_from(handle.clock().now_unix_nanos() / 1_000_000).unwrap_or(0);
         Ok(Web {
             app: App {
@@ -83,6 +99,7 @@ impl Web {
                 broker: Arc::new(Broker::new(epoch)),
                 passwords,
                 csrf: Arc::from(auth::csrf_token()),
+                peers: Arc::new(peers),
             },
         })
     }
@@ -127,6 +144,23 @@ fn router(app: App) -> Router {
         .route("/api/node/{action}", post(api::node_action))
         .route("/api/plan", post(api::plan))
         .route("/api/events", get(events))
+        .route("/api/peers", get(peer_api::peers))
+        .route("/api/peers/{peer}/summary", get(peer_api::summary))
+        .route(
+            "/api/peers/{peer}/frontends/{name}",
+            get(peer_api::frontend),
+        )
+        .route("/api/peers/{peer}/backends/{name}", get(peer_api::backend))
+        .route(
+            "/api/peers/{peer}/backends/{name}/{action}",
+            post(peer_writes::backend_action),
+        )
+        .route("/api/peers/{peer}/weight", post(peer_writes::weight))
+        .route(
+            "/api/peers/{peer}/node/{action}",
+            post(peer_writes::node_action),
+        )
+        .route("/api/fleet", get(peer_api::fleet))
         .fallback(|| async { api::error(StatusCode::NOT_FOUND, "no such path") })
         .with_state(app)
 }

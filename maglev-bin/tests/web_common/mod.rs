@@ -165,3 +165,77 @@ pub async fn state(addr: SocketAddr, headers: &[(&str, &str)]) -> serde_json::Va
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
+
+/// Three daemons on three simulators with the same config
+/// (`grpc_common`'s on network `net`, served by A's backends on
+/// 127.0.<net>.1..3): A serves the dashboard (and gRPC) with the password
+/// file and B and C (networks `net + 1`, `net + 2`) as its `--peer`s `b`
+/// and `c`; every VIP programmed on all three.
+pub async fn start_fleet(net: u8) -> [World; 3] {
+    let mut a = World::new(net, 3).await;
+    let yaml = crate::grpc_common::config(net).replace("{port}", &a.port.to_string());
+    let mut peers = Vec::new();
+    for i in 1..=2 {
+        let mut world = World::new(net + i, 1).await;
+        world.write_config(&yaml);
+        let mut settings = world.settings();
+        settings.grpc_addr = Some("127.0.0.1:0".into());
+        world.start(settings).await;
+        peers.push(world);
+    }
+    a.write_config(&yaml);
+    let password_file = a.dir.path().join("htpasswd");
+    let hash = bcrypt::hash(ADMIN.1, 4).unwrap();
+    std::fs::write(&password_file, format!("{}:{hash}\n", ADMIN.0)).unwrap();
+    let mut settings = a.settings();
+    settings.http_addr = Some("127.0.0.1:0".into());
+    settings.grpc_addr = Some("127.0.0.1:0".into());
+    settings.http_password_file = Some(password_file);
+    settings.peers = ["b", "c"]
+        .iter()
+        .zip(&peers)
+        .map(|(name, p)| {
+            format!("{name}={}", p.daemon().grpc_addrs()[0])
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    a.start(settings).await;
+    let [b, c]: [World; 2] = peers.try_into().ok().unwrap();
+    let be = |i: u8| format!("127.0.{net}.{i}");
+    for world in [&a, &b, &c] {
+        until("every VIP is programmed", || {
+            world.weights(&format!("192.0.2.{net}"))
+                == w(&[(&be(1), 100), (&be(2), 100), (&be(3), 0)])
+                && world.weights(&format!("198.51.100.{net}")) == w(&[(&be(2), 50), (&be(9), 100)])
+        })
+        .await;
+    }
+    [a, b, c]
+}
+
+/// Stops `world`'s daemon (its simulator stays), answering its gRPC
+/// address to restart it on.
+pub async fn stop_daemon(world: &mut World) -> SocketAddr {
+    let grpc = world.daemon().grpc_addrs()[0];
+    world.daemon.take().unwrap().shutdown().await;
+    grpc
+}
+
+/// Starts `world`'s daemon again (same simulator and config) on `grpc`.
+pub async fn restart_daemon(world: &mut World, grpc: SocketAddr) {
+    let mut settings = world.settings();
+    settings.grpc_addr = Some(grpc.to_string());
+    world.start(settings).await;
+}
+
+/// Whether `world`'s audit counter has exactly one successful `rpc` by
+/// `identity`.
+pub fn audited_once(world: &World, rpc: &str, identity: &str) -> bool {
+    let line = format!(
+        r#"maglev_grpc_writes_total{{rpc="{rpc}",identity="{identity}",result="success"}} 1"#
+    );
+    maglev_bin::metrics::render(world.handle())
+        .lines()
+        .any(|l| l == line)
+}

@@ -6,13 +6,16 @@
 // cards on the page, watches for a dead stream or a clock jump, and runs
 // operator actions behind a confirmation dialog. Modules: util.js
 // (helpers), list.js (the frontend list, its filter and window), view.js
-// (rendering), log.js (the event log), stream.js (the SSE reader).
+// (rendering), log.js (the event log), stream.js (the SSE reader),
+// fleet.js (the tabs: a peer's tab is this page over the peer's API,
+// polled instead of streamed; the fleet tab's matrix).
 
 import {$, h, seqOf, epochOf, ms} from './util.js';
 import {renderVpp, renderNode, tick, heartbeat, counters, renderDetail, renderPools, cardOf} from './view.js';
 import {FrontendList} from './list.js';
 import {EventLog, describe} from './log.js';
 import {Stream} from './stream.js';
+import {tab, api, renderTabs, renderFleet} from './fleet.js';
 
 const REFRESH_DELAY = 250; // after events, coalesced (longer for big sites)
 const COUNTERS_MAX = 1000; // frontends per counters request (the server's bound)
@@ -21,6 +24,8 @@ const COUNTERS_EVERY = 5000;
 const FULL_REFRESH_EVERY = 30000; // in case anything was missed
 const SILENCE = 45000; // the server pings every 15 s
 const BEAT_MIN = 300; // a heartbeat stays visible at least this long
+const PEER_EVERY = 2000; // a peer's tab and the fleet tab are polled
+const TABS_EVERY = 5000; // the tab bar's reachability
 
 let state = null; // the last /api/summary
 let first = true;
@@ -70,7 +75,10 @@ function notice(text) {
 // ------------------------------------------------------------------ state
 
 async function loadState() {
-  const st = await getJSON('/api/summary');
+  const st = await getJSON(api('/summary'));
+  if (tab.peer) peerStatus(st);
+  // A peer that cannot be read keeps its last cards, marked unreachable.
+  if (tab.peer && !st.reachable && state) return st;
   const epoch = epochOf(st.event_id);
   const upTo = seqOf(st.event_id, epoch);
   for (const m of [ov.backends, ov.frontends, ov.announce]) {
@@ -96,7 +104,7 @@ async function loadState() {
 async function loadFrontend(name, animate) {
   let d;
   try {
-    d = await getJSON(`/api/frontends/${encodeURIComponent(name)}`);
+    d = await getJSON(api(`/frontends/${encodeURIComponent(name)}`));
   } catch (e) {
     // Gone by a reload: the next summary drops it.
     if (!/no frontend|not found/i.test(e.message)) notice(`Frontend ${name}: ${e.message}`);
@@ -108,6 +116,7 @@ async function loadFrontend(name, animate) {
 
 // The counters of the VIPs whose cards are on the page.
 async function loadCounters() {
+  if (tab.peer) return; // counters are this maglevd's only
   const names = list.pageNames().slice(0, COUNTERS_MAX);
   if (!names.length) return;
   const q = names.map((n) => `frontend=${encodeURIComponent(n)}`).join('&');
@@ -171,6 +180,7 @@ let generation = 0;
 // Reloads everything and reopens the stream from the new state, retrying
 // until maglevd answers.
 async function restart(why) {
+  if (tab.peer || tab.fleet) return; // polled, no stream
   const mine = ++generation;
   stream.close();
   if (why) log.add('stream', why, 'warn');
@@ -263,7 +273,7 @@ const detail = $('#detail');
 let detailName = null;
 
 async function loadDetail(name) {
-  const b = await getJSON(`/api/backends/${encodeURIComponent(name)}`);
+  const b = await getJSON(api(`/backends/${encodeURIComponent(name)}`));
   if (detailName === name) renderDetail(b);
 }
 
@@ -339,6 +349,7 @@ function ask(d) {
 // The pools of the frontends using it come from the server: the page
 // holds only the open cards' pools.
 async function planDrain(d) {
+  if (tab.peer) return; // dry runs are this maglevd's only
   const mine = ++planSeq;
   planEl.replaceChildren(h('p', {class: 'muted'}, 'Planning…'));
   try {
@@ -381,6 +392,10 @@ async function plan() {
     planEl.replaceChildren(h('p', {class: 'error'}, 'The weight is a whole number from 0 to 100.'));
     return;
   }
+  if (tab.peer) {
+    planEl.replaceChildren(h('p', {class: 'muted'}, `No dry run on a peer's tab: ${tab.peer} decides.`));
+    return;
+  }
   planEl.replaceChildren(h('p', {class: 'muted'}, 'Planning…'));
   try {
     const r = await post('/api/plan', body);
@@ -418,9 +433,9 @@ async function run() {
   }
   ok.disabled = true;
   try {
-    if (d.action === 'weight') await post('/api/weight', body);
-    else if (d.action === 'drain' || d.action === 'undrain') await post(`/api/node/${d.action}`, body);
-    else await post(`/api/backends/${encodeURIComponent(d.backend)}/${d.action}`, body);
+    if (d.action === 'weight') await post(api('/weight'), body);
+    else if (d.action === 'drain' || d.action === 'undrain') await post(api(`/node/${d.action}`), body);
+    else await post(api(`/backends/${encodeURIComponent(d.backend)}/${d.action}`), body);
     pending = null;
     confirmDlg.close();
     refreshSoon(0);
@@ -496,4 +511,63 @@ document.addEventListener('visibilitychange', () => {
   if (stream.live) refreshSoon(0);
 });
 
-restart();
+// ------------------------------------------------------------ the tabs
+
+// A peer's tab: whether the peer answered, in the header and on the body.
+function peerStatus(st) {
+  const el = $('#peer-status');
+  el.hidden = false;
+  el.dataset.reachable = st.reachable;
+  document.body.dataset.live = st.reachable;
+  $('#live').textContent = st.reachable ? `peer ${tab.peer}` : `peer ${tab.peer}: unreachable`;
+  el.textContent = st.reachable
+    ? `${tab.peer} (${st.addr}), read every ${PEER_EVERY / 1000} s through this maglevd`
+    : `${tab.peer} (${st.addr}) is unreachable: ${st.error}`;
+  $('#empty').hidden = true;
+}
+
+async function loadTabs() {
+  try {
+    renderTabs((await getJSON('/api/peers')).nodes);
+  } catch {
+    // This maglevd is away: the stream or the poll says so.
+  }
+}
+
+async function loadFleet() {
+  try {
+    renderFleet(await getJSON('/api/fleet'));
+    document.body.dataset.live = 'true';
+    notice(null);
+  } catch (e) {
+    document.body.dataset.live = 'false';
+    notice(`Cannot reach maglevd: ${e.message}`);
+  }
+  document.body.dataset.ready = 'true';
+}
+
+// A peer's tab, polled: its frontends, with its own admin actions.
+async function pollPeer() {
+  try {
+    await loadState();
+    notice(null);
+  } catch (e) {
+    notice(`Cannot reach maglevd: ${e.message}`);
+  }
+  if (!state) document.body.dataset.ready = 'true';
+  for (const n of list.openOnPage()) loadFrontend(n, true);
+}
+
+document.body.dataset.tab = tab.fleet ? 'fleet' : tab.peer ? 'peer' : 'self';
+loadTabs();
+setInterval(loadTabs, TABS_EVERY);
+if (tab.fleet) {
+  $('#live').textContent = 'fleet';
+  loadFleet();
+  setInterval(loadFleet, PEER_EVERY);
+} else if (tab.peer) {
+  pollPeer();
+  setInterval(pollPeer, PEER_EVERY);
+} else {
+  restart();
+}
