@@ -291,11 +291,7 @@ fn without_cap_net_admin_a_change_says_what_is_needed() {
     let out = Command::new("setpriv")
         .args(["--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"])
         .arg(exe)
-        .args([
-            "--exact",
-            "child_without_cap_net_admin",
-            "--nocapture",
-        ])
+        .args(["--exact", "child_without_cap_net_admin", "--nocapture"])
         .env(CHILD_NETNS, &ns.0)
         .output();
     let out = match out {
