@@ -291,7 +291,13 @@ async fn a_lost_readers_connection_is_reopened_without_touching_the_writer() {
     let _serial = SERIAL.lock().await;
     let mut world = World::new(26, 2).await;
     world.write_body(&STORM.replace("127.0.24.", "127.0.26."));
-    world.start(world.settings()).await;
+    // Without the counter scrape, whose re-mapping dumps (reader dumps of
+    // its own) could take the fault or be joined by this test's read.
+    let mut settings = world.settings();
+    if let Some(vpp) = settings.vpp.as_mut() {
+        vpp.stats = None;
+    }
+    world.start(settings).await;
     until("everything is programmed", || {
         world.weights("192.0.2.24") == w(&[("127.0.26.1", 100), ("127.0.26.2", 100)])
     })
