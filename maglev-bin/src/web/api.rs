@@ -285,6 +285,21 @@ fn audited<M: Reply>(
     reply(r)
 }
 
+/// The write RPC of a backend action (`pause`, `resume`, `enable`,
+/// `disable`), or the 404 naming the four.
+pub(crate) fn backend_rpc(action: &str) -> Result<&'static str, ApiError> {
+    match action {
+        "pause" => Ok("PauseBackend"),
+        "resume" => Ok("ResumeBackend"),
+        "enable" => Ok("EnableBackend"),
+        "disable" => Ok("DisableBackend"),
+        other => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no action {other:?}: pause, resume, enable or disable"),
+        )),
+    }
+}
+
 /// `POST /api/backends/{name}/{action}`: pause, resume, enable, disable.
 pub async fn backend_action(
     State(app): State<App>,
@@ -292,17 +307,9 @@ pub async fn backend_action(
     headers: HeaderMap,
     Path((name, action)): Path<(String, String)>,
 ) -> Response {
-    let rpc = match action.as_str() {
-        "pause" => "PauseBackend",
-        "resume" => "ResumeBackend",
-        "enable" => "EnableBackend",
-        "disable" => "DisableBackend",
-        other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no action {other:?}: pause, resume, enable or disable"),
-            );
-        }
+    let rpc = match backend_rpc(&action) {
+        Ok(rpc) => rpc,
+        Err(e) => return e.into_response(),
     };
     let args = serde_json::json!({ "name": name }).to_string();
     if let Err(e) = may_write(&app, &visitor, &headers, rpc, &args) {

@@ -78,17 +78,9 @@ pub async fn backend_action(
     headers: HeaderMap,
     Path((peer, name, action)): Path<(String, String, String)>,
 ) -> Response {
-    let rpc = match action.as_str() {
-        "pause" => "PauseBackend",
-        "resume" => "ResumeBackend",
-        "enable" => "EnableBackend",
-        "disable" => "DisableBackend",
-        other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no action {other:?}: pause, resume, enable or disable"),
-            );
-        }
+    let rpc = match api::backend_rpc(&action) {
+        Ok(rpc) => rpc,
+        Err(e) => return e.into_response(),
     };
     let args = serde_json::json!({ "name": name });
     let req = proto::BackendRequest { name };
