@@ -243,12 +243,7 @@ impl Multi {
                     .map_err(|s| super::exec::server_message(m.session.target(), &s))
             }))
             .await;
-            let lists: Vec<(Option<&str>, &[_])> = self
-                .members
-                .iter()
-                .zip(&rs)
-                .filter_map(|(m, r)| r.as_ref().ok().map(|v| (Some(m.name.as_str()), &v[..])))
-                .collect();
+            let lists = self.answered(&rs);
             (lists::frontends_table(&lists, st), self.errors(&rs))
         } else {
             let rs = join_all(self.members.iter().map(|m| async move {
@@ -258,12 +253,7 @@ impl Multi {
                     .map_err(|s| super::exec::server_message(m.session.target(), &s))
             }))
             .await;
-            let lists: Vec<(Option<&str>, &[_])> = self
-                .members
-                .iter()
-                .zip(&rs)
-                .filter_map(|(m, r)| r.as_ref().ok().map(|v| (Some(m.name.as_str()), &v[..])))
-                .collect();
+            let lists = self.answered(&rs);
             (lists::backends_table(&lists, now, st), self.errors(&rs))
         };
         write_out(out, &text)?;
@@ -272,6 +262,18 @@ impl Multi {
         } else {
             Err(Failure::Server(errors.join("\n")))
         }
+    }
+
+    /// The lists of the nodes that answered, each with its node's name.
+    fn answered<'a, T>(
+        &'a self,
+        rs: &'a [Result<Vec<T>, String>],
+    ) -> Vec<(Option<&'a str>, &'a [T])> {
+        self.members
+            .iter()
+            .zip(rs)
+            .filter_map(|(m, r)| r.as_ref().ok().map(|v| (Some(m.name.as_str()), &v[..])))
+            .collect()
     }
 
     fn errors<T>(&self, rs: &[Result<T, String>]) -> Vec<String> {
