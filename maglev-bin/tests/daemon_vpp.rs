@@ -108,6 +108,9 @@ async fn a_dump_cut_short_is_not_believed() {
         }
     })
     .await;
+    // The reconciler's read after creating the VIPs is done: the fault is
+    // the full sync's.
+    world.until_drift_read().await;
     // The next full sync's dump is cut: the daemon must not plan on half a
     // picture (which would re-add or delete ASes); it retries.
     world
@@ -561,19 +564,26 @@ async fn hourly_world(net: u8) -> World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_start_into_an_empty_vpp_predicts_every_table_at_once() {
     let world = hourly_world(27).await;
-    until("every VIP is created with its table predicted", || {
-        programmed_and_predicted(&world, 27)
-    })
-    .await;
     // The drift is what a read of VPP says of the prediction (unset before
-    // the first read of the VIP, as the proto says): the next read, here
-    // an operator's full sync, finds none.
-    world.handle().sync(None).await.unwrap();
-    until("the read's drift is taken in", || {
-        FRONTENDS
-            .iter()
-            .all(|(name, _)| world.handle().table(name).and_then(|t| t.drift) == Some(0))
-    })
+    // the first read of the VIP, as the proto says). The reconciler reads
+    // VPP once it is idle after creating VIPs: every drift is set with no
+    // sync asked for, an hour before the periodic one.
+    until(
+        "every VIP is created with its table predicted and its drift read",
+        || {
+            programmed_and_predicted(&world, 27)
+                && FRONTENDS.iter().all(|(name, _)| {
+                    world.handle().table(name).and_then(|t| t.drift) == Some(0)
+                        && world
+                            .handle()
+                            .frontend(name)
+                            .unwrap()
+                            .table
+                            .and_then(|t| t.drift)
+                            == Some(0)
+                })
+        },
+    )
     .await;
     assert!(tables_match(&world, &FRONTENDS));
     world.stop().await;

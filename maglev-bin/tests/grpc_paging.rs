@@ -613,6 +613,9 @@ async fn a_reader_that_hangs_up_mid_dump_stops_the_dump() {
     // join (a shared dump goes on for its other waiter): the only reader
     // is this test's.
     let (world, c) = start_counting(65, 0..200, false).await;
+    // The reconciler's read after creating the VIPs is done: the delayed
+    // dump is a reader's.
+    world.until_drift_read().await;
     let h = world.handle();
     let before = h.lb_reads().unwrap();
     // A dump held in the simulator long enough that only the client's

@@ -346,6 +346,9 @@ impl Control {
 struct Belief {
     state: Option<ObservedState>,
     stale_seen: u64,
+    /// A batch created VIPs after the last read: their drift is known only
+    /// once VPP is read again, which the reconciler does when idle.
+    read_owed: bool,
 }
 
 /// Runs the reconciler until the daemon stops.
@@ -354,6 +357,7 @@ pub(crate) async fn run(handle: Handle) {
     let mut belief = Belief {
         state: None,
         stale_seen: 0,
+        read_owed: false,
     };
     loop {
         if let Err(e) = handle.vpp() {
@@ -375,6 +379,15 @@ pub(crate) async fn run(handle: Handle) {
         let config = handle.config();
         let (batch, deadline) = next_batch(&handle, &config, now);
         let Some(batch) = batch else {
+            if belief.read_owed {
+                belief.read_owed = false;
+                tokio::select! {
+                    biased;
+                    _ = shared.cancel.cancelled() => return,
+                    _ = read_created(&handle, &mut belief) => {}
+                }
+                continue;
+            }
             tokio::select! {
                 _ = shared.cancel.cancelled() => return,
                 _ = shared.control.wake.notified() => {}
@@ -559,6 +572,7 @@ async fn sync_batch(
             Ok(state) => {
                 belief.state = Some(state);
                 belief.stale_seen = stale;
+                belief.read_owed = false;
                 if batch.full {
                     // Someone else may have recreated VIPs: the counter
                     // scrape re-reads their indexes after every full read.
@@ -687,6 +701,13 @@ async fn sync_batch(
     if report
         .done
         .iter()
+        .any(|op| matches!(op, Op::CreateVip { .. }))
+    {
+        belief.read_owed = true;
+    }
+    if report
+        .done
+        .iter()
         .any(|op| matches!(op, Op::CreateVip { .. } | Op::DeleteVip { .. }))
     {
         shared
@@ -724,6 +745,28 @@ fn drains_flows(op: &Op, before: &ObservedState) -> bool {
                     .is_none_or(|w| weight < *w)
         }
         Op::CreateVip { .. } | Op::AddAs { .. } => false,
+    }
+}
+
+/// The read owed after batches that created VIPs, once the reconciler is
+/// idle: one read for any number of batches in a row, on the reconciler's
+/// own connection, so the created VIPs' drift is known within moments
+/// rather than at the next full sync. It becomes the belief, as any read
+/// does. A failed read is only logged: the next read (the next batch that
+/// creates VIPs, or the periodic full sync) brings the drift.
+async fn read_created(handle: &Handle, belief: &mut Belief) {
+    let Ok(link) = handle.vpp() else {
+        return;
+    };
+    let stale = handle.shared.control.stale.load(Ordering::Relaxed);
+    match read(handle, &*link.dataplane).await {
+        Ok(state) => {
+            belief.state = Some(state);
+            belief.stale_seen = stale;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading VPP's LB state after creating VIPs failed; their drift waits for the next read");
+        }
     }
 }
 

@@ -228,6 +228,20 @@ impl World {
     pub fn handle(&self) -> &maglev_bin::daemon::Handle {
         self.daemon().handle()
     }
+
+    /// Waits until every frontend's drift is known (`Some`): the
+    /// reconciler's read after it created VIPs is done, so a dump fault
+    /// injected next cannot be taken by that read.
+    pub async fn until_drift_read(&self) {
+        until("every frontend's drift is read", || {
+            let h = self.handle();
+            h.config()
+                .frontends()
+                .keys()
+                .all(|f| h.table(f).is_some_and(|t| t.drift.is_some()))
+        })
+        .await;
+    }
 }
 
 /// Every live VIP of a simulated VPP, in key order, with its buckets.
