@@ -97,6 +97,23 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Marks it unreachable for `why` (its event stream ended) until the
+    /// next read after [`FRESH`].
+    pub async fn mark_unreachable(&self, why: &str) {
+        *self.cache.lock().await = Some(Cached {
+            at: Instant::now(),
+            read: Arc::new(Reading::Unreachable(why.to_owned())),
+        });
+    }
+
+    /// Forgets its cached read: the next one asks the peer (its event
+    /// stream is open again).
+    pub async fn forget_read(&self) {
+        *self.cache.lock().await = None;
+    }
+}
+
 /// The report of a read, `None` when unreachable.
 pub fn report(read: &PeerRead) -> Option<&NodeReport> {
     read.report()
