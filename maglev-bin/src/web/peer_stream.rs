@@ -74,6 +74,7 @@ async fn stream_once(peer: &Peer, broker: &Broker, backoff: &mut Duration) -> St
                         continue;
                     }
                 };
+                peer.mark_stale();
                 let data = serde_json::json!({ "peer": &peer.name, "event": event });
                 broker.push("peer", Arc::from(data.to_string()), Instant::now());
             }
