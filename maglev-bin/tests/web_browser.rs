@@ -1026,6 +1026,12 @@ async fn the_fleet_a_tab_per_maglevd_a_peer_away_and_back_and_an_action_on_a_pee
     .await;
     br.until_attr(&row("web", "a"), "data-state", "paused")
         .await;
+    // B's events reach its tab through this daemon's stream.
+    br.until(
+        "a peer event of b on b's tab",
+        "return Number(document.body.dataset.peerEvents || 0) > 0",
+    )
+    .await;
     assert_eq!(a.weights(vip), programmed);
     assert_eq!(c.weights(vip), programmed);
     assert!(web_common::audited_once(&a, "PauseBackend", "alice"));
@@ -1077,6 +1083,12 @@ async fn the_fleet_a_tab_per_maglevd_a_peer_away_and_back_and_an_action_on_a_pee
     web_common::restart_daemon(&mut c, c_grpc).await;
     br.until_attr("#fleet-head th[data-node=c]", "data-reachable", "true")
         .await;
+    // C's stream ending and coming back reached the fleet tab as events.
+    br.until(
+        "peer events on the fleet tab",
+        "return Number(document.body.dataset.peerEvents || 0) > 0",
+    )
+    .await;
     br.until_attr("#tabs a[data-node=c]", "data-reachable", "true")
         .await;
     br.until_attr("#fleet-rows tr[data-frontend=api]", "data-verdict", "agree")

@@ -7,6 +7,9 @@
 //! refused here. Over TLS, a forwarded action carries this daemon's
 //! client certificate (`--peer-cert`), and the peer's own
 //! `maglev.access.admins` decides: refused there, it is refused here.
+//! Peers' events are streamed: a peer's transition arrives on this
+//! daemon's SSE stream as a `peer` event naming it, and a peer stopped
+//! and restarted streams again.
 
 mod common;
 mod grpc_common;
@@ -15,8 +18,80 @@ mod web_common;
 
 use std::net::SocketAddr;
 
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
 use common::{PATIENCE, until, w};
-use web_common::{ADMIN, audited_once, basic, call, restart_daemon, state, stop_daemon, web};
+use web_common::{ADMIN, audited_once, basic, call, restart_daemon, send, state, stop_daemon, web};
+
+/// This daemon's SSE stream (`/api/events`), read for `peer` events.
+struct PeerEvents {
+    body: Incoming,
+    buf: String,
+}
+
+impl PeerEvents {
+    async fn open(addr: SocketAddr) -> PeerEvents {
+        let response = send(addr, web_common::request("GET", "/api/events", &[], "")).await;
+        assert_eq!(response.status(), 200);
+        PeerEvents {
+            body: response.into_body(),
+            buf: String::new(),
+        }
+    }
+
+    /// The next SSE event's kind and data (comments and pings skipped).
+    async fn next(&mut self, deadline: tokio::time::Instant) -> (String, String) {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut event, mut data) = (String::from("message"), None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = Some(v.trim_start().to_owned());
+                    }
+                }
+                if let Some(data) = data {
+                    return (event, data);
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .expect("a peer event within the patience")
+                .expect("the stream is open")
+                .unwrap();
+            if let Ok(bytes) = frame.into_data() {
+                self.buf.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    /// Reads until a `peer` event from `peer` for which `cond` holds (of
+    /// its `{peer, event, error}` JSON), within [`PATIENCE`].
+    async fn until(
+        &mut self,
+        peer: &str,
+        what: &str,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (kind, data) = tokio::time::timeout_at(deadline, self.next(deadline))
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+            if kind != "peer" {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+            if v["peer"] == peer && cond(&v) {
+                return v;
+            }
+        }
+    }
+}
 
 async fn get(addr: SocketAddr, path: &str) -> serde_json::Value {
     let (status, body) = call(addr, "GET", path, &[], "").await;
@@ -79,6 +154,7 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     let [a, b, mut c] = web_common::start_fleet(81).await;
     let programmed = w(&[("127.0.81.1", 100), ("127.0.81.2", 100), ("127.0.81.3", 0)]);
     let addr = web(&a);
+    let mut events = PeerEvents::open(addr).await;
 
     // The tabs: this daemon first, then the peers, all reachable.
     let peers = get(addr, "/api/peers").await;
@@ -158,6 +234,11 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     // C stops: unreachable on its tab and in the matrix; the page's own
     // answers and B's are unaffected.
     let c_grpc = stop_daemon(&mut c).await;
+    // Its event stream ends: a `peer` event says so.
+    let v = events
+        .until("c", "c's stream ending", |v| v["event"].is_null())
+        .await;
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     let fleet = poll(addr, "/api/fleet", "c is unreachable", |f| {
         reachable(f) == [true, true, false]
     })
@@ -176,6 +257,12 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
 
     // C comes back on its address: reachable again by itself.
     restart_daemon(&mut c, c_grpc).await;
+    // Its events flow again (the stream opens with each frontend's state).
+    events
+        .until("c", "c's events again", |v| {
+            v["event"]["frontend"]["frontend"].is_string()
+        })
+        .await;
     poll(addr, "/api/fleet", "c is back and agrees", |f| {
         reachable(f) == [true, true, true] && verdicts(f) == ["agree", "agree"]
     })
@@ -205,6 +292,13 @@ async fn the_dashboard_shows_its_peers_and_forwards_writes() {
     .await;
     assert_eq!(a.weights("192.0.2.81"), programmed);
     assert_eq!(c.weights("192.0.2.81"), programmed);
+    // B's transition arrives on this daemon's stream, tagged with B.
+    events
+        .until("b", "b's backend a paused", |v| {
+            let b = &v["event"]["backend"];
+            b["backend"] == "a" && b["transition"]["to"] == "paused"
+        })
+        .await;
     assert!(
         audited_once(&a, "PauseBackend", "alice"),
         "not in A's audit counter"

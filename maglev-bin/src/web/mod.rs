@@ -13,7 +13,8 @@
 //! - [`throttle`]: failed logins rate limited per peer.
 //! - [`peers`]: the other maglevds (`--peer`), their clients and cached
 //!   reads; [`peer_api`]: their API (reads, the fleet); [`peer_writes`]:
-//!   an admin's actions forwarded to a peer;
+//!   an admin's actions forwarded to a peer; [`peer_stream`]: each
+//!   peer's `WatchEvents`, forwarded as `peer` SSE events;
 //!   [`fleet`]: the agreement matrix.
 //!
 //! Paths: `/` (the page), `/assets/{file}`, `/favicon.svg`, `/healthz`,
@@ -34,6 +35,7 @@ pub mod assets;
 pub mod auth;
 pub mod fleet;
 pub mod peer_api;
+pub mod peer_stream;
 pub mod peer_writes;
 pub mod peers;
 pub mod stream;
@@ -115,6 +117,13 @@ impl Web {
     pub async fn serve(self, listeners: Vec<TcpListener>) {
         let handle = self.app.handle.clone();
         tokio::spawn(stream::pump(handle.clone(), self.app.broker.clone()));
+        for peer in self.app.peers.all() {
+            tokio::spawn(peer_stream::follow(
+                handle.clone(),
+                peer.clone(),
+                self.app.broker.clone(),
+            ));
+        }
         let tls = handle.settings().http_tls;
         transport::serve::serve_http(handle, listeners, tls, "web", router(self.app)).await;
     }

@@ -5,6 +5,9 @@
 //! per peer (the others wait for it and share it), bounded by
 //! [`READ_TIMEOUT`]. A peer that cannot be reached is a read with an
 //! error, cached as any other, so it costs no more than one that answers.
+//! An event of the peer ([`super::peer_stream`]) makes the cached read
+//! stale, so the page's reload on it sees the change (still at most one
+//! read per [`FRESH_MIN`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,11 @@ use crate::transport::client::ClientTls;
 
 /// How long a peer's read is reused.
 pub const FRESH: Duration = Duration::from_secs(2);
+
+/// How long a read is reused at least, even after an event of the peer
+/// made it stale: a flood of a peer's events costs it at most one read
+/// per this, whatever the number of browsers.
+pub const FRESH_MIN: Duration = Duration::from_millis(250);
 
 /// The longest a peer's read (its node and every frontend) may take;
 /// then it is unreachable until the next read.
@@ -41,6 +49,8 @@ pub struct Peer {
     pub addr: String,
     node: Node,
     cache: tokio::sync::Mutex<Option<Cached>>,
+    /// An event of the peer came after the cached read.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Peer {
@@ -68,6 +78,7 @@ impl Peer {
             addr: peer.addr.clone(),
             node,
             cache: tokio::sync::Mutex::new(None),
+            stale: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -76,15 +87,19 @@ impl Peer {
         self.node.client.clone()
     }
 
-    /// Its last read if younger than [`FRESH`], else a new one (one at a
-    /// time: a caller arriving during a read waits for it and shares it).
+    /// Its last read if younger than [`FRESH`] and no event of the peer
+    /// came since (or younger than [`FRESH_MIN`]), else a new one (one at
+    /// a time: a caller arriving during a read waits for it and shares it).
     pub async fn read(&self) -> Arc<PeerRead> {
+        use std::sync::atomic::Ordering;
         let mut slot = self.cache.lock().await;
-        if let Some(c) = &*slot
-            && c.at.elapsed() < FRESH
-        {
-            return c.read.clone();
+        if let Some(c) = &*slot {
+            let age = c.at.elapsed();
+            if age < FRESH_MIN || (age < FRESH && !self.stale.load(Ordering::Relaxed)) {
+                return c.read.clone();
+            }
         }
+        self.stale.store(false, Ordering::Relaxed);
         let read = Arc::new(match fleet::read(&self.node, READ_TIMEOUT).await {
             Ok(r) => Reading::Read(r),
             Err(e) => Reading::Unreachable(e),
@@ -94,6 +109,29 @@ impl Peer {
             read: read.clone(),
         });
         read
+    }
+}
+
+impl Peer {
+    /// Marks it unreachable for `why` (its event stream ended) until the
+    /// next read after [`FRESH`].
+    pub async fn mark_unreachable(&self, why: &str) {
+        *self.cache.lock().await = Some(Cached {
+            at: Instant::now(),
+            read: Arc::new(Reading::Unreachable(why.to_owned())),
+        });
+    }
+
+    /// An event of the peer came: the next read after [`FRESH_MIN`] asks
+    /// the peer.
+    pub fn mark_stale(&self) {
+        self.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forgets its cached read: the next one asks the peer (its event
+    /// stream is open again).
+    pub async fn forget_read(&self) {
+        *self.cache.lock().await = None;
     }
 }
 

@@ -24,7 +24,9 @@ const COUNTERS_EVERY = 5000;
 const FULL_REFRESH_EVERY = 30000; // in case anything was missed
 const SILENCE = 45000; // the server pings every 15 s
 const BEAT_MIN = 300; // a heartbeat stays visible at least this long
-const PEER_EVERY = 2000; // a peer's tab and the fleet tab are polled
+const PEER_EVERY = 10000; // a peer's tab and the fleet tab: reloaded on
+// each of the peers' events (`peer` events on this maglevd's stream), and
+// polled this often as the fallback
 const TABS_EVERY = 5000; // the tab bar's reachability
 
 let state = null; // the last /api/summary
@@ -209,6 +211,12 @@ function onEvent(type, data, id) {
   try {
     ev = JSON.parse(data);
   } catch {
+    return;
+  }
+  if (type === 'peer') {
+    // A peer's event: this tab shows only this maglevd; the tab bar may
+    // change when a peer's stream ends.
+    if (ev.error) loadTabs();
     return;
   }
   if (type === 'probe') {
@@ -521,7 +529,7 @@ function peerStatus(st) {
   document.body.dataset.live = st.reachable;
   $('#live').textContent = st.reachable ? `peer ${tab.peer}` : `peer ${tab.peer}: unreachable`;
   el.textContent = st.reachable
-    ? `${tab.peer} (${st.addr}), read every ${PEER_EVERY / 1000} s through this maglevd`
+    ? `${tab.peer} (${st.addr}), streamed through this maglevd`
     : `${tab.peer} (${st.addr}) is unreachable: ${st.error}`;
   $('#empty').hidden = true;
 }
@@ -546,7 +554,7 @@ async function loadFleet() {
   document.body.dataset.ready = 'true';
 }
 
-// A peer's tab, polled: its frontends, with its own admin actions.
+// A peer's tab, reloaded on its events (and polled): its frontends, with its own admin actions.
 async function pollPeer() {
   try {
     await loadState();
@@ -558,6 +566,30 @@ async function pollPeer() {
   for (const n of list.openOnPage()) loadFrontend(n, true);
 }
 
+// A peer's tab and the fleet tab follow the peers' events on this
+// maglevd's stream: each reloads (coalesced) on an event of its peer
+// (the fleet tab: of any peer).
+let peerTimer = null;
+function onPeerEvent(type, data) {
+  if (type !== 'peer') return;
+  let ev;
+  try {
+    ev = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (tab.peer && ev.peer !== tab.peer) return;
+  // How many came (for tests and a curious operator's inspector).
+  document.body.dataset.peerEvents = Number(document.body.dataset.peerEvents || 0) + 1;
+  if (ev.error) loadTabs();
+  if (peerTimer) return;
+  peerTimer = setTimeout(() => {
+    peerTimer = null;
+    if (tab.fleet) loadFleet();
+    else pollPeer();
+  }, REFRESH_DELAY);
+}
+
 document.body.dataset.tab = tab.fleet ? 'fleet' : tab.peer ? 'peer' : 'self';
 loadTabs();
 setInterval(loadTabs, TABS_EVERY);
@@ -565,9 +597,11 @@ if (tab.fleet) {
   $('#live').textContent = 'fleet';
   loadFleet();
   setInterval(loadFleet, PEER_EVERY);
+  new Stream(onPeerEvent, () => {}).open('');
 } else if (tab.peer) {
   pollPeer();
   setInterval(pollPeer, PEER_EVERY);
+  new Stream(onPeerEvent, () => {}).open('');
 } else {
   restart();
 }

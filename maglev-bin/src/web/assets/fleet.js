@@ -3,7 +3,7 @@
 // unreachable), which tab the page shows (the URL's hash: empty, #peer=NAME
 // or #fleet; a change reloads the page), and the fleet tab's agreement
 // matrix (/api/fleet: a row per frontend, a cell per node, coloured by
-// its verdict), polled.
+// its verdict), reloaded on the peers' events (app.js).
 
 import {$, h} from './util.js';
 
